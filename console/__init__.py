@@ -1,0 +1,1 @@
+"""console: FastAPI app, REST API, map pages and the zhizhi CLI."""

@@ -1,0 +1,106 @@
+"""The one typed settings object of the whole program.
+
+Values come, highest priority first, from: keyword arguments, ``ZHIZHI_*`` environment
+variables (nested with ``__``, e.g. ``ZHIZHI_DEMO__SEED=7``), a TOML file (``ZHIZHI_CONFIG``
+or ``./zhizhi.toml``), then the defaults below. Libraries under ``gis/`` and ``layers/`` take
+plain arguments; only the application layer reads this object and passes values down.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+
+class DemoSettings(BaseModel):
+    """The built-in demo district."""
+
+    seed: int = Field(20261121, description="Seed of the deterministic generator.")
+    adcode: str = Field("320612", pattern=r"^\d{6}$", description="District adcode.")
+    name: str = Field("通州区（合成）", description="District name for the synthetic boundary.")
+    boundary: Path | None = Field(
+        None, description="A boundary file (GeoJSON, GCJ-02 by default) to build from."
+    )
+    boundary_crs: str = Field("gcj02", description="Coordinates of the boundary file.")
+    towns: int = Field(14, ge=1, le=99)
+    villages_per_town: int = Field(12, ge=1, le=99)
+    grids: int = Field(1024, ge=1, le=50_000)
+    cameras: int = Field(120, ge=0, le=5_000)
+
+
+class LayerLimits(BaseModel):
+    """Limits on imported layer files."""
+
+    max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest accepted file.")
+    max_features: int = Field(200_000, gt=0, description="Most features in one import.")
+    max_archive_bytes: int = Field(
+        200 * 1024 * 1024, gt=0, description="Largest total size of an archive's contents."
+    )
+
+
+class MapSettings(BaseModel):
+    """What the map pages draw under the layers."""
+
+    tile_url: str | None = Field(
+        None,
+        description="Basemap tile URL template on the center's own network; none by default.",
+    )
+    tile_attribution: str = ""
+
+
+class Settings(BaseSettings):
+    """Settings of zhizhi; see the module docstring for where values come from."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ZHIZHI_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    data_dir: Path = Field(Path("var"), description="Database and evidence files live here.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: SQLite in data_dir."
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    demo: DemoSettings = DemoSettings()
+    layers: LayerLimits = LayerLimits()
+    map: MapSettings = MapSettings()
+    assets_dir: Path = Field(
+        Path(__file__).parent / "static" / "vendor",
+        description="Front-end packages installed at set-up (Leaflet).",
+    )
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in ``data_dir``."""
+        return self.database_url or f"sqlite:///{(self.data_dir / 'zhizhi.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("ZHIZHI_CONFIG", "zhizhi.toml"))
+        return (
+            init_settings,
+            env_settings,
+            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+        )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

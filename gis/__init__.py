@@ -1,0 +1,1 @@
+"""gis: coordinates, jurisdictions, demo district, cameras and spatial indexes."""

@@ -1,0 +1,1 @@
+"""layers: layer registry, import/export and jurisdiction scoping."""

@@ -1,0 +1,1 @@
+"""models: arrives with its own issue (see docs/architecture.md)."""

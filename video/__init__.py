@@ -1,0 +1,1 @@
+"""video: arrives with its own issue (see docs/architecture.md)."""
