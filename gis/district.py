@@ -1,0 +1,336 @@
+"""The demo district generator: towns, villages, grids, roads, cameras, zones and shelters.
+
+Deterministic for a seed. It works bottom-up in metres: grids tile the district boundary
+(relaxed Voronoi cells clipped to it), towns are contiguous groups of grids, villages are
+contiguous groups of a town's grids, so every level nests exactly with no gaps or overlaps.
+Everything generated is labelled ``synthetic``; only the boundary may be real.
+
+>>> d = generate_district(DistrictSpec(seed=1, grids=64, towns=3, villages_per_town=2, cameras=8))
+>>> len(d.grids), len(d.towns), d.grids.iloc[0]["code"][:6]
+(64, 3, '320612')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import numpy as np
+import shapely
+from pydantic import BaseModel, Field
+
+from gis.boundary import Boundary, synthetic_boundary
+from gis.codes import child_code
+from gis.metric import MetricFrame
+from gis.regions import adjacency, cluster, make_contiguous, relaxed_partition
+
+WGS84 = "EPSG:4326"
+LAYER_NAMES = ("towns", "villages", "grids", "roads", "cameras", "zones", "shelters")
+
+_STEMS_A = list("东南西北新兴安和平永长青金石桥湖河港庄塘丰乐福宁")
+_STEMS_B = list("湖桥港庄塘林园溪山洲坝圩湾亭集口泾河浜墩")
+_ROAD_SPEED = {"expressway": 80, "arterial": 60, "local": 40}
+
+
+class DistrictSpec(BaseModel):
+    """What to generate."""
+
+    seed: int = 20261121
+    towns: int = Field(14, ge=1, le=99)
+    villages_per_town: int = Field(12, ge=1, le=99)
+    grids: int = Field(1024, ge=1, le=50_000)
+    cameras: int = Field(120, ge=0, le=5_000)
+    schools_per_town: int = Field(2, ge=0, le=20)
+    shelters_per_town: int = Field(2, ge=0, le=20)
+    hazmat_parking_lots: int = Field(3, ge=0, le=50)
+
+
+@dataclass
+class District:
+    """A generated district; every table is a GeoDataFrame in WGS-84 with a ``code`` column."""
+
+    boundary: Boundary
+    towns: gpd.GeoDataFrame
+    villages: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    roads: gpd.GeoDataFrame
+    cameras: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    shelters: gpd.GeoDataFrame
+    spec: DistrictSpec = field(default_factory=DistrictSpec)
+
+    @property
+    def code(self) -> str:
+        return self.boundary.adcode
+
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """The demo layers by name: towns, villages, grids, roads, cameras, zones, shelters."""
+        return {name: getattr(self, name) for name in LAYER_NAMES}
+
+
+def _names(rng: np.random.Generator, n: int, suffix: str, taken: set[str]) -> list[str]:
+    names: list[str] = []
+    while len(names) < n:
+        name = f"{rng.choice(_STEMS_A)}{rng.choice(_STEMS_B)}{suffix}"
+        if name not in taken:
+            taken.add(name)
+            names.append(name)
+    return names
+
+
+def _frame(rows: dict, geometry, frame: MetricFrame) -> gpd.GeoDataFrame:
+    """A WGS-84 GeoDataFrame from columns and metric geometries."""
+    lonlat = frame.geometry_to_lonlat(np.asarray(geometry, dtype=object))
+    return gpd.GeoDataFrame({**rows, "synthetic": True}, geometry=lonlat, crs=WGS84)
+
+
+def generate_district(spec: DistrictSpec | None = None, boundary: Boundary | None = None) -> District:
+    """Generate the demo district for ``spec`` inside ``boundary`` (synthetic by default)."""
+    spec = spec or DistrictSpec()
+    boundary = boundary or synthetic_boundary(spec.seed)
+    rng = np.random.default_rng(spec.seed)
+    frame = MetricFrame.for_geometry(boundary.geometry)
+    region = shapely.make_valid(frame.geometry_to_metric(boundary.geometry))
+
+    cells = relaxed_partition(region, spec.grids, rng)
+    neighbours = adjacency(cells)
+    anchors = shapely.get_coordinates(shapely.point_on_surface(cells))
+    town_of = make_contiguous(cluster(anchors, spec.towns, spec.seed), neighbours)
+    village_of = np.zeros(len(cells), dtype=int)
+    next_label = 0
+    for town in range(town_of.max() + 1):
+        members = np.flatnonzero(town_of == town)
+        local = cluster(anchors[members], spec.villages_per_town, spec.seed + town)
+        village_of[members] = local + next_label
+        next_label += local.max() + 1
+    village_of = make_contiguous(village_of, neighbours, allowed=town_of)
+
+    towns, villages, grids, town_geoms, village_geoms = _hierarchy(
+        boundary, cells, town_of, village_of, anchors, rng, frame
+    )
+    road_geoms, roads = _roads(region, town_geoms, village_geoms, rng, boundary.adcode, frame)
+    cameras = _cameras(road_geoms, roads, spec.cameras, rng, frame)
+    zones, shelters = _zones_and_shelters(
+        spec, town_geoms, village_geoms, towns, villages, road_geoms, roads, rng, frame
+    )
+    return District(boundary, towns, villages, grids, roads, cameras, zones, shelters, spec)
+
+
+def _hierarchy(boundary, cells, town_of, village_of, anchors, rng, frame):
+    """Codes, names and unioned geometries of towns, villages and grids (ordered by code)."""
+    # Order towns and villages north-west to south-east so codes read like a map.
+    def order(labels: np.ndarray, points: np.ndarray) -> np.ndarray:
+        keys = np.array([points[labels == k].mean(axis=0) for k in range(labels.max() + 1)])
+        rank = np.lexsort((keys[:, 0], -np.round(keys[:, 1], -3)))
+        remap = np.empty_like(rank)
+        remap[rank] = np.arange(len(rank))
+        return remap[labels]
+
+    town_of = order(town_of, anchors)
+    taken: set[str] = set()
+    n_towns = town_of.max() + 1
+    town_names = [
+        name[:-1] + ("街道" if i < max(1, n_towns // 5) else "镇")
+        for i, name in enumerate(_names(rng, n_towns, "镇", taken))
+    ]
+    town_rows, village_rows, grid_rows = [], [], []
+    town_geoms, village_geoms, grid_geoms = [], [], []
+    for t in range(n_towns):
+        town_code = child_code(boundary.adcode, t + 1)
+        in_town = town_of == t
+        town_geoms.append(shapely.union_all(cells[in_town]))
+        town_rows.append((town_code, town_names[t], boundary.adcode))
+        labels = village_of[in_town]
+        local = order(np.unique(labels, return_inverse=True)[1], anchors[in_town])
+        v_names = _names(rng, local.max() + 1, "村", taken)
+        town_cells = np.flatnonzero(in_town)
+        for v in range(local.max() + 1):
+            village_code = child_code(town_code, v + 1)
+            name = v_names[v] if v % 4 else v_names[v][:-1] + "社区"
+            members = town_cells[local == v]
+            village_geoms.append(shapely.union_all(cells[members]))
+            village_rows.append((village_code, name, town_code))
+            # Grids of a village, ordered north-west to south-east.
+            members = members[np.lexsort((anchors[members, 0], -anchors[members, 1]))]
+            for g, cell in enumerate(members):
+                grid_rows.append(
+                    (child_code(village_code, g + 1), f"{name}第{g + 1}网格", village_code, town_code)
+                )
+                grid_geoms.append(cells[cell])
+
+    def table(rows, geoms, columns):
+        data = {c: [r[i] for r in rows] for i, c in enumerate(columns)}
+        return _frame(data, geoms, frame)
+
+    towns = table(town_rows, town_geoms, ("code", "name", "parent"))
+    villages = table(village_rows, village_geoms, ("code", "name", "parent"))
+    grids = table(grid_rows, grid_geoms, ("code", "name", "parent", "town"))
+    grids["village"] = grids["parent"]
+    grids["district"] = boundary.adcode
+    grids = grids[["code", "name", "parent", "village", "town", "district", "synthetic", "geometry"]]
+    for t in (towns, villages):
+        t["area_km2"] = np.round(shapely.area(np.asarray(frame.geometry_to_metric(t.geometry.values))) / 1e6, 3)
+    return towns, villages, grids, np.asarray(town_geoms), np.asarray(village_geoms)
+
+
+def _roads(region, town_geoms, village_geoms, rng, adcode, frame):
+    """Expressways across the district, arterials between towns, local roads to villages."""
+    centre = shapely.centroid(region)
+    minx, miny, maxx, maxy = region.bounds
+    span = 2 * max(maxx - minx, maxy - miny)
+    lines, classes = [], []
+    for angle in rng.uniform(0, np.pi, size=2):
+        dx, dy = span * np.cos(angle), span * np.sin(angle)
+        lines.append(shapely.LineString([(centre.x - dx, centre.y - dy), (centre.x + dx, centre.y + dy)]))
+        classes.append("expressway")
+    town_points = shapely.point_on_surface(town_geoms)
+    if len(town_points) >= 3:
+        edges = shapely.get_parts(shapely.delaunay_triangles(shapely.multipoints(town_points), only_edges=True))
+        lines.extend(edges)
+        classes.extend(["arterial"] * len(edges))
+    elif len(town_points) == 2:
+        lines.append(shapely.LineString(town_points))
+        classes.append("arterial")
+    village_points = shapely.point_on_surface(village_geoms)
+    owner = shapely.STRtree(town_geoms).query(village_points, predicate="intersects")
+    for v, t in zip(*owner):
+        if not village_points[v].equals(town_points[t]):
+            lines.append(shapely.LineString([village_points[v], town_points[t]]))
+            classes.append("local")
+    clipped = shapely.intersection(np.asarray(lines, dtype=object), region)
+    geoms, road_class = [], []
+    for geom, cls in zip(clipped, classes):
+        for part in shapely.get_parts(shapely.line_merge(geom) if geom.geom_type == "MultiLineString" else geom):
+            if part.geom_type == "LineString" and part.length > 200:
+                geoms.append(part)
+                road_class.append(cls)
+    geoms_arr = np.asarray(geoms, dtype=object)
+    count = {"expressway": 0, "arterial": 0, "local": 0}
+    names, ids = [], []
+    for i, cls in enumerate(road_class):
+        count[cls] += 1
+        label = {"expressway": "高速", "arterial": "干线公路", "local": "乡道"}[cls]
+        names.append(f"{label}{'GSX'[list(count).index(cls)]}{count[cls]:02d}")
+        ids.append(f"R{i + 1:04d}")
+    roads = _frame(
+        {
+            "id": ids,
+            "code": adcode,
+            "name": names,
+            "road_class": road_class,
+            "speed_limit_kmh": [_ROAD_SPEED[c] for c in road_class],
+            "length_m": np.round(shapely.length(geoms_arr), 1),
+        },
+        geoms_arr,
+        frame,
+    )
+    return geoms_arr, roads
+
+
+def _cameras(road_geoms, roads, n, rng, frame, min_spacing_m: float = 300.0):
+    """About ``n`` cameras along the roads, looking along them; busier roads get more."""
+    weights = roads["road_class"].map({"expressway": 3.0, "arterial": 2.0, "local": 1.0}).to_numpy()
+    weights = weights * shapely.length(road_geoms)
+    placed: list[tuple[float, float]] = []
+    rows = []
+    attempts = 0
+    while len(rows) < n and attempts < 50 * max(n, 1):
+        attempts += 1
+        r = int(rng.choice(len(road_geoms), p=weights / weights.sum()))
+        line = road_geoms[r]
+        d = rng.uniform(20.0, max(line.length - 20.0, 21.0))
+        p = shapely.line_interpolate_point(line, d)
+        if placed and np.min(np.hypot(*(np.asarray(placed) - (p.x, p.y)).T)) < min_spacing_m:
+            continue
+        a = shapely.line_interpolate_point(line, max(d - 5.0, 0.0))
+        b = shapely.line_interpolate_point(line, min(d + 5.0, line.length))
+        along = np.degrees(np.arctan2(b.x - a.x, b.y - a.y)) % 360.0
+        heading = (along + (180.0 if rng.random() < 0.5 else 0.0)) % 360.0
+        side = np.radians(along + (90.0 if rng.random() < 0.5 else -90.0))
+        x, y = p.x + 10.0 * np.sin(side), p.y + 10.0 * np.cos(side)
+        placed.append((p.x, p.y))
+        rows.append((x, y, round(float(heading), 1), r))
+    ids = [f"CAM-{i + 1:04d}" for i in range(len(rows))]
+    points = shapely.points([(x, y) for x, y, _, _ in rows]) if rows else np.asarray([], dtype=object)
+    road_idx = [r for *_, r in rows]
+    return _frame(
+        {
+            "id": ids,
+            "name": [f"{roads['name'].iloc[r]} {i + 1}号枪机" for i, r in enumerate(road_idx)],
+            "kind": "fixed",
+            "heading_deg": [h for _, _, h, _ in rows],
+            "hfov_deg": rng.choice([55.0, 70.0, 90.0], size=len(rows)),
+            "range_m": rng.choice([150.0, 200.0, 250.0, 300.0], size=len(rows)),
+            "road_id": [roads["id"].iloc[r] for r in road_idx],
+        },
+        points,
+        frame,
+    )
+
+
+def _zones_and_shelters(spec, town_geoms, village_geoms, towns, villages, road_geoms, roads, rng, frame):
+    """Sensitive areas, hazmat no-stopping zones, designated hazmat parking, shelters."""
+    zone_rows: list[dict] = []
+    zone_geoms: list[shapely.Geometry] = []
+
+    def add(zone_type: str, name: str, geom: shapely.Geometry, **extra) -> None:
+        zone_rows.append({"id": f"Z{len(zone_rows) + 1:04d}", "zone_type": zone_type, "name": name, **extra})
+        zone_geoms.append(geom)
+
+    town_centres = shapely.point_on_surface(town_geoms)
+    sensitive: list[shapely.Geometry] = []
+    for t, (centre, town) in enumerate(zip(town_centres, town_geoms)):
+        core = shapely.intersection(shapely.buffer(centre, 1000.0), town)
+        name = towns["name"].iloc[t]
+        add("residential_core", f"{name}居住核心区", core, sensitivity="high")
+        add("hazmat_no_stopping", f"{name}核心区危化品禁停区", shapely.intersection(shapely.buffer(core, 300.0), town))
+        sensitive.append(core)
+    village_town = shapely.STRtree(town_geoms).query(shapely.point_on_surface(village_geoms), predicate="intersects")
+    by_town: dict[int, list[int]] = {}
+    for v, t in zip(*village_town):
+        by_town.setdefault(int(t), []).append(int(v))
+    for t, members in sorted(by_town.items()):
+        chosen = rng.choice(members, size=min(spec.schools_per_town, len(members)), replace=False)
+        for v in chosen:
+            centre = shapely.point_on_surface(village_geoms[v])
+            school = shapely.intersection(shapely.buffer(centre, 90.0, cap_style="square"), village_geoms[v])
+            name = f"{villages['name'].iloc[v]}小学"
+            add("school", name, school, sensitivity="high")
+            add("hazmat_no_stopping", f"{name}周边危化品禁停区", shapely.buffer(school, 300.0))
+            sensitive.append(school)
+    # Designated hazmat parking beside major roads, at least 2 km from anything sensitive.
+    avoid = shapely.buffer(shapely.union_all(sensitive), 2000.0) if sensitive else shapely.Polygon()
+    region = shapely.union_all(town_geoms)
+    major = np.flatnonzero(roads["road_class"].isin(["expressway", "arterial"]).to_numpy())
+    lots = 0
+    for _ in range(200):
+        if lots >= spec.hazmat_parking_lots or len(major) == 0:
+            break
+        line = road_geoms[int(rng.choice(major))]
+        p = shapely.line_interpolate_point(line, rng.uniform(0, line.length))
+        lot = shapely.buffer(shapely.buffer(p, 60.0, cap_style="square"), 10.0)
+        if shapely.intersects(lot, avoid) or not shapely.within(lot, region):
+            continue
+        lots += 1
+        add("hazmat_parking", f"危化品车辆专用停车场{lots}号", lot, capacity=int(rng.integers(10, 40)))
+    zones = _frame(
+        {k: [row.get(k) for row in zone_rows] for k in ("id", "zone_type", "name", "sensitivity", "capacity")},
+        zone_geoms,
+        frame,
+    )
+    shelter_rows, shelter_points = [], []
+    for t, members in sorted(by_town.items()):
+        chosen = rng.choice(members, size=min(spec.shelters_per_town, len(members)), replace=False)
+        for v in chosen:
+            shelter_points.append(shapely.point_on_surface(village_geoms[v]))
+            shelter_rows.append(
+                {
+                    "id": f"S{len(shelter_rows) + 1:04d}",
+                    "name": f"{villages['name'].iloc[v]}应急避难场所",
+                    "capacity": int(rng.integers(2, 21)) * 100,
+                }
+            )
+    shelters = _frame(
+        {k: [row[k] for row in shelter_rows] for k in ("id", "name", "capacity")}, shelter_points, frame
+    )
+    return zones, shelters
