@@ -215,7 +215,6 @@ def _roads(region, town_geoms, village_geoms, rng, adcode, frame):
     roads = _frame(
         {
             "id": ids,
-            "code": adcode,
             "name": names,
             "road_class": road_class,
             "speed_limit_kmh": [_ROAD_SPEED[c] for c in road_class],

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up everything zhizhi needs on a fresh machine: a virtual environment with the Python
+# packages, the front-end assets (from the npm registry, served locally by the console) and,
+# with --test, Debian's Chromium for the browser tests. Idempotent; safe with CI=true and no
+# standard input.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_test=0
+[[ "${1:-}" == "--test" ]] && want_test=1
+
+PYTHON="${PYTHON:-python3}"
+if ! "$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)'; then
+  echo "zhizhi needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1))" >&2
+  exit 1
+fi
+if [[ ! -x .venv/bin/python ]]; then
+  echo "==> creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+stamp=.venv/.zhizhi-installed
+if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
+  echo "==> installing Python packages"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  touch "$stamp"
+fi
+
+echo "==> front-end assets"
+bash scripts/install_assets.sh
+
+if [[ $want_test -eq 1 ]]; then
+  echo "==> Chromium for browser tests"
+  bash scripts/install_chromium.sh
+fi

@@ -1,0 +1,61 @@
+"""Shared fixtures: the demo district (synthetic and real Tongzhou), a console on real SQLite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+NANTONG = SHARED / "data" / "gis" / "nantong_320600.geojson"
+
+# Keep third-party tools from writing into the home folder or reaching the network.
+os.environ.setdefault("YOLO_CONFIG_DIR", "/tmp/zhizhi-test-ultralytics")
+
+
+@pytest.fixture(scope="session")
+def district():
+    from gis.district import generate_district
+
+    return generate_district()
+
+
+@pytest.fixture(scope="session")
+def jurisdictions(district):
+    from gis.jurisdiction import Jurisdictions
+
+    return Jurisdictions.from_district(district)
+
+
+@pytest.fixture(scope="session")
+def tongzhou():
+    from gis.boundary import load_boundary
+    from gis.district import generate_district
+
+    assert NANTONG.is_file(), f"shared test data missing: {NANTONG}"
+    return generate_district(boundary=load_boundary(NANTONG, "320612", "gcj02"))
+
+
+@pytest.fixture(scope="session")
+def console_settings(tmp_path_factory):
+    from console.settings import DemoSettings, Settings
+
+    return Settings(data_dir=tmp_path_factory.mktemp("console-data"), demo=DemoSettings(seed=7))
+
+
+@pytest.fixture(scope="session")
+def console_state(console_settings):
+    from console.state import open_console
+
+    return open_console(console_settings)
+
+
+@pytest.fixture(scope="session")
+def client(console_settings, console_state):
+    from fastapi.testclient import TestClient
+
+    from console.app import create_app
+
+    with TestClient(create_app(console_settings, state=console_state)) as test_client:
+        yield test_client

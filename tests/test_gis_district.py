@@ -1,0 +1,126 @@
+"""The demo district generator: tiling, nesting, codes, determinism, the real Tongzhou boundary."""
+
+import numpy as np
+import pytest
+import shapely
+
+from gis.codes import chain, level_of
+from gis.district import DistrictSpec, generate_district
+from gis.metric import MetricFrame
+
+
+def _tiling_figures(district):
+    frame = MetricFrame.for_geometry(district.boundary.geometry)
+    grids_m = frame.geometry_to_metric(district.grids.geometry.values)
+    district_m = frame.geometry_to_metric(district.boundary.geometry)
+    union = shapely.union_all(grids_m)
+    overlap = float(shapely.area(grids_m).sum() - union.area)
+    return district_m.area, union.area, overlap, shapely.area(shapely.symmetric_difference(union, district_m))
+
+
+@pytest.mark.parametrize("which", ["synthetic", "tongzhou"])
+def test_grids_tile_the_district(which, district, tongzhou):
+    d = district if which == "synthetic" else tongzhou
+    assert len(d.grids) == 1024 and len(d.towns) == 14
+    district_area, union_area, overlap_m2, gap_m2 = _tiling_figures(d)
+    assert abs(union_area - district_area) / district_area < 0.001
+    assert overlap_m2 < 1.0
+    assert gap_m2 / district_area < 0.001
+    assert d.grids.geometry.is_valid.all()
+
+
+def test_tongzhou_is_real_and_about_the_right_size(tongzhou):
+    b = tongzhou.boundary
+    assert b.adcode == "320612" and b.name == "通州区" and not b.synthetic
+    area_km2 = MetricFrame.for_geometry(b.geometry).area_m2(b.geometry) / 1e6
+    assert 1100 < area_km2 < 1600  # Tongzhou district is about 1,350 km²
+    # Converted from GCJ-02: the outline moved a few hundred metres from the raw file's.
+    import pyogrio
+    from gis.metric import geodesic_distance_m
+
+    from tests.conftest import NANTONG
+
+    raw = pyogrio.read_dataframe(NANTONG)
+    raw = shapely.union_all(raw[raw["adcode"].astype(str) == "320612"].geometry.values)
+    moved = geodesic_distance_m(raw.centroid.x, raw.centroid.y, b.geometry.centroid.x, b.geometry.centroid.y)
+    assert 100 < float(moved) < 1000
+
+
+@pytest.mark.parametrize("which", ["synthetic", "tongzhou"])
+def test_every_grid_knows_its_whole_chain(which, district, tongzhou):
+    d = district if which == "synthetic" else tongzhou
+    towns, villages = set(d.towns["code"]), set(d.villages["code"])
+    assert len(set(d.grids["code"])) == len(d.grids)
+    for row in d.grids.itertuples():
+        assert level_of(row.code).value == "grid"
+        assert chain(row.code) == [row.district, row.town, row.village, row.code]
+        assert row.village in villages and row.town in towns and row.district == d.code
+    assert set(villages) == {c[:12] for c in d.grids["code"]}
+    assert all(p in towns for p in d.villages["parent"])
+
+
+def test_levels_nest_exactly(district):
+    frame = MetricFrame.for_geometry(district.boundary.geometry)
+    for parent_table, child_table in ((district.towns, district.villages), (district.villages, district.grids)):
+        parents = dict(zip(parent_table["code"], frame.geometry_to_metric(parent_table.geometry.values)))
+        children = frame.geometry_to_metric(child_table.geometry.values)
+        for code, geom in zip(child_table["code"], children):
+            parent = parents[code[:-3]]
+            assert shapely.area(shapely.difference(geom, parent)) < 1.0  # m², float noise only
+
+
+def test_towns_are_contiguous(district, tongzhou):
+    for d in (district, tongzhou):
+        frame = MetricFrame.for_geometry(d.boundary.geometry)
+        parts = shapely.get_num_geometries(frame.geometry_to_metric(d.towns.geometry.values))
+        assert (parts == 1).all(), d.towns["name"][parts > 1].tolist()
+
+
+def test_deterministic_for_a_seed():
+    spec = DistrictSpec(seed=3, grids=80, towns=4, villages_per_town=3, cameras=10)
+    a, b = generate_district(spec), generate_district(spec)
+    for name, table in a.layers().items():
+        other = b.layers()[name]
+        assert table.drop(columns="geometry").equals(other.drop(columns="geometry")), name
+        assert shapely.equals_exact(table.geometry.values, other.geometry.values, tolerance=0).all(), name
+    c = generate_district(spec.model_copy(update={"seed": 4}))
+    assert not shapely.equals_exact(a.grids.geometry.values, c.grids.geometry.values, tolerance=0).all()
+
+
+def test_demo_content_is_complete_and_labelled_synthetic(district):
+    layers = district.layers()
+    assert set(layers) == {"towns", "villages", "grids", "roads", "cameras", "zones", "shelters"}
+    for name, table in layers.items():
+        assert table["synthetic"].all(), name
+        assert table.crs.to_epsg() == 4326
+    assert 100 <= len(district.cameras) <= 140
+    assert set(district.roads["road_class"]) == {"expressway", "arterial", "local"}
+    zone_types = set(district.zones["zone_type"])
+    assert {"school", "residential_core", "hazmat_no_stopping", "hazmat_parking"} <= zone_types
+    assert len(district.shelters) > 0
+    cams = district.cameras
+    assert cams["hfov_deg"].between(1, 360).all() and (cams["range_m"] > 0).all()
+    assert cams["heading_deg"].between(0, 360).all()
+
+
+def test_cameras_look_along_their_roads(district):
+    """A camera placed beside a road sees a stretch of it."""
+    from gis.cameras import fov_sector
+
+    roads = dict(zip(district.roads["id"], district.roads.geometry.values))
+    seeing = 0
+    for cam in district.cameras.itertuples():
+        sector = fov_sector(cam.geometry.x, cam.geometry.y, cam.heading_deg, cam.hfov_deg, cam.range_m)
+        seeing += bool(shapely.intersects(sector, roads[cam.road_id]))
+    assert seeing == len(district.cameras)
+
+
+def test_hazmat_parking_is_away_from_sensitive_areas(district):
+    zones = district.zones
+    frame = MetricFrame.for_geometry(district.boundary.geometry)
+    sensitive = frame.geometry_to_metric(
+        shapely.union_all(zones[zones.zone_type.isin(["school", "residential_core"])].geometry.values)
+    )
+    lots = frame.geometry_to_metric(zones[zones.zone_type == "hazmat_parking"].geometry.values)
+    assert len(lots) > 0
+    assert np.all(shapely.distance(lots, sensitive) >= 2000.0 - 1.0)
