@@ -1,0 +1,40 @@
+"""Liveness and the page configuration."""
+
+from __future__ import annotations
+
+import shapely
+from fastapi import APIRouter
+
+from console.api.deps import RequestScope, State
+
+router = APIRouter()
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """Liveness probe (contract: ``{"status": "ok"}``)."""
+    return {"status": "ok"}
+
+
+@router.get("/api/config")
+def config(state: State, scope: RequestScope) -> dict:
+    """What a map page needs to start: district, map settings and the caller's scope."""
+    j = state.jurisdictions
+    district = j.get(j.district_code)
+    unit = j.get(scope.code)
+    bounds = shapely.bounds(unit.geometry).tolist()
+    centre = unit.anchor
+    return {
+        "district": {
+            "code": district.code,
+            "name": district.name,
+            "bounds": bounds,
+            "center": [centre[0], centre[1]],
+        },
+        "map": {
+            "tile_url": state.settings.map.tile_url,
+            "tile_attribution": state.settings.map.tile_attribution,
+        },
+        "synthetic": state.synthetic,
+        "scope": {"code": unit.code, "name": unit.name, "level": unit.level.value},
+    }

@@ -1,0 +1,185 @@
+"""The ``zhizhi`` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import webbrowser
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from console.settings import Settings
+
+app = typer.Typer(help="zhizhi 智治 — geospatial command and video-fusion console.", no_args_is_help=True)
+layers_app = typer.Typer(help="Layer registry: import, list, export.", no_args_is_help=True)
+gis_app = typer.Typer(help="Geographic queries on the district.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks (figures as ratios to a same-run baseline).", no_args_is_help=True)
+app.add_typer(layers_app, name="layers")
+app.add_typer(gis_app, name="gis")
+app.add_typer(bench_app, name="bench")
+
+DataDir = Annotated[Optional[Path], typer.Option(help="Data folder (default: settings / ./var).")]
+
+
+def _settings(data_dir: Path | None = None, **demo: object) -> Settings:
+    settings = Settings()
+    if data_dir is not None:
+        settings.data_dir = data_dir
+    changes = {k: v for k, v in demo.items() if v is not None}
+    if changes:
+        settings.demo = settings.demo.model_copy(update=changes)
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _open_state(settings: Settings):
+    from console.state import open_console
+
+    return open_console(settings)
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    boundary: Annotated[Optional[Path], typer.Option(help="District boundary file (GeoJSON).")] = None,
+    adcode: Annotated[Optional[str], typer.Option(help="Adcode of the district in --boundary.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the demo generator.")] = None,
+    data_dir: DataDir = None,
+    open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the map page.")] = True,
+) -> None:
+    """Start the console on the built-in demo district (generated on first start)."""
+    import uvicorn
+
+    from console.app import create_app
+
+    if (boundary is None) != (adcode is None) and boundary is not None:
+        _fail("--boundary needs --adcode (the 6-digit code of the district in the file)")
+    settings = _settings(data_dir, boundary=boundary, adcode=adcode, seed=seed)
+    settings.host, settings.port = host, port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        state = _open_state(settings)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    url = f"http://{host}:{port}/"
+    typer.echo(f"zhizhi console: {url}  (district {state.jurisdictions.district_code}, data in {settings.data_dir})")
+    if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and not os.environ.get("CI"):
+        webbrowser.open(url)
+    uvicorn.run(create_app(settings, state=state), host=host, port=port, log_level="info")
+
+
+@layers_app.command("import")
+def layers_import(
+    file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or zipped Shapefile.")],
+    layer: Annotated[str, typer.Option("--layer", help="Layer name.")],
+    jurisdiction: Annotated[Optional[str], typer.Option(help="Owner jurisdiction code.")] = None,
+    make_valid: Annotated[bool, typer.Option("--make-valid", help="Repair invalid geometries.")] = False,
+    crs: Annotated[Optional[str], typer.Option(help="Declared CRS: wgs84, gcj02, bd09, EPSG:n.")] = None,
+    kind: Annotated[str, typer.Option(help="Semantic kind of the layer.")] = "custom",
+    data_dir: DataDir = None,
+) -> None:
+    """Import a layer file; invalid input is reported and nothing stored is touched."""
+    from layers import LayerError
+
+    settings = _settings(data_dir)
+    state = _open_state(settings)
+    owner = jurisdiction or state.jurisdictions.district_code
+    if owner not in state.jurisdictions:
+        _fail(f"unknown jurisdiction {owner!r}")
+    if not file.is_file():
+        _fail(f"file not found: {file}")
+    try:
+        info = state.registry.import_file(
+            file,
+            layer,
+            owner_code=owner,
+            declared_crs=crs,
+            make_valid=make_valid,
+            limits=settings.layers,
+            kind=kind,
+            assign_codes=lambda geoms: state.jurisdictions.lowest_containing(geoms.values),
+        )
+    except LayerError as exc:
+        typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+        for detail in exc.details[:50]:
+            typer.echo(f"  feature {detail.get('index')}: {detail.get('reason')}", err=True)
+        raise typer.Exit(2)
+    typer.echo(info.model_dump_json())
+
+
+@layers_app.command("list")
+def layers_list(data_dir: DataDir = None) -> None:
+    """List stored layers (one JSON object per line)."""
+    from layers import Scope
+
+    state = _open_state(_settings(data_dir))
+    for info in state.registry.list_layers(Scope.everything()):
+        typer.echo(info.model_dump_json())
+
+
+@layers_app.command("export")
+def layers_export(
+    name: Annotated[str, typer.Argument(help="Layer name.")],
+    out: Annotated[Path, typer.Option(help="Output file.")],
+    format: Annotated[str, typer.Option(help="geojson, gpkg or shp.zip")] = "geojson",
+    data_dir: DataDir = None,
+) -> None:
+    """Export a stored layer."""
+    from layers import LayerError, Scope
+
+    state = _open_state(_settings(data_dir))
+    try:
+        out.write_bytes(state.registry.export(name, Scope.everything(), format))
+    except LayerError as exc:
+        _fail(f"[{exc.code}] {exc.message}")
+    typer.echo(str(out))
+
+
+@gis_app.command("locate")
+def gis_locate(
+    lon: Annotated[float, typer.Argument(help="Longitude.")],
+    lat: Annotated[float, typer.Argument(help="Latitude.")],
+    crs: Annotated[str, typer.Option(help="wgs84, gcj02 or bd09.")] = "wgs84",
+    data_dir: DataDir = None,
+) -> None:
+    """Print the grid, village, town and district of a point as JSON."""
+    from gis.jurisdiction import OutsideDistrictError
+
+    state = _open_state(_settings(data_dir))
+    try:
+        location = state.jurisdictions.locate(lon, lat, crs)
+    except OutsideDistrictError as exc:
+        _fail(str(exc), code=1)
+    except ValueError as exc:
+        _fail(str(exc))
+    typer.echo(location.model_dump_json())
+
+
+@bench_app.command("spatial")
+def bench_spatial(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    points: Annotated[int, typer.Option(help="Random points to locate.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Seed of the points.")] = 0,
+) -> None:
+    """Locate random points in the 1,024 demo grids: ours against geopandas.sjoin."""
+    from bench.spatial import run_spatial_bench
+
+    result = run_spatial_bench(points=points, seed=seed)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>22}: {value}")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,94 @@
+"""What a running console holds: storage, the layer registry and the spatial indexes."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from gis.cameras import Camera, CameraIndex
+from gis.jurisdiction import Jurisdictions
+from layers import LayerRegistry, Scope, create_schema, make_engine
+from sqlalchemy import Engine
+
+from console.demo_district import install_demo_district, needs_install
+from console.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ConsoleState:
+    """Everything request handlers need, built once at start-up."""
+
+    settings: Settings
+    engine: Engine
+    registry: LayerRegistry
+    jurisdictions: Jurisdictions
+    cameras: CameraIndex
+    synthetic: bool
+
+    def scope_for(self, code: str) -> Scope:
+        """The layer scope of a jurisdiction code of this district (KeyError if unknown)."""
+        return Scope(code=code, geometry=self.jurisdictions.get(code).geometry)
+
+    def reload_cameras(self) -> None:
+        """Rebuild the camera index from the stored ``cameras`` layer."""
+        self.cameras = load_camera_index(self.registry)
+
+
+def load_jurisdictions(registry: LayerRegistry) -> tuple[Jurisdictions, bool]:
+    """Rebuild the hierarchy from the stored ``towns``, ``villages`` and ``grids`` layers."""
+    everything = Scope.everything()
+    grids_info = registry.get_layer("grids", everything)
+    meta = grids_info.meta or {}
+    tables = {name: registry.read_features(name, everything) for name in ("towns", "villages", "grids")}
+    jurisdictions = Jurisdictions.from_layers(
+        meta.get("district_code", grids_info.owner_code),
+        meta.get("district_name", grids_info.owner_code),
+        tables["towns"],
+        tables["villages"],
+        tables["grids"],
+    )
+    return jurisdictions, bool(meta.get("synthetic", False))
+
+
+def load_camera_index(registry: LayerRegistry) -> CameraIndex:
+    """Index the stored ``cameras`` layer (point features with heading, hfov and range)."""
+    table = registry.read_features("cameras", Scope.everything())
+    cameras = [
+        Camera(
+            id=str(row["id"]),
+            name=str(row.get("name") or row["id"]),
+            lon=geom.x,
+            lat=geom.y,
+            heading_deg=float(row["heading_deg"]),
+            hfov_deg=float(row["hfov_deg"]),
+            range_m=float(row["range_m"]),
+            grid=row.get("grid"),
+            road_id=row.get("road_id"),
+            kind=str(row.get("kind") or "fixed"),
+            status=str(row.get("status") or "unknown"),
+        )
+        for row, geom in zip(table.drop(columns="geometry").to_dict("records"), table.geometry.values)
+    ]
+    return CameraIndex(cameras)
+
+
+def open_console(settings: Settings) -> ConsoleState:
+    """Open storage, install the demo district when needed, and build the indexes."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    create_schema(engine)
+    registry = LayerRegistry(engine)
+    if needs_install(registry, settings.demo):
+        log.info("installing the demo district (seed %s)", settings.demo.seed)
+        install_demo_district(registry, settings.demo)
+    jurisdictions, synthetic = load_jurisdictions(registry)
+    return ConsoleState(
+        settings=settings,
+        engine=engine,
+        registry=registry,
+        jurisdictions=jurisdictions,
+        cameras=load_camera_index(registry),
+        synthetic=synthetic,
+    )
