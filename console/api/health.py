@@ -22,19 +22,17 @@ def config(state: State, scope: RequestScope) -> dict:
     j = state.jurisdictions
     district = j.get(j.district_code)
     unit = j.get(scope.code)
-    bounds = shapely.bounds(unit.geometry).tolist()
-    centre = unit.anchor
     return {
-        "district": {
-            "code": district.code,
-            "name": district.name,
-            "bounds": bounds,
-            "center": [centre[0], centre[1]],
-        },
+        "district": {"code": district.code, "name": district.name, **_extent(district)},
         "map": {
             "tile_url": state.settings.map.tile_url,
             "tile_attribution": state.settings.map.tile_attribution,
         },
         "synthetic": state.synthetic,
-        "scope": {"code": unit.code, "name": unit.name, "level": unit.level.value},
+        "scope": {"code": unit.code, "name": unit.name, "level": unit.level.value, **_extent(unit)},
     }
+
+
+def _extent(unit) -> dict:
+    """Bounds and a point inside a unit, for fitting a map to it."""
+    return {"bounds": shapely.bounds(unit.geometry).tolist(), "center": list(unit.anchor)}
