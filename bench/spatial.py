@@ -10,6 +10,7 @@ import time
 
 import geopandas as gpd
 import numpy as np
+
 from gis.district import DistrictSpec, generate_district
 from gis.grid_index import GridIndex
 

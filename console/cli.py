@@ -8,7 +8,7 @@ import os
 import sys
 import webbrowser
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -22,7 +22,7 @@ app.add_typer(layers_app, name="layers")
 app.add_typer(gis_app, name="gis")
 app.add_typer(bench_app, name="bench")
 
-DataDir = Annotated[Optional[Path], typer.Option(help="Data folder (default: settings / ./var).")]
+DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settings / ./var).")]
 
 
 def _settings(data_dir: Path | None = None, **demo: object) -> Settings:
@@ -50,9 +50,9 @@ def _open_state(settings: Settings):
 def demo(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    boundary: Annotated[Optional[Path], typer.Option(help="District boundary file (GeoJSON).")] = None,
-    adcode: Annotated[Optional[str], typer.Option(help="Adcode of the district in --boundary.")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="Seed of the demo generator.")] = None,
+    boundary: Annotated[Path | None, typer.Option(help="District boundary file (GeoJSON).")] = None,
+    adcode: Annotated[str | None, typer.Option(help="Adcode of the district in --boundary.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Seed of the demo generator.")] = None,
     data_dir: DataDir = None,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the map page.")] = True,
 ) -> None:
@@ -81,9 +81,9 @@ def demo(
 def layers_import(
     file: Annotated[Path, typer.Argument(help="GeoJSON, GeoPackage or zipped Shapefile.")],
     layer: Annotated[str, typer.Option("--layer", help="Layer name.")],
-    jurisdiction: Annotated[Optional[str], typer.Option(help="Owner jurisdiction code.")] = None,
+    jurisdiction: Annotated[str | None, typer.Option(help="Owner jurisdiction code.")] = None,
     make_valid: Annotated[bool, typer.Option("--make-valid", help="Repair invalid geometries.")] = False,
-    crs: Annotated[Optional[str], typer.Option(help="Declared CRS: wgs84, gcj02, bd09, EPSG:n.")] = None,
+    crs: Annotated[str | None, typer.Option(help="Declared CRS: wgs84, gcj02, bd09, EPSG:n.")] = None,
     kind: Annotated[str, typer.Option(help="Semantic kind of the layer.")] = "custom",
     data_dir: DataDir = None,
 ) -> None:

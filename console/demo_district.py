@@ -10,12 +10,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from console.settings import DemoSettings
 from gis.boundary import Boundary, load_boundary, synthetic_boundary
 from gis.district import LAYER_NAMES, DistrictSpec, generate_district
 from gis.jurisdiction import Jurisdictions
 from layers import LayerRegistry, Scope
-
-from console.settings import DemoSettings
 
 log = logging.getLogger(__name__)
 

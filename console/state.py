@@ -5,13 +5,13 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from gis.cameras import Camera, CameraIndex
-from gis.jurisdiction import Jurisdictions
-from layers import LayerRegistry, Scope, create_schema, make_engine
 from sqlalchemy import Engine
 
 from console.demo_district import install_demo_district, needs_install
 from console.settings import Settings
+from gis.cameras import Camera, CameraIndex
+from gis.jurisdiction import Jurisdictions
+from layers import LayerRegistry, Scope, create_schema, make_engine
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ ZHIZHI = shutil.which("zhizhi", path=str(Path(sys.executable).parent)) or "zhizh
 def run(*args: str, data_dir: Path, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {**os.environ, "ZHIZHI_DATA_DIR": str(data_dir)}
     result = subprocess.run(
-        [ZHIZHI, *args], capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL
+        [ZHIZHI, *args], check=False, capture_output=True, text=True, env=env, timeout=timeout, stdin=subprocess.DEVNULL
     )
     if check:
         assert result.returncode == 0, result.stderr

@@ -36,8 +36,8 @@ def test_tongzhou_is_real_and_about_the_right_size(tongzhou):
     assert 1100 < area_km2 < 1600  # Tongzhou district is about 1,350 km²
     # Converted from GCJ-02: the outline moved a few hundred metres from the raw file's.
     import pyogrio
-    from gis.metric import geodesic_distance_m
 
+    from gis.metric import geodesic_distance_m
     from tests.conftest import NANTONG
 
     raw = pyogrio.read_dataframe(NANTONG)

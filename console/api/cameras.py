@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from gis.cameras import fov_sector
-from gis.codes import is_within
-from gis.crs import convert
 from pydantic import BaseModel
 
 from console.api.deps import RequestScope, State
 from console.api.grids import CrsName, Lat, Lon
+from gis.cameras import fov_sector
+from gis.codes import is_within
+from gis.crs import convert
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
-from layers import Scope
 
 from console.state import ConsoleState
+from layers import Scope
 
 JURISDICTION_HEADER = "X-Zhizhi-Jurisdiction"
 

@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 import shapely
 from fastapi import APIRouter, HTTPException, Query
-from gis.codes import is_within
-from gis.jurisdiction import Location, OutsideDistrictError
 from pydantic import BaseModel
 
 from console.api.deps import RequestScope, State
+from gis.codes import is_within
+from gis.jurisdiction import Location, OutsideDistrictError
 
 router = APIRouter(prefix="/api", tags=["grids"])
 

@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
-from gis.codes import is_within
-from layers import LayerError, LayerInfo
 
 from console.api.deps import RequestScope, State
+from gis.codes import is_within
+from layers import LayerError, LayerInfo
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 
