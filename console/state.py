@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
 from console.demo_district import install_demo_district, needs_install
 from console.settings import Settings
-from gis.cameras import Camera, CameraIndex
+from gis.cameras import Camera, CameraIndex, fov_sectors
 from gis.jurisdiction import Jurisdictions
 from layers import LayerRegistry, Scope, create_schema, make_engine
 
@@ -26,6 +26,11 @@ class ConsoleState:
     jurisdictions: Jurisdictions
     cameras: CameraIndex
     synthetic: bool
+    camera_sectors: list[dict] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.camera_sectors:
+            self.camera_sectors = sector_geojson(self.cameras)
 
     def scope_for(self, code: str) -> Scope:
         """The layer scope of a jurisdiction code of this district (KeyError if unknown)."""
@@ -34,6 +39,12 @@ class ConsoleState:
     def reload_cameras(self) -> None:
         """Rebuild the camera index from the stored ``cameras`` layer."""
         self.cameras = load_camera_index(self.registry)
+        self.camera_sectors = sector_geojson(self.cameras)
+
+
+def sector_geojson(index: CameraIndex) -> list[dict]:
+    """Field-of-view sectors of the indexed cameras as GeoJSON geometries, in index order."""
+    return [sector.__geo_interface__ for sector in fov_sectors(index.cameras)]
 
 
 def load_jurisdictions(registry: LayerRegistry) -> tuple[Jurisdictions, bool]:

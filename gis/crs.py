@@ -182,13 +182,16 @@ def convert(
 
 
 def convert_geometries(geometries: ArrayLike, src: str | CRS, dst: str | CRS = CRS.WGS84):
-    """Convert shapely geometries (one or an array) between the three systems, vertex by vertex."""
+    """Convert shapely geometries (one or an array) between the three systems, vertex by vertex.
+
+    Heights (Z) pass through unchanged.
+    """
     src_c, dst_c = parse_crs(src), parse_crs(dst)
     if src_c == dst_c:
         return geometries
 
     def _apply(coords: NDArray[np.float64]) -> NDArray[np.float64]:
         lon, lat = convert(coords[:, 0], coords[:, 1], src_c, dst_c)
-        return np.column_stack([lon, lat])
+        return np.column_stack([lon, lat, *coords[:, 2:].T])
 
-    return shapely.transform(geometries, _apply)
+    return shapely.transform(geometries, _apply, include_z=None)

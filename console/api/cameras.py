@@ -7,7 +7,6 @@ from pydantic import BaseModel
 
 from console.api.deps import RequestScope, State
 from console.api.grids import CrsName, Lat, Lon
-from gis.cameras import fov_sector
 from gis.codes import is_within
 from gis.crs import convert
 
@@ -64,14 +63,13 @@ def covering(
 def fov(state: State, scope: RequestScope) -> dict:
     """Field-of-view sectors of the caller's cameras as a GeoJSON FeatureCollection."""
     features = []
-    for camera in state.cameras.cameras:
+    for camera, sector in zip(state.cameras.cameras, state.camera_sectors):
         if not _visible(camera, scope):
             continue
-        sector = fov_sector(camera.lon, camera.lat, camera.heading_deg, camera.hfov_deg, camera.range_m)
         features.append(
             {
                 "type": "Feature",
-                "geometry": sector.__geo_interface__,
+                "geometry": sector,
                 "properties": {
                     "id": camera.id,
                     "name": camera.name,
