@@ -144,6 +144,18 @@ def test_town_sees_only_its_own_features(client, console_state):
     assert all(shapely.geometry.shape(f["geometry"]).within(town_area) for f in roads)
 
 
+def test_layer_list_counts_only_what_the_town_sees(client, console_state):
+    mine, _ = _two_towns(console_state)
+    listed = client.get("/api/layers", headers={"X-Zhizhi-Jurisdiction": mine.code}).json()
+    grids = next(layer for layer in listed if layer["name"] == "grids")
+    own = [c for c in console_state.jurisdictions.grid_codes if c.startswith(mine.code)]
+    assert grids["feature_count"] == len(own)
+    town_box = shapely.bounds(mine.geometry)
+    assert all(abs(a - b) < 1e-9 for a, b in zip(grids["bounds"], town_box))
+    towns = next(layer for layer in listed if layer["name"] == "towns")
+    assert towns["feature_count"] == 1
+
+
 def test_town_cameras_and_locate_are_scoped(client, console_state):
     mine, other = _two_towns(console_state)
     headers = {"X-Zhizhi-Jurisdiction": mine.code}

@@ -1,0 +1,469 @@
+"""The layer registry: named layers of WGS-84 features in SQLite/PostgreSQL, read by scope.
+
+Every feature read goes through :mod:`layers.scope` (:func:`~layers.scope.feature_clause` in
+SQL, then :func:`~layers.scope.apply_scope` on the geometries). A save writes the whole layer in
+one transaction: on any error nothing stored changes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from pydantic import BaseModel
+from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy.engine import Connection, RowMapping
+from sqlalchemy.exc import IntegrityError
+
+from gis.codes import InvalidCodeError, validate_code
+from layers.crsinfo import WGS84
+from layers.errors import LayerError
+from layers.geometry import as_array, geometry_type_of
+from layers.io import ImportLimits, export_layer, read_layer_file
+from layers.models import KIND_PATTERN, NAME_PATTERN, VISIBILITIES, Feature, Layer, utcnow
+from layers.props import json_object, records
+from layers.scope import Scope, apply_scope, feature_clause, layer_clause
+from layers.validate import check_lonlat
+
+Bbox = tuple[float, float, float, float]
+_LAYERS = Layer.__table__
+_FEATURES = Feature.__table__
+
+
+class LayerInfo(BaseModel):
+    """A layer as the API shows it (no features)."""
+
+    name: str
+    title: str
+    kind: str
+    geometry_type: str
+    style: dict[str, Any]
+    owner_code: str
+    visibility: Literal["shared", "private"]
+    feature_count: int
+    meta: dict[str, Any]
+    fields: list[str] = []
+    bounds: tuple[float, float, float, float] | None
+    created_at: dt.datetime | None = None
+    updated_at: dt.datetime | None = None
+
+    @classmethod
+    def from_row(cls, row: RowMapping) -> LayerInfo:
+        bounds = None
+        if row["minx"] is not None:
+            bounds = (row["minx"], row["miny"], row["maxx"], row["maxy"])
+        return cls(
+            name=row["name"],
+            title=row["title"],
+            kind=row["kind"],
+            geometry_type=row["geometry_type"],
+            style=row["style"] or {},
+            owner_code=row["owner_code"],
+            visibility=row["visibility"],
+            feature_count=row["feature_count"],
+            meta=row["meta"] or {},
+            fields=row["fields"] or [],
+            bounds=bounds,
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+        )
+
+
+# --- argument checks -------------------------------------------------------------------
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise LayerError(
+            "invalid_argument",
+            f"invalid layer name {name!r}: 1-64 characters of a-z, 0-9, '_' and '-', "
+            "starting with a letter or digit",
+        )
+    return name
+
+
+def _check_args(name: str, owner_code: str, kind: str, visibility: str) -> None:
+    _check_name(name)
+    try:
+        validate_code(owner_code)
+    except InvalidCodeError as exc:
+        raise LayerError("invalid_argument", f"owner_code: {exc}") from exc
+    if not isinstance(kind, str) or not KIND_PATTERN.match(kind):
+        raise LayerError(
+            "invalid_argument", f"invalid kind {kind!r}: a-z, 0-9, '_' and '-', up to 32"
+        )
+    if visibility not in VISIBILITIES:
+        raise LayerError(
+            "invalid_argument", f"visibility must be 'shared' or 'private', got {visibility!r}"
+        )
+
+
+def _feature_codes(codes: Sequence[str | None] | None, n: int, owner: str) -> np.ndarray:
+    """Each feature's jurisdiction code: ``owner`` by default and where ``None``."""
+    if codes is None:
+        return np.full(n, owner, dtype=object)
+    arr = np.asarray(list(codes), dtype=object)
+    if arr.shape != (n,):
+        raise LayerError("invalid_argument", f"{len(arr)} codes given for {n} features")
+    arr[pd.isna(arr)] = owner
+    text = pd.Series(arr, dtype=object).map(str)
+    well_formed = text.str.fullmatch(r"\d{6}(?:\d{3}){0,3}").to_numpy(dtype=bool)
+    related = np.fromiter(
+        (c.startswith(owner) or owner.startswith(c) for c in text), dtype=bool, count=n
+    )
+    bad = np.flatnonzero(~(well_formed & related))
+    if len(bad):
+        raise LayerError(
+            "invalid_argument",
+            f"{len(bad)} feature code(s) are not jurisdiction codes within or above the owner "
+            f"{owner}; first: feature {bad[0]}: {text.iloc[bad[0]]!r}",
+            [
+                {"index": int(i), "reason": f"code {text.iloc[i]!r} not within or above {owner}"}
+                for i in bad
+            ],
+        )
+    return text.to_numpy(dtype=object)
+
+
+def _check_bbox(bbox: Sequence[float] | None) -> Bbox | None:
+    if bbox is None:
+        return None
+    try:
+        values = tuple(float(v) for v in bbox)
+    except (TypeError, ValueError):
+        values = ()
+    if (
+        len(values) != 4
+        or not all(map(math.isfinite, values))
+        or values[0] > values[2]
+        or values[1] > values[3]
+    ):
+        raise LayerError(
+            "invalid_argument", f"bbox must be (minlon, minlat, maxlon, maxlat), got {bbox!r}"
+        )
+    return values  # type: ignore[return-value]
+
+
+# --- the registry ----------------------------------------------------------------------
+
+
+class LayerRegistry:
+    """Named layers in one database, read through jurisdiction scopes."""
+
+    def __init__(self, engine: Engine, *, chunk_size: int = 2000) -> None:
+        self.engine = engine
+        self.chunk_size = chunk_size
+
+    # reads
+
+    def list_layers(self, scope: Scope) -> list[LayerInfo]:
+        """The layers ``scope`` may see, by name, with the count and extent the scope sees."""
+        query = select(_LAYERS).where(layer_clause(scope)).order_by(_LAYERS.c.name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+            return [self._scoped_info(conn, row, scope) for row in rows]
+
+    def get_layer(self, name: str, scope: Scope) -> LayerInfo:
+        """One layer; ``not_found`` when missing or not visible (the two are indistinguishable)."""
+        with self.engine.connect() as conn:
+            return self._scoped_info(conn, self._visible_row(conn, name, scope), scope)
+
+    def _scoped_info(self, conn: Connection, row: RowMapping, scope: Scope) -> LayerInfo:
+        """Layer info whose ``feature_count`` and ``bounds`` cover only what ``scope`` sees.
+
+        Ancestor-level features (a district road seen by a town) are counted when their box
+        meets the scope's; their extent is cut to the scope's bounds.
+        """
+        info = LayerInfo.from_row(row)
+        if scope.is_everything:
+            return info
+        f = _FEATURES.c
+        where = [f.layer_id == row["id"], feature_clause(scope)]
+        if scope.geometry is not None:
+            sminx, sminy, smaxx, smaxy = shapely.bounds(scope.geometry).tolist()
+            where += [f.maxx >= sminx, f.minx <= smaxx, f.maxy >= sminy, f.miny <= smaxy]
+        agg = select(
+            func.count(), func.min(f.minx), func.min(f.miny), func.max(f.maxx), func.max(f.maxy)
+        ).where(*where)
+        count, minx, miny, maxx, maxy = conn.execute(agg).one()
+        bounds = None
+        if count:
+            bounds = (minx, miny, maxx, maxy)
+            if scope.geometry is not None:
+                bounds = (max(minx, sminx), max(miny, sminy), min(maxx, smaxx), min(maxy, smaxy))
+        return info.model_copy(update={"feature_count": int(count), "bounds": bounds})
+
+    def _visible_row(self, conn: Connection, name: str, scope: Scope) -> RowMapping:
+        query = select(_LAYERS).where(_LAYERS.c.name == name, layer_clause(scope))
+        row = conn.execute(query).mappings().first()
+        if row is None:
+            raise LayerError("not_found", f"no layer named {name!r}")
+        return row
+
+    def _scoped(self, name: str, scope: Scope, bbox: Sequence[float] | None):
+        """``(layer row, fids, codes, properties, geometries)`` visible to ``scope`` in ``bbox``."""
+        box = _check_bbox(bbox)
+        f = _FEATURES.c
+        query = select(f.fid, f.code, f.properties, f.geometry)
+        with self.engine.connect() as conn:
+            layer = self._visible_row(conn, name, scope)
+            query = query.where(f.layer_id == layer["id"], feature_clause(scope))
+            if box is not None:
+                query = query.where(
+                    f.maxx >= box[0], f.minx <= box[2], f.maxy >= box[1], f.miny <= box[3]
+                )
+            rows = conn.execute(query.order_by(f.fid)).all()
+        fids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        codes = np.array([r[1] for r in rows], dtype=object)
+        geoms = shapely.from_wkb(np.array([r[3] for r in rows], dtype=object))
+        keep, geoms = apply_scope(codes, geoms, scope)
+        if box is not None:
+            keep &= shapely.intersects(geoms, shapely.box(*box))
+        props = [r[2] or {} for r, k in zip(rows, keep) if k]
+        return layer, fids[keep], codes[keep], props, as_array(geoms)[keep]
+
+    def read_features(
+        self, name: str, scope: Scope, bbox: Sequence[float] | None = None
+    ) -> gpd.GeoDataFrame:
+        """The visible features as a WGS-84 GeoDataFrame: properties, ``code``, geometry; index ``fid``."""
+        layer, fids, codes, props, geoms = self._scoped(name, scope, bbox)
+        index = pd.Index(fids, name="fid")
+        frame = (
+            pd.DataFrame.from_records(props, index=index) if props else pd.DataFrame(index=index)
+        )
+        fields = [f for f in layer["fields"] or [] if f != "code"]
+        frame = frame.reindex(columns=fields + [c for c in frame.columns if c not in fields])
+        frame["code"] = codes
+        return gpd.GeoDataFrame(frame, geometry=gpd.GeoSeries(geoms, index=frame.index), crs=WGS84)
+
+    def feature_collection(
+        self, name: str, scope: Scope, bbox: Sequence[float] | None = None
+    ) -> dict[str, Any]:
+        """The visible features as a GeoJSON FeatureCollection dict (``code`` in properties)."""
+        _, fids, codes, props, geoms = self._scoped(name, scope, bbox)
+        texts = shapely.to_geojson(geoms) if len(geoms) else []
+        features = [
+            {
+                "type": "Feature",
+                "id": int(fid),
+                "properties": {**p, "code": code},
+                "geometry": json.loads(g),
+            }
+            for fid, code, p, g in zip(fids, codes, props, texts)
+        ]
+        return {"type": "FeatureCollection", "features": features}
+
+    def export(self, name: str, scope: Scope, fmt: str) -> bytes:
+        """The visible features as ``geojson``, ``gpkg`` or ``shp.zip`` bytes."""
+        gdf = self.read_features(name, scope).reset_index(drop=True)
+        return export_layer(gdf, fmt, layer_name=name)
+
+    # writes
+
+    def save_layer(
+        self,
+        name: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        kind: str,
+        owner_code: str,
+        title: str | None = None,
+        style: Mapping[str, Any] | None = None,
+        visibility: str = "shared",
+        meta: Mapping[str, Any] | None = None,
+        codes: Sequence[str | None] | None = None,
+        replace: bool = True,
+    ) -> LayerInfo:
+        """Store ``gdf`` as layer ``name`` in one transaction, replacing it when ``replace``.
+
+        ``codes``: each feature's jurisdiction code (``None`` or omitted: ``owner_code``); each
+        must lie within or above the owner. A ``code`` column that disagrees with them is kept
+        as ``source_code`` (``code`` in reads is always the jurisdiction code). On any error the
+        transaction rolls back: the stored layer, if any, and every other layer are untouched.
+        """
+        _check_args(name, owner_code, kind, visibility)
+        style_d = json_object(style, "style")
+        meta_d = json_object(meta, "meta")
+        if gdf.crs is not None and not gdf.crs.equals(WGS84, ignore_axis_order=True):
+            gdf = gdf.to_crs(WGS84)
+        geoms = shapely.force_2d(as_array(gdf.geometry))
+        missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+        if missing.any():
+            raise LayerError(
+                "invalid_geometry",
+                f"{int(missing.sum())} feature(s) without geometry",
+                [
+                    {"index": int(i), "reason": "null or empty geometry"}
+                    for i in np.flatnonzero(missing)
+                ],
+            )
+        check_lonlat(geoms, says="a layer must be WGS-84 lon/lat")
+        n = len(geoms)
+        feature_codes = _feature_codes(codes, n, owner_code)
+        props = pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True)
+        if "code" in props and (props["code"].astype(str).to_numpy() != feature_codes).any():
+            props = props.rename(columns={"code": "source_code"})
+        wkb = shapely.to_wkb(geoms)
+        bounds = shapely.bounds(geoms)
+        total = (
+            (
+                float(bounds[:, 0].min()),
+                float(bounds[:, 1].min()),
+                float(bounds[:, 2].max()),
+                float(bounds[:, 3].max()),
+            )
+            if n
+            else (None, None, None, None)
+        )
+        now = utcnow()
+        values = {
+            "title": title or name,
+            "kind": kind,
+            "geometry_type": geometry_type_of(geoms),
+            "style": style_d,
+            "owner_code": owner_code,
+            "visibility": visibility,
+            "meta": meta_d,
+            "fields": [str(c) for c in props.columns],
+            "feature_count": n,
+            "minx": total[0],
+            "miny": total[1],
+            "maxx": total[2],
+            "maxy": total[3],
+            "updated_at": now,
+        }
+        try:
+            with self.engine.begin() as conn:
+                layer_id = conn.execute(select(_LAYERS.c.id).where(_LAYERS.c.name == name)).scalar()
+                if layer_id is not None and not replace:
+                    raise LayerError(
+                        "exists", f"layer {name!r} exists (pass replace=True to replace it)"
+                    )
+                if layer_id is None:
+                    layer_id = conn.execute(
+                        insert(_LAYERS).values(name=name, created_at=now, **values)
+                    ).inserted_primary_key[0]
+                else:
+                    conn.execute(delete(_FEATURES).where(_FEATURES.c.layer_id == layer_id))
+                    conn.execute(update(_LAYERS).where(_LAYERS.c.id == layer_id).values(**values))
+                for start in range(0, n, self.chunk_size):
+                    stop = min(start + self.chunk_size, n)
+                    self._insert_features(
+                        conn,
+                        layer_id,
+                        start,
+                        feature_codes[start:stop],
+                        records(props.iloc[start:stop], start),
+                        wkb[start:stop],
+                        bounds[start:stop],
+                    )
+        except IntegrityError as exc:
+            raise LayerError(
+                "exists", f"layer {name!r} was created concurrently; try again"
+            ) from exc
+        return self.get_layer(name, Scope.everything())
+
+    def _insert_features(
+        self,
+        conn: Connection,
+        layer_id: int,
+        start: int,
+        codes: np.ndarray,
+        props: list[dict[str, Any]],
+        wkb: np.ndarray,
+        bounds: np.ndarray,
+    ) -> None:
+        rows = [
+            {
+                "layer_id": layer_id,
+                "fid": start + i,
+                "code": code,
+                "properties": p,
+                "geometry": g,
+                "minx": b[0],
+                "miny": b[1],
+                "maxx": b[2],
+                "maxy": b[3],
+            }
+            for i, (code, p, g, b) in enumerate(zip(codes, props, wkb, bounds.tolist()))
+        ]
+        conn.execute(insert(_FEATURES), rows)
+
+    def import_file(
+        self,
+        path: Path,
+        name: str,
+        *,
+        owner_code: str,
+        limits: Any,
+        declared_crs: str | None = None,
+        make_valid: bool = False,
+        kind: str = "custom",
+        title: str | None = None,
+        style: Mapping[str, Any] | None = None,
+        visibility: str = "shared",
+        meta: Mapping[str, Any] | None = None,
+        assign_codes: Callable[[gpd.GeoSeries], Sequence[str | None]] | None = None,
+        original_name: str | None = None,
+        replace: bool = True,
+    ) -> LayerInfo:
+        """Read a layer file (:func:`layers.io.read_layer_file`) and save it as layer ``name``.
+
+        ``assign_codes`` maps the WGS-84 geometries to feature jurisdiction codes (default:
+        ``owner_code`` for all). A failure at any step leaves every stored layer as it was.
+        """
+        _check_args(name, owner_code, kind, visibility)
+        if not replace and self._exists(name):
+            raise LayerError("exists", f"layer {name!r} exists (pass replace=True to replace it)")
+        result = read_layer_file(
+            Path(path),
+            declared_crs=declared_crs,
+            limits=ImportLimits.coerce(limits),
+            make_valid=make_valid,
+            original_name=original_name,
+        )
+        codes = assign_codes(result.gdf.geometry) if assign_codes is not None else None
+        info = {
+            "source_file": result.source_name,
+            "source_format": result.format,
+            "source_layer": result.source_layer,
+            "source_crs": result.source_crs,
+            "repaired": result.repaired,
+            "synthetic": False,
+        }
+        return self.save_layer(
+            name,
+            result.gdf,
+            kind=kind,
+            owner_code=owner_code,
+            title=title,
+            style=style,
+            visibility=visibility,
+            meta={**info, **(meta or {})},
+            codes=codes,
+            replace=replace,
+        )
+
+    def delete_layer(self, name: str) -> None:
+        """Delete a layer and its features; ``not_found`` if there is none."""
+        with self.engine.begin() as conn:
+            layer_id = conn.execute(select(_LAYERS.c.id).where(_LAYERS.c.name == name)).scalar()
+            if layer_id is None:
+                raise LayerError("not_found", f"no layer named {name!r}")
+            conn.execute(delete(_FEATURES).where(_FEATURES.c.layer_id == layer_id))
+            conn.execute(delete(_LAYERS).where(_LAYERS.c.id == layer_id))
+
+    def _exists(self, name: str) -> bool:
+        with self.engine.connect() as conn:
+            return (
+                conn.execute(select(_LAYERS.c.id).where(_LAYERS.c.name == name)).scalar()
+                is not None
+            )

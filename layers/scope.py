@@ -1,0 +1,125 @@
+"""What a jurisdiction may see: the one place that decides it.
+
+Codes nest by prefix (:mod:`gis.codes`): X is *within* Y when X starts with Y.
+
+Layers, for a scope S and a layer owned by O:
+
+* O within S (S is the owner or an ancestor of it): visible, shared or private. So a town's
+  private layer is seen by the town itself and by its district, never by a sibling town nor by
+  the town's own villages and grids.
+* S within O (the owner is an ancestor of S): visible only when the layer is ``shared``.
+* otherwise (another branch): not visible.
+
+Features of a visible layer, by the feature's code F:
+
+* F within S: returned whole.
+* F a strict ancestor of S (a district road seen by a town): returned clipped to S's geometry,
+  only where it intersects it in the feature's own dimension (a road that merely touches the
+  town boundary is not returned); not returned at all when S has no geometry.
+* anything else (a sibling's feature): never returned.
+
+:func:`feature_clause` is the SQL pre-filter and :func:`apply_scope` the exact geometric
+post-step; every read of features goes through both. :meth:`Scope.everything` is the
+unrestricted internal/admin scope.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from numpy.typing import ArrayLike, NDArray
+from sqlalchemy import ColumnElement, and_, or_, true
+
+from gis.codes import chain, is_within, validate_code
+from layers.geometry import as_array, keep_dimension
+from layers.models import Feature, Layer
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A jurisdiction's view: its ``code`` and its WGS-84 ``geometry`` (for clipping)."""
+
+    code: str
+    geometry: shapely.Geometry | None = None
+
+    def __post_init__(self) -> None:
+        if self.code != "":
+            validate_code(self.code)
+        if self.geometry is not None:
+            shapely.prepare(self.geometry)
+
+    @classmethod
+    def everything(cls) -> Scope:
+        """No restriction: every layer and every feature, whole (internal and admin use)."""
+        return cls(code="", geometry=None)
+
+    @property
+    def is_everything(self) -> bool:
+        return self.code == ""
+
+    @property
+    def ancestors(self) -> list[str]:
+        """Strict ancestors of the scope's code, from the district down."""
+        return [] if self.is_everything else chain(self.code)[:-1]
+
+
+def layer_visible(owner_code: str, visibility: str, scope: Scope) -> bool:
+    """Whether ``scope`` may see a layer owned by ``owner_code`` with ``visibility``."""
+    if is_within(owner_code, scope.code):
+        return True
+    return is_within(scope.code, owner_code) and visibility == "shared"
+
+
+def layer_clause(scope: Scope) -> ColumnElement[bool]:
+    """SQL condition on :class:`Layer` equal to :func:`layer_visible`."""
+    if scope.is_everything:
+        return true()
+    own = Layer.owner_code.startswith(scope.code, autoescape=True)
+    if not scope.ancestors:
+        return own
+    return or_(own, and_(Layer.owner_code.in_(scope.ancestors), Layer.visibility == "shared"))
+
+
+def feature_clause(scope: Scope) -> ColumnElement[bool]:
+    """SQL pre-filter on :class:`Feature`: code within the scope, or a strict ancestor of it."""
+    if scope.is_everything:
+        return true()
+    within = Feature.code.startswith(scope.code, autoescape=True)
+    if not scope.ancestors:
+        return within
+    if scope.geometry is None:  # ancestor features would be clipped to nothing
+        return within
+    return or_(within, Feature.code.in_(scope.ancestors))
+
+
+def apply_scope(
+    codes: ArrayLike, geometries: ArrayLike, scope: Scope
+) -> tuple[NDArray[np.bool_], NDArray[np.object_]]:
+    """The exact post-step: ``(keep, geometries)`` with ancestor-coded features clipped.
+
+    ``keep`` marks the features the scope may see; ``geometries`` are whole for features
+    within the scope and clipped to the scope's geometry for strict-ancestor ones.
+    """
+    geoms = as_array(geometries).copy()
+    codes_a = np.asarray(codes, dtype=object).astype(str)
+    if scope.is_everything:
+        return np.ones(len(geoms), dtype=bool), geoms
+    within = np.char.startswith(codes_a, scope.code) if len(codes_a) else np.zeros(0, bool)
+    above = np.isin(codes_a, scope.ancestors) & ~within
+    keep = within.copy()
+    if scope.geometry is not None and above.any():
+        idx = np.flatnonzero(above)
+        hit = shapely.intersects(geoms[idx], scope.geometry)
+        idx = idx[hit]
+        clipped = keep_dimension(
+            shapely.intersection(geoms[idx], scope.geometry), shapely.get_dimensions(geoms[idx])
+        )
+        present = ~shapely.is_missing(clipped)
+        geoms[idx[present]] = clipped[present]
+        keep[idx[present]] = True
+    return keep, geoms
+
+
+__all__ = ["Scope", "apply_scope", "feature_clause", "layer_clause", "layer_visible"]
