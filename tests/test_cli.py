@@ -103,3 +103,14 @@ def test_demo_serves_until_stopped(tmp_path):
 def test_demo_refuses_boundary_without_adcode(tmp_path):
     result = run("demo", "--boundary", str(tmp_path / "x.geojson"), "--no-open", data_dir=tmp_path, check=False)
     assert result.returncode == 2 and "--adcode" in result.stderr
+
+
+def test_layers_export_round_trip(data_dir, tmp_path):
+    import pyogrio
+
+    out = tmp_path / "grids.gpkg"
+    run("layers", "export", "grids", "--format", "gpkg", "--out", str(out), data_dir=data_dir)
+    table = pyogrio.read_dataframe(out)
+    assert len(table) == 1024 and table.crs.to_epsg() == 4326
+    missing = run("layers", "export", "nope", "--out", str(tmp_path / "x.geojson"), data_dir=data_dir, check=False)
+    assert missing.returncode == 2 and "not_found" in missing.stderr
