@@ -85,6 +85,9 @@ def layers_import(
     make_valid: Annotated[bool, typer.Option("--make-valid", help="Repair invalid geometries.")] = False,
     crs: Annotated[str | None, typer.Option(help="Declared CRS: wgs84, gcj02, bd09, EPSG:n.")] = None,
     kind: Annotated[str, typer.Option(help="Semantic kind of the layer.")] = "custom",
+    encoding: Annotated[
+        str | None, typer.Option(help="Shapefile text encoding (e.g. GBK); detected by default.")
+    ] = None,
     data_dir: DataDir = None,
 ) -> None:
     """Import a layer file; invalid input is reported and nothing stored is touched."""
@@ -106,6 +109,7 @@ def layers_import(
             make_valid=make_valid,
             limits=settings.layers,
             kind=kind,
+            encoding=encoding,
             assign_codes=lambda geoms: state.jurisdictions.lowest_containing(geoms.values),
         )
     except LayerError as exc:

@@ -100,10 +100,13 @@ def read_layer_file(
     limits: Any,
     make_valid: bool = False,
     original_name: str | None = None,
+    encoding: str | None = None,
 ) -> ImportResult:
     """Read a GeoJSON, GeoPackage or zipped Shapefile into a WGS-84 GeoDataFrame.
 
     ``declared_crs`` overrides what the file says (``wgs84``, ``gcj02``, ``bd09``, EPSG/PROJ).
+    ``encoding`` names a Shapefile's text encoding (e.g. ``GBK``); by default it comes from the
+    ``.cpg`` file, the DBF's language byte, or failing both is detected (:func:`dbf_encoding`).
     ``limits``: :class:`ImportLimits` or ``console.settings.LayerLimits``.
     """
     path = Path(path)
@@ -122,7 +125,7 @@ def read_layer_file(
     elif fmt == "gpkg":
         gdf, source, layer = _read_gpkg(path, declared, limits)
     else:
-        gdf, source, layer = _read_zipped_shapefile(path, declared, limits)
+        gdf, source, layer = _read_zipped_shapefile(path, declared, limits, encoding)
     geoms, repaired = _to_wgs84(as_array(gdf.geometry), source, make_valid)
     table = gpd.GeoDataFrame(
         pd.DataFrame(gdf.drop(columns=gdf.geometry.name)), geometry=geoms, crs=WGS84
@@ -148,9 +151,17 @@ def _check_count(count: int, limits: ImportLimits) -> None:
         )
 
 
-def _read_frame(path: Path, layer: str | None = None) -> gpd.GeoDataFrame:
+def _read_frame(
+    path: Path, layer: str | None = None, encoding: str | None = None
+) -> gpd.GeoDataFrame:
     try:
-        gdf = pyogrio.read_dataframe(path, layer=layer)
+        gdf = pyogrio.read_dataframe(path, layer=layer, encoding=encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise LayerError(
+            "malformed",
+            f"cannot read the text of {path.name} as {encoding or 'its declared encoding'}: "
+            f"{exc}; name the right encoding (e.g. GBK, UTF-8)",
+        ) from exc
     except _PYOGRIO_ERRORS as exc:
         raise LayerError("malformed", f"cannot read {path.name}: {exc}") from exc
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf:
@@ -310,8 +321,33 @@ def _extract(
     return target
 
 
+def dbf_encoding(shp: Path) -> str | None:
+    """The text encoding to read a Shapefile with, when GDAL would guess wrong; else None.
+
+    GDAL honours a ``.cpg`` file and the DBF's language-driver byte. Chinese Shapefiles often
+    have neither, and GDAL then reads GBK text as ISO-8859-1 (mojibake). Here such a DBF is
+    read as UTF-8 when its bytes are valid UTF-8, otherwise as GB18030 (a superset of GBK).
+    """
+    if shp.with_suffix(".cpg").exists() or shp.with_suffix(".CPG").exists():
+        return None
+    dbf = next((p for p in (shp.with_suffix(".dbf"), shp.with_suffix(".DBF")) if p.exists()), None)
+    if dbf is None:
+        return None
+    data = dbf.read_bytes()
+    if len(data) < 32 or data[29] != 0:
+        return None
+    body = data[int.from_bytes(data[8:10], "little") :]
+    if body.isascii():
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "GB18030"
+    return "UTF-8"
+
+
 def _read_zipped_shapefile(
-    path: Path, declared: SourceCRS | None, limits: ImportLimits
+    path: Path, declared: SourceCRS | None, limits: ImportLimits, encoding: str | None = None
 ) -> tuple[gpd.GeoDataFrame, SourceCRS, str | None]:
     try:
         archive = zipfile.ZipFile(path)
@@ -332,7 +368,7 @@ def _read_zipped_shapefile(
         except _PYOGRIO_ERRORS as exc:
             raise LayerError("malformed", f"cannot read {shp.name}: {exc}") from exc
         _check_count(int(count), limits)
-        gdf = _read_frame(shp)
+        gdf = _read_frame(shp, encoding=encoding or dbf_encoding(shp))
         _check_count(len(gdf), limits)
         has_prj = any(p.suffix.lower() == ".prj" for p in extracted)
         if declared is None and (not has_prj or gdf.crs is None):

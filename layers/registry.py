@@ -414,6 +414,7 @@ class LayerRegistry:
         assign_codes: Callable[[gpd.GeoSeries], Sequence[str | None]] | None = None,
         original_name: str | None = None,
         replace: bool = True,
+        encoding: str | None = None,
     ) -> LayerInfo:
         """Read a layer file (:func:`layers.io.read_layer_file`) and save it as layer ``name``.
 
@@ -429,6 +430,7 @@ class LayerRegistry:
             limits=ImportLimits.coerce(limits),
             make_valid=make_valid,
             original_name=original_name,
+            encoding=encoding,
         )
         codes = assign_codes(result.gdf.geometry) if assign_codes is not None else None
         info = {

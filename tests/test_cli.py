@@ -74,13 +74,17 @@ def test_bench_spatial_json(data_dir):
     assert out["points"] == 50000 and out["grids"] == 1024 and out["mismatches"] == 0
 
 
-def test_demo_serves_until_stopped(tmp_path):
+@pytest.mark.parametrize("boundary", [False, True], ids=["synthetic", "tongzhou"])
+def test_demo_serves_until_stopped(tmp_path, boundary):
+    from tests.conftest import NANTONG
+
+    extra = ["--boundary", str(NANTONG), "--adcode", "320612"] if boundary else []
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "ZHIZHI_DATA_DIR": str(tmp_path), "CI": "true"}
     proc = subprocess.Popen(
-        [ZHIZHI, "demo", "--port", str(port), "--no-open"],
+        [ZHIZHI, "demo", "--port", str(port), "--no-open", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
     )
     try:
@@ -95,6 +99,12 @@ def test_demo_serves_until_stopped(tmp_path):
             assert time.monotonic() < deadline, "demo did not come up"
             time.sleep(0.2)
         assert len(httpx.get(f"http://127.0.0.1:{port}/api/layers").json()) == 7
+        district = httpx.get(f"http://127.0.0.1:{port}/api/config").json()["district"]
+        assert district["code"] == "320612"
+        assert (district["name"] == "通州区") is boundary  # the real name only from the file
+        # A point in Nantong's urban core (Chongchuan) lies outside Tongzhou: 404 there.
+        outside = httpx.get(f"http://127.0.0.1:{port}/api/grids/locate", params={"lon": 120.87, "lat": 32.0})
+        assert outside.status_code == 404 if boundary else True
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)

@@ -144,3 +144,14 @@ def test_export_round_trip(upload_client):
         response = upload_client.get("/api/layers/wells/export", params={"format": fmt})
         assert response.status_code == 200, (fmt, response.text)
         assert len(response.content) > 100
+
+
+def test_gbk_shapefile_upload_keeps_chinese_names(upload_client, tmp_path):
+    from tests.test_layers_encoding import NAMES, _shapefile_zip
+
+    archive = _shapefile_zip(tmp_path, "GBK", keep_cpg=False)
+    response = _post(upload_client, "gbk-towns", archive.read_bytes(), filename="towns.zip")
+    assert response.status_code == 201, response.text
+    assert [f["properties"]["name"] for f in _features(upload_client, "gbk-towns")["features"]] == NAMES
+    wrong = _post(upload_client, "gbk-towns", archive.read_bytes(), filename="towns.zip", encoding="UTF-8")
+    assert wrong.status_code == 422 and "encoding" in wrong.json()["detail"]

@@ -122,6 +122,9 @@ def upload(
     jurisdiction: Annotated[str | None, Form(description="Owner code; default: caller's")] = None,
     crs: Annotated[str | None, Form(description="wgs84, gcj02, bd09 or an EPSG code")] = None,
     make_valid: Annotated[bool, Form(description="Repair invalid geometries")] = False,
+    encoding: Annotated[
+        str | None, Form(description="Shapefile text encoding, e.g. GBK; detected by default")
+    ] = None,
     kind: Annotated[str, Form()] = "custom",
     title: Annotated[str | None, Form()] = None,
 ):
@@ -152,6 +155,7 @@ def upload(
             kind=kind,
             title=title,
             original_name=file.filename,
+            encoding=encoding,
             assign_codes=lambda geoms: state.jurisdictions.lowest_containing(geoms.values),
         )
     except LayerError as exc:
