@@ -1,1 +1,1 @@
-"""alerts: arrives with its own issue (see docs/architecture.md)."""
+"""alerts: the message bus now; alert lifecycle, store and notification with their issue."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -19,6 +20,8 @@ from pydantic_settings import (
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from models.detector import SHIPPED_WEIGHTS
 
 
 class DemoSettings(BaseModel):
@@ -47,6 +50,32 @@ class LayerLimits(BaseModel):
     )
 
 
+class DetectorSettings(BaseModel):
+    """Object detection and tracking of the frame-analysis workers."""
+
+    kind: Literal["ultralytics", "motion"] = Field(
+        "ultralytics", description="ultralytics (a YOLO model) or motion (background subtraction)."
+    )
+    weights: Path = Field(
+        SHIPPED_WEIGHTS,
+        description="Weights path (.pt, .onnx, OpenVINO folder, TensorRT .engine); "
+        "default: the project's own detector trained on simulator output.",
+    )
+    device: str = Field("cpu", description="cpu, cuda, cuda:0 ...")
+    imgsz: int = Field(416, ge=32, le=4096)
+    conf: float = Field(0.3, gt=0, lt=1)
+    tracker: Literal["bytetrack", "botsort"] = "bytetrack"
+
+
+class WorkerSettings(BaseModel):
+    """Which cameras a frame-analysis worker runs."""
+
+    cameras_file: Path | None = Field(
+        None, description="Camera-config file (JSON/YAML); default: simulated demo cameras."
+    )
+    jpeg_quality: int = Field(80, ge=10, le=100)
+
+
 class MapSettings(BaseModel):
     """What the map pages draw under the layers."""
 
@@ -73,6 +102,8 @@ class Settings(BaseSettings):
     demo: DemoSettings = DemoSettings()
     layers: LayerLimits = LayerLimits()
     map: MapSettings = MapSettings()
+    detector: DetectorSettings = DetectorSettings()
+    worker: WorkerSettings = WorkerSettings()
     assets_dir: Path = Field(
         Path(__file__).parent / "static" / "vendor",
         description="Front-end packages installed at set-up (Leaflet).",

@@ -1,1 +1,1 @@
-"""models: arrives with its own issue (see docs/architecture.md)."""
+"""models: the project's own detector (recipe, training, shipped weights); warning models later."""

@@ -1,0 +1,102 @@
+"""The message bus: publish/subscribe of observations, camera status and (later) alerts.
+
+Deliberately tiny — ``publish(topic, message)``, ``subscribe(topic, handler)``, ``stop()`` —
+so producers never know which transport carries their messages: the in-process bus here, a
+Redis one later, with the same callers.
+
+>>> bus = InProcessBus()
+>>> seen = []
+>>> sub = bus.subscribe(Topic.OBSERVATIONS, seen.append)
+>>> bus.publish(Topic.OBSERVATIONS, {"type": "observation", "track_id": 1})
+>>> seen
+[{'type': 'observation', 'track_id': 1}]
+>>> sub.cancel(); bus.publish(Topic.OBSERVATIONS, {"x": 2}); len(seen)
+1
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, Any]
+Handler = Callable[[Message], None]
+
+
+class Topic(StrEnum):
+    """Topics of the bus."""
+
+    OBSERVATIONS = "observations"
+    CAMERA_STATUS = "camera_status"
+    ALERTS = "alerts"
+
+
+@dataclass
+class Subscription:
+    """A handler's registration; ``cancel()`` removes it."""
+
+    bus: InProcessBus
+    topic: str
+    handler: Handler
+
+    def cancel(self) -> None:
+        self.bus._remove(self)
+
+
+class Bus(Protocol):
+    """What every bus implementation offers."""
+
+    def publish(self, topic: str, message: Message) -> None: ...
+
+    def subscribe(self, topic: str, handler: Handler) -> Subscription: ...
+
+    def stop(self) -> None: ...
+
+
+class InProcessBus:
+    """Delivers each message to the topic's handlers, in the publisher's thread.
+
+    A handler that raises is logged and skipped; the others still receive the message.
+    Handlers must be quick (hand work to a queue or an event loop).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handlers: dict[str, list[Subscription]] = {}
+        self._stopped = False
+        self.published = 0
+
+    def publish(self, topic: str, message: Message) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            subscribers = list(self._handlers.get(str(topic), ()))
+            self.published += 1
+        for sub in subscribers:
+            try:
+                sub.handler(message)
+            except Exception:  # one bad consumer never stops delivery to the others
+                log.exception("bus handler for %s failed", topic)
+
+    def subscribe(self, topic: str, handler: Handler) -> Subscription:
+        sub = Subscription(self, str(topic), handler)
+        with self._lock:
+            self._handlers.setdefault(str(topic), []).append(sub)
+        return sub
+
+    def _remove(self, sub: Subscription) -> None:
+        with self._lock:
+            handlers = self._handlers.get(sub.topic, [])
+            if sub in handlers:
+                handlers.remove(sub)
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopped = True
+            self._handlers.clear()

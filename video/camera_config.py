@@ -1,0 +1,96 @@
+"""Camera configuration for workers and ``zhizhi analyze``: source, analysis rate, calibration.
+
+A camera-config file is JSON (or YAML) holding one camera or ``{"cameras": [...]}``; the
+simulator's ``camera.json`` is one such camera.
+
+>>> cam = CameraConfig(id="CAM-0001", source=SourceConfig(url="clip.mp4", loop=True))
+>>> cam.source.resolved_kind, cam.analysis_fps
+('file', 5.0)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError
+
+from video.calibration import Calibration
+
+SourceKind = Literal["file", "rtsp", "http", "mjpeg", "images"]
+
+
+class CameraConfigError(ValueError):
+    """A camera-config file that cannot be used (the message names the file and field)."""
+
+
+class SourceConfig(BaseModel):
+    """Where a camera's frames come from."""
+
+    url: str = Field(description="File path, image folder, rtsp:// or http(s):// URL.")
+    kind: SourceKind | None = Field(None, description="Source kind; guessed from url when unset.")
+    loop: bool = Field(False, description="Files: start again at the end.")
+    fps: float | None = Field(None, gt=0, le=240, description="Image folders: frames per second.")
+    realtime: bool = Field(True, description="Files: play at the clip's own frame rate.")
+
+    @property
+    def resolved_kind(self) -> SourceKind:
+        if self.kind is not None:
+            return self.kind
+        lower = self.url.lower()
+        if lower.startswith("rtsp://"):
+            return "rtsp"
+        if lower.startswith(("http://", "https://")):
+            return "mjpeg" if "mjpg" in lower or "mjpeg" in lower else "http"
+        if Path(self.url).is_dir():
+            return "images"
+        return "file"
+
+
+class CameraConfig(BaseModel):
+    """One camera as a worker runs it."""
+
+    id: str = Field(min_length=1, max_length=64)
+    name: str = ""
+    source: SourceConfig
+    analysis_fps: float = Field(5.0, gt=0, le=60, description="Frames analysed per second.")
+    detector: Literal["ultralytics", "motion"] | None = Field(
+        None, description="Backend for this camera; default from settings."
+    )
+    lon: float | None = Field(None, ge=-180, le=180)
+    lat: float | None = Field(None, ge=-90, le=90)
+    heading_deg: float | None = Field(None, ge=0, le=360)
+    hfov_deg: float | None = Field(None, gt=0, le=360)
+    range_m: float | None = Field(None, gt=0)
+    calibration: Calibration | None = None
+
+
+def load_camera_configs(path: Path) -> list[CameraConfig]:
+    """Read one camera or ``{"cameras": [...]}`` from a JSON or YAML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise CameraConfigError(f"camera config not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+    except Exception as exc:  # json and yaml raise different types
+        raise CameraConfigError(f"{path}: not valid {path.suffix.lstrip('.') or 'JSON'}: {exc}") from exc
+    items = data.get("cameras") if isinstance(data, dict) and "cameras" in data else [data]
+    if not isinstance(items, list) or not items:
+        raise CameraConfigError(f"{path}: expected a camera object or {{'cameras': [...]}}")
+    cameras = []
+    for i, item in enumerate(items):
+        try:
+            cameras.append(CameraConfig.model_validate(item))
+        except (ValidationError, ValueError) as exc:
+            raise CameraConfigError(f"{path}: camera {i}: {exc}") from exc
+    ids = [c.id for c in cameras]
+    if len(set(ids)) != len(ids):
+        raise CameraConfigError(f"{path}: duplicate camera ids")
+    return cameras

@@ -1,0 +1,88 @@
+"""Geolocating tracked boxes: from a box's foot point to the object's ground position.
+
+The bottom centre of a box is where the object's *nearest* edge meets the ground; its centre
+lies further along the camera's line of sight by half the object's extent in that direction.
+With a calibration (pixel -> ground homography) and the camera's position, the foot point is
+projected to the ground and pushed away from the camera by half the class's typical footprint
+depth seen from that angle (a 12 m tanker seen from behind: 6 m). Without the correction a
+long vehicle would be placed metres short of where it is.
+
+>>> float(depth_m("car", view_heading_deg=0.0, object_heading_deg=0.0))
+4.5
+>>> round(float(depth_m("bus", view_heading_deg=0.0, object_heading_deg=90.0)), 2)
+2.5
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from video.calibration import Calibration
+
+Float = NDArray[np.float64]
+
+#: Typical footprint (length, width) in metres per class; unknown classes use a car's.
+FOOTPRINT_M: dict[str, tuple[float, float]] = {
+    "car": (4.5, 1.8),
+    "bus": (12.0, 2.5),
+    "truck": (9.0, 2.5),
+    "hazmat_tanker": (12.0, 2.5),
+    "person": (0.5, 0.5),
+}
+_DEFAULT_FOOTPRINT = FOOTPRINT_M["car"]
+
+
+def depth_m(cls: str, view_heading_deg: ArrayLike, object_heading_deg: ArrayLike | None) -> Float:
+    """Extent of an object's footprint along the line of sight (metres).
+
+    With no object heading known yet, the object is assumed to move along the line of sight
+    (the usual case for a camera looking down a road).
+    """
+    length, width = FOOTPRINT_M.get(cls, _DEFAULT_FOOTPRINT)
+    view = np.asarray(view_heading_deg, dtype=float)
+    obj = view if object_heading_deg is None else np.asarray(object_heading_deg, dtype=float)
+    angle = np.radians(obj - view)
+    return np.abs(length * np.cos(angle)) + np.abs(width * np.sin(angle))
+
+
+class Geolocator:
+    """Ground positions (frame metres and WGS-84) of boxes seen by one calibrated camera."""
+
+    def __init__(self, calibration: Calibration, camera_lonlat: tuple[float, float] | None) -> None:
+        self.calibration = calibration
+        self.frame = calibration.frame
+        self.camera_xy: tuple[float, float] | None = None
+        if camera_lonlat is not None:
+            x, y = self.frame.to_metric(*camera_lonlat)
+            self.camera_xy = (float(x), float(y))
+
+    def locate(
+        self,
+        xyxy: NDArray,
+        classes: list[str],
+        headings_deg: list[float | None] | None = None,
+    ) -> tuple[Float, Float]:
+        """Ground centre (x, y in frame metres) of each box; NaN where it cannot be found."""
+        boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+        if len(boxes) == 0:
+            return np.zeros(0), np.zeros(0)
+        u = (boxes[:, 0] + boxes[:, 2]) / 2.0
+        v = boxes[:, 3]
+        x, y = self.calibration.pixel_to_metric(u, v)
+        x, y = np.asarray(x, float).copy(), np.asarray(y, float).copy()
+        if self.camera_xy is None:
+            return x, y
+        dx, dy = x - self.camera_xy[0], y - self.camera_xy[1]
+        dist = np.hypot(dx, dy)
+        view = np.degrees(np.arctan2(dx, dy)) % 360.0
+        headings = headings_deg or [None] * len(boxes)
+        half = np.array(
+            [depth_m(c, vh, h) / 2.0 for c, vh, h in zip(classes, view, headings)], dtype=float
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scale = np.where(dist > 0, (dist + half) / dist, 1.0)
+        return self.camera_xy[0] + dx * scale, self.camera_xy[1] + dy * scale
+
+    def to_lonlat(self, x: ArrayLike, y: ArrayLike) -> tuple[Float, Float]:
+        return self.frame.to_lonlat(x, y)
