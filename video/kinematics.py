@@ -3,7 +3,8 @@
 Each track keeps its recent positions; a least-squares line through the last ``window_s``
 seconds gives a smoothed position and a velocity, robust to a pixel or two of box jitter. A
 track younger than ``min_span_s`` has no speed yet. Heading is the compass direction of motion
-(clockwise from north); a stopped object keeps the last heading it had while moving.
+(clockwise from north), updated only while the motion stands clear of the fit's noise; a
+stopped object keeps the last heading it had while moving.
 
 >>> k = Kinematics(window_s=2.0, min_span_s=0.5)
 >>> for t in range(6):
@@ -21,7 +22,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 Float = NDArray[np.float64]
-MOVING_KMH = 1.5
+MOVING_KMH = 3.0  # below this, or when noise dominates the fit, keep the last heading
 
 
 @dataclass
@@ -39,6 +40,17 @@ class MotionState:
     y: Float
     speed_kmh: Float
     heading_deg: Float
+
+
+def _velocity_sigma(dt: Float, px: Float, py: Float, vx: float, vy: float, denom: float) -> float:
+    """Standard error of the fitted velocity, from the residuals of the line fit."""
+    n = len(dt)
+    if n <= 2:
+        return float("inf")
+    rx = px - px.mean() - vx * dt
+    ry = py - py.mean() - vy * dt
+    sigma2 = (float(np.dot(rx, rx)) + float(np.dot(ry, ry))) / (2 * (n - 2))
+    return float(np.sqrt(sigma2 / denom))
 
 
 class Kinematics:
@@ -84,7 +96,7 @@ class Kinematics:
             out_x[i] = px.mean() + vx * (ts - t.mean())
             out_y[i] = py.mean() + vy * (ts - t.mean())
             speed[i] = np.hypot(vx, vy) * 3.6
-            if speed[i] >= MOVING_KMH:
+            if speed[i] >= MOVING_KMH and np.hypot(vx, vy) > 3.0 * _velocity_sigma(dt, px, py, vx, vy, denom):
                 track.heading = float(np.degrees(np.arctan2(vx, vy)) % 360.0)
             if track.heading is not None:
                 heading[i] = track.heading
