@@ -185,5 +185,32 @@ def bench_spatial(
             typer.echo(f"{key:>22}: {value}")
 
 
+@bench_app.command("pipeline")
+def bench_pipeline(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    weights: Annotated[Path | None, typer.Option(help="Weights (default: the shipped detector).")] = None,
+    frames: Annotated[int, typer.Option(help="Frames for the bare/pipeline comparison.")] = 120,
+    stream_seconds: Annotated[float, typer.Option(help="Seconds per 1/2/4-stream run.")] = 15.0,
+) -> None:
+    """A bare ultralytics track loop against the full pipeline; 1, 2, 4 concurrent streams."""
+    from bench.pipeline import run_pipeline_bench
+
+    result = run_pipeline_bench(weights=weights, frames=frames, stream_seconds=stream_seconds)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>24}: {value}")
+
+
+def _register_video_commands() -> None:
+    from console import cli_video
+
+    for name in ("simulate", "analyze", "train", "worker"):
+        app.command(name)(getattr(cli_video, name))
+
+
+_register_video_commands()
+
 if __name__ == "__main__":
     app()

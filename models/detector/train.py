@@ -70,6 +70,7 @@ class EvaluationReport(BaseModel):
 
 def _ultralytics(workdir: Path):
     os.environ.setdefault("YOLO_CONFIG_DIR", str(workdir / "ultralytics-config"))
+    os.environ.setdefault("YOLO_OFFLINE", "1")  # no online checks, telemetry or updates
     from ultralytics import YOLO
 
     return YOLO

@@ -1,0 +1,143 @@
+"""``zhizhi`` commands of the video path: simulate, analyze, train, worker."""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from console.settings import Settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def build_detector(settings: Settings, kind: str | None = None, weights: Path | None = None):
+    """The detector the settings (or overrides) name; a clear error when it cannot load."""
+    from video.detectors import DetectorError, make_detector
+
+    kind = kind or settings.detector.kind
+    try:
+        if kind == "motion":
+            return make_detector("motion")
+        d = settings.detector
+        return make_detector(
+            "ultralytics", weights=weights or d.weights, device=d.device, imgsz=d.imgsz, conf=d.conf, tracker=d.tracker
+        )
+    except (DetectorError, FileNotFoundError) as exc:
+        _fail(str(exc))
+
+
+def simulate(
+    scenario: Annotated[str, typer.Option(help="normal, hazmat-stop, hazmat-prohibited-zone, wrong-way, speeding, crowd")],
+    out: Annotated[Path, typer.Option(help="Output folder (clip.mp4, truth.jsonl, camera.json).")],
+    seed: Annotated[int, typer.Option(help="Seed: the same seed renders the same scene.")] = 1,
+    duration: Annotated[float | None, typer.Option(help="Seconds (default: the scenario's).")] = None,
+    fps: Annotated[float, typer.Option(help="Frames per second of the clip.")] = 10.0,
+    night: Annotated[bool | None, typer.Option("--night/--day", help="Force night or day.")] = None,
+) -> None:
+    """Render a fixed-camera road scene with its ground truth and calibration."""
+    from video.simulator import SCENARIOS, Variation
+    from video.simulator import simulate as run_simulation
+
+    if scenario not in SCENARIOS:
+        _fail(f"unknown scenario {scenario!r}; choose from {', '.join(sorted(SCENARIOS))}")
+    variation = Variation(night=night) if night is not None else None
+    result = run_simulation(scenario, seed, out, duration_s=duration, fps=fps, variation=variation, progress=True)
+    typer.echo(json.dumps({"clip": str(result.clip), "frames": result.frames, "fps": result.fps, "out": str(out)}))
+
+
+def analyze(
+    video: Annotated[Path, typer.Argument(help="A video file.")],
+    camera_config: Annotated[Path, typer.Option(help="Camera config (JSON/YAML) with calibration.")],
+    detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Backend.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Weights path for ultralytics.")] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line.")] = False,
+    analysis_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of clip.")] = None,
+) -> None:
+    """Print the observations of a clip (and a final summary line)."""
+    from video.camera_config import CameraConfigError, load_camera_configs
+    from video.offline import Summary, analyze_file
+    from video.sources import SourceError
+
+    try:
+        camera = load_camera_configs(camera_config)[0]
+    except CameraConfigError as exc:
+        _fail(str(exc))
+    if not video.is_file():
+        _fail(f"video not found: {video}")
+    det = build_detector(Settings(), detector or camera.detector, weights)
+    summary = Summary()
+    try:
+        for obs in analyze_file(video, camera, det, analysis_fps=analysis_fps, summary=summary):
+            line = obs.as_message()
+            typer.echo(json.dumps(line, ensure_ascii=False) if jsonl else f"{obs.ts:8.2f} #{obs.track_id} {obs.cls} {obs.conf:.2f}")
+    except SourceError as exc:
+        _fail(str(exc))
+    final = summary.as_message()
+    typer.echo(json.dumps(final) if jsonl else f"summary: {final}")
+
+
+def train(
+    workdir: Annotated[Path, typer.Option(help="Where the dataset and runs go.")] = Path("var/train"),
+    recipe: Annotated[Path | None, typer.Option(help="Recipe YAML (default: the shipped one).")] = None,
+    weights_out: Annotated[Path | None, typer.Option(help="Where the trained weights go.")] = None,
+    device: Annotated[str, typer.Option(help="cpu, cuda, cuda:0 ...")] = "cpu",
+    epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
+) -> None:
+    """Train the detector on simulator output and write weights with an evaluation report."""
+    from models.detector import RECIPE_PATH
+    from models.detector.train import DetectorRecipe, train_detector
+
+    report = train_detector(
+        DetectorRecipe.load(recipe or RECIPE_PATH), workdir, weights_out=weights_out, device=device, epochs=epochs
+    )
+    typer.echo(report.model_dump_json())
+
+
+def worker(
+    cameras: Annotated[Path | None, typer.Option(help="Camera config file (default: settings).")] = None,
+    detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Backend.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Weights path for ultralytics.")] = None,
+    jsonl: Annotated[bool, typer.Option("--jsonl", help="Print bus messages as JSON lines.")] = False,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+) -> None:
+    """Run the frame-analysis worker on its cameras, publishing on the bus until stopped."""
+    from alerts.bus import InProcessBus, Topic
+    from video.camera_config import CameraConfigError, load_camera_configs
+    from video.worker import Worker
+
+    settings = Settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    path = cameras or settings.worker.cameras_file
+    if path is None:
+        _fail("no cameras: pass --cameras FILE or set ZHIZHI_WORKER__CAMERAS_FILE")
+    try:
+        configs = load_camera_configs(path)
+    except CameraConfigError as exc:
+        _fail(str(exc))
+    bus = InProcessBus()
+    if jsonl:
+        for topic in (Topic.OBSERVATIONS, Topic.CAMERA_STATUS):
+            bus.subscribe(topic, lambda m: print(json.dumps(m, ensure_ascii=False), flush=True))
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    runner = Worker(configs, build_detector(settings, detector, weights), bus.publish, jpeg_quality=settings.worker.jpeg_quality)
+    if seconds is not None:
+        threading.Timer(seconds, stop.set).start()
+    try:
+        runner.run(stop)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.close()
+        bus.stop()
+    print(json.dumps({"type": "summary", **runner.stats()}), file=sys.stdout, flush=True)
