@@ -96,7 +96,7 @@ def train_detector(
         train_seeds=recipe.train_seeds,
         val_seeds=recipe.val_seeds,
         frames_per_clip=recipe.frames_per_clip,
-        imgsz=max(recipe.imgsz, 640),
+        imgsz=recipe.imgsz,
         progress=progress,
     )
     test = export_yolo_dataset(
@@ -104,7 +104,7 @@ def train_detector(
         train_seeds=recipe.test_seeds[:1],
         val_seeds=recipe.test_seeds,
         frames_per_clip=recipe.frames_per_clip,
-        imgsz=max(recipe.imgsz, 640),
+        imgsz=recipe.imgsz,
         progress=progress,
     )
     started = time.perf_counter()
@@ -121,24 +121,51 @@ def train_detector(
         plots=False,
         pretrained=False,
         workers=2,
-        project=str(workdir / "runs"),
+        project=str(workdir.resolve() / "runs"),  # absolute: ultralytics nests relative ones
         name="train",
         exist_ok=True,
         verbose=progress,
     )
-    train_seconds = time.perf_counter() - started
-    best = workdir / "runs" / "train" / "weights" / "best.pt"
+    best = workdir.resolve() / "runs" / "train" / "weights" / "best.pt"
+    return evaluate_detector(
+        recipe,
+        best,
+        test,
+        workdir,
+        weights_out=weights_out,
+        device=device,
+        epochs=epochs or recipe.epochs,
+        train_seconds=time.perf_counter() - started,
+        progress=progress,
+    )
+
+
+def evaluate_detector(
+    recipe: DetectorRecipe,
+    best: Path,
+    test_data: Path,
+    workdir: Path,
+    *,
+    weights_out: Path | None = None,
+    device: str = "cpu",
+    epochs: int,
+    train_seconds: float,
+    progress: bool = True,
+) -> EvaluationReport:
+    """Copy trained weights into place, evaluate them on the held-out set, write the report."""
+    yolo = _ultralytics(Path(workdir))
     weights_out = Path(weights_out or WEIGHTS_DIR / f"{recipe.name}.pt")
     weights_out.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(best, weights_out)
+    val_dir = Path(workdir).resolve() / "runs" / "test"
     metrics = yolo(str(weights_out)).val(
-        data=str(test),
+        data=str(test_data),
         imgsz=recipe.imgsz,
         batch=recipe.batch,
         device=device,
         plots=True,
-        project=str(workdir / "runs"),
-        name="test",
+        project=str(val_dir.parent),
+        name=val_dir.name,
         exist_ok=True,
         verbose=progress,
     )
@@ -154,15 +181,15 @@ def train_detector(
         precision={names[c]: round(float(p), 4) for c, p in zip(per_class, metrics.box.p)},
         recall={names[c]: round(float(r), 4) for c, r in zip(per_class, metrics.box.r)},
         ap50={names[c]: round(float(a), 4) for c, a in zip(per_class, ap50)},
-        test_images=len(list((test.parent / "images" / "val").glob("*.jpg"))),
+        test_images=len(list((Path(test_data).parent / "images" / "val").glob("*.jpg"))),
         test_seeds=recipe.test_seeds,
         train_seconds=round(train_seconds, 1),
-        epochs=epochs or recipe.epochs,
+        epochs=epochs,
         imgsz=recipe.imgsz,
         goal_map50=recipe.goal_map50,
         meets_goal=float(metrics.box.map50) >= recipe.goal_map50,
     )
-    _write_report(report, weights_out.parent, workdir / "runs" / "test")
+    _write_report(report, weights_out.parent, val_dir)
     return report
 
 
