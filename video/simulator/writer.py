@@ -1,8 +1,9 @@
 """``simulate()``: render a scenario to ``clip.mp4`` with ``truth.jsonl``, ``camera.json``, ``scene.json``.
 
-Truth semantics (one JSON object per frame, objects sorted by ``track_id``):
+Truth semantics (one JSON object per frame, ``ts = frame / fps``, objects sorted by ``track_id``):
 
-- ``bbox``: ``[x1, y1, x2, y2]`` pixels, the extent of the object's projected 3D vertices
+- ``bbox``: ``[x1, y1, x2, y2]`` pixels (OpenCV convention: integers at pixel centres, so the
+  image spans ``0..width-1``), the extent of the object's projected 3D vertices
   (everything drawn of it, including parts hidden behind nearer objects), clipped to the image;
 - ``visible``: the fraction of that unclipped extent inside the image;
 - ``occluded``: the fraction of its silhouette (convex hull, inside the image) covered by nearer
