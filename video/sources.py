@@ -347,8 +347,8 @@ def _probe(url: str, timeout_s: float) -> str | None:
         return describe_error(exc)
 
 
-class StreamSource(_Source):
-    """An RTSP or HTTP(S) stream through OpenCV's FFmpeg backend, with open and read timeouts."""
+class _NetworkSource(_Source):
+    """A source behind a URL, with open and read timeouts."""
 
     def __init__(
         self,
@@ -362,6 +362,13 @@ class StreamSource(_Source):
         self.camera_id = camera_id
         self.open_timeout_s = open_timeout_s
         self.read_timeout_s = read_timeout_s
+
+
+class StreamSource(_NetworkSource):
+    """An RTSP or HTTP(S) stream through OpenCV's FFmpeg backend, with open and read timeouts."""
+
+    def __init__(self, config: SourceConfig, camera_id: str, **timeouts: float):
+        super().__init__(config, camera_id, **timeouts)
         self._cap: cv2.VideoCapture | None = None
         self._pending: np.ndarray | None = None
 
@@ -481,25 +488,15 @@ class MultipartJpegParser:
         return picture
 
 
-class MjpegSource(_Source):
+class MjpegSource(_NetworkSource):
     """An MJPEG camera (``multipart/x-mixed-replace`` over HTTP) read with httpx streaming.
 
     Gives clearer errors than FFmpeg (connection refused, HTTP status, wrong content type) and
     ``interrupt()`` unblocks a waiting read at once.
     """
 
-    def __init__(
-        self,
-        config: SourceConfig,
-        camera_id: str,
-        *,
-        open_timeout_s: float = 5.0,
-        read_timeout_s: float = 5.0,
-    ):
-        self.url = config.url
-        self.camera_id = camera_id
-        self.open_timeout_s = open_timeout_s
-        self.read_timeout_s = read_timeout_s
+    def __init__(self, config: SourceConfig, camera_id: str, **timeouts: float):
+        super().__init__(config, camera_id, **timeouts)
         self._client = None
         self._response = None
         self._chunks = None
