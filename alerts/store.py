@@ -1,0 +1,289 @@
+"""Alert storage on SQLAlchemy 2: tables ``alerts`` and ``alert_actions`` in the console's database.
+
+Every change is one transaction — the alert row and its audit entries are written together
+or not at all. Changes are optimistic: an update names the version it read and fails with
+:class:`StaleAlert` when someone else stored a change in between. A partial unique index
+keeps at most one *open* alert per dedup key, so a restart (or a second process) finds the
+open alert of a key again instead of opening a duplicate.
+
+Open the store on an engine from :func:`layers.make_engine` (SQLite: WAL, foreign keys and a
+busy timeout on every connection).
+
+>>> from layers import make_engine
+>>> store = AlertStore(make_engine("sqlite://"))
+>>> store.list()
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ColumnElement,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    and_,
+    insert,
+    or_,
+    select,
+    true,
+    update,
+)
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from alerts.record import OPEN_STATUSES, Alert, AlertAction, AlertStatus
+from layers.scope import Scope
+from models.warning.record import Severity
+
+metadata = MetaData()
+_OPEN = [s.value for s in OPEN_STATUSES]
+
+alerts_table = Table(
+    "alerts",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("key", String(300), nullable=False, index=True),
+    Column("rule", String(64)),
+    Column("rule_id", String(128)),
+    Column("model", String(128), nullable=False, default=""),
+    Column("severity", String(8), nullable=False),
+    Column("source", String(32), nullable=False),
+    Column("category", String(64), nullable=False),
+    Column("cameras", JSON, nullable=False),
+    Column("camera_id", String(128)),
+    Column("track_id", Integer),
+    Column("cls", String(64)),
+    Column("lon", Float, nullable=False),
+    Column("lat", Float, nullable=False),
+    Column("grid", String(15), index=True),
+    Column("village", String(15)),
+    Column("town", String(15)),
+    Column("district", String(15)),
+    Column("evidence", JSON, nullable=False),
+    Column("first_ts", Float, nullable=False),
+    Column("last_ts", Float, nullable=False, index=True),
+    Column("active", Boolean, nullable=False),
+    Column("status", String(16), nullable=False, index=True),
+    Column("assignee_unit", String(15), nullable=False, index=True),
+    Column("deadline_ts", Float),
+    Column("reminded_ts", Float),
+    Column("supervised_ts", Float),
+    Column("done_ts", Float),
+    Column("text", Text),
+    Column("reporter", String(100)),
+    Column("channel", String(32)),
+    Column("details", JSON, nullable=False),
+    Column("created_ts", Float, nullable=False),
+    Column("updated_ts", Float, nullable=False),
+    Column("version", Integer, nullable=False),
+)
+# At most one open alert per key: the database itself refuses a duplicate.
+Index(
+    "ux_alerts_open_key",
+    alerts_table.c.key,
+    unique=True,
+    sqlite_where=alerts_table.c.status.in_(_OPEN),
+    postgresql_where=alerts_table.c.status.in_(_OPEN),
+)
+
+actions_table = Table(
+    "alert_actions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", String(16), ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False, index=True),
+    Column("ts", Float, nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16)),
+    Column("from_unit", String(15)),
+    Column("unit", String(15)),
+    Column("note", Text, nullable=False),
+)
+
+_A = alerts_table.c
+
+
+class StaleAlert(RuntimeError):
+    """The alert changed since it was read (or is gone); read it again and retry."""
+
+
+class DuplicateOpenKey(RuntimeError):
+    """An open alert with this key exists already."""
+
+
+def scope_clause(scope: Scope | str | None) -> ColumnElement[bool]:
+    """SQL twin of :meth:`Alert.visible_to`: grid or assignee within the scope's code."""
+    code = scope.code if isinstance(scope, Scope) else (scope or "")
+    if code == "":
+        return true()
+    return or_(
+        _A.grid.startswith(code, autoescape=True),
+        _A.assignee_unit.startswith(code, autoescape=True),
+    )
+
+
+def _row(alert: Alert) -> dict[str, Any]:
+    return alert.model_dump(mode="json")
+
+
+def _alert(row: Any) -> Alert:
+    return Alert.model_validate(dict(row._mapping))
+
+
+def _values(kinds: Iterable[str] | None, enum: type) -> list[str] | None:
+    if kinds is None:
+        return None
+    return [enum(k).value for k in kinds]
+
+
+class AlertStore:
+    """Alerts and their audit trail in one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        metadata.create_all(engine)
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def create(self, alert: Alert, actions: Sequence[AlertAction] = ()) -> Alert:
+        """Store a new alert with its first audit entries; :class:`DuplicateOpenKey` if open."""
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(alerts_table).values(_row(alert)))
+                self._add_actions(conn, actions)
+        except IntegrityError as exc:
+            if alert.is_open and self.open_by_key(alert.key) is not None:
+                raise DuplicateOpenKey(f"an open alert with key {alert.key!r} exists") from exc
+            raise
+        return alert
+
+    def update(self, alert: Alert, actions: Sequence[AlertAction] = ()) -> Alert:
+        """Store ``alert`` (read at ``alert.version``) and its new audit entries together.
+
+        Returns the alert at its new version; :class:`StaleAlert` when the stored version is no
+        longer the one read, :class:`DuplicateOpenKey` when reopening collides with an open
+        alert of the same key.
+        """
+        stored = alert.model_copy(update={"version": alert.version + 1})
+        values = _row(stored)
+        values.pop("id")
+        try:
+            with self.engine.begin() as conn:
+                done = conn.execute(
+                    update(alerts_table)
+                    .where(and_(_A.id == alert.id, _A.version == alert.version))
+                    .values(values)
+                )
+                if done.rowcount != 1:
+                    raise StaleAlert(f"alert {alert.id} changed since version {alert.version}")
+                self._add_actions(conn, actions)
+        except IntegrityError as exc:
+            if stored.is_open and self.open_by_key(stored.key) is not None:
+                raise DuplicateOpenKey(f"an open alert with key {alert.key!r} exists") from exc
+            raise
+        return stored
+
+    def _add_actions(self, conn: Connection, actions: Sequence[AlertAction]) -> None:
+        for action in actions:
+            values = action.model_dump(mode="json", exclude={"id"})
+            action.id = conn.execute(insert(actions_table).values(values)).inserted_primary_key[0]
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def get(self, alert_id: str, scope: Scope | str | None = None) -> Alert | None:
+        """The alert, or ``None`` when there is none or ``scope`` may not see it."""
+        query = select(alerts_table).where(_A.id == alert_id, scope_clause(scope))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _alert(row)
+
+    def history(self, alert_id: str) -> list[AlertAction]:
+        """The audit trail of an alert, oldest first."""
+        query = (
+            select(actions_table)
+            .where(actions_table.c.alert_id == alert_id)
+            .order_by(actions_table.c.ts, actions_table.c.id)
+        )
+        with self.engine.connect() as conn:
+            return [AlertAction.model_validate(dict(r._mapping)) for r in conn.execute(query)]
+
+    def open_by_key(self, key: str) -> Alert | None:
+        """The open alert of a dedup key, if any."""
+        query = select(alerts_table).where(_A.key == key, _A.status.in_(_OPEN))
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _alert(row)
+
+    def latest_by_key(self, key: str) -> Alert | None:
+        """The open alert of a key, else the one most recently resolved or closed."""
+        found = self.open_by_key(key)
+        if found is not None:
+            return found
+        query = (
+            select(alerts_table)
+            .where(_A.key == key)
+            .order_by(_A.done_ts.desc(), _A.created_ts.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _alert(row)
+
+    def list(
+        self,
+        *,
+        status: Iterable[AlertStatus | str] | None = None,
+        severity: Iterable[Severity | str] | None = None,
+        scope: Scope | str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[Alert]:
+        """Alerts the scope may see, filtered, newest ``last_ts`` first (``since <= last_ts <= until``)."""
+        query = select(alerts_table).where(scope_clause(scope))
+        statuses = _values(status, AlertStatus)
+        if statuses is not None:
+            query = query.where(_A.status.in_(statuses))
+        severities = _values(severity, Severity)
+        if severities is not None:
+            query = query.where(_A.severity.in_(severities))
+        if since is not None:
+            query = query.where(_A.last_ts >= since)
+        if until is not None:
+            query = query.where(_A.last_ts <= until)
+        query = query.order_by(_A.last_ts.desc(), _A.created_ts.desc(), _A.id).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            return [_alert(r) for r in conn.execute(query)]
+
+    def overdue(self, now: float) -> list[Alert]:
+        """Open alerts past their deadline that still lack a reminder or a supervision order."""
+        query = (
+            select(alerts_table)
+            .where(
+                _A.status.in_(_OPEN),
+                _A.deadline_ts.is_not(None),
+                _A.deadline_ts <= now,
+                or_(_A.reminded_ts.is_(None), _A.supervised_ts.is_(None)),
+            )
+            .order_by(_A.deadline_ts, _A.id)
+        )
+        with self.engine.connect() as conn:
+            return [_alert(r) for r in conn.execute(query)]
+
+
+__all__ = ["AlertStore", "DuplicateOpenKey", "StaleAlert", "actions_table", "alerts_table", "scope_clause"]
