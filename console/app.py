@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import logging
+import math
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
-from fastapi import FastAPI
-from fastapi.responses import FileResponse
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from console.api import cameras, grids, health, layers
+from alerts.watch import DeadlineWatch
+from console.api import alerts, cameras, events, grids, health, layers
 from console.settings import Settings, get_settings
 from console.state import ConsoleState, open_console
 
@@ -25,13 +31,26 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.console = state or await run_in_threadpool(open_console, settings)
+        console = app.state.console = state or await run_in_threadpool(open_console, settings)
+        watch = None
+        if settings.alerts.check_interval_s > 0:
+            watch = DeadlineWatch(
+                check=console.alerts.check_deadlines,
+                purge=lambda: console.evidence.purge(time.time()),
+                interval_s=settings.alerts.check_interval_s,
+            )
+            watch.start()
         yield
-        app.state.console.engine.dispose()
+        if watch is not None:
+            await run_in_threadpool(watch.stop)
+        if state is None:  # a state handed in belongs to the caller
+            console.bus.stop()
+        console.engine.dispose()
 
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
-    for module in (health, grids, cameras, layers):
+    app.add_exception_handler(RequestValidationError, validation_error)
+    for module in (health, grids, cameras, layers, alerts, events):
         app.include_router(module.router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():
         log.warning(
@@ -46,3 +65,22 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
         return FileResponse(STATIC_DIR / "index.html")
 
     return app
+
+
+async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's 422, with non-finite numbers echoed from the input written as text.
+
+    A body like ``{"lat": NaN}`` is refused by validation, but the error echoes the input and
+    NaN is not JSON: without this the refusal itself would fail with a 500.
+    """
+    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value

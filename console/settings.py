@@ -21,6 +21,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from alerts.policy import AlertPolicy
 from models.detector import SHIPPED_WEIGHTS
 
 
@@ -86,6 +87,22 @@ class MapSettings(BaseModel):
     tile_attribution: str = ""
 
 
+class AlertSettings(BaseModel):
+    """The alert lifecycle: policy, evidence files and the deadline watch."""
+
+    policy: AlertPolicy = Field(
+        default_factory=AlertPolicy, description="Cooldown, time limits, routing, suppression."
+    )
+    evidence_dir: Path | None = Field(
+        None, description="Snapshots and clips of alerts; default: data_dir/evidence."
+    )
+    retention_days: float = Field(30, gt=0, le=3650, description="Evidence is kept this long.")
+    check_interval_s: float = Field(
+        30, ge=0, le=3600,
+        description="How often the console looks for overdue alerts (0: never, e.g. in tests).",
+    )
+
+
 class Settings(BaseSettings):
     """Settings of zhizhi; see the module docstring for where values come from."""
 
@@ -104,6 +121,7 @@ class Settings(BaseSettings):
     map: MapSettings = MapSettings()
     detector: DetectorSettings = DetectorSettings()
     worker: WorkerSettings = WorkerSettings()
+    alerts: AlertSettings = AlertSettings()
     assets_dir: Path = Field(
         Path(__file__).parent / "static" / "vendor",
         description="Front-end packages installed at set-up (Leaflet).",
@@ -113,6 +131,11 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in ``data_dir``."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'zhizhi.db').resolve()}"
+
+    @property
+    def resolved_evidence_dir(self) -> Path:
+        """Where alert evidence is stored."""
+        return self.alerts.evidence_dir or self.data_dir / "evidence"
 
     @classmethod
     def settings_customise_sources(

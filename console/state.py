@@ -1,4 +1,5 @@
-"""What a running console holds: storage, the layer registry and the spatial indexes."""
+"""What a running console holds: storage, the layer registry, the spatial indexes, the bus and
+the alert service."""
 
 from __future__ import annotations
 
@@ -7,10 +8,14 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from alerts.bus import InProcessBus
+from alerts.evidence import EvidenceStore
+from alerts.service import AlertService, Locate
+from alerts.store import AlertStore
 from console.demo_district import install_demo_district, needs_install
 from console.settings import Settings
 from gis.cameras import Camera, CameraIndex, fov_sectors
-from gis.jurisdiction import Jurisdictions
+from gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
 from layers import LayerRegistry, Scope, create_schema, make_engine
 
 log = logging.getLogger(__name__)
@@ -26,6 +31,9 @@ class ConsoleState:
     jurisdictions: Jurisdictions
     cameras: CameraIndex
     synthetic: bool
+    bus: InProcessBus
+    alerts: AlertService
+    evidence: EvidenceStore
     camera_sectors: list[dict] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -85,6 +93,18 @@ def load_camera_index(registry: LayerRegistry) -> CameraIndex:
     return CameraIndex(cameras)
 
 
+def locator(jurisdictions: Jurisdictions) -> Locate:
+    """``locate(lon, lat)`` for the alert service: a WGS-84 point's location, ``None`` outside."""
+
+    def locate(lon: float, lat: float) -> Location | None:
+        try:
+            return jurisdictions.locate(lon, lat)
+        except (OutsideDistrictError, ValueError):
+            return None
+
+    return locate
+
+
 def open_console(settings: Settings) -> ConsoleState:
     """Open storage, install the demo district when needed, and build the indexes."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -95,6 +115,14 @@ def open_console(settings: Settings) -> ConsoleState:
         log.info("installing the demo district (seed %s)", settings.demo.seed)
         install_demo_district(registry, settings.demo)
     jurisdictions, synthetic = load_jurisdictions(registry)
+    bus = InProcessBus()
+    alerts = AlertService(
+        AlertStore(engine),
+        locator(jurisdictions),
+        bus=bus,
+        policy=settings.alerts.policy,
+        district=jurisdictions.district_code,
+    )
     return ConsoleState(
         settings=settings,
         engine=engine,
@@ -102,4 +130,7 @@ def open_console(settings: Settings) -> ConsoleState:
         jurisdictions=jurisdictions,
         cameras=load_camera_index(registry),
         synthetic=synthetic,
+        bus=bus,
+        alerts=alerts,
+        evidence=EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days),
     )

@@ -1,0 +1,172 @@
+"""Alerts: list, read with the audit trail, transition, escalate, hand down.
+
+Every endpoint works inside the caller's jurisdiction (:data:`~console.api.deps.RequestScope`):
+an alert is visible when its grid or its assignee lies within the caller's code. An alert the
+caller may not see answers 404 exactly like one that does not exist, so a town never learns of
+another town's alerts.
+
+Status codes: 404 unknown or invisible; 409 an illegal transition (with ``from``, ``to`` and
+``allowed``), escalating at the top, acting on a closed alert or a reopen that collides with an
+open alert of the same key; 403 escalating or handing down an alert held by a unit above the
+caller; 422 a malformed body, a transition that needs a note, or a hand-down unit that is not
+below the assignee or does not contain the alert's grid.
+
+Filters of the list: ``status`` and ``severity`` may be repeated (``?status=new&status=acknowledged``)
+or comma-separated (``?status=new,acknowledged``); ``since``/``until`` bound ``last_ts`` (epoch
+seconds, inclusive); newest ``last_ts`` first; ``limit`` (1-1000, default 100) and ``offset``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from alerts.lifecycle import IllegalTransition, NoteRequired
+from alerts.record import AlertStatus
+from alerts.service import (
+    AlertConflict,
+    AlertError,
+    AlertNotFound,
+    NotResponsible,
+)
+from console.api.deps import RequestScope, State
+from layers import Scope
+from models.warning.record import Severity
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+
+def request_actor(scope: RequestScope) -> str:
+    """Who acts, for the audit trail: the caller's jurisdiction code until users arrive.
+
+    The one place authentication will replace (with the user's id).
+    """
+    return scope.code
+
+
+Actor = Annotated[str, Depends(request_actor)]
+
+Note = Annotated[str, Field(max_length=2000, description="Why; shown in the audit trail.")]
+
+
+class TransitionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: AlertStatus
+    note: Note = ""
+
+
+class EscalateBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: Note = ""
+
+
+class HandDownBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    unit: str = Field(pattern=r"^\d{6}(\d{3}){0,3}$", description="Jurisdiction code of the unit.")
+    note: Note = ""
+
+
+def alert_error_response(exc: AlertError | ValueError) -> JSONResponse:
+    """A service refusal as its HTTP answer (see the module docstring)."""
+    if isinstance(exc, IllegalTransition):
+        return JSONResponse(
+            status_code=409,
+            content={
+                "detail": str(exc),
+                "from": exc.from_status,
+                "to": exc.to_status,
+                "allowed": list(exc.allowed),
+            },
+        )
+    status = 422
+    if isinstance(exc, AlertNotFound):
+        status = 404
+    elif isinstance(exc, AlertConflict):
+        status = 409
+    elif isinstance(exc, NotResponsible):
+        status = 403
+    return JSONResponse(status_code=status, content={"detail": str(exc)})
+
+
+def _choices(values: list[str] | None, enum: type, name: str) -> list[str] | None:
+    """Repeated and/or comma-separated values, each checked against ``enum``."""
+    if not values:
+        return None
+    items = [v.strip() for value in values for v in value.split(",") if v.strip()]
+    allowed = [e.value for e in enum]
+    bad = [v for v in items if v not in allowed]
+    if bad:
+        raise HTTPException(422, f"unknown {name} {', '.join(map(repr, bad))}; use {', '.join(allowed)}")
+    return items or None
+
+
+@router.get("")
+def list_alerts(
+    state: State,
+    scope: RequestScope,
+    status: Annotated[list[str] | None, Query(description="Statuses, repeated or comma-separated.")] = None,
+    severity: Annotated[list[str] | None, Query(description="Severities, repeated or comma-separated.")] = None,
+    since: Annotated[float | None, Query(allow_inf_nan=False, description="last_ts >= since.")] = None,
+    until: Annotated[float | None, Query(allow_inf_nan=False, description="last_ts <= until.")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    """Alerts the caller may see, newest first."""
+    alerts = state.alerts.list(
+        scope=scope,
+        status=_choices(status, AlertStatus, "status"),
+        severity=_choices(severity, Severity, "severity"),
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    return [a.to_message() for a in alerts]
+
+
+def _with_history(state: State, alert_id: str, scope: Scope) -> dict[str, Any]:
+    alert = state.alerts.get(alert_id, scope)
+    history = state.alerts.history(alert_id, scope)
+    return alert.to_message() | {"history": [h.to_message() for h in history]}
+
+
+@router.get("/{alert_id}")
+def read_alert(state: State, scope: RequestScope, alert_id: str):
+    """The alert with its audit trail (``history``, oldest first)."""
+    try:
+        return _with_history(state, alert_id, scope)
+    except AlertError as exc:
+        return alert_error_response(exc)
+
+
+@router.post("/{alert_id}/transition")
+def transition(state: State, scope: RequestScope, actor: Actor, alert_id: str, body: TransitionBody):
+    """Move the alert to ``to``; 409 with the allowed targets when the move is illegal."""
+    try:
+        return state.alerts.transition(alert_id, body.to, actor, body.note, scope=scope).to_message()
+    except (AlertError, IllegalTransition, NoteRequired) as exc:
+        return alert_error_response(exc)
+
+
+@router.post("/{alert_id}/escalate")
+def escalate(state: State, scope: RequestScope, actor: Actor, alert_id: str, body: EscalateBody):
+    """Hand the alert one level up (village -> town -> district)."""
+    try:
+        return state.alerts.escalate(alert_id, actor, body.note, scope=scope).to_message()
+    except AlertError as exc:
+        return alert_error_response(exc)
+
+
+@router.post("/{alert_id}/hand_down")
+def hand_down(state: State, scope: RequestScope, actor: Actor, alert_id: str, body: HandDownBody):
+    """Assign the alert to a unit below the current assignee that contains its grid."""
+    try:
+        return state.alerts.hand_down(alert_id, body.unit, actor, body.note, scope=scope).to_message()
+    except AlertError as exc:
+        return alert_error_response(exc)

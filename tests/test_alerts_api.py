@@ -1,0 +1,279 @@
+"""The alerts and events REST contract on the demo console (real SQLite, FastAPI TestClient).
+
+The console is the session's shared one, so every test makes its own alerts (unique keys) and
+asserts on those only.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+
+import pytest
+from pydantic import ValidationError
+
+from alerts.bus import Topic
+from alerts.record import new_alert_id
+from console.settings import Settings
+from gis.crs import wgs84_to_gcj02
+from models.warning.record import WarningEvent
+
+HEADER = "X-Zhizhi-Jurisdiction"
+_tracks = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def towns(console_state):
+    j = console_state.jurisdictions
+    a, b = (t.code for t in j.children(j.district_code)[:2])
+    grid_a = next(g for g in j.grid_codes if g.startswith(a))
+    grid_b = next(g for g in j.grid_codes if g.startswith(b))
+    return {"a": a, "b": b, "grid_a": str(grid_a), "grid_b": str(grid_b), "district": j.district_code}
+
+
+def _raise(state, grid: str, severity: str = "yellow"):
+    """A fresh machine alert at a grid's anchor."""
+    lon, lat = state.jurisdictions.get(grid).anchor
+    now = time.time()
+    w = WarningEvent(
+        rule="abnormal_stop", rule_id="hazmat-stop", severity=severity, camera_id=f"CAM-{new_alert_id()}",
+        track_id=next(_tracks), cls="hazmat_tanker", lon=lon, lat=lat, first_ts=now - 30, last_ts=now,
+    )
+    return state.alerts.ingest(w)
+
+
+def _as(code: str) -> dict[str, str]:
+    return {HEADER: code}
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+
+def test_list_and_read_with_history(client, console_state, towns):
+    alert = _raise(console_state, towns["grid_a"])
+    listed = client.get("/api/alerts").json()
+    mine = next(a for a in listed if a["id"] == alert.id)
+    assert mine["type"] == "alert" and mine["grid"] == towns["grid_a"] and mine["status"] == "new"
+    assert {"grid", "village", "town", "district", "evidence", "assignee_unit", "deadline_ts"} <= set(mine)
+    body = client.get(f"/api/alerts/{alert.id}").json()
+    assert body["id"] == alert.id and body["assignee_unit"] == towns["grid_a"][:12]
+    assert [h["action"] for h in body["history"]] == ["create"]
+    assert client.get("/api/alerts/zzzzzzzzzzzz").status_code == 404
+    assert client.get("/api/alerts/..%2F..%2Fetc").status_code == 404
+
+
+def test_transition_contract(client, console_state, towns):
+    alert = _raise(console_state, towns["grid_a"])
+    url = f"/api/alerts/{alert.id}/transition"
+    done = client.post(url, json={"to": "acknowledged", "note": "seen on the wall"}, headers=_as(towns["a"]))
+    assert done.status_code == 200 and done.json()["status"] == "acknowledged"
+    illegal = client.post(url, json={"to": "new"}, headers=_as(towns["a"]))
+    assert illegal.status_code == 409
+    assert illegal.json()["from"] == "acknowledged" and illegal.json()["to"] == "new"
+    assert illegal.json()["allowed"] == ["dispatched", "on_scene", "resolved", "closed"]
+    assert "allowed" in illegal.json()["detail"]
+    needs_note = client.post(url, json={"to": "closed"}, headers=_as(towns["a"]))
+    assert needs_note.status_code == 422 and "needs a note" in needs_note.json()["detail"]
+    unknown = client.post(url, json={"to": "archived"})
+    assert unknown.status_code == 422 and "acknowledged" in json.dumps(unknown.json())
+    assert client.post(url, json={"note": "x"}).status_code == 422
+    assert client.post(url, json={"to": "dispatched", "extra": 1}).status_code == 422
+    assert client.post(url, json={"to": "dispatched", "note": "x" * 2001}).status_code == 422
+    assert client.post("/api/alerts/zzzzzzzzzzzz/transition", json={"to": "acknowledged"}).status_code == 404
+    history = client.get(f"/api/alerts/{alert.id}").json()["history"]
+    assert [(h["action"], h["actor"], h["to_status"], h["note"]) for h in history[1:]] == [
+        ("transition", towns["a"], "acknowledged", "seen on the wall")
+    ]
+
+
+def test_escalate_and_hand_down(client, console_state, towns):
+    alert = _raise(console_state, towns["grid_a"], severity="blue")
+    village = towns["grid_a"][:12]
+    up = client.post(f"/api/alerts/{alert.id}/escalate", json={"note": "needs enforcement"}, headers=_as(village))
+    assert up.status_code == 200 and up.json()["assignee_unit"] == towns["a"]
+    refused = client.post(f"/api/alerts/{alert.id}/escalate", json={}, headers=_as(village))
+    assert refused.status_code == 403 and "assigned to" in refused.json()["detail"]
+    top = client.post(f"/api/alerts/{alert.id}/escalate", json={}, headers=_as(towns["a"]))
+    assert top.json()["assignee_unit"] == towns["district"]
+    at_top = client.post(f"/api/alerts/{alert.id}/escalate", json={})
+    assert at_top.status_code == 409 and "already with the district" in at_top.json()["detail"]
+    bad = client.post(f"/api/alerts/{alert.id}/hand_down", json={"unit": towns["b"]})
+    assert bad.status_code == 422 and "does not contain" in bad.json()["detail"]
+    assert client.post(f"/api/alerts/{alert.id}/hand_down", json={"unit": "12"}).status_code == 422
+    down = client.post(f"/api/alerts/{alert.id}/hand_down", json={"unit": towns["grid_a"], "note": "grid worker"})
+    assert down.status_code == 200 and down.json()["assignee_unit"] == towns["grid_a"]
+    history = client.get(f"/api/alerts/{alert.id}").json()["history"]
+    assert [(h["action"], h["from_unit"], h["unit"], h["actor"]) for h in history[1:]] == [
+        ("escalate", village, towns["a"], village),
+        ("escalate", towns["a"], towns["district"], towns["a"]),
+        ("hand_down", towns["district"], towns["grid_a"], towns["district"]),
+    ]
+
+
+def test_list_filters(client, console_state, towns):
+    start = time.time() - 1
+    red = _raise(console_state, towns["grid_a"], severity="red")
+    blue = _raise(console_state, towns["grid_a"], severity="blue")
+    console_state.alerts.transition(blue.id, "acknowledged", "test")
+    mine = {red.id, blue.id}
+
+    def ids(**params):
+        return [a["id"] for a in client.get("/api/alerts", params=params).json() if a["id"] in mine]
+
+    assert ids(since=start) == [blue.id, red.id]  # newest first
+    assert ids(status="new") == [red.id]
+    assert ids(status="new,acknowledged", since=start) == [blue.id, red.id]
+    assert ids(status=["new", "acknowledged"], since=start) == [blue.id, red.id]
+    assert ids(severity="red") == [red.id]
+    assert ids(severity="blue,yellow") == [blue.id]
+    assert ids(until=start) == []
+    page = client.get("/api/alerts", params={"since": start, "limit": 1}).json()
+    assert len(page) == 1
+    bad = client.get("/api/alerts", params={"status": "new,archived"})
+    assert bad.status_code == 422 and "'archived'" in bad.json()["detail"] and "on_scene" in bad.json()["detail"]
+    assert client.get("/api/alerts", params={"severity": "purple"}).status_code == 422
+    assert client.get("/api/alerts", params={"limit": 0}).status_code == 422
+    assert client.get("/api/alerts", params={"since": "nan"}).status_code == 422
+
+
+def test_a_town_never_sees_or_touches_another_towns_alert(client, console_state, towns):
+    theirs = _raise(console_state, towns["grid_b"], severity="orange")
+    ours = _raise(console_state, towns["grid_a"], severity="orange")
+    a = _as(towns["a"])
+    listed = {x["id"] for x in client.get("/api/alerts", params={"limit": 1000}, headers=a).json()}
+    assert ours.id in listed and theirs.id not in listed
+    assert all(x["grid"].startswith(towns["a"]) or x["assignee_unit"].startswith(towns["a"])
+               for x in client.get("/api/alerts", params={"limit": 1000}, headers=a).json())
+    unknown_id = "zzzzzzzzzzzz"
+    for method, suffix, body in [
+        ("get", "", None),
+        ("post", "/transition", {"to": "acknowledged"}),
+        ("post", "/escalate", {"note": ""}),
+        ("post", "/hand_down", {"unit": towns["grid_b"]}),
+    ]:
+        hidden = client.request(method, f"/api/alerts/{theirs.id}{suffix}", json=body, headers=a)
+        missing = client.request(method, f"/api/alerts/{unknown_id}{suffix}", json=body, headers=a)
+        assert hidden.status_code == missing.status_code == 404, suffix
+        assert hidden.json()["detail"].replace(theirs.id, unknown_id) == missing.json()["detail"]
+    after = console_state.alerts.get(theirs.id)
+    assert after.status == "new" and after.assignee_unit == towns["b"] and len(console_state.alerts.history(theirs.id)) == 1
+    assert client.get(f"/api/alerts/{theirs.id}", headers=_as(towns["b"])).status_code == 200
+    assert client.get(f"/api/alerts/{theirs.id}").status_code == 200  # the district sees all
+    assert client.get("/api/alerts", headers=_as("999999")).status_code == 403
+
+
+def test_api_changes_are_published_on_the_bus(client, console_state, towns):
+    seen = []
+    sub = console_state.bus.subscribe(Topic.ALERTS, seen.append)
+    try:
+        alert = _raise(console_state, towns["grid_a"])
+        client.post(f"/api/alerts/{alert.id}/transition", json={"to": "dispatched"})
+    finally:
+        sub.cancel()
+    mine = [(m["type"], m["event"], m["status"]) for m in seen if m["id"] == alert.id]
+    assert mine == [("alert", "new", "new"), ("alert", "transition", "dispatched")]
+
+
+# --- events ---------------------------------------------------------------------------------
+
+
+def _event(state, grid, **kw):
+    lon, lat = state.jurisdictions.get(grid).anchor
+    return {"category": "road_damage", "text": "路面塌陷", "lon": lon, "lat": lat, "reporter": "王五",
+            "channel": "grid_worker"} | kw
+
+
+def test_report_event_gcj02_routed_to_the_village(client, console_state, towns):
+    grid = towns["grid_a"]
+    lon, lat = console_state.jurisdictions.get(grid).anchor
+    g_lon, g_lat = (float(v) for v in wgs84_to_gcj02(lon, lat))
+    payload = _event(console_state, grid, lon=g_lon, lat=g_lat, crs="gcj02", occurred_at="2025-06-01T08:30:00+08:00")
+    response = client.post("/api/events", json=payload, headers=_as(towns["a"]))
+    assert response.status_code == 201, response.text
+    alert = response.json()
+    assert alert["type"] == "alert" and alert["grid"] == grid and alert["assignee_unit"] == grid[:12]
+    assert abs(alert["lon"] - lon) < 1e-6 and abs(alert["lat"] - lat) < 1e-6
+    assert alert["source"] == alert["channel"] == "grid_worker" and alert["reporter"] == "王五"
+    assert alert["first_ts"] == 1748737800.0
+    history = client.get(f"/api/alerts/{alert['id']}", headers=_as(towns["a"])).json()["history"]
+    assert history[0]["actor"] == towns["a"] and history[0]["unit"] == grid[:12]
+    fire = client.post("/api/events", json=_event(console_state, grid, category="fire", channel="hotline"))
+    assert fire.status_code == 201 and fire.json()["assignee_unit"] == towns["a"]
+
+
+@pytest.mark.parametrize(
+    "change, fragment",
+    [
+        ({"category": None}, "category"),
+        ({"text": None}, "text"),
+        ({"lon": None}, "lon"),
+        ({"reporter": None}, "reporter"),
+        ({"channel": None}, "channel"),
+        ({"lon": 200.0}, "less than or equal to 180"),
+        ({"lat": -91.0}, "greater than or equal to -90"),
+        ({"lon": "east"}, "valid number"),
+        ({"channel": "fax"}, "'hotline', 'grid_worker', 'app' or 'iot'"),
+        ({"crs": "utm"}, "'wgs84', 'gcj02' or 'bd09'"),
+        ({"text": "x" * 2001}, "at most 2000 characters"),
+        ({"text": "   "}, "at least 1 character"),
+        ({"category": ""}, "at least 1 character"),
+        ({"severity": "red"}, "Extra inputs are not permitted"),
+        ({"occurred_at": "2025-06-01T08:30:00"}, "needs a UTC offset"),
+        ({"occurred_at": "yesterday"}, "neither epoch seconds nor ISO 8601"),
+        ({"occurred_at": 4_000_000_000}, "lies in the future"),
+        ({"lon": 100.0, "lat": 30.0}, "outside district 320612"),
+    ],
+)
+def test_bad_event_payloads_say_why(client, console_state, towns, change, fragment):
+    payload = _event(console_state, towns["grid_a"]) | change
+    payload = {k: v for k, v in payload.items() if v is not None}
+    response = client.post("/api/events", json=payload)
+    assert response.status_code == 422, response.text
+    assert fragment in json.dumps(response.json(), ensure_ascii=False)
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_non_finite_coordinates_are_refused(client, console_state, towns, token):
+    payload = json.dumps(_event(console_state, towns["grid_a"]) | {"lat": 0.5})
+    payload = payload.replace('"lat": 0.5', f'"lat": {token}')
+    response = client.post("/api/events", content=payload, headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert "finite number" in json.dumps(response.json())
+
+
+def test_a_town_reports_only_in_its_own_town(client, console_state, towns):
+    elsewhere = client.post("/api/events", json=_event(console_state, towns["grid_b"]), headers=_as(towns["a"]))
+    assert elsewhere.status_code == 403 and f"outside jurisdiction {towns['a']}" in elsewhere.json()["detail"]
+    own = client.post("/api/events", json=_event(console_state, towns["grid_a"]), headers=_as(towns["a"]))
+    assert own.status_code == 201
+    mine = {a["id"] for a in client.get("/api/alerts", params={"limit": 1000}, headers=_as(towns["b"])).json()}
+    assert own.json()["id"] not in mine
+
+
+# --- settings -------------------------------------------------------------------------------
+
+
+def test_alert_settings_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ZHIZHI_ALERTS__POLICY__COOLDOWN_S", "120")
+    monkeypatch.setenv("ZHIZHI_ALERTS__RETENTION_DAYS", "7")
+    settings = Settings(data_dir=tmp_path)
+    assert settings.alerts.policy.cooldown_s == 120 and settings.alerts.retention_days == 7
+    assert settings.resolved_evidence_dir == tmp_path / "evidence"
+    assert settings.alerts.policy.time_limit("wrong_way") == 900
+    monkeypatch.setenv("ZHIZHI_ALERTS__POLICY__COOLDOWN_S", "-5")
+    with pytest.raises(ValidationError, match="cooldown_s"):
+        Settings()
+
+
+def test_alert_policy_from_a_toml_file(monkeypatch, tmp_path):
+    config = tmp_path / "zhizhi.toml"
+    config.write_text(
+        "[alerts.policy]\ncooldown_s = 30\n[alerts.policy.routing]\nblue = 'village'\nyellow = 'town'\n"
+        "orange = 'town'\nred = 'district'\n[[alerts.policy.suppression]]\nrule = 'crowd'\nhours = '07:00-09:00'\n"
+    )
+    monkeypatch.setenv("ZHIZHI_CONFIG", str(config))
+    policy = Settings().alerts.policy
+    assert policy.cooldown_s == 30 and policy.routing["yellow"] == "town"
+    assert policy.suppression[0].rule == "crowd" and policy.suppression[0].hours == "07:00-09:00"
