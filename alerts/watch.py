@@ -52,11 +52,14 @@ class DeadlineWatch:
         while not self._stop.wait(self.interval_s):
             try:
                 self.check()
-                if time.monotonic() - last_purge >= self.purge_every_s:
-                    last_purge = time.monotonic()
-                    self.purge()
             except Exception:
                 log.exception("alert deadline check failed")
+            if time.monotonic() - last_purge >= self.purge_every_s:
+                last_purge = time.monotonic()
+                try:
+                    self.purge()
+                except Exception:
+                    log.exception("evidence purge failed")
             self.runs += 1
 
 

@@ -470,3 +470,29 @@ def test_bus_messages_carry_the_alert(service, bus):
     assert new["type"] == moved["type"] == "alert"
     assert (new["event"], new["status"], moved["event"], moved["status"]) == ("new", "new", "transition", "acknowledged")
     assert new["grid"] == GRID and new["assignee_unit"] == VILLAGE and new["evidence"] == {"snapshot": None, "clip": None}
+
+
+def test_deadline_watch_keeps_running_through_errors():
+    import threading
+
+    from alerts.watch import DeadlineWatch
+
+    calls = {"check": 0, "purge": 0}
+    enough = threading.Event()
+
+    def check():
+        calls["check"] += 1
+        if calls["check"] >= 3:
+            enough.set()
+        raise RuntimeError("database busy")
+
+    watch = DeadlineWatch(check=check, purge=lambda: calls.__setitem__("purge", calls["purge"] + 1),
+                          interval_s=0.01, purge_every_s=3600)
+    watch.start()
+    try:
+        assert enough.wait(5)
+    finally:
+        watch.stop()
+    assert calls["check"] >= 3 and calls["purge"] == 1  # purge: once an hour, from the start
+    with pytest.raises(ValueError):
+        DeadlineWatch(check=check, purge=check, interval_s=0)
