@@ -169,3 +169,42 @@ def test_bus_isolates_failing_handlers():
     bus.stop()
     bus.publish("t", {"n": 2})
     assert got == [{"n": 1}]
+
+
+def test_kinematics_follows_braking_without_lag():
+    """A line over 2 s lags by 1 s: 1.5 m/s2 of braking would read 5.4 km/h fast."""
+    k = Kinematics(window_s=2.0, min_span_s=0.5)
+    rng = np.random.default_rng(5)
+    v0, decel = 15.0, 1.5  # 54 km/h, braking to a stop in 10 s
+    errors = []
+    for i in range(100):
+        t = i * 0.1
+        v = max(v0 - decel * t, 0.0)
+        s = v0 * t - 0.5 * decel * t * t if v > 0 else v0 * v0 / (2 * decel)
+        state = k.update("c", t, [1], [rng.normal(0, 0.15)], [s + rng.normal(0, 0.15)])
+        if t >= 2.0 and v * 3.6 > 20:
+            errors.append(abs(state.speed_kmh[0] - v * 3.6) / (v * 3.6))
+    assert np.median(errors) < 0.05 and np.percentile(errors, 80) < 0.1, errors
+    assert abs(state.heading_deg[0] - 0.0) < 10.0
+
+
+def test_kinematics_restarts_after_a_gap_or_a_jump():
+    k = Kinematics(window_s=2.0, min_span_s=0.5, max_gap_s=1.0)
+    for i in range(20):  # 10 m/s north
+        k.update("c", i * 0.1, [4], [0.0], [i * 1.0])
+    # the id comes back 2 s later on another object, far away and stopped
+    young = k.update("c", 3.9, [4], [50.0], [0.0])
+    assert np.isnan(young.speed_kmh[0])
+    for i in range(1, 10):
+        state = k.update("c", 3.9 + i * 0.1, [4], [50.0], [0.0])
+    assert state.speed_kmh[0] < 1.0
+    # a jump of 40 m in 0.1 s is no road user: history restarts, no 1,440 km/h reading
+    jumped = k.update("c", 5.0, [4], [90.0], [0.0])
+    assert np.isnan(jumped.speed_kmh[0])
+
+
+def test_boxes_cut_by_the_bottom_edge_are_not_geolocated(calibration):
+    geo = Geolocator(calibration, ORIGIN)
+    x, y = geo.locate(np.array([[500, 400, 700, 719], [500, 400, 700, 716]]), ["car", "car"])
+    assert np.isnan(x[0]) and np.isnan(y[0])  # its bottom is the frame's edge, not the road
+    assert np.isfinite(x[1]) and np.isfinite(y[1])

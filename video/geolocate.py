@@ -33,6 +33,10 @@ FOOTPRINT_M: dict[str, tuple[float, float]] = {
 _DEFAULT_FOOTPRINT = FOOTPRINT_M["car"]
 
 
+#: Boxes whose bottom is this close to the image's bottom edge are not geolocated.
+BOTTOM_MARGIN_PX = 2.0
+
+
 def depth_m(cls: str, view_heading_deg: ArrayLike, object_heading_deg: ArrayLike | None) -> Float:
     """Extent of an object's footprint along the line of sight (metres).
 
@@ -63,7 +67,11 @@ class Geolocator:
         classes: list[str],
         headings_deg: list[float | None] | None = None,
     ) -> tuple[Float, Float]:
-        """Ground centre (x, y in frame metres) of each box; NaN where it cannot be found."""
+        """Ground centre (x, y in frame metres) of each box; NaN where it cannot be found.
+
+        Not found: behind the horizon, or a box cut by the bottom of the image (its bottom
+        edge is the frame's, not the object's contact with the ground).
+        """
         boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
         if len(boxes) == 0:
             return np.zeros(0), np.zeros(0)
@@ -71,6 +79,10 @@ class Geolocator:
         v = boxes[:, 3]
         x, y = self.calibration.pixel_to_metric(u, v)
         x, y = np.asarray(x, float).copy(), np.asarray(y, float).copy()
+        size = self.calibration.image_size
+        if size is not None:  # a box cut by the bottom edge does not show where it meets the ground
+            cut = v >= size[1] - 1 - BOTTOM_MARGIN_PX
+            x[cut], y[cut] = np.nan, np.nan
         if self.camera_xy is None:
             return x, y
         dx, dy = x - self.camera_xy[0], y - self.camera_xy[1]

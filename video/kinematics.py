@@ -1,7 +1,9 @@
 """Speed and heading of tracks from their world positions in metres.
 
 Each track keeps its recent positions; a least-squares line through the last ``window_s``
-seconds gives a smoothed position and a velocity, robust to a pixel or two of box jitter. A
+seconds gives a smoothed position and a velocity, robust to a pixel or two of box jitter. When
+the track is clearly braking or accelerating, a constant-acceleration fit replaces the line,
+whose slope would lag by half the window. A
 track younger than ``min_span_s`` has no speed yet. Heading is the compass direction of motion
 (clockwise from north), updated only while the motion stands clear of the fit's noise; a
 stopped object keeps the last heading it had while moving.
@@ -23,6 +25,8 @@ from numpy.typing import ArrayLike, NDArray
 
 Float = NDArray[np.float64]
 MOVING_KMH = 3.0  # below this, or when noise dominates the fit, keep the last heading
+ACCEL_SIGMAS = 3.0  # an acceleration this many standard errors from zero is real
+MAX_SPEED_MS = 70.0  # 250 km/h: a faster step between two samples is a different object or a bad box
 
 
 @dataclass
@@ -53,11 +57,36 @@ def _velocity_sigma(dt: Float, px: Float, py: Float, vx: float, vy: float, denom
     return float(np.sqrt(sigma2 / denom))
 
 
+def _accelerating_fit(tau: Float, px: Float, py: Float) -> tuple[float, float, float, float] | None:
+    """Position and velocity now (``tau = 0``) from a constant-acceleration fit, or None.
+
+    Only used when the acceleration stands clear of the fit's noise (more than
+    ``ACCEL_SIGMAS`` standard errors): a quadratic's end-point velocity is several times
+    noisier than a line's slope, so cruising or stopped objects keep the line.
+    """
+    n = len(tau)
+    if n < 6:
+        return None
+    design = np.column_stack([np.ones(n), tau, tau * tau])
+    gram_inv = np.linalg.inv(design.T @ design)
+    cx = gram_inv @ (design.T @ px)
+    cy = gram_inv @ (design.T @ py)
+    residuals = np.concatenate([px - design @ cx, py - design @ cy])
+    sigma2 = float(np.dot(residuals, residuals)) / (2 * (n - 3))
+    accel = np.hypot(cx[2], cy[2])
+    if accel <= ACCEL_SIGMAS * np.sqrt(sigma2 * gram_inv[2, 2]):
+        return None
+    return float(cx[0]), float(cy[0]), float(cx[1]), float(cy[1])
+
+
 class Kinematics:
     """Per-camera, per-track smoothing of world positions into speed and heading."""
 
-    def __init__(self, window_s: float = 2.0, min_span_s: float = 0.5, forget_after_s: float = 10.0):
+    def __init__(
+        self, window_s: float = 2.0, min_span_s: float = 0.5, forget_after_s: float = 10.0, max_gap_s: float = 1.0
+    ):
         self.window_s = window_s
+        self.max_gap_s = max_gap_s
         self.min_span_s = min_span_s
         self.forget_after_s = forget_after_s
         self._tracks: dict[tuple[str, int], _Track] = {}
@@ -82,6 +111,8 @@ class Kinematics:
             if not (np.isfinite(xs[i]) and np.isfinite(ys[i])):
                 continue
             track = self._tracks.setdefault((camera_id, int(ids[i])), _Track())
+            if track.samples and self._broken(track.samples[-1], ts, xs[i], ys[i]):
+                track.samples.clear()  # lost and found again, or another object took the id
             track.samples.append((ts, xs[i], ys[i]))
             track.last_ts = ts
             while track.samples and track.samples[0][0] < ts - self.window_s:
@@ -95,13 +126,26 @@ class Kinematics:
             vy = float(np.dot(dt, py - py.mean()) / denom)
             out_x[i] = px.mean() + vx * (ts - t.mean())
             out_y[i] = py.mean() + vy * (ts - t.mean())
-            speed[i] = np.hypot(vx, vy) * 3.6
-            if speed[i] >= MOVING_KMH and np.hypot(vx, vy) > 3.0 * _velocity_sigma(dt, px, py, vx, vy, denom):
+            line_speed = np.hypot(vx, vy)
+            if line_speed * 3.6 >= MOVING_KMH and line_speed > 3.0 * _velocity_sigma(dt, px, py, vx, vy, denom):
                 track.heading = float(np.degrees(np.arctan2(vx, vy)) % 360.0)
+            accelerating = _accelerating_fit(t - ts, px, py)
+            if accelerating is not None:  # braking or pulling away: the line's speed would lag
+                out_x[i], out_y[i], ax, ay = accelerating
+                speed[i] = np.hypot(ax, ay) * 3.6
+            else:
+                speed[i] = line_speed * 3.6
             if track.heading is not None:
                 heading[i] = track.heading
         self._forget(ts)
         return MotionState(out_x, out_y, speed, heading)
+
+    def _broken(self, last: tuple[float, float, float], ts: float, x: float, y: float) -> bool:
+        """A gap too long to bridge, or a jump no road user makes."""
+        gap = ts - last[0]
+        if gap > self.max_gap_s:
+            return True
+        return gap > 0 and np.hypot(x - last[1], y - last[2]) / gap > MAX_SPEED_MS
 
     def _forget(self, now: float) -> None:
         stale = [k for k, tr in self._tracks.items() if now - tr.last_ts > self.forget_after_s]
