@@ -8,6 +8,9 @@ recipe and evaluation report. Real deployments point the detector setting at the
 from pathlib import Path
 
 DETECTOR_DIR = Path(__file__).parent
-RECIPE_PATH = DETECTOR_DIR / "recipe.yaml"
+RECIPES_DIR = DETECTOR_DIR / "recipes"
 WEIGHTS_DIR = DETECTOR_DIR / "weights"
-SHIPPED_WEIGHTS = WEIGHTS_DIR / "zhizhi-det-v1.pt"
+#: The detector the demo and the defaults use: its recipe and its weights.
+SHIPPED_NAME = "zhizhi-det-v1"
+RECIPE_PATH = RECIPES_DIR / f"{SHIPPED_NAME}.yaml"
+SHIPPED_WEIGHTS = WEIGHTS_DIR / f"{SHIPPED_NAME}.pt"

@@ -1,6 +1,6 @@
 """Training the project's detector on simulator output, with an evaluation report.
 
-The recipe (``recipe.yaml``) fixes the architecture, classes, seeds and hyper-parameters.
+The recipe (``recipes/NAME.yaml``) fixes the architecture, classes, seeds and hyper-parameters.
 Training renders a YOLO dataset from the simulator (train and validation seeds), trains with
 ultralytics from scratch on the CPU (or a GPU when asked), then evaluates the best weights on
 a held-out set rendered from *other* seeds and writes ``report.json``, ``report.md`` and the
@@ -25,12 +25,19 @@ class DetectorRecipe(BaseModel):
     """How the shipped detector is made."""
 
     name: str
-    architecture: str = Field(description="An ultralytics model yaml (trained from scratch).")
+    architecture: str = Field(description="An ultralytics model yaml.")
+    init_from: str | None = Field(
+        None,
+        description="Start from the weights of an earlier recipe of this project (a name under "
+        "weights/); None trains from scratch. Nothing is ever downloaded.",
+    )
     classes: list[str]
     seed: int
     imgsz: int = Field(gt=0)
     epochs: int = Field(gt=0)
     batch: int = Field(gt=0)
+    cls_gain: float = Field(0.5, gt=0, description="Weight of the classification loss.")
+    close_mosaic: int = Field(10, ge=0, description="Last epochs trained without mosaic.")
     frames_per_clip: int = Field(gt=0)
     train_seeds: list[int]
     val_seeds: list[int]
@@ -46,6 +53,15 @@ class DetectorRecipe(BaseModel):
         if overlap:
             raise ValueError(f"test seeds must be held out; also used for training: {sorted(overlap)}")
         return recipe
+
+    def init_weights(self) -> Path | None:
+        """The weights training starts from, or None (from scratch); they must exist locally."""
+        if self.init_from is None:
+            return None
+        path = WEIGHTS_DIR / f"{self.init_from}.pt"
+        if not path.is_file():
+            raise FileNotFoundError(f"{self.name} starts from {self.init_from}, but {path} does not exist")
+        return path
 
 
 class EvaluationReport(BaseModel):
@@ -107,8 +123,9 @@ def train_detector(
         imgsz=recipe.imgsz,
         progress=progress,
     )
+    init = recipe.init_weights()
     started = time.perf_counter()
-    model = yolo(recipe.architecture)
+    model = yolo(str(init) if init else recipe.architecture)
     model.train(
         data=str(data),
         epochs=epochs or recipe.epochs,
@@ -119,7 +136,9 @@ def train_detector(
         deterministic=True,
         amp=False,  # the AMP check would download a model
         plots=False,
-        pretrained=False,
+        pretrained=init is not None,
+        cls=recipe.cls_gain,
+        close_mosaic=recipe.close_mosaic,
         workers=2,
         project=str(workdir.resolve() / "runs"),  # absolute: ultralytics nests relative ones
         name="train",

@@ -8,7 +8,8 @@ detector could see is left unlabelled.
 
 Layout: ``images/{train,val}/*.jpg``, ``labels/{train,val}/*.txt`` (``class cx cy w h``,
 normalised), ``data.yaml`` (``path``, ``train``, ``val``, ``names`` in the order of
-:data:`video.observation.CLASSES`) and ``summary.json`` (images and boxes per class).
+:data:`video.observation.CLASSES`) and ``summary.json`` (images and boxes per class, and the
+request it was rendered for: asking again for the same dataset in the same folder reuses it).
 """
 
 from __future__ import annotations
@@ -81,6 +82,11 @@ def export_yolo_dataset(
     if frames_per_clip <= 0 or imgsz < 32:
         raise ValueError("frames_per_clip must be positive and imgsz at least 32")
     out_dir = Path(out_dir)
+    request = {"train_seeds": list(train_seeds), "val_seeds": list(val_seeds), "scenarios": scenarios,
+               "frames_per_clip": frames_per_clip, "imgsz": imgsz, "every_n": every_n,
+               "width": width, "height": height}
+    if _rendered(out_dir, request):
+        return out_dir / "data.yaml"
     for sub in ("images", "labels"):
         shutil.rmtree(out_dir / sub, ignore_errors=True)
     splits = {"train": list(train_seeds), "val": list(val_seeds)}
@@ -136,8 +142,17 @@ def export_yolo_dataset(
     }
     data_yaml = out_dir / "data.yaml"
     data_yaml.write_text(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
-    (out_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out_dir / "summary.json").write_text(json.dumps({**summary, "request": request}, indent=2), encoding="utf-8")
     return data_yaml
+
+
+def _rendered(out_dir: Path, request: dict) -> bool:
+    """True when ``out_dir`` already holds a complete dataset rendered for the same request."""
+    try:
+        summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return summary.get("request") == request and (out_dir / "data.yaml").is_file()
 
 
 def _frame_indices(frames: int, count: int, every_n: int | None) -> list[int]:
