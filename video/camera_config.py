@@ -48,6 +48,27 @@ class SourceConfig(BaseModel):
         return "file"
 
 
+LonLat = tuple[float, float]
+
+
+class LaneConfig(BaseModel):
+    """A lane in the camera's view, drawn by an analyst (or written by the simulator)."""
+
+    id: str = Field(min_length=1, max_length=32)
+    line: list[LonLat] = Field(min_length=2, description="Centre line, WGS-84, in the direction of travel.")
+    width_m: float = Field(3.5, gt=0, le=20)
+    speed_limit_kmh: float | None = Field(None, gt=0, le=200)
+
+
+class ZoneConfig(BaseModel):
+    """An area in the camera's view that warning rules can name (by name or kind)."""
+
+    name: str = Field(min_length=1, max_length=128)
+    kind: str = Field(min_length=1, max_length=64, description="e.g. school, hazmat_parking, crowd_area.")
+    polygon: list[LonLat] = Field(min_length=3, description="WGS-84 ring.")
+    speed_limit_kmh: float | None = Field(None, gt=0, le=200)
+
+
 class CameraConfig(BaseModel):
     """One camera as a worker runs it."""
 
@@ -64,6 +85,9 @@ class CameraConfig(BaseModel):
     hfov_deg: float | None = Field(None, gt=0, le=360)
     range_m: float | None = Field(None, gt=0)
     calibration: Calibration | None = None
+    speed_limit_kmh: float | None = Field(None, gt=0, le=200, description="Limit of the road in view.")
+    lanes: list[LaneConfig] = Field(default_factory=list, description="Lanes with their direction of travel.")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Areas in view for warning rules.")
 
 
 def load_camera_configs(path: Path) -> list[CameraConfig]:

@@ -51,8 +51,8 @@ def analyze_file(
     analysis_fps: float | None = None,
     start_ts: float = 0.0,
     summary: Summary | None = None,
-) -> Iterator[Observation]:
-    """Yield the observations of a clip; fill ``summary`` as it goes."""
+) -> Iterator[tuple[float, list[Observation]]]:
+    """Yield ``(ts, observations)`` for every analysed frame of a clip (also frames with none)."""
     summary = summary if summary is not None else Summary()
     source = open_source(SourceConfig(url=str(video), kind="file", realtime=False), camera.id)
     source.open()
@@ -72,10 +72,9 @@ def analyze_file(
                 frame = Frame(camera_id=camera.id, index=index, ts=start_ts + index / clip_fps, image=image)
                 for _, observations in analyzer.analyze([frame]):
                     summary.analysed += 1
-                    for obs in observations:
-                        summary.observations += 1
-                        summary.tracks.add(obs.track_id)
-                        yield obs
+                    summary.observations += len(observations)
+                    summary.tracks.update(obs.track_id for obs in observations)
+                    yield frame.ts, observations
             index += 1
     finally:
         source.close()

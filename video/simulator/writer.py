@@ -29,7 +29,7 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from video.camera_config import CameraConfig, SourceConfig
+from video.camera_config import CameraConfig, LaneConfig, SourceConfig, ZoneConfig
 from video.simulator.build import MAX_RANGE_M, Simulation, SimulationError, build_simulation
 from video.simulator.variation import Variation
 
@@ -197,7 +197,15 @@ def camera_config(sim: Simulation) -> CameraConfig:
         hfov_deg=round(cam.hfov_deg, 6),
         range_m=MAX_RANGE_M,
         calibration=sim.calibration(),
+        speed_limit_kmh=sim.site.road.speed_limit_kmh,
+        lanes=[LaneConfig(id=lane.id, line=lane.line, width_m=sim.site.road.lane_width_m,
+                          speed_limit_kmh=sim.site.road.speed_limit_kmh) for lane in _lanes(sim)],
+        zones=[ZoneConfig(**z.model_dump()) for z in _zones(sim)],
     )
+
+
+#: Road coordinates (metres along the road) at which lines and strips are written.
+_ROAD_S = np.linspace(-50.0, 400.0, 46)
 
 
 def _lonlat_line(sim: Simulation, xy: np.ndarray) -> list[LonLat]:
@@ -205,10 +213,9 @@ def _lonlat_line(sim: Simulation, xy: np.ndarray) -> list[LonLat]:
     return [(round(float(a), 7), round(float(b), 7)) for a, b in zip(lon, lat)]
 
 
-def scene_info(sim: Simulation) -> SceneInfo:
-    """``scene.json`` content."""
-    site, road, cam = sim.site, sim.site.road, sim.site.camera
-    s = np.linspace(-50.0, 400.0, 46)
+def _lanes(sim: Simulation) -> list[LaneInfo]:
+    road = sim.site.road
+    s = _ROAD_S
     lanes = []
     for direction in (1, -1):
         for lane in range(road.lanes_per_direction):
@@ -217,6 +224,20 @@ def scene_info(sim: Simulation) -> SceneInfo:
             heading = (np.degrees(float(road.tangent_rad(0.0))) + (0.0 if direction > 0 else 180.0)) % 360.0
             lanes.append(LaneInfo(id=f"{'F' if direction > 0 else 'B'}{lane + 1}", direction=direction, offset_m=d,
                                   heading_deg=round(heading, 4), line=_lonlat_line(sim, line)))
+    return lanes
+
+
+def _zones(sim: Simulation) -> list[ZoneInfo]:
+    """The scenario's zones (not mere paint) in WGS-84."""
+    return [ZoneInfo(name=z.name, kind=z.kind, polygon=_lonlat_line(sim, z.polygon))
+            for z in sim.plan.zones if z.kind != "paint"]
+
+
+def scene_info(sim: Simulation) -> SceneInfo:
+    """``scene.json`` content."""
+    site, road, cam = sim.site, sim.site.road, sim.site.camera
+    s = _ROAD_S
+    lanes = _lanes(sim)
     shoulders = [
         _lonlat_line(sim, road.strip(s, -road.carriageway_half_m, -road.shoulder_outer_m)[:, :2]),
         _lonlat_line(sim, road.strip(s, road.carriageway_half_m, road.shoulder_outer_m)[:, :2]),
@@ -234,8 +255,7 @@ def scene_info(sim: Simulation) -> SceneInfo:
         pitch_deg=cam.pitch_deg, hfov_deg=cam.hfov_deg, vfov_deg=cam.vfov_deg, intrinsics=cam.intrinsics,
         image_size=(cam.width, cam.height), road_offset_m=site.camera_d,
     )
-    zones = [ZoneInfo(name=z.name, kind=z.kind, polygon=_lonlat_line(sim, z.polygon))
-             for z in sim.plan.zones if z.kind != "paint"]
+    zones = _zones(sim)
     return SceneInfo(
         scenario=sim.scenario, seed=sim.seed, fps=sim.fps, frames=sim.frames, duration_s=sim.frames / sim.fps,
         params=sim.params, facts=sim.plan.facts, camera=camera, road=road_info, zones=zones,
