@@ -1,0 +1,172 @@
+"""What each rule checks in one frame, for all of the frame's objects at once.
+
+A condition takes a :class:`FrameView` (arrays over the frame's geolocated objects, positions
+in the metric frame of :class:`~models.warning.places.Places`) and yields the subjects that
+meet the rule *now*: ``(track_id, index, details)``, or for area rules
+``(zone name, None, details)`` with the area's position in ``details["_xy"]``. Timing
+(how long, gaps, ending) is the engine's job, the same for every rule.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from models.warning.config import (
+    AbnormalStopRule,
+    CrowdRule,
+    Hours,
+    ProhibitedHoursRule,
+    SpeedingRule,
+    WrongWayRule,
+    ZoneEntryRule,
+    ZoneRef,
+)
+from models.warning.places import Places
+
+Hit = tuple[int | str, int | None, dict]
+Condition = Callable[["FrameView"], Iterator[Hit]]
+
+
+@dataclass(frozen=True)
+class FrameView:
+    """One camera's geolocated objects in one analysed frame, as arrays."""
+
+    camera_id: str
+    ts: float
+    track_id: NDArray[np.int64]
+    cls: NDArray[np.object_]
+    conf: NDArray[np.float64]
+    x: NDArray[np.float64]
+    y: NDArray[np.float64]
+    speed_kmh: NDArray[np.float64]
+    heading_deg: NDArray[np.float64]
+    local_minute: int
+
+    def __len__(self) -> int:
+        return len(self.track_id)
+
+
+def zone_indices(places: Places, ref: ZoneRef, rule_id: str, attr: str) -> NDArray[np.int64]:
+    """Indices of the zones a rule's reference names (its inline polygon is ``RULE_ID:ATTR``)."""
+    names = [*ref.names, *([f"{rule_id}:{attr}"] if ref.polygon else [])]
+    return places.select(ref.kinds, names)
+
+
+def _in_hours(hours: Hours | None, minute: int) -> bool:
+    if hours is None:
+        return True
+    for start, end in hours.minutes():
+        if start <= end and start <= minute < end:
+            return True
+        if start > end and (minute >= start or minute < end):
+            return True
+    return False
+
+
+def _watched(rule, view: FrameView) -> NDArray[np.bool_]:
+    return np.isin(view.cls.astype(str), rule.classes) & (view.conf >= rule.min_conf) if len(view) else np.zeros(0, bool)
+
+
+def _hits(view: FrameView, mask: NDArray[np.bool_], details: Callable[[int], dict]) -> Iterator[Hit]:
+    for i in np.flatnonzero(mask):
+        yield int(view.track_id[i]), int(i), details(int(i))
+
+
+def abnormal_stop(rule: AbnormalStopRule, places: Places) -> Condition:
+    allowed = zone_indices(places, rule.allowed, rule.id, "allowed")
+
+    def check(view: FrameView) -> Iterator[Hit]:
+        mask = _watched(rule, view) & (view.speed_kmh <= rule.max_speed_kmh)  # NaN (no speed yet) fails
+        if mask.any() and len(allowed):
+            mask &= ~places.inside(allowed, view.x, view.y)
+        return _hits(view, mask, lambda i: {"max_speed_kmh": float(view.speed_kmh[i])})
+
+    return check
+
+
+def in_zone(rule: ZoneEntryRule | ProhibitedHoursRule, places: Places) -> Condition:
+    zones = None if rule.zones.empty else zone_indices(places, rule.zones, rule.id, "zones")
+
+    def check(view: FrameView) -> Iterator[Hit]:
+        if not _in_hours(rule.hours, view.local_minute):
+            return iter(())
+        mask = _watched(rule, view)
+        if zones is None:
+            return _hits(view, mask, lambda i: {})
+        which = places.zone_of(zones, view.x, view.y) if mask.any() else np.full(len(view), -1)
+        mask &= which >= 0
+        return _hits(view, mask, lambda i: {"zone": places.zones[which[i]].name})
+
+    return check
+
+
+def speeding(rule: SpeedingRule, places: Places) -> Condition:
+    def check(view: FrameView) -> Iterator[Hit]:
+        mask = _watched(rule, view) & np.isfinite(view.speed_kmh)
+        if not mask.any():
+            return iter(())
+        limit = places.speed_limit(view.x, view.y)
+        if rule.default_limit_kmh is not None:
+            limit = np.where(np.isfinite(limit), limit, rule.default_limit_kmh)
+        caps = np.array([rule.class_limits_kmh.get(c, np.nan) for c in view.cls], dtype=float)
+        limit = np.fmin(limit, caps)  # fmin: a NaN on one side takes the other
+        over = mask & np.isfinite(limit) & (view.speed_kmh > limit * (1.0 + rule.tolerance))
+        return _hits(view, over, lambda i: {"max_speed_kmh": float(view.speed_kmh[i]),
+                                            "limit_kmh": float(limit[i])})
+
+    return check
+
+
+def wrong_way(rule: WrongWayRule, places: Places) -> Condition:
+    def check(view: FrameView) -> Iterator[Hit]:
+        mask = _watched(rule, view) & np.isfinite(view.heading_deg) & (view.speed_kmh >= rule.min_speed_kmh)
+        if not mask.any():
+            return iter(())
+        lanes = np.where(mask, places.lane_of(view.x, view.y, core=rule.lane_core), -1)
+        allowed = places.lane_heading(lanes, view.x, view.y)
+        diff = np.abs((view.heading_deg - allowed + 180.0) % 360.0 - 180.0)
+        against = (lanes >= 0) & (diff >= rule.min_angle_deg)
+        return _hits(view, against, lambda i: {"lane": places.lanes[lanes[i]].id,
+                                               "heading_deg": float(view.heading_deg[i]),
+                                               "lane_heading_deg": float(allowed[i])})
+
+    return check
+
+
+def crowd(rule: CrowdRule, places: Places) -> Condition:
+    zones = None if rule.zones.empty else zone_indices(places, rule.zones, rule.id, "zones")
+
+    def check(view: FrameView) -> Iterator[Hit]:
+        people = view.cls.astype(str) == "person" if len(view) else np.zeros(0, bool)
+        if people.sum() < rule.min_count:
+            return
+        if zones is None:
+            groups = {f"view:{view.camera_id}": np.flatnonzero(people)}
+        else:
+            which = places.zone_of(zones, view.x, view.y)
+            groups = {places.zones[z].name: np.flatnonzero(people & (which == z)) for z in np.unique(which[which >= 0])}
+        for area, members in groups.items():
+            if len(members) >= rule.min_count:
+                xy = (float(view.x[members].mean()), float(view.y[members].mean()))
+                yield area, None, {"_xy": xy, "count": len(members), "max_count": len(members)}
+
+    return check
+
+
+_BUILDERS = {
+    "abnormal_stop": abnormal_stop,
+    "zone_entry": in_zone,
+    "prohibited_hours": in_zone,
+    "speeding": speeding,
+    "wrong_way": wrong_way,
+    "crowd": crowd,
+}
+
+
+def condition_for(rule, places: Places) -> Condition:
+    """The frame condition of a rule instance."""
+    return _BUILDERS[rule.kind](rule, places)
