@@ -62,8 +62,11 @@ def analyze(
     weights: Annotated[Path | None, typer.Option(help="Weights path for ultralytics.")] = None,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="One JSON object per line.")] = False,
     analysis_fps: Annotated[float | None, typer.Option(help="Frames analysed per second of clip.")] = None,
+    model: Annotated[Path | None, typer.Option(help="Warning model YAML (default: the shipped one).")] = None,
+    alerts: Annotated[bool, typer.Option("--alerts/--no-alerts", help="Run the warning model.")] = True,
 ) -> None:
-    """Print the observations of a clip (and a final summary line)."""
+    """Print the observations of a clip, the alerts of the warning model, then a summary line."""
+    from models.warning.config import ModelConfigError, load_model
     from video.camera_config import CameraConfigError, load_camera_configs
     from video.offline import Summary, analyze_file
     from video.sources import SourceError
@@ -74,16 +77,78 @@ def analyze(
         _fail(str(exc))
     if not video.is_file():
         _fail(f"video not found: {video}")
-    det = build_detector(Settings(), detector or camera.detector, weights)
+    settings = Settings()
+    try:
+        warning_model = load_model(model) if alerts else None
+    except ModelConfigError as exc:
+        _fail(str(exc))
+    det = build_detector(settings, detector or camera.detector, weights)
+    warnings = _WarningPrinter(settings, warning_model, camera, jsonl) if warning_model else None
     summary = Summary()
     try:
-        for obs in analyze_file(video, camera, det, analysis_fps=analysis_fps, summary=summary):
-            line = obs.as_message()
-            typer.echo(json.dumps(line, ensure_ascii=False) if jsonl else f"{obs.ts:8.2f} #{obs.track_id} {obs.cls} {obs.conf:.2f}")
+        for ts, observations in analyze_file(video, camera, det, analysis_fps=analysis_fps, summary=summary):
+            for obs in observations:
+                line = obs.as_message()
+                typer.echo(json.dumps(line, ensure_ascii=False) if jsonl else f"{obs.ts:8.2f} #{obs.track_id} {obs.cls} {obs.conf:.2f}")
+            if warnings is not None:
+                warnings.frame(camera.id, ts, observations)
     except SourceError as exc:
         _fail(str(exc))
+    if warnings is not None:
+        warnings.finish()
     final = summary.as_message()
     typer.echo(json.dumps(final) if jsonl else f"summary: {final}")
+
+
+class _WarningPrinter:
+    """Runs a warning model beside ``analyze`` and prints each alert once, when it ends."""
+
+    def __init__(self, settings: Settings, model, camera, jsonl: bool) -> None:
+        from models.warning.engine import WarningEngine
+        from models.warning.scene import places_for
+
+        self.jurisdictions, zones = _deployment(settings)
+        self.engine = WarningEngine(model, places_for([camera], zones))
+        self.jsonl = jsonl
+
+    def frame(self, camera_id: str, ts: float, observations) -> None:
+        self._print(self.engine.process_frame(camera_id, ts, observations))
+
+    def finish(self) -> None:
+        self._print(self.engine.flush())
+
+    def _print(self, warnings) -> None:
+        from models.warning.alert_line import alert_line
+
+        for warning in warnings:
+            if warning.active:
+                continue
+            line = alert_line(warning, self.jurisdictions)
+            typer.echo(json.dumps(line, ensure_ascii=False) if self.jsonl else
+                       f"ALERT {line['severity']} {line['rule']} track {line['track_id']} grid {line['grid']} "
+                       f"{line['first_ts']:.1f}-{line['last_ts']:.1f}s")
+
+
+def _deployment(settings: Settings):
+    """The district's jurisdictions and zones from the console's store (the demo district if empty)."""
+    from console.demo_district import install_demo_district, needs_install
+    from console.state import load_jurisdictions
+    from layers import LayerRegistry, Scope, create_schema, make_engine
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        create_schema(engine)
+        registry = LayerRegistry(engine)
+        if needs_install(registry, settings.demo):
+            install_demo_district(registry, settings.demo)
+        jurisdictions, _ = load_jurisdictions(registry)
+        everything = Scope.everything()
+        has_zones = any(info.name == "zones" for info in registry.list_layers(everything))
+        zones = registry.read_features("zones", everything) if has_zones else None
+        return jurisdictions, zones
+    finally:
+        engine.dispose()
 
 
 def train(
