@@ -237,3 +237,15 @@ def test_places_answer_for_arrays():
     assert PLACES.lane_of(x, y).tolist() == [-1, -1, -1, 0]
     limits = PLACES.speed_limit(x, y)
     assert np.isnan(limits[0]) and limits[2] == 30.0 and limits[3] == 60.0
+
+
+def test_flushing_one_camera_ends_only_its_warnings():
+    a, b = Track(1, "hazmat_tanker", camera="A"), Track(2, "hazmat_tanker", camera="B")
+    engine = WarningEngine(parse_model({"name": "t", "version": 1, **STOP}), PLACES)
+    for i in range(int(25 * FPS)):
+        ts = T0 + i / FPS
+        engine.process_frame("A", ts, [a.at(ts, 0, 0, 0.0, 0.0)])
+        engine.process_frame("B", ts, [b.at(ts, 500, 500, 0.0, 0.0)])
+    ended = engine.flush("A")  # camera A went offline
+    assert [(e.camera_id, e.active) for e in ended] == [("A", False)]
+    assert [(e.camera_id, e.active) for e in engine.flush()] == [("B", False)]

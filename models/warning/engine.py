@@ -112,10 +112,12 @@ class WarningEngine:
         self._forget_tracks(ts)
         return out
 
-    def flush(self) -> list[WarningEvent]:
-        """End every live warning (the end of a clip or of a backtest)."""
+    def flush(self, camera_id: str | None = None) -> list[WarningEvent]:
+        """End every live warning (the end of a clip or backtest), or one camera's (it went offline)."""
         out: list[WarningEvent] = []
         for key, timer in list(self._timers.items()):
+            if camera_id is not None and timer.camera_id != camera_id:
+                continue
             if timer.fired is not None:
                 out.extend(self._end(key, timer))
             self._timers.pop(key, None)
