@@ -12,15 +12,11 @@ the level above, which by default also takes the item over.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta, timezone
-
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gis.codes import Level, is_within, validate_code
+from models.warning.hours import DailyWindow, local_minute
 from models.warning.record import Severity
-
-_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 class SuppressionWindow(BaseModel):
@@ -53,8 +49,11 @@ class SuppressionWindow(BaseModel):
     @field_validator("hours")
     @classmethod
     def _hours(cls, value: str | None) -> str | None:
-        if value is not None and not _HOURS.match(value):
-            raise ValueError(f"hours {value!r}: expected 'HH:MM-HH:MM', e.g. '22:00-06:00'")
+        if value is not None:
+            try:
+                DailyWindow.parse(value)
+            except ValueError:
+                raise ValueError(f"hours {value!r}: expected 'HH:MM-HH:MM', e.g. '22:00-06:00'") from None
         return value
 
     @model_validator(mode="after")
@@ -88,17 +87,7 @@ class SuppressionWindow(BaseModel):
             return False
         if self.start_ts is not None:
             return self.start_ts <= ts < self.end_ts  # type: ignore[operator]
-        return _in_hours(self.hours or "", ts, utc_offset_hours)
-
-
-def _in_hours(hours: str, ts: float, utc_offset_hours: float) -> bool:
-    h1, m1, h2, m2 = (int(x) for x in _HOURS.match(hours).groups())  # type: ignore[union-attr]
-    local = datetime.fromtimestamp(ts, UTC).astimezone(timezone(timedelta(hours=utc_offset_hours)))
-    minute = local.hour * 60 + local.minute
-    start, end = h1 * 60 + m1, h2 * 60 + m2
-    if start <= end:
-        return start <= minute < end
-    return minute >= start or minute < end  # passes midnight
+        return DailyWindow.parse(self.hours or "").contains(local_minute(ts, utc_offset_hours))
 
 
 _DEFAULT_LIMITS = {

@@ -57,14 +57,7 @@ def zone_indices(places: Places, ref: ZoneRef, rule_id: str, attr: str) -> NDArr
 
 
 def _in_hours(hours: Hours | None, minute: int) -> bool:
-    if hours is None:
-        return True
-    for start, end in hours.minutes():
-        if start <= end and start <= minute < end:
-            return True
-        if start > end and (minute >= start or minute < end):
-            return True
-    return False
+    return hours is None or hours.contains(minute)
 
 
 def _watched(rule, view: FrameView) -> NDArray[np.bool_]:

@@ -13,19 +13,18 @@ pydantic validates every field, and :func:`load_model` turns every problem into 
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from models.warning.hours import DailyWindow
 from models.warning.record import Severity
 from video.observation import CLASSES
 
 SHIPPED_MODEL = Path(__file__).parent / "default.yaml"
 VEHICLES = ["car", "bus", "truck", "hazmat_tanker"]
-_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
 
 
 class ModelConfigError(ValueError):
@@ -79,17 +78,15 @@ class Hours(_Strict):
     @classmethod
     def _parse(cls, value: list[str]) -> list[str]:
         for w in value:
-            if not _HOURS.match(w):
-                raise ValueError(f"{w!r} is not HH:MM-HH:MM")
+            DailyWindow.parse(w)
         return value
 
-    def minutes(self) -> list[tuple[int, int]]:
-        """Windows as (start, end) minutes of the day; end may be below start (overnight)."""
-        out = []
-        for w in self.windows:
-            a, b = w.split("-")
-            out.append((int(a[:2]) * 60 + int(a[3:]), int(b[:2]) * 60 + int(b[3:])))
-        return out
+    def parsed(self) -> list[DailyWindow]:
+        return [DailyWindow.parse(w) for w in self.windows]
+
+    def contains(self, minute: int) -> bool:
+        """Whether a minute of the local day falls in any window."""
+        return any(w.contains(minute) for w in self.parsed())
 
 
 class Upgrade(_Strict):

@@ -23,6 +23,7 @@ import numpy as np
 
 from models.warning.conditions import FrameView, condition_for, zone_indices
 from models.warning.config import CrowdRule, WarningModelConfig
+from models.warning.hours import local_minute
 from models.warning.places import Places, Zone
 from models.warning.record import Severity, WarningEvent
 from video.observation import Observation
@@ -142,16 +143,13 @@ class WarningEngine:
             y=np.atleast_1d(y),
             speed_kmh=np.array([np.nan if o.speed_kmh is None else o.speed_kmh for o in located], dtype=float),
             heading_deg=np.array([np.nan if o.heading_deg is None else o.heading_deg for o in located], dtype=float),
-            local_minute=self._local_minute(ts),
+            local_minute=local_minute(ts, self.model.utc_offset_hours),
         )
 
     def _dominant(self, camera_id: str, track_id: int) -> str:
         votes = self._class_votes[(camera_id, track_id)]
         return max(votes, key=votes.__getitem__)
 
-    def _local_minute(self, ts: float) -> int:
-        seconds = (ts + self.model.utc_offset_hours * 3600.0) % 86_400.0
-        return int(seconds // 60)
 
     # --- firing ----------------------------------------------------------------------------
     def _fire_or_update(self, rule, key: tuple, timer: _Timer, ts: float) -> list[WarningEvent]:
