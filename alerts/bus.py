@@ -1,4 +1,4 @@
-"""The message bus: publish/subscribe of observations, camera status and (later) alerts.
+"""The message bus: publish/subscribe of observations, frame batches, camera status and alerts.
 
 Deliberately tiny — ``publish(topic, message)``, ``subscribe(topic, handler)``, ``stop()`` —
 so producers never know which transport carries their messages: the in-process bus here, a
@@ -33,6 +33,10 @@ class Topic(StrEnum):
     """Topics of the bus."""
 
     OBSERVATIONS = "observations"
+    #: One message per analysed frame of a camera, with all its observations (also none):
+    #: ``{"type": "frame", "camera_id", "ts", "observations": [...]}``. Warning models consume
+    #: these, so that a condition can end on the frames where its object is gone.
+    FRAMES = "frames"
     CAMERA_STATUS = "camera_status"
     ALERTS = "alerts"
 

@@ -1,0 +1,268 @@
+"""Running a warning engine live: frame batches from the bus in, warnings handed on.
+
+The worker publishes one :data:`~alerts.bus.Topic.FRAMES` message per analysed frame (also
+when it holds no objects, so that conditions can end). A :class:`WarningRunner` subscribes to
+them and to camera status; its bus handlers only put messages on a bounded queue — when the
+queue is full the oldest frame is dropped (counted, logged), so a slow model never blocks the
+worker. One daemon thread owns the engine: it validates each message, runs
+:meth:`~models.warning.engine.WarningEngine.process_frame`, and hands every
+:class:`~models.warning.record.WarningEvent` to ``on_warning`` (the alert service's ``ingest``
+in the console). A camera reported ``offline`` has its live warnings ended with
+:meth:`~models.warning.engine.WarningEngine.flush`. Nothing a message or a consumer does can
+end the thread.
+
+>>> from alerts.bus import InProcessBus, Topic
+>>> from models.warning.config import load_model
+>>> from models.warning.engine import WarningEngine
+>>> bus, seen = InProcessBus(), []
+>>> runner = WarningRunner(WarningEngine(load_model()), seen.append).attach(bus).start()
+>>> bus.publish(Topic.FRAMES, {"type": "frame", "camera_id": "CAM-1", "ts": 1.0, "observations": []})
+>>> runner.wait_idle() and runner.stop()
+True
+>>> runner.stats()["frames"], seen
+(1, [])
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from alerts.bus import Bus, Topic
+from models.warning.engine import WarningEngine
+from models.warning.record import WarningEvent
+from video.observation import Observation
+
+log = logging.getLogger(__name__)
+
+OnWarning = Callable[[WarningEvent], object]
+#: At most one log line per this many seconds about drops, and about malformed messages.
+LOG_EVERY_S = 10.0
+_FRAME, _OFFLINE = "frame", "offline"
+
+
+class FrameBatch(BaseModel):
+    """A frame message of the bus: one analysed frame of one camera and its observations."""
+
+    model_config = ConfigDict(frozen=True)
+
+    type: Literal["frame"] = "frame"
+    camera_id: str = Field(min_length=1, max_length=64)
+    ts: float = Field(allow_inf_nan=False, description="Frame time, seconds since the epoch.")
+    observations: list[Observation] = Field(default_factory=list)
+
+
+class _Throttle:
+    """``due()`` is true at most once per ``interval_s`` (for log lines about floods)."""
+
+    def __init__(self, interval_s: float) -> None:
+        self.interval_s = interval_s
+        self._last = float("-inf")
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now - self._last < self.interval_s:
+            return False
+        self._last = now
+        return True
+
+
+class WarningRunner:
+    """Feeds one :class:`WarningEngine` from the bus in a thread of its own.
+
+    ``stats()`` counts ``frames`` processed, ``warnings`` handed on, ``dropped`` frames (queue
+    full), ``malformed`` messages, ``out_of_order`` frames (older than the camera's last one,
+    skipped), ``flushed`` cameras (went offline), ``errors`` (the engine or ``on_warning``
+    raised) and the current ``queued`` length.
+    """
+
+    def __init__(self, engine: WarningEngine, on_warning: OnWarning, *, queue_size: int = 1000) -> None:
+        if queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, got {queue_size}")
+        self.engine = engine
+        self.on_warning = on_warning
+        self.queue_size = queue_size
+        self._queue: deque[tuple[str, Any]] = deque()
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._subscriptions: list = []
+        self._thread: threading.Thread | None = None
+        self._last_ts: dict[str, float] = {}
+        self._counts: Counter[str] = Counter()
+        self._drop_log = _Throttle(LOG_EVERY_S)
+        self._malformed_log = _Throttle(LOG_EVERY_S)
+
+    # --- wiring -----------------------------------------------------------------------------
+    def attach(self, bus: Bus) -> WarningRunner:
+        """Subscribe to frame batches and camera status on ``bus`` (any :class:`~alerts.bus.Bus`)."""
+        self._subscriptions += [
+            bus.subscribe(Topic.FRAMES, self.submit_frame),
+            bus.subscribe(Topic.CAMERA_STATUS, self.submit_status),
+        ]
+        return self
+
+    def start(self) -> WarningRunner:
+        """Start the processing thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name="warning-runner", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Unsubscribe, process what is queued, end the thread; whether it ended in time.
+
+        Live warnings are not ended: the console stopping is not the condition ending.
+        """
+        for sub in self._subscriptions:
+            sub.cancel()
+        self._subscriptions.clear()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("warning runner did not finish its queue within %.1f s", timeout)
+            return False
+        return True
+
+    # --- bus handlers: enqueue only -----------------------------------------------------------
+    def submit_frame(self, message: Any) -> None:
+        """Queue a frame message; when the queue is full the oldest queued frame makes room."""
+        self._put(_FRAME, message)
+
+    def submit_status(self, message: Any) -> None:
+        """Queue a camera-status message if it says the camera is offline (others need nothing)."""
+        if isinstance(message, dict) and message.get("state") == "offline":
+            self._put(_OFFLINE, message)
+
+    def _put(self, kind: str, message: Any) -> None:
+        with self._cond:
+            if self._stopping:
+                return
+            dropped = len(self._queue) >= self.queue_size and self._drop_oldest()
+            self._queue.append((kind, message))
+            self._cond.notify_all()
+        if dropped and self._drop_log.due():
+            log.warning(
+                "warning model falls behind: queue full (%d), oldest frame dropped (%d dropped so far)",
+                self.queue_size, self._counts["dropped"],
+            )
+
+    def _drop_oldest(self) -> bool:
+        """Remove the oldest frame (a status message only if nothing else is queued)."""
+        for i, (kind, _) in enumerate(self._queue):
+            if kind == _FRAME:
+                del self._queue[i]
+                break
+        else:
+            self._queue.popleft()
+        self._counts["dropped"] += 1
+        return True
+
+    # --- the thread -----------------------------------------------------------------------------
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued has been processed; whether that happened in time."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self._thread is None or not self._thread.is_alive()):
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    self._cond.wait()
+                if not self._queue:
+                    return
+                kind, message = self._queue.popleft()
+                self._busy = True
+            try:
+                if kind == _FRAME:
+                    self._frame(message)
+                else:
+                    self._offline(message)
+            except Exception:  # pragma: no cover - each step guards itself; belt and braces
+                self._counts["errors"] += 1
+                log.exception("warning runner step failed; continuing")
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _frame(self, message: Any) -> None:
+        try:
+            batch = FrameBatch.model_validate(message)
+        except ValidationError as exc:
+            self._malformed(message, exc)
+            return
+        last = self._last_ts.get(batch.camera_id)
+        if last is not None and batch.ts < last:
+            self._counts["out_of_order"] += 1
+            log.debug("frame of %s at %.3f is older than %.3f: skipped", batch.camera_id, batch.ts, last)
+            return
+        self._last_ts[batch.camera_id] = batch.ts
+        try:
+            warnings = self.engine.process_frame(batch.camera_id, batch.ts, batch.observations)
+        except Exception:
+            self._counts["errors"] += 1
+            log.exception("warning model failed on a frame of %s at %.3f", batch.camera_id, batch.ts)
+            return
+        self._counts["frames"] += 1
+        self._deliver(warnings)
+
+    def _offline(self, message: dict) -> None:
+        camera_id = message.get("camera_id")
+        if not isinstance(camera_id, str) or not camera_id:
+            self._malformed(message, "camera status without a camera_id")
+            return
+        try:
+            warnings = self.engine.flush(camera_id)
+        except Exception:
+            self._counts["errors"] += 1
+            log.exception("ending the warnings of offline camera %s failed", camera_id)
+            return
+        self._counts["flushed"] += 1
+        if warnings:
+            log.info("camera %s went offline: %d live warning(s) ended", camera_id, len(warnings))
+        self._deliver(warnings)
+
+    def _deliver(self, warnings: list[WarningEvent]) -> None:
+        for warning in warnings:
+            self._counts["warnings"] += 1
+            try:
+                self.on_warning(warning)
+            except Exception:
+                self._counts["errors"] += 1
+                log.exception("handing on warning %s failed; continuing", warning.key)
+
+    def _malformed(self, message: Any, reason: object) -> None:
+        self._counts["malformed"] += 1
+        if self._malformed_log.due():
+            text = str(reason).replace("\n", "; ")
+            log.warning(
+                "malformed message for the warning model skipped (%d so far): %.300s; message %.200r",
+                self._counts["malformed"], text, message,
+            )
+
+    def stats(self) -> dict[str, int]:
+        """Counters (see the class docstring)."""
+        with self._cond:
+            queued = len(self._queue)
+        keys = ("frames", "warnings", "dropped", "malformed", "out_of_order", "flushed", "errors")
+        return {k: self._counts[k] for k in keys} | {"queued": queued}
+
+
+__all__ = ["FrameBatch", "OnWarning", "WarningRunner"]

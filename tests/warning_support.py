@@ -1,0 +1,54 @@
+"""Helpers of the live-warning tests: one shortened simulated hazmat stop, as bus frame messages.
+
+The scene is rendered once per test session (about ten seconds) and shared by every module that
+asks for it through :func:`hazmat_stop_scene`.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from tests.alerts_support import T0
+from video.simulator import simulate
+from video.simulator.truth import read_truth_frames
+from video.simulator.writer import SimulationResult
+from video.worker import frame_message
+
+#: A tanker arrives after 6 s, stands 25 s on the shoulder (the shipped rule fires after 20 s).
+SCENE_PARAMS = {"approach_s": 6.0, "stop_s": 25.0}
+
+
+@cache
+def _scene(base: Path) -> SimulationResult:
+    return simulate(
+        "hazmat-stop", 31, base / "hazmat-stop-short", params=SCENE_PARAMS,
+        fps=5.0, width=480, height=270, duration_s=40.0,
+    )
+
+
+def hazmat_stop_scene(tmp_path_factory) -> SimulationResult:
+    """The session's simulated hazmat stop (40 s at 5 fps, 480x270)."""
+    return _scene(tmp_path_factory.getbasetemp())
+
+
+def facts(scene: SimulationResult) -> dict:
+    return json.loads(scene.scene_path.read_text(encoding="utf-8"))["facts"]
+
+
+def frame_messages(scene: SimulationResult, offset: float = T0) -> list[dict]:
+    """The scene's truth as the worker's frame messages, every frame, times moved by ``offset``."""
+    out = []
+    for ts, observations in read_truth_frames(scene.truth, scene.camera.id):
+        moved = [o.model_copy(update={"ts": ts + offset}) for o in observations]
+        out.append(frame_message(scene.camera.id, ts + offset, moved))
+    return out
+
+
+def offline_status(camera_id: str, ts: float = T0) -> dict:
+    """A camera-status message as the worker publishes it when a camera goes offline."""
+    from video.status import CameraStatus
+
+    status = CameraStatus(camera_id=camera_id, state="offline", error="stream ended", since=ts)
+    return {"type": "camera_status", **status.model_dump(mode="json")}
