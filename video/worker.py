@@ -2,10 +2,12 @@
 
 Each camera's source runs in its own thread and keeps only its newest frame; the worker loop
 takes, for every camera whose analysis time has come, that newest frame, runs one batched
-detection over all of them, and publishes each observation and every camera-status change
-through ``publish(topic, message)`` (the bus). A slow detector therefore drops frames and never
-builds latency; a dead camera only changes its own status. The latest annotated JPEG of each
-camera is kept for the wall.
+detection over all of them, and publishes through ``publish(topic, message)`` (the bus) one
+frame batch per analysed frame (:func:`frame_message`, also when it holds no objects: the
+warning models need those to see a condition end), each observation on its own, and every
+camera-status change. A slow detector therefore drops frames and never builds latency; a dead
+camera only changes its own status. The latest annotated JPEG of each camera is kept for the
+wall, and handed to an :class:`~video.evidence.EvidenceRecorder` when the worker has one.
 """
 
 from __future__ import annotations
@@ -19,12 +21,24 @@ from alerts.bus import Topic
 from video.annotate import annotate, to_jpeg
 from video.camera_config import CameraConfig
 from video.detectors import TrackingDetector
+from video.evidence import EvidenceRecorder
+from video.observation import Observation
 from video.pipeline import FrameAnalyzer
 from video.runner import Sampler, SourceRunner
 from video.status import CameraStatus
 
 log = logging.getLogger(__name__)
 Publish = Callable[[str, dict], None]
+
+
+def frame_message(camera_id: str, ts: float, observations: Sequence[Observation]) -> dict:
+    """The bus form of one analysed frame: ``{"type": "frame", "camera_id", "ts", "observations"}``."""
+    return {
+        "type": "frame",
+        "camera_id": camera_id,
+        "ts": ts,
+        "observations": [obs.as_message() for obs in observations],
+    }
 
 
 class Worker:
@@ -38,9 +52,11 @@ class Worker:
         *,
         jpeg_quality: int = 80,
         runner_options: dict | None = None,
+        evidence: EvidenceRecorder | None = None,
     ) -> None:
         self.cameras = list(cameras)
         self.publish = publish
+        self.evidence = evidence
         self.jpeg_quality = jpeg_quality
         self.analyzer = FrameAnalyzer(detector, self.cameras)
         self.detector = detector
@@ -80,6 +96,12 @@ class Worker:
             jpeg = to_jpeg(annotate(frame.image, observations, label=frame.camera_id), self.jpeg_quality)
             with self._lock:
                 self._jpeg[frame.camera_id] = jpeg
+            if self.evidence is not None:  # buffered before the models see the frame it shows
+                try:
+                    self.evidence.add(frame.camera_id, frame.ts, jpeg)
+                except Exception:  # evidence must never stop detection
+                    log.exception("evidence buffer of %s failed", frame.camera_id)
+            self.publish(Topic.FRAMES, frame_message(frame.camera_id, frame.ts, observations))
             self._observations += len(observations)
         self._frames += len(due)
         self._batches += 1
