@@ -1,0 +1,1 @@
+"""Live messages for the wall: the numbered, scoped, replayable hub behind ``/ws``."""
