@@ -177,14 +177,14 @@ class LiveHub:
                 queue_size: int | None = None) -> LiveClient:
         """A new client; with ``last_seq`` it first receives what it missed (or a snapshot)."""
         client = LiveClient(self, code, queue_size or self.queue_size, wall=wall)
-        with self._lock:
+        with self._lock:  # nothing published in between can overtake the replay
             missed = self._missed(client, last_seq)
             self._clients.add(client)
-        if missed is None:
-            client.resync()
-        else:
-            for envelope in missed:
-                client._offer(envelope)
+            if missed is None:
+                client.resync()
+            else:
+                for envelope in missed:
+                    client._offer(envelope)
         return client
 
     def _missed(self, client: LiveClient, last_seq: int | None) -> list[Envelope] | None:
