@@ -44,8 +44,9 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
         if watch is not None:
             await run_in_threadpool(watch.stop)
         if state is None:  # a state handed in belongs to the caller
-            console.bus.stop()
-        console.engine.dispose()
+            await run_in_threadpool(console.close)
+        else:
+            console.engine.dispose()
 
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings

@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from alerts.policy import AlertPolicy
 from models.detector import SHIPPED_WEIGHTS
+from models.warning.config import SHIPPED_MODEL
 
 
 class DemoSettings(BaseModel):
@@ -75,6 +76,26 @@ class WorkerSettings(BaseModel):
         None, description="Camera-config file (JSON/YAML); default: simulated demo cameras."
     )
     jpeg_quality: int = Field(80, ge=10, le=100)
+    evidence_pre_s: float = Field(
+        10, ge=0, le=120, description="Seconds of annotated frames kept per camera for alert clips."
+    )
+    evidence_post_s: float = Field(10, ge=0, le=120, description="Seconds recorded after a new alert.")
+    evidence_buffer_bytes: int = Field(
+        32 * 1024 * 1024, ge=1024 * 1024, description="Most JPEG bytes buffered per camera."
+    )
+
+
+class WarningSettings(BaseModel):
+    """The warning model the console runs over the frame batches on its bus."""
+
+    enabled: bool = Field(True, description="Run the warning model (alerts from video).")
+    model: Path = Field(
+        SHIPPED_MODEL, description="Warning-model YAML; default: the shipped one. A bad file stops start-up."
+    )
+    queue_size: int = Field(
+        1000, ge=1, le=1_000_000,
+        description="Frames waiting for the model; beyond this the oldest are dropped.",
+    )
 
 
 class MapSettings(BaseModel):
@@ -121,6 +142,7 @@ class Settings(BaseSettings):
     map: MapSettings = MapSettings()
     detector: DetectorSettings = DetectorSettings()
     worker: WorkerSettings = WorkerSettings()
+    warning: WarningSettings = WarningSettings()
     alerts: AlertSettings = AlertSettings()
     assets_dir: Path = Field(
         Path(__file__).parent / "static" / "vendor",

@@ -1,11 +1,12 @@
-"""What a running console holds: storage, the layer registry, the spatial indexes, the bus and
-the alert service."""
+"""What a running console holds: storage, the layer registry, the spatial indexes, the bus,
+the alert service and the warning model running over the bus."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
 
+import geopandas as gpd
 from sqlalchemy import Engine
 
 from alerts.bus import InProcessBus
@@ -17,6 +18,12 @@ from console.settings import Settings
 from gis.cameras import Camera, CameraIndex, fov_sectors
 from gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
 from layers import LayerRegistry, Scope, create_schema, make_engine
+from models.warning.config import ModelConfigError, WarningModelConfig, load_model
+from models.warning.engine import WarningEngine
+from models.warning.runner import WarningRunner
+from models.warning.scene import places_for
+from video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
+from video.evidence import EvidenceRecorder
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +42,8 @@ class ConsoleState:
     alerts: AlertService
     evidence: EvidenceStore
     camera_sectors: list[dict] = field(default_factory=list)
+    warnings: WarningRunner | None = None
+    recorders: list[EvidenceRecorder] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if not self.camera_sectors:
@@ -48,6 +57,33 @@ class ConsoleState:
         """Rebuild the camera index from the stored ``cameras`` layer."""
         self.cameras = load_camera_index(self.registry)
         self.camera_sectors = sector_geojson(self.cameras)
+
+    def evidence_recorder(self) -> EvidenceRecorder:
+        """An evidence recorder for a worker run in this process (``Worker(evidence=...)``).
+
+        It listens to this console's bus, writes into its evidence store and attaches the files
+        to the alerts; :meth:`close` stops it.
+        """
+        w = self.settings.worker
+        recorder = EvidenceRecorder(
+            self.evidence,
+            self.alerts.attach_evidence,
+            pre_s=w.evidence_pre_s,
+            post_s=w.evidence_post_s,
+            max_bytes=w.evidence_buffer_bytes,
+        ).attach(self.bus)
+        self.recorders.append(recorder)
+        return recorder
+
+    def close(self) -> None:
+        """Finish the warning model's queue and the evidence being written, then stop the bus
+        and release the database."""
+        if self.warnings is not None:
+            self.warnings.stop()
+        for recorder in self.recorders:
+            recorder.stop()
+        self.bus.stop()
+        self.engine.dispose()
 
 
 def sector_geojson(index: CameraIndex) -> list[dict]:
@@ -105,8 +141,49 @@ def locator(jurisdictions: Jurisdictions) -> Locate:
     return locate
 
 
+def load_warning_model(settings: Settings) -> tuple[WarningModelConfig, list[CameraConfig]]:
+    """The configured warning model and the worker's cameras (their lanes and zones).
+
+    A file that cannot be used stops start-up with an error naming it and each bad field: a
+    console that looked as if it watched its cameras while no rule ran would be worse.
+    """
+    try:
+        model = load_model(settings.warning.model)
+        path = settings.worker.cameras_file
+        cameras = load_camera_configs(path) if path is not None else []
+    except (ModelConfigError, CameraConfigError) as exc:
+        log.error("the console cannot start: %s", exc)
+        raise
+    return model, cameras
+
+
+def read_zones(registry: LayerRegistry) -> gpd.GeoDataFrame | None:
+    """The stored ``zones`` layer (all of it), or ``None`` when there is none."""
+    everything = Scope.everything()
+    if not any(info.name == "zones" for info in registry.list_layers(everything)):
+        return None
+    return registry.read_features("zones", everything)
+
+
+def start_warnings(
+    state: ConsoleState, model: WarningModelConfig, cameras: list[CameraConfig]
+) -> WarningRunner:
+    """Run ``model`` over the frame batches of the console's bus, raising alerts."""
+    places = places_for(cameras, read_zones(state.registry))
+    engine = WarningEngine(model, places)
+    runner = WarningRunner(engine, state.alerts.ingest, queue_size=state.settings.warning.queue_size)
+    runner.attach(state.bus).start()
+    log.info(
+        "warning model %s runs over the bus: %d rules, %d zones, %d lanes, %d configured cameras",
+        model.label, len(engine.conditions), len(places.zones), len(places.lanes), len(cameras),
+    )
+    return runner
+
+
 def open_console(settings: Settings) -> ConsoleState:
-    """Open storage, install the demo district when needed, and build the indexes."""
+    """Open storage, install the demo district when needed, build the indexes and start the
+    warning model (its files are checked first, before storage is touched)."""
+    warning_setup = load_warning_model(settings) if settings.warning.enabled else None
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
@@ -123,7 +200,7 @@ def open_console(settings: Settings) -> ConsoleState:
         policy=settings.alerts.policy,
         district=jurisdictions.district_code,
     )
-    return ConsoleState(
+    state = ConsoleState(
         settings=settings,
         engine=engine,
         registry=registry,
@@ -134,3 +211,6 @@ def open_console(settings: Settings) -> ConsoleState:
         alerts=alerts,
         evidence=EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days),
     )
+    if warning_setup is not None:
+        state.warnings = start_warnings(state, *warning_setup)
+    return state

@@ -1,4 +1,4 @@
-"""Alerts: list, read with the audit trail, transition, escalate, hand down.
+"""Alerts: list, read with the audit trail, evidence files, transition, escalate, hand down.
 
 Every endpoint works inside the caller's jurisdiction (:data:`~console.api.deps.RequestScope`):
 an alert is visible when its grid or its assignee lies within the caller's code. An alert the
@@ -11,6 +11,10 @@ open alert of the same key; 403 escalating or handing down an alert held by a un
 caller; 422 a malformed body, a transition that needs a note, or a hand-down unit that is not
 below the assignee or does not contain the alert's grid.
 
+Evidence: ``GET /api/alerts/{id}/evidence/snapshot`` (``image/jpeg``) and ``.../clip``
+(``video/mp4``) serve the files recorded for the alert, to those who may see the alert; 404
+when the alert is invisible, has no such file yet, or the file is past its retention.
+
 Filters of the list: ``status`` and ``severity`` may be repeated (``?status=new&status=acknowledged``)
 or comma-separated (``?status=new,acknowledged``); ``since``/``until`` bound ``last_ts`` (epoch
 seconds, inclusive); newest ``last_ts`` first; ``limit`` (1-1000, default 100) and ``offset``.
@@ -18,10 +22,10 @@ seconds, inclusive); newest ``last_ts`` first; ``limit`` (1-1000, default 100) a
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts.lifecycle import IllegalTransition, NoteRequired
@@ -143,6 +147,26 @@ def read_alert(state: State, scope: RequestScope, alert_id: str):
         return _with_history(state, alert_id, scope)
     except AlertError as exc:
         return alert_error_response(exc)
+
+
+EVIDENCE_MEDIA_TYPES: dict[str, str] = {"snapshot": "image/jpeg", "clip": "video/mp4"}
+
+
+@router.get("/{alert_id}/evidence/{kind}", response_class=FileResponse)
+def read_evidence(state: State, scope: RequestScope, alert_id: str, kind: Literal["snapshot", "clip"]):
+    """The alert's snapshot (JPEG) or clip (MP4), shown inline; 404 as for the alert itself."""
+    try:
+        alert = state.alerts.get(alert_id, scope)
+    except AlertError as exc:
+        return alert_error_response(exc)
+    relative = getattr(alert.evidence, kind)
+    if relative is None:
+        raise HTTPException(404, f"alert {alert.id} has no {kind} (yet)")
+    root = state.evidence.root
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, f"the {kind} of alert {alert.id} is no longer kept")
+    return FileResponse(path, media_type=EVIDENCE_MEDIA_TYPES[kind])
 
 
 @router.post("/{alert_id}/transition")
