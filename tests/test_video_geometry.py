@@ -208,3 +208,21 @@ def test_boxes_cut_by_the_bottom_edge_are_not_geolocated(calibration):
     x, y = geo.locate(np.array([[500, 400, 700, 719], [500, 400, 700, 716]]), ["car", "car"])
     assert np.isnan(x[0]) and np.isnan(y[0])  # its bottom is the frame's edge, not the road
     assert np.isfinite(x[1]) and np.isfinite(y[1])
+
+
+def test_kinematics_leaves_untrustworthy_speeds_unknown():
+    """Far away a pixel of jitter is metres: a speed that noisy is not stated at all."""
+    k = Kinematics(window_s=2.0, min_span_s=0.5)
+    rng = np.random.default_rng(8)
+    speeds = []
+    for i in range(30):  # a truck at 20 m/s, 180 m away, with 3 m of position noise
+        t = i * 0.1
+        state = k.update("c", t, [1], [rng.normal(0, 3.0)], [180.0 + 20.0 * t + rng.normal(0, 3.0)])
+        speeds.append(state.speed_kmh[0])
+    young = np.array(speeds[5:15])  # under 1.5 s of history: never a wild figure
+    assert np.all(np.isnan(young) | (np.abs(young - 72.0) < 20.0))
+    quiet = Kinematics(window_s=2.0, min_span_s=0.5)
+    for i in range(30):  # the same truck near the camera, 0.2 m of noise: stated, and right
+        t = i * 0.1
+        state = quiet.update("c", t, [1], [rng.normal(0, 0.2)], [30.0 + 20.0 * t + rng.normal(0, 0.2)])
+    assert abs(state.speed_kmh[0] - 72.0) < 3.0

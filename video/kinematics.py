@@ -3,7 +3,9 @@
 Each track keeps its recent positions; a least-squares line through the last ``window_s``
 seconds gives a smoothed position and a velocity, robust to a pixel or two of box jitter. When
 the track is clearly braking or accelerating, a constant-acceleration fit replaces the line,
-whose slope would lag by half the window. A
+whose slope would lag by half the window. A speed whose standard error (from the fit's
+residuals) is too large to trust — far away, jittery boxes, a track just begun — is left
+unknown rather than stated wrong. A
 track younger than ``min_span_s`` has no speed yet. Heading is the compass direction of motion
 (clockwise from north), updated only while the motion stands clear of the fit's noise; a
 stopped object keeps the last heading it had while moving.
@@ -26,6 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 Float = NDArray[np.float64]
 MOVING_KMH = 3.0  # below this, or when noise dominates the fit, keep the last heading
 ACCEL_SIGMAS = 3.0  # an acceleration this many standard errors from zero is real
+SIGMA_SHARE = 0.05  # a speed is stated when its standard error is under 4 km/h or 5 % of it
 MAX_SPEED_MS = 70.0  # 250 km/h: a faster step between two samples is a different object or a bad box
 
 
@@ -57,15 +60,18 @@ def _velocity_sigma(dt: Float, px: Float, py: Float, vx: float, vy: float, denom
     return float(np.sqrt(sigma2 / denom))
 
 
-def _accelerating_fit(tau: Float, px: Float, py: Float) -> tuple[float, float, float, float] | None:
-    """Position and velocity now (``tau = 0``) from a constant-acceleration fit, or None.
+def _accelerating_fit(
+    tau: Float, px: Float, py: Float
+) -> tuple[float, float, float, float, float] | None:
+    """Position, velocity and the velocity's standard error now (``tau = 0``) from a
+    constant-acceleration fit, or None.
 
-    Only used when the acceleration stands clear of the fit's noise (more than
-    ``ACCEL_SIGMAS`` standard errors): a quadratic's end-point velocity is several times
-    noisier than a line's slope, so cruising or stopped objects keep the line.
+    Only used over a well-filled window and when the acceleration stands clear of the fit's
+    noise (more than ``ACCEL_SIGMAS`` standard errors): a quadratic's end-point velocity is
+    several times noisier than a line's slope, so cruising or stopped objects keep the line.
     """
     n = len(tau)
-    if n < 6:
+    if n < 10:
         return None
     design = np.column_stack([np.ones(n), tau, tau * tau])
     gram_inv = np.linalg.inv(design.T @ design)
@@ -76,16 +82,22 @@ def _accelerating_fit(tau: Float, px: Float, py: Float) -> tuple[float, float, f
     accel = np.hypot(cx[2], cy[2])
     if accel <= ACCEL_SIGMAS * np.sqrt(sigma2 * gram_inv[2, 2]):
         return None
-    return float(cx[0]), float(cy[0]), float(cx[1]), float(cy[1])
+    return float(cx[0]), float(cy[0]), float(cx[1]), float(cy[1]), float(np.sqrt(sigma2 * gram_inv[1, 1]))
 
 
 class Kinematics:
     """Per-camera, per-track smoothing of world positions into speed and heading."""
 
     def __init__(
-        self, window_s: float = 2.0, min_span_s: float = 0.5, forget_after_s: float = 10.0, max_gap_s: float = 1.0
+        self,
+        window_s: float = 2.0,
+        min_span_s: float = 0.5,
+        forget_after_s: float = 10.0,
+        max_gap_s: float = 1.0,
+        max_speed_sigma_kmh: float = 4.0,
     ):
         self.window_s = window_s
+        self.max_speed_sigma_kmh = max_speed_sigma_kmh
         self.max_gap_s = max_gap_s
         self.min_span_s = min_span_s
         self.forget_after_s = forget_after_s
@@ -127,14 +139,16 @@ class Kinematics:
             out_x[i] = px.mean() + vx * (ts - t.mean())
             out_y[i] = py.mean() + vy * (ts - t.mean())
             line_speed = np.hypot(vx, vy)
-            if line_speed * 3.6 >= MOVING_KMH and line_speed > 3.0 * _velocity_sigma(dt, px, py, vx, vy, denom):
+            sigma = _velocity_sigma(dt, px, py, vx, vy, denom)
+            if line_speed * 3.6 >= MOVING_KMH and line_speed > 3.0 * sigma:
                 track.heading = float(np.degrees(np.arctan2(vx, vy)) % 360.0)
-            accelerating = _accelerating_fit(t - ts, px, py)
+            value = line_speed
+            accelerating = _accelerating_fit(t - ts, px, py) if t[-1] - t[0] >= 0.75 * self.window_s else None
             if accelerating is not None:  # braking or pulling away: the line's speed would lag
-                out_x[i], out_y[i], ax, ay = accelerating
-                speed[i] = np.hypot(ax, ay) * 3.6
-            else:
-                speed[i] = line_speed * 3.6
+                out_x[i], out_y[i], ax, ay, sigma = accelerating
+                value = np.hypot(ax, ay)
+            if sigma * 3.6 <= max(self.max_speed_sigma_kmh, SIGMA_SHARE * value * 3.6):
+                speed[i] = value * 3.6  # otherwise too noisy to state (far away, jittery boxes)
             if track.heading is not None:
                 heading[i] = track.heading
         self._forget(ts)

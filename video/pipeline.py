@@ -2,7 +2,9 @@
 
 One :class:`FrameAnalyzer` serves all cameras of a worker: a batch of frames (one per camera,
 or consecutive frames of one file) goes through the detector in one call, then each camera's
-boxes are geolocated through its calibration and smoothed into speed and heading.
+boxes are geolocated through its calibration and smoothed into speed and heading. Each
+observation carries its track's class (the most confident over the track's life), so a class
+that flickers between frames moves neither the geolocation's depth correction nor the rules.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from video.frames import Frame
 from video.geolocate import Geolocator
 from video.kinematics import Kinematics
 from video.observation import Observation
+from video.track_class import TrackClasses
 
 
 class FrameAnalyzer:
@@ -26,6 +29,7 @@ class FrameAnalyzer:
         self.detector = detector
         self.cameras = {c.id: c for c in cameras}
         self.kinematics = Kinematics()
+        self.classes = TrackClasses()
         self._geo: dict[str, Geolocator] = {
             c.id: Geolocator(c.calibration, (c.lon, c.lat) if c.lon is not None and c.lat is not None else None)
             for c in cameras
@@ -43,8 +47,11 @@ class FrameAnalyzer:
         n = len(boxes)
         if n == 0:
             return []
-        names = boxes.class_names()
         ids = boxes.track_id.astype(int)
+        names = [
+            self.classes.vote(frame.camera_id, t, c, p, frame.ts)
+            for t, c, p in zip(ids, boxes.class_names(), boxes.conf)
+        ]
         lon = lat = speed = heading = np.full(n, np.nan)
         geo = self._geo.get(frame.camera_id)
         if geo is not None:

@@ -15,7 +15,6 @@ within ``merge_within_m`` of a live warning of another camera, it joins that war
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -27,6 +26,7 @@ from models.warning.hours import local_minute
 from models.warning.places import Places, Zone
 from models.warning.record import Severity, WarningEvent
 from video.observation import Observation
+from video.track_class import TrackClasses
 
 #: Live warnings are re-sent at most this often (seconds of stream time) unless they change.
 UPDATE_EVERY_S = 5.0
@@ -85,8 +85,7 @@ class WarningEngine:
         ]
         self.places = places.extended(inline) if inline else places
         self.conditions = [(rule, condition_for(rule, self.places)) for rule in model.rules if rule.enabled]
-        self._class_votes: dict[tuple[str, int], dict[str, float]] = defaultdict(lambda: defaultdict(float))
-        self._track_seen: dict[tuple[str, int], float] = {}
+        self._classes = TrackClasses()
         self._timers: dict[tuple, _Timer] = {}
         self._fired: list[_Fired] = []
         self.frames = 0
@@ -110,7 +109,6 @@ class WarningEngine:
                 if ts - timer.start >= rule.min_duration_s:
                     out.extend(self._fire_or_update(rule, key, timer, ts))
         out.extend(self._expire(camera_id, ts))
-        self._forget_tracks(ts)
         return out
 
     def flush(self, camera_id: str | None = None) -> list[WarningEvent]:
@@ -126,12 +124,9 @@ class WarningEngine:
 
     # --- frame view -----------------------------------------------------------------------
     def _view(self, camera_id: str, ts: float, observations: Sequence[Observation]) -> FrameView:
+        track_class = {o.track_id: self._classes.vote(camera_id, o.track_id, o.cls, o.conf, ts) for o in observations}
         located = [o for o in observations if o.lon is not None and o.lat is not None]
-        for o in observations:
-            key = (camera_id, o.track_id)
-            self._class_votes[key][o.cls] += o.conf
-            self._track_seen[key] = ts
-        classes = [self._dominant(camera_id, o.track_id) for o in located]
+        classes = [track_class[o.track_id] for o in located]
         x, y = self.places.to_metric([o.lon for o in located], [o.lat for o in located])
         return FrameView(
             camera_id=camera_id,
@@ -145,11 +140,6 @@ class WarningEngine:
             heading_deg=np.array([np.nan if o.heading_deg is None else o.heading_deg for o in located], dtype=float),
             local_minute=local_minute(ts, self.model.utc_offset_hours),
         )
-
-    def _dominant(self, camera_id: str, track_id: int) -> str:
-        votes = self._class_votes[(camera_id, track_id)]
-        return max(votes, key=votes.__getitem__)
-
 
     # --- firing ----------------------------------------------------------------------------
     def _fire_or_update(self, rule, key: tuple, timer: _Timer, ts: float) -> list[WarningEvent]:
@@ -254,14 +244,6 @@ class WarningEngine:
         self._fired.remove(fired)
         fired.event = fired.event.model_copy(update={"active": False})
         return [fired.event]
-
-    def _forget_tracks(self, ts: float, after_s: float = 120.0) -> None:
-        if self.frames % 200:
-            return
-        stale = [k for k, seen in self._track_seen.items() if ts - seen > after_s]
-        for k in stale:
-            self._track_seen.pop(k, None)
-            self._class_votes.pop(k, None)
 
 
 def _zone_refs(rule) -> list[tuple[str, object]]:
