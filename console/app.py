@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -17,7 +18,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from alerts.watch import DeadlineWatch
-from console.api import alerts, cameras, events, grids, health, layers
+from console.api import alerts, cameras, events, grids, health, layers, ws
 from console.settings import Settings, get_settings
 from console.state import ConsoleState, open_console
 
@@ -32,6 +33,8 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         console = app.state.console = state or await run_in_threadpool(open_console, settings)
+        if console.hub is not None:
+            console.hub.bind(asyncio.get_running_loop())
         watch = None
         if settings.alerts.check_interval_s > 0:
             watch = DeadlineWatch(
@@ -51,7 +54,7 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
-    for module in (health, grids, cameras, layers, alerts, events):
+    for module in (health, grids, cameras, layers, alerts, events, ws):
         app.include_router(module.router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():
         log.warning(

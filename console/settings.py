@@ -98,6 +98,15 @@ class WarningSettings(BaseModel):
     )
 
 
+class LiveSettings(BaseModel):
+    """The wall's websocket: replay buffer, per-screen queue, track rate."""
+
+    buffer: int = Field(20_000, ge=100, le=1_000_000, description="Messages kept for clients that reconnect.")
+    client_queue: int = Field(2_000, ge=10, le=100_000, description="Pending messages per screen before a resync.")
+    tracks_hz: float = Field(2.0, gt=0, le=30, description="Live track messages per camera per second.")
+    snapshot_alerts: int = Field(500, ge=1, le=10_000, description="Open alerts in a screen's snapshot.")
+
+
 class MapSettings(BaseModel):
     """What the map pages draw under the layers."""
 
@@ -140,6 +149,7 @@ class Settings(BaseSettings):
     demo: DemoSettings = DemoSettings()
     layers: LayerLimits = LayerLimits()
     map: MapSettings = MapSettings()
+    live: LiveSettings = LiveSettings()
     detector: DetectorSettings = DetectorSettings()
     worker: WorkerSettings = WorkerSettings()
     warning: WarningSettings = WarningSettings()

@@ -11,9 +11,12 @@ from sqlalchemy import Engine
 
 from alerts.bus import InProcessBus
 from alerts.evidence import EvidenceStore
+from alerts.record import OPEN_STATUSES
 from alerts.service import AlertService, Locate
 from alerts.store import AlertStore
 from console.demo_district import install_demo_district, needs_install
+from console.live.bridge import LiveBridge
+from console.live.hub import LiveHub
 from console.settings import Settings
 from gis.cameras import Camera, CameraIndex, fov_sectors
 from gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
@@ -44,6 +47,8 @@ class ConsoleState:
     camera_sectors: list[dict] = field(default_factory=list)
     warnings: WarningRunner | None = None
     recorders: list[EvidenceRecorder] = field(default_factory=list)
+    hub: LiveHub | None = None
+    live: LiveBridge | None = None
 
     def __post_init__(self) -> None:
         if not self.camera_sectors:
@@ -78,6 +83,8 @@ class ConsoleState:
     def close(self) -> None:
         """Finish the warning model's queue and the evidence being written, then stop the bus
         and release the database."""
+        if self.live is not None:
+            self.live.detach()
         if self.warnings is not None:
             self.warnings.stop()
         for recorder in self.recorders:
@@ -211,6 +218,30 @@ def open_console(settings: Settings) -> ConsoleState:
         alerts=alerts,
         evidence=EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days),
     )
+    start_live(state)
     if warning_setup is not None:
         state.warnings = start_warnings(state, *warning_setup)
     return state
+
+
+def start_live(state: ConsoleState) -> None:
+    """The websocket hub and its feed from the bus (alerts, camera status, live tracks)."""
+    live = state.settings.live
+
+    def camera_grid(camera_id: str) -> str | None:
+        try:
+            return state.cameras.get(camera_id).grid
+        except KeyError:
+            return None
+
+    state.hub = LiveHub(lambda client: live_snapshot(state, client.code), buffer=live.buffer,
+                        queue_size=live.client_queue)
+    state.live = LiveBridge(state.hub, state.jurisdictions, camera_grid, tracks_hz=live.tracks_hz).attach(state.bus)
+
+
+def live_snapshot(state: ConsoleState, code: str) -> list[dict]:
+    """What a screen of jurisdiction ``code`` starts from: open alerts, then camera statuses."""
+    scope = state.scope_for(code)
+    alerts = state.alerts.list(scope, status=OPEN_STATUSES, limit=state.settings.live.snapshot_alerts)
+    statuses = state.live.camera_statuses(code) if state.live is not None else []
+    return [a.to_message() for a in alerts] + statuses

@@ -1,0 +1,126 @@
+"""From the bus to the live hub: alerts, camera status and throttled live tracks, each scoped.
+
+Every message gets an *audience* — the jurisdiction codes it concerns — so the hub delivers it
+only to screens whose jurisdiction contains one of them:
+
+- an alert: its grid and its responsible unit (a district alert handed to a town reaches the
+  town; an alert outside every grid reaches the district only);
+- a camera's status: the camera's grid;
+- live tracks: one message per town, holding only the tracks located in that town (a camera on a
+  town border never shows a town's wall what happens across the border).
+
+Tracks come from the frame batches of the workers, at most ``tracks_hz`` messages per camera
+per second: the latest positions, which is what a map can show.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from alerts.bus import Bus, Topic
+from console.live.hub import LiveHub
+from gis.codes import LEVEL_DIGITS, Level, is_within
+from gis.jurisdiction import Jurisdictions
+
+log = logging.getLogger(__name__)
+
+TRACK_FIELDS = ("track_id", "cls", "lon", "lat", "speed_kmh", "heading_deg")
+
+
+class LiveBridge:
+    """Subscribes to the bus and publishes scoped, throttled messages on the hub."""
+
+    def __init__(
+        self,
+        hub: LiveHub,
+        jurisdictions: Jurisdictions,
+        camera_grid: Callable[[str], str | None],
+        *,
+        tracks_hz: float = 2.0,
+    ) -> None:
+        self.hub = hub
+        self.jurisdictions = jurisdictions
+        self.camera_grid = camera_grid
+        self.min_interval_s = 1.0 / tracks_hz if tracks_hz > 0 else float("inf")
+        self._last_tracks: dict[str, float] = {}
+        self._status: dict[str, dict[str, Any]] = {}
+        self._lock = threading.Lock()
+        self._subscriptions: list = []
+
+    def attach(self, bus: Bus) -> LiveBridge:
+        for topic, handler in (
+            (Topic.ALERTS, self.on_alert),
+            (Topic.CAMERA_STATUS, self.on_camera_status),
+            (Topic.FRAMES, self.on_frame),
+        ):
+            self._subscriptions.append(bus.subscribe(topic, handler))
+        return self
+
+    def detach(self) -> None:
+        for sub in self._subscriptions:
+            sub.cancel()
+        self._subscriptions.clear()
+
+    # --- handlers (called in the publishers' threads) -----------------------------------
+    def on_alert(self, message: dict[str, Any]) -> None:
+        self.hub.publish(message, audience=alert_audience(message, self.jurisdictions.district_code))
+
+    def on_camera_status(self, message: dict[str, Any]) -> None:
+        camera_id = str(message.get("camera_id", ""))
+        with self._lock:
+            self._status[camera_id] = message
+        self.hub.publish(message, audience=[self._camera_audience(camera_id)])
+
+    def on_frame(self, message: dict[str, Any]) -> None:
+        camera_id = str(message.get("camera_id", ""))
+        ts = float(message.get("ts", 0.0))
+        with self._lock:
+            if ts - self._last_tracks.get(camera_id, float("-inf")) < self.min_interval_s:
+                return
+            self._last_tracks[camera_id] = ts
+        tracks = [
+            {k: o.get(k) for k in TRACK_FIELDS}
+            for o in message.get("observations", ())
+            if o.get("lon") is not None and o.get("lat") is not None
+        ]
+        if not tracks:
+            self.hub.publish({"type": "tracks", "camera_id": camera_id, "ts": ts, "tracks": []},
+                             audience=[self._camera_audience(camera_id)])
+            return
+        for town, members in self._by_town(tracks).items():
+            self.hub.publish({"type": "tracks", "camera_id": camera_id, "ts": ts, "tracks": members},
+                             audience=[town])
+
+    # --- snapshot --------------------------------------------------------------------------
+    def camera_statuses(self, code: str) -> list[dict[str, Any]]:
+        """The latest status of each camera a jurisdiction may see."""
+        with self._lock:
+            items = list(self._status.items())
+        return [m for camera_id, m in items if is_within(self._camera_audience(camera_id), code)]
+
+    def _camera_audience(self, camera_id: str) -> str:
+        return self.camera_grid(camera_id) or self.jurisdictions.district_code
+
+    def _by_town(self, tracks: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+        lon = np.array([t["lon"] for t in tracks], dtype=float)
+        lat = np.array([t["lat"] for t in tracks], dtype=float)
+        grids = self.jurisdictions.locate_many(lon, lat)
+        groups: dict[str, list[dict[str, Any]]] = {}
+        district = self.jurisdictions.district_code
+        for track, grid in zip(tracks, grids):
+            town = grid[: LEVEL_DIGITS[Level.TOWN]] if grid else district
+            groups.setdefault(town, []).append(track)
+        return groups
+
+
+def alert_audience(message: dict[str, Any], district_code: str) -> list[str]:
+    """Who may receive an alert message: its grid and its responsible unit (else the district)."""
+    codes = [c for c in (message.get("grid"), message.get("assignee_unit")) if c]
+    return codes or [district_code]
+
+
