@@ -135,10 +135,16 @@ def simulate(
     variation: Variation | None = None,
     progress: bool = False,
     params: dict[str, Any] | None = None,
+    lonlat: tuple[float, float] | None = None,
+    camera_id: str | None = None,
 ) -> SimulationResult:
-    """Render ``scenario`` with ``seed`` into ``out_dir``; the same inputs give the same outputs."""
+    """Render ``scenario`` with ``seed`` into ``out_dir``; the same inputs give the same outputs.
+
+    ``lonlat`` places the camera (default: near the demo district's centre); ``camera_id``
+    names it in ``camera.json`` (default ``SIM-<scenario>-<seed>``).
+    """
     sim = build_simulation(scenario, seed, duration_s=duration_s, fps=fps, width=width, height=height,
-                           variation=variation, params=params)
+                           variation=variation, params=params, lonlat=lonlat)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     clip, truth_path = out_dir / "clip.mp4", out_dir / "truth.jsonl"
@@ -163,6 +169,8 @@ def simulate(
     elapsed = time.perf_counter() - started
     _check_clip(clip, sim.frames)
     camera = camera_config(sim)
+    if camera_id is not None:
+        camera = camera.model_copy(update={"id": camera_id})
     camera_path, scene_path = out_dir / "camera.json", out_dir / "scene.json"
     camera_path.write_text(camera.model_dump_json(indent=2), encoding="utf-8")
     scene_path.write_text(scene_info(sim).model_dump_json(indent=2), encoding="utf-8")

@@ -1,0 +1,81 @@
+"""Live video of the wall's tiles: the workers' latest annotated frames, as JPEG or MJPEG.
+
+An ``<img>`` tag cannot send an ``Authorization`` header, so these two routes also take the
+token as ``?token=TOKEN`` (like ``/ws``). A camera outside the caller's jurisdiction, or one no
+worker of this console analyses, is a 404.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from console.state import ConsoleState
+from gis.codes import is_within
+
+router = APIRouter(prefix="/api/cameras", tags=["video"])
+BOUNDARY = "zhizhiframe"
+
+
+def _viewer_code(request: Request, token: str | None) -> str:
+    """The caller's jurisdiction from ``Authorization: Bearer`` or ``?token=``; 401 otherwise."""
+    state: ConsoleState = request.app.state.console
+    header = request.headers.get("authorization", "")
+    bearer = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    principal = state.auth.authenticate(bearer or token or "")
+    if principal is None:
+        raise HTTPException(status_code=401, detail="log in first", headers={"WWW-Authenticate": "Bearer"})
+    return principal.code
+
+
+def _visible_camera(request: Request, camera_id: str, code: str) -> ConsoleState:
+    state: ConsoleState = request.app.state.console
+    try:
+        camera = state.cameras.get(camera_id)
+    except KeyError:
+        camera = None
+    if camera is None or camera.grid is None or not is_within(camera.grid, code):
+        raise HTTPException(status_code=404, detail=f"no camera {camera_id!r}")
+    return state
+
+
+Token = Annotated[str | None, Query(description="The login token, for <img> tags.", max_length=256)]
+
+
+@router.get("/{camera_id}/frame.jpg", responses={200: {"content": {"image/jpeg": {}}}})
+def frame(request: Request, camera_id: str, token: Token = None) -> Response:
+    """The newest annotated frame of a camera (detections drawn)."""
+    state = _visible_camera(request, camera_id, _viewer_code(request, token))
+    jpeg = state.latest_jpeg(camera_id)
+    if jpeg is None:
+        raise HTTPException(status_code=404, detail=f"no video from camera {camera_id!r} yet")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-store"})
+
+
+@router.get("/{camera_id}/mjpeg", responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}})
+async def mjpeg(
+    request: Request,
+    camera_id: str,
+    token: Token = None,
+    fps: Annotated[float, Query(gt=0, le=25, description="Frames per second sent.")] = 5.0,
+) -> StreamingResponse:
+    """A multipart MJPEG stream of the camera's annotated frames (for an ``<img>`` tile)."""
+    state = _visible_camera(request, camera_id, _viewer_code(request, token))
+
+    async def frames() -> AsyncIterator[bytes]:
+        last = None
+        while not await request.is_disconnected():
+            jpeg = state.latest_jpeg(camera_id)
+            if jpeg is not None and jpeg is not last:
+                last = jpeg
+                yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n").encode()
+                yield jpeg + b"\r\n"
+            await asyncio.sleep(1.0 / fps)
+
+    return StreamingResponse(
+        frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}", headers={"Cache-Control": "no-store"}
+    )
