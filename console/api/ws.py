@@ -52,6 +52,7 @@ async def live(websocket: WebSocket) -> None:
     state: ConsoleState = websocket.app.state.console
     params = websocket.query_params
     principal = state.auth.authenticate(params.get("token") or "")
+    await websocket.accept()  # then close with a code the client can read (a refused handshake says only 403)
     if principal is None:
         await websocket.close(code=UNAUTHORIZED, reason="log in first: /ws?token=TOKEN")
         return
@@ -61,7 +62,6 @@ async def live(websocket: WebSocket) -> None:
         await websocket.close(code=BAD_REQUEST, reason="last_seq must be an integer")
         return
     wall = (params.get("wall") or "").strip()[:64] or None
-    await websocket.accept()
     client = state.hub.connect(principal.code, last_seq=last_seq, wall=wall)
     sender = asyncio.create_task(_send(websocket, client))
     try:
