@@ -13,7 +13,9 @@ below the assignee or does not contain the alert's grid.
 
 Evidence: ``GET /api/alerts/{id}/evidence/snapshot`` (``image/jpeg``) and ``.../clip``
 (``video/mp4``) serve the files recorded for the alert, to those who may see the alert; 404
-when the alert is invisible, has no such file yet, or the file is past its retention.
+when the alert is invisible, has no such file yet, or the file is past its retention. An
+``<img>`` or ``<video>`` tag cannot send a header, so these two also take the token as
+``?token=TOKEN`` (as the camera video does).
 
 Filters of the list: ``status`` and ``severity`` may be repeated (``?status=new&status=acknowledged``)
 or comma-separated (``?status=new,acknowledged``); ``since``/``until`` bound ``last_ts`` (epoch
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -152,8 +154,31 @@ def read_alert(state: State, scope: RequestScope, alert_id: str):
 EVIDENCE_MEDIA_TYPES: dict[str, str] = {"snapshot": "image/jpeg", "clip": "video/mp4"}
 
 
+def evidence_scope(
+    request: Request,
+    state: State,
+    token: Annotated[str | None, Query(max_length=256, description="The login token, for <img>/<video> tags.")] = None,
+) -> Scope:
+    """The caller's scope from ``Authorization: Bearer`` or ``?token=`` (401 without either);
+    otherwise as :func:`console.api.deps.request_scope`."""
+    header = request.headers.get("authorization", "")
+    bearer = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    principal = state.auth.authenticate(bearer or token or "")
+    if principal is None:
+        raise HTTPException(401, "log in first: send 'Authorization: Bearer TOKEN' or ?token=TOKEN",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if principal.code not in state.jurisdictions:
+        raise HTTPException(403, f"unknown jurisdiction {principal.code!r}")
+    return state.scope_for(principal.code)
+
+
 @router.get("/{alert_id}/evidence/{kind}", response_class=FileResponse)
-def read_evidence(state: State, scope: RequestScope, alert_id: str, kind: Literal["snapshot", "clip"]):
+def read_evidence(
+    state: State,
+    scope: Annotated[Scope, Depends(evidence_scope)],
+    alert_id: str,
+    kind: Literal["snapshot", "clip"],
+):
     """The alert's snapshot (JPEG) or clip (MP4), shown inline; 404 as for the alert itself."""
     try:
         alert = state.alerts.get(alert_id, scope)
