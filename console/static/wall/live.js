@@ -1,0 +1,191 @@
+/* zhizhi 智治 — a wall screen's live link: /ws?token=...&wall=NAME&last_seq=N.
+ *
+ * The server's contract (console/api/ws.py): every message has a "type" and an increasing
+ * "seq"; a "snapshot" (items: the open alerts and camera statuses the user may see) comes
+ * first and whenever the client fell behind or its last_seq could not be resumed; "alert",
+ * "camera_status", "tracks" and "wall" messages follow. What this link does with them:
+ *
+ * - a snapshot replaces the state (it is authoritative: after a server restart its seq may be
+ *   lower than the last one seen, and it is applied all the same);
+ * - any other message with a seq not above the last applied is a duplicate and is ignored;
+ * - on a drop it reconnects with exponential backoff (0.5 s doubling to 15 s, with jitter),
+ *   resuming with last_seq so that the server replays exactly what was missed;
+ * - close code 4401 (the token was refused) leads to the login page.
+ *
+ * Events (EventTarget): "state" (connection state changed), "snapshot", "alert",
+ * "camera_status", "tracks", "select" (a wall selection: {alert, cameras, by, receivedAt}),
+ * "alerts" (the alert set changed: after a snapshot or an alert message), "error".
+ */
+
+import { token, toLogin } from "./session.js";
+
+const BACKOFF_MIN_MS = 500;
+const BACKOFF_MAX_MS = 15_000;
+const UNAUTHORIZED = 4401;
+
+export class WallLink extends EventTarget {
+  constructor(wall) {
+    super();
+    this.wall = wall;
+    this.state = "connecting";
+    this.lastSeq = null;
+    this.reconnects = 0;
+    this.received = 0;
+    this.ignored = 0;
+    this.retryAt = null;
+    this.attempt = 0;
+    this.ws = null;
+    this.stopped = false;
+    this.alerts = new Map(); // id -> alert message (the latest)
+    this.cameras = new Map(); // camera_id -> camera_status message
+    this.selection = null;
+  }
+
+  start() {
+    this.connect();
+    return this;
+  }
+
+  stop() {
+    this.stopped = true;
+    if (this.ws) this.ws.close(1000, "page closed");
+  }
+
+  setState(state) {
+    if (this.state === state) return;
+    this.state = state;
+    this.dispatchEvent(new CustomEvent("state", { detail: state }));
+  }
+
+  url() {
+    const params = new URLSearchParams({ token: token(), wall: this.wall });
+    if (this.lastSeq !== null) params.set("last_seq", String(this.lastSeq));
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    return `${scheme}//${location.host}/ws?${params}`;
+  }
+
+  connect() {
+    if (this.stopped) return;
+    if (!token()) {
+      toLogin();
+      return;
+    }
+    this.retryAt = null;
+    let ws;
+    try {
+      ws = new WebSocket(this.url());
+    } catch (err) {
+      this.scheduleReconnect();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.attempt = 0;
+      this.setState("live");
+    });
+    ws.addEventListener("message", (e) => {
+      let msg;
+      try {
+        msg = JSON.parse(e.data);
+      } catch (_) {
+        return;
+      }
+      this.receive(msg);
+    });
+    ws.addEventListener("close", (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (e.code === UNAUTHORIZED) {
+        this.setState("offline");
+        toLogin();
+        return;
+      }
+      if (!this.stopped) this.scheduleReconnect();
+    });
+  }
+
+  scheduleReconnect() {
+    const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    this.attempt += 1;
+    this.reconnects += 1;
+    this.retryAt = Date.now() + delay;
+    this.setState(this.attempt > 6 ? "offline" : "reconnecting");
+    setTimeout(() => this.connect(), delay);
+  }
+
+  /** Send a selection to every screen of this wall (the server answers with a "wall" message). */
+  select(alertId) {
+    const at = Date.now();
+    this.lastSent = { alertId, at };
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify({ type: "wall", action: "select_alert", alert_id: alertId }));
+    return true;
+  }
+
+  receive(msg) {
+    if (!msg || typeof msg !== "object") return;
+    if (msg.seq === undefined || msg.seq === null) {
+      // Errors are for this client only and carry no seq.
+      this.dispatchEvent(new CustomEvent("error", { detail: msg }));
+      return;
+    }
+    if (msg.type === "snapshot") {
+      this.lastSeq = msg.seq;
+      this.received += 1;
+      this.applySnapshot(msg);
+      return;
+    }
+    if (this.lastSeq !== null && msg.seq <= this.lastSeq) {
+      this.ignored += 1;
+      return;
+    }
+    this.lastSeq = msg.seq;
+    this.received += 1;
+    switch (msg.type) {
+      case "alert":
+        this.alerts.set(msg.id, msg);
+        this.dispatchEvent(new CustomEvent("alert", { detail: msg }));
+        this.dispatchEvent(new CustomEvent("alerts", { detail: { changed: msg } }));
+        break;
+      case "camera_status":
+        this.cameras.set(String(msg.camera_id), msg);
+        this.dispatchEvent(new CustomEvent("camera_status", { detail: msg }));
+        break;
+      case "tracks":
+        this.dispatchEvent(new CustomEvent("tracks", { detail: msg }));
+        break;
+      case "wall":
+        if (msg.action === "select_alert" && msg.alert) {
+          this.alerts.set(msg.alert.id, Object.assign({}, this.alerts.get(msg.alert.id) || {}, msg.alert));
+          this.selection = {
+            alert: msg.alert,
+            cameras: Array.isArray(msg.cameras) ? msg.cameras : [],
+            by: msg.by || "",
+            seq: msg.seq,
+            receivedAt: Date.now(),
+          };
+          this.dispatchEvent(new CustomEvent("select", { detail: this.selection }));
+        }
+        break;
+      default:
+        break;
+    }
+  }
+
+  applySnapshot(msg) {
+    this.alerts.clear();
+    this.cameras.clear();
+    for (const item of Array.isArray(msg.items) ? msg.items : []) {
+      if (item.type === "alert" && item.id) this.alerts.set(item.id, item);
+      else if (item.type === "camera_status" && item.camera_id != null) this.cameras.set(String(item.camera_id), item);
+    }
+    this.dispatchEvent(new CustomEvent("snapshot", { detail: msg }));
+    this.dispatchEvent(new CustomEvent("alerts", { detail: { snapshot: true } }));
+  }
+
+  cameraState(id) {
+    const s = this.cameras.get(String(id));
+    return (s && s.state) || "unknown";
+  }
+}

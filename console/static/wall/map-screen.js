@@ -1,0 +1,528 @@
+/* zhizhi 智治 — the wall's map screen: /wall?screen=map&wall=NAME.
+ *
+ * The map page's own script (map.js) draws the district — towns, villages, grids, roads, zones,
+ * cameras with their fields of view — with its search, layer control and click-to-locate; this
+ * module adds what the wall needs on top of window.zhizhi (map.js's handle for later pages):
+ *
+ * - the user's jurisdiction outlined (GET /api/wall/scope);
+ * - cameras coloured by their live source state ("camera_status" messages);
+ * - live tracks ("tracks"): a small dot per object coloured by class, hazmat tankers as an
+ *   orange 危 diamond; a track not heard of for 5 s fades, and goes after 60 s;
+ * - open alerts as markers coloured by severity, pulsing while new; a click selects the alert
+ *   on the whole wall;
+ * - a wall selection ("wall" message): fly to the alert, outline its grid, draw sight lines
+ *   from the cameras that see it.
+ *
+ * For tests: window.zhizhiWall = {link, markers, tracks, selection, ...}; body[data-wall-ready]
+ * becomes "true" once the layers are drawn and the live link has started.
+ */
+
+import {
+  CAMERA_STATE,
+  CLASS,
+  CLASS_OTHER,
+  OPEN,
+  SEVERITY,
+  STATUS,
+  Units,
+  esc,
+  fmtAge,
+  fmtTime,
+  ruleEn,
+  ruleLabel,
+  showConnection,
+  showWall,
+  wallName,
+  $,
+} from "./common.js";
+import { WallLink } from "./live.js";
+import { api } from "./session.js";
+
+const TRACK_FRESH_S = 5;
+const TRACK_FADED_S = 20;
+const TRACK_GONE_S = 60;
+const SELECT_ZOOM = 15;
+
+const boot = window.zhizhiBoot || { fail: (t, d) => console.error(t, d) };
+const wall = wallName();
+const link = new WallLink(wall);
+const zw = {
+  screen: "map",
+  wall,
+  link,
+  markers: new Map(), // alert id -> L.Marker
+  tracks: new Map(), // "camera/track" -> {marker, seenAt, track, hazmat}
+  selection: null, // {alertId, grid, sentAt, receivedAt, appliedAt, settledAt}
+  selections: [],
+  units: null,
+};
+window.zhizhiWall = zw;
+
+let map;
+let units = new Units();
+let alertGroup;
+let trackGroup;
+let scopeLayer;
+let selectGroup;
+const cameraMarkers = new Map(); // id -> {layer, fillColor}
+const cameraCones = new Map(); // id -> {layer, color, fillColor}
+let gridLayers = null; // code -> layer
+
+showWall(wall, "map");
+showConnection(link);
+
+// ----------------------------------------------------------------------------------- map
+
+function createPanes() {
+  const panes = { "zw-scope": 440, "zw-select": 465, "zw-tracks": 590, "zw-alerts": 610 };
+  for (const [name, z] of Object.entries(panes)) {
+    const pane = map.createPane(name);
+    pane.style.zIndex = String(z);
+    if (name === "zw-scope" || name === "zw-select") pane.style.pointerEvents = "none";
+  }
+}
+
+function layerOfKind(kind) {
+  const info = Object.values(window.zhizhi.layerInfo).find((i) => i.kind === kind);
+  return info ? window.zhizhi.layers[info.name] : null;
+}
+
+function indexCameras() {
+  const points = layerOfKind("camera");
+  if (points) {
+    points.eachLayer((l) => {
+      const id = l.feature && l.feature.properties && l.feature.properties.id;
+      if (id != null) cameraMarkers.set(String(id), { layer: l, fillColor: l.options.fillColor });
+    });
+  }
+  if (window.zhizhi.fov) {
+    window.zhizhi.fov.eachLayer((l) => {
+      const id = l.feature && l.feature.properties && l.feature.properties.id;
+      if (id != null) cameraCones.set(String(id), { layer: l, color: l.options.color, fillColor: l.options.fillColor });
+    });
+  }
+}
+
+function gridLayer(code) {
+  if (!gridLayers) {
+    gridLayers = new Map();
+    const grids = layerOfKind("grid");
+    if (grids) {
+      grids.eachLayer((l) => {
+        const c = l.feature && l.feature.properties && l.feature.properties.code;
+        if (c) gridLayers.set(c, l);
+      });
+    }
+  }
+  return gridLayers.get(code) || null;
+}
+
+async function drawScope() {
+  const feature = await api("/api/wall/scope");
+  scopeLayer = L.geoJSON(feature, {
+    pane: "zw-scope",
+    interactive: false,
+    style: () => ({ color: "#00e5ff", weight: 4, opacity: 0.95, fill: false, className: "zw-scope" }),
+  }).addTo(map);
+  return scopeLayer;
+}
+
+// ------------------------------------------------------------------------- camera status
+
+function paintCamera(id) {
+  const state = link.cameraState(id);
+  const st = state === "unknown" ? null : CAMERA_STATE[state];
+  const point = cameraMarkers.get(String(id));
+  if (point) {
+    point.layer.setStyle({ fillColor: st ? st.color : point.fillColor });
+    const el = point.layer.getElement && point.layer.getElement();
+    if (el) el.dataset.cameraState = state;
+  }
+  const cone = cameraCones.get(String(id));
+  if (cone) {
+    cone.layer.setStyle({
+      color: st ? st.color : cone.color,
+      fillColor: st ? st.color : cone.fillColor,
+      dashArray: state === "offline" || state === "reconnecting" ? "4 4" : null,
+    });
+  }
+}
+
+function paintAllCameras() {
+  for (const id of new Set([...cameraMarkers.keys(), ...cameraCones.keys()])) paintCamera(id);
+}
+
+// ----------------------------------------------------------------------------------- tracks
+
+function trackMarker(t) {
+  const hazmat = t.cls === "hazmat_tanker";
+  const ll = [t.lat, t.lon];
+  if (hazmat) {
+    return L.marker(ll, {
+      pane: "zw-tracks",
+      keyboard: false,
+      icon: L.divIcon({ className: "zw-track zw-track-hazmat", html: "<span>危</span>", iconSize: [24, 24] }),
+    });
+  }
+  const c = (CLASS[t.cls] || CLASS_OTHER).color;
+  return L.circleMarker(ll, {
+    pane: "zw-tracks",
+    radius: t.cls === "person" ? 3.5 : 5,
+    color: "#04101c",
+    weight: 1.5,
+    fillColor: c,
+    fillOpacity: 0.95,
+    className: `zw-track zw-track-${String(t.cls || "other").replace(/[^\w-]/g, "")}`,
+  });
+}
+
+function trackTip(t) {
+  const c = CLASS[t.cls] || CLASS_OTHER;
+  const speed = Number.isFinite(t.speed_kmh) ? `${Math.round(t.speed_kmh)} km/h` : "速度未知";
+  return (
+    `<div class="zz-tip-kind">实时目标 Live track</div>` +
+    `<div class="zz-tip-name">${esc(c.label)} <small>${esc(c.en)}</small></div>` +
+    `<div class="zz-tip-extra">#${esc(t.track_id)} · ${esc(speed)}</div>`
+  );
+}
+
+function onTracks(msg) {
+  const now = Date.now();
+  for (const t of msg.tracks || []) {
+    if (!Number.isFinite(t.lat) || !Number.isFinite(t.lon)) continue;
+    const key = `${msg.camera_id}/${t.track_id}`;
+    let entry = zw.tracks.get(key);
+    const hazmat = t.cls === "hazmat_tanker";
+    if (entry && entry.hazmat !== hazmat) {
+      trackGroup.removeLayer(entry.marker);
+      entry = null;
+    }
+    if (!entry) {
+      entry = { marker: trackMarker(t), hazmat };
+      entry.marker.bindTooltip(() => trackTip(entry.track), { direction: "top", className: "zz-tip", opacity: 1 });
+      trackGroup.addLayer(entry.marker);
+      zw.tracks.set(key, entry);
+    } else {
+      entry.marker.setLatLng([t.lat, t.lon]);
+      if (!hazmat) entry.marker.setStyle({ fillColor: (CLASS[t.cls] || CLASS_OTHER).color });
+    }
+    entry.track = t;
+    entry.seenAt = now;
+    setTrackOpacity(entry, 1);
+  }
+  updateLiveCounts();
+}
+
+function setTrackOpacity(entry, opacity) {
+  if (entry.opacity === opacity) return;
+  entry.opacity = opacity;
+  if (entry.hazmat) entry.marker.setOpacity(opacity);
+  else entry.marker.setStyle({ opacity, fillOpacity: 0.95 * opacity });
+  const el = entry.marker.getElement && entry.marker.getElement();
+  if (el) el.classList.toggle("zw-stale", opacity < 1);
+}
+
+function fadeTracks() {
+  const now = Date.now();
+  for (const [key, entry] of zw.tracks) {
+    const age = (now - entry.seenAt) / 1000;
+    if (age > TRACK_GONE_S) {
+      trackGroup.removeLayer(entry.marker);
+      zw.tracks.delete(key);
+      continue;
+    }
+    const opacity =
+      age <= TRACK_FRESH_S ? 1 : Math.max(0.2, 1 - (0.8 * (age - TRACK_FRESH_S)) / (TRACK_FADED_S - TRACK_FRESH_S));
+    setTrackOpacity(entry, Math.round(opacity * 20) / 20);
+  }
+  updateLiveCounts();
+}
+
+// ----------------------------------------------------------------------------------- alerts
+
+function alertIcon(a) {
+  const sev = SEVERITY[a.severity] ? a.severity : "blue";
+  const selected = zw.selection && zw.selection.alertId === a.id;
+  const cls = ["zw-alert", `zw-sev-${sev}`];
+  if (a.status === "new") cls.push("zw-pulse");
+  if (selected) cls.push("zw-selected");
+  const glyph = a.rule === "abnormal_stop" || a.cls === "hazmat_tanker" ? "危" : "!";
+  return L.divIcon({
+    className: cls.join(" "),
+    html: `<span class="zw-alert-ring"></span><span class="zw-alert-dot">${glyph}</span>`,
+    iconSize: [34, 34],
+  });
+}
+
+function alertTip(a) {
+  const sev = SEVERITY[a.severity] || SEVERITY.blue;
+  const st = STATUS[a.status] || { label: a.status, en: "" };
+  return (
+    `<div class="zz-tip-kind">${esc(sev.label)}预警 · ${esc(st.label)} ${esc(st.en)}</div>` +
+    `<div class="zz-tip-name">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></div>` +
+    `<div class="zz-tip-extra">${esc(units.place(a))}</div>` +
+    `<div class="zz-tip-extra">${esc(fmtTime(a.first_ts))} · ${esc(fmtAge(a.last_ts))}</div>`
+  );
+}
+
+function upsertAlert(a) {
+  const existing = zw.markers.get(a.id);
+  if (!OPEN.has(a.status) || !Number.isFinite(a.lat) || !Number.isFinite(a.lon)) {
+    if (existing) {
+      alertGroup.removeLayer(existing);
+      zw.markers.delete(a.id);
+    }
+    return;
+  }
+  const rank = (SEVERITY[a.severity] || SEVERITY.blue).rank;
+  if (existing) {
+    existing.setLatLng([a.lat, a.lon]);
+    existing.setIcon(alertIcon(a));
+    existing.setZIndexOffset((4 - rank) * 100);
+    existing.zwAlert = a;
+    return;
+  }
+  const marker = L.marker([a.lat, a.lon], {
+    pane: "zw-alerts",
+    icon: alertIcon(a),
+    keyboard: false,
+    riseOnHover: true,
+    zIndexOffset: (4 - rank) * 100,
+    title: "",
+  });
+  marker.zwAlert = a;
+  marker.bindTooltip(() => alertTip(marker.zwAlert), { direction: "top", offset: [0, -14], className: "zz-tip", opacity: 1 });
+  marker.on("click", () => link.select(marker.zwAlert.id));
+  marker.addTo(alertGroup);
+  const el = marker.getElement();
+  if (el) el.dataset.alertId = a.id;
+  zw.markers.set(a.id, marker);
+}
+
+function renderAlerts() {
+  const seen = new Set();
+  for (const a of link.alerts.values()) {
+    upsertAlert(a);
+    seen.add(a.id);
+  }
+  for (const [id, marker] of zw.markers) {
+    if (!seen.has(id)) {
+      alertGroup.removeLayer(marker);
+      zw.markers.delete(id);
+    }
+  }
+  for (const [id, marker] of zw.markers) {
+    const el = marker.getElement();
+    if (el) el.dataset.alertId = id;
+  }
+  renderCounts();
+}
+
+function renderCounts() {
+  const counts = { red: 0, orange: 0, yellow: 0, blue: 0 };
+  let open = 0;
+  for (const a of link.alerts.values()) {
+    if (!OPEN.has(a.status)) continue;
+    open += 1;
+    if (a.severity in counts) counts[a.severity] += 1;
+  }
+  $("#zw-open-count").textContent = String(open);
+  $("#zw-counts").innerHTML = Object.entries(counts)
+    .map(
+      ([sev, n]) =>
+        `<div class="zw-count zw-sev-${sev}${n ? "" : " zw-zero"}" data-severity="${sev}">` +
+        `<b>${n}</b><span>${esc(SEVERITY[sev].label)} <small>${esc(SEVERITY[sev].en)}</small></span></div>`,
+    )
+    .join("");
+}
+
+// -------------------------------------------------------------------------------- selection
+
+function applySelection(sel) {
+  const a = sel.alert;
+  const sentAt = link.lastSent && link.lastSent.alertId === a.id ? link.lastSent.at : null;
+  const previous = zw.selection && zw.markers.get(zw.selection.alertId);
+  zw.selection = { alertId: a.id, grid: a.grid || null, by: sel.by, sentAt, receivedAt: sel.receivedAt };
+  if (previous && previous.zwAlert) previous.setIcon(alertIcon(previous.zwAlert));
+
+  selectGroup.clearLayers();
+  const grid = a.grid && gridLayer(a.grid);
+  if (grid && grid.feature) {
+    L.geoJSON(grid.feature.geometry, {
+      pane: "zw-select",
+      interactive: false,
+      style: () => ({
+        color: "#ffd740",
+        weight: 5,
+        opacity: 1,
+        fillColor: "#ffd740",
+        fillOpacity: 0.18,
+        className: "zw-wall-grid",
+      }),
+    }).addTo(selectGroup);
+  }
+  for (const cam of sel.cameras || []) {
+    const point = cameraMarkers.get(String(cam.id));
+    if (!point) continue;
+    L.polyline([point.layer.getLatLng(), [a.lat, a.lon]], {
+      pane: "zw-select",
+      interactive: false,
+      color: "#69f0ae",
+      weight: 2.5,
+      opacity: 0.95,
+      dashArray: "6 6",
+      className: "zw-sightline",
+    }).addTo(selectGroup);
+  }
+  upsertAlert(Object.assign({}, link.alerts.get(a.id) || {}, a));
+  const marker = zw.markers.get(a.id);
+  if (marker) marker.setIcon(alertIcon(marker.zwAlert));
+
+  const settle = new Promise((resolve) => {
+    const timer = setTimeout(done, 3000);
+    function done() {
+      clearTimeout(timer);
+      map.off("moveend", done);
+      resolve();
+    }
+    map.on("moveend", done);
+  });
+  map.flyTo([a.lat, a.lon], Math.max(map.getZoom(), SELECT_ZOOM), { duration: 0.6 });
+  const record = zw.selection;
+  record.appliedAt = Date.now();
+  document.body.dataset.wallAlert = a.id;
+  document.body.dataset.wallGrid = a.grid || "";
+  renderSelected(sel);
+  zw.selections.push(record);
+  settle.then(() => {
+    record.settledAt = Date.now();
+    const c = map.getCenter();
+    record.center = [c.lng, c.lat];
+  });
+}
+
+function renderSelected(sel) {
+  const a = Object.assign({}, link.alerts.get(sel.alert.id) || {}, sel.alert);
+  const sev = SEVERITY[a.severity] || SEVERITY.blue;
+  const st = STATUS[a.status] || { label: a.status, en: "" };
+  const cams = (sel.cameras || [])
+    .slice(0, 4)
+    .map((c) => `<li><span>${esc(c.name || c.id)}</span><b>${esc(Math.round(c.distance_m))} m</b></li>`)
+    .join("");
+  $("#zw-selected").hidden = false;
+  $("#zw-selected").dataset.alertId = a.id;
+  $("#zw-selected-body").innerHTML =
+    `<div class="zw-sel-head zw-sev-${esc(a.severity)}"><span class="zw-sev-chip">${esc(sev.label)} ${esc(sev.en)}</span>` +
+    `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)}</span></div>` +
+    `<div class="zw-sel-rule">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></div>` +
+    `<div class="zw-sel-place">${esc(units.place(a))}</div>` +
+    `<div class="zw-sel-meta">首次 ${esc(fmtTime(a.first_ts))} · 最近 ${esc(fmtTime(a.last_ts))}` +
+    (sel.by ? ` · 选中 ${esc(sel.by)}` : "") +
+    `</div>` +
+    (cams ? `<ol class="zw-sel-cams">${cams}</ol>` : `<p class="zz-hint">没有摄像头覆盖该点 <span>No camera sees it</span></p>`);
+}
+
+// ------------------------------------------------------------------------- controls, legend
+
+function liveControl() {
+  const Control = L.Control.extend({
+    options: { position: "topright" },
+    onAdd() {
+      const div = L.DomUtil.create("div", "leaflet-control-layers leaflet-control-layers-expanded zz-layers zw-live-layers");
+      div.innerHTML =
+        `<div class="zz-layers-head">实时图层 Live</div>` +
+        `<label><input type="checkbox" data-layer="alerts" checked> <span class="zz-lc-title">告警 Alerts</span> <span class="zz-lc-count" id="zw-lc-alerts">0</span></label>` +
+        `<label><input type="checkbox" data-layer="tracks" checked> <span class="zz-lc-title">实时轨迹 Tracks</span> <span class="zz-lc-count" id="zw-lc-tracks">0</span></label>` +
+        `<label><input type="checkbox" data-layer="scope" checked> <span class="zz-lc-title">管辖范围 Jurisdiction</span></label>`;
+      L.DomEvent.disableClickPropagation(div);
+      L.DomEvent.disableScrollPropagation(div);
+      div.addEventListener("change", (e) => {
+        const input = e.target;
+        const layer = { alerts: alertGroup, tracks: trackGroup, scope: scopeLayer }[input.dataset.layer];
+        if (!layer) return;
+        if (input.checked) layer.addTo(map);
+        else map.removeLayer(layer);
+      });
+      return div;
+    },
+  });
+  return new Control().addTo(map);
+}
+
+function updateLiveCounts() {
+  const a = $("#zw-lc-alerts");
+  if (a) a.textContent = String(zw.markers.size);
+  const t = $("#zw-lc-tracks");
+  if (t) t.textContent = String(zw.tracks.size);
+}
+
+function buildLiveLegend() {
+  const items = [];
+  for (const [sev, s] of Object.entries(SEVERITY)) {
+    items.push(`<li><i class="zw-legend-alert zw-sev-${sev}"></i>${esc(s.label)}预警 ${esc(s.en)}</li>`);
+  }
+  items.push(`<li><i class="zw-legend-hazmat">危</i>危化品车 Hazmat tanker</li>`);
+  for (const cls of ["truck", "bus", "car", "person"]) {
+    items.push(
+      `<li><i class="zz-swatch zz-swatch-point" style="--c:${CLASS[cls].color}"></i>${esc(CLASS[cls].label)} ${esc(CLASS[cls].en)}</li>`,
+    );
+  }
+  for (const state of ["online", "reconnecting", "offline"]) {
+    const s = CAMERA_STATE[state];
+    items.push(`<li><i class="zz-swatch zz-swatch-fov" style="--c:${s.color}"></i>摄像头${esc(s.label)} ${esc(s.en)}</li>`);
+  }
+  items.push(`<li><i class="zw-legend-scope"></i>管辖范围 Jurisdiction</li>`);
+  $("#zw-legend").innerHTML = items.join("");
+}
+
+// ----------------------------------------------------------------------------------- start
+
+async function start() {
+  const zhizhi = window.zhizhi;
+  if (!zhizhi) {
+    boot.fail("地图脚本未加载 map.js did not load", "");
+    document.body.dataset.wallReady = "error";
+    return;
+  }
+  await zhizhi.ready;
+  map = zhizhi.map;
+  createPanes();
+  buildLiveLegend();
+  renderCounts();
+  indexCameras();
+  alertGroup = L.layerGroup().addTo(map);
+  trackGroup = L.layerGroup().addTo(map);
+  selectGroup = L.layerGroup().addTo(map);
+  [units] = await Promise.all([
+    Units.load(),
+    drawScope().catch((err) => boot.fail("管辖范围加载失败 Jurisdiction outline failed", err.message)),
+  ]);
+  zw.units = units;
+  liveControl();
+
+  link.addEventListener("snapshot", () => {
+    paintAllCameras();
+    renderAlerts();
+  });
+  link.addEventListener("alert", (e) => {
+    upsertAlert(e.detail);
+    renderCounts();
+    updateLiveCounts();
+    if (zw.selection && zw.selection.alertId === e.detail.id && link.selection) {
+      renderSelected(Object.assign({}, link.selection, { alert: e.detail }));
+    }
+  });
+  link.addEventListener("camera_status", (e) => paintCamera(e.detail.camera_id));
+  link.addEventListener("tracks", (e) => onTracks(e.detail));
+  link.addEventListener("select", (e) => applySelection(e.detail));
+  link.addEventListener("error", (e) => console.warn("wall:", e.detail && e.detail.detail));
+  link.start();
+  setInterval(fadeTracks, 1000);
+  zw.fadeTracks = fadeTracks;
+  document.body.dataset.wallReady = "true";
+}
+
+start().catch((err) => {
+  boot.fail("大屏地图启动失败 The wall's map failed to start", err && err.message ? err.message : String(err));
+  document.body.dataset.wallReady = "error";
+});

@@ -1,0 +1,91 @@
+/* zhizhi 智治 — the wall screens' session: the login page's token and the console's API.
+ *
+ * The contract of the login page (console/static/login.js): POST /api/auth/login leaves the
+ * token in sessionStorage "zhizhi.token" (this tab only) and the user in "zhizhi.user"; a page
+ * without a token, or whose token the console refuses (HTTP 401, websocket close 4401), goes to
+ * /login?next=<this page>, which comes back here afterwards. The same keys and the same way
+ * back as the map page (map.js), so a wall screen and the map page share one login per tab.
+ */
+
+export const TOKEN_KEY = "zhizhi.token";
+export const USER_KEY = "zhizhi.user";
+
+export function token() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
+
+export function user() {
+  try {
+    return JSON.parse(sessionStorage.getItem(USER_KEY) || "{}") || {};
+  } catch (_) {
+    return {};
+  }
+}
+
+/** To the login page, which returns to this very screen afterwards. */
+export function toLogin() {
+  sessionStorage.removeItem(TOKEN_KEY);
+  const here = location.pathname + location.search + location.hash;
+  location.replace(`/login?next=${encodeURIComponent(here)}`);
+}
+
+/** End the session on the console (the token is revoked), then log in again. */
+export async function logout() {
+  const t = token();
+  if (t) {
+    try {
+      await fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${t}` } });
+    } catch (_) {
+      // offline: the token expires on its own
+    }
+  }
+  sessionStorage.removeItem(USER_KEY);
+  toLogin();
+}
+
+/** A URL with the token as ?token= (for <img> and <video>, which cannot send headers). */
+export function withToken(url) {
+  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token())}`;
+}
+
+export class ApiError extends Error {
+  constructor(url, status, detail, body) {
+    super(`${url} → ${status ? "HTTP " + status : "no response"}${detail ? ": " + detail : ""}`);
+    this.url = url;
+    this.status = status;
+    this.detail = detail;
+    this.body = body;
+  }
+}
+
+/** A JSON call to the console with the bearer token; ApiError on failure; 401 -> login. */
+export async function api(url, { method = "GET", body } = {}) {
+  const headers = { Accept: "application/json", Authorization: `Bearer ${token()}` };
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let resp;
+  try {
+    resp = await fetch(url, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      cache: "no-store",
+    });
+  } catch (err) {
+    throw new ApiError(url, 0, `网络错误 network error (${err.message})`);
+  }
+  if (resp.status === 401) {
+    toLogin();
+    throw new ApiError(url, 401, "请重新登录 log in again");
+  }
+  let data = null;
+  try {
+    data = await resp.json();
+  } catch (_) {
+    data = null;
+  }
+  if (!resp.ok) {
+    const d = data && data.detail !== undefined ? data.detail : resp.statusText;
+    throw new ApiError(url, resp.status, typeof d === "string" ? d : JSON.stringify(d), data);
+  }
+  return data;
+}

@@ -1,0 +1,338 @@
+/* zhizhi 智治 — the wall's video screen: /wall?screen=video&wall=NAME[&layout=1|4|9|16].
+ *
+ * 1, 4, 9 or 16 tiles of live camera video, each with the camera's name and its source state
+ * (online / reconnecting / offline, from "camera_status" messages). Video is the workers'
+ * annotated frames: the first MAX_STREAMS tiles play the MJPEG stream
+ * (/api/cameras/{id}/mjpeg?token=...), the others refresh /api/cameras/{id}/frame.jpg once a
+ * second — a browser opens at most six HTTP/1.1 connections to one console, and each MJPEG
+ * stream holds one for as long as it plays, so a 16-tile wall of streams would leave the
+ * page's other screens no connection for their API calls. A camera the console has no video
+ * for (no worker reports it) is not asked for any.
+ *
+ * On a wall selection the tiles switch to the cameras that see the alert's place (nearest
+ * first, a bigger layout when they do not fit) and the alert's evidence — snapshot and clip —
+ * is shown beside them.
+ *
+ * For tests: window.zhizhiWall = {link, tiles(), selection, ...}; body[data-wall-ready].
+ */
+
+import {
+  CAMERA_STATE,
+  SEVERITY,
+  STATUS,
+  Units,
+  esc,
+  fail,
+  fmtTime,
+  mountHeader,
+  ruleEn,
+  ruleLabel,
+  showConfig,
+  showMedia,
+  wallName,
+  $,
+} from "./common.js";
+import { WallLink } from "./live.js";
+import { api, toLogin, token, withToken } from "./session.js";
+
+const LAYOUTS = [1, 4, 9, 16];
+const MAX_STREAMS = 3;
+const POLL_MS = 1000;
+const RETRY_MS = 10_000;
+
+const wall = wallName();
+const link = new WallLink(wall);
+const zw = {
+  screen: "video",
+  wall,
+  link,
+  layout: 4,
+  order: [], // camera ids, tile order (longer than the layout: switching layouts keeps it)
+  covering: [], // the selection's cameras (ids), nearest first
+  selection: null,
+  selections: [],
+  tiles: () => [...document.querySelectorAll("#zw-tiles .zw-tile")].map((t) => t.dataset.cameraId || null),
+};
+window.zhizhiWall = zw;
+
+let units = new Units();
+const cameras = new Map(); // id -> {id, name, grid}
+let userPicked = false; // a selection or a layout choice: snapshots no longer reorder the tiles
+
+mountHeader("video", "视频", "Video", link);
+
+// ------------------------------------------------------------------------------- layout
+
+function initialLayout() {
+  const asked = Number(new URLSearchParams(location.search).get("layout"));
+  if (LAYOUTS.includes(asked)) return asked;
+  const kept = Number(localStorage.getItem(`zhizhi.wall.${wall}.layout`));
+  return LAYOUTS.includes(kept) ? kept : 4;
+}
+
+function setLayout(n, remember = true) {
+  zw.layout = n;
+  if (remember) localStorage.setItem(`zhizhi.wall.${wall}.layout`, String(n));
+  for (const b of document.querySelectorAll("#zw-layouts button")) {
+    b.setAttribute("aria-pressed", String(Number(b.dataset.layout) === n));
+  }
+  renderTiles();
+}
+
+function hasVideo(id) {
+  return link.cameras.has(String(id)); // a worker reports its cameras' state; others have no video
+}
+
+/** Cameras with video first (online, then the rest), then the others, by id. */
+function defaultOrder() {
+  const rank = (id) => {
+    const s = link.cameraState(id);
+    return s === "online" ? 0 : s === "starting" ? 1 : s === "reconnecting" ? 2 : s === "offline" ? 3 : 4;
+  };
+  return [...cameras.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+}
+
+// -------------------------------------------------------------------------------- tiles
+
+function tileCaption(tile, id) {
+  const cam = cameras.get(id) || { name: id };
+  const state = link.cameraState(id);
+  const st = CAMERA_STATE[state] || CAMERA_STATE.unknown;
+  tile.dataset.state = state;
+  tile.querySelector(".zw-tile-name").textContent = cam.name || id;
+  tile.querySelector(".zw-tile-id").textContent = id;
+  tile.querySelector(".zw-tile-state").textContent = `${st.label} ${st.en}`;
+  const rank = zw.covering.indexOf(id);
+  tile.classList.toggle("zw-covering", rank >= 0);
+  const badge = tile.querySelector(".zw-tile-rank");
+  if (rank >= 0) {
+    const hit = zw.selection && zw.selection.cameras[rank];
+    badge.hidden = false;
+    badge.textContent = `${rank + 1}${hit && Number.isFinite(hit.distance_m) ? " · " + Math.round(hit.distance_m) + " m" : ""}`;
+  } else {
+    badge.hidden = true;
+  }
+  const nv = tile.querySelector(".zw-novideo");
+  nv.innerHTML = hasVideo(id)
+    ? state === "offline" || state === "reconnecting"
+      ? `视频中断 ${esc(st.label)}<small>Video interrupted</small>`
+      : `正在接入视频<small>Loading video…</small>`
+    : `无视频接入<small>No video for this camera</small>`;
+}
+
+function newTile(id) {
+  const tile = document.createElement("figure");
+  tile.className = "zw-tile";
+  tile.dataset.cameraId = id;
+  tile.dataset.video = "none";
+  tile.innerHTML =
+    `<div class="zw-novideo"></div><img alt="">` +
+    `<span class="zw-tile-rank" hidden></span>` +
+    `<figcaption><span class="zw-tile-name"></span><span class="zw-tile-id"></span>` +
+    `<span class="zw-tile-state"></span></figcaption>`;
+  tile.zw = { id, mode: null, timer: null, img: tile.querySelector("img") };
+  return tile;
+}
+
+function emptyTile() {
+  const tile = document.createElement("figure");
+  tile.className = "zw-tile zw-tile-empty";
+  tile.dataset.state = "unknown";
+  tile.innerHTML = `<div class="zw-novideo">—<small>空闲 Empty</small></div>`;
+  return tile;
+}
+
+function stopVideo(tile) {
+  const z = tile.zw;
+  if (!z) return;
+  clearTimeout(z.timer);
+  z.timer = null;
+  z.img.onload = z.img.onerror = null;
+  z.img.removeAttribute("src"); // ends an MJPEG stream: frees its connection
+  z.mode = null;
+  tile.dataset.video = "none";
+}
+
+function startVideo(tile, mode) {
+  const z = tile.zw;
+  stopVideo(tile);
+  if (!hasVideo(z.id)) {
+    tileCaption(tile, z.id);
+    return;
+  }
+  z.mode = mode;
+  const img = z.img;
+  const base = `/api/cameras/${encodeURIComponent(z.id)}`;
+  img.onload = () => {
+    tile.dataset.video = "live";
+    if (z.mode === "poll") z.timer = setTimeout(next, POLL_MS);
+  };
+  img.onerror = () => {
+    tile.dataset.video = "none";
+    z.timer = setTimeout(() => startVideo(tile, mode), RETRY_MS);
+  };
+  const next = () => {
+    if (z.mode === "poll") img.src = withToken(`${base}/frame.jpg`) + `&t=${Date.now()}`;
+  };
+  if (mode === "stream") img.src = withToken(`${base}/mjpeg`);
+  else next();
+}
+
+function renderTiles() {
+  const box = $("#zw-tiles");
+  const n = zw.layout;
+  box.style.setProperty("--n", String(Math.sqrt(n)));
+  const old = new Map();
+  for (const t of box.querySelectorAll(".zw-tile")) if (t.zw) old.set(t.zw.id, t);
+  const ids = zw.order.slice(0, n);
+  const tiles = [];
+  ids.forEach((id, i) => {
+    let tile = old.get(id);
+    if (tile) old.delete(id);
+    else tile = newTile(id);
+    const mode = i < MAX_STREAMS ? "stream" : "poll";
+    tileCaption(tile, id);
+    if (tile.zw.mode !== mode || (!tile.zw.mode && hasVideo(id))) startVideo(tile, mode);
+    tiles.push(tile);
+  });
+  for (const t of old.values()) stopVideo(t);
+  while (tiles.length < n) tiles.push(emptyTile());
+  box.replaceChildren(...tiles);
+  document.body.dataset.tiles = ids.join(",");
+}
+
+function refreshCaptions(id) {
+  for (const tile of document.querySelectorAll("#zw-tiles .zw-tile")) {
+    if (!tile.zw || (id !== undefined && tile.zw.id !== String(id))) continue;
+    tileCaption(tile, tile.zw.id);
+    // A camera that came (back) online: ask for its video now rather than at the next retry.
+    if (tile.dataset.video !== "live" && link.cameraState(tile.zw.id) === "online") {
+      const i = zw.order.indexOf(tile.zw.id);
+      startVideo(tile, i < MAX_STREAMS ? "stream" : "poll");
+    }
+  }
+}
+
+/** An MJPEG <img> has no load event per frame: a tile plays once its image has a size. */
+function markLive() {
+  for (const tile of document.querySelectorAll("#zw-tiles .zw-tile")) {
+    const z = tile.zw;
+    if (z && z.mode && z.img.naturalWidth > 0) tile.dataset.video = "live";
+  }
+}
+
+// ----------------------------------------------------------------------------- selection
+
+function applySelection(sel) {
+  const a = sel.alert;
+  const sentAt = link.lastSent && link.lastSent.alertId === a.id ? link.lastSent.at : null;
+  zw.selection = { alertId: a.id, cameras: sel.cameras || [], sentAt, receivedAt: sel.receivedAt };
+  for (const c of zw.selection.cameras) {
+    if (!cameras.has(String(c.id))) cameras.set(String(c.id), { id: String(c.id), name: c.name });
+  }
+  zw.covering = zw.selection.cameras.map((c) => String(c.id));
+  zw.order = [...zw.covering, ...zw.order.filter((id) => !zw.covering.includes(id))];
+  userPicked = true;
+  $("#zw-video-main").classList.add("zw-with-evidence");
+  if (zw.covering.length > zw.layout) {
+    setLayout(LAYOUTS.find((n) => n >= zw.covering.length) || 16, false);
+  } else {
+    renderTiles();
+  }
+  const note = $("#zw-video-note");
+  note.textContent = zw.covering.length
+    ? `${zw.covering.length} 路摄像头覆盖告警点 · ${zw.covering.length} camera(s) see the alert`
+    : "没有摄像头覆盖告警点 · No camera sees the alert";
+  showEvidence(Object.assign({}, link.alerts.get(a.id) || {}, a), true);
+  zw.selection.appliedAt = Date.now();
+  zw.selection.tiles = zw.tiles();
+  document.body.dataset.wallAlert = a.id;
+  zw.selections.push(zw.selection);
+}
+
+function showEvidence(a, fresh) {
+  const box = $("#zw-evidence");
+  const sev = SEVERITY[a.severity] || SEVERITY.blue;
+  const st = STATUS[a.status] || { label: a.status, en: "" };
+  const ev = a.evidence || {};
+  if (fresh || box.dataset.alertId !== a.id) {
+    box.dataset.alertId = a.id;
+    box.innerHTML =
+      `<h2>告警证据 <small>Evidence</small></h2>` +
+      `<div class="zw-ev-head zw-sev-${esc(a.severity)}"><span class="zw-sev-chip">${esc(sev.label)}预警</span>` +
+      `<span class="zw-status-chip zw-st-${esc(a.status)}" id="zw-ev-status">${esc(st.label)} ${esc(st.en)}</span></div>` +
+      `<div class="zw-ev-rule">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></div>` +
+      `<div class="zw-ev-place">${esc(units.place(a))}</div>` +
+      `<div class="zw-ev-meta">首次发现 ${esc(fmtTime(a.first_ts))} · 最近 ${esc(fmtTime(a.last_ts))}</div>` +
+      `<h2>现场快照 <small>Snapshot</small></h2>` +
+      `<div class="zw-media" id="zw-ev-snapshot"><div class="zw-novideo"></div></div>` +
+      `<h2>告警录像 <small>Clip</small></h2>` +
+      `<div class="zw-media" id="zw-ev-clip"><div class="zw-novideo"></div></div>`;
+  } else {
+    const chip = $("#zw-ev-status");
+    if (chip) {
+      chip.className = `zw-status-chip zw-st-${a.status}`;
+      chip.textContent = `${st.label} ${st.en}`;
+    }
+  }
+  box.hidden = false;
+  showMedia($("#zw-ev-snapshot"), "snapshot", a.id, ev.snapshot, "暂无快照", "No snapshot yet");
+  showMedia($("#zw-ev-clip"), "clip", a.id, ev.clip, "录像生成中或暂无", "No clip yet");
+}
+
+// ----------------------------------------------------------------------------------- start
+
+async function start() {
+  if (!token()) {
+    toLogin(); // nothing is asked of the console before the login
+    return;
+  }
+  const [config, fov, loaded] = await Promise.all([
+    showConfig("视频"),
+    api("/api/cameras/fov"),
+    Units.load(),
+  ]);
+  zw.config = config;
+  units = loaded;
+  for (const f of fov.features || []) {
+    const p = f.properties || {};
+    if (p.id != null) cameras.set(String(p.id), { id: String(p.id), name: p.name || String(p.id), grid: p.grid });
+  }
+  zw.order = defaultOrder();
+  for (const b of document.querySelectorAll("#zw-layouts button")) {
+    b.addEventListener("click", () => {
+      userPicked = true;
+      setLayout(Number(b.dataset.layout));
+    });
+  }
+  setLayout(initialLayout(), false);
+
+  link.addEventListener("snapshot", () => {
+    if (!userPicked) zw.order = defaultOrder();
+    renderTiles();
+    refreshCaptions();
+  });
+  link.addEventListener("camera_status", (e) => {
+    const id = String(e.detail.camera_id);
+    if (!userPicked && !zw.order.slice(0, zw.layout).includes(id)) {
+      zw.order = defaultOrder();
+      renderTiles();
+    }
+    refreshCaptions(id);
+  });
+  link.addEventListener("alert", (e) => {
+    const a = e.detail;
+    if (zw.selection && zw.selection.alertId === a.id) showEvidence(a, false);
+  });
+  link.addEventListener("select", (e) => applySelection(e.detail));
+  link.start();
+  setInterval(markLive, 1000);
+  document.body.dataset.wallReady = "true";
+  document.body.dataset.ready = "true";
+}
+
+start().catch((err) => {
+  fail("视频大屏启动失败 The video screen failed to start", err);
+  document.body.dataset.wallReady = "error";
+  document.body.dataset.ready = "error";
+});
