@@ -67,13 +67,16 @@ async def mjpeg(
     state = _visible_camera(request, camera_id, _viewer_code(request, token))
 
     async def frames() -> AsyncIterator[bytes]:
+        # The boundary goes *after* each frame: a browser shows a part once the next boundary
+        # arrives, so a camera whose picture stopped changing still shows its last frame.
+        yield f"--{BOUNDARY}\r\n".encode()
         last = None
         while not await request.is_disconnected():
             jpeg = state.latest_jpeg(camera_id)
             if jpeg is not None and jpeg is not last:
                 last = jpeg
-                yield (f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n").encode()
-                yield jpeg + b"\r\n"
+                head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                yield head + jpeg + f"\r\n--{BOUNDARY}\r\n".encode()
             await asyncio.sleep(1.0 / fps)
 
     return StreamingResponse(
