@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -133,6 +133,24 @@ class AlertSettings(BaseModel):
     )
 
 
+class AuthSettings(BaseModel):
+    """Users' sessions and the guard on logins."""
+
+    token_ttl_s: float = Field(
+        12 * 3600, ge=60, le=30 * 24 * 3600, description="How long a login's token lasts (a shift)."
+    )
+    max_failures: int = Field(
+        5, ge=1, le=1000, description="Failed logins per user name within the window before 429."
+    )
+    max_failures_per_address: int = Field(
+        5, ge=1, le=100_000, description="Failed logins per client address within the window before 429."
+    )
+    failure_window_s: float = Field(
+        300, ge=1, le=24 * 3600, description="The window failed logins are counted in."
+    )
+    min_password_length: int = Field(8, ge=6, le=128, description="Shortest accepted new password.")
+
+
 class Settings(BaseSettings):
     """Settings of zhizhi; see the module docstring for where values come from."""
 
@@ -154,6 +172,12 @@ class Settings(BaseSettings):
     worker: WorkerSettings = WorkerSettings()
     warning: WarningSettings = WarningSettings()
     alerts: AlertSettings = AlertSettings()
+    auth: AuthSettings = AuthSettings()
+    demo_password: SecretStr | None = Field(
+        None,
+        description="Password of the demo users (ZHIZHI_DEMO_PASSWORD); default: generated once "
+        "and printed when `zhizhi demo` first creates them.",
+    )
     assets_dir: Path = Field(
         Path(__file__).parent / "static" / "vendor",
         description="Front-end packages installed at set-up (Leaflet).",

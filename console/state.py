@@ -1,5 +1,5 @@
 """What a running console holds: storage, the layer registry, the spatial indexes, the bus,
-the alert service and the warning model running over the bus."""
+the alert service, users and their tokens, and the warning model running over the bus."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from alerts.evidence import EvidenceStore
 from alerts.record import OPEN_STATUSES
 from alerts.service import AlertService, Locate
 from alerts.store import AlertStore
+from console.auth import AuthService, AuthStore
 from console.demo_district import install_demo_district, needs_install
 from console.live.bridge import LiveBridge
 from console.live.hub import LiveHub
@@ -44,6 +45,7 @@ class ConsoleState:
     bus: InProcessBus
     alerts: AlertService
     evidence: EvidenceStore
+    auth: AuthService
     camera_sectors: list[dict] = field(default_factory=list)
     warnings: WarningRunner | None = None
     recorders: list[EvidenceRecorder] = field(default_factory=list)
@@ -217,6 +219,7 @@ def open_console(settings: Settings) -> ConsoleState:
         bus=bus,
         alerts=alerts,
         evidence=EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days),
+        auth=AuthService(AuthStore(engine), jurisdictions, settings.auth),
     )
     start_live(state)
     if warning_setup is not None:

@@ -1,0 +1,52 @@
+"""Users, roles and tokens: a request's jurisdiction comes from who it is.
+
+A user has a name, an Argon2id-hashed password, a role (:class:`Role`: ``admin``,
+``duty_officer``, ``town_operator``, ``analyst``, ``emergency``) and a jurisdiction code (a
+district, town or village of the console's district). ``POST /api/auth/login`` with
+``{"username", "password"}`` answers ``{"token", "token_type", "expires_at", "user": {"name",
+"role", "jurisdiction"}}``; REST calls send ``Authorization: Bearer TOKEN``, websockets
+``/ws?token=TOKEN``.
+
+For code that authenticates on its own (the websocket, ``<img>`` video routes)::
+
+    principal = state.auth.authenticate(token)   # Principal | None
+    if principal is None: ...                     # missing, wrong, revoked or expired
+    scope = state.scope_for(principal.code)       # what this user may see
+
+:class:`Principal` is frozen: ``username``, ``role`` (a :class:`Role`) and ``code`` (the
+user's jurisdiction code; the district's code for district users), with
+``principal.can(permission)``. What each role may do is the table of :mod:`console.auth.roles`.
+
+Modules: ``roles`` (the permission table), ``passwords`` (hashing, policy), ``ratelimit``
+(failed-login windows), ``store`` (tables ``users`` and ``auth_tokens``), ``service``
+(:class:`AuthService`), ``demo`` (the demo console's users).
+"""
+
+from console.auth.models import LoginResult, Principal, UserInfo
+from console.auth.roles import PERMISSIONS, Permission, Role, can
+from console.auth.service import (
+    AuthError,
+    AuthService,
+    LoginFailed,
+    RateLimited,
+    UnknownUser,
+    UserExists,
+)
+from console.auth.store import AuthStore
+
+__all__ = [
+    "PERMISSIONS",
+    "AuthError",
+    "AuthService",
+    "AuthStore",
+    "LoginFailed",
+    "LoginResult",
+    "Permission",
+    "Principal",
+    "RateLimited",
+    "Role",
+    "UnknownUser",
+    "UserExists",
+    "UserInfo",
+    "can",
+]

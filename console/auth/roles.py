@@ -1,0 +1,94 @@
+"""Roles and what each may do: the one permission table of the console.
+
+=================  =====  ============  =========  =============  =======
+permission         admin  duty_officer  emergency  town_operator  analyst
+=================  =====  ============  =========  =============  =======
+``read``           yes    yes           yes        yes            yes
+``alerts.act``     yes    yes           yes        yes            no
+``events.report``  yes    yes           yes        yes            no
+``layers.import``  yes    yes           yes        yes            yes
+``users.manage``   yes    no            no         no             no
+=================  =====  ============  =========  =============  =======
+
+``read`` is the map, layers, cameras, search, alerts with their history and evidence;
+``alerts.act`` is transition, escalate and hand down; ``events.report`` is ``POST
+/api/events``; ``layers.import`` is ``POST /api/layers``; ``users.manage`` is the users API.
+Every permission applies inside the user's own jurisdiction only (:mod:`layers.scope`): a
+town operator works its town's alerts, a district duty officer the whole district's.
+Analysts build warning models and reports: they read everything in their jurisdiction and
+may import layers, but never move an alert. Emergency teams work like duty officers.
+
+A ``town_operator`` belongs to a town or a village; the other roles to any of district, town
+or village.
+
+>>> can(Role.ANALYST, Permission.ALERTS_ACT)
+False
+>>> sorted(p.value for p in PERMISSIONS[Role.TOWN_OPERATOR])
+['alerts.act', 'events.report', 'layers.import', 'read']
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from gis.codes import Level
+
+
+class Role(StrEnum):
+    """What a user does at the command center."""
+
+    ADMIN = "admin"
+    DUTY_OFFICER = "duty_officer"
+    TOWN_OPERATOR = "town_operator"
+    ANALYST = "analyst"
+    EMERGENCY = "emergency"
+
+
+class Permission(StrEnum):
+    """One thing a role may or may not do (see the module's table)."""
+
+    READ = "read"
+    ALERTS_ACT = "alerts.act"
+    EVENTS_REPORT = "events.report"
+    LAYERS_IMPORT = "layers.import"
+    USERS_MANAGE = "users.manage"
+
+
+_OPERATE = frozenset(
+    {Permission.READ, Permission.ALERTS_ACT, Permission.EVENTS_REPORT, Permission.LAYERS_IMPORT}
+)
+
+PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.DUTY_OFFICER: _OPERATE,
+    Role.EMERGENCY: _OPERATE,
+    Role.TOWN_OPERATOR: _OPERATE,
+    Role.ANALYST: frozenset({Permission.READ, Permission.LAYERS_IMPORT}),
+}
+
+PERMISSION_TEXT: dict[Permission, str] = {
+    Permission.READ: "read the map, layers, cameras and alerts",
+    Permission.ALERTS_ACT: "transition, escalate or hand down alerts",
+    Permission.EVENTS_REPORT: "report events",
+    Permission.LAYERS_IMPORT: "import layers",
+    Permission.USERS_MANAGE: "manage users",
+}
+
+# The levels a role's jurisdiction may have (grids are never a user's jurisdiction).
+ROLE_LEVELS: dict[Role, frozenset[Level]] = {
+    role: frozenset({Level.DISTRICT, Level.TOWN, Level.VILLAGE}) for role in Role
+} | {Role.TOWN_OPERATOR: frozenset({Level.TOWN, Level.VILLAGE})}
+
+
+def can(role: Role | str, permission: Permission | str) -> bool:
+    """Whether ``role`` has ``permission``."""
+    return Permission(permission) in PERMISSIONS[Role(role)]
+
+
+def parse_role(value: str) -> Role:
+    """The role named ``value``; ValueError listing the roles otherwise."""
+    try:
+        return Role(value)
+    except ValueError:
+        names = ", ".join(r.value for r in Role)
+        raise ValueError(f"unknown role {value!r}; use one of {names}") from None

@@ -1,0 +1,203 @@
+"""The authentication service: users, logins, tokens, logouts.
+
+Tokens are 256 random bits (:func:`secrets.token_urlsafe`), stored as their SHA-256 with an
+expiry (``settings.auth.token_ttl_s``), so they survive a restart and a logout or a password
+change ends them. A login fails with one message whatever went wrong (unknown user, wrong
+password), and an unknown user's password is verified against a dummy hash, so neither the
+answer nor its timing tells whether a user exists. Failed logins are counted per user name
+and per client address (:class:`~console.auth.ratelimit.FailureLimiter`); over the limit,
+:class:`RateLimited` says how long to wait, and no password is checked.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+
+from console.auth.models import USERNAME_PATTERN, LoginResult, Principal, UserInfo, to_datetime
+from console.auth.passwords import Passwords, WeakPassword
+from console.auth.ratelimit import FailureLimiter
+from console.auth.roles import ROLE_LEVELS, Role, parse_role
+from console.auth.store import AuthStore, DuplicateUser, UserRow
+from console.settings import AuthSettings
+from gis.codes import level_of
+from gis.jurisdiction import Jurisdictions
+
+log = logging.getLogger(__name__)
+_USERNAME = re.compile(USERNAME_PATTERN)
+LOGIN_FAILED = "invalid username or password"
+
+
+class AuthError(ValueError):
+    """A refused user-management request, with the reason."""
+
+
+class UserExists(AuthError):
+    """A user of that name exists already."""
+
+
+class UnknownUser(AuthError):
+    """No user of that name (only for management; logins never say so)."""
+
+
+class LoginFailed(Exception):
+    """Wrong user name or password (deliberately not saying which)."""
+
+
+class RateLimited(Exception):
+    """Too many failed logins; ``retry_after`` seconds to wait."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many failed logins; try again in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+def normalize_username(name: str) -> str:
+    """User names are case-insensitive: stored and compared in lower case."""
+    return name.strip().lower()
+
+
+class AuthService:
+    """Users and their sessions on one database, checked against one district's hierarchy."""
+
+    def __init__(
+        self,
+        store: AuthStore,
+        jurisdictions: Jurisdictions,
+        settings: AuthSettings | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.jurisdictions = jurisdictions
+        self.settings = settings or AuthSettings()
+        self.clock = clock
+        self.passwords = Passwords(self.settings.min_password_length)
+        window = self.settings.failure_window_s
+        self.user_failures = FailureLimiter(self.settings.max_failures, window, lambda: self.clock())
+        self.address_failures = FailureLimiter(
+            self.settings.max_failures_per_address, window, lambda: self.clock()
+        )
+
+    # --- users ----------------------------------------------------------------------------
+
+    def check_user(self, name: str, role: str, code: str) -> tuple[str, Role]:
+        """The normalized name and the role, or :class:`AuthError` saying what is wrong."""
+        username = normalize_username(name)
+        if not _USERNAME.match(username):
+            raise AuthError(
+                f"invalid user name {name!r}: 2-64 characters, a-z, 0-9, '.', '_' or '-', "
+                "starting with a letter or digit"
+            )
+        try:
+            parsed = parse_role(role)
+        except ValueError as exc:
+            raise AuthError(str(exc)) from None
+        if code not in self.jurisdictions:
+            raise AuthError(
+                f"unknown jurisdiction {code!r}: not a district, town or village of "
+                f"district {self.jurisdictions.district_code}"
+            )
+        level = level_of(code)
+        if level not in ROLE_LEVELS[parsed]:
+            allowed = " or ".join(sorted(lv.value for lv in ROLE_LEVELS[parsed]))
+            raise AuthError(f"a {parsed.value} belongs to a {allowed}, not to a {level.value} ({code})")
+        return username, parsed
+
+    def add_user(self, name: str, role: str, code: str, password: str) -> UserInfo:
+        """Create a user; :class:`AuthError` saying why not (name, role, jurisdiction, password)."""
+        username, parsed = self.check_user(name, role, code)
+        self._check_password(password, username)
+        now = self.clock()
+        try:
+            self.store.add_user(username, self.passwords.hash(password), parsed.value, code, now)
+        except DuplicateUser as exc:
+            raise UserExists(str(exc)) from None
+        log.info("user %s added (%s, %s)", username, parsed.value, code)
+        return UserInfo(name=username, role=parsed, jurisdiction=code, created_at=to_datetime(now))
+
+    def set_password(self, name: str, password: str, check: bool = True) -> None:
+        """Change a user's password and end its sessions; :class:`UnknownUser` if absent."""
+        username = normalize_username(name)
+        if check:
+            self._check_password(password, username)
+        if not self.store.set_password_hash(username, self.passwords.hash(password), self.clock()):
+            raise UnknownUser(f"no user {username!r}")
+        log.info("password of %s changed; its sessions ended", username)
+
+    def get_user(self, name: str) -> UserInfo | None:
+        """The user called ``name``, or ``None``."""
+        row = self.store.get_user(normalize_username(name))
+        return _info(row) if row is not None else None
+
+    def list_users(self, within: str = "") -> list[UserInfo]:
+        """Users of jurisdictions within ``within`` (every user by default), by name."""
+        return [_info(row) for row in self.store.list_users(within)]
+
+    def _check_password(self, password: str, username: str) -> None:
+        try:
+            self.passwords.check(password, username)
+        except WeakPassword as exc:
+            raise AuthError(str(exc)) from None
+
+    # --- sessions -------------------------------------------------------------------------
+
+    def login(self, name: str, password: str, address: str | None = None) -> LoginResult:
+        """A new token for a right name and password.
+
+        :class:`RateLimited` when the name or the address failed too often lately;
+        :class:`LoginFailed` (the same for an unknown user and a wrong password) otherwise.
+        """
+        username = normalize_username(name)[:64]
+        user_key, address_key = f"user:{username}", f"address:{address or '-'}"
+        waits = [w for w in (self.user_failures.retry_after(user_key),
+                             self.address_failures.retry_after(address_key)) if w is not None]
+        if waits:
+            log.warning("login of %r from %s refused: rate limited", username, address)
+            raise RateLimited(max(waits))
+        row = self.store.get_user(username) if _USERNAME.match(username) else None
+        if not self.passwords.verify(row.password_hash if row else None, password):
+            self.user_failures.fail(user_key)
+            self.address_failures.fail(address_key)
+            log.warning("failed login of %r from %s", username, address)
+            raise LoginFailed(LOGIN_FAILED)
+        assert row is not None
+        self.user_failures.clear(user_key)
+        if self.passwords.needs_rehash(row.password_hash):
+            self.store.set_password_hash(
+                username, self.passwords.hash(password), self.clock(), revoke_tokens=False
+            )
+        now = self.clock()
+        token = secrets.token_urlsafe(32)
+        expires = now + self.settings.token_ttl_s
+        self.store.add_token(token, username, now, expires, address)
+        log.info("%s logged in from %s", username, address)
+        return LoginResult(token=token, expires_at=to_datetime(expires), user=_info(row))
+
+    def authenticate(self, token: str | None) -> Principal | None:
+        """Who holds ``token``: a :class:`Principal`, or ``None`` for a missing, unknown,
+        revoked or expired token (or one whose user's jurisdiction no longer exists)."""
+        if not token or len(token) > 256:
+            return None
+        row = self.store.token_owner(token)
+        if row is None or row.expires_ts <= self.clock() or row.code not in self.jurisdictions:
+            return None
+        return Principal(username=row.username, role=Role(row.role), code=row.code)
+
+    def expires_at(self, token: str) -> float | None:
+        """Epoch seconds at which ``token`` ends, or ``None`` if it is not stored."""
+        row = self.store.token_owner(token)
+        return row.expires_ts if row is not None else None
+
+    def logout(self, token: str) -> bool:
+        """Revoke ``token``; False when it was not stored."""
+        return self.store.delete_token(token)
+
+
+def _info(row: UserRow) -> UserInfo:
+    return UserInfo(
+        name=row.username, role=Role(row.role), jurisdiction=row.code,
+        created_at=to_datetime(row.created_ts),
+    )
