@@ -1,4 +1,5 @@
-"""Shared fixtures: the demo district (synthetic and real Tongzhou), a console on real SQLite."""
+"""Shared fixtures: the demo district (synthetic and real Tongzhou), a console on real SQLite
+with real users (tests/auth_support.py)."""
 
 from __future__ import annotations
 
@@ -52,10 +53,29 @@ def console_state(console_settings):
 
 
 @pytest.fixture(scope="session")
-def client(console_settings, console_state):
+def test_users(console_state):
+    """A district duty officer and the operators of two towns and a village (tests/auth_support.py)."""
+    from tests.auth_support import create_test_users
+
+    return create_test_users(console_state)
+
+
+@pytest.fixture(scope="session")
+def client(console_settings, console_state, test_users):
+    """The session console's API, logged in as the district duty officer."""
     from fastapi.testclient import TestClient
 
     from console.app import create_app
+    from tests.auth_support import bearer, login
 
     with TestClient(create_app(console_settings, state=console_state)) as test_client:
+        test_client.headers.update(bearer(login(test_client, test_users.district)))
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def logins(client):
+    """``logins[username]``: that test user's Authorization header (logged in once)."""
+    from tests.auth_support import Logins
+
+    return Logins(client)

@@ -1,7 +1,8 @@
 """The alerts and events REST contract on the demo console (real SQLite, FastAPI TestClient).
 
 The console is the session's shared one, so every test makes its own alerts (unique keys) and
-asserts on those only.
+asserts on those only. `client` is logged in as the district duty officer; a town or village
+acts through its operator's login (tests/auth_support.py).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from console.settings import Settings
 from gis.crs import wgs84_to_gcj02
 from models.warning.record import WarningEvent
 
-HEADER = "X-Zhizhi-Jurisdiction"
 _tracks = itertools.count(1)
 
 
@@ -43,8 +43,16 @@ def _raise(state, grid: str, severity: str = "yellow"):
     return state.alerts.ingest(w)
 
 
-def _as(code: str) -> dict[str, str]:
-    return {HEADER: code}
+@pytest.fixture(scope="module")
+def as_unit(logins, test_users):
+    """The Authorization header of the operator of a unit (the test users' units only)."""
+    users = {
+        test_users.district_code: test_users.district,
+        test_users.town_a: test_users.operator_a,
+        test_users.town_b: test_users.operator_b,
+        test_users.village_a: test_users.operator_village_a,
+    }
+    return lambda code: logins[users[code]]
 
 
 # --- alerts ---------------------------------------------------------------------------------
@@ -63,17 +71,17 @@ def test_list_and_read_with_history(client, console_state, towns):
     assert client.get("/api/alerts/..%2F..%2Fetc").status_code == 404
 
 
-def test_transition_contract(client, console_state, towns):
+def test_transition_contract(client, console_state, towns, as_unit, test_users):
     alert = _raise(console_state, towns["grid_a"])
     url = f"/api/alerts/{alert.id}/transition"
-    done = client.post(url, json={"to": "acknowledged", "note": "seen on the wall"}, headers=_as(towns["a"]))
+    done = client.post(url, json={"to": "acknowledged", "note": "seen on the wall"}, headers=as_unit(towns["a"]))
     assert done.status_code == 200 and done.json()["status"] == "acknowledged"
-    illegal = client.post(url, json={"to": "new"}, headers=_as(towns["a"]))
+    illegal = client.post(url, json={"to": "new"}, headers=as_unit(towns["a"]))
     assert illegal.status_code == 409
     assert illegal.json()["from"] == "acknowledged" and illegal.json()["to"] == "new"
     assert illegal.json()["allowed"] == ["dispatched", "on_scene", "resolved", "closed"]
     assert "allowed" in illegal.json()["detail"]
-    needs_note = client.post(url, json={"to": "closed"}, headers=_as(towns["a"]))
+    needs_note = client.post(url, json={"to": "closed"}, headers=as_unit(towns["a"]))
     assert needs_note.status_code == 422 and "needs a note" in needs_note.json()["detail"]
     unknown = client.post(url, json={"to": "archived"})
     assert unknown.status_code == 422 and "acknowledged" in json.dumps(unknown.json())
@@ -83,18 +91,18 @@ def test_transition_contract(client, console_state, towns):
     assert client.post("/api/alerts/zzzzzzzzzzzz/transition", json={"to": "acknowledged"}).status_code == 404
     history = client.get(f"/api/alerts/{alert.id}").json()["history"]
     assert [(h["action"], h["actor"], h["to_status"], h["note"]) for h in history[1:]] == [
-        ("transition", towns["a"], "acknowledged", "seen on the wall")
+        ("transition", test_users.operator_a, "acknowledged", "seen on the wall")
     ]
 
 
-def test_escalate_and_hand_down(client, console_state, towns):
+def test_escalate_and_hand_down(client, console_state, towns, as_unit, test_users):
     alert = _raise(console_state, towns["grid_a"], severity="blue")
     village = towns["grid_a"][:12]
-    up = client.post(f"/api/alerts/{alert.id}/escalate", json={"note": "needs enforcement"}, headers=_as(village))
+    up = client.post(f"/api/alerts/{alert.id}/escalate", json={"note": "needs enforcement"}, headers=as_unit(village))
     assert up.status_code == 200 and up.json()["assignee_unit"] == towns["a"]
-    refused = client.post(f"/api/alerts/{alert.id}/escalate", json={}, headers=_as(village))
+    refused = client.post(f"/api/alerts/{alert.id}/escalate", json={}, headers=as_unit(village))
     assert refused.status_code == 403 and "assigned to" in refused.json()["detail"]
-    top = client.post(f"/api/alerts/{alert.id}/escalate", json={}, headers=_as(towns["a"]))
+    top = client.post(f"/api/alerts/{alert.id}/escalate", json={}, headers=as_unit(towns["a"]))
     assert top.json()["assignee_unit"] == towns["district"]
     at_top = client.post(f"/api/alerts/{alert.id}/escalate", json={})
     assert at_top.status_code == 409 and "already with the district" in at_top.json()["detail"]
@@ -105,9 +113,9 @@ def test_escalate_and_hand_down(client, console_state, towns):
     assert down.status_code == 200 and down.json()["assignee_unit"] == towns["grid_a"]
     history = client.get(f"/api/alerts/{alert.id}").json()["history"]
     assert [(h["action"], h["from_unit"], h["unit"], h["actor"]) for h in history[1:]] == [
-        ("escalate", village, towns["a"], village),
-        ("escalate", towns["a"], towns["district"], towns["a"]),
-        ("hand_down", towns["district"], towns["grid_a"], towns["district"]),
+        ("escalate", village, towns["a"], test_users.operator_village_a),
+        ("escalate", towns["a"], towns["district"], test_users.operator_a),
+        ("hand_down", towns["district"], towns["grid_a"], test_users.district),
     ]
 
 
@@ -137,10 +145,10 @@ def test_list_filters(client, console_state, towns):
     assert client.get("/api/alerts", params={"since": "nan"}).status_code == 422
 
 
-def test_a_town_never_sees_or_touches_another_towns_alert(client, console_state, towns):
+def test_a_town_never_sees_or_touches_another_towns_alert(client, console_state, towns, as_unit):
     theirs = _raise(console_state, towns["grid_b"], severity="orange")
     ours = _raise(console_state, towns["grid_a"], severity="orange")
-    a = _as(towns["a"])
+    a = as_unit(towns["a"])
     listed = {x["id"] for x in client.get("/api/alerts", params={"limit": 1000}, headers=a).json()}
     assert ours.id in listed and theirs.id not in listed
     assert all(x["grid"].startswith(towns["a"]) or x["assignee_unit"].startswith(towns["a"])
@@ -158,9 +166,9 @@ def test_a_town_never_sees_or_touches_another_towns_alert(client, console_state,
         assert hidden.json()["detail"].replace(theirs.id, unknown_id) == missing.json()["detail"]
     after = console_state.alerts.get(theirs.id)
     assert after.status == "new" and after.assignee_unit == towns["b"] and len(console_state.alerts.history(theirs.id)) == 1
-    assert client.get(f"/api/alerts/{theirs.id}", headers=_as(towns["b"])).status_code == 200
+    assert client.get(f"/api/alerts/{theirs.id}", headers=as_unit(towns["b"])).status_code == 200
     assert client.get(f"/api/alerts/{theirs.id}").status_code == 200  # the district sees all
-    assert client.get("/api/alerts", headers=_as("999999")).status_code == 403
+    assert client.get("/api/alerts", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
 
 
 def test_api_changes_are_published_on_the_bus(client, console_state, towns):
@@ -184,20 +192,20 @@ def _event(state, grid, **kw):
             "channel": "grid_worker"} | kw
 
 
-def test_report_event_gcj02_routed_to_the_village(client, console_state, towns):
+def test_report_event_gcj02_routed_to_the_village(client, console_state, towns, as_unit, test_users):
     grid = towns["grid_a"]
     lon, lat = console_state.jurisdictions.get(grid).anchor
     g_lon, g_lat = (float(v) for v in wgs84_to_gcj02(lon, lat))
     payload = _event(console_state, grid, lon=g_lon, lat=g_lat, crs="gcj02", occurred_at="2025-06-01T08:30:00+08:00")
-    response = client.post("/api/events", json=payload, headers=_as(towns["a"]))
+    response = client.post("/api/events", json=payload, headers=as_unit(towns["a"]))
     assert response.status_code == 201, response.text
     alert = response.json()
     assert alert["type"] == "alert" and alert["grid"] == grid and alert["assignee_unit"] == grid[:12]
     assert abs(alert["lon"] - lon) < 1e-6 and abs(alert["lat"] - lat) < 1e-6
     assert alert["source"] == alert["channel"] == "grid_worker" and alert["reporter"] == "王五"
     assert alert["first_ts"] == 1748737800.0
-    history = client.get(f"/api/alerts/{alert['id']}", headers=_as(towns["a"])).json()["history"]
-    assert history[0]["actor"] == towns["a"] and history[0]["unit"] == grid[:12]
+    history = client.get(f"/api/alerts/{alert['id']}", headers=as_unit(towns["a"])).json()["history"]
+    assert history[0]["actor"] == test_users.operator_a and history[0]["unit"] == grid[:12]
     fire = client.post("/api/events", json=_event(console_state, grid, category="fire", channel="hotline"))
     assert fire.status_code == 201 and fire.json()["assignee_unit"] == towns["a"]
 
@@ -242,12 +250,12 @@ def test_non_finite_coordinates_are_refused(client, console_state, towns, token)
     assert "finite number" in json.dumps(response.json())
 
 
-def test_a_town_reports_only_in_its_own_town(client, console_state, towns):
-    elsewhere = client.post("/api/events", json=_event(console_state, towns["grid_b"]), headers=_as(towns["a"]))
+def test_a_town_reports_only_in_its_own_town(client, console_state, towns, as_unit):
+    elsewhere = client.post("/api/events", json=_event(console_state, towns["grid_b"]), headers=as_unit(towns["a"]))
     assert elsewhere.status_code == 403 and f"outside jurisdiction {towns['a']}" in elsewhere.json()["detail"]
-    own = client.post("/api/events", json=_event(console_state, towns["grid_a"]), headers=_as(towns["a"]))
+    own = client.post("/api/events", json=_event(console_state, towns["grid_a"]), headers=as_unit(towns["a"]))
     assert own.status_code == 201
-    mine = {a["id"] for a in client.get("/api/alerts", params={"limit": 1000}, headers=_as(towns["b"])).json()}
+    mine = {a["id"] for a in client.get("/api/alerts", params={"limit": 1000}, headers=as_unit(towns["b"])).json()}
     assert own.json()["id"] not in mine
 
 

@@ -4,11 +4,14 @@ A session-scoped server runs ``console.app.create_app`` with uvicorn in a thread
 district, seed 7, is generated into SQLite on start-up); Debian's Chromium opens ``/`` and the
 tests check what an operator sees: every layer drawn, a click answered with its grid and the
 cameras that see it, a search flown to, errors shown on the page, nothing fetched from outside
-this machine. The last test saves ``docs/screenshots/map.png`` (1600x900).
+this machine. The page is opened logged in: the test user's token is in the tab's
+sessionStorage before any script runs, as the login page leaves it (tests/test_auth_browser.py
+drives the login page itself). The last test saves ``docs/screenshots/map.png`` (1600x900).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.auth_support import PASSWORD, create_test_users
 from tests.browser import chromium_missing_reason, is_loopback, launch_chromium, serve
 
 pytestmark = pytest.mark.browser
@@ -31,9 +35,14 @@ READY_TIMEOUT_MS = 90_000
 # --------------------------------------------------------------------------------- fixtures
 
 
+class LiveServer(str):
+    """The base URL of the live console (a ``str``), with its test users (``.users``)."""
+
+
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory):
-    """The real console on a free loopback port, with the seed-7 demo district."""
+    """The real console on a free loopback port, with the seed-7 demo district and the test
+    users (``live_server.users``)."""
     from console.app import create_app
     from console.settings import DemoSettings, MapSettings, Settings
 
@@ -42,13 +51,32 @@ def live_server(tmp_path_factory):
         demo=DemoSettings(seed=7),
         map=MapSettings(),  # no tile server, whatever the environment says
     )
-    with serve(create_app(settings)) as base:
-        yield base
+    app = create_app(settings)
+    with serve(app) as base:
+        server = LiveServer(base)
+        server.users = create_test_users(app.state.console)
+        yield server
+
+
+def login_token(base: str, username: str) -> str:
+    """A token of ``username`` from the live console's login endpoint."""
+    response = httpx.post(
+        f"{base}/api/auth/login", json={"username": username, "password": PASSWORD}, trust_env=False
+    )
+    response.raise_for_status()
+    return response.json()["token"]
 
 
 @pytest.fixture(scope="session")
-def api(live_server):
-    with httpx.Client(base_url=live_server, timeout=60, trust_env=False) as client:
+def district_token(live_server):
+    return login_token(live_server, live_server.users.district)
+
+
+@pytest.fixture(scope="session")
+def api(live_server, district_token):
+    """GET a JSON document as the district duty officer."""
+    headers = {"Authorization": f"Bearer {district_token}"}
+    with httpx.Client(base_url=live_server, timeout=60, trust_env=False, headers=headers) as client:
 
         def get(path: str, **params):
             resp = client.get(path, params=params or None)
@@ -83,10 +111,17 @@ class MapPage:
         return self.page.evaluate(expression, arg)
 
 
-def open_page(browser, base: str, prepare=None) -> MapPage:
-    """A fresh context and page on ``base``, recording every request and error."""
+def open_page(browser, base: str, prepare=None, token: str | None = None) -> MapPage:
+    """A fresh context and page on ``base`` logged in with ``token`` (the district duty
+    officer's by default), recording every request and error."""
     context = browser.new_context(
         viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN", timezone_id="Asia/Shanghai"
+    )
+    token = token or login_token(base, base.users.district)
+    user = {"name": "test"}
+    context.add_init_script(
+        f"sessionStorage.setItem('zhizhi.token', {json.dumps(token)});"
+        f"sessionStorage.setItem('zhizhi.user', {json.dumps(json.dumps(user))});"
     )
     page = context.new_page()
     mp = MapPage(page=page, base=base)
@@ -348,13 +383,12 @@ def test_search_by_grid_code_with_enter(map_page, api):
 
 
 def test_town_operator_sees_only_its_town(browser, live_server, api):
-    """With a town's jurisdiction, every layer the page draws holds only that town's features."""
+    """Logged in as a town's operator, every layer the page draws holds only that town's features."""
     district = api("/api/config")["district"]["code"]
     towns = [h for h in api("/api/search", q=district) if h["level"] == "town"]
     mine = towns[1]["code"]
-    mp = open_page(
-        browser, live_server, prepare=lambda page: page.set_extra_http_headers({"X-Zhizhi-Jurisdiction": mine})
-    )
+    assert mine == live_server.users.town_b
+    mp = open_page(browser, live_server, token=login_token(live_server, live_server.users.operator_b))
     try:
         assert mp.js("document.body.dataset.ready") == "true", banner_text(mp)
         drawn = mp.js(

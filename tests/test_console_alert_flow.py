@@ -17,12 +17,12 @@ from console.state import open_console
 from models.warning.config import ModelConfigError
 from models.warning.record import WarningEvent
 from tests.alerts_support import T0
+from tests.auth_support import Logins, bearer, create_test_users, login
 from tests.warning_support import facts, frame_messages, hazmat_stop_scene
 from video.annotate import annotate, to_jpeg
 from video.camera_config import CameraConfigError
 from video.observation import Observation
 
-HEADER = "X-Zhizhi-Jurisdiction"
 SMALL_DEMO = DemoSettings(seed=7, grids=64, towns=3, villages_per_town=2, cameras=0)
 
 
@@ -48,9 +48,13 @@ def settings(tmp_path_factory, scene):
 
 @pytest.fixture(scope="module")
 def flow(settings, scene):
-    """A console whose bus received the scene frame by frame, as an in-process worker sends it."""
+    """A console whose bus received the scene frame by frame, as an in-process worker sends it;
+    the client is logged in as the district duty officer."""
     with TestClient(create_app(settings)) as client:
         state = client.app.state.console
+        client.users = create_test_users(state)
+        client.logins = Logins(client)
+        client.headers.update(bearer(login(client, client.users.district)))
         recorder = state.evidence_recorder()
         video = cv2.VideoCapture(str(scene.clip))
         for message in frame_messages(scene):
@@ -70,6 +74,16 @@ def town_codes(state) -> list[str]:
     return [t.code for t in state.jurisdictions.children(state.jurisdictions.district_code)]
 
 
+def operator_of(client, town: str) -> dict[str, str]:
+    """The Authorization header of a town's operator (a user made for that town if needed)."""
+    from tests.auth_support import PASSWORD
+
+    name = f"operator-{town}"
+    if client.app.state.console.auth.get_user(name) is None:
+        client.app.state.console.auth.add_user(name, "town_operator", town, PASSWORD)
+    return client.logins[name]
+
+
 def test_a_simulated_stop_on_the_bus_is_an_alert_of_its_town_only(flow, scene):
     client, state, alert = flow
     stop = facts(scene)
@@ -80,7 +94,8 @@ def test_a_simulated_stop_on_the_bus_is_an_alert_of_its_town_only(flow, scene):
     assert state.warnings.stats()["frames"] == scene.frames and state.warnings.stats()["malformed"] == 0
 
     def ids(code: str) -> list[str]:
-        response = client.get("/api/alerts", headers={HEADER: code})
+        headers = {} if code == state.jurisdictions.district_code else operator_of(client, code)
+        response = client.get("/api/alerts", headers=headers)
         assert response.status_code == 200
         return [a["id"] for a in response.json()]
 
@@ -88,14 +103,14 @@ def test_a_simulated_stop_on_the_bus_is_an_alert_of_its_town_only(flow, scene):
     assert alert["id"] in ids(state.jurisdictions.district_code)
     assert alert["id"] in ids(where.town)
     assert alert["id"] not in ids(other)
-    assert client.get(f"/api/alerts/{alert['id']}", headers={HEADER: where.town}).status_code == 200
-    assert client.get(f"/api/alerts/{alert['id']}", headers={HEADER: other}).status_code == 404
+    assert client.get(f"/api/alerts/{alert['id']}", headers=operator_of(client, where.town)).status_code == 200
+    assert client.get(f"/api/alerts/{alert['id']}", headers=operator_of(client, other)).status_code == 404
 
 
 def test_the_alerts_evidence_is_served_to_those_who_see_it(flow, scene, tmp_path):
     client, state, alert = flow
     assert alert["evidence"] == {"snapshot": f"{alert['id']}/snapshot.jpg", "clip": f"{alert['id']}/clip.mp4"}
-    snapshot = client.get(f"/api/alerts/{alert['id']}/evidence/snapshot", headers={HEADER: alert["town"]})
+    snapshot = client.get(f"/api/alerts/{alert['id']}/evidence/snapshot", headers=operator_of(client, alert["town"]))
     assert snapshot.status_code == 200 and snapshot.headers["content-type"] == "image/jpeg"
     assert snapshot.content.startswith(b"\xff\xd8")
     clip = client.get(f"/api/alerts/{alert['id']}/evidence/clip")
@@ -110,7 +125,7 @@ def test_the_alerts_evidence_is_served_to_those_who_see_it(flow, scene, tmp_path
     assert 2 * 5 + 1 + 2 * 5 - 2 <= frames <= 2 * 5 + 1 + 2 * 5  # 2 s before, 2 s after at 5 fps
     other = next(code for code in town_codes(state) if code != alert["town"])
     for kind in ("snapshot", "clip"):
-        response = client.get(f"/api/alerts/{alert['id']}/evidence/{kind}", headers={HEADER: other})
+        response = client.get(f"/api/alerts/{alert['id']}/evidence/{kind}", headers=operator_of(client, other))
         assert response.status_code == 404
     assert client.get(f"/api/alerts/{alert['id']}/evidence/audio").status_code == 422
     assert client.get("/api/alerts/zzzzzzzzzzzz/evidence/snapshot").status_code == 404

@@ -1,4 +1,7 @@
-"""The console's REST contract on a real SQLite database, plus one real server on loopback."""
+"""The console's REST contract on a real SQLite database, plus one real server on loopback.
+
+`client` is logged in as the district duty officer; a town's view is its operator's login.
+"""
 
 from __future__ import annotations
 
@@ -123,9 +126,9 @@ def _two_towns(state):
     return towns[0], towns[1]
 
 
-def test_town_sees_only_its_own_features(client, console_state):
+def test_town_sees_only_its_own_features(client, console_state, logins, test_users):
     mine, other = _two_towns(console_state)
-    headers = {"X-Zhizhi-Jurisdiction": mine.code}
+    headers = logins[test_users.operator_a]
     for layer in ("towns", "villages", "grids", "cameras", "zones", "shelters"):
         fc = client.get(f"/api/layers/{layer}/features", headers=headers).json()
         codes = [f["properties"]["code"] for f in fc["features"]]
@@ -144,9 +147,9 @@ def test_town_sees_only_its_own_features(client, console_state):
     assert all(shapely.geometry.shape(f["geometry"]).within(town_area) for f in roads)
 
 
-def test_layer_list_counts_only_what_the_town_sees(client, console_state):
+def test_layer_list_counts_only_what_the_town_sees(client, console_state, logins, test_users):
     mine, _ = _two_towns(console_state)
-    listed = client.get("/api/layers", headers={"X-Zhizhi-Jurisdiction": mine.code}).json()
+    listed = client.get("/api/layers", headers=logins[test_users.operator_a]).json()
     grids = next(layer for layer in listed if layer["name"] == "grids")
     own = [c for c in console_state.jurisdictions.grid_codes if c.startswith(mine.code)]
     assert grids["feature_count"] == len(own)
@@ -156,9 +159,9 @@ def test_layer_list_counts_only_what_the_town_sees(client, console_state):
     assert towns["feature_count"] == 1
 
 
-def test_town_cameras_and_locate_are_scoped(client, console_state):
+def test_town_cameras_and_locate_are_scoped(client, console_state, logins, test_users):
     mine, other = _two_towns(console_state)
-    headers = {"X-Zhizhi-Jurisdiction": mine.code}
+    headers = logins[test_users.operator_a]
     fov = client.get("/api/cameras/fov", headers=headers).json()["features"]
     assert fov and all(f["properties"]["grid"].startswith(mine.code) for f in fov)
     theirs = next(c for c in console_state.cameras.cameras if c.grid.startswith(other.code))
@@ -172,9 +175,14 @@ def test_town_cameras_and_locate_are_scoped(client, console_state):
     assert hits == []
 
 
-def test_unknown_jurisdiction_refused(client):
-    response = client.get("/api/layers", headers={"X-Zhizhi-Jurisdiction": "999999"})
-    assert response.status_code == 403
+def test_two_towns_are_the_test_users_towns(console_state, test_users):
+    mine, other = _two_towns(console_state)
+    assert (mine.code, other.code) == (test_users.town_a, test_users.town_b)
+
+
+def test_no_token_no_api(client):
+    response = client.get("/api/layers", headers={"Authorization": ""})
+    assert response.status_code == 401 and response.headers["WWW-Authenticate"] == "Bearer"
 
 
 # --- a real server on loopback -----------------------------------------------------------------
@@ -186,7 +194,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_real_server_on_loopback(console_settings, console_state):
+def test_real_server_on_loopback(console_settings, console_state, client):
     import uvicorn
 
     from console.app import create_app
@@ -205,7 +213,9 @@ def test_real_server_on_loopback(console_settings, console_state):
         base = f"http://127.0.0.1:{port}"
         assert httpx.get(f"{base}/healthz").json() == {"status": "ok"}
         lon, lat = console_state.jurisdictions.get(console_state.jurisdictions.grid_codes[0]).anchor
-        body = httpx.get(f"{base}/api/grids/locate", params={"lon": lon, "lat": lat}).json()
+        assert httpx.get(f"{base}/api/grids/locate", params={"lon": lon, "lat": lat}).status_code == 401
+        auth = {"Authorization": client.headers["Authorization"]}
+        body = httpx.get(f"{base}/api/grids/locate", params={"lon": lon, "lat": lat}, headers=auth).json()
         assert body["grid"] == console_state.jurisdictions.grid_codes[0]
         assert httpx.get(f"{base}/").status_code == 200
     finally:

@@ -9,10 +9,13 @@ import zipfile
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.auth_support import Logins, bearer, create_test_users, login
+
 
 @pytest.fixture(scope="module")
 def upload_client(tmp_path_factory):
-    """A console of its own (small upload limit) so uploads don't disturb other tests."""
+    """A console of its own (small upload limit) so uploads don't disturb other tests, logged
+    in as its district duty officer; ``upload_client.logins`` logs in the other test users."""
     from console.app import create_app
     from console.settings import DemoSettings, LayerLimits, Settings
 
@@ -22,6 +25,9 @@ def upload_client(tmp_path_factory):
         layers=LayerLimits(max_upload_bytes=200_000),
     )
     with TestClient(create_app(settings)) as client:
+        client.users = create_test_users(client.app.state.console)
+        client.logins = Logins(client)
+        client.headers.update(bearer(login(client, client.users.district)))
         yield client
 
 
@@ -121,20 +127,19 @@ def test_hierarchy_layers_cannot_be_replaced_by_upload(upload_client):
 
 
 def test_town_uploads_only_for_itself(upload_client):
-    config = upload_client.get("/api/config").json()
-    towns = [h for h in upload_client.get("/api/search", params={"q": config["district"]["code"]}).json() if h["level"] == "town"]
-    mine, other = towns[0]["code"], towns[1]["code"]
-    headers = {"X-Zhizhi-Jurisdiction": mine}
+    users = upload_client.users
+    mine, other = users.town_a, users.town_b
+    headers = upload_client.logins[users.operator_a]
+    other_headers = upload_client.logins[users.operator_b]
     refused = _post(upload_client, "town-layer", _fc(_point()), headers=headers, jurisdiction=other)
     assert refused.status_code == 403
     inside_mine = _point(*upload_client.get("/api/config", headers=headers).json()["scope"]["center"])
-    inside_other = _point(*upload_client.get("/api/config", headers={"X-Zhizhi-Jurisdiction": other}).json()["scope"]["center"])
+    inside_other = _point(*upload_client.get("/api/config", headers=other_headers).json()["scope"]["center"])
     foreign = _post(upload_client, "town-layer", _fc(inside_other), headers=headers)
     assert foreign.status_code == 422 and foreign.json()["errors"][0]["index"] == 0
     created = _post(upload_client, "town-layer", _fc(inside_mine), headers=headers)
     assert created.status_code == 201 and created.json()["owner_code"] == mine
     # A sibling town cannot see that layer at all.
-    other_headers = {"X-Zhizhi-Jurisdiction": other}
     assert "town-layer" not in {layer["name"] for layer in upload_client.get("/api/layers", headers=other_headers).json()}
     assert upload_client.get("/api/layers/town-layer/features", headers=other_headers).status_code == 404
 

@@ -3,7 +3,8 @@
 Every endpoint works inside the caller's jurisdiction (:data:`~console.api.deps.RequestScope`):
 an alert is visible when its grid or its assignee lies within the caller's code. An alert the
 caller may not see answers 404 exactly like one that does not exist, so a town never learns of
-another town's alerts.
+another town's alerts. Transition, escalate and hand down need the ``alerts.act`` permission
+(an analyst gets 403, whatever the alert); the audit trail names the user who acted.
 
 Status codes: 404 unknown or invisible; 409 an illegal transition (with ``from``, ``to`` and
 ``allowed``), escalating at the top, acting on a closed alert or a reopen that collides with an
@@ -38,22 +39,21 @@ from alerts.service import (
     AlertNotFound,
     NotResponsible,
 )
-from console.api.deps import RequestScope, State
+from console.api.deps import CurrentPrincipal, RequestScope, State, require
+from console.auth import Permission
 from layers import Scope
 from models.warning.record import Severity
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 
-def request_actor(scope: RequestScope) -> str:
-    """Who acts, for the audit trail: the caller's jurisdiction code until users arrive.
-
-    The one place authentication will replace (with the user's id).
-    """
-    return scope.code
+def request_actor(principal: CurrentPrincipal) -> str:
+    """Who acts, for the audit trail: the logged-in user's name."""
+    return principal.username
 
 
 Actor = Annotated[str, Depends(request_actor)]
+MayAct = [Depends(require(Permission.ALERTS_ACT))]
 
 Note = Annotated[str, Field(max_length=2000, description="Why; shown in the audit trail.")]
 
@@ -194,7 +194,7 @@ def read_evidence(
     return FileResponse(path, media_type=EVIDENCE_MEDIA_TYPES[kind])
 
 
-@router.post("/{alert_id}/transition")
+@router.post("/{alert_id}/transition", dependencies=MayAct)
 def transition(state: State, scope: RequestScope, actor: Actor, alert_id: str, body: TransitionBody):
     """Move the alert to ``to``; 409 with the allowed targets when the move is illegal."""
     try:
@@ -203,7 +203,7 @@ def transition(state: State, scope: RequestScope, actor: Actor, alert_id: str, b
         return alert_error_response(exc)
 
 
-@router.post("/{alert_id}/escalate")
+@router.post("/{alert_id}/escalate", dependencies=MayAct)
 def escalate(state: State, scope: RequestScope, actor: Actor, alert_id: str, body: EscalateBody):
     """Hand the alert one level up (village -> town -> district)."""
     try:
@@ -212,7 +212,7 @@ def escalate(state: State, scope: RequestScope, actor: Actor, alert_id: str, bod
         return alert_error_response(exc)
 
 
-@router.post("/{alert_id}/hand_down")
+@router.post("/{alert_id}/hand_down", dependencies=MayAct)
 def hand_down(state: State, scope: RequestScope, actor: Actor, alert_id: str, body: HandDownBody):
     """Assign the alert to a unit below the current assignee that contains its grid."""
     try:

@@ -1,21 +1,31 @@
-"""Request dependencies: the console state and the caller's jurisdiction scope.
+"""Request dependencies: the console state, who the caller is, and the caller's scope.
 
-Until users and tokens arrive (the console issue), the caller's jurisdiction comes from the
-``X-Zhizhi-Jurisdiction`` header and defaults to the whole district. Every read path takes
-its :class:`layers.Scope` from :func:`request_scope`, so authentication will only change how
-the code is obtained, not what a code may see.
+The caller is the holder of the ``Authorization: Bearer TOKEN`` of a login
+(:func:`current_principal`); no token, an unknown, revoked or expired one answers 401 with
+``WWW-Authenticate: Bearer``. The caller's jurisdiction is the user's, never something the
+request says about itself: :func:`request_scope` builds the :class:`layers.Scope` every read
+path takes from the principal's code. :func:`require` guards an endpoint with a permission of
+the role table (:mod:`console.auth.roles`): 403 with the reason when the role lacks it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import Depends, Header, HTTPException, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from console.auth import Permission, Principal
+from console.auth.roles import PERMISSION_TEXT
 from console.state import ConsoleState
 from layers import Scope
 
-JURISDICTION_HEADER = "X-Zhizhi-Jurisdiction"
+bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="The token of POST /api/auth/login, as 'Authorization: Bearer TOKEN'.",
+)
 
 
 def console_state(request: Request) -> ConsoleState:
@@ -26,15 +36,55 @@ def console_state(request: Request) -> ConsoleState:
 State = Annotated[ConsoleState, Depends(console_state)]
 
 
-def request_scope(
-    state: State,
-    jurisdiction: Annotated[str | None, Header(alias=JURISDICTION_HEADER)] = None,
-) -> Scope:
-    """The scope of the caller's jurisdiction (the whole district by default)."""
-    code = jurisdiction or state.jurisdictions.district_code
-    if code not in state.jurisdictions:
-        raise HTTPException(status_code=403, detail=f"unknown jurisdiction {code!r}")
-    return state.scope_for(code)
+def unauthorized(detail: str) -> HTTPException:
+    """A 401 that tells the client to log in and send a bearer token."""
+    return HTTPException(status_code=401, detail=detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer_token(
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> str:
+    """The request's bearer token; 401 when there is none."""
+    if credentials is None or not credentials.credentials:
+        raise unauthorized("log in first: send 'Authorization: Bearer TOKEN' (POST /api/auth/login)")
+    return credentials.credentials
+
+
+Token = Annotated[str, Depends(bearer_token)]
+
+
+def current_principal(state: State, token: Token) -> Principal:
+    """Who the request acts as; 401 for an unknown, revoked or expired token."""
+    principal = state.auth.authenticate(token)
+    if principal is None:
+        raise unauthorized("the token is invalid or has expired; log in again")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def require(permission: Permission) -> Callable[[Principal], Principal]:
+    """A dependency that lets only roles with ``permission`` through (403 otherwise)."""
+
+    def check(principal: CurrentPrincipal) -> Principal:
+        if not principal.can(permission):
+            raise HTTPException(
+                status_code=403,
+                detail=f"role {principal.role.value} may not {PERMISSION_TEXT[permission]} "
+                f"(needs permission {permission.value})",
+            )
+        return principal
+
+    check.__name__ = f"require_{permission.name.lower()}"
+    return check
+
+
+def request_scope(state: State, principal: CurrentPrincipal) -> Scope:
+    """The scope of the caller's own jurisdiction."""
+    if principal.code not in state.jurisdictions:  # the district was rebuilt without it
+        raise HTTPException(status_code=403, detail=f"unknown jurisdiction {principal.code!r}")
+    return state.scope_for(principal.code)
 
 
 RequestScope = Annotated[Scope, Depends(request_scope)]

@@ -6,25 +6,26 @@ a missing or unknown field, a NaN or out-of-range coordinate, an unknown ``crs``
 ``channel``, text over 2,000 characters, ``occurred_at`` without a UTC offset or in the future,
 a point outside the district. A caller may only report inside its own jurisdiction: a town
 reporting a point in another town gets 403 (the payload is fine; the caller lacks authority
-there).
+there). Reporting needs the ``events.report`` permission (an analyst gets 403).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
 from alerts.record import EventReport
 from alerts.service import InvalidReport, OutsideDistrict, OutsideJurisdiction
 from console.api.alerts import Actor
-from console.api.deps import RequestScope, State
+from console.api.deps import RequestScope, State, require
+from console.auth import Permission
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, dependencies=[Depends(require(Permission.EVENTS_REPORT))])
 def report_event(state: State, scope: RequestScope, actor: Actor, report: EventReport) -> Any:
     """Open an alert for a reported event, routed to the responsible village or town."""
     try:

@@ -1,4 +1,4 @@
-"""Layers: list, features by bounding box, upload (import) and export."""
+"""Layers: list, features by bounding box, upload (import, needs ``layers.import``) and export."""
 
 from __future__ import annotations
 
@@ -7,10 +7,11 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from console.api.deps import RequestScope, State
+from console.api.deps import RequestScope, State, require
+from console.auth import Permission
 from gis.codes import is_within
 from layers import LayerError, LayerInfo
 
@@ -112,7 +113,12 @@ def _save_upload(upload: UploadFile, limit: int, folder: Path) -> Path:
     return target
 
 
-@router.post("", status_code=201, response_model=LayerInfo)
+@router.post(
+    "",
+    status_code=201,
+    response_model=LayerInfo,
+    dependencies=[Depends(require(Permission.LAYERS_IMPORT))],
+)
 def upload(
     request: Request,
     state: State,

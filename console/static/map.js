@@ -4,6 +4,9 @@
  * API, draws them with Leaflet (served from /static/vendor/, never from the internet), and
  * answers clicks (which grid, which cameras see this point) and searches.
  *
+ * Every API call sends the login's token (sessionStorage "zhizhi.token") as a bearer token;
+ * without one, or when the console refuses it (401), the page goes to /login?next=... .
+ *
  * For tests and later pages (the video wall): window.zhizhi = {map, layers, fov, ready, ...};
  * `ready` resolves, and body[data-ready] becomes "true", once every layer is drawn. On any
  * failure a banner says what failed and body[data-ready] becomes "error".
@@ -41,6 +44,7 @@
     inspect,
     search,
     select,
+    logout,
   };
   window.zhizhi = zhizhi;
 
@@ -135,6 +139,52 @@
     }
   }
 
+  // ---------------------------------------------------------------------------------------
+  // Session: the login page's token (sessionStorage, this tab only), sent on every API call;
+  // a missing or refused token leads back to the login page.
+
+  const TOKEN_KEY = "zhizhi.token";
+  const USER_KEY = "zhizhi.user";
+  const sessionToken = () => sessionStorage.getItem(TOKEN_KEY);
+
+  let leaving = false;
+
+  /** To the login page, which returns here afterwards (once, however many calls were refused). */
+  function toLogin() {
+    sessionStorage.removeItem(TOKEN_KEY);
+    if (leaving) return;
+    leaving = true;
+    const here = location.pathname + location.search + location.hash;
+    location.replace(`/login?next=${encodeURIComponent(here)}`);
+  }
+
+  /** End the session on the console (the token is revoked), then log in again. */
+  async function logout() {
+    const token = sessionToken();
+    if (token) {
+      try {
+        await fetch("/api/auth/logout", { method: "POST", headers: { Authorization: `Bearer ${token}` } });
+      } catch (_) {
+        // offline: the token still expires on its own
+      }
+    }
+    sessionStorage.removeItem(USER_KEY);
+    toLogin();
+  }
+
+  function showUser() {
+    let user = {};
+    try {
+      user = JSON.parse(sessionStorage.getItem(USER_KEY) || "{}") || {};
+    } catch (_) {
+      user = {};
+    }
+    const name = $("#zz-user-name");
+    if (name) name.textContent = user.name || "—";
+    const button = $("#zz-logout");
+    if (button) button.addEventListener("click", () => logout());
+  }
+
   async function detailOf(resp) {
     try {
       const body = await resp.json();
@@ -149,9 +199,16 @@
   async function api(url, { allow404 = false } = {}) {
     let resp;
     try {
-      resp = await fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" });
+      resp = await fetch(url, {
+        headers: { Accept: "application/json", Authorization: `Bearer ${sessionToken() || ""}` },
+        cache: "no-store",
+      });
     } catch (err) {
       throw new ApiError(url, 0, `网络错误 network error (${err.message})`);
+    }
+    if (resp.status === 401) {
+      toLogin();
+      throw new ApiError(url, 401, "请重新登录 log in again");
     }
     if (allow404 && resp.status === 404) return { notFound: true, detail: await detailOf(resp) };
     if (!resp.ok) throw new ApiError(url, resp.status, await detailOf(resp));
@@ -1007,6 +1064,11 @@
   }
 
   async function start() {
+    if (!sessionToken()) {
+      toLogin();
+      return;
+    }
+    showUser();
     startClock();
     buildLegend();
     wireSearch();
