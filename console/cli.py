@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from console.cli_users import announce_demo_users, users_app
 from console.settings import Settings
 
 app = typer.Typer(help="zhizhi 智治 — geospatial command and video-fusion console.", no_args_is_help=True)
@@ -21,6 +22,7 @@ bench_app = typer.Typer(help="Benchmarks (figures as ratios to a same-run baseli
 app.add_typer(layers_app, name="layers")
 app.add_typer(gis_app, name="gis")
 app.add_typer(bench_app, name="bench")
+app.add_typer(users_app, name="users")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settings / ./var).")]
 
@@ -72,6 +74,7 @@ def demo(
         _fail(str(exc))
     url = f"http://{host}:{port}/"
     typer.echo(f"zhizhi console: {url}  (district {state.jurisdictions.district_code}, data in {settings.data_dir})")
+    announce_demo_users(state)
     if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and not os.environ.get("CI"):
         webbrowser.open(url)
     uvicorn.run(create_app(settings, state=state), host=host, port=port, log_level="info")
