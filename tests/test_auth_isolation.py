@@ -1,0 +1,373 @@
+"""A town operator's token never reaches another town's data, on every /api route.
+
+The test walks every route of the app under ``/api`` (``http_routes``: FastAPI nests included
+routers) and runs, for each, a check written for that route: town A's operator asks about
+town B's features, cameras, alerts, events, evidence and layers (list, detail, bbox query,
+export, search, locate, and every write) and must get nothing of town B back — while the same
+request about town A works, so the check is not passing for a broken route. A route without a
+check fails the test: whoever adds an /api route adds its isolation check here.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import time
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import pytest
+import shapely
+import shapely.geometry
+
+from alerts.record import Alert
+from models.warning.record import WarningEvent
+from tests.auth_support import TestUsers, api_routes
+
+_tracks = itertools.count(1)
+PRIVATE_B = "isolation-town-b-private"
+
+
+@dataclass
+class World:
+    """What exists of town B (and of A, for the positive half of each check)."""
+
+    client: object
+    state: object
+    users: TestUsers
+    a: dict[str, str]  # town A operator's headers
+    b: dict[str, str]  # town B operator's headers
+    alert_a: Alert
+    alert_b: Alert
+    event_b: dict
+    camera_a: object
+    camera_b: object
+
+    def within_a(self, code: str | None) -> bool:
+        return code is not None and code.startswith(self.users.town_a)
+
+    def of_b(self, code: str | None) -> bool:
+        return code is not None and code.startswith(self.users.town_b)
+
+    def point_in(self, town: str) -> tuple[float, float]:
+        grid = next(g for g in self.state.jurisdictions.grid_codes if g.startswith(town))
+        return self.state.jurisdictions.get(grid).anchor
+
+
+def _raise_with_evidence(state, town: str) -> Alert:
+    grid = next(g for g in state.jurisdictions.grid_codes if g.startswith(town))
+    lon, lat = state.jurisdictions.get(grid).anchor
+    now = time.time()
+    alert = state.alerts.ingest(WarningEvent(
+        rule="abnormal_stop", rule_id="hazmat-stop", severity="orange", camera_id=f"CAM-ISO-{next(_tracks)}",
+        track_id=next(_tracks), cls="hazmat_tanker", lon=lon, lat=lat, first_ts=now - 60, last_ts=now,
+    ))
+    frame = np.full((48, 64, 3), 80, np.uint8)
+    jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
+    snapshot = state.evidence.save_snapshot(alert.id, jpeg)
+    clip = state.evidence.save_clip(alert.id, [frame] * 5, 5.0)
+    return state.alerts.attach_evidence(alert.id, snapshot=snapshot, clip=clip)
+
+
+def _geojson(point: tuple[float, float]) -> bytes:
+    return json.dumps({"type": "FeatureCollection", "features": [
+        {"type": "Feature", "properties": {"name": "iso"}, "geometry": {"type": "Point", "coordinates": list(point)}}
+    ]}).encode()
+
+
+@pytest.fixture(scope="module")
+def world(client, console_state, logins, test_users) -> World:
+    state, users = console_state, test_users
+    a, b = logins[users.operator_a], logins[users.operator_b]
+    alert_a = _raise_with_evidence(state, users.town_a)
+    alert_b = _raise_with_evidence(state, users.town_b)
+    lon, lat = state.jurisdictions.get(
+        next(g for g in state.jurisdictions.grid_codes if g.startswith(users.town_b))).anchor
+    event = {"category": "fire", "text": "仓库冒烟", "lon": lon, "lat": lat, "reporter": "赵六", "channel": "hotline"}
+    reported = client.post("/api/events", json=event, headers=b)
+    assert reported.status_code == 201, reported.text
+    if PRIVATE_B not in {layer["name"] for layer in client.get("/api/layers", headers=b).json()}:
+        upload = client.post("/api/layers", headers=b, data={"name": PRIVATE_B},
+                             files={"file": ("b.geojson", _geojson((lon, lat)), "application/geo+json")})
+        assert upload.status_code == 201, upload.text
+    cameras = state.cameras.cameras
+    camera_a = next(c for c in cameras if c.grid and c.grid.startswith(users.town_a))
+    camera_b = next(c for c in cameras if c.grid and c.grid.startswith(users.town_b))
+    return World(client, state, users, a, b, alert_a, alert_b, reported.json(), camera_a, camera_b)
+
+
+# --- one check per route ----------------------------------------------------------------------
+
+
+def check_alerts_list(w: World) -> None:
+    for params in ({"limit": 1000}, {"limit": 1000, "status": "new"}, {"limit": 1000, "severity": "orange,red"},
+                   {"limit": 1000, "since": 0}):
+        listed = w.client.get("/api/alerts", params=params, headers=w.a).json()
+        ids = {x["id"] for x in listed}
+        assert w.alert_a.id in ids
+        assert w.alert_b.id not in ids and w.event_b["id"] not in ids
+        assert all(w.within_a(x["grid"]) or w.within_a(x["assignee_unit"]) for x in listed)
+    theirs = {x["id"] for x in w.client.get("/api/alerts", params={"limit": 1000}, headers=w.b).json()}
+    assert w.alert_b.id in theirs  # the same query does find town B's alert for town B
+
+
+def _hidden_like_missing(w: World, method: str, suffix: str, body=None) -> None:
+    hidden = w.client.request(method, f"/api/alerts/{w.alert_b.id}{suffix}", json=body, headers=w.a)
+    missing = w.client.request(method, f"/api/alerts/zzzzzzzzzzzz{suffix}", json=body, headers=w.a)
+    assert hidden.status_code == missing.status_code == 404, (suffix, hidden.text)
+    assert hidden.text.replace(w.alert_b.id, "zzzzzzzzzzzz") == missing.text
+
+
+def check_alert_detail(w: World) -> None:
+    _hidden_like_missing(w, "GET", "")
+    for alert_id in (w.event_b["id"],):
+        assert w.client.get(f"/api/alerts/{alert_id}", headers=w.a).status_code == 404
+    assert w.client.get(f"/api/alerts/{w.alert_a.id}", headers=w.a).status_code == 200
+
+
+def check_evidence(w: World) -> None:
+    for kind in ("snapshot", "clip"):
+        _hidden_like_missing(w, "GET", f"/evidence/{kind}")
+        assert w.client.get(f"/api/alerts/{w.alert_b.id}/evidence/{kind}", headers=w.b).status_code == 200
+    own = w.client.get(f"/api/alerts/{w.alert_a.id}/evidence/snapshot", headers=w.a)
+    assert own.status_code == 200 and own.content.startswith(b"\xff\xd8")
+
+
+def _untouched(w: World) -> None:
+    after = w.state.alerts.get(w.alert_b.id)
+    assert after.status == "new" and after.assignee_unit == w.alert_b.assignee_unit
+    assert all(h.actor != w.users.operator_a for h in w.state.alerts.history(w.alert_b.id))
+
+
+def check_transition(w: World) -> None:
+    _hidden_like_missing(w, "POST", "/transition", {"to": "acknowledged"})
+    _untouched(w)
+
+
+def check_escalate(w: World) -> None:
+    _hidden_like_missing(w, "POST", "/escalate", {"note": "up"})
+    _untouched(w)
+
+
+def check_hand_down(w: World) -> None:
+    _hidden_like_missing(w, "POST", "/hand_down", {"unit": w.alert_b.grid})
+    _untouched(w)
+
+
+def check_report_event(w: World) -> None:
+    lon, lat = w.point_in(w.users.town_b)
+    event = {"category": "road_damage", "text": "坑洼", "lon": lon, "lat": lat, "reporter": "钱七", "channel": "app"}
+    refused = w.client.post("/api/events", json=event, headers=w.a)
+    assert refused.status_code == 403 and "outside jurisdiction" in refused.json()["detail"]
+    lon, lat = w.point_in(w.users.town_a)
+    own = w.client.post("/api/events", json=event | {"lon": lon, "lat": lat}, headers=w.a)
+    assert own.status_code == 201 and w.within_a(own.json()["grid"])
+
+
+def _assert_features_of_a(w: World, features: list[dict], what: str) -> None:
+    for f in features:
+        code = f["properties"].get("code")
+        assert not w.of_b(code), (what, code)
+        assert w.within_a(code) or w.users.town_a.startswith(code), (what, code)
+
+
+def check_layers_list(w: World) -> None:
+    listed = {layer["name"]: layer for layer in w.client.get("/api/layers", headers=w.a).json()}
+    assert PRIVATE_B not in listed and "grids" in listed
+    own_grids = [g for g in w.state.jurisdictions.grid_codes if g.startswith(w.users.town_a)]
+    assert listed["grids"]["feature_count"] == len(own_grids)
+    assert listed["towns"]["feature_count"] == 1
+    assert PRIVATE_B in {layer["name"] for layer in w.client.get("/api/layers", headers=w.b).json()}
+
+
+def _layer_names(w: World) -> list[str]:
+    return [layer["name"] for layer in w.client.get("/api/layers", headers=w.a).json()]
+
+
+def check_layer_features(w: World) -> None:
+    b_box = ",".join(str(v) for v in shapely.bounds(w.state.jurisdictions.get(w.users.town_b).geometry))
+    for name in _layer_names(w):
+        for params in ({}, {"bbox": b_box}):
+            response = w.client.get(f"/api/layers/{name}/features", params=params, headers=w.a)
+            assert response.status_code == 200, (name, response.text)
+            _assert_features_of_a(w, response.json()["features"], name)
+    assert w.client.get(f"/api/layers/{PRIVATE_B}/features", headers=w.a).status_code == 404
+    grids = w.client.get("/api/layers/grids/features", headers=w.a).json()["features"]
+    assert grids and all(w.within_a(f["properties"]["code"]) for f in grids)
+
+
+def check_layer_export(w: World) -> None:
+    for name in ("grids", "villages", "cameras", "zones", "shelters", "towns"):
+        exported = w.client.get(f"/api/layers/{name}/export", params={"format": "geojson"}, headers=w.a)
+        assert exported.status_code == 200, (name, exported.text)
+        _assert_features_of_a(w, json.loads(exported.content)["features"], f"export {name}")
+    zipped = w.client.get("/api/layers/grids/export", params={"format": "shp.zip"}, headers=w.a)
+    assert zipped.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(zipped.content)) as archive:
+        dbf = next(n for n in archive.namelist() if n.endswith(".dbf"))
+        assert w.users.town_b.encode() not in archive.read(dbf)
+    assert w.client.get(f"/api/layers/{PRIVATE_B}/export", headers=w.a).status_code == 404
+
+
+def check_layer_upload(w: World) -> None:
+    lon, lat = w.point_in(w.users.town_b)
+    files = {"file": ("x.geojson", _geojson((lon, lat)), "application/geo+json")}
+    as_b = w.client.post("/api/layers", headers=w.a, data={"name": "iso-a-for-b", "jurisdiction": w.users.town_b},
+                         files=files)
+    assert as_b.status_code == 403
+    into_b = w.client.post("/api/layers", headers=w.a, data={"name": "iso-a-into-b"}, files=files)
+    assert into_b.status_code == 422
+    assert "iso-a-into-b" not in _layer_names(w)
+
+
+def check_search(w: World) -> None:
+    town_b = w.state.jurisdictions.get(w.users.town_b)
+    village_b = w.state.jurisdictions.children(town_b.code)[0]
+    for q in (town_b.name, town_b.code, village_b.code, village_b.name, w.users.district_code, "镇", "村"):
+        hits = w.client.get("/api/search", params={"q": q, "limit": 100}, headers=w.a).json()
+        assert all(w.within_a(h["code"]) for h in hits), q
+    own = w.client.get("/api/search", params={"q": w.users.town_a}, headers=w.a).json()
+    assert own and own[0]["code"] == w.users.town_a
+
+
+def check_locate(w: World) -> None:
+    lon, lat = w.point_in(w.users.town_b)
+    hidden = w.client.get("/api/grids/locate", params={"lon": lon, "lat": lat}, headers=w.a)
+    assert hidden.status_code == 404 and w.users.town_b not in hidden.text.replace(w.users.town_a, "")
+    lon, lat = w.point_in(w.users.town_a)
+    assert w.within_a(w.client.get("/api/grids/locate", params={"lon": lon, "lat": lat}, headers=w.a).json()["grid"])
+
+
+def check_covering(w: World) -> None:
+    for camera in (w.camera_b, w.camera_a):
+        hits = w.client.get("/api/cameras/covering", params={"lon": camera.lon, "lat": camera.lat},
+                            headers=w.a).json()
+        assert all(w.within_a(h["grid"]) for h in hits)
+        assert w.camera_b.id not in {h["id"] for h in hits}
+
+
+def check_fov(w: World) -> None:
+    features = w.client.get("/api/cameras/fov", headers=w.a).json()["features"]
+    ids = {f["properties"]["id"] for f in features}
+    assert w.camera_a.id in ids and w.camera_b.id not in ids
+    assert all(w.within_a(f["properties"]["grid"]) for f in features)
+
+
+def check_camera_video(suffix: str) -> Callable[[World], None]:
+    def check(w: World) -> None:
+        from fastapi.testclient import TestClient
+
+        token = w.a["Authorization"].split(" ", 1)[1]
+        bare = TestClient(w.client.app)  # no default (district) Authorization header
+        for kwargs in ({"headers": w.a}, {"params": {"token": token}}):
+            # Streamed: were the camera served, an MJPEG stream would never end.
+            with bare.stream("GET", f"/api/cameras/{w.camera_b.id}/{suffix}", **kwargs) as response:
+                assert response.status_code == 404, kwargs
+
+    return check
+
+
+def check_wall_units(w: World) -> None:
+    units = w.client.get("/api/wall/units", headers=w.a).json()
+    codes = {u["code"] for u in units}
+    assert w.users.town_a in codes and w.users.district_code in codes
+    assert all(w.within_a(c) or w.users.town_a.startswith(c) for c in codes)
+
+
+def check_wall_scope(w: World) -> None:
+    outline = w.client.get("/api/wall/scope", headers=w.a).json()
+    assert outline["properties"]["code"] == w.users.town_a
+    town_a = w.state.jurisdictions.get(w.users.town_a).geometry
+    assert shapely.geometry.shape(outline["geometry"]).within(shapely.buffer(town_a, 1e-4))
+
+
+def check_config(w: World) -> None:
+    config = w.client.get("/api/config", headers=w.a).json()
+    assert config["scope"]["code"] == w.users.town_a and w.users.town_b not in json.dumps(config)
+
+
+def check_me(w: World) -> None:
+    me = w.client.get("/api/auth/me", headers=w.a).json()
+    assert me["user"]["jurisdiction"] == w.users.town_a and me["level"] == "town"
+
+
+def check_login(w: World) -> None:
+    from tests.auth_support import login
+
+    token = login(w.client, w.users.operator_a)
+    assert w.state.auth.authenticate(token).code == w.users.town_a
+    w.state.auth.logout(token)
+
+
+def check_logout(w: World) -> None:
+    from tests.auth_support import bearer, login
+
+    token = login(w.client, w.users.operator_a)
+    assert w.client.post("/api/auth/logout", headers=bearer(token)).status_code == 204
+    assert w.client.get("/api/alerts", headers=bearer(token)).status_code == 401
+
+
+def check_users_list(w: World) -> None:
+    refused = w.client.get("/api/users", headers=w.a)
+    assert refused.status_code == 403 and w.users.operator_b not in refused.text
+
+
+def check_users_add(w: World) -> None:
+    body = {"username": "iso-intruder", "role": "town_operator", "jurisdiction": w.users.town_b, "password": "Intrude-9x"}
+    assert w.client.post("/api/users", json=body, headers=w.a).status_code == 403
+    assert w.state.auth.get_user("iso-intruder") is None
+
+
+CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
+    ("GET", "/api/alerts"): check_alerts_list,
+    ("GET", "/api/alerts/{alert_id}"): check_alert_detail,
+    ("GET", "/api/alerts/{alert_id}/evidence/{kind}"): check_evidence,
+    ("POST", "/api/alerts/{alert_id}/transition"): check_transition,
+    ("POST", "/api/alerts/{alert_id}/escalate"): check_escalate,
+    ("POST", "/api/alerts/{alert_id}/hand_down"): check_hand_down,
+    ("POST", "/api/events"): check_report_event,
+    ("GET", "/api/layers"): check_layers_list,
+    ("GET", "/api/layers/{name}/features"): check_layer_features,
+    ("GET", "/api/layers/{name}/export"): check_layer_export,
+    ("POST", "/api/layers"): check_layer_upload,
+    ("GET", "/api/search"): check_search,
+    ("GET", "/api/grids/locate"): check_locate,
+    ("GET", "/api/cameras/covering"): check_covering,
+    ("GET", "/api/cameras/fov"): check_fov,
+    ("GET", "/api/cameras/{camera_id}/frame.jpg"): check_camera_video("frame.jpg"),
+    ("GET", "/api/cameras/{camera_id}/mjpeg"): check_camera_video("mjpeg"),
+    ("GET", "/api/wall/units"): check_wall_units,
+    ("GET", "/api/wall/scope"): check_wall_scope,
+    ("GET", "/api/config"): check_config,
+    ("GET", "/api/auth/me"): check_me,
+    ("POST", "/api/auth/login"): check_login,
+    ("POST", "/api/auth/logout"): check_logout,
+    ("GET", "/api/users"): check_users_list,
+    ("POST", "/api/users"): check_users_add,
+}
+
+
+def test_every_api_route_has_an_isolation_check(client):
+    routes = set(api_routes(client.app))
+    uncovered = sorted(routes - set(CHECKS))
+    assert not uncovered, f"/api routes without an isolation check in {__name__}: {uncovered}"
+
+
+def _app_routes() -> list[str]:
+    """The app's /api routes, as test ids (an app is built, never started)."""
+    from console.app import create_app
+    from console.settings import Settings
+
+    return [f"{method} {path}" for method, path in api_routes(create_app(Settings()))]
+
+
+@pytest.mark.parametrize("route", _app_routes())
+def test_a_town_never_sees_another_towns_data(world, route):
+    method, path = route.split(" ", 1)
+    check = CHECKS.get((method, path))
+    assert check is not None, f"{route} has no isolation check in {__name__}"
+    check(world)
