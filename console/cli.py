@@ -57,8 +57,11 @@ def demo(
     seed: Annotated[int | None, typer.Option(help="Seed of the demo generator.")] = None,
     data_dir: DataDir = None,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the map page.")] = True,
+    cameras: Annotated[int, typer.Option(help="Simulated live cameras (0: none).", min=0, max=4)] = 4,
+    video: Annotated[Path | None, typer.Option(help="A recorded clip to add as a live camera tile.")] = None,
 ) -> None:
-    """Start the console on the built-in demo district (generated on first start)."""
+    """Start the console on the built-in demo district (generated on first start), with
+    simulator-backed live cameras analysed by the shipped detector and warning model."""
     import uvicorn
 
     from console.app import create_app
@@ -75,9 +78,21 @@ def demo(
     url = f"http://{host}:{port}/"
     typer.echo(f"zhizhi console: {url}  (district {state.jurisdictions.district_code}, data in {settings.data_dir})")
     announce_demo_users(state)
+    if video is not None and not video.is_file():
+        _fail(f"video not found: {video}")
+    demo_video = None
+    if cameras or video is not None:
+        from console.demo_video import start_demo_video
+
+        demo_video = start_demo_video(state, count=cameras, video=video)
     if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and not os.environ.get("CI"):
         webbrowser.open(url)
-    uvicorn.run(create_app(settings, state=state), host=host, port=port, log_level="info")
+    try:
+        uvicorn.run(create_app(settings, state=state), host=host, port=port, log_level="info")
+    finally:
+        if demo_video is not None:
+            demo_video.stop()
+        state.close()
 
 
 @layers_app.command("import")

@@ -51,6 +51,15 @@ class ConsoleState:
     recorders: list[EvidenceRecorder] = field(default_factory=list)
     hub: LiveHub | None = None
     live: LiveBridge | None = None
+    workers: list = field(default_factory=list)  # in-process frame-analysis workers (the demo's)
+
+    def latest_jpeg(self, camera_id: str) -> bytes | None:
+        """The newest annotated frame of a camera analysed in this process, if any."""
+        for worker in self.workers:
+            jpeg = worker.latest_jpeg(camera_id)
+            if jpeg is not None:
+                return jpeg
+        return None
 
     def __post_init__(self) -> None:
         if not self.camera_sectors:
