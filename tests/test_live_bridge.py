@@ -26,13 +26,13 @@ async def _all(client, timeout=0.2):
     while True:
         try:
             out.append(await asyncio.wait_for(client.next(), timeout))
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return out
 
 
 def test_alerts_go_to_their_grid_and_their_unit(jurisdictions):
     async def scenario():
-        hub, bus, _, towns, grid_a, grid_b = _setup(jurisdictions)
+        hub, bus, _, towns, grid_a, _grid_b = _setup(jurisdictions)
         district, town_a, town_b = (hub.connect(c, last_seq=0) for c in (jurisdictions.district_code, *towns))
         bus.publish(Topic.ALERTS, {"type": "alert", "id": "A1", "grid": grid_a, "assignee_unit": towns[0]})
         # handed from the district to town B although it lies in town A's grid
