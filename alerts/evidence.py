@@ -1,4 +1,4 @@
-"""Evidence files of alerts: a snapshot (JPEG) and a short clip (MP4) per alert, kept for a while.
+"""Evidence files of alerts: a snapshot (JPEG) and a short clip (WebM, VP8) per alert, kept for a while.
 
 Files live under ``root/<alert id>/``; paths handed out are relative to ``root`` so that the
 folder can move. Alert ids are checked against their strict form before any path is built,
@@ -29,7 +29,9 @@ import numpy as np
 from alerts.record import is_alert_id
 
 Kind = Literal["snapshot", "clip"]
-FILENAMES: dict[str, str] = {"snapshot": "snapshot.jpg", "clip": "clip.mp4"}
+#: Clips are VP8 WebM: OpenCV writes it everywhere and browsers play it in a <video> tag
+#: (MPEG-4 Part 2, the codec OpenCV writes into .mp4, plays in none of them).
+FILENAMES: dict[str, str] = {"snapshot": "snapshot.jpg", "clip": "clip.webm"}
 MAX_SNAPSHOT_BYTES = 10 * 1024 * 1024
 MAX_CLIP_FRAMES = 30 * 60  # a minute at 30 fps
 
@@ -77,7 +79,7 @@ class EvidenceStore:
         return self.relative(path)
 
     def save_clip(self, alert_id: str, frames: Sequence[np.ndarray], fps: float) -> str:
-        """Encode BGR ``frames`` (all the same size) as an MP4; returns its relative path."""
+        """Encode BGR ``frames`` (all the same size) as a WebM (VP8) clip; returns its relative path."""
         path = self.path_of(alert_id, "clip")
         if not 0 < fps <= 120:
             raise EvidenceError(f"fps must be in (0, 120], got {fps}")
@@ -91,11 +93,11 @@ class EvidenceStore:
                 )
         height, width = shape[:2]
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".clip-{os.getpid()}-{id(frames)}.mp4")
-        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
+        tmp = path.with_name(f".clip-{os.getpid()}-{id(frames)}.webm")
+        writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"VP80"), float(fps), (width, height))
         try:
             if not writer.isOpened():
-                raise EvidenceError(f"OpenCV cannot write MP4 at {tmp}")
+                raise EvidenceError(f"OpenCV cannot write WebM (VP8) at {tmp}")
             for frame in frames:
                 writer.write(frame)
             writer.release()

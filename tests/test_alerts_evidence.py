@@ -51,7 +51,7 @@ def test_clip_round_trip(store):
         assert ok and frame.shape == (96, 160, 3)
     finally:
         capture.release()
-    assert rel.endswith("clip.mp4") and (store.root / rel).stat().st_size < 100_000
+    assert rel.endswith("clip.webm") and (store.root / rel).stat().st_size < 100_000
 
 
 @pytest.mark.parametrize("bad", ["../../etc/passwd", "..", "", "a/b", "ABCDEFGHJKMN", "abc", "k3v9q2m7xa1b/..", "k3v9q2m7xa1b\x00"])
@@ -93,7 +93,7 @@ def test_purge_removes_only_expired_files(store):
         os.utime(path, (now - 31 * 86400, now - 31 * 86400))
     os.utime(store.path_of(fresh, "snapshot"), (now - 29 * 86400,) * 2)
     (store.root / "not-an-alert").mkdir()
-    assert sorted(store.purge(now)) == [f"{old}/clip.mp4", f"{old}/snapshot.jpg"]
+    assert sorted(store.purge(now)) == [f"{old}/clip.webm", f"{old}/snapshot.jpg"]
     assert not (store.root / old).exists() and store.path_of(fresh, "snapshot").is_file()
     assert (store.root / "not-an-alert").is_dir()
     assert store.purge(now) == []

@@ -109,13 +109,13 @@ def test_a_simulated_stop_on_the_bus_is_an_alert_of_its_town_only(flow, scene):
 
 def test_the_alerts_evidence_is_served_to_those_who_see_it(flow, scene, tmp_path):
     client, state, alert = flow
-    assert alert["evidence"] == {"snapshot": f"{alert['id']}/snapshot.jpg", "clip": f"{alert['id']}/clip.mp4"}
+    assert alert["evidence"] == {"snapshot": f"{alert['id']}/snapshot.jpg", "clip": f"{alert['id']}/clip.webm"}
     snapshot = client.get(f"/api/alerts/{alert['id']}/evidence/snapshot", headers=operator_of(client, alert["town"]))
     assert snapshot.status_code == 200 and snapshot.headers["content-type"] == "image/jpeg"
     assert snapshot.content.startswith(b"\xff\xd8")
     clip = client.get(f"/api/alerts/{alert['id']}/evidence/clip")
-    assert clip.status_code == 200 and clip.headers["content-type"] == "video/mp4"
-    saved = tmp_path / "clip.mp4"
+    assert clip.status_code == 200 and clip.headers["content-type"] == "video/webm"
+    saved = tmp_path / "clip.webm"
     saved.write_bytes(clip.content)
     video = cv2.VideoCapture(str(saved))
     frames = int(video.get(cv2.CAP_PROP_FRAME_COUNT))

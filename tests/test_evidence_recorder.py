@@ -82,11 +82,11 @@ def test_a_new_alert_gets_a_snapshot_and_a_clip_of_before_and_after(bus, service
     feed(recorder, range(20, 30))  # 5.0 .. 5.75 s belong to the clip, 6.0 s completes it
     assert recorder.wait_idle(10)
     done = service.get(alert.id)
-    assert done.evidence.clip == f"{alert.id}/clip.mp4"
+    assert done.evidence.clip == f"{alert.id}/clip.webm"
     assert frame_count(store.root / done.evidence.clip) == 9 + 4
     assert messages.events == ["new", "updated", "updated"]
     assert messages.messages[-1]["evidence"] == {"snapshot": f"{alert.id}/snapshot.jpg",
-                                                 "clip": f"{alert.id}/clip.mp4"}
+                                                 "clip": f"{alert.id}/clip.webm"}
     assert recorder.stats()["snapshots"] == 1 and recorder.stats()["clips"] == 1
     assert recorder.stop()
 
@@ -140,7 +140,7 @@ def test_stop_writes_the_clips_being_collected(bus, service, store):
     feed(recorder, range(4, 7))
     assert recorder.stop()
     assert frame_count(store.path_of(alert.id, "clip")) == 7
-    assert service.get(alert.id).evidence.clip == f"{alert.id}/clip.mp4"
+    assert service.get(alert.id).evidence.clip == f"{alert.id}/clip.webm"
 
 
 def test_failures_to_write_or_report_are_logged_and_never_raise(tmp_path, bus, service, caplog):

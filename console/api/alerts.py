@@ -13,7 +13,7 @@ caller; 422 a malformed body, a transition that needs a note, or a hand-down uni
 below the assignee or does not contain the alert's grid.
 
 Evidence: ``GET /api/alerts/{id}/evidence/snapshot`` (``image/jpeg``) and ``.../clip``
-(``video/mp4``) serve the files recorded for the alert, to those who may see the alert; 404
+(``video/webm``) serve the files recorded for the alert, to those who may see the alert; 404
 when the alert is invisible, has no such file yet, or the file is past its retention. An
 ``<img>`` or ``<video>`` tag cannot send a header, so these two also take the token as
 ``?token=TOKEN`` (as the camera video does).
@@ -151,7 +151,7 @@ def read_alert(state: State, scope: RequestScope, alert_id: str):
         return alert_error_response(exc)
 
 
-EVIDENCE_MEDIA_TYPES: dict[str, str] = {"snapshot": "image/jpeg", "clip": "video/mp4"}
+EVIDENCE_MEDIA_TYPES: dict[str, str] = {"snapshot": "image/jpeg", "clip": "video/webm"}
 
 
 def evidence_scope(

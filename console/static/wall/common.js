@@ -329,7 +329,7 @@ export function showMedia(holder, kind, alertId, path, zh, en) {
       el.remove();
       note.innerHTML =
         `浏览器无法播放此录像<small>This browser cannot play the clip · ` +
-        `<a href="${esc(url)}" download="${esc(alertId)}-clip.mp4">下载 Download</a></small>`;
+        `<a href="${esc(url)}" download="${esc(alertId)}-clip.webm">下载 Download</a></small>`;
     };
   }
   el.src = url;
