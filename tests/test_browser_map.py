@@ -86,7 +86,7 @@ def api(live_server, district_token):
         yield get
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # closed with the module: a live sync Playwright holds an event loop
 def browser():
     reason = chromium_missing_reason()
     if reason:  # never skip: the set-up (make test) installs Chromium

@@ -82,9 +82,9 @@ def test_demo_serves_until_stopped(tmp_path, boundary):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "ZHIZHI_DATA_DIR": str(tmp_path), "CI": "true"}
-    proc = subprocess.Popen(
-        [ZHIZHI, "demo", "--port", str(port), "--no-open", *extra],
+    env = {**os.environ, "ZHIZHI_DATA_DIR": str(tmp_path), "CI": "true", "ZHIZHI_DEMO_PASSWORD": "Demo-pass-2026"}
+    proc = subprocess.Popen(  # the live cameras have a test of their own (test_demo.py)
+        [ZHIZHI, "demo", "--port", str(port), "--no-open", "--cameras", "0", *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True,
     )
     try:
@@ -98,12 +98,16 @@ def test_demo_serves_until_stopped(tmp_path, boundary):
                 pass
             assert time.monotonic() < deadline, "demo did not come up"
             time.sleep(0.2)
-        assert len(httpx.get(f"http://127.0.0.1:{port}/api/layers").json()) == 7
-        district = httpx.get(f"http://127.0.0.1:{port}/api/config").json()["district"]
+        base = f"http://127.0.0.1:{port}"
+        token = httpx.post(f"{base}/api/auth/login", json={"username": "district", "password": "Demo-pass-2026"}).json()
+        auth = {"Authorization": f"Bearer {token['token']}"}
+        assert httpx.get(f"{base}/api/layers").status_code == 401
+        assert len(httpx.get(f"{base}/api/layers", headers=auth).json()) == 7
+        district = httpx.get(f"{base}/api/config", headers=auth).json()["district"]
         assert district["code"] == "320612"
         assert (district["name"] == "通州区") is boundary  # the real name only from the file
         # A point in Nantong's urban core (Chongchuan) lies outside Tongzhou: 404 there.
-        outside = httpx.get(f"http://127.0.0.1:{port}/api/grids/locate", params={"lon": 120.87, "lat": 32.0})
+        outside = httpx.get(f"{base}/api/grids/locate", params={"lon": 120.87, "lat": 32.0}, headers=auth)
         assert outside.status_code == 404 if boundary else True
     finally:
         proc.send_signal(signal.SIGINT)
