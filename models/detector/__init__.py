@@ -11,6 +11,6 @@ DETECTOR_DIR = Path(__file__).parent
 RECIPES_DIR = DETECTOR_DIR / "recipes"
 WEIGHTS_DIR = DETECTOR_DIR / "weights"
 #: The detector the demo and the defaults use: its recipe and its weights.
-SHIPPED_NAME = "zhizhi-det-v1"
+SHIPPED_NAME = "zhizhi-det-v2"
 RECIPE_PATH = RECIPES_DIR / f"{SHIPPED_NAME}.yaml"
 SHIPPED_WEIGHTS = WEIGHTS_DIR / f"{SHIPPED_NAME}.pt"

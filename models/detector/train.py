@@ -146,6 +146,8 @@ def train_detector(
         verbose=progress,
     )
     best = workdir.resolve() / "runs" / "train" / "weights" / "best.pt"
+    out = Path(weights_out or WEIGHTS_DIR / f"{recipe.name}.pt")
+    plot_training(workdir.resolve() / "runs" / "train" / "results.csv", out.with_name(f"{recipe.name}.training.png"))
     return evaluate_detector(
         recipe,
         best,
@@ -212,6 +214,39 @@ def evaluate_detector(
     return report
 
 
+def plot_training(results_csv: Path, out_png: Path) -> Path | None:
+    """Validation mAP50 / mAP50-95 and training losses by epoch, as a PNG beside the weights."""
+    import csv
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not Path(results_csv).is_file():
+        return None
+    with Path(results_csv).open(encoding="utf-8") as f:
+        rows = [{k.strip(): float(v) for k, v in row.items()} for row in csv.DictReader(f)]
+    epochs = [r["epoch"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), dpi=110)
+    left.plot(epochs, [r["metrics/mAP50(B)"] for r in rows], marker="o", label="mAP50 (validation)")
+    left.plot(epochs, [r["metrics/mAP50-95(B)"] for r in rows], marker="o", label="mAP50-95 (validation)")
+    left.set_xlabel("epoch")
+    left.set_ylim(0, 1)
+    left.grid(alpha=0.3)
+    left.legend()
+    for key, label in (("train/box_loss", "box"), ("train/cls_loss", "class"), ("train/dfl_loss", "dfl")):
+        right.plot(epochs, [r[key] for r in rows], label=f"{label} loss (training)")
+    right.set_xlabel("epoch")
+    right.grid(alpha=0.3)
+    right.legend()
+    fig.suptitle(out_png.stem.removesuffix(".training"))
+    fig.tight_layout()
+    fig.savefig(out_png)
+    plt.close(fig)
+    return out_png
+
+
 def _write_report(report: EvaluationReport, folder: Path, val_dir: Path) -> None:
     stem = report.weights.removesuffix(".pt")
     (folder / f"{stem}.report.json").write_text(report.model_dump_json(indent=2) + "\n", encoding="utf-8")
@@ -228,6 +263,7 @@ def _write_report(report: EvaluationReport, folder: Path, val_dir: Path) -> None
         f"{report.test_images} images, {report.epochs} epochs at imgsz {report.imgsz}, "
         f"trained in {report.train_seconds / 60:.1f} min, weights {report.weights_bytes / 1e6:.1f} MB.\n\n"
         f"| class | precision | recall | AP50 |\n| --- | --- | --- | --- |\n{rows}\n\n"
-        f"![confusion matrix]({stem}.confusion_matrix.png)\n",
+        f"![confusion matrix]({stem}.confusion_matrix.png)\n"
+        + (f"\n![training by epoch]({stem}.training.png)\n" if (folder / f"{stem}.training.png").is_file() else ""),
         encoding="utf-8",
     )
