@@ -101,7 +101,11 @@ def analyze(
 
 
 class _WarningPrinter:
-    """Runs a warning model beside ``analyze`` and prints each alert once, when it ends."""
+    """Runs a warning model beside ``analyze`` and prints its alerts at the end of the clip.
+
+    One line per alert as the alert service keeps them: a track that meets a rule, stops, and
+    meets it again is one alert (first seen at its first episode, last seen at its last).
+    """
 
     def __init__(self, settings: Settings, model, camera, jsonl: bool) -> None:
         from models.warning.engine import WarningEngine
@@ -110,23 +114,36 @@ class _WarningPrinter:
         self.jurisdictions, zones = _deployment(settings)
         self.engine = WarningEngine(model, places_for([camera], zones))
         self.jsonl = jsonl
+        self._alerts: dict[str, object] = {}
 
     def frame(self, camera_id: str, ts: float, observations) -> None:
-        self._print(self.engine.process_frame(camera_id, ts, observations))
+        self._keep(self.engine.process_frame(camera_id, ts, observations))
 
     def finish(self) -> None:
-        self._print(self.engine.flush())
-
-    def _print(self, warnings) -> None:
         from models.warning.alert_line import alert_line
 
-        for warning in warnings:
-            if warning.active:
-                continue
+        self._keep(self.engine.flush())
+        for warning in sorted(self._alerts.values(), key=lambda w: (w.first_ts, w.key)):
             line = alert_line(warning, self.jurisdictions)
             typer.echo(json.dumps(line, ensure_ascii=False) if self.jsonl else
                        f"ALERT {line['severity']} {line['rule']} track {line['track_id']} grid {line['grid']} "
                        f"{line['first_ts']:.1f}-{line['last_ts']:.1f}s")
+
+    def _keep(self, warnings) -> None:
+        for warning in warnings:
+            if warning.active:
+                continue
+            known = self._alerts.get(warning.key)
+            if known is None:
+                self._alerts[warning.key] = warning
+                continue
+            self._alerts[warning.key] = warning.model_copy(update={
+                "first_ts": min(known.first_ts, warning.first_ts),
+                "last_ts": max(known.last_ts, warning.last_ts),
+                "severity": min(known.severity, warning.severity, key=lambda s: s.rank),
+                "cameras": sorted({*known.cameras, *warning.cameras}),
+                "details": {**known.details, **warning.details},
+            })
 
 
 def _deployment(settings: Settings):
