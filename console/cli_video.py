@@ -148,22 +148,11 @@ class _WarningPrinter:
 
 def _deployment(settings: Settings):
     """The district's jurisdictions and zones from the console's store (the demo district if empty)."""
-    from console.demo_district import install_demo_district, needs_install
-    from console.state import load_jurisdictions
-    from layers import LayerRegistry, Scope, create_schema, make_engine
+    from console.state import load_jurisdictions, open_store, read_zones
 
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(settings.resolved_database_url)
+    engine, registry = open_store(settings)
     try:
-        create_schema(engine)
-        registry = LayerRegistry(engine)
-        if needs_install(registry, settings.demo):
-            install_demo_district(registry, settings.demo)
-        jurisdictions, _ = load_jurisdictions(registry)
-        everything = Scope.everything()
-        has_zones = any(info.name == "zones" for info in registry.list_layers(everything))
-        zones = registry.read_features("zones", everything) if has_zones else None
-        return jurisdictions, zones
+        return load_jurisdictions(registry)[0], read_zones(registry)
     finally:
         engine.dispose()
 

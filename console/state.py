@@ -198,10 +198,8 @@ def start_warnings(
     return runner
 
 
-def open_console(settings: Settings) -> ConsoleState:
-    """Open storage, install the demo district when needed, build the indexes and start the
-    warning model (its files are checked first, before storage is touched)."""
-    warning_setup = load_warning_model(settings) if settings.warning.enabled else None
+def open_store(settings: Settings) -> tuple[Engine, LayerRegistry]:
+    """The console's database and layer registry, with the demo district installed when missing."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(settings.resolved_database_url)
     create_schema(engine)
@@ -209,6 +207,14 @@ def open_console(settings: Settings) -> ConsoleState:
     if needs_install(registry, settings.demo):
         log.info("installing the demo district (seed %s)", settings.demo.seed)
         install_demo_district(registry, settings.demo)
+    return engine, registry
+
+
+def open_console(settings: Settings) -> ConsoleState:
+    """Open storage, install the demo district when needed, build the indexes and start the
+    warning model (its files are checked first, before storage is touched)."""
+    warning_setup = load_warning_model(settings) if settings.warning.enabled else None
+    engine, registry = open_store(settings)
     jurisdictions, synthetic = load_jurisdictions(registry)
     bus = InProcessBus()
     alerts = AlertService(

@@ -50,9 +50,14 @@ class FrameView:
         return len(self.track_id)
 
 
+def inline_zone_name(rule_id: str, attr: str) -> str:
+    """The name under which a rule's inline polygon (its ``zones``, ``allowed``, ``nearN``) is a zone."""
+    return f"{rule_id}:{attr}"
+
+
 def zone_indices(places: Places, ref: ZoneRef, rule_id: str, attr: str) -> NDArray[np.int64]:
-    """Indices of the zones a rule's reference names (its inline polygon is ``RULE_ID:ATTR``)."""
-    names = [*ref.names, *([f"{rule_id}:{attr}"] if ref.polygon else [])]
+    """Indices of the zones a rule's reference names, its inline polygon included."""
+    names = [*ref.names, *([inline_zone_name(rule_id, attr)] if ref.polygon else [])]
     return places.select(ref.kinds, names)
 
 

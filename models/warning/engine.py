@@ -19,8 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+import shapely
 
-from models.warning.conditions import FrameView, condition_for, zone_indices
+from models.warning.conditions import FrameView, condition_for, inline_zone_name, zone_indices
 from models.warning.config import CrowdRule, WarningModelConfig
 from models.warning.hours import local_minute
 from models.warning.places import Places, Zone
@@ -78,7 +79,7 @@ class WarningEngine:
         self.model = model
         places = places or Places()
         inline = [
-            Zone(f"{rule.id}:{attr}", f"inline:{rule.id}:{attr}", _polygon(ref.polygon))
+            Zone(inline_zone_name(rule.id, attr), f"inline:{inline_zone_name(rule.id, attr)}", shapely.Polygon(ref.polygon))
             for rule in model.rules
             for attr, ref in _zone_refs(rule)
             if ref.polygon
@@ -88,12 +89,10 @@ class WarningEngine:
         self._classes = TrackClasses()
         self._timers: dict[tuple, _Timer] = {}
         self._fired: list[_Fired] = []
-        self.frames = 0
 
     # --- public ----------------------------------------------------------------------------
     def process_frame(self, camera_id: str, ts: float, observations: Sequence[Observation]) -> list[WarningEvent]:
         """One analysed frame of one camera; returns the warnings it fired, updated or ended."""
-        self.frames += 1
         view = self._view(camera_id, ts, observations)
         out: list[WarningEvent] = []
         for rule, condition in self.conditions:
@@ -254,12 +253,6 @@ def _zone_refs(rule) -> list[tuple[str, object]]:
             refs.append((attr, ref))
     refs.extend((f"near{n}", u.near) for n, u in enumerate(rule.upgrades))
     return refs
-
-
-def _polygon(points):
-    import shapely
-
-    return shapely.Polygon(points)
 
 
 def _clean(details: dict) -> dict:
