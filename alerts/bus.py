@@ -38,6 +38,11 @@ class Topic(StrEnum):
     #: these, so that a condition can end on the frames where its object is gone.
     FRAMES = "frames"
     CAMERA_STATUS = "camera_status"
+    #: Accepted vehicle positions, in batches: ``{"type": "fixes", "fixes": [Fix...]}``
+    #: (:class:`telemetry.record.Fix` as dicts, WGS-84, time order per vehicle).
+    TELEMETRY = "telemetry"
+    #: Drone poses: ``{"type": "drone", **DroneState}`` (:class:`telemetry.record.DroneState`).
+    DRONES = "drones"
     ALERTS = "alerts"
 
 

@@ -55,6 +55,15 @@ class WarningEvent(BaseModel):
 
     @property
     def key(self) -> str:
-        """Identity of the warning: one alert per rule instance and track (or area)."""
-        subject = self.track_id if self.track_id is not None else self.details.get("area", "")
+        """Identity of the warning: one alert per rule instance and track (or vehicle, or area).
+
+        >>> WarningEvent(rule="speeding", rule_id="hazmat-speeding", severity="yellow",
+        ...              source="telemetry", lon=121.0, lat=32.0, first_ts=1.0, last_ts=2.0,
+        ...              details={"vehicle_id": "苏F-12345"}).key
+        'hazmat-speeding||苏F-12345'
+        """
+        if self.track_id is not None:
+            subject: object = self.track_id
+        else:
+            subject = self.details.get("vehicle_id", self.details.get("area", ""))
         return f"{self.rule_id}|{self.camera_id or ''}|{subject}"

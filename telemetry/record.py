@@ -1,0 +1,122 @@
+"""The records of telemetry: what devices send and what the rest of zhizhi works on.
+
+:class:`VehicleReport` is the contract of ``POST /api/telemetry`` and of the MQTT vehicle
+topic: one position of one vehicle, in WGS-84 or GCJ-02, at ``ts`` (ISO 8601 with a UTC
+offset, or epoch seconds). The gate turns accepted reports into :class:`Fix` — always WGS-84,
+always epoch seconds — the only form the warning models and the map see.
+
+:class:`DroneState` is a drone's pose from its OSD telemetry (DJI Cloud API field names are
+read by :mod:`telemetry.dji`), enough to draw its camera footprint and geolocate its video.
+
+>>> r = VehicleReport.model_validate({"vehicle_id": "苏F-12345", "ts": "2026-11-30T08:00:00+08:00",
+...                                   "lon": 120.86, "lat": 32.01, "speed_kmh": 42})
+>>> r.ts, r.crs
+(1795996800.0, 'wgs84')
+>>> Fix(vehicle_id="苏F-12345", ts=r.ts, lon=120.86, lat=32.01).to_message()["type"]
+'fix'
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+#: Epoch seconds before this are refused (a device whose clock was never set reports 1970).
+EARLIEST_TS = 946_684_800.0  # 2000-01-01T00:00:00Z
+
+
+def parse_ts(value: object) -> object:
+    """Epoch seconds as they are; ISO 8601 (with a UTC offset) to epoch seconds.
+
+    >>> parse_ts("2026-11-30T00:00:00Z"), parse_ts(5)
+    (1795996800.0, 5)
+    """
+    if not isinstance(value, str):
+        return value
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"ts {value!r} is neither epoch seconds nor ISO 8601") from None
+    if moment.tzinfo is None:
+        raise ValueError("ts needs a UTC offset, e.g. 2026-11-30T08:30:00+08:00")
+    return moment.timestamp()
+
+
+class VehicleReport(BaseModel):
+    """One position report of a vehicle, as sent (contract of ``POST /api/telemetry``)."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+    vehicle_id: str = Field(min_length=1, max_length=64, description="Registered vehicle id.")
+    ts: float = Field(
+        allow_inf_nan=False,
+        ge=EARLIEST_TS,
+        description="Report time: epoch seconds, or ISO 8601 with a UTC offset.",
+    )
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    speed_kmh: float | None = Field(None, ge=0, le=250, allow_inf_nan=False)
+    heading: float | None = Field(None, ge=0, le=360, allow_inf_nan=False, description="Degrees from north.")
+    crs: Literal["wgs84", "gcj02"] = Field("wgs84", description="System of lon/lat.")
+
+    @field_validator("ts", mode="before")
+    @classmethod
+    def _ts(cls, value: object) -> object:
+        return parse_ts(value)
+
+
+class Fix(BaseModel):
+    """An accepted position of a vehicle: WGS-84, epoch seconds."""
+
+    model_config = ConfigDict(frozen=True)
+
+    vehicle_id: str
+    ts: float
+    lon: float
+    lat: float
+    speed_kmh: float | None = None
+    heading: float | None = None
+
+    def to_message(self) -> dict[str, Any]:
+        return {"type": "fix", **self.model_dump()}
+
+
+class DroneState(BaseModel):
+    """A drone's pose at ``ts``: position (WGS-84), height above the ground, where its camera
+    looks (``gimbal_yaw_deg`` from north, ``gimbal_pitch_deg`` with -90 straight down)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    drone_id: str = Field(min_length=1, max_length=64)
+    ts: float = Field(allow_inf_nan=False, ge=EARLIEST_TS)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    height_m: float = Field(ge=0, le=1500, allow_inf_nan=False, description="Above take-off ground.")
+    heading_deg: float = Field(ge=0, lt=360, allow_inf_nan=False, description="Aircraft heading.")
+    gimbal_pitch_deg: float = Field(-90.0, ge=-90, le=35, allow_inf_nan=False)
+    gimbal_yaw_deg: float = Field(ge=0, lt=360, allow_inf_nan=False, description="Camera azimuth.")
+    battery_pct: float | None = Field(None, ge=0, le=100)
+    speed_ms: float | None = Field(None, ge=0, le=60)
+
+    def to_message(self) -> dict[str, Any]:
+        return {"type": "drone", **self.model_dump()}
+
+
+def wrap_deg(angle: float) -> float:
+    """An angle in degrees in [0, 360): DJI reports headings in [-180, 180].
+
+    >>> wrap_deg(-90.0), wrap_deg(360.0)
+    (270.0, 0.0)
+    """
+    if not math.isfinite(angle):
+        raise ValueError(f"angle {angle!r} is not finite")
+    return angle % 360.0
+
+
+__all__ = ["EARLIEST_TS", "DroneState", "Fix", "VehicleReport", "parse_ts", "wrap_deg"]
