@@ -81,7 +81,11 @@ def require(permission: Permission) -> Callable[[Principal], Principal]:
 
 
 def request_scope(state: State, principal: CurrentPrincipal) -> Scope:
-    """The scope of the caller's own jurisdiction."""
+    """The scope of the caller's own jurisdiction (403 for a role that may not read)."""
+    if not principal.can(Permission.READ):
+        raise HTTPException(
+            status_code=403, detail=f"role {principal.role.value} may not {PERMISSION_TEXT[Permission.READ]}"
+        )
     if principal.code not in state.jurisdictions:  # the district was rebuilt without it
         raise HTTPException(status_code=403, detail=f"unknown jurisdiction {principal.code!r}")
     return state.scope_for(principal.code)

@@ -14,6 +14,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from console.auth import Permission
 from console.state import ConsoleState
 from gis.codes import is_within
 
@@ -29,6 +30,8 @@ def _viewer_code(request: Request, token: str | None) -> str:
     principal = state.auth.authenticate(bearer or token or "")
     if principal is None:
         raise HTTPException(status_code=401, detail="log in first", headers={"WWW-Authenticate": "Bearer"})
+    if not principal.can(Permission.READ):
+        raise HTTPException(status_code=403, detail=f"role {principal.role.value} may not watch video")
     return principal.code
 
 

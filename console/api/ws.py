@@ -28,14 +28,17 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError
 
 from alerts.service import AlertNotFound
+from console.auth import Permission
 from console.state import ConsoleState
 from gis.codes import is_within
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-#: Close codes: the token is missing, wrong or expired (4401); the request is malformed (4400).
+#: Close codes: the token is missing, wrong or expired (4401); the role may not read (4403);
+#: the request is malformed (4400).
 UNAUTHORIZED = 4401
+FORBIDDEN = 4403
 BAD_REQUEST = 4400
 
 
@@ -55,6 +58,9 @@ async def live(websocket: WebSocket) -> None:
     await websocket.accept()  # then close with a code the client can read (a refused handshake says only 403)
     if principal is None:
         await websocket.close(code=UNAUTHORIZED, reason="log in first: /ws?token=TOKEN")
+        return
+    if not principal.can(Permission.READ):
+        await websocket.close(code=FORBIDDEN, reason=f"role {principal.role.value} may not read the wall")
         return
     try:
         last_seq = int(params["last_seq"]) if "last_seq" in params else None

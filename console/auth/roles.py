@@ -1,22 +1,29 @@
 """Roles and what each may do: the one permission table of the console.
 
-=================  =====  ============  =========  =============  =======
-permission         admin  duty_officer  emergency  town_operator  analyst
-=================  =====  ============  =========  =============  =======
-``read``           yes    yes           yes        yes            yes
-``alerts.act``     yes    yes           yes        yes            no
-``events.report``  yes    yes           yes        yes            no
-``layers.import``  yes    yes           yes        yes            yes
-``users.manage``   yes    no            no         no             no
-=================  =====  ============  =========  =============  =======
+=====================  =====  ============  =========  =============  =======  =======
+permission             admin  duty_officer  emergency  town_operator  analyst  gateway
+=====================  =====  ============  =========  =============  =======  =======
+``read``               yes    yes           yes        yes            yes      no
+``alerts.act``         yes    yes           yes        yes            no       no
+``events.report``      yes    yes           yes        yes            no       no
+``layers.import``      yes    yes           yes        yes            yes      no
+``hazmat.manage``      yes    yes           yes        no             no       no
+``incidents.manage``   yes    yes           yes        yes            no       no
+``telemetry.ingest``   yes    no            no         no             no       yes
+``users.manage``       yes    no            no         no             no       no
+=====================  =====  ============  =========  =============  =======  =======
 
 ``read`` is the map, layers, cameras, search, alerts with their history and evidence;
 ``alerts.act`` is transition, escalate and hand down; ``events.report`` is ``POST
-/api/events``; ``layers.import`` is ``POST /api/layers``; ``users.manage`` is the users API.
+/api/events``; ``layers.import`` is ``POST /api/layers``; ``hazmat.manage`` is the
+hazardous-chemical vehicle registry; ``incidents.manage`` is opening, noting and closing
+incidents; ``telemetry.ingest`` is ``POST /api/telemetry``; ``users.manage`` is the users API.
 Every permission applies inside the user's own jurisdiction only (:mod:`layers.scope`): a
 town operator works its town's alerts, a district duty officer the whole district's.
 Analysts build warning models and reports: they read everything in their jurisdiction and
-may import layers, but never move an alert. Emergency teams work like duty officers.
+may import layers, but never move an alert. Emergency teams work like duty officers. A
+``gateway`` is a machine account — the BeiDou/GPS platform's or a dock's bridge — that posts
+positions and nothing else; it belongs to the district.
 
 A ``town_operator`` belongs to a town or a village; the other roles to any of district, town
 or village.
@@ -24,7 +31,7 @@ or village.
 >>> can(Role.ANALYST, Permission.ALERTS_ACT)
 False
 >>> sorted(p.value for p in PERMISSIONS[Role.TOWN_OPERATOR])
-['alerts.act', 'events.report', 'layers.import', 'read']
+['alerts.act', 'events.report', 'incidents.manage', 'layers.import', 'read']
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ class Role(StrEnum):
     TOWN_OPERATOR = "town_operator"
     ANALYST = "analyst"
     EMERGENCY = "emergency"
+    GATEWAY = "gateway"
 
 
 class Permission(StrEnum):
@@ -51,6 +59,9 @@ class Permission(StrEnum):
     ALERTS_ACT = "alerts.act"
     EVENTS_REPORT = "events.report"
     LAYERS_IMPORT = "layers.import"
+    HAZMAT_MANAGE = "hazmat.manage"
+    INCIDENTS_MANAGE = "incidents.manage"
+    TELEMETRY_INGEST = "telemetry.ingest"
     USERS_MANAGE = "users.manage"
 
 
@@ -58,12 +69,15 @@ _OPERATE = frozenset(
     {Permission.READ, Permission.ALERTS_ACT, Permission.EVENTS_REPORT, Permission.LAYERS_IMPORT}
 )
 
+_COMMAND = _OPERATE | {Permission.HAZMAT_MANAGE, Permission.INCIDENTS_MANAGE}
+
 PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.DUTY_OFFICER: _OPERATE,
-    Role.EMERGENCY: _OPERATE,
-    Role.TOWN_OPERATOR: _OPERATE,
+    Role.DUTY_OFFICER: _COMMAND,
+    Role.EMERGENCY: _COMMAND,
+    Role.TOWN_OPERATOR: _OPERATE | {Permission.INCIDENTS_MANAGE},
     Role.ANALYST: frozenset({Permission.READ, Permission.LAYERS_IMPORT}),
+    Role.GATEWAY: frozenset({Permission.TELEMETRY_INGEST}),
 }
 
 PERMISSION_TEXT: dict[Permission, str] = {
@@ -71,13 +85,19 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.ALERTS_ACT: "transition, escalate or hand down alerts",
     Permission.EVENTS_REPORT: "report events",
     Permission.LAYERS_IMPORT: "import layers",
+    Permission.HAZMAT_MANAGE: "register hazardous-chemical vehicles",
+    Permission.INCIDENTS_MANAGE: "open, note or close incidents",
+    Permission.TELEMETRY_INGEST: "post telemetry",
     Permission.USERS_MANAGE: "manage users",
 }
 
 # The levels a role's jurisdiction may have (grids are never a user's jurisdiction).
 ROLE_LEVELS: dict[Role, frozenset[Level]] = {
     role: frozenset({Level.DISTRICT, Level.TOWN, Level.VILLAGE}) for role in Role
-} | {Role.TOWN_OPERATOR: frozenset({Level.TOWN, Level.VILLAGE})}
+} | {
+    Role.TOWN_OPERATOR: frozenset({Level.TOWN, Level.VILLAGE}),
+    Role.GATEWAY: frozenset({Level.DISTRICT}),
+}
 
 
 def can(role: Role | str, permission: Permission | str) -> bool:
