@@ -1,7 +1,8 @@
 """Installing the built-in demo district into the layer registry.
 
-The seven demo layers (``towns``, ``villages``, ``grids``, ``roads``, ``cameras``, ``zones``,
-``shelters``) are generated once and stored; the console rebuilds its indexes from the stored
+The demo layers (``towns``, ``villages``, ``grids`` with their population, ``roads``,
+``cameras``, ``zones``, ``shelters`` and the hazardous-chemical enterprises ``facilities``) are
+generated once and stored; an install that lacks one of them is regenerated; the console rebuilds its indexes from the stored
 layers, so an imported real grid table would take the same path later.
 """
 
@@ -26,6 +27,7 @@ LAYER_KINDS = {
     "cameras": "camera",
     "zones": "zone",
     "shelters": "shelter",
+    "facilities": "facility",
 }
 LAYER_TITLES = {
     "towns": "镇街 Towns",
@@ -35,6 +37,7 @@ LAYER_TITLES = {
     "cameras": "摄像头 Cameras",
     "zones": "重点区域 Zones",
     "shelters": "避难场所 Shelters",
+    "facilities": "危化品企业 Facilities",
 }
 LAYER_STYLES: dict[str, dict[str, Any]] = {
     "towns": {"color": "#4fc3f7", "weight": 3, "fill": False},
@@ -44,6 +47,7 @@ LAYER_STYLES: dict[str, dict[str, Any]] = {
     "cameras": {"color": "#69f0ae", "radius": 5},
     "zones": {"color": "#ff7043", "weight": 1.5, "fillOpacity": 0.25},
     "shelters": {"color": "#26a69a", "radius": 6},
+    "facilities": {"color": "#e040fb", "radius": 6},
 }
 
 
@@ -78,7 +82,7 @@ def needs_install(registry: LayerRegistry, demo: DemoSettings) -> bool:
 
 
 def install_demo_district(registry: LayerRegistry, demo: DemoSettings) -> Jurisdictions:
-    """Generate the demo district and store its seven layers; return its jurisdictions."""
+    """Generate the demo district and store its layers; return its jurisdictions."""
     boundary = demo_boundary(demo)
     spec = DistrictSpec(
         seed=demo.seed,
@@ -120,8 +124,9 @@ def install_demo_district(registry: LayerRegistry, demo: DemoSettings) -> Jurisd
             replace=True,
         )
     log.info(
-        "demo district %s %s installed: %d towns, %d villages, %d grids, %d cameras",
+        "demo district %s %s installed: %d towns, %d villages, %d grids, %d cameras, "
+        "%d facilities",
         boundary.adcode, boundary.name, len(district.towns), len(district.villages),
-        len(district.grids), len(district.cameras),
+        len(district.grids), len(district.cameras), len(district.facilities),
     )
     return jurisdictions

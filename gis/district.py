@@ -1,4 +1,5 @@
-"""The demo district generator: towns, villages, grids, roads, cameras, zones and shelters.
+"""The demo district generator: towns, villages, grids, roads, cameras, zones, shelters and
+hazardous-chemical enterprises (facilities), with a population per grid, village and town.
 
 Deterministic for a seed. It works bottom-up in metres: grids tile the district boundary
 (relaxed Voronoi cells clipped to it), towns are contiguous groups of grids, villages are
@@ -8,6 +9,8 @@ Everything generated is labelled ``synthetic``; only the boundary may be real.
 >>> d = generate_district(DistrictSpec(seed=1, grids=64, towns=3, villages_per_town=2, cameras=8))
 >>> len(d.grids), len(d.towns), d.grids.iloc[0]["code"][:6]
 (64, 3, '320612')
+>>> int(d.towns["population"].sum()) == int(d.grids["population"].sum())
+True
 """
 
 from __future__ import annotations
@@ -25,11 +28,22 @@ from gis.metric import MetricFrame
 from gis.regions import adjacency, cluster, make_contiguous, relaxed_partition
 
 WGS84 = "EPSG:4326"
-LAYER_NAMES = ("towns", "villages", "grids", "roads", "cameras", "zones", "shelters")
+LAYER_NAMES = (
+    "towns", "villages", "grids", "roads", "cameras", "zones", "shelters", "facilities",
+)
 
 _STEMS_A = list("东南西北新兴安和平永长青金石桥湖河港庄塘丰乐福宁")
 _STEMS_B = list("湖桥港庄塘林园溪山洲坝圩湾亭集口泾河浜墩")
 _ROAD_SPEED = {"expressway": 80, "arterial": 60, "local": 40}
+#: Grid population: from about 6,000 at a town centre down to 800, falling by e every 1.8 km.
+_POP_MIN, _POP_MAX, _POP_DECAY_M = 800, 6000, 1800.0
+#: Hazardous-chemical enterprises by kind: name suffix and (UN hazard class, UN numbers) choices.
+_FACILITY_KINDS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "production": ("化工有限公司", [("8", "UN1789,UN1830"), ("3", "UN1230,UN1114"), ("2.3", "UN1005")]),
+    "storage": ("石化仓储有限公司", [("3", "UN1203,UN1202,UN1230"), ("2.1", "UN1075"), ("2.3", "UN1017")]),
+    "gas_station": ("加油加气站", [("3", "UN1203,UN1202"), ("2.1", "UN1203,UN1202,UN1971")]),
+}
+_FACILITY_WEIGHTS = {"production": 0.35, "storage": 0.3, "gas_station": 0.35}
 
 
 class DistrictSpec(BaseModel):
@@ -43,6 +57,7 @@ class DistrictSpec(BaseModel):
     schools_per_town: int = Field(2, ge=0, le=20)
     shelters_per_town: int = Field(2, ge=0, le=20)
     hazmat_parking_lots: int = Field(3, ge=0, le=50)
+    facilities: int = Field(8, ge=0, le=200, description="hazardous-chemical enterprises")
 
 
 @dataclass
@@ -57,6 +72,7 @@ class District:
     cameras: gpd.GeoDataFrame
     zones: gpd.GeoDataFrame
     shelters: gpd.GeoDataFrame
+    facilities: gpd.GeoDataFrame
     spec: DistrictSpec = field(default_factory=DistrictSpec)
 
     @property
@@ -64,7 +80,7 @@ class District:
         return self.boundary.adcode
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
-        """The demo layers by name: towns, villages, grids, roads, cameras, zones, shelters."""
+        """The demo layers by name (:data:`LAYER_NAMES`)."""
         return {name: getattr(self, name) for name in LAYER_NAMES}
 
 
@@ -113,7 +129,15 @@ def generate_district(spec: DistrictSpec | None = None, boundary: Boundary | Non
     zones, shelters = _zones_and_shelters(
         spec, town_geoms, village_geoms, towns, villages, road_geoms, roads, rng, frame
     )
-    return District(boundary, towns, villages, grids, roads, cameras, zones, shelters, spec)
+    # Later additions draw from their own streams: the layers above stay as they were.
+    _add_population(towns, villages, grids, town_geoms, frame, np.random.default_rng([spec.seed, 1]))
+    facilities = _facilities(
+        spec, region, towns, town_geoms, zones, road_geoms, roads, frame,
+        np.random.default_rng([spec.seed, 2]),
+    )
+    return District(
+        boundary, towns, villages, grids, roads, cameras, zones, shelters, facilities, spec
+    )
 
 
 def _hierarchy(boundary, cells, town_of, village_of, anchors, rng, frame):
@@ -333,3 +357,80 @@ def _zones_and_shelters(spec, town_geoms, village_geoms, towns, villages, road_g
         {k: [row[k] for row in shelter_rows] for k in ("id", "name", "capacity")}, shelter_points, frame
     )
     return zones, shelters
+
+
+def _add_population(towns, villages, grids, town_geoms, frame, rng) -> None:
+    """A deterministic population per grid (denser near its town's centre), summed upwards."""
+    anchors = shapely.point_on_surface(grids.geometry.values)
+    x, y = frame.to_metric(shapely.get_x(anchors), shapely.get_y(anchors))
+    centres = shapely.point_on_surface(town_geoms)  # the towns' residential cores' centres
+    town_index = {code: i for i, code in enumerate(towns["code"])}
+    centre = shapely.get_coordinates(centres)[[town_index[t] for t in grids["town"]]]
+    dist = np.hypot(np.asarray(x) - centre[:, 0], np.asarray(y) - centre[:, 1])
+    base = _POP_MIN + (_POP_MAX - _POP_MIN) * np.exp(-dist / _POP_DECAY_M)
+    pop = np.clip(base * rng.uniform(0.85, 1.15, size=len(grids)), _POP_MIN, _POP_MAX)
+    grids.insert(grids.columns.get_loc("synthetic"), "population", (np.round(pop, -1)).astype(int))
+    by_village = grids.groupby("village")["population"].sum()
+    villages["population"] = villages["code"].map(by_village).fillna(0).astype(int)
+    by_town = villages.groupby("parent")["population"].sum()
+    towns["population"] = towns["code"].map(by_town).fillna(0).astype(int)
+
+
+def _facilities(spec, region, towns, town_geoms, zones, road_geoms, roads, frame, rng):
+    """Hazardous-chemical enterprises (危化品企业) beside the roads, away from schools.
+
+    Each is at least 1 km from any school and 500 m from any town's residential core, 800 m
+    from the others; as many as fit in a few hundred tries (a small district may get fewer).
+    """
+    sensitive = zones[zones["zone_type"].isin(["school", "residential_core"])]
+    schools_m = frame.geometry_to_metric(
+        shapely.union_all(sensitive[sensitive["zone_type"] == "school"].geometry.values)
+    )
+    cores_m = frame.geometry_to_metric(
+        shapely.union_all(sensitive[sensitive["zone_type"] == "residential_core"].geometry.values)
+    )
+    avoid = shapely.union(shapely.buffer(schools_m, 1000.0), shapely.buffer(cores_m, 500.0))
+    kinds = list(_FACILITY_WEIGHTS)
+    weights = np.array([_FACILITY_WEIGHTS[k] for k in kinds])
+    town_tree = shapely.STRtree(town_geoms)
+    rows, points = [], []
+    taken: set[str] = set()
+    for _ in range(300 * max(spec.facilities, 1)):
+        if len(rows) >= spec.facilities or len(road_geoms) == 0:
+            break
+        kind = kinds[int(rng.choice(len(kinds), p=weights))]
+        line = road_geoms[int(rng.integers(len(road_geoms)))]
+        d = rng.uniform(0.0, line.length)
+        p = shapely.line_interpolate_point(line, d)
+        a = shapely.line_interpolate_point(line, max(d - 5.0, 0.0))
+        b = shapely.line_interpolate_point(line, min(d + 5.0, line.length))
+        side = np.arctan2(b.x - a.x, b.y - a.y) + (np.pi / 2 if rng.random() < 0.5 else -np.pi / 2)
+        offset = 30.0 if kind == "gas_station" else rng.uniform(120.0, 400.0)
+        site = shapely.Point(p.x + offset * np.sin(side), p.y + offset * np.cos(side))
+        if not region.contains(site) or avoid.contains(site):
+            continue
+        if points and min(site.distance(q) for q in points) < 800.0:
+            continue
+        hits = town_tree.query(site, predicate="intersects")
+        town = towns["name"].iloc[int(hits[0])][:2] if len(hits) else "城东"
+        suffix, classes = _FACILITY_KINDS[kind]
+        stem = f"{town}{rng.choice(_STEMS_A)}{rng.choice(_STEMS_B)}"
+        name = f"{stem}{suffix}"
+        if name in taken:
+            continue
+        taken.add(name)
+        hazard_class, un_numbers = classes[int(rng.integers(len(classes)))]
+        points.append(site)
+        rows.append(
+            {
+                "id": f"F{len(rows) + 1:04d}",
+                "name": name,
+                "kind": kind,
+                "hazard_class": hazard_class,
+                "un_numbers": un_numbers,
+                "max_storage_t": int(rng.integers(2, 20)) * (5 if kind == "gas_station" else 50),
+            }
+        )
+    columns = ("id", "name", "kind", "hazard_class", "un_numbers", "max_storage_t")
+    table = _frame({k: [r[k] for r in rows] for k in columns}, np.asarray(points, dtype=object), frame)
+    return table

@@ -89,7 +89,9 @@ def test_deterministic_for_a_seed():
 
 def test_demo_content_is_complete_and_labelled_synthetic(district):
     layers = district.layers()
-    assert set(layers) == {"towns", "villages", "grids", "roads", "cameras", "zones", "shelters"}
+    assert set(layers) == {
+        "towns", "villages", "grids", "roads", "cameras", "zones", "shelters", "facilities"
+    }
     for name, table in layers.items():
         assert table["synthetic"].all(), name
         assert table.crs.to_epsg() == 4326
@@ -124,3 +126,46 @@ def test_hazmat_parking_is_away_from_sensitive_areas(district):
     lots = frame.geometry_to_metric(zones[zones.zone_type == "hazmat_parking"].geometry.values)
     assert len(lots) > 0
     assert np.all(shapely.distance(lots, sensitive) >= 2000.0 - 1.0)
+
+
+def test_population_is_plausible_denser_near_town_centres_and_sums_up(district):
+    grids, villages, towns = district.grids, district.villages, district.towns
+    assert grids["population"].between(800, 6000).all()
+    assert grids["population"].dtype.kind == "i"
+    by_village = grids.groupby("village")["population"].sum()
+    assert (villages.set_index("code")["population"] == by_village.reindex(villages["code"])).all()
+    by_town = villages.groupby("parent")["population"].sum()
+    assert (towns.set_index("code")["population"] == by_town.reindex(towns["code"])).all()
+    # Grids in a town's residential core are more populous than the district's typical grid.
+    cores = district.zones[district.zones.zone_type == "residential_core"].geometry.values
+    anchors = shapely.point_on_surface(np.asarray(grids.geometry.values))
+    in_core = np.zeros(len(grids), dtype=bool)
+    in_core[shapely.STRtree(anchors).query(np.asarray(cores), predicate="contains")[1]] = True
+    assert grids["population"][in_core].median() > 1.5 * grids["population"][~in_core].median()
+
+
+def test_facilities_are_hazmat_enterprises_inside_and_away_from_schools(district):
+    fac = district.facilities
+    assert 6 <= len(fac) <= 10
+    assert fac["id"].is_unique and fac["name"].is_unique
+    assert set(fac["kind"]) <= {"storage", "production", "gas_station"}
+    assert fac["name"].str.endswith(("有限公司", "加油加气站")).all()
+    assert fac["un_numbers"].str.match(r"^UN\d{4}(,UN\d{4})*$").all()
+    assert fac["hazard_class"].isin(["2.1", "2.3", "3", "6.1", "8"]).all()
+    frame = MetricFrame.for_geometry(district.boundary.geometry)
+    sites = frame.geometry_to_metric(fac.geometry.values)
+    region = frame.geometry_to_metric(shapely.union_all(district.towns.geometry.values))
+    assert shapely.within(sites, region).all()
+    schools = district.zones[district.zones.zone_type == "school"].geometry.values
+    assert np.all(shapely.distance(sites, frame.geometry_to_metric(shapely.union_all(schools))) >= 999.0)
+
+
+def test_additions_leave_the_older_layers_alone():
+    """Population and facilities come from their own random streams: a fewer facilities
+    changes nothing else."""
+    spec = DistrictSpec(seed=5, grids=60, towns=3, villages_per_town=2, cameras=6)
+    a = generate_district(spec)
+    b = generate_district(spec.model_copy(update={"facilities": 0}))
+    assert len(b.facilities) == 0
+    for name in ("towns", "grids", "cameras", "zones", "shelters"):
+        assert a.layers()[name].drop(columns="geometry").equals(b.layers()[name].drop(columns="geometry"))
