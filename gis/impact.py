@@ -393,19 +393,21 @@ def _features(
     idx, dist = idx[order], dist[order]
     inside = shapely.intersects(geoms_m[idx], area_m)
     props_cols = [c for c in table.columns if c not in (table.geometry.name, "id", "name")]
-    sub = table.iloc[idx]
-    ids = sub["id"] if "id" in sub.columns else (sub["code"] if "code" in sub.columns else sub.index)
+    sub = pd.DataFrame(table.iloc[idx].drop(columns=table.geometry.name))
+    if "id" in sub.columns:
+        ids = sub["id"].tolist()
+    else:
+        ids = (sub["code"] if "code" in sub.columns else sub.index.to_series()).tolist()
+    names = sub["name"].tolist() if "name" in sub.columns else [""] * len(sub)
+    records = sub[props_cols].to_dict("records")
     out = []
-    for j in range(len(idx)):
-        row = sub.iloc[j]
-        props = {c: _plain(row[c]) for c in props_cols}
+    for j, props in enumerate(records):
         out.append(
             NearbyFeature(
-                layer=layer, id=str(_plain(ids.iloc[j] if hasattr(ids, "iloc") else ids[j])),
-                name=str(_plain(row["name"]) or "") if "name" in sub.columns else "",
+                layer=layer, id=str(_plain(ids[j])), name=str(_plain(names[j]) or ""),
                 lon=float(lon[idx[j]]), lat=float(lat[idx[j]]),
                 distance_m=0.0 if inside[j] else float(dist[j]), inside=bool(inside[j]),
-                properties=props,
+                properties={c: _plain(v) for c, v in props.items()},
             )
         )
     return out
@@ -468,6 +470,7 @@ def analyze(
     near_m: float = 500.0,
     shelters_k: int = 5,
     moving: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    frame: MetricFrame | None = None,
 ) -> ImpactReport:
     """Overlay a hazard area on the district's layers (all WGS-84).
 
@@ -477,7 +480,9 @@ def analyze(
     ``{"drones": [...], "vehicles": [...]}``, each a dict with ``id``, ``lon``, ``lat`` and
     optional ``attrs``. Cameras, facilities, drones and vehicles are listed when inside the
     area or within ``near_m`` metres of it; shelters are the ``shelters_k`` nearest, wherever.
-    ``population`` is the sum over grids of population times share inside.
+    ``population`` is the sum over grids of population times share inside. ``frame``: the
+    metric frame to measure in (default: one centred on the area; passing the district's
+    saves building one, about 30 ms).
     """
     if not (math.isfinite(near_m) and near_m >= 0):
         raise ValueError(f"near_m must be a non-negative number, got {near_m}")
@@ -487,7 +492,7 @@ def analyze(
     if unknown:
         raise ValueError(f"moving objects must be 'drones' or 'vehicles', not {sorted(unknown)}")
     area = as_area(area_geometry)
-    frame = MetricFrame.for_geometry(area)
+    frame = frame or MetricFrame.for_geometry(area)
     area_m = frame.geometry_to_metric(area)
     shapely.prepare(area_m)
     units = {

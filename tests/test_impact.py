@@ -233,3 +233,12 @@ def test_summary_rows_make_a_csv(layers, centre):
     assert len(parsed) == len(rows) and parsed[1]["kind"] == "town"
     # JSON round trip of the whole report.
     assert ImpactReport.model_validate_json(report.model_dump_json()) == report
+
+
+def test_a_given_frame_gives_the_same_answer(district, layers, centre):
+    area = HazardArea.plume(*centre, wind_from_deg=120, wind_speed_ms=2.5)
+    own = analyze(area, layers)
+    shared = analyze(area, layers, frame=MetricFrame.for_geometry(district.boundary.geometry))
+    assert [g.code for g in own.grids] == [g.code for g in shared.grids]
+    assert abs(own.population - shared.population) <= 2
+    assert [c.id for c in own.cameras] == [c.id for c in shared.cameras]
