@@ -18,7 +18,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from alerts.watch import DeadlineWatch
-from console.api import alerts, auth, cameras, events, grids, health, layers, video, wall, ws
+from console.api import (
+    alerts,
+    auth,
+    cameras,
+    events,
+    grids,
+    hazmat,
+    health,
+    incidents,
+    layers,
+    telemetry,
+    video,
+    wall,
+    ws,
+)
 from console.settings import Settings, get_settings
 from console.state import ConsoleState, open_console
 
@@ -54,7 +68,8 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
-    for module in (health, auth, grids, cameras, layers, alerts, events, video, wall, ws):
+    for module in (health, auth, grids, cameras, layers, alerts, events, video, wall, ws, telemetry, hazmat,
+                   incidents):
         app.include_router(module.router)
     app.include_router(auth.users_router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():

@@ -24,6 +24,7 @@ from pydantic_settings import (
 from alerts.policy import AlertPolicy
 from models.detector import SHIPPED_WEIGHTS
 from models.warning.config import SHIPPED_MODEL
+from telemetry.mqtt import MqttSettings
 
 
 class DemoSettings(BaseModel):
@@ -133,6 +134,43 @@ class AlertSettings(BaseModel):
     )
 
 
+class TelemetrySettings(BaseModel):
+    """Vehicle and drone positions: the HTTP batch limits, MQTT, and the trajectory rules."""
+
+    enabled: bool = Field(True, description="Run the trajectory rules over accepted fixes.")
+    model: Path | None = Field(
+        None, description="Trajectory-rule YAML; default: the shipped one. A bad file stops start-up."
+    )
+    max_batch: int = Field(20_000, ge=1, le=1_000_000, description="Most reports in one POST.")
+    max_body_bytes: int = Field(8 * 1024 * 1024, ge=1024, description="Largest POST body.")
+    max_backlog: int = Field(
+        200_000, ge=1000, description="Fixes waiting for the rules before POSTs get 503 (retry later)."
+    )
+    tick_s: float = Field(5.0, gt=0, le=600, description="How often clock rules (signal loss) run.")
+    only_registered: bool = Field(
+        False, description="Refuse reports of vehicles missing from the registry (unknown_vehicle)."
+    )
+    mqtt_enabled: bool = Field(False, description="Subscribe to the MQTT broker below.")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    live_interval_s: float = Field(1.0, gt=0, le=60, description="How often the wall gets positions.")
+
+
+class DroneSettings(BaseModel):
+    """Drone cameras (for footprints and geolocation of their video)."""
+
+    hfov_deg: float = Field(72.0, gt=1, lt=170, description="Horizontal field of view of the camera.")
+    vfov_deg: float = Field(44.5, gt=1, lt=170, description="Vertical field of view of the camera.")
+    max_range_m: float = Field(1500, gt=10, le=20_000, description="Footprint cut-off towards the horizon.")
+    min_battery_pct: float = Field(25, ge=0, le=100, description="Below this a drone is not offered.")
+
+
+class IncidentSettings(BaseModel):
+    """Incident mode: what counts as near, how many shelters to list."""
+
+    near_m: float = Field(500, ge=0, le=50_000, description="Cameras, drones and facilities this close count.")
+    shelters: int = Field(5, ge=1, le=50, description="Nearest shelters listed.")
+
+
 class AuthSettings(BaseModel):
     """Users' sessions and the guard on logins."""
 
@@ -173,6 +211,9 @@ class Settings(BaseSettings):
     warning: WarningSettings = WarningSettings()
     alerts: AlertSettings = AlertSettings()
     auth: AuthSettings = AuthSettings()
+    telemetry: TelemetrySettings = TelemetrySettings()
+    drones: DroneSettings = DroneSettings()
+    incidents: IncidentSettings = IncidentSettings()
     demo_password: SecretStr | None = Field(
         None,
         description="Password of the demo users (ZHIZHI_DEMO_PASSWORD); default: generated once "

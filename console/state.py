@@ -9,23 +9,38 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 from sqlalchemy import Engine
 
-from alerts.bus import InProcessBus
+from alerts.bus import InProcessBus, Topic
 from alerts.evidence import EvidenceStore
+from alerts.incidents import IncidentService, IncidentStore
 from alerts.record import OPEN_STATUSES
 from alerts.service import AlertService, Locate
 from alerts.store import AlertStore
 from console.auth import AuthService, AuthStore
 from console.demo_district import install_demo_district, needs_install
+from console.fleet import Fleet, locate_many
+from console.incident_impact import IncidentImpact
 from console.live.bridge import LiveBridge
 from console.live.hub import LiveHub
+from console.live.positions import PositionFeed
 from console.settings import Settings
 from gis.cameras import Camera, CameraIndex, fov_sectors
 from gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
+from gis.metric import MetricFrame
 from layers import LayerRegistry, Scope, create_schema, make_engine
+from layers.hazmat import HazmatRegistry
+from models.trajectory.config import load_model as load_trajectory_model
+from models.trajectory.engine import TrajectoryEngine
+from models.trajectory.fusion import TrackFusion
+from models.trajectory.places import TrajectoryPlaces
+from models.trajectory.runner import TrajectoryRunner
 from models.warning.config import ModelConfigError, WarningModelConfig, load_model
 from models.warning.engine import WarningEngine
+from models.warning.record import WarningEvent
 from models.warning.runner import WarningRunner
 from models.warning.scene import places_for
+from telemetry.gate import IngestReport, TelemetryGate
+from telemetry.mqtt import MqttIngest
+from telemetry.record import DroneState, Fix
 from video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
 from video.evidence import EvidenceRecorder
 
@@ -46,7 +61,16 @@ class ConsoleState:
     alerts: AlertService
     evidence: EvidenceStore
     auth: AuthService
+    hazmat: HazmatRegistry
+    gate: TelemetryGate
+    fleet: Fleet
+    fusion: TrackFusion
+    incidents: IncidentService
     camera_sectors: list[dict] = field(default_factory=list)
+    trajectory: TrajectoryRunner | None = None
+    positions: PositionFeed | None = None
+    mqtt: MqttIngest | None = None
+    incident_impact: IncidentImpact | None = None
     warnings: WarningRunner | None = None
     recorders: list[EvidenceRecorder] = field(default_factory=list)
     hub: LiveHub | None = None
@@ -91,11 +115,57 @@ class ConsoleState:
         self.recorders.append(recorder)
         return recorder
 
+    # --- telemetry ------------------------------------------------------------------------------
+    def ingest_reports(self, items: list[object]) -> IngestReport:
+        """A batch of raw vehicle reports through the gate; the accepted ones onto the bus."""
+        result = self.gate.check(items)
+        self.publish_fixes(result.fixes)
+        return result.report
+
+    def publish_fixes(self, fixes: list[Fix]) -> None:
+        """Accepted fixes to the trajectory rules, the fleet and the wall (one bus message)."""
+        if fixes:
+            self.bus.publish(Topic.TELEMETRY, {"type": "fixes", "fixes": [f.model_dump() for f in fixes]})
+
+    def ingest_drone(self, state: DroneState) -> bool:
+        """A drone pose through the gate and onto the bus; whether it was accepted."""
+        if self.gate.accept_drone(state) is not None:
+            return False
+        self.bus.publish(Topic.DRONES, state.to_message())
+        return True
+
+    def telemetry_status(self) -> dict:
+        """Counters of the gate, the trajectory rules and the MQTT link."""
+        return {
+            "gate": self.gate.counts(),
+            "rules": self.trajectory.stats() if self.trajectory is not None else None,
+            "mqtt": {"status": str(self.mqtt.status), **self.mqtt.counts()} if self.mqtt is not None else None,
+        }
+
+    def vehicle_facts(self, vehicle_id: str) -> dict | None:
+        """What the wall shows of a registered vehicle: plate, company, cargo."""
+        vehicle = self.hazmat.get(vehicle_id)
+        if vehicle is None:
+            return None
+        return {"plate": vehicle.plate, "company": vehicle.company, "un_number": vehicle.un_number,
+                "hazard_class": vehicle.hazard_class}
+
+    def on_warning(self, warning: WarningEvent) -> None:
+        """A warning from video or telemetry into the alert service (video hazmat tankers are
+        first matched to a registered vehicle's position)."""
+        self.alerts.ingest(self.fusion.enrich(warning, self.hazmat.get))
+
     def close(self) -> None:
         """Finish the warning model's queue and the evidence being written, then stop the bus
         and release the database."""
+        if self.mqtt is not None:
+            self.mqtt.stop()
+        if self.positions is not None:
+            self.positions.stop()
         if self.live is not None:
             self.live.detach()
+        if self.trajectory is not None:
+            self.trajectory.stop()
         if self.warnings is not None:
             self.warnings.stop()
         for recorder in self.recorders:
@@ -177,10 +247,9 @@ def load_warning_model(settings: Settings) -> tuple[WarningModelConfig, list[Cam
 
 def read_zones(registry: LayerRegistry) -> gpd.GeoDataFrame | None:
     """The stored ``zones`` layer (all of it), or ``None`` when there is none."""
-    everything = Scope.everything()
-    if not any(info.name == "zones" for info in registry.list_layers(everything)):
+    if not _has_layer(registry, "zones"):
         return None
-    return registry.read_features("zones", everything)
+    return registry.read_features("zones", Scope.everything())
 
 
 def start_warnings(
@@ -189,7 +258,7 @@ def start_warnings(
     """Run ``model`` over the frame batches of the console's bus, raising alerts."""
     places = places_for(cameras, read_zones(state.registry))
     engine = WarningEngine(model, places)
-    runner = WarningRunner(engine, state.alerts.ingest, queue_size=state.settings.warning.queue_size)
+    runner = WarningRunner(engine, state.on_warning, queue_size=state.settings.warning.queue_size)
     runner.attach(state.bus).start()
     log.info(
         "warning model %s runs over the bus: %d rules, %d zones, %d lanes, %d configured cameras",
@@ -214,6 +283,7 @@ def open_console(settings: Settings) -> ConsoleState:
     """Open storage, install the demo district when needed, build the indexes and start the
     warning model (its files are checked first, before storage is touched)."""
     warning_setup = load_warning_model(settings) if settings.warning.enabled else None
+    trajectory_model = load_trajectory(settings) if settings.telemetry.enabled else None
     engine, registry = open_store(settings)
     jurisdictions, synthetic = load_jurisdictions(registry)
     bus = InProcessBus()
@@ -235,11 +305,61 @@ def open_console(settings: Settings) -> ConsoleState:
         alerts=alerts,
         evidence=EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days),
         auth=AuthService(AuthStore(engine), jurisdictions, settings.auth),
+        hazmat=(hazmat := HazmatRegistry(engine)),
+        gate=TelemetryGate(hazmat.known if settings.telemetry.only_registered else None),
+        fleet=Fleet(
+            MetricFrame.for_geometry(jurisdictions.get(jurisdictions.district_code).geometry),
+            locate_many(jurisdictions),
+            district_code=jurisdictions.district_code,
+            drone_hfov_deg=settings.drones.hfov_deg,
+            drone_vfov_deg=settings.drones.vfov_deg,
+            drone_max_range_m=settings.drones.max_range_m,
+        ),
+        fusion=TrackFusion(),
+        incidents=IncidentService(IncidentStore(engine), compute=lambda spec: None, bus=bus),
     )
+    state.incident_impact = IncidentImpact(state)
+    state.incidents.compute = state.incident_impact.compute
+    state.bus.subscribe(Topic.TELEMETRY, state.fleet.on_fixes)
+    state.bus.subscribe(Topic.DRONES, state.fleet.on_drone)
+    state.bus.subscribe(Topic.ALERTS, state.incidents.on_alert)
     start_live(state)
     if warning_setup is not None:
         state.warnings = start_warnings(state, *warning_setup)
+    if trajectory_model is not None:
+        state.trajectory = start_trajectory(state, trajectory_model)
+    if settings.telemetry.mqtt_enabled:
+        state.mqtt = MqttIngest(settings.telemetry.mqtt, gate=state.gate, on_fixes=state.publish_fixes,
+                                on_drone=lambda drone: state.bus.publish(Topic.DRONES, drone.to_message()))
+        state.mqtt.start()
     return state
+
+
+def load_trajectory(settings: Settings):
+    """The configured trajectory rules (a bad file stops start-up with its errors)."""
+    try:
+        return load_trajectory_model(settings.telemetry.model)
+    except ModelConfigError as exc:
+        log.error("the console cannot start: %s", exc)
+        raise
+
+
+def start_trajectory(state: ConsoleState, model) -> TrajectoryRunner:
+    """Run the trajectory rules over the telemetry batches of the console's bus."""
+    everything = Scope.everything()
+    roads = state.registry.read_features("roads", everything) if _has_layer(state.registry, "roads") else None
+    places = TrajectoryPlaces.from_layers(read_zones(state.registry), roads)
+    engine = TrajectoryEngine(model, places, state.hazmat.get)
+    settings = state.settings.telemetry
+    runner = TrajectoryRunner(engine, state.on_warning, tick_s=settings.tick_s, max_backlog=settings.max_backlog,
+                              observers=[state.fusion.observe])
+    runner.attach(state.bus).start()
+    log.info("trajectory rules %s run over the telemetry of the bus", model.label)
+    return runner
+
+
+def _has_layer(registry: LayerRegistry, name: str) -> bool:
+    return any(info.name == name for info in registry.list_layers(Scope.everything()))
 
 
 def start_live(state: ConsoleState) -> None:
@@ -255,11 +375,16 @@ def start_live(state: ConsoleState) -> None:
     state.hub = LiveHub(lambda client: live_snapshot(state, client.code), buffer=live.buffer,
                         queue_size=live.client_queue)
     state.live = LiveBridge(state.hub, state.jurisdictions, camera_grid, tracks_hz=live.tracks_hz).attach(state.bus)
+    state.positions = PositionFeed(state.hub, state.fleet, interval_s=state.settings.telemetry.live_interval_s,
+                                   describe=state.vehicle_facts).start()
 
 
 def live_snapshot(state: ConsoleState, code: str) -> list[dict]:
-    """What a screen of jurisdiction ``code`` starts from: open alerts, then camera statuses."""
+    """What a screen of jurisdiction ``code`` starts from: open alerts, camera statuses, active
+    incidents, then vehicles and drones."""
     scope = state.scope_for(code)
     alerts = state.alerts.list(scope, status=OPEN_STATUSES, limit=state.settings.live.snapshot_alerts)
     statuses = state.live.camera_statuses(code) if state.live is not None else []
-    return [a.to_message() for a in alerts] + statuses
+    incidents = [i.to_message("snapshot") for i in state.incidents.list(code, status="active")]
+    positions = state.positions.snapshot_items(code) if state.positions is not None else []
+    return [a.to_message() for a in alerts] + statuses + incidents + positions

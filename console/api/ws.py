@@ -25,8 +25,9 @@ import logging
 from typing import Any, Literal
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from alerts.incidents import IncidentNotFound
 from alerts.service import AlertNotFound
 from console.auth import Permission
 from console.state import ConsoleState
@@ -43,11 +44,20 @@ BAD_REQUEST = 4400
 
 
 class WallCommand(BaseModel):
-    """A screen's selection, shared with the other screens of its wall."""
+    """A screen's selection, shared with the other screens of its wall: an alert, or an incident
+    to switch the wall to its incident layout."""
 
     type: Literal["wall"]
-    action: Literal["select_alert"]
-    alert_id: str = Field(min_length=1, max_length=64)
+    action: Literal["select_alert", "focus_incident"]
+    alert_id: str | None = Field(None, min_length=1, max_length=64)
+    incident_id: str | None = Field(None, min_length=1, max_length=64)
+
+    @model_validator(mode="after")
+    def _target(self) -> WallCommand:
+        wanted = "alert_id" if self.action == "select_alert" else "incident_id"
+        if getattr(self, wanted) is None:
+            raise ValueError(f"{self.action} needs {wanted}")
+        return self
 
 
 @router.websocket("/ws")
@@ -106,6 +116,8 @@ def _handle(state: ConsoleState, principal, wall: str | None, data: Any) -> dict
         return {"type": "error", "detail": f"unknown command: {exc.errors()[0]['msg']}"}
     if wall is None:
         return {"type": "error", "detail": "join a wall first: /ws?wall=NAME"}
+    if command.action == "focus_incident":
+        return _focus_incident(state, principal, wall, command.incident_id or "")
     scope = state.scope_for(principal.code)
     try:
         alert = state.alerts.get(command.alert_id, scope)
@@ -125,4 +137,21 @@ def _handle(state: ConsoleState, principal, wall: str | None, data: Any) -> dict
         "cameras": cameras,
     }
     state.hub.publish(message, audience=[c for c in (alert.grid, alert.assignee_unit) if c], wall=wall)
+    return None
+
+
+def _focus_incident(state: ConsoleState, principal, wall: str, incident_id: str) -> dict | None:
+    """Every screen of the wall switches to the incident's layout."""
+    try:
+        incident = state.incidents.get(incident_id, principal.code)
+    except IncidentNotFound:
+        return {"type": "error", "detail": f"incident {incident_id} not found"}
+    message = {
+        "type": "wall",
+        "wall": wall,
+        "action": "focus_incident",
+        "by": principal.username,
+        "incident": incident.to_message("focus"),
+    }
+    state.hub.publish(message, audience=[incident.owner_unit, *incident.codes], wall=wall)
     return None

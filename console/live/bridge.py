@@ -7,7 +7,11 @@ only to screens whose jurisdiction contains one of them:
   town; an alert outside every grid reaches the district only);
 - a camera's status: the camera's grid;
 - live tracks: one message per town, holding only the tracks located in that town (a camera on a
-  town border never shows a town's wall what happens across the border).
+  town border never shows a town's wall what happens across the border);
+- an incident (opened, updated, closed, a timeline entry): the unit that opened it and every
+  town, village and grid its area touches.
+
+Vehicle and drone positions reach the hub through :mod:`console.live.positions`.
 
 Tracks come from the frame batches of the workers, at most ``tracks_hz`` messages per camera
 per second: the latest positions, which is what a map can show.
@@ -23,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from alerts.bus import Bus, Topic
+from alerts.incidents import TOPIC as INCIDENTS_TOPIC
 from console.live.hub import LiveHub
 from gis.codes import LEVEL_DIGITS, Level, is_within
 from gis.jurisdiction import Jurisdictions
@@ -57,6 +62,7 @@ class LiveBridge:
             (Topic.ALERTS, self.on_alert),
             (Topic.CAMERA_STATUS, self.on_camera_status),
             (Topic.FRAMES, self.on_frame),
+            (INCIDENTS_TOPIC, self.on_incident),
         ):
             self._subscriptions.append(bus.subscribe(topic, handler))
         return self
@@ -69,6 +75,10 @@ class LiveBridge:
     # --- handlers (called in the publishers' threads) -----------------------------------
     def on_alert(self, message: dict[str, Any]) -> None:
         self.hub.publish(message, audience=alert_audience(message, self.jurisdictions.district_code))
+
+    def on_incident(self, message: dict[str, Any]) -> None:
+        codes = [*message.get("codes", ()), message.get("owner_unit")]
+        self.hub.publish(message, audience=[c for c in codes if c] or [self.jurisdictions.district_code])
 
     def on_camera_status(self, message: dict[str, Any]) -> None:
         camera_id = str(message.get("camera_id", ""))

@@ -49,6 +49,9 @@ export const RULE = {
   speeding: "超速行驶",
   wrong_way: "逆向行驶",
   crowd: "人员聚集",
+  route_deviation: "偏离核定路线",
+  fatigue: "疲劳驾驶",
+  signal_loss: "定位信号中断",
 };
 export const RULE_EN = {
   abnormal_stop: "Abnormal stop",
@@ -57,6 +60,19 @@ export const RULE_EN = {
   speeding: "Speeding",
   wrong_way: "Wrong way",
   crowd: "Crowd",
+  route_deviation: "Off route",
+  fatigue: "Fatigue",
+  signal_loss: "Signal lost",
+};
+
+/** Kinds of incidents (alerts/incidents.py). */
+export const INCIDENT = {
+  typhoon: { label: "台风", en: "Typhoon" },
+  flood: { label: "洪涝", en: "Flood" },
+  rainstorm: { label: "暴雨", en: "Rainstorm" },
+  fire: { label: "火灾", en: "Fire" },
+  chemical_leak: { label: "危化品泄漏", en: "Chemical leak" },
+  other: { label: "突发事件", en: "Incident" },
 };
 
 export const CLASS = {

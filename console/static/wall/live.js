@@ -13,8 +13,10 @@
  * - close code 4401 (the token was refused) leads to the login page.
  *
  * Events (EventTarget): "state" (connection state changed), "snapshot", "alert",
- * "camera_status", "tracks", "select" (a wall selection: {alert, cameras, by, receivedAt}),
- * "alerts" (the alert set changed: after a snapshot or an alert message), "error".
+ * "camera_status", "tracks", "vehicles" (hazmat vehicles' newest positions), "drone" (a drone's
+ * pose and camera footprint), "incident" (an incident opened, updated or closed), "select" (a
+ * wall selection: {alert, cameras, by, receivedAt}), "alerts" (the alert set changed: after a
+ * snapshot or an alert message), "error".
  */
 
 import { token, toLogin } from "./session.js";
@@ -38,6 +40,9 @@ export class WallLink extends EventTarget {
     this.stopped = false;
     this.alerts = new Map(); // id -> alert message (the latest)
     this.cameras = new Map(); // camera_id -> camera_status message
+    this.vehicles = new Map(); // vehicle_id -> newest position (with registry facts)
+    this.drones = new Map(); // drone_id -> newest "drone" message
+    this.incidents = new Map(); // incident id -> newest incident
     this.selection = null;
   }
 
@@ -114,6 +119,13 @@ export class WallLink extends EventTarget {
     setTimeout(() => this.connect(), delay);
   }
 
+  /** Focus an incident on every screen of this wall (incident layout). */
+  focusIncident(incidentId) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify({ type: "wall", action: "focus_incident", incident_id: incidentId }));
+    return true;
+  }
+
   /** Send a selection to every screen of this wall (the server answers with a "wall" message). */
   select(alertId) {
     const at = Date.now();
@@ -155,6 +167,18 @@ export class WallLink extends EventTarget {
       case "tracks":
         this.dispatchEvent(new CustomEvent("tracks", { detail: msg }));
         break;
+      case "vehicles":
+        this.applyVehicles(msg);
+        this.dispatchEvent(new CustomEvent("vehicles", { detail: msg }));
+        break;
+      case "drone":
+        this.drones.set(String(msg.drone_id), msg);
+        this.dispatchEvent(new CustomEvent("drone", { detail: msg }));
+        break;
+      case "incident":
+        this.applyIncident(msg);
+        this.dispatchEvent(new CustomEvent("incident", { detail: msg }));
+        break;
       case "wall":
         if (msg.action === "select_alert" && msg.alert) {
           this.alerts.set(msg.alert.id, Object.assign({}, this.alerts.get(msg.alert.id) || {}, msg.alert));
@@ -166,6 +190,10 @@ export class WallLink extends EventTarget {
             receivedAt: Date.now(),
           };
           this.dispatchEvent(new CustomEvent("select", { detail: this.selection }));
+        } else if (msg.action === "focus_incident" && msg.incident) {
+          this.incidents.set(msg.incident.id, msg.incident);
+          this.focus = { incident: msg.incident, by: msg.by || "", seq: msg.seq, receivedAt: Date.now() };
+          this.dispatchEvent(new CustomEvent("focus_incident", { detail: this.focus }));
         }
         break;
       default:
@@ -173,12 +201,31 @@ export class WallLink extends EventTarget {
     }
   }
 
+  applyVehicles(msg) {
+    for (const v of Array.isArray(msg.vehicles) ? msg.vehicles : []) {
+      if (v && v.vehicle_id != null) this.vehicles.set(String(v.vehicle_id), v);
+    }
+  }
+
+  /** Incident messages are the incident's fields ("event": opened, updated, closed) or a
+   *  timeline entry ("event": "timeline", which changes nothing here). */
+  applyIncident(msg) {
+    if (!msg.id || msg.event === "timeline") return;
+    this.incidents.set(msg.id, msg);
+  }
+
   applySnapshot(msg) {
     this.alerts.clear();
     this.cameras.clear();
+    this.vehicles.clear();
+    this.drones.clear();
+    this.incidents.clear();
     for (const item of Array.isArray(msg.items) ? msg.items : []) {
       if (item.type === "alert" && item.id) this.alerts.set(item.id, item);
       else if (item.type === "camera_status" && item.camera_id != null) this.cameras.set(String(item.camera_id), item);
+      else if (item.type === "vehicles") this.applyVehicles(item);
+      else if (item.type === "drone" && item.drone_id != null) this.drones.set(String(item.drone_id), item);
+      else if (item.type === "incident") this.applyIncident(item);
     }
     this.dispatchEvent(new CustomEvent("snapshot", { detail: msg }));
     this.dispatchEvent(new CustomEvent("alerts", { detail: { snapshot: true } }));

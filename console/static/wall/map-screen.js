@@ -11,7 +11,9 @@
  * - open alerts as markers coloured by severity, pulsing while new; a click selects the alert
  *   on the whole wall;
  * - a wall selection ("wall" message): fly to the alert, outline its grid, draw sight lines
- *   from the cameras that see it.
+ *   from the cameras that see it;
+ * - hazmat vehicles with their route corridors, drones with their camera footprints
+ *   (fleet-layer.js), and active incidents with their areas (incident-layer.js).
  *
  * For tests: window.zhizhiWall = {link, markers, tracks, selection, ...}; body[data-wall-ready]
  * becomes "true" once the layers are drawn and the live link has started.
@@ -35,6 +37,8 @@ import {
   wallName,
   $,
 } from "./common.js";
+import { createFleetLayer } from "./fleet-layer.js";
+import { createIncidentLayer } from "./incident-layer.js";
 import { WallLink } from "./live.js";
 import { api } from "./session.js";
 
@@ -433,12 +437,24 @@ function liveControl() {
         `<div class="zz-layers-head">实时图层 Live</div>` +
         `<label><input type="checkbox" data-layer="alerts" checked> <span class="zz-lc-title">告警 Alerts</span> <span class="zz-lc-count" id="zw-lc-alerts">0</span></label>` +
         `<label><input type="checkbox" data-layer="tracks" checked> <span class="zz-lc-title">实时轨迹 Tracks</span> <span class="zz-lc-count" id="zw-lc-tracks">0</span></label>` +
+        `<label><input type="checkbox" data-layer="vehicles" checked> <span class="zz-lc-title">危化品车 Hazmat vehicles</span> <span class="zz-lc-count" id="zw-lc-vehicles">0</span></label>` +
+        `<label><input type="checkbox" data-layer="corridors" checked> <span class="zz-lc-title">核定路线 Routes</span></label>` +
+        `<label><input type="checkbox" data-layer="drones" checked> <span class="zz-lc-title">无人机 Drones</span> <span class="zz-lc-count" id="zw-lc-drones">0</span></label>` +
+        `<label><input type="checkbox" data-layer="incidents" checked> <span class="zz-lc-title">突发事件 Incidents</span></label>` +
         `<label><input type="checkbox" data-layer="scope" checked> <span class="zz-lc-title">管辖范围 Jurisdiction</span></label>`;
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
       div.addEventListener("change", (e) => {
         const input = e.target;
-        const layer = { alerts: alertGroup, tracks: trackGroup, scope: scopeLayer }[input.dataset.layer];
+        const layer = {
+          alerts: alertGroup,
+          tracks: trackGroup,
+          scope: scopeLayer,
+          vehicles: zw.fleet.vehicles,
+          corridors: zw.fleet.corridors,
+          drones: zw.fleet.drones,
+          incidents: zw.incidents.layer,
+        }[input.dataset.layer];
         if (!layer) return;
         if (input.checked) layer.addTo(map);
         else map.removeLayer(layer);
@@ -454,6 +470,13 @@ function updateLiveCounts() {
   if (a) a.textContent = String(zw.markers.size);
   const t = $("#zw-lc-tracks");
   if (t) t.textContent = String(zw.tracks.size);
+  if (zw.fleet) {
+    const c = zw.fleet.counts();
+    const v = $("#zw-lc-vehicles");
+    if (v) v.textContent = String(c.vehicles);
+    const d = $("#zw-lc-drones");
+    if (d) d.textContent = String(c.drones);
+  }
 }
 
 function buildLiveLegend() {
@@ -461,7 +484,11 @@ function buildLiveLegend() {
   for (const [sev, s] of Object.entries(SEVERITY)) {
     items.push(`<li><i class="zw-legend-alert zw-sev-${sev}"></i>${esc(s.label)}预警 ${esc(s.en)}</li>`);
   }
-  items.push(`<li><i class="zw-legend-hazmat">危</i>危化品车 Hazmat tanker</li>`);
+  items.push(`<li><i class="zw-legend-hazmat">危</i>危化品车 (视频) Hazmat tanker on video</li>`);
+  items.push(`<li><i class="zw-legend-vehicle">危</i>危化品车 (北斗) Hazmat vehicle, BeiDou</li>`);
+  items.push(`<li><i class="zw-legend-route"></i>核定路线 Approved route</li>`);
+  items.push(`<li><i class="zw-legend-drone">✈</i>无人机及视域 Drone, footprint</li>`);
+  items.push(`<li><i class="zw-legend-incident"></i>事件影响范围 Incident area</li>`);
   for (const cls of ["truck", "bus", "car", "person"]) {
     items.push(
       `<li><i class="zz-swatch zz-swatch-point" style="--c:${CLASS[cls].color}"></i>${esc(CLASS[cls].label)} ${esc(CLASS[cls].en)}</li>`,
@@ -493,9 +520,12 @@ async function start() {
   alertGroup = L.layerGroup().addTo(map);
   trackGroup = L.layerGroup().addTo(map);
   selectGroup = L.layerGroup().addTo(map);
+  zw.fleet = createFleetLayer(map, link);
+  zw.incidents = createIncidentLayer(map, link, wall);
   [units] = await Promise.all([
     Units.load(),
     drawScope().catch((err) => boot.fail("管辖范围加载失败 Jurisdiction outline failed", err.message)),
+    zw.fleet.loadCorridors().catch((err) => boot.fail("核定路线加载失败 Routes failed", err.message)),
   ]);
   zw.units = units;
   liveControl();
@@ -514,6 +544,8 @@ async function start() {
   });
   link.addEventListener("camera_status", (e) => paintCamera(e.detail.camera_id));
   link.addEventListener("tracks", (e) => onTracks(e.detail));
+  link.addEventListener("vehicles", updateLiveCounts);
+  link.addEventListener("drone", updateLiveCounts);
   link.addEventListener("select", (e) => applySelection(e.detail));
   link.addEventListener("error", (e) => console.warn("wall:", e.detail && e.detail.detail));
   link.start();

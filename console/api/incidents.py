@@ -1,0 +1,157 @@
+"""Incident mode: open an incident over an area, see what it touches, keep its timeline, export
+a situation report.
+
+``POST /api/incidents`` takes the area as a point and radius, a drawn polygon, or — for a
+chemical leak — a point and the wind; the console computes the hazard area and what lies in
+it (grids, villages and towns with their population, cameras, drones, hazmat vehicles and
+facilities, the nearest shelters). Alerts that arise inside an active incident join its
+timeline on their own; people add notes; the unit that opened it (or one above) closes it.
+Every read is scoped: a town sees the incidents it opened and those whose area touches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import HTMLResponse, Response
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from alerts.incidents import (
+    Incident,
+    IncidentConflict,
+    IncidentNotFound,
+    IncidentSpec,
+    IncidentStatus,
+    InvalidIncident,
+    NotOwner,
+    TimelineEntry,
+)
+from console import sitrep
+from console.api.deps import CurrentPrincipal, RequestScope, State, require
+from console.auth import Permission
+
+router = APIRouter(prefix="/api/incidents", tags=["incidents"])
+MayManage = [Depends(require(Permission.INCIDENTS_MANAGE))]
+
+
+class Note(BaseModel):
+    """A line for the timeline."""
+
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class Closing(BaseModel):
+    """Why the incident is closed (optional)."""
+
+    note: str = Field("", max_length=2000)
+
+
+def _errors(exc: Exception) -> HTTPException:
+    if isinstance(exc, IncidentNotFound):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, NotOwner):
+        return HTTPException(403, str(exc))
+    if isinstance(exc, IncidentConflict):
+        return HTTPException(409, str(exc))
+    if isinstance(exc, InvalidIncident):
+        return HTTPException(422, str(exc))
+    raise exc
+
+
+@router.post("", status_code=201, response_model=Incident, dependencies=MayManage)
+async def open_incident(state: State, principal: CurrentPrincipal, scope: RequestScope,
+                        spec: IncidentSpec) -> Incident:
+    """Open an incident; its area must touch the caller's jurisdiction."""
+    try:
+        if not state.incident_impact.touches(spec, scope):
+            raise HTTPException(403, f"the area does not touch your jurisdiction ({scope.code})")
+        return await run_in_threadpool(state.incidents.open, spec, principal.username, principal.code)
+    except (InvalidIncident, IncidentConflict) as exc:
+        raise _errors(exc) from None
+
+
+@router.get("", response_model=list[Incident])
+def list_incidents(state: State, scope: RequestScope,
+                   status: IncidentStatus | None = Query(None, description="active or closed")) -> list[Incident]:
+    """Incidents the caller's jurisdiction sees, newest first."""
+    return state.incidents.list(scope.code, status)
+
+
+@router.get("/{incident_id}", response_model=Incident)
+def get_incident(state: State, scope: RequestScope, incident_id: str) -> Incident:
+    try:
+        return state.incidents.get(incident_id, scope.code)
+    except IncidentNotFound as exc:
+        raise _errors(exc) from None
+
+
+@router.get("/{incident_id}/timeline", response_model=list[TimelineEntry])
+def timeline(state: State, scope: RequestScope, incident_id: str) -> list[TimelineEntry]:
+    """The incident's timeline, oldest first: opened, alerts, actions, notes, closed."""
+    try:
+        return state.incidents.timeline(incident_id, scope.code)
+    except IncidentNotFound as exc:
+        raise _errors(exc) from None
+
+
+@router.post("/{incident_id}/notes", status_code=201, response_model=TimelineEntry, dependencies=MayManage)
+def add_note(state: State, principal: CurrentPrincipal, scope: RequestScope, incident_id: str,
+             note: Note) -> TimelineEntry:
+    try:
+        return state.incidents.add_note(incident_id, principal.username, note.text, scope_code=scope.code)
+    except (IncidentNotFound, InvalidIncident) as exc:
+        raise _errors(exc) from None
+
+
+@router.post("/{incident_id}/close", response_model=Incident, dependencies=MayManage)
+def close_incident(state: State, principal: CurrentPrincipal, scope: RequestScope, incident_id: str,
+                   closing: Closing) -> Incident:
+    """Close an active incident (the unit that opened it, or one above)."""
+    try:
+        return state.incidents.close(incident_id, principal.username, closing.note, scope_code=scope.code)
+    except (IncidentNotFound, NotOwner, IncidentConflict, InvalidIncident) as exc:
+        raise _errors(exc) from None
+
+
+@router.post("/{incident_id}/refresh", response_model=Incident, dependencies=MayManage)
+async def refresh_impact(state: State, principal: CurrentPrincipal, scope: RequestScope,
+                         incident_id: str) -> Incident:
+    """Recompute what the area touches (drones and vehicles move)."""
+    try:
+        return await run_in_threadpool(state.incidents.refresh, incident_id, actor=principal.username,
+                                       scope_code=scope.code)
+    except (IncidentNotFound, NotOwner, IncidentConflict, InvalidIncident) as exc:
+        raise _errors(exc) from None
+
+
+def _report_parts(state, scope, incident_id: str) -> tuple[Incident, list[TimelineEntry]]:
+    try:
+        incident = state.incidents.get(incident_id, scope.code)
+        return incident, state.incidents.timeline(incident_id, scope.code)
+    except IncidentNotFound as exc:
+        raise _errors(exc) from None
+
+
+@router.get("/{incident_id}/report.html", response_class=HTMLResponse)
+async def report_html(state: State, scope: RequestScope, incident_id: str) -> HTMLResponse:
+    """A standalone situation-report map (folium, no internet needed to open it)."""
+    incident, entries = _report_parts(state, scope, incident_id)
+    html = await run_in_threadpool(sitrep.render_html, incident, incident.impact, timeline=entries)
+    return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="sitrep-{incident.id}.html"'})
+
+
+@router.get("/{incident_id}/report.json")
+def report_json(state: State, scope: RequestScope, incident_id: str) -> dict[str, Any]:
+    """The situation report's summary as JSON."""
+    incident, entries = _report_parts(state, scope, incident_id)
+    return sitrep.summary_json(incident, incident.impact, entries)
+
+
+@router.get("/{incident_id}/report.csv")
+def report_csv(state: State, scope: RequestScope, incident_id: str) -> Response:
+    """The affected units, cameras, drones, vehicles, facilities and shelters as CSV rows."""
+    incident, _ = _report_parts(state, scope, incident_id)
+    return Response(sitrep.summary_csv(incident, incident.impact), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="sitrep-{incident.id}.csv"'})

@@ -1,0 +1,87 @@
+"""What an incident's area touches, computed from the console's own layers and fleet.
+
+:class:`IncidentImpact` is the ``compute`` of :class:`alerts.incidents.IncidentService`: from an
+:class:`~alerts.incidents.IncidentSpec` it builds the hazard area (:class:`gis.impact.HazardArea`:
+circle, drawn polygon or leak plume), overlays it on the stored towns, villages, grids,
+cameras, facilities and shelters, and on the drones and vehicles where they are now
+(:func:`gis.impact.analyze`), and names the jurisdiction codes it touches (towns, villages and
+grids: whoever they belong to sees the incident). Layers are read once and kept; the metric
+frame is the district's.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import shapely
+
+from alerts.incidents import IncidentSpec, InvalidIncident
+from gis.impact import HazardArea, analyze
+from gis.metric import MetricFrame
+from layers import Scope
+
+if TYPE_CHECKING:
+    from console.state import ConsoleState
+
+LAYERS = ("towns", "villages", "grids", "cameras", "facilities", "shelters")
+
+
+class IncidentImpact:
+    """Hazard areas and their impact over one console's district."""
+
+    def __init__(self, state: ConsoleState) -> None:
+        self.state = state
+        self._layers: dict[str, gpd.GeoDataFrame] | None = None
+        self._lock = threading.Lock()
+        district = state.jurisdictions.get(state.jurisdictions.district_code).geometry
+        self.frame = MetricFrame.for_geometry(district)
+
+    def layers(self) -> dict[str, gpd.GeoDataFrame]:
+        """The district's layers the analysis reads (loaded on first use)."""
+        with self._lock:
+            if self._layers is None:
+                everything = Scope.everything()
+                stored = {info.name for info in self.state.registry.list_layers(everything)}
+                self._layers = {
+                    name: self.state.registry.read_features(name, everything) for name in LAYERS if name in stored
+                }
+            return self._layers
+
+    @staticmethod
+    def area(spec: IncidentSpec) -> HazardArea:
+        """The hazard area of a spec (422-worthy :class:`InvalidIncident` when unusable)."""
+        area = spec.area
+        try:
+            if area.kind == "circle":
+                return HazardArea.circle(*area.point, area.radius_m)
+            if area.kind == "plume":
+                return HazardArea.plume(*area.point, area.wind_from_deg, area.wind_speed_ms)
+            return HazardArea.polygon(area.polygon)
+        except ValueError as exc:
+            raise InvalidIncident(str(exc)) from None
+
+    def compute(self, spec: IncidentSpec) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """``(area GeoJSON, impact dict, touched codes)`` for the incident service."""
+        area = self.area(spec)
+        settings = self.state.settings.incidents
+        report = analyze(
+            area.shape,
+            self.layers(),
+            near_m=settings.near_m,
+            shelters_k=settings.shelters,
+            moving=self.state.fleet.moving_objects(),
+            frame=self.frame,
+        )
+        impact = report.model_dump(mode="json")
+        impact["area_kind"] = area.kind
+        impact["area_params"] = area.params
+        codes = [u.code for u in (*report.towns, *report.villages, *report.grids)]
+        return area.geometry, impact, codes
+
+    def touches(self, spec: IncidentSpec, scope: Scope) -> bool:
+        """Whether the spec's area meets a jurisdiction (everything meets the district)."""
+        if scope.is_everything or scope.geometry is None:
+            return scope.is_everything
+        return bool(shapely.intersects(self.area(spec).shape, scope.geometry))

@@ -1,0 +1,169 @@
+/* zhizhi 智治 — incidents (typhoon, flood, fire, chemical leak) on the wall's map.
+ *
+ * Every active incident the user may see is drawn as its hazard area (red, pulsing). Clicking
+ * one focuses it on the whole wall ({"type": "wall", "action": "focus_incident"}); a focused
+ * incident switches the screen to the incident layout: the map fits the area, the header
+ * shows a red banner and the side panel an incident card — population, affected towns,
+ * villages and grids, cameras and drones inside or near, nearest shelters, and the timeline.
+ *
+ * createIncidentLayer(map, link, wall) returns {layer, focused()}.
+ */
+
+import { INCIDENT, esc, fmtTime, $ } from "./common.js";
+import { api, token } from "./session.js";
+
+const AREA_STYLE = {
+  color: "#ff1744",
+  weight: 3,
+  fillColor: "#ff1744",
+  fillOpacity: 0.12,
+  dashArray: "10 6",
+  className: "zw-incident-area",
+};
+
+/** The incident's kind: "incident_type" on the websocket (its "type" is the message's), "type" in the REST API. */
+function kind(incident) {
+  return INCIDENT[incident.incident_type || incident.type] || INCIDENT.other;
+}
+
+function list(items, render, empty) {
+  if (!items || !items.length) return `<p class="zz-hint">${empty}</p>`;
+  return `<ol class="zw-incident-list">${items.map(render).join("")}</ol>`;
+}
+
+function distance(item) {
+  return item.inside ? "区内 inside" : `${Math.round(item.distance_m)} m`;
+}
+
+export function createIncidentLayer(map, link, wall) {
+  const layer = L.layerGroup().addTo(map);
+  const areas = new Map(); // id -> L.GeoJSON
+  let focusedId = null;
+
+  function draw() {
+    layer.clearLayers();
+    areas.clear();
+    for (const incident of link.incidents.values()) {
+      if (incident.status !== "active" || !incident.geometry) continue;
+      const area = L.geoJSON(incident.geometry, { style: () => AREA_STYLE });
+      area.bindTooltip(
+        `<div class="zz-tip-kind">${esc(kind(incident).label)} ${esc(kind(incident).en)}</div>` +
+          `<div class="zz-tip-name">${esc(incident.title)}</div>`,
+        { sticky: true, className: "zz-tip", opacity: 1 },
+      );
+      area.on("click", (e) => {
+        L.DomEvent.stopPropagation(e);
+        link.focusIncident(incident.id);
+      });
+      area.addTo(layer);
+      areas.set(incident.id, area);
+    }
+    if (focusedId && !areas.has(focusedId)) unfocus();
+  }
+
+  function unfocus() {
+    focusedId = null;
+    document.body.classList.remove("zw-incident-mode");
+    delete document.body.dataset.wallIncident;
+    const card = $("#zw-incident");
+    if (card) card.hidden = true;
+    const banner = $("#zw-incident-banner");
+    if (banner) banner.remove();
+  }
+
+  async function focus(incident) {
+    focusedId = incident.id;
+    const area = areas.get(incident.id);
+    if (area) map.flyToBounds(area.getBounds(), { padding: [40, 40], duration: 0.6 });
+    document.body.classList.add("zw-incident-mode");
+    document.body.dataset.wallIncident = incident.id;
+    if (!$("#zw-incident-banner")) {
+      const banner = document.createElement("span");
+      banner.id = "zw-incident-banner";
+      banner.className = "zw-incident-banner";
+      const spacer = $(".zz-header-spacer");
+      if (spacer) spacer.before(banner);
+    }
+    $("#zw-incident-banner").textContent = `战时 · ${kind(incident).label} ${incident.title}`;
+    await renderCard(incident.id);
+  }
+
+  async function renderCard(id) {
+    let card = $("#zw-incident");
+    if (!card) {
+      card = document.createElement("section");
+      card.id = "zw-incident";
+      card.className = "zz-card zw-incident-card";
+      const panel = $(".zz-panel");
+      if (!panel) return;
+      panel.prepend(card);
+    }
+    const [incident, timeline] = await Promise.all([
+      api(`/api/incidents/${encodeURIComponent(id)}`),
+      api(`/api/incidents/${encodeURIComponent(id)}/timeline`),
+    ]);
+    const impact = incident.impact || {};
+    const population = Number.isFinite(impact.population) ? impact.population.toLocaleString("zh-CN") : "—";
+    card.hidden = false;
+    card.dataset.incidentId = id;
+    card.innerHTML =
+      `<h2><span class="zw-incident-kind">${esc(kind(incident).label)}</span> ${esc(incident.title)}</h2>` +
+      `<div class="zw-incident-stats">` +
+      `<div><b data-field="population">${esc(population)}</b><span>受影响人口 People</span></div>` +
+      `<div><b data-field="grids">${(impact.grids || []).length}</b><span>网格 Grids</span></div>` +
+      `<div><b data-field="cameras">${(impact.cameras || []).length}</b><span>摄像头 Cameras</span></div>` +
+      `</div>` +
+      `<h3>受影响镇村 <small>Towns and villages</small></h3>` +
+      list(
+        [...(impact.towns || []), ...(impact.villages || [])].slice(0, 12),
+        (u) => `<li><span>${esc(u.name)}</span><b>${Math.round(100 * u.share)}%</b></li>`,
+        "无 None",
+      ) +
+      `<h3>无人机 <small>Drones</small></h3>` +
+      list(impact.drones, (d) => `<li><span>${esc(d.name || d.id)}</span><b>${esc(distance(d))}</b></li>`, "附近无可用无人机 None near") +
+      `<h3>最近避难场所 <small>Nearest shelters</small></h3>` +
+      list(
+        impact.shelters,
+        (s) => `<li><span>${esc(s.name)}</span><b>${esc(distance(s))}</b></li>`,
+        "无 None",
+      ) +
+      `<h3>时间线 <small>Timeline</small></h3>` +
+      `<ul class="zw-incident-timeline">${timeline
+        .slice(-12)
+        .reverse()
+        .map((t) => `<li><b>${esc(fmtTime(t.ts))}</b> ${esc(t.text || t.kind)}</li>`)
+        .join("")}</ul>` +
+      `<p class="zz-hint"><a href="/api/incidents/${encodeURIComponent(id)}/report.html" target="_blank" data-report>态势报告 Situation report</a></p>`;
+    // The report link needs the token: fetch it and open a blob, so the token never sits in a URL.
+    const a = card.querySelector("[data-report]");
+    a.addEventListener("click", async (e) => {
+      e.preventDefault();
+      const resp = await fetch(`/api/incidents/${encodeURIComponent(id)}/report.html`, {
+        headers: { Authorization: `Bearer ${token()}` },
+      });
+      if (!resp.ok) return;
+      const url = URL.createObjectURL(await resp.blob());
+      window.open(url, "_blank");
+    });
+  }
+
+  link.addEventListener("snapshot", draw);
+  link.addEventListener("incident", (e) => {
+    const msg = e.detail;
+    if (msg.event !== "timeline") draw();
+    if (msg.id !== focusedId) return;
+    const incident = link.incidents.get(msg.id);
+    if (incident && incident.status !== "active") unfocus();
+    else renderCard(msg.id).catch(() => {});
+  });
+  link.addEventListener("focus_incident", (e) => {
+    const incident = e.detail.incident;
+    if (!areas.has(incident.id)) {
+      link.incidents.set(incident.id, incident);
+      draw();
+    }
+    focus(incident).catch((err) => console.warn("incident:", err));
+  });
+
+  return { layer, areas, focused: () => focusedId, focus: (id) => link.focusIncident(id) };
+}

@@ -1,0 +1,238 @@
+"""Running the trajectory rules live: telemetry batches from the bus in, warnings handed on.
+
+The console's telemetry gate publishes accepted fixes on :data:`~alerts.bus.Topic.TELEMETRY`
+as ``{"type": "fixes", "fixes": [...]}``. A :class:`TrajectoryRunner` queues them (bus handlers
+only enqueue) and one thread owns the engine: it feeds each batch in order, calls
+:meth:`tick` every ``tick_s`` seconds of wall time (signal loss needs the clock, not a fix) and
+hands every :class:`~models.warning.record.WarningEvent` to ``on_warning``.
+
+Fixes are never dropped: a track with a hole would stop for minutes and raise a false
+abnormal stop. Instead the queue reports its ``backlog``, and the ingest refuses new batches
+(HTTP 503, the gateway retries) while :meth:`full` — back-pressure, not loss.
+
+>>> from alerts.bus import InProcessBus, Topic
+>>> class Echo:
+...     def feed(self, fixes): return []
+...     def tick(self, now): return []
+>>> bus = InProcessBus()
+>>> runner = TrajectoryRunner(Echo(), print, tick_s=60).attach(bus).start()
+>>> bus.publish(Topic.TELEMETRY, {"type": "fixes", "fixes": [
+...     {"vehicle_id": "苏F-1", "ts": 1e9, "lon": 120.9, "lat": 32.0}]})
+>>> runner.wait_idle() and runner.stop()
+True
+>>> runner.stats()["fixes"], runner.stats()["batches"]
+(1, 1)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from pydantic import TypeAdapter, ValidationError
+
+from alerts.bus import Bus, Topic
+from models.warning.record import WarningEvent
+from models.warning.runner import LOG_EVERY_S, OnWarning, _Throttle
+from telemetry.record import Fix
+
+log = logging.getLogger(__name__)
+_FIXES = TypeAdapter(list[Fix])
+
+
+class Engine(Protocol):
+    """What the runner drives (:class:`models.trajectory.engine.TrajectoryEngine`)."""
+
+    def feed(self, fixes: Sequence[Fix]) -> list[WarningEvent]: ...
+
+    def tick(self, now_ts: float) -> list[WarningEvent]: ...
+
+
+class TrajectoryRunner:
+    """Feeds one trajectory engine from the bus in a thread of its own.
+
+    ``stats()`` counts ``batches`` and ``fixes`` processed, ``warnings`` handed on,
+    ``ticks``, ``malformed`` messages, ``errors`` (the engine or ``on_warning`` raised) and the
+    current ``backlog`` (fixes queued).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        on_warning: OnWarning,
+        *,
+        tick_s: float = 10.0,
+        max_backlog: int = 200_000,
+        clock: Callable[[], float] = time.time,
+        observers: Sequence[Callable[[list[Fix]], object]] = (),
+    ) -> None:
+        self.engine = engine
+        self.on_warning = on_warning
+        self.tick_s = tick_s
+        self.max_backlog = max_backlog
+        self.clock = clock
+        self.observers = list(observers)  # e.g. the video fusion's position history
+        self._queue: deque[list[Fix]] = deque()
+        self._backlog = 0
+        self._cond = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self._subscriptions: list = []
+        self._thread: threading.Thread | None = None
+        self._counts: Counter[str] = Counter()
+        self._malformed_log = _Throttle(LOG_EVERY_S)
+
+    def attach(self, bus: Bus) -> TrajectoryRunner:
+        self._subscriptions.append(bus.subscribe(Topic.TELEMETRY, self.submit))
+        return self
+
+    def start(self) -> TrajectoryRunner:
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="trajectory-runner", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Unsubscribe, process what is queued, end the thread; whether it ended in time."""
+        for sub in self._subscriptions:
+            sub.cancel()
+        self._subscriptions.clear()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    # --- bus handler: enqueue only ---------------------------------------------------------
+    def submit(self, message: Any) -> None:
+        """Queue a ``fixes`` message (malformed ones are counted and logged)."""
+        try:
+            fixes = _FIXES.validate_python(message["fixes"])
+        except (ValidationError, KeyError, TypeError) as exc:
+            self._malformed(message, exc)
+            return
+        if not fixes:
+            return
+        with self._cond:
+            if self._stopping:
+                return
+            self._queue.append(fixes)
+            self._backlog += len(fixes)
+            self._cond.notify_all()
+
+    @property
+    def backlog(self) -> int:
+        """Fixes queued and not yet fed."""
+        return self._backlog
+
+    def full(self, incoming: int = 0) -> bool:
+        """Whether ``incoming`` more fixes would pass ``max_backlog`` (refuse the batch then)."""
+        return self._backlog + incoming > self.max_backlog
+
+    # --- the thread --------------------------------------------------------------------------
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued has been fed; whether that happened in time."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._thread is None or not self._thread.is_alive():
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def _loop(self) -> None:
+        next_tick = time.monotonic() + self.tick_s
+        while True:
+            with self._cond:
+                while not self._queue and not self._stopping:
+                    if not self._cond.wait(max(0.0, next_tick - time.monotonic())):
+                        break  # time to tick
+                batch = self._queue.popleft() if self._queue else None
+                if batch is None and self._stopping:
+                    return
+                self._busy = True
+            try:
+                if batch is not None:
+                    self._feed(batch)
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.tick_s
+                    self._tick()
+            finally:
+                with self._cond:
+                    if batch is not None:
+                        self._backlog -= len(batch)
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _feed(self, fixes: list[Fix]) -> None:
+        for observer in self.observers:
+            try:
+                observer(fixes)
+            except Exception:
+                self._counts["errors"] += 1
+                log.exception("a telemetry observer failed; continuing")
+        try:
+            warnings = self.engine.feed(fixes)
+        except Exception:
+            self._counts["errors"] += 1
+            log.exception("trajectory rules failed on a batch of %d fixes", len(fixes))
+            return
+        self._counts["batches"] += 1
+        self._counts["fixes"] += len(fixes)
+        self._deliver(warnings)
+
+    def tick(self) -> None:
+        """Run the clock-driven rules now (tests; the thread does it every ``tick_s``)."""
+        with self._cond:
+            self._busy = True
+        try:
+            self._tick()
+        finally:
+            with self._cond:
+                self._busy = False
+                self._cond.notify_all()
+
+    def _tick(self) -> None:
+        try:
+            warnings = self.engine.tick(self.clock())
+        except Exception:
+            self._counts["errors"] += 1
+            log.exception("trajectory rules failed on a tick")
+            return
+        self._counts["ticks"] += 1
+        self._deliver(warnings)
+
+    def _deliver(self, warnings: list[WarningEvent]) -> None:
+        for warning in warnings:
+            self._counts["warnings"] += 1
+            try:
+                self.on_warning(warning)
+            except Exception:
+                self._counts["errors"] += 1
+                log.exception("handing on warning %s failed; continuing", warning.key)
+
+    def _malformed(self, message: Any, reason: object) -> None:
+        self._counts["malformed"] += 1
+        if self._malformed_log.due():
+            log.warning(
+                "malformed telemetry message skipped (%d so far): %.300s; message %.200r",
+                self._counts["malformed"],
+                str(reason).replace("\n", "; "),
+                message,
+            )
+
+    def stats(self) -> dict[str, int]:
+        keys = ("batches", "fixes", "warnings", "ticks", "malformed", "errors")
+        return {k: self._counts[k] for k in keys} | {"backlog": self._backlog}
+
+
+__all__ = ["Engine", "TrajectoryRunner"]
