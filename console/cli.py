@@ -59,9 +59,11 @@ def demo(
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the map page.")] = True,
     cameras: Annotated[int, typer.Option(help="Simulated live cameras (0: none).", min=0, max=4)] = 4,
     video: Annotated[Path | None, typer.Option(help="A recorded clip to add as a live camera tile.")] = None,
+    fleet: Annotated[bool, typer.Option("--fleet/--no-fleet", help="Simulated hazmat vehicles and a drone.")] = True,
 ) -> None:
     """Start the console on the built-in demo district (generated on first start), with
-    simulator-backed live cameras analysed by the shipped detector and warning model."""
+    simulator-backed live cameras analysed by the shipped detector and warning model, and
+    simulated hazmat vehicles (BeiDou reports) and a patrol drone."""
     import uvicorn
 
     from console.app import create_app
@@ -80,6 +82,9 @@ def demo(
     announce_demo_users(state)
     if video is not None and not video.is_file():
         _fail(f"video not found: {video}")
+    from console.demo_fleet import start_demo_fleet
+
+    demo_fleet = start_demo_fleet(state) if fleet else None
     demo_video = None
     if cameras or video is not None:
         from console.demo_video import start_demo_video
@@ -92,6 +97,8 @@ def demo(
     finally:
         if demo_video is not None:
             demo_video.stop()
+        if demo_fleet is not None:
+            demo_fleet.stop()
         state.close()
 
 

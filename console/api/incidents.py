@@ -11,7 +11,7 @@ Every read is scoped: a town sees the incidents it opened and those whose area t
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, Response
@@ -34,6 +34,7 @@ from console.auth import Permission
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 MayManage = [Depends(require(Permission.INCIDENTS_MANAGE))]
+StatusFilter = Annotated[IncidentStatus | None, Query(description="active or closed")]
 
 
 class Note(BaseModel):
@@ -73,8 +74,7 @@ async def open_incident(state: State, principal: CurrentPrincipal, scope: Reques
 
 
 @router.get("", response_model=list[Incident])
-def list_incidents(state: State, scope: RequestScope,
-                   status: IncidentStatus | None = Query(None, description="active or closed")) -> list[Incident]:
+def list_incidents(state: State, scope: RequestScope, status: StatusFilter = None) -> list[Incident]:
     """Incidents the caller's jurisdiction sees, newest first."""
     return state.incidents.list(scope.code, status)
 

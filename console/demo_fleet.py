@@ -1,0 +1,120 @@
+"""The demo's fleet: hazardous-chemical vehicles reporting BeiDou positions, and a patrol drone.
+
+``zhizhi demo`` registers a dozen simulated hazmat vehicles (plates, carriers, cargo, approved
+routes; :func:`telemetry.simulator.simulate` along the demo roads) and replays their reports in
+real time through the same gate as ``POST /api/telemetry``, so the trajectory rules, the
+alerts and the wall see what a BeiDou platform would send. A few of them break a rule —
+speeding, leaving the approved route, stopping outside a designated lot — and raise
+``source: telemetry`` alerts with plate and cargo. When the last report has been played a new
+run starts (new times, same vehicles).
+
+A patrol drone (``UAV-01``) circles the first town's centre at 120 m, camera tilted 55° down
+towards the centre, and reports its pose once a second, as a DJI dock would over MQTT: the
+wall draws it with its camera footprint.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+
+from console.state import ConsoleState
+from layers import Scope
+from telemetry.record import DroneState
+from telemetry.simulator import simulate
+
+log = logging.getLogger(__name__)
+
+DEMO_ANOMALIES = ("speeding", "route_deviation", "abnormal_stop")
+DRONE_ID = "UAV-01"
+
+
+class DemoFleet:
+    """Replays simulated vehicle reports and flies the patrol drone, each in a daemon thread."""
+
+    def __init__(self, state: ConsoleState, *, normal: int = 9, seed: int = 11) -> None:
+        self.state = state
+        self.normal = normal
+        self.seed = seed
+        self.stop_event = threading.Event()
+        self.threads: list[threading.Thread] = []
+        everything = Scope.everything()
+        self.roads = state.registry.read_features("roads", everything)
+        self.zones = state.registry.read_features("zones", everything)
+        town = state.jurisdictions.children(state.jurisdictions.district_code)[0]
+        centre = town.geometry.representative_point()
+        self.orbit_centre = (centre.x, centre.y)
+        self.runs = 0
+
+    def start(self) -> DemoFleet:
+        for target, name in ((self._vehicles, "demo-vehicles"), (self._drone, "demo-drone")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        for thread in self.threads:
+            thread.join(5)
+
+    # --- vehicles -------------------------------------------------------------------------------
+    def _vehicles(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                self._one_run()
+            except Exception:  # a demo feed must not take the console down
+                log.exception("demo fleet run failed; starting another in 10 s")
+                self.stop_event.wait(10)
+
+    def _one_run(self) -> None:
+        start = time.time() - 600.0  # ten minutes in: the wall starts with vehicles on the road
+        sim = simulate(self.roads, self.zones, seed=self.seed + self.runs, normal=self.normal,
+                       anomalies=DEMO_ANOMALIES, unregistered=False, start_ts=start)
+        self.runs += 1
+        for vehicle in sim.vehicles:
+            self.state.hazmat.upsert(vehicle)
+        log.info("demo fleet: %d hazmat vehicles on the road (run %d, %d reports)",
+                 len(sim.vehicles), self.runs, len(sim.fixes))
+        pending = [f.model_dump() for f in sim.fixes]
+        i = 0
+        while i < len(pending) and not self.stop_event.is_set():
+            now = time.time()
+            j = i
+            while j < len(pending) and pending[j]["ts"] <= now:
+                j += 1
+            if j > i:  # what the vehicles have reported by now, as one gateway batch
+                self.state.ingest_reports(pending[i:j])
+                i = j
+            self.stop_event.wait(1.0)
+
+    # --- the drone ------------------------------------------------------------------------------
+    def _drone(self) -> None:
+        lon0, lat0 = self.orbit_centre
+        radius_m, period_s, battery = 350.0, 240.0, 96.0
+        m_per_deg_lat = 111_320.0
+        m_per_deg_lon = m_per_deg_lat * math.cos(math.radians(lat0))
+        while not self.stop_event.is_set():
+            now = time.time()
+            angle = 2 * math.pi * ((now % period_s) / period_s)
+            east, north = radius_m * math.sin(angle), radius_m * math.cos(angle)
+            towards_centre = (math.degrees(math.atan2(-east, -north)) + 360.0) % 360.0
+            heading = (towards_centre + 90.0) % 360.0  # flying clockwise round the centre
+            battery = 96.0 - ((now / 60.0) % 60.0)  # a slow drain, recharged every hour
+            pose = DroneState(
+                drone_id=DRONE_ID, ts=now, lon=lon0 + east / m_per_deg_lon, lat=lat0 + north / m_per_deg_lat,
+                height_m=120.0, heading_deg=heading, gimbal_pitch_deg=-55.0, gimbal_yaw_deg=towards_centre,
+                battery_pct=max(battery, 20.0), speed_ms=2 * math.pi * radius_m / period_s,
+            )
+            try:
+                self.state.ingest_drone(pose)
+            except Exception:
+                log.exception("demo drone pose refused")
+            self.stop_event.wait(1.0)
+
+
+def start_demo_fleet(state: ConsoleState, **options) -> DemoFleet:
+    """Register the demo hazmat vehicles and start their reports and the patrol drone."""
+    return DemoFleet(state, **options).start()
