@@ -1,0 +1,236 @@
+"""A trajectory warning model: a versioned, typed YAML configuration of telemetry rules.
+
+Rule kinds are the alert categories: ``abnormal_stop``, ``zone_entry``, ``prohibited_hours``,
+``speeding``, ``route_deviation``, ``fatigue``, ``signal_loss``. Every problem in a file becomes
+one :class:`ModelConfigError` listing each path and reason
+(``rules.3.limits_kmh.motorway: unknown road class ...``).
+
+>>> m = TrajectoryModelConfig.model_validate({"name": "t", "version": 1, "rules": [
+...     {"id": "fast", "kind": "speeding"}]})
+>>> m.rules[0].limits_kmh["arterial"], m.rules[0].tolerance, m.label
+(60.0, 0.1, 't@1')
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.warning.config import ModelConfigError
+from models.warning.record import Severity
+
+SHIPPED_MODEL = Path(__file__).parent / "default.yaml"
+ROAD_CLASSES = ("expressway", "arterial", "local")
+RULE_KINDS = (
+    "abnormal_stop",
+    "zone_entry",
+    "prohibited_hours",
+    "speeding",
+    "route_deviation",
+    "fatigue",
+    "signal_loss",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Upgrade(_Strict):
+    """Raise the severity when the vehicle is in (or within ``within_m`` of) zones of these types."""
+
+    severity: Severity
+    zone_types: list[str] = Field(min_length=1)
+    within_m: float = Field(0.0, ge=0, le=5000)
+
+
+class _Rule(_Strict):
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    description: str = ""
+    enabled: bool = True
+    severity: Severity = Severity.ORANGE
+    upgrades: list[Upgrade] = Field(default_factory=list, description="First match wins.")
+    min_duration_s: float = Field(30.0, ge=0, le=86_400, description="Debounce before firing.")
+    max_gap_s: float = Field(
+        20.0,
+        ge=0,
+        le=3600,
+        description="A lapse this short (missed or contrary reports) does not break it.",
+    )
+
+    @model_validator(mode="after")
+    def _upgrades_raise(self):
+        for u in self.upgrades:
+            if u.severity.rank >= self.severity.rank:
+                raise ValueError(f"upgrade to {u.severity} does not raise {self.severity}")
+        return self
+
+
+class AbnormalStopRule(_Rule):
+    """Stopped (slow and within ``radius_m`` of where it stopped) outside allowed zones."""
+
+    kind: Literal["abnormal_stop"]
+    max_speed_kmh: float = Field(5.0, gt=0, le=30)
+    radius_m: float = Field(30.0, gt=0, le=500, description="Drift tolerated while stopped.")
+    allowed_zone_types: list[str] = Field(default_factory=lambda: ["hazmat_parking"])
+    min_duration_s: float = Field(300.0, ge=0, le=86_400)
+
+
+class ZoneEntryRule(_Rule):
+    """Inside a zone of a prohibited type."""
+
+    kind: Literal["zone_entry"]
+    zone_types: list[str] = Field(
+        default_factory=lambda: ["residential_core", "school"], min_length=1
+    )
+    min_duration_s: float = Field(10.0, ge=0, le=86_400)
+    severity: Severity = Severity.RED
+
+
+class ProhibitedHoursRule(_Rule):
+    """Driving outside the vehicle's registered permitted hours (needs a registration)."""
+
+    kind: Literal["prohibited_hours"]
+    min_speed_kmh: float = Field(5.0, ge=0, le=100, description="Slower counts as not driving.")
+    min_duration_s: float = Field(60.0, ge=0, le=86_400)
+    max_gap_s: float = Field(120.0, ge=0, le=3600)
+
+
+class SpeedingRule(_Rule):
+    """Over the limit of the road class of the nearest road within ``match_distance_m``."""
+
+    kind: Literal["speeding"]
+    limits_kmh: dict[str, float] = Field(
+        default_factory=lambda: {"expressway": 80.0, "arterial": 60.0, "local": 40.0}
+    )
+    tolerance: float = Field(0.1, ge=0, le=1, description="Fraction over the limit tolerated.")
+    match_distance_m: float = Field(30.0, gt=0, le=500)
+    ambiguity_m: float = Field(
+        10.0,
+        ge=0,
+        le=100,
+        description="Roads this close to the nearest one also match; the highest limit wins.",
+    )
+    severity: Severity = Severity.YELLOW
+
+    @field_validator("limits_kmh")
+    @classmethod
+    def _limits(cls, value: dict[str, float]) -> dict[str, float]:
+        for k, v in value.items():
+            if k not in ROAD_CLASSES:
+                raise ValueError(f"unknown road class {k!r}; known: {list(ROAD_CLASSES)}")
+            if not 0 < v <= 200:
+                raise ValueError(f"limit {v} for {k} is not in (0, 200] km/h")
+        return value
+
+
+class RouteDeviationRule(_Rule):
+    """Outside the registered corridor (needs a registration)."""
+
+    kind: Literal["route_deviation"]
+    min_duration_s: float = Field(60.0, ge=0, le=86_400)
+
+
+class FatigueRule(_Rule):
+    """More than ``max_driving_s`` of driving without a rest of ``rest_s`` (stopped that long)."""
+
+    kind: Literal["fatigue"]
+    max_driving_s: float = Field(4 * 3600.0, gt=0, le=86_400)
+    rest_s: float = Field(20 * 60.0, gt=0, le=86_400)
+    stop_speed_kmh: float = Field(5.0, gt=0, le=30)
+    stop_radius_m: float = Field(50.0, gt=0, le=1000, description="A silent gap here is a rest.")
+    min_duration_s: float = Field(0.0, ge=0, le=86_400)
+    max_gap_s: float = Field(
+        0.0, ge=0, le=3600, description="It holds through short stops; ends on a rest."
+    )
+
+
+class SignalLossRule(_Rule):
+    """No report for ``after_s``; raised by ``tick``, ends when reports come back."""
+
+    kind: Literal["signal_loss"]
+    after_s: float = Field(300.0, gt=0, le=86_400)
+    severity: Severity = Severity.YELLOW
+
+
+Rule = Annotated[
+    AbnormalStopRule
+    | ZoneEntryRule
+    | ProhibitedHoursRule
+    | SpeedingRule
+    | RouteDeviationRule
+    | FatigueRule
+    | SignalLossRule,
+    Field(discriminator="kind"),
+]
+
+
+class TrajectoryModelConfig(_Strict):
+    """A named, versioned set of telemetry rule instances."""
+
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    version: int = Field(ge=1)
+    description: str = ""
+    utc_offset_hours: float = Field(
+        8.0, ge=-12, le=14, description="Local time for hours (China: +8)."
+    )
+    update_every_s: float = Field(
+        30.0, ge=0, le=3600, description="Re-send a live warning at most this often."
+    )
+    derive_speed_max_gap_s: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="A report without speed gets it from the previous fix, if this recent.",
+    )
+    rules: list[Rule] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_ids(self):
+        ids = [r.id for r in self.rules]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate rule ids {dupes}")
+        return self
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}@{self.version}"
+
+
+def parse_model(data: object, source: str = "<config>") -> TrajectoryModelConfig:
+    """Validate a parsed configuration; every problem is reported with its path."""
+    if not isinstance(data, dict):
+        raise ModelConfigError(source, [("", "expected a mapping with name, version and rules")])
+    try:
+        return TrajectoryModelConfig.model_validate(data)
+    except ValidationError as exc:
+        errors = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
+        raise ModelConfigError(source, errors) from None
+
+
+def load_model(path: Path | str | None = None) -> TrajectoryModelConfig:
+    """Read a YAML (or JSON) trajectory model; the shipped ``hazmat-telemetry`` when ``path`` is None."""
+    path = Path(path) if path is not None else SHIPPED_MODEL
+    if not path.is_file():
+        raise ModelConfigError(str(path), [("", "file not found")])
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ModelConfigError(str(path), [("", f"not valid YAML: {exc}")]) from None
+    return parse_model(data, str(path))
+
+
+__all__ = [
+    "ROAD_CLASSES",
+    "RULE_KINDS",
+    "SHIPPED_MODEL",
+    "ModelConfigError",
+    "Rule",
+    "TrajectoryModelConfig",
+    "load_model",
+    "parse_model",
+]

@@ -1,0 +1,278 @@
+"""The trajectory engine: vehicle fixes in, :class:`WarningEvent` s out.
+
+Same lifecycle as the video engine (:mod:`models.warning.engine`): per rule and vehicle, a
+debounced timer turns "meets the condition at this fix" into "has met it for
+``min_duration_s``, with lapses of at most ``max_gap_s``"; then it fires a warning, re-sends it
+(same ``key``, growing ``last_ts``) at most every ``update_every_s`` while it lasts, and sends it
+once more with ``active=False`` when a fix shows the condition over. ``signal_loss`` has no fix
+to judge by: :meth:`TrajectoryEngine.tick` raises it, the vehicle's next fix ends it.
+
+Every event has ``source="telemetry"``, no camera and no track; its details name the vehicle
+(and, when registered, plate, company, UN number and hazard class) plus the rule's facts.
+Vehicles without a registration get only the rules that need none (not ``prohibited_hours``
+nor ``route_deviation``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from layers.hazmat import HazmatVehicle
+from models.trajectory import conditions as cond
+from models.trajectory.batch import Batch, Last, Profile, make_batch, profiles
+from models.trajectory.config import SignalLossRule, TrajectoryModelConfig, load_model
+from models.trajectory.places import TrajectoryPlaces
+from models.warning.record import Severity, WarningEvent
+from telemetry.record import Fix
+
+Lookup = Callable[[str], HazmatVehicle | None]
+
+
+@dataclass
+class _Timer:
+    start: float
+    last_true: float
+    since: float | None = None
+    lon: float = 0.0
+    lat: float = 0.0
+    details: dict = field(default_factory=dict)
+    event: WarningEvent | None = None
+    sent_ts: float = 0.0
+
+
+def _no_registry(_vehicle_id: str) -> HazmatVehicle | None:
+    return None
+
+
+class TrajectoryEngine:
+    """Runs one trajectory model over the fixes of any number of vehicles."""
+
+    def __init__(
+        self,
+        config: TrajectoryModelConfig | None = None,
+        places: TrajectoryPlaces | None = None,
+        vehicles: Lookup | None = None,
+    ) -> None:
+        self.config = config or load_model()
+        self.places = places or TrajectoryPlaces()
+        self.vehicles = vehicles or _no_registry
+        self.rules = [r for r in self.config.rules if r.enabled]
+        self._last: dict[str, Last] = {}
+        self._timers: dict[str, dict[str, _Timer]] = {r.id: {} for r in self.rules}
+        self._stops: dict[str, dict[str, cond.StopRun]] = {r.id: {} for r in self.rules}
+        self._driving: dict[str, dict[str, cond.Driving]] = {r.id: {} for r in self.rules}
+        self._profiles: dict[str, Profile] = {}
+
+    # --- public ----------------------------------------------------------------------------
+    def feed(self, fixes: Sequence[Fix]) -> list[WarningEvent]:
+        """A batch of fixes (time order per vehicle); the warnings fired, updated or ended."""
+        if not fixes:
+            return []
+        b = make_batch(
+            fixes, self.places, self._last, self._profiles_of, self.config.derive_speed_max_gap_s
+        )
+        out: list[WarningEvent] = []
+        for rule in self.rules:
+            if isinstance(rule, SignalLossRule):
+                out.extend(self._signal_back(rule, b))
+                continue
+            hits = self._condition(rule, b)
+            out.extend(self._run(rule, b, hits))
+        self._remember(b)
+        out.sort(key=lambda e: e.last_ts)
+        return out
+
+    def tick(self, now_ts: float) -> list[WarningEvent]:
+        """Raise (or update) ``signal_loss`` for vehicles silent longer than the rule allows."""
+        out: list[WarningEvent] = []
+        for rule in self.rules:
+            if not isinstance(rule, SignalLossRule):
+                continue
+            timers = self._timers[rule.id]
+            for vid, last in self._last.items():
+                silent = now_ts - last.ts
+                timer = timers.get(vid)
+                if silent <= rule.after_s:
+                    continue
+                if timer is None:
+                    timer = timers[vid] = _Timer(last.ts, now_ts, lon=last.lon, lat=last.lat)
+                timer.last_true = now_ts
+                timer.details = {"silent_s": round(silent, 1), "last_report_ts": last.ts}
+                out.extend(self._send(rule, vid, timer, now_ts, last.x, last.y))
+        return out
+
+    def flush(self) -> list[WarningEvent]:
+        """End every live warning (the end of a replay); forget stops, driving and timers."""
+        out = [
+            self._ended(t) for timers in self._timers.values() for t in timers.values() if t.event
+        ]
+        for store in (*self._timers.values(), *self._stops.values(), *self._driving.values()):
+            store.clear()
+        return out
+
+    def live(self) -> list[WarningEvent]:
+        """The warnings live now."""
+        return [
+            t.event
+            for timers in self._timers.values()
+            for t in timers.values()
+            if t.event is not None
+        ]
+
+    # --- conditions ------------------------------------------------------------------------
+    def _profiles_of(self, vehicle_ids: list[str]) -> list[Profile]:
+        """Profiles from the registry as it is now; changed registrations are re-made together."""
+        found = [self.vehicles(v) for v in vehicle_ids]
+        stale = []
+        for vid, vehicle in zip(vehicle_ids, found):
+            cached = self._profiles.get(vid)
+            if cached is None or not (cached.vehicle is vehicle or cached.vehicle == vehicle):
+                stale.append((vid, vehicle))
+        if stale:
+            made = profiles([v for _, v in stale], [vid for vid, _ in stale], self.places)
+            self._profiles.update({vid: p for (vid, _), p in zip(stale, made)})
+        return [self._profiles[v] for v in vehicle_ids]
+
+    def _condition(self, rule, b: Batch) -> cond.Hits:
+        kind = rule.kind
+        if kind == "zone_entry":
+            return cond.zone_entry(rule, b, self.places)
+        if kind == "speeding":
+            return cond.speeding(rule, b, self.places)
+        if kind == "prohibited_hours":
+            return cond.prohibited_hours(rule, b, self.config.utc_offset_hours)
+        if kind == "route_deviation":
+            return cond.route_deviation(rule, b)
+        if kind == "abnormal_stop":
+            return cond.abnormal_stop(rule, b, self.places, self._stops[rule.id])
+        if kind == "fatigue":
+            return cond.fatigue(rule, b, self._driving[rule.id])
+        raise ValueError(f"no condition for rule kind {kind!r}")  # pragma: no cover
+
+    # --- timers ----------------------------------------------------------------------------
+    def _run(self, rule, b: Batch, hits: cond.Hits) -> list[WarningEvent]:
+        timers = self._timers[rule.id]
+        candidates = hits.hit
+        if timers:
+            live = [i for i, v in enumerate(b.vehicles) if v in timers]
+            if live:
+                candidates = candidates | np.isin(b.code, live)
+        out: list[WarningEvent] = []
+        for i in np.flatnonzero(candidates):
+            vid, ts = b.vid[i], float(b.ts[i])
+            timer = timers.get(vid)
+            if not hits.hit[i]:
+                if timer is not None and ts - timer.last_true > rule.max_gap_s:
+                    del timers[vid]
+                    if timer.event is not None:
+                        out.append(self._ended(timer))
+                continue
+            since = float(hits.since[i]) if hits.since is not None else None
+            if timer is None or (since is not None and since != timer.since):
+                if timer is not None and timer.event is not None:
+                    out.append(self._ended(timer))
+                timer = timers[vid] = _Timer(since if since is not None else ts, ts, since)
+            timer.last_true = ts
+            timer.lon, timer.lat = (
+                hits.where(i) if hits.where else (float(b.lon[i]), float(b.lat[i]))
+            )
+            facts = hits.facts(i)
+            for k, v in facts.items():
+                if k.startswith("max_") and k in timer.details:
+                    v = max(timer.details[k], v)
+                timer.details[k] = v
+            if ts - timer.start >= rule.min_duration_s:
+                out.extend(self._send(rule, vid, timer, ts, b.x[i], b.y[i]))
+        return out
+
+    def _send(
+        self, rule, vid: str, timer: _Timer, ts: float, x: float, y: float
+    ) -> list[WarningEvent]:
+        details = {
+            **self._profile_details(vid),
+            **timer.details,
+            "duration_s": round(ts - timer.start, 1),
+        }
+        due = timer.event is None or ts - timer.sent_ts >= self.config.update_every_s
+        if not due:
+            timer.event = timer.event.model_copy(update={"last_ts": ts, "details": details})
+            return []
+        severity = self._severity(rule, x, y)
+        if timer.event is None:
+            timer.event = WarningEvent(
+                rule=rule.kind,
+                rule_id=rule.id,
+                model=self.config.label,
+                severity=severity,
+                source="telemetry",
+                camera_id=None,
+                track_id=None,
+                lon=round(timer.lon, 7),
+                lat=round(timer.lat, 7),
+                first_ts=timer.start,
+                last_ts=ts,
+                details=details,
+            )
+        else:
+            if severity.rank > timer.event.severity.rank:
+                severity = timer.event.severity  # never downgrade a live warning
+            timer.event = timer.event.model_copy(
+                update={
+                    "last_ts": ts,
+                    "severity": severity,
+                    "lon": round(timer.lon, 7),
+                    "lat": round(timer.lat, 7),
+                    "details": details,
+                }
+            )
+        timer.sent_ts = ts
+        return [timer.event]
+
+    def _ended(self, timer: _Timer) -> WarningEvent:
+        event = timer.event
+        timer.event = None
+        return event.model_copy(
+            update={"active": False, "last_ts": max(event.last_ts, timer.last_true)}
+        )
+
+    def _severity(self, rule, x: float, y: float) -> Severity:
+        for upgrade in rule.upgrades:
+            if self.places.zone_of(upgrade.zone_types, [x], [y], upgrade.within_m)[0] >= 0:
+                return upgrade.severity
+        return rule.severity
+
+    def _profile_details(self, vid: str) -> dict:
+        cached = self._profiles.get(vid)
+        return dict(cached.details) if cached is not None else self._profiles_of([vid])[0].details
+
+    # --- signal loss ---------------------------------------------------------------------
+    def _signal_back(self, rule: SignalLossRule, b: Batch) -> list[WarningEvent]:
+        timers = self._timers[rule.id]
+        out: list[WarningEvent] = []
+        if not timers:
+            return out
+        first = np.unique(b.code, return_index=True)[1]
+        for i in first:
+            timer = timers.pop(b.vid[i], None)
+            if timer is not None and timer.event is not None:
+                timer.last_true = float(b.ts[i])
+                timer.event = timer.event.model_copy(
+                    update={"details": {**timer.event.details, "back_ts": float(b.ts[i])}}
+                )
+                out.append(self._ended(timer))
+        return out
+
+    def _remember(self, b: Batch) -> None:
+        last_of = np.unique(b.code[::-1], return_index=True)[1]
+        n = len(b)
+        for code, j in zip(np.unique(b.code[::-1]), last_of):
+            i = n - 1 - j
+            self._last[b.vehicles[code]] = Last(
+                float(b.ts[i]), float(b.lon[i]), float(b.lat[i]), float(b.x[i]), float(b.y[i])
+            )
+
+
+__all__ = ["Lookup", "TrajectoryEngine"]
