@@ -155,11 +155,11 @@ class TrajectoryEngine:
     # --- timers ----------------------------------------------------------------------------
     def _run(self, rule, b: Batch, hits: cond.Hits) -> list[WarningEvent]:
         timers = self._timers[rule.id]
-        candidates = hits.hit
+        # every fix of a vehicle that meets the condition somewhere in the batch, or had a timer
+        watched = set(np.unique(b.code[hits.hit]).tolist())
         if timers:
-            live = [i for i, v in enumerate(b.vehicles) if v in timers]
-            if live:
-                candidates = candidates | np.isin(b.code, live)
+            watched.update(i for i, v in enumerate(b.vehicles) if v in timers)
+        candidates = np.isin(b.code, list(watched)) if watched else hits.hit
         out: list[WarningEvent] = []
         for i in np.flatnonzero(candidates):
             vid, ts = b.vid[i], float(b.ts[i])
