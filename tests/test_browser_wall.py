@@ -308,7 +308,7 @@ def test_map_screen_draws_the_layers(wall, district):
     fov = api_get(wall.base, district.token, "/api/cameras/fov")
     assert page.evaluate("zhizhi.fov.getLayers().length") == len(fov["features"])
     assert page.locator("path.zw-scope").count() >= 1, "the jurisdiction is not outlined"
-    assert page.locator(".zw-live-layers input[type=checkbox]").count() == 3
+    assert page.locator(".zw-live-layers input[type=checkbox]").count() == 7
     assert page.evaluate("document.getElementById('zw-conn').dataset.state") == "live"
     # Cameras reported by the worker are coloured by their state.
     online = wall.video_cameras[0]
@@ -557,6 +557,67 @@ def test_screenshots(wall, district, tmp_path):
         page.wait_for_timeout(500)
         page.screenshot(path=str(folder / f"{name}.png"))
         assert (folder / f"{name}.png").stat().st_size > 30_000
+
+
+def _fleet_in_town_a(wall) -> tuple[str, str]:
+    """A registered hazmat vehicle reporting in town A and a drone over it (through the gate)."""
+    from layers.hazmat import HazmatVehicle
+    from telemetry.record import DroneState
+
+    state = wall.state
+    lon, lat = wall.spot_a.lon, wall.spot_a.lat
+    vehicle = HazmatVehicle(
+        vehicle_id="HZ-WALL-1", plate="苏F·W1234", company="南通港危运有限公司", un_number="1203",
+        hazard_class="3", route={"type": "LineString", "coordinates": [[lon - 0.01, lat], [lon + 0.01, lat]]},
+        corridor_m=120, permitted_hours="06:00-22:00")
+    state.hazmat.upsert(vehicle)
+    now = time.time()
+    report = state.ingest_reports([{"vehicle_id": vehicle.vehicle_id, "ts": now - 10 + i, "lon": lon - 0.001 + 0.0002 * i,
+                                    "lat": lat, "speed_kmh": 35, "heading": 90} for i in range(5)])
+    assert report.accepted == 5, report
+    pose = DroneState(drone_id="UAV-WALL", ts=now, lon=lon + 0.003, lat=lat + 0.002, height_m=120,
+                      heading_deg=200, gimbal_pitch_deg=-50, gimbal_yaw_deg=220, battery_pct=76)
+    assert state.ingest_drone(pose)
+    return vehicle.vehicle_id, pose.drone_id
+
+
+def test_fleet_on_the_map(wall, district):
+    """Hazmat vehicles (with plate and route corridor) and drones (with footprints) appear live."""
+    vehicle_id, drone_id = _fleet_in_town_a(wall)
+    page = district.map
+    wait_for(page, "id => zhizhiWall.fleet.vehicleMarkers.has(id)", vehicle_id)
+    wait_for(page, "id => zhizhiWall.fleet.droneLayers.has(id)", drone_id)
+    wait_for(page, "id => zhizhiWall.fleet.corridorIds.has(id)", vehicle_id)
+    assert page.locator(f"[data-vehicle-id='{vehicle_id}']").count() == 1
+    assert page.locator("path.zw-drone-footprint").count() >= 1
+    tip = page.evaluate("id => zhizhiWall.fleet.vehicleMarkers.get(id).v.plate", vehicle_id)
+    assert tip == "苏F·W1234"
+
+
+def test_incident_focus_switches_the_wall_to_its_layout(wall, district, town, tmp_path):
+    """An incident opened in town A: the district's map switches to the incident layout when it
+    is focused, town A's screens hear of it too (town B's do not: tests/test_console_fleet.py);
+    the screenshot is docs/screenshots/wall-incident.png."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
+    spec = {"type": "chemical_leak", "title": "某化工储罐氯气泄漏",
+            "area": {"point": [wall.spot_a.lon, wall.spot_a.lat], "wind_from_deg": 45, "wind_speed_ms": 2.5},
+            "note": "企业报告储罐阀门泄漏"}
+    r = httpx.post(f"{wall.base}/api/incidents", json=spec, trust_env=False,
+                   headers={"Authorization": f"Bearer {district.token}"})
+    assert r.status_code == 201, r.text
+    incident = r.json()
+    page = district.map
+    wait_for(page, "id => zhizhiWall.incidents.areas.has(id)", incident["id"])
+    page.evaluate("id => zhizhiWall.incidents.focus(id)", incident["id"])
+    wait_for(page, "id => document.body.dataset.wallIncident === id", incident["id"])
+    wait_for(page, "id => document.querySelector('#zw-incident:not([hidden])')?.dataset.incidentId === id",
+             incident["id"])
+    assert page.locator("#zw-incident [data-field=population]").inner_text().replace(",", "").isdigit()
+    assert page.locator("#zw-incident-banner").inner_text().startswith("战时")
+    wait_for(town[1], "id => zhizhiWall.link.incidents.has(id)", incident["id"])
+    page.mouse.move(VIEWPORT["width"] - 5, VIEWPORT["height"] - 5)
+    page.wait_for_timeout(900)
+    page.screenshot(path=str(folder / "wall-incident.png"))
 
 
 def test_nothing_left_the_machine(wall, district, other_wall, town):

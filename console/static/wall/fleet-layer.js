@@ -124,9 +124,23 @@ export function createFleetLayer(map, link) {
     }
   }
 
+  const corridorIds = new Set();
+  let reloadTimer = null;
+
+  /** A registered vehicle whose route is not drawn yet: fetch the corridors again (debounced). */
+  function checkCorridors(list) {
+    if (reloadTimer || !list.some((v) => v.plate && !corridorIds.has(String(v.vehicle_id)))) return;
+    reloadTimer = setTimeout(() => {
+      reloadTimer = null;
+      loadCorridors().catch((err) => console.warn("corridors:", err));
+    }, 1000);
+  }
+
   async function loadCorridors() {
     const fc = await api("/api/hazmat/corridors");
     corridors.clearLayers();
+    corridorIds.clear();
+    for (const f of fc.features) corridorIds.add(String(f.properties.vehicle_id));
     L.geoJSON(fc, {
       pane: "overlayPane",
       interactive: true,
@@ -147,13 +161,18 @@ export function createFleetLayer(map, link) {
   }
 
   link.addEventListener("snapshot", fromSnapshot);
-  link.addEventListener("vehicles", (e) => (e.detail.vehicles || []).forEach(upsertVehicle));
+  link.addEventListener("vehicles", (e) => {
+    const list = e.detail.vehicles || [];
+    list.forEach(upsertVehicle);
+    checkCorridors(list);
+  });
   link.addEventListener("drone", (e) => upsertDrone(e.detail));
   setInterval(ageVehicles, 5000);
 
   return {
     vehicles,
     corridors,
+    corridorIds,
     drones,
     vehicleMarkers,
     droneLayers,

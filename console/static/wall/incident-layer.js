@@ -74,15 +74,16 @@ export function createIncidentLayer(map, link, wall) {
   async function focus(incident) {
     focusedId = incident.id;
     const area = areas.get(incident.id);
-    if (area) map.flyToBounds(area.getBounds(), { padding: [40, 40], duration: 0.6 });
+    // Fit the whole area, clear of the layer controls on the right.
+    if (area) map.fitBounds(area.getBounds(), { paddingTopLeft: [40, 80], paddingBottomRight: [320, 60], animate: false });
     document.body.classList.add("zw-incident-mode");
     document.body.dataset.wallIncident = incident.id;
     if (!$("#zw-incident-banner")) {
       const banner = document.createElement("span");
       banner.id = "zw-incident-banner";
       banner.className = "zw-incident-banner";
-      const spacer = $(".zz-header-spacer");
-      if (spacer) spacer.before(banner);
+      const wrap = $(".zz-map-wrap");
+      if (wrap) wrap.append(banner);
     }
     $("#zw-incident-banner").textContent = `战时 · ${kind(incident).label} ${incident.title}`;
     await renderCard(incident.id);
