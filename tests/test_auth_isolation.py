@@ -322,7 +322,182 @@ def check_users_add(w: World) -> None:
     assert w.state.auth.get_user("iso-intruder") is None
 
 
+# --- telemetry, hazmat vehicles, drones, incidents ------------------------------------------------
+
+
+@dataclass
+class Fleet:
+    """A registered vehicle, a reporting vehicle, a drone and an incident in each of towns A and B."""
+
+    vehicle_a: str
+    vehicle_b: str
+    drone_a: str
+    drone_b: str
+    incident_a: str
+    incident_b: str
+
+
+def _fleet(w: World) -> Fleet:
+    if getattr(w, "fleet", None) is not None:
+        return w.fleet
+    from layers.hazmat import HazmatVehicle
+    from telemetry.record import DroneState
+
+    now = time.time()
+    ids = {}
+    for town, tag in ((w.users.town_a, "a"), (w.users.town_b, "b")):
+        lon, lat = w.point_in(town)
+        vid = f"ISO-HZ-{tag.upper()}"
+        w.state.hazmat.upsert(HazmatVehicle(
+            vehicle_id=vid, plate=f"苏F·ISO{tag.upper()}", company="隔离测试物流", un_number="1203", hazard_class="3",
+            route={"type": "LineString", "coordinates": [[lon - 0.0005, lat], [lon + 0.0005, lat]]}, corridor_m=50,
+            permitted_hours="00:00-24:00"))
+        report = w.state.ingest_reports([{"vehicle_id": vid, "ts": now - 5, "lon": lon, "lat": lat, "speed_kmh": 20}])
+        assert report.accepted == 1, report
+        assert w.state.ingest_drone(DroneState(drone_id=f"ISO-UAV-{tag.upper()}", ts=now, lon=lon, lat=lat, height_m=100,
+                                               heading_deg=0, gimbal_pitch_deg=-90, gimbal_yaw_deg=0, battery_pct=90))
+        spec = {"type": "flood", "title": f"内涝 {tag}", "area": {"point": [lon, lat], "radius_m": 50}}
+        opened = w.client.post("/api/incidents", json=spec, headers=w.a if tag == "a" else w.b)
+        assert opened.status_code == 201, opened.text
+        ids[tag] = (vid, f"ISO-UAV-{tag.upper()}", opened.json()["id"])
+    assert w.state.trajectory.wait_idle()
+    w.fleet = Fleet(ids["a"][0], ids["b"][0], ids["a"][1], ids["b"][1], ids["a"][2], ids["b"][2])
+    return w.fleet
+
+
+def check_vehicles(w: World) -> None:
+    f = _fleet(w)
+    mine = {v["vehicle_id"] for v in w.client.get("/api/vehicles", headers=w.a).json()}
+    assert f.vehicle_a in mine and f.vehicle_b not in mine
+    assert f.vehicle_b in {v["vehicle_id"] for v in w.client.get("/api/vehicles", headers=w.b).json()}
+
+
+def check_drones(w: World) -> None:
+    f = _fleet(w)
+    mine = {d["drone_id"] for d in w.client.get("/api/drones", headers=w.a).json()}
+    assert f.drone_a in mine and f.drone_b not in mine
+
+
+def check_drones_nearest(w: World) -> None:
+    f = _fleet(w)
+    lon, lat = w.point_in(w.users.town_b)
+    near = w.client.get("/api/drones/nearest", params={"lon": lon, "lat": lat, "k": 50}, headers=w.a).json()
+    assert f.drone_b not in {d["drone_id"] for d in near} and f.drone_a in {d["drone_id"] for d in near}
+
+
+def check_telemetry_post(w: World) -> None:
+    one = [{"vehicle_id": _fleet(w).vehicle_b, "ts": time.time(), "lon": 0.0, "lat": 0.0}]
+    assert w.client.post("/api/telemetry", json=one, headers=w.a).status_code == 403
+
+
+def check_telemetry_status(w: World) -> None:
+    status = w.client.get("/api/telemetry/status", headers=w.a)
+    assert status.status_code == 200 and _fleet(w).vehicle_b not in status.text  # counters only
+
+
+def check_hazmat_list(w: World) -> None:
+    f = _fleet(w)
+    mine = {v["vehicle_id"] for v in w.client.get("/api/hazmat/vehicles", headers=w.a).json()}
+    assert f.vehicle_a in mine and f.vehicle_b not in mine
+
+
+def check_hazmat_detail(w: World) -> None:
+    f = _fleet(w)
+    hidden = w.client.get(f"/api/hazmat/vehicles/{f.vehicle_b}", headers=w.a)
+    missing = w.client.get("/api/hazmat/vehicles/NO-SUCH", headers=w.a)
+    assert hidden.status_code == missing.status_code == 404
+    assert w.client.get(f"/api/hazmat/vehicles/{f.vehicle_a}", headers=w.a).status_code == 200
+
+
+def check_hazmat_corridors(w: World) -> None:
+    f = _fleet(w)
+    ids = {x["properties"]["vehicle_id"] for x in w.client.get("/api/hazmat/corridors", headers=w.a).json()["features"]}
+    assert f.vehicle_a in ids and f.vehicle_b not in ids
+
+
+def check_hazmat_register(w: World) -> None:
+    f = _fleet(w)
+    lon, lat = w.point_in(w.users.town_b)
+    body = {"vehicle_id": f.vehicle_b, "plate": "苏F·HIJACK", "company": "x", "un_number": "1203", "hazard_class": "3",
+            "route": {"type": "LineString", "coordinates": [[lon, lat], [lon + 0.001, lat]]}, "corridor_m": 50,
+            "permitted_hours": "00:00-24:00"}
+    assert w.client.post("/api/hazmat/vehicles", json=body, headers=w.a).status_code == 403
+    assert w.state.hazmat.get(f.vehicle_b).plate == "苏F·ISOB"
+
+
+def check_hazmat_delete(w: World) -> None:
+    f = _fleet(w)
+    assert w.client.delete(f"/api/hazmat/vehicles/{f.vehicle_b}", headers=w.a).status_code == 403
+    assert w.state.hazmat.get(f.vehicle_b) is not None
+
+
+def check_hazmat_import(w: World) -> None:
+    data = b"vehicle_id,plate,company,un_number,hazard_class,route,corridor_m,permitted_hours\n"
+    r = w.client.post("/api/hazmat/vehicles/import", files={"file": ("x.csv", data, "text/csv")}, headers=w.a)
+    assert r.status_code == 403
+
+
+def check_incidents_list(w: World) -> None:
+    f = _fleet(w)
+    mine = {i["id"] for i in w.client.get("/api/incidents", headers=w.a).json()}
+    assert f.incident_a in mine and f.incident_b not in mine
+
+
+def _incident_hidden(w: World, method: str, suffix: str, body=None) -> None:
+    f = _fleet(w)
+    hidden = w.client.request(method, f"/api/incidents/{f.incident_b}{suffix}", json=body, headers=w.a)
+    missing = w.client.request(method, f"/api/incidents/zzzzzzzzzzzz{suffix}", json=body, headers=w.a)
+    assert hidden.status_code == missing.status_code == 404, (suffix, hidden.text)
+    assert hidden.text.replace(f.incident_b, "zzzzzzzzzzzz") == missing.text
+
+
+def check_incident_detail(w: World) -> None:
+    _incident_hidden(w, "GET", "")
+    assert w.client.get(f"/api/incidents/{_fleet(w).incident_a}", headers=w.a).status_code == 200
+
+
+def check_incident_part(suffix: str, method: str = "GET", body=None) -> Callable[[World], None]:
+    def check(w: World) -> None:
+        _incident_hidden(w, method, suffix, body)
+        own = w.client.request(method, f"/api/incidents/{_fleet(w).incident_a}{suffix}", json=body, headers=w.a)
+        assert own.status_code in (200, 201), own.text
+
+    return check
+
+
+def check_incident_open(w: World) -> None:
+    lon, lat = w.point_in(w.users.town_b)
+    spec = {"type": "fire", "title": "越界", "area": {"point": [lon, lat], "radius_m": 30}}
+    assert w.client.post("/api/incidents", json=spec, headers=w.a).status_code == 403
+
+
+def check_incident_close(w: World) -> None:
+    _incident_hidden(w, "POST", "/close", {"note": ""})
+    assert w.client.get(f"/api/incidents/{_fleet(w).incident_b}", headers=w.b).json()["status"] == "active"
+
+
 CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
+    ("GET", "/api/vehicles"): check_vehicles,
+    ("GET", "/api/drones"): check_drones,
+    ("GET", "/api/drones/nearest"): check_drones_nearest,
+    ("POST", "/api/telemetry"): check_telemetry_post,
+    ("GET", "/api/telemetry/status"): check_telemetry_status,
+    ("GET", "/api/hazmat/vehicles"): check_hazmat_list,
+    ("GET", "/api/hazmat/vehicles/{vehicle_id}"): check_hazmat_detail,
+    ("GET", "/api/hazmat/corridors"): check_hazmat_corridors,
+    ("POST", "/api/hazmat/vehicles"): check_hazmat_register,
+    ("DELETE", "/api/hazmat/vehicles/{vehicle_id}"): check_hazmat_delete,
+    ("POST", "/api/hazmat/vehicles/import"): check_hazmat_import,
+    ("GET", "/api/incidents"): check_incidents_list,
+    ("POST", "/api/incidents"): check_incident_open,
+    ("GET", "/api/incidents/{incident_id}"): check_incident_detail,
+    ("GET", "/api/incidents/{incident_id}/timeline"): check_incident_part("/timeline"),
+    ("GET", "/api/incidents/{incident_id}/report.html"): check_incident_part("/report.html"),
+    ("GET", "/api/incidents/{incident_id}/report.json"): check_incident_part("/report.json"),
+    ("GET", "/api/incidents/{incident_id}/report.csv"): check_incident_part("/report.csv"),
+    ("POST", "/api/incidents/{incident_id}/notes"): check_incident_part("/notes", "POST", {"text": "越界备注"}),
+    ("POST", "/api/incidents/{incident_id}/refresh"): check_incident_part("/refresh", "POST"),
+    ("POST", "/api/incidents/{incident_id}/close"): check_incident_close,
     ("GET", "/api/alerts"): check_alerts_list,
     ("GET", "/api/alerts/{alert_id}"): check_alert_detail,
     ("GET", "/api/alerts/{alert_id}/evidence/{kind}"): check_evidence,
