@@ -307,3 +307,86 @@ def test_incident_messages_reach_only_the_towns_they_touch(console):
     assert any(m.get("type") == "incident" and m.get("id") == r.json()["id"] for m in seen["a"])
     assert not any(m.get("type") == "incident" for m in seen["b"])
     state.bus.publish(Topic.ALERTS, {"type": "noop"})  # the bus still delivers after the test
+
+
+# ------------------------------------------------------------------------------------ MQTT
+
+
+def test_mqtt_reports_reach_the_console_through_the_real_broker(tmp_path):
+    """A console with MQTT on, against Mosquitto on loopback: a vehicle report and a DJI OSD
+    message become a fix and a drone pose; a malformed message is counted and changes nothing."""
+    import uuid
+
+    import paho.mqtt.client as mqtt
+
+    from console.settings import TelemetrySettings
+    from console.state import open_console
+    from telemetry.mqtt import MqttSettings
+
+    prefix = f"zz-{uuid.uuid4().hex[:8]}"
+    settings = small_console_settings(tmp_path, telemetry=TelemetrySettings(
+        mqtt_enabled=True,
+        mqtt=MqttSettings(client_id=f"{prefix}-console", vehicle_topic=f"{prefix}/vehicles/+",
+                          drone_topic=f"{prefix}/thing/product/+/osd")))
+    state = open_console(settings)
+    publisher = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"{prefix}-pub")
+    try:
+        deadline = time.monotonic() + 10
+        while state.mqtt.status != "online" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.mqtt.status == "online"
+        publisher.connect("127.0.0.1", 1883)
+        publisher.loop_start()
+        lon, lat = state.jurisdictions.get(state.jurisdictions.grid_codes[0]).anchor
+        now = time.time()
+        for topic, body in (
+            (f"{prefix}/vehicles/MQ-1", b"{not json"),
+            (f"{prefix}/vehicles/MQ-1", json.dumps({"ts": now, "lon": lon, "lat": lat, "speed_kmh": 40}).encode()),
+            (f"{prefix}/thing/product/DOCK-7/osd", json.dumps({
+                "tid": "t", "bid": "b", "timestamp": int(now * 1000), "gateway": "DOCK-7",
+                "data": {"latitude": lat, "longitude": lon, "elevation": 90.0, "attitude_head": -90.0,
+                         "battery": {"capacity_percent": 66},
+                         "52-0-0": {"gimbal_pitch": -60.0, "gimbal_yaw": -90.0}}}).encode()),
+        ):
+            publisher.publish(topic, body, qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 10
+        while (state.fleet.vehicle("MQ-1") is None or not state.fleet.drones("")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert state.fleet.vehicle("MQ-1")["speed_kmh"] == 40
+        drone = state.fleet.drones("")[0]
+        assert (drone["drone_id"], drone["gimbal_yaw_deg"], drone["battery_pct"]) == ("DOCK-7", 270.0, 66)
+        status = state.telemetry_status()["mqtt"]
+        assert status["malformed"] == 1 and status["fixes"] == 1
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        state.close()
+
+
+def test_positions_reach_only_the_town_they_are_in(console):
+    """The wall's vehicle and drone messages: town A's screens get town A's, town B's nothing of them."""
+    state, _, users, _ = console
+    a = state.hub.connect(users.town_a, last_seq=state.hub.seq)
+    b = state.hub.connect(users.town_b, last_seq=state.hub.seq)
+    try:
+        lon, lat = _town_point(state, users.town_a)
+        now = time.time()
+        assert state.ingest_reports([{"vehicle_id": "POS-A", "ts": now, "lon": lon, "lat": lat}]).accepted == 1
+        assert state.ingest_drone(DroneState(drone_id="POS-UAV", ts=now, lon=lon, lat=lat, height_m=80,
+                                             heading_deg=0, gimbal_pitch_deg=-90, gimbal_yaw_deg=0))
+        deadline = time.monotonic() + 5
+        def seen(client) -> list[dict]:
+            return [e.message for e in list(client._queue)]
+        while time.monotonic() < deadline and not (
+            any(m["type"] == "vehicles" and any(v["vehicle_id"] == "POS-A" for v in m["vehicles"]) for m in seen(a))
+            and any(m["type"] == "drone" and m["drone_id"] == "POS-UAV" for m in seen(a))
+        ):
+            time.sleep(0.05)
+        assert any(m["type"] == "drone" and m["drone_id"] == "POS-UAV" for m in seen(a))
+        assert not any(m["type"] == "vehicles" and any(v["vehicle_id"] == "POS-A" for v in m["vehicles"]) for m in seen(b))
+        assert not any(m["type"] == "drone" and m["drone_id"] == "POS-UAV" for m in seen(b))
+        snapshot = {m["type"] for m in state.hub.snapshot_for(a)["items"]}
+        assert {"vehicles", "drone"} <= snapshot
+    finally:
+        a.close()
+        b.close()
