@@ -8,19 +8,21 @@ speeding, leaving the approved route, stopping outside a designated lot — and 
 ``source: telemetry`` alerts with plate and cargo. When the last report has been played a new
 run starts (new times, same vehicles).
 
-A patrol drone (``UAV-01``) circles the first town's centre at 120 m, camera tilted 55° down
-towards the centre, and reports its pose once a second, as a DJI dock would over MQTT: the
-wall draws it with its camera footprint.
+A patrol drone (``UAV-01``) hovers at 120 m over the first town's centre, camera tilted 55°
+down (:func:`drone_station`), and reports its pose once a second, as a DJI dock would over
+MQTT: the wall draws it with its camera footprint. It hovers so that its pose always matches
+its video: the demo's aerial clip (:mod:`console.demo_video`) is rendered from this very pose
+and played in a loop, and its detections are geolocated through these reports.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 
 from console.state import ConsoleState
+from gis.drones import DroneView
 from layers import Scope
 from telemetry.record import DroneState
 from telemetry.simulator import simulate
@@ -29,6 +31,19 @@ log = logging.getLogger(__name__)
 
 DEMO_ANOMALIES = ("speeding", "route_deviation", "abnormal_stop")
 DRONE_ID = "UAV-01"
+#: The patrol drone's station: height above ground, camera azimuth and pitch (-90 down).
+DRONE_HEIGHT_M, DRONE_YAW_DEG, DRONE_PITCH_DEG = 120.0, 35.0, -55.0
+
+
+def drone_station(state: ConsoleState) -> DroneView:
+    """Where the demo drone hovers and looks: over the first town's centre, 120 m up, camera
+    55° down (the console's drone optics; 1920x1080, any 16:9 picture has the same view)."""
+    town = state.jurisdictions.children(state.jurisdictions.district_code)[0]
+    centre = town.geometry.representative_point()
+    drones = state.settings.drones
+    return DroneView(lon=centre.x, lat=centre.y, height_m=DRONE_HEIGHT_M, yaw_deg=DRONE_YAW_DEG,
+                     pitch_deg=DRONE_PITCH_DEG, hfov_deg=drones.hfov_deg, vfov_deg=drones.vfov_deg,
+                     max_range_m=drones.max_range_m)
 
 
 class DemoFleet:
@@ -43,9 +58,7 @@ class DemoFleet:
         everything = Scope.everything()
         self.roads = state.registry.read_features("roads", everything)
         self.zones = state.registry.read_features("zones", everything)
-        town = state.jurisdictions.children(state.jurisdictions.district_code)[0]
-        centre = town.geometry.representative_point()
-        self.orbit_centre = (centre.x, centre.y)
+        self.station = drone_station(state)
         self.runs = 0
 
     def start(self) -> DemoFleet:
@@ -92,21 +105,14 @@ class DemoFleet:
 
     # --- the drone ------------------------------------------------------------------------------
     def _drone(self) -> None:
-        lon0, lat0 = self.orbit_centre
-        radius_m, period_s, battery = 350.0, 240.0, 96.0
-        m_per_deg_lat = 111_320.0
-        m_per_deg_lon = m_per_deg_lat * math.cos(math.radians(lat0))
+        view = self.station
         while not self.stop_event.is_set():
             now = time.time()
-            angle = 2 * math.pi * ((now % period_s) / period_s)
-            east, north = radius_m * math.sin(angle), radius_m * math.cos(angle)
-            towards_centre = (math.degrees(math.atan2(-east, -north)) + 360.0) % 360.0
-            heading = (towards_centre + 90.0) % 360.0  # flying clockwise round the centre
             battery = 96.0 - ((now / 60.0) % 60.0)  # a slow drain, recharged every hour
             pose = DroneState(
-                drone_id=DRONE_ID, ts=now, lon=lon0 + east / m_per_deg_lon, lat=lat0 + north / m_per_deg_lat,
-                height_m=120.0, heading_deg=heading, gimbal_pitch_deg=-55.0, gimbal_yaw_deg=towards_centre,
-                battery_pct=max(battery, 20.0), speed_ms=2 * math.pi * radius_m / period_s,
+                drone_id=DRONE_ID, ts=now, lon=view.lon, lat=view.lat, height_m=view.height_m,
+                heading_deg=view.yaw_deg, gimbal_pitch_deg=view.pitch_deg, gimbal_yaw_deg=view.yaw_deg,
+                battery_pct=max(battery, 20.0), speed_ms=0.0,
             )
             try:
                 self.state.ingest_drone(pose)

@@ -9,19 +9,28 @@ alerts, the evidence and the wall see exactly what they would see with real came
 The first camera shows a hazardous-chemical tanker that pulls onto the shoulder and stays
 there: the shipped model raises an ``abnormal_stop`` alert about half a minute into the clip.
 Each loop is a new pass with new track ids, so a looped scenario raises a new alert each time.
+
+When the demo fleet flies its patrol drone, the drone's camera is a tile too (``UAV-01``): an
+aerial clip rendered from the drone's station (:func:`console.demo_fleet.drone_station`, 120 m
+up, camera 55° down over a road) by :mod:`video.simulator.aerial`, analysed by a worker of its
+own (background subtraction: :func:`drone_detector`), its detections geolocated through the
+drone's telemetry on the bus.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from console.demo_fleet import DRONE_ID, drone_station
 from console.state import ConsoleState, sector_geojson, start_warnings
 from gis.cameras import Camera, CameraIndex
-from video.camera_config import CameraConfig, SourceConfig
+from gis.drones import DroneView
+from video.camera_config import CameraConfig, DroneCamera, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +43,8 @@ DEMO_SCENES: tuple[tuple[str, dict], ...] = (
 )
 DEMO_SIZE = (960, 540)
 DEMO_FPS = 5.0  # the rate the worker analyses at: rendering more frames would only cost start-up time
+DRONE_CLIP_S = 60.0  # the aerial clip's length (looped)
+DRONE_ANALYSIS_FPS = 5.0
 
 
 @dataclass
@@ -60,6 +71,49 @@ class DemoScene:
                  self.folder)
         simulate(self.scenario, self.seed, self.folder, fps=DEMO_FPS, width=DEMO_SIZE[0], height=DEMO_SIZE[1],
                  params=self.params, lonlat=(self.config.lon, self.config.lat), camera_id=self.config.id)
+
+
+@dataclass
+class DemoDrone:
+    """The demo drone's camera: its config and its aerial clip, rendered from its station."""
+
+    config: CameraConfig
+    view: DroneView
+    folder: Path
+    seed: int
+
+    @property
+    def clip(self) -> Path:
+        return self.folder / "clip.mp4"
+
+    def render(self) -> None:
+        """Render the aerial clip unless it is cached."""
+        from video.simulator.aerial import simulate_aerial
+
+        if self.clip.is_file() and (self.folder / "view.json").is_file():
+            return
+        log.info("rendering the demo drone's aerial clip (once; cached in %s)", self.folder)
+        simulate_aerial(self.view, "normal", self.seed, self.folder, duration_s=DRONE_CLIP_S, fps=DEMO_FPS)
+
+
+def plan_drone(state: ConsoleState, seed: int) -> DemoDrone:
+    """The demo drone's camera tile: seen from its station, geolocated through its telemetry."""
+    drones = state.settings.drones
+    view = drone_station(state).model_copy(update={"width_px": DEMO_SIZE[0], "height_px": DEMO_SIZE[1]})
+    key = zlib.crc32(view.model_dump_json().encode())
+    folder = state.settings.data_dir / "demo-video" / f"{DRONE_ID}-aerial-{seed}-{key:08x}"
+    config = CameraConfig(
+        id=DRONE_ID, name=f"无人机 {DRONE_ID} (simulated aerial)",
+        source=SourceConfig(url=str((folder / "clip.mp4").resolve()), kind="file", loop=True, realtime=True),
+        analysis_fps=DRONE_ANALYSIS_FPS, detector="motion",
+        drone=DroneCamera(drone_id=DRONE_ID, hfov_deg=drones.hfov_deg, max_range_m=drones.max_range_m),
+    )
+    return DemoDrone(config, view, folder, seed)
+
+
+def _drone_flies(state: ConsoleState) -> bool:
+    """Whether the demo fleet's drone reports its pose (it does not with ``--no-fleet``)."""
+    return bool(state.fleet.drones(state.jurisdictions.district_code, ids={DRONE_ID}))
 
 
 @dataclass
@@ -117,12 +171,18 @@ def aim_cameras(state: ConsoleState, configs: Sequence[CameraConfig]) -> None:
     state.camera_sectors = sector_geojson(state.cameras)
 
 
-def start_demo_video(state: ConsoleState, *, count: int = 4, seed: int = 7, video: Path | None = None) -> DemoVideo:
-    """Plan the demo cameras, start the hazmat camera as soon as its clip exists, the rest after."""
+def start_demo_video(state: ConsoleState, *, count: int = 4, seed: int = 7, video: Path | None = None,
+                     drone: bool = True) -> DemoVideo:
+    """Plan the demo cameras, start the hazmat camera as soon as its clip exists, the rest after.
+
+    With ``drone`` and simulated cameras (``count``), the demo drone's camera comes last, once
+    the fleet reports the drone's pose.
+    """
     from models.warning.config import load_model
 
     scenes = plan_scenes(state, count, seed)
     configs = [scene.config for scene in scenes]
+    uav = plan_drone(state, seed) if drone and count > 0 else None
     if video is not None:
         configs.append(CameraConfig(
             id="REAL-CLIP", name=f"Recorded clip {Path(video).name}",
@@ -134,33 +194,51 @@ def start_demo_video(state: ConsoleState, *, count: int = 4, seed: int = 7, vide
         if state.warnings is not None:
             state.warnings.stop()
         state.warnings = start_warnings(state, load_model(state.settings.warning.model), configs)
-    demo = DemoVideo(configs)
+    demo = DemoVideo(configs + ([uav.config] if uav is not None else []))
     if scenes:
         scenes[0].render()
         _run_worker(state, demo, [scenes[0].config])
     rest, extra = scenes[1:], configs[len(scenes):]
-    if rest or extra:
+    if rest or extra or uav is not None:
         def later() -> None:
             for scene in rest:
                 if demo.stop_event.is_set():
                     return
                 scene.render()
             _run_worker(state, demo, [s.config for s in rest] + extra)
+            if uav is not None and not demo.stop_event.is_set():
+                if _drone_flies(state):
+                    uav.render()
+                    _run_worker(state, demo, [uav.config], drone_detector())
+                else:
+                    log.info("demo video: no pose from drone %s (no demo fleet): no drone tile", DRONE_ID)
 
         thread = threading.Thread(target=later, name="demo-render", daemon=True)
         thread.start()
         demo.threads.append(thread)
-    log.info("demo video: %d cameras (%s)", len(configs), ", ".join(c.id for c in configs))
+    log.info("demo video: %d cameras (%s)", len(demo.cameras), ", ".join(c.id for c in demo.cameras))
     return demo
 
 
-def _run_worker(state: ConsoleState, demo: DemoVideo, configs: list[CameraConfig]) -> None:
+def drone_detector():
+    """The drone tile's detector: background subtraction sized for vehicles 15-30 px long.
+
+    The hovering camera is steady, which is what background subtraction needs; the shipped
+    detector was trained on roadside-pole views and finds few vehicles seen from 120 m.
+    """
+    from video.detectors import make_detector
+
+    return make_detector("motion", min_area_px=60, work_width=DEMO_SIZE[0], merge_gap_px=2, warmup_frames=10)
+
+
+def _run_worker(state: ConsoleState, demo: DemoVideo, configs: list[CameraConfig], detector=None) -> None:
     from console.cli_video import build_detector
     from video.worker import Worker
 
-    if demo.stop_event.is_set():
+    if demo.stop_event.is_set() or not configs:
         return
-    worker = Worker(configs, build_detector(state.settings), state.bus.publish, evidence=state.evidence_recorder())
+    worker = Worker(configs, detector or build_detector(state.settings), state.bus.publish,
+                    evidence=state.evidence_recorder(), subscribe=state.bus.subscribe)
     thread = threading.Thread(target=worker.run, args=(demo.stop_event,), name="demo-worker", daemon=True)
     thread.start()
     demo.workers.append(worker)

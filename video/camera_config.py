@@ -1,7 +1,8 @@
 """Camera configuration for workers and ``zhizhi analyze``: source, analysis rate, calibration.
 
 A camera-config file is JSON (or YAML) holding one camera or ``{"cameras": [...]}``; the
-simulator's ``camera.json`` is one such camera.
+simulator's ``camera.json`` is one such camera. A drone's camera has ``drone`` instead of a
+fixed ``calibration``: its frames are geolocated through the drone's telemetry (:mod:`video.drone`).
 
 >>> cam = CameraConfig(id="CAM-0001", source=SourceConfig(url="clip.mp4", loop=True))
 >>> cam.source.resolved_kind, cam.analysis_fps
@@ -14,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from video.calibration import Calibration
 
@@ -69,6 +70,18 @@ class ZoneConfig(BaseModel):
     speed_limit_kmh: float | None = Field(None, gt=0, le=200)
 
 
+class DroneCamera(BaseModel):
+    """The camera is carried by a drone: each frame is geolocated through the drone's pose at
+    the frame's time (its ``Topic.DRONES`` telemetry), not through a fixed calibration."""
+
+    drone_id: str = Field(min_length=1, max_length=64, description="The drone's id in its telemetry.")
+    hfov_deg: float = Field(72.0, gt=0, lt=180, description="Horizontal field of view of its camera.")
+    max_pose_age_s: float = Field(
+        2.0, gt=0, le=60, description="A frame farther than this from every pose is not geolocated."
+    )
+    max_range_m: float = Field(1500.0, gt=0, description="Ground points farther from the drone are not geolocated.")
+
+
 class CameraConfig(BaseModel):
     """One camera as a worker runs it."""
 
@@ -88,6 +101,13 @@ class CameraConfig(BaseModel):
     speed_limit_kmh: float | None = Field(None, gt=0, le=200, description="Limit of the road in view.")
     lanes: list[LaneConfig] = Field(default_factory=list, description="Lanes with their direction of travel.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Areas in view for warning rules.")
+    drone: DroneCamera | None = Field(None, description="Set when the camera is a drone's (moving: no calibration).")
+
+    @model_validator(mode="after")
+    def _one_geometry(self) -> CameraConfig:
+        if self.drone is not None and self.calibration is not None:
+            raise ValueError("a drone's camera moves: give it 'drone' or 'calibration', not both")
+        return self
 
 
 def load_camera_configs(path: Path) -> list[CameraConfig]:

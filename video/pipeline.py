@@ -5,6 +5,8 @@ or consecutive frames of one file) goes through the detector in one call, then e
 boxes are geolocated through its calibration and smoothed into speed and heading. Each
 observation carries its track's class (the most confident over the track's life), so a class
 that flickers between frames moves neither the geolocation's depth correction nor the rules.
+A drone's camera is geolocated through the drone's pose at each frame's time (:mod:`video.drone`):
+feed its poses to :attr:`FrameAnalyzer.poses`.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import numpy as np
 
 from video.camera_config import CameraConfig
 from video.detectors import TrackedBoxes, TrackingDetector
+from video.drone import DroneGeolocator, DronePoses
 from video.frames import Frame
 from video.geolocate import Geolocator
 from video.kinematics import Kinematics
@@ -25,16 +28,30 @@ from video.track_class import TrackClasses
 class FrameAnalyzer:
     """Detect, track, geolocate and time the objects of a batch of frames."""
 
-    def __init__(self, detector: TrackingDetector, cameras: Sequence[CameraConfig]) -> None:
+    def __init__(
+        self, detector: TrackingDetector, cameras: Sequence[CameraConfig], poses: DronePoses | None = None
+    ) -> None:
         self.detector = detector
         self.cameras = {c.id: c for c in cameras}
         self.kinematics = Kinematics()
         self.classes = TrackClasses()
         self._geo: dict[str, Geolocator] = {
-            c.id: Geolocator(c.calibration, (c.lon, c.lat) if c.lon is not None and c.lat is not None else None)
+            c.id: Geolocator(c.calibration, _lonlat(c))
             for c in cameras
             if c.calibration is not None
         }
+        self.poses = poses if poses is not None else DronePoses()
+        self.drones: dict[str, DroneGeolocator] = {
+            c.id: DroneGeolocator(c.drone, self.poses, _lonlat(c)) for c in cameras if c.drone is not None
+        }
+
+    def _geolocator(self, frame: Frame) -> Geolocator | None:
+        """The camera's geolocator for this frame: fixed, or a drone's at the frame's time."""
+        drone = self.drones.get(frame.camera_id)
+        if drone is None:
+            return self._geo.get(frame.camera_id)
+        height, width = frame.image.shape[:2]
+        return drone.at(frame.ts, (width, height))
 
     def analyze(self, frames: Sequence[Frame]) -> list[tuple[TrackedBoxes, list[Observation]]]:
         """The tracked boxes and observations of each frame, in order."""
@@ -53,7 +70,7 @@ class FrameAnalyzer:
             for t, c, p in zip(ids, boxes.class_names(), boxes.conf)
         ]
         lon = lat = speed = heading = np.full(n, np.nan)
-        geo = self._geo.get(frame.camera_id)
+        geo = self._geolocator(frame)
         if geo is not None:
             headings = [self.kinematics.heading_of(frame.camera_id, t) for t in ids]
             x, y = geo.locate(boxes.xyxy, names, headings)
@@ -75,6 +92,10 @@ class FrameAnalyzer:
             )
             for i in range(n)
         ]
+
+
+def _lonlat(camera: CameraConfig) -> tuple[float, float] | None:
+    return (camera.lon, camera.lat) if camera.lon is not None and camera.lat is not None else None
 
 
 def _finite(value: float) -> float | None:

@@ -8,6 +8,10 @@ warning models need those to see a condition end), each observation on its own, 
 camera-status change. A slow detector therefore drops frames and never builds latency; a dead
 camera only changes its own status. The latest annotated JPEG of each camera is kept for the
 wall, and handed to an :class:`~video.evidence.EvidenceRecorder` when the worker has one.
+
+A worker with drone cameras (``CameraConfig.drone``) geolocates their frames through the
+drones' poses: given ``subscribe`` (the bus's), it listens to ``Topic.DRONES`` itself; any
+other feed may call :meth:`Worker.on_drone`.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from alerts.bus import Topic
 from video.annotate import annotate, to_jpeg
@@ -29,6 +34,7 @@ from video.status import CameraStatus
 
 log = logging.getLogger(__name__)
 Publish = Callable[[str, dict], None]
+Subscribe = Callable[[str, Callable[[dict], None]], Any]  # returns something with cancel()
 
 
 def frame_message(camera_id: str, ts: float, observations: Sequence[Observation]) -> dict:
@@ -53,6 +59,7 @@ class Worker:
         jpeg_quality: int = 80,
         runner_options: dict | None = None,
         evidence: EvidenceRecorder | None = None,
+        subscribe: Subscribe | None = None,
     ) -> None:
         self.cameras = list(cameras)
         self.publish = publish
@@ -68,11 +75,18 @@ class Worker:
         self._observations = 0
         self._batches = 0
         self._started = time.monotonic()
+        self._subscriptions = (
+            [subscribe(Topic.DRONES, self.on_drone)] if subscribe is not None and self.analyzer.drones else []
+        )
         self.runners = {
             c.id: SourceRunner(c, on_status=self._on_status, **(runner_options or {})) for c in self.cameras
         }
         for runner in self.runners.values():
             runner.start()
+
+    def on_drone(self, message: dict) -> None:
+        """A drone pose (``{"type": "drone", **DroneState}``) for geolocating drone cameras."""
+        self.analyzer.poses.on_message(message)
 
     def _on_status(self, status: CameraStatus) -> None:
         self.publish(Topic.CAMERA_STATUS, {"type": "camera_status", **status.model_dump(mode="json")})
@@ -127,15 +141,20 @@ class Worker:
 
     def stats(self) -> dict:
         elapsed = time.monotonic() - self._started
-        return {
+        stats = {
             "frames": self._frames,
             "observations": self._observations,
             "batches": self._batches,
             "seconds": round(elapsed, 2),
             "fps": round(self._frames / elapsed, 2) if elapsed > 0 else 0.0,
         }
+        if self.analyzer.drones:  # frames of drone cameras located, and those without a pose
+            stats["drones"] = {cid: d.stats() for cid, d in self.analyzer.drones.items()}
+        return stats
 
     def close(self) -> None:
+        for subscription in self._subscriptions:
+            subscription.cancel()
         for runner in self.runners.values():
             runner.stop()
         self.detector.close()

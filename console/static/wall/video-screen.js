@@ -13,6 +13,12 @@
  * first, a bigger layout when they do not fit) and the alert's evidence — snapshot and clip —
  * is shown beside them.
  *
+ * Drones the user may see (/api/drones, then the live "drone" messages; the list is fetched
+ * again every DRONE_REFRESH_MS so that a drone that flew away goes) get a tile each after the
+ * cameras with video: "无人机 UAV-01" with its height and battery, its video from the same routes
+ * under the drone's id (served while the drone is over the user's area; a tile whose drone has
+ * no video keeps retrying every RETRY_MS).
+ *
  * For tests: window.zhizhiWall = {link, tiles(), selection, ...}; body[data-wall-ready].
  */
 
@@ -39,6 +45,7 @@ const LAYOUTS = [1, 4, 9, 16];
 const MAX_STREAMS = 3;
 const POLL_MS = 1000;
 const RETRY_MS = 10_000;
+const DRONE_REFRESH_MS = 15_000;
 
 const wall = wallName();
 const link = new WallLink(wall);
@@ -47,7 +54,7 @@ const zw = {
   wall,
   link,
   layout: 4,
-  order: [], // camera ids, tile order (longer than the layout: switching layouts keeps it)
+  order: [], // camera (and drone) ids, tile order (longer than the layout: switching layouts keeps it)
   covering: [], // the selection's cameras (ids), nearest first
   selection: null,
   selections: [],
@@ -57,6 +64,7 @@ window.zhizhiWall = zw;
 
 let units = new Units();
 const cameras = new Map(); // id -> {id, name, grid}
+const drones = new Map(); // drone id -> newest pose {drone_id, height_m, battery_pct, ...}
 let userPicked = false; // a selection or a layout choice: snapshots no longer reorder the tiles
 
 mountHeader("video", "视频", "Video", link);
@@ -79,28 +87,49 @@ function setLayout(n, remember = true) {
   renderTiles();
 }
 
-function hasVideo(id) {
-  return link.cameras.has(String(id)); // a worker reports its cameras' state; others have no video
+function isDrone(id) {
+  return drones.has(String(id)) && !cameras.has(String(id));
 }
 
-/** Cameras with video first (online, then the rest), then the others, by id. */
+function hasVideo(id) {
+  // A worker reports its cameras' state; others have no video. A drone's video is asked for
+  // all the same: its camera's state reaches only the district's screens.
+  return link.cameras.has(String(id)) || isDrone(id);
+}
+
+/** Cameras with video first (online, then the rest), then the drones, then the other cameras, by id. */
 function defaultOrder() {
   const rank = (id) => {
+    if (isDrone(id)) return 3.5;
     const s = link.cameraState(id);
     return s === "online" ? 0 : s === "starting" ? 1 : s === "reconnecting" ? 2 : s === "offline" ? 3 : 4;
   };
-  return [...cameras.keys()].sort((a, b) => rank(a) - rank(b) || a.localeCompare(b));
+  return [...cameras.keys(), ...[...drones.keys()].filter(isDrone)].sort(
+    (a, b) => rank(a) - rank(b) || a.localeCompare(b),
+  );
+}
+
+/** "120 m · 85%": a drone's height above ground and battery, what of them is known. */
+function droneFacts(id) {
+  const d = drones.get(String(id)) || {};
+  const parts = [];
+  if (Number.isFinite(d.height_m)) parts.push(`${Math.round(d.height_m)} m`);
+  if (Number.isFinite(d.battery_pct)) parts.push(`电量 ${Math.round(d.battery_pct)}%`);
+  return parts.join(" · ");
 }
 
 // -------------------------------------------------------------------------------- tiles
 
 function tileCaption(tile, id) {
+  const drone = isDrone(id);
   const cam = cameras.get(id) || { name: id };
-  const state = link.cameraState(id);
+  let state = link.cameraState(id);
+  if (drone && !link.cameras.has(String(id))) state = tile.dataset.video === "live" ? "online" : "unknown";
   const st = CAMERA_STATE[state] || CAMERA_STATE.unknown;
   tile.dataset.state = state;
-  tile.querySelector(".zw-tile-name").textContent = cam.name || id;
-  tile.querySelector(".zw-tile-id").textContent = id;
+  tile.dataset.kind = drone ? "drone" : "camera";
+  tile.querySelector(".zw-tile-name").textContent = drone ? `无人机 ${id}` : cam.name || id;
+  tile.querySelector(".zw-tile-id").textContent = drone ? [id, droneFacts(id)].filter(Boolean).join(" · ") : id;
   tile.querySelector(".zw-tile-state").textContent = `${st.label} ${st.en}`;
   const rank = zw.covering.indexOf(id);
   tile.classList.toggle("zw-covering", rank >= 0);
@@ -113,7 +142,9 @@ function tileCaption(tile, id) {
     badge.hidden = true;
   }
   const nv = tile.querySelector(".zw-novideo");
-  nv.innerHTML = hasVideo(id)
+  nv.innerHTML = drone && state === "unknown"
+    ? `正在接入无人机视频<small>Waiting for the drone's video…</small>`
+    : hasVideo(id)
     ? state === "offline" || state === "reconnecting"
       ? `视频中断 ${esc(st.label)}<small>Video interrupted</small>`
       : `正在接入视频<small>Loading video…</small>`
@@ -165,10 +196,12 @@ function startVideo(tile, mode) {
   const base = `/api/cameras/${encodeURIComponent(z.id)}`;
   img.onload = () => {
     tile.dataset.video = "live";
+    if (isDrone(z.id)) tileCaption(tile, z.id);
     if (z.mode === "poll") z.timer = setTimeout(next, POLL_MS);
   };
   img.onerror = () => {
     tile.dataset.video = "none";
+    if (isDrone(z.id)) tileCaption(tile, z.id);
     z.timer = setTimeout(() => startVideo(tile, mode), RETRY_MS);
   };
   const next = () => {
@@ -217,7 +250,48 @@ function refreshCaptions(id) {
 function markLive() {
   for (const tile of document.querySelectorAll("#zw-tiles .zw-tile")) {
     const z = tile.zw;
-    if (z && z.mode && z.img.naturalWidth > 0) tile.dataset.video = "live";
+    if (z && z.mode && z.img.naturalWidth > 0 && tile.dataset.video !== "live") {
+      tile.dataset.video = "live";
+      if (isDrone(z.id)) tileCaption(tile, z.id);
+    }
+  }
+}
+
+// --------------------------------------------------------------------------------- drones
+
+/** The drones the user may see now (their tiles follow: new ones added, departed ones dropped). */
+function setDrones(list) {
+  const before = [...drones.keys()].join(",");
+  drones.clear();
+  for (const d of list || []) if (d.drone_id != null) drones.set(String(d.drone_id), d);
+  if ([...drones.keys()].join(",") === before) {
+    refreshCaptions();
+    return;
+  }
+  if (userPicked) {
+    const known = (id) => cameras.has(id) || isDrone(id);
+    zw.order = [...zw.order.filter(known), ...[...drones.keys()].filter((id) => isDrone(id) && !zw.order.includes(id))];
+  } else {
+    zw.order = defaultOrder();
+  }
+  renderTiles();
+}
+
+function onDrone(msg) {
+  const id = String(msg.drone_id);
+  if (!drones.has(id)) {
+    setDrones([...drones.values(), msg]);
+    return;
+  }
+  drones.set(id, msg);
+  refreshCaptions(id);
+}
+
+async function refreshDrones() {
+  try {
+    setDrones(await api("/api/drones"));
+  } catch (err) {
+    console.warn("drones:", err);
   }
 }
 
@@ -287,10 +361,11 @@ async function start() {
     toLogin(); // nothing is asked of the console before the login
     return;
   }
-  const [config, fov, loaded] = await Promise.all([
+  const [config, fov, loaded, droneList] = await Promise.all([
     showConfig("视频"),
     api("/api/cameras/fov"),
     Units.load(),
+    api("/api/drones").catch(() => []),
   ]);
   zw.config = config;
   units = loaded;
@@ -298,6 +373,7 @@ async function start() {
     const p = f.properties || {};
     if (p.id != null) cameras.set(String(p.id), { id: String(p.id), name: p.name || String(p.id), grid: p.grid });
   }
+  for (const d of droneList || []) if (d.drone_id != null) drones.set(String(d.drone_id), d);
   zw.order = defaultOrder();
   for (const b of document.querySelectorAll("#zw-layouts button")) {
     b.addEventListener("click", () => {
@@ -308,6 +384,7 @@ async function start() {
   setLayout(initialLayout(), false);
 
   link.addEventListener("snapshot", () => {
+    setDrones([...link.drones.values()]); // the snapshot lists the drones this user may see now
     if (!userPicked) zw.order = defaultOrder();
     renderTiles();
     refreshCaptions();
@@ -325,8 +402,10 @@ async function start() {
     if (zw.selection && zw.selection.alertId === a.id) showEvidence(a, false);
   });
   link.addEventListener("select", (e) => applySelection(e.detail));
+  link.addEventListener("drone", (e) => onDrone(e.detail));
   link.start();
   setInterval(markLive, 1000);
+  setInterval(refreshDrones, DRONE_REFRESH_MS);
   document.body.dataset.wallReady = "true";
   document.body.dataset.ready = "true";
 }
