@@ -102,7 +102,14 @@ def test_demo_serves_until_stopped(tmp_path, boundary):
         token = httpx.post(f"{base}/api/auth/login", json={"username": "district", "password": "Demo-pass-2026"}).json()
         auth = {"Authorization": f"Bearer {token['token']}"}
         assert httpx.get(f"{base}/api/layers").status_code == 401
-        assert len(httpx.get(f"{base}/api/layers", headers=auth).json()) == 7
+        assert len(httpx.get(f"{base}/api/layers", headers=auth).json()) == 8  # with the facilities
+        # the demo fleet: registered hazmat vehicles reporting, and the patrol drone
+        deadline = time.monotonic() + 30
+        while not (httpx.get(f"{base}/api/vehicles", headers=auth).json()
+                   and httpx.get(f"{base}/api/drones", headers=auth).json()):
+            assert time.monotonic() < deadline, "the demo fleet did not report"
+            time.sleep(0.5)
+        assert httpx.get(f"{base}/api/hazmat/vehicles", headers=auth).json()
         district = httpx.get(f"{base}/api/config", headers=auth).json()["district"]
         assert district["code"] == "320612"
         assert (district["name"] == "通州区") is boundary  # the real name only from the file
