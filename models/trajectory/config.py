@@ -16,10 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from models.warning.config import ModelConfigError
+from models.config_file import ModelConfigError, Strict, VersionedRules, load_config, parse_config
 from models.warning.record import Severity
 
 SHIPPED_MODEL = Path(__file__).parent / "default.yaml"
@@ -35,8 +34,7 @@ RULE_KINDS = (
 )
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = Strict
 
 
 class Upgrade(_Strict):
@@ -168,12 +166,9 @@ Rule = Annotated[
 ]
 
 
-class TrajectoryModelConfig(_Strict):
+class TrajectoryModelConfig(VersionedRules):
     """A named, versioned set of telemetry rule instances."""
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    version: int = Field(ge=1)
-    description: str = ""
     utc_offset_hours: float = Field(
         8.0, ge=-12, le=14, description="Local time for hours (China: +8)."
     )
@@ -188,40 +183,15 @@ class TrajectoryModelConfig(_Strict):
     )
     rules: list[Rule] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_ids(self):
-        ids = [r.id for r in self.rules]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate rule ids {dupes}")
-        return self
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}@{self.version}"
-
 
 def parse_model(data: object, source: str = "<config>") -> TrajectoryModelConfig:
     """Validate a parsed configuration; every problem is reported with its path."""
-    if not isinstance(data, dict):
-        raise ModelConfigError(source, [("", "expected a mapping with name, version and rules")])
-    try:
-        return TrajectoryModelConfig.model_validate(data)
-    except ValidationError as exc:
-        errors = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-        raise ModelConfigError(source, errors) from None
+    return parse_config(TrajectoryModelConfig, data, source)
 
 
 def load_model(path: Path | str | None = None) -> TrajectoryModelConfig:
     """Read a YAML (or JSON) trajectory model; the shipped ``hazmat-telemetry`` when ``path`` is None."""
-    path = Path(path) if path is not None else SHIPPED_MODEL
-    if not path.is_file():
-        raise ModelConfigError(str(path), [("", "file not found")])
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ModelConfigError(str(path), [("", f"not valid YAML: {exc}")]) from None
-    return parse_model(data, str(path))
+    return load_config(TrajectoryModelConfig, Path(path) if path is not None else SHIPPED_MODEL)
 
 
 __all__ = [

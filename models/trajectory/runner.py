@@ -37,7 +37,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from alerts.bus import Bus, Topic
 from models.warning.record import WarningEvent
-from models.warning.runner import LOG_EVERY_S, OnWarning, _Throttle
+from models.warning.runner import LOG_EVERY_S, Delivery, OnWarning, _Throttle
 from telemetry.record import Fix
 
 log = logging.getLogger(__name__)
@@ -52,13 +52,15 @@ class Engine(Protocol):
     def tick(self, now_ts: float) -> list[WarningEvent]: ...
 
 
-class TrajectoryRunner:
+class TrajectoryRunner(Delivery):
     """Feeds one trajectory engine from the bus in a thread of its own.
 
     ``stats()`` counts ``batches`` and ``fixes`` processed, ``warnings`` handed on,
     ``ticks``, ``malformed`` messages, ``errors`` (the engine or ``on_warning`` raised) and the
     current ``backlog`` (fixes queued).
     """
+
+    what = "the trajectory rules"
 
     def __init__(
         self,
@@ -210,25 +212,6 @@ class TrajectoryRunner:
             return
         self._counts["ticks"] += 1
         self._deliver(warnings)
-
-    def _deliver(self, warnings: list[WarningEvent]) -> None:
-        for warning in warnings:
-            self._counts["warnings"] += 1
-            try:
-                self.on_warning(warning)
-            except Exception:
-                self._counts["errors"] += 1
-                log.exception("handing on warning %s failed; continuing", warning.key)
-
-    def _malformed(self, message: Any, reason: object) -> None:
-        self._counts["malformed"] += 1
-        if self._malformed_log.due():
-            log.warning(
-                "malformed telemetry message skipped (%d so far): %.300s; message %.200r",
-                self._counts["malformed"],
-                str(reason).replace("\n", "; "),
-                message,
-            )
 
     def stats(self) -> dict[str, int]:
         keys = ("batches", "fixes", "warnings", "ticks", "malformed", "errors")

@@ -16,9 +16,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from models.config_file import ModelConfigError, Strict, VersionedRules, load_config, parse_config  # noqa: F401 (re-exported)
 from models.warning.hours import DailyWindow
 from models.warning.record import Severity
 from video.observation import CLASSES
@@ -27,18 +27,7 @@ SHIPPED_MODEL = Path(__file__).parent / "default.yaml"
 VEHICLES = ["car", "bus", "truck", "hazmat_tanker"]
 
 
-class ModelConfigError(ValueError):
-    """A warning-model configuration that cannot be used; ``errors`` holds (path, reason) pairs."""
-
-    def __init__(self, source: str, errors: list[tuple[str, str]]) -> None:
-        self.source = source
-        self.errors = errors
-        lines = "\n".join(f"  {path}: {reason}" for path, reason in errors)
-        super().__init__(f"invalid warning model {source}:\n{lines}")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+_Strict = Strict
 
 
 class ZoneRef(_Strict):
@@ -201,52 +190,21 @@ Rule = Annotated[
 ]
 
 
-class WarningModelConfig(_Strict):
+class WarningModelConfig(VersionedRules):
     """A named, versioned set of rule instances."""
 
-    name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    version: int = Field(ge=1)
-    description: str = ""
     utc_offset_hours: float = Field(8.0, ge=-12, le=14, description="Local time for hours (China: +8).")
     merge_within_m: float = Field(
         30.0, ge=0, le=500, description="One alert when two cameras see the same rule this close together."
     )
     rules: list[Rule] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique_ids(self):
-        ids = [r.id for r in self.rules]
-        dupes = sorted({i for i in ids if ids.count(i) > 1})
-        if dupes:
-            raise ValueError(f"duplicate rule ids {dupes}")
-        return self
-
-    @property
-    def label(self) -> str:
-        return f"{self.name}@{self.version}"
-
 
 def parse_model(data: object, source: str = "<config>") -> WarningModelConfig:
     """Validate a parsed configuration; every problem is reported with its path."""
-    if not isinstance(data, dict):
-        raise ModelConfigError(source, [("", "expected a mapping with name, version and rules")])
-    try:
-        return WarningModelConfig.model_validate(data)
-    except ValidationError as exc:
-        errors = []
-        for e in exc.errors():
-            path = ".".join(str(p) for p in e["loc"])
-            errors.append((path, e["msg"]))
-        raise ModelConfigError(source, errors) from None
+    return parse_config(WarningModelConfig, data, source)
 
 
 def load_model(path: Path | str | None = None) -> WarningModelConfig:
     """Read a YAML (or JSON) warning model; the shipped default when ``path`` is None."""
-    path = Path(path) if path is not None else SHIPPED_MODEL
-    if not path.is_file():
-        raise ModelConfigError(str(path), [("", "file not found")])
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ModelConfigError(str(path), [("", f"not valid YAML: {exc}")]) from None
-    return parse_model(data, str(path))
+    return load_config(WarningModelConfig, Path(path) if path is not None else SHIPPED_MODEL)

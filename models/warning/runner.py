@@ -73,7 +73,37 @@ class _Throttle:
         return True
 
 
-class WarningRunner:
+class Delivery:
+    """What every runner does with its results and its bad input: hand each warning to
+    ``on_warning`` (a failing consumer is counted and logged, never fatal) and count and log
+    (at most every :data:`LOG_EVERY_S`) malformed messages. Needs ``on_warning``, ``_counts``
+    and ``_malformed_log``."""
+
+    what = "the warning model"
+    on_warning: OnWarning
+    _counts: Counter[str]
+    _malformed_log: _Throttle
+
+    def _deliver(self, warnings: list[WarningEvent]) -> None:
+        for warning in warnings:
+            self._counts["warnings"] += 1
+            try:
+                self.on_warning(warning)
+            except Exception:
+                self._counts["errors"] += 1
+                log.exception("handing on warning %s failed; continuing", warning.key)
+
+    def _malformed(self, message: Any, reason: object) -> None:
+        self._counts["malformed"] += 1
+        if self._malformed_log.due():
+            text = str(reason).replace("\n", "; ")
+            log.warning(
+                "malformed message for %s skipped (%d so far): %.300s; message %.200r",
+                self.what, self._counts["malformed"], text, message,
+            )
+
+
+class WarningRunner(Delivery):
     """Feeds one :class:`WarningEngine` from the bus in a thread of its own.
 
     ``stats()`` counts ``frames`` processed, ``warnings`` handed on, ``dropped`` frames (queue
@@ -239,24 +269,6 @@ class WarningRunner:
             log.info("camera %s went offline: %d live warning(s) ended", camera_id, len(warnings))
         self._deliver(warnings)
 
-    def _deliver(self, warnings: list[WarningEvent]) -> None:
-        for warning in warnings:
-            self._counts["warnings"] += 1
-            try:
-                self.on_warning(warning)
-            except Exception:
-                self._counts["errors"] += 1
-                log.exception("handing on warning %s failed; continuing", warning.key)
-
-    def _malformed(self, message: Any, reason: object) -> None:
-        self._counts["malformed"] += 1
-        if self._malformed_log.due():
-            text = str(reason).replace("\n", "; ")
-            log.warning(
-                "malformed message for the warning model skipped (%d so far): %.300s; message %.200r",
-                self._counts["malformed"], text, message,
-            )
-
     def stats(self) -> dict[str, int]:
         """Counters (see the class docstring)."""
         with self._cond:
@@ -265,4 +277,4 @@ class WarningRunner:
         return {k: self._counts[k] for k in keys} | {"queued": queued}
 
 
-__all__ = ["FrameBatch", "OnWarning", "WarningRunner"]
+__all__ = ["Delivery", "FrameBatch", "OnWarning", "WarningRunner"]
