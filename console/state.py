@@ -367,10 +367,12 @@ def start_live(state: ConsoleState) -> None:
     live = state.settings.live
 
     def camera_grid(camera_id: str) -> str | None:
+        """A camera's grid; for a drone's video, the grid the drone is over now."""
         try:
             return state.cameras.get(camera_id).grid
         except KeyError:
-            return None
+            drone = next((d for d in state.fleet.drones("") if d["drone_id"] == camera_id), None)
+            return drone.get("grid") if drone else None
 
     state.hub = LiveHub(lambda client: live_snapshot(state, client.code), buffer=live.buffer,
                         queue_size=live.client_queue)

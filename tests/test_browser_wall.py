@@ -614,6 +614,12 @@ def test_incident_focus_switches_the_wall_to_its_layout(wall, district, town, tm
              incident["id"])
     assert page.locator("#zw-incident [data-field=population]").inner_text().replace(",", "").isdigit()
     assert page.locator("#zw-incident-banner").inner_text().startswith("战时")
+    # the video screen of the same wall switches to the drones and cameras in or near the area
+    wait_for(district.video, "id => zhizhiWall.incident?.id === id", incident["id"])
+    near = [str(c["id"]) for c in sorted(incident["impact"]["cameras"], key=lambda c: c["distance_m"])]
+    near = [str(d["id"]) for d in sorted(incident["impact"]["drones"], key=lambda d: d["distance_m"])] + near
+    tiles = district.video.evaluate("zhizhiWall.tiles()")
+    assert near and tiles[: len(near)] == near[: len(tiles)], (tiles, near)
     wait_for(town[1], "id => zhizhiWall.link.incidents.has(id)", incident["id"])
     page.mouse.move(VIEWPORT["width"] - 5, VIEWPORT["height"] - 5)
     page.wait_for_timeout(900)

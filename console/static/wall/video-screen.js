@@ -19,7 +19,11 @@
  * under the drone's id (served while the drone is over the user's area; a tile whose drone has
  * no video keeps retrying every RETRY_MS).
  *
- * For tests: window.zhizhiWall = {link, tiles(), selection, ...}; body[data-wall-ready].
+ * When the wall focuses an incident ("focus_incident"), the tiles switch to its layout: the
+ * drones inside or near the area first, then the cameras inside or near it, nearest first, in
+ * the smallest layout that holds them; a red line over the tiles names the incident.
+ *
+ * For tests: window.zhizhiWall = {link, tiles(), selection, incident, ...}; body[data-wall-ready].
  */
 
 import {
@@ -324,6 +328,30 @@ function applySelection(sel) {
   zw.selections.push(zw.selection);
 }
 
+function applyIncident(focus) {
+  const incident = focus.incident;
+  const impact = incident.impact || {};
+  const near = (list) => [...(list || [])].sort((x, y) => x.distance_m - y.distance_m).map((x) => String(x.id));
+  const droneIds = near(impact.drones);
+  const cameraIds = near(impact.cameras);
+  for (const c of impact.cameras || []) {
+    if (!cameras.has(String(c.id))) cameras.set(String(c.id), { id: String(c.id), name: c.name });
+  }
+  const chosen = [...droneIds, ...cameraIds];
+  zw.incident = { id: incident.id, tiles: chosen, receivedAt: focus.receivedAt };
+  zw.order = [...chosen, ...zw.order.filter((id) => !chosen.includes(id))];
+  userPicked = true;
+  $("#zw-video-main").classList.remove("zw-with-evidence");
+  const fit = LAYOUTS.find((n) => n >= chosen.length) || 16;
+  if (fit !== zw.layout) setLayout(fit, false);
+  else renderTiles();
+  const kind = incident.incident_type || incident.type || "";
+  $("#zw-video-note").textContent =
+    `战时 · ${incident.title} · ${droneIds.length} 架无人机 drones, ${cameraIds.length} 路摄像头 cameras (${kind})`;
+  document.body.dataset.wallIncident = incident.id;
+  document.body.classList.add("zw-incident-mode");
+}
+
 function showEvidence(a, fresh) {
   const box = $("#zw-evidence");
   const sev = SEVERITY[a.severity] || SEVERITY.blue;
@@ -402,6 +430,7 @@ async function start() {
     if (zw.selection && zw.selection.alertId === a.id) showEvidence(a, false);
   });
   link.addEventListener("select", (e) => applySelection(e.detail));
+  link.addEventListener("focus_incident", (e) => applyIncident(e.detail));
   link.addEventListener("drone", (e) => onDrone(e.detail));
   link.start();
   setInterval(markLive, 1000);
