@@ -592,6 +592,17 @@ def test_fleet_on_the_map(wall, district):
     assert page.locator("path.zw-drone-footprint").count() >= 1
     tip = page.evaluate("id => zhizhiWall.fleet.vehicleMarkers.get(id).v.plate", vehicle_id)
     assert tip == "苏F·W1234"
+    # a tanker on video where the vehicle reports: the board shows its plate and cargo
+    from models.warning.record import WarningEvent
+
+    assert wall.state.trajectory.wait_idle()
+    fix = wall.state.fleet.vehicle(vehicle_id)
+    wall.state.on_warning(WarningEvent(
+        rule="abnormal_stop", rule_id="hazmat-stop", severity="orange", camera_id=wall.spot_a.cameras[0],
+        track_id=8801, cls="hazmat_tanker", lon=fix["lon"], lat=fix["lat"], first_ts=fix["ts"] - 30,
+        last_ts=fix["ts"]))
+    wait_for(district.board, "() => document.querySelector('#zw-list .zw-item-vehicle[data-plate]')")
+    assert "苏F·W1234" in district.board.locator("#zw-list .zw-item-vehicle").first.inner_text()
 
 
 def test_incident_focus_switches_the_wall_to_its_layout(wall, district, town, tmp_path):

@@ -390,3 +390,27 @@ def test_positions_reach_only_the_town_they_are_in(console):
     finally:
         a.close()
         b.close()
+
+
+def test_a_video_tanker_is_matched_to_the_registered_vehicle_there(console):
+    """Fusion: a video warning about a hazmat tanker where and when a registered vehicle reports
+    becomes an alert with that vehicle's plate, carrier and cargo."""
+    from models.warning.record import WarningEvent
+
+    state, client, users, heads = console
+    lon, lat = _town_point(state, users.town_a)
+    body = _vehicle("HZ-FUSE", _route_in(state, users.town_a))
+    assert client.post("/api/hazmat/vehicles", json=body, headers=heads[users.district]).status_code == 201
+    now = time.time()
+    report = client.post("/api/telemetry", headers=heads[GATEWAY], json=[
+        {"vehicle_id": "HZ-FUSE", "ts": now - 4 + i, "lon": lon + 0.00003 * i, "lat": lat, "speed_kmh": 3}
+        for i in range(4)])
+    assert report.json()["accepted"] == 4
+    assert state.trajectory.wait_idle()
+    state.on_warning(WarningEvent(rule="abnormal_stop", rule_id="hazmat-stop", severity="orange", camera_id="CAM-F",
+                                  track_id=4242, cls="hazmat_tanker", lon=lon + 0.0001, lat=lat,
+                                  first_ts=now - 60, last_ts=now - 1))
+    alert = next(a for a in client.get("/api/alerts", params={"limit": 500}, headers=heads[users.operator_a]).json()
+                 if a.get("track_id") == 4242)
+    assert alert["details"]["plate"] == body["plate"] and alert["details"]["fused"] is True
+    assert (alert["details"]["company"], alert["details"]["un_number"]) == (body["company"], "1203")

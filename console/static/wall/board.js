@@ -118,6 +118,9 @@ function renderQueue() {
       `<span class="zw-item-rule">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></span>` +
       `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)} <small>${esc(st.en)}</small></span></div>` +
       `<div class="zw-item-l2">${esc(units.place(a))}</div>` +
+      (a.details && a.details.plate
+        ? `<div class="zw-item-vehicle" data-plate="${esc(a.details.plate)}">🚚 <b>${esc(a.details.plate)}</b> ${esc(cargoText(a.details))}</div>`
+        : "") +
       `<div class="zw-item-l3">` +
       `<span>首次 <b>${esc(fmtTime(a.first_ts))}</b></span>` +
       `<span>最近 <b>${esc(fmtTime(a.last_ts))}</b> ${esc(fmtAge(a.last_ts))}</span>` +
@@ -188,9 +191,22 @@ function renderDetail() {
     fact("最近发现", "Last seen", `${esc(fmtTime(a.last_ts))} · ${esc(fmtAge(a.last_ts))}${a.active ? "" : " · 已结束 ended"}`) +
     fact("责任单位", "Responsible", `<span id="zw-d-unit">${esc(unitText(a.assignee_unit))}</span><span class="zw-unit-tag${rel.ours ? " zw-ours" : ""}">${esc(rel.tag)}</span>`) +
     fact("处置时限", "Deadline", a.deadline_ts ? `<span style="${overdue ? "color:var(--danger);font-weight:700" : ""}">${esc(fmtTime(a.deadline_ts))}${overdue ? " 已超时 overdue" : ""}</span>` : "—") +
-    fact("来源", "Source", esc([a.source, a.cls, a.channel, a.reporter].filter(Boolean).join(" · ")) + (a.text ? `<div>${esc(a.text)}</div>` : ""));
+    fact("来源", "Source", esc([a.source, a.cls, a.channel, a.reporter].filter(Boolean).join(" · ")) + (a.text ? `<div>${esc(a.text)}</div>` : "")) +
+    (a.details && a.details.plate
+      ? fact("危化品车辆", "Hazmat vehicle",
+          `<b data-field="plate">${esc(a.details.plate)}</b> · ${esc(a.details.company || "")}<div>${esc(cargoText(a.details))}` +
+            `${a.details.fused ? " · 视频与北斗定位融合 video matched to BeiDou" : ""}</div>`)
+      : "");
   renderActions(a, rel);
   renderEvidence(a);
+}
+
+/** A vehicle's cargo from an alert's details: "UN1203 · 第3类 class 3". */
+function cargoText(d) {
+  const parts = [];
+  if (d.un_number) parts.push(`UN${d.un_number}`);
+  if (d.hazard_class) parts.push(`第${d.hazard_class}类 class ${d.hazard_class}`);
+  return parts.join(" · ");
 }
 
 function renderActions(a, rel) {
