@@ -148,3 +148,20 @@ def test_publishing_from_other_threads_keeps_order_and_numbers():
         assert [m["seq"] for m in got] == list(range(1, 2001))
 
     asyncio.run(scenario())
+
+
+def test_positions_are_delivered_but_not_kept_for_replay():
+    async def run():
+        hub = LiveHub(snapshot=lambda client: [], buffer=10)
+        live = hub.connect("", last_seq=0)
+        hub.publish({"type": "alert", "id": "a"})
+        hub.publish({"type": "vehicles", "vehicles": [{"vehicle_id": "v"}]}, keep=False)
+        hub.publish({"type": "alert", "id": "b"})
+        got = [await live.next() for _ in range(3)]
+        back = hub.connect("", last_seq=1)  # missed 2 (a position) and 3
+        replayed = await back.next()
+        return got, replayed, len(hub._ring)
+
+    got, replayed, kept = asyncio.run(run())
+    assert [m["type"] for m in got] == ["alert", "vehicles", "alert"] and [m["seq"] for m in got] == [1, 2, 3]
+    assert replayed == {"type": "alert", "id": "b", "seq": 3} and kept == 2

@@ -9,6 +9,10 @@ buffer, and puts it on the queue of every client whose jurisdiction contains one
 - **Reconnect.** A client that comes back with its last ``seq`` gets what it missed from the ring
   buffer, in order, without duplicates; if the buffer no longer reaches back that far it gets a
   snapshot instead.
+- **Positions are not replayed.** Vehicle and drone positions (``keep=False``) are numbered and
+  delivered like everything else but not kept in the ring buffer: a screen that comes back gets
+  each object's next position within seconds, and the buffer stays small when thousands of
+  vehicles report (a town's positions message can hold a thousand vehicles, every second).
 - **Slow clients.** Each client has a bounded queue. When it overflows the client's backlog is
   dropped and it is marked for resynchronisation: its next read is a fresh snapshot at the current
   ``seq``. Publishing never waits for a client.
@@ -146,13 +150,18 @@ class LiveHub:
         self._loop = loop
 
     # --- publishing ---------------------------------------------------------------------
-    def publish(self, message: Message, audience: Iterable[str] | None = None, *, wall: str | None = None) -> int:
-        """Number and deliver a message; safe from any thread; returns its ``seq``."""
+    def publish(self, message: Message, audience: Iterable[str] | None = None, *, wall: str | None = None,
+                keep: bool = True) -> int:
+        """Number and deliver a message; safe from any thread; returns its ``seq``.
+
+        ``keep=False``: not kept for replay (positions, which the next update replaces).
+        """
         codes = None if audience is None else frozenset(c for c in audience if c)
         with self._lock:  # numbering and hand-over in one step: deliveries keep seq order
             envelope = Envelope(next(self._seq), message, codes, wall)
             self._last = envelope.seq
-            self._ring.append(envelope)
+            if keep:
+                self._ring.append(envelope)
             if self._on_loop():
                 self._deliver(envelope)
             else:

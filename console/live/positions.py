@@ -9,6 +9,8 @@ the :class:`~console.fleet.Fleet` since the last round and publishes it on the l
 - ``{"type": "drone", ..., "footprint": GeoJSON}`` — one message per drone, for the grid below it.
 
 A screen's snapshot starts with the vehicles and drones it may see (:meth:`snapshot_items`).
+Positions are not kept for replay (``keep=False``): a screen that reconnects gets each object's
+next report instead.
 """
 
 from __future__ import annotations
@@ -66,9 +68,10 @@ class PositionFeed:
         self.rounds += 1
         now = time.time()
         for town, members in self._by_town(vehicles).items():
-            self.hub.publish({"type": "vehicles", "ts": now, "vehicles": members}, audience=[town])
+            self.hub.publish({"type": "vehicles", "ts": now, "vehicles": members}, audience=[town], keep=False)
         for drone in drones:
-            self.hub.publish(drone_message(drone), audience=[drone.get("grid") or self.fleet.district_code])
+            self.hub.publish(drone_message(drone), audience=[drone.get("grid") or self.fleet.district_code],
+                             keep=False)
 
     def _by_town(self, vehicles: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
         groups: dict[str, list[dict[str, Any]]] = {}
