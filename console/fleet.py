@@ -27,7 +27,7 @@ from gis.codes import is_within
 from gis.drones import DroneView, footprint
 from gis.metric import MetricFrame
 from gis.moving import MovingObjectIndex, Nearby
-from telemetry.record import DroneState, Fix
+from telemetry.record import DroneState
 
 #: ``locate(lons, lats) -> grid codes`` (None outside every grid).
 LocateMany = Callable[[Sequence[float], Sequence[float]], Sequence[str | None]]
@@ -60,23 +60,33 @@ class Fleet:
 
     # --- bus handlers --------------------------------------------------------------------------
     def on_fixes(self, message: dict[str, Any]) -> None:
-        """A ``fixes`` batch: keep each vehicle's newest fix, located in its grid."""
-        fixes = [Fix.model_validate(f) for f in message.get("fixes", ())]
-        newest: dict[str, Fix] = {}
-        for fix in fixes:
-            if fix.vehicle_id not in newest or fix.ts >= newest[fix.vehicle_id].ts:
-                newest[fix.vehicle_id] = fix
+        """A ``fixes`` batch (the gate's accepted fixes, as dicts): keep each vehicle's newest fix,
+        located in its grid. Items that do not look like fixes are skipped."""
+        newest: dict[str, dict[str, Any]] = {}
+        for fix in message.get("fixes", ()):
+            try:
+                vid, ts = fix["vehicle_id"], float(fix["ts"])
+                float(fix["lon"]), float(fix["lat"])
+            except (KeyError, TypeError, ValueError):
+                continue
+            known = newest.get(vid)
+            if known is None or ts >= known["ts"]:
+                newest[vid] = fix
         if not newest:
             return
         items = list(newest.values())
-        grids = self.locate([f.lon for f in items], [f.lat for f in items])
+        grids = self.locate([f["lon"] for f in items], [f["lat"] for f in items])
         with self._lock:
             for fix, grid in zip(items, grids):
-                known = self._vehicles.get(fix.vehicle_id)
-                if known is not None and known["ts"] > fix.ts:
+                vid = fix["vehicle_id"]
+                known = self._vehicles.get(vid)
+                if known is not None and known["ts"] > fix["ts"]:
                     continue
-                self._vehicles[fix.vehicle_id] = {**fix.model_dump(), "grid": grid}
-                self._dirty_vehicles.add(fix.vehicle_id)
+                self._vehicles[vid] = {
+                    "vehicle_id": vid, "ts": float(fix["ts"]), "lon": float(fix["lon"]), "lat": float(fix["lat"]),
+                    "speed_kmh": fix.get("speed_kmh"), "heading": fix.get("heading"), "grid": grid,
+                }
+                self._dirty_vehicles.add(vid)
 
     def on_drone(self, message: dict[str, Any]) -> None:
         """A drone pose: keep it with its camera footprint."""

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 import geopandas as gpd
+from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from alerts.bus import InProcessBus, Topic
@@ -45,6 +46,7 @@ from video.camera_config import CameraConfig, CameraConfigError, load_camera_con
 from video.evidence import EvidenceRecorder
 
 log = logging.getLogger(__name__)
+FIX_LIST = TypeAdapter(list[Fix])
 
 
 @dataclass
@@ -125,7 +127,7 @@ class ConsoleState:
     def publish_fixes(self, fixes: list[Fix]) -> None:
         """Accepted fixes to the trajectory rules, the fleet and the wall (one bus message)."""
         if fixes:
-            self.bus.publish(Topic.TELEMETRY, {"type": "fixes", "fixes": [f.model_dump() for f in fixes]})
+            self.bus.publish(Topic.TELEMETRY, {"type": "fixes", "fixes": FIX_LIST.dump_python(fixes)})
 
     def ingest_drone(self, state: DroneState) -> bool:
         """A drone pose through the gate and onto the bus; whether it was accepted."""
