@@ -228,6 +228,35 @@ def bench_pipeline(
             typer.echo(f"{key:>24}: {value}")
 
 
+@bench_app.command("surge")
+def bench_surge(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    duration: Annotated[float, typer.Option(help="Seconds of load.", min=1)] = 600.0,
+    telemetry_rate: Annotated[float, typer.Option(help="Telemetry reports per second.", min=1)] = 10_000.0,
+    events_per_min: Annotated[float, typer.Option(help="People's events per minute.", min=0.1)] = 150.0,
+    vehicles: Annotated[int, typer.Option(help="Vehicles reporting.", min=1)] = 20_000,
+    batch: Annotated[int, typer.Option(help="Reports per POST.", min=1)] = 1_000,
+    senders: Annotated[int, typer.Option(help="Concurrent telemetry senders.", min=1, max=32)] = 4,
+    hazmat: Annotated[int, typer.Option(help="Registered hazmat vehicles that speed once.", min=0)] = 40,
+    small_district: Annotated[bool, typer.Option(help="64 grids instead of the 1,024-grid demo.")] = False,
+    progress: Annotated[bool, typer.Option("--progress/--no-progress", help="tqdm bar on stderr.")] = True,
+) -> None:
+    """Typhoon-night surge against a real console: telemetry flood, people's events, alert latency."""
+    from bench.surge import SurgeConfig, run_surge_bench, summary_lines
+
+    config = SurgeConfig(duration_s=duration, telemetry_rate=telemetry_rate, events_per_min=events_per_min,
+                         vehicles=vehicles, batch=batch, senders=senders, hazmat=hazmat,
+                         small_district=small_district)
+    result = run_surge_bench(config, progress=progress)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for line in summary_lines(result):
+            typer.echo(line)
+    if result["events"]["lost"]:
+        raise typer.Exit(1)
+
+
 def _register_video_commands() -> None:
     from console import cli_video
 
