@@ -89,7 +89,7 @@ def demo(
     if cameras or video is not None:
         from console.demo_video import start_demo_video
 
-        demo_video = start_demo_video(state, count=cameras, video=video)
+        demo_video = start_demo_video(state, count=cameras, video=video, drone=fleet)
     if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and not os.environ.get("CI"):
         webbrowser.open(url)
     try:

@@ -82,8 +82,15 @@ class PositionFeed:
         return groups
 
     def vehicle_item(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A vehicle as the wall shows it: position, speed, heading and its registry facts."""
-        item = {k: record.get(k) for k in ("vehicle_id", "ts", "lon", "lat", "speed_kmh", "heading", "grid")}
+        """A vehicle as the wall shows it: position (to 0.1 m), speed, heading and its registry
+        facts; unknown values are left out (thousands of these go to every screen each second)."""
+        item: dict[str, Any] = {"vehicle_id": record["vehicle_id"], "ts": round(record["ts"], 1),
+                                "lon": round(record["lon"], 6), "lat": round(record["lat"], 6)}
+        for key in ("speed_kmh", "heading"):
+            if record.get(key) is not None:
+                item[key] = round(record[key], 1)
+        if record.get("grid"):
+            item["grid"] = record["grid"]
         facts = self.describe(record["vehicle_id"])
         if facts:
             item.update(facts)
