@@ -44,6 +44,8 @@ class Topic(StrEnum):
     #: Drone poses: ``{"type": "drone", **DroneState}`` (:class:`telemetry.record.DroneState`).
     DRONES = "drones"
     ALERTS = "alerts"
+    #: A model version went into production: ``{"type": "model_promoted", "kind", "name", "version", "content"}``.
+    MODELS = "models"
 
 
 @dataclass

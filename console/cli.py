@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from console.cli_models import models_app
 from console.cli_users import announce_demo_users, users_app
 from console.settings import Settings
 
@@ -23,6 +24,7 @@ app.add_typer(layers_app, name="layers")
 app.add_typer(gis_app, name="gis")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
+app.add_typer(models_app, name="models")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settings / ./var).")]
 

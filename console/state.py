@@ -1,10 +1,18 @@
 """What a running console holds: storage, the layer registry, the spatial indexes, the bus,
-the alert service, users and their tokens, and the warning model running over the bus."""
+the alert service, users and their tokens, and the warning model running over the bus.
+
+Which rule models run (:func:`start_model`): the model store's production version of each kind
+(:mod:`models.versions`; the shipped models are added and promoted by ``system`` when a kind
+has none), unless the settings name a model file of their own (``warning.model`` other than the
+shipped file, ``telemetry.model``): a pinned file runs as before, checked before storage is
+touched. Either way a later promotion or rollback reaches the running runners over the bus
+(:data:`~alerts.bus.Topic.MODELS`) without a restart."""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import geopandas as gpd
 from pydantic import TypeAdapter
@@ -29,11 +37,14 @@ from gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
 from gis.metric import MetricFrame
 from layers import LayerRegistry, Scope, create_schema, make_engine
 from layers.hazmat import HazmatRegistry
+from models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
 from models.trajectory.config import load_model as load_trajectory_model
 from models.trajectory.engine import TrajectoryEngine
 from models.trajectory.fusion import TrackFusion
 from models.trajectory.places import TrajectoryPlaces
 from models.trajectory.runner import TrajectoryRunner
+from models.versions import ModelStore, ModelWatch, parse_content
+from models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
 from models.warning.config import ModelConfigError, WarningModelConfig, load_model
 from models.warning.engine import WarningEngine
 from models.warning.record import WarningEvent
@@ -47,6 +58,8 @@ from video.evidence import EvidenceRecorder
 
 log = logging.getLogger(__name__)
 FIX_LIST = TypeAdapter(list[Fix])
+#: How often a console looks for promotions made by another process (``zhizhi models``).
+MODEL_POLL_S = 5.0
 
 
 @dataclass
@@ -74,6 +87,8 @@ class ConsoleState:
     mqtt: MqttIngest | None = None
     incident_impact: IncidentImpact | None = None
     warnings: WarningRunner | None = None
+    models: ModelStore | None = None
+    model_watch: ModelWatch | None = None
     recorders: list[EvidenceRecorder] = field(default_factory=list)
     hub: LiveHub | None = None
     live: LiveBridge | None = None
@@ -170,6 +185,8 @@ class ConsoleState:
             self.trajectory.stop()
         if self.warnings is not None:
             self.warnings.stop()
+        if self.model_watch is not None:
+            self.model_watch.stop()
         for recorder in self.recorders:
             recorder.stop()
         self.bus.stop()
@@ -326,15 +343,78 @@ def open_console(settings: Settings) -> ConsoleState:
     state.bus.subscribe(Topic.DRONES, state.fleet.on_drone)
     state.bus.subscribe(Topic.ALERTS, state.incidents.on_alert)
     start_live(state)
+    state.models = open_models(state)
+    state.model_watch = ModelWatch(state.models, publish_promotion(state), interval_s=MODEL_POLL_S).start()
     if warning_setup is not None:
-        state.warnings = start_warnings(state, *warning_setup)
+        model, cameras = warning_setup
+        state.warnings = start_warnings(state, start_model(state, "warning", model), cameras)
     if trajectory_model is not None:
-        state.trajectory = start_trajectory(state, trajectory_model)
+        state.trajectory = start_trajectory(state, start_model(state, "trajectory", trajectory_model))
     if settings.telemetry.mqtt_enabled:
         state.mqtt = MqttIngest(settings.telemetry.mqtt, gate=state.gate, on_fixes=state.publish_fixes,
                                 on_drone=lambda drone: state.bus.publish(Topic.DRONES, drone.to_message()))
         state.mqtt.start()
     return state
+
+
+def open_models(state: ConsoleState) -> ModelStore:
+    """The model store on the console's database: the shipped rule models seeded (added and
+    promoted by ``system``) for a kind without a production version; every promotion and
+    rollback published on the bus, and the bus's promotions applied to the running runners."""
+    store = ModelStore(state.engine)
+    for kind, path in (("warning", SHIPPED_WARNING), ("trajectory", SHIPPED_TRAJECTORY)):
+        store.seed(kind, path.read_text(encoding="utf-8"), "system", f"shipped model ({path.name})")
+    store.on_promoted(publish_promotion(state))
+    state.bus.subscribe(Topic.MODELS, lambda message: apply_promotion(state, message))
+    return store
+
+
+def publish_promotion(state: ConsoleState):
+    """A listener of the model store that publishes each promotion on the console's bus."""
+
+    def publish(version, action: str) -> None:
+        state.bus.publish(Topic.MODELS, version.message(action))
+
+    return publish
+
+
+def pinned_model(settings: Settings, kind: str) -> Path | None:
+    """The model file the settings name for ``kind``, unless it is the shipped one."""
+    if kind == "warning":
+        path, shipped = settings.warning.model, SHIPPED_WARNING
+    else:
+        path, shipped = settings.telemetry.model, SHIPPED_TRAJECTORY
+    if path is None or Path(path).resolve() == shipped.resolve():
+        return None
+    return Path(path)
+
+
+def start_model(state: ConsoleState, kind: str, from_settings):
+    """The model a runner starts with: the settings' pinned file, else the store's production."""
+    production = state.models.production(kind) if state.models is not None else None
+    pinned = pinned_model(state.settings, kind)
+    if pinned is not None or production is None:
+        if production is not None and production.label != from_settings.label:
+            log.warning("%s model file %s (%s) runs instead of the production version %s (settings pin it)",
+                        kind, pinned, from_settings.label, production.label)
+        return from_settings
+    try:
+        return production.config()
+    except ModelConfigError as exc:
+        log.error("the console cannot start: the production %s model no longer loads: %s", kind, exc)
+        raise
+
+
+def apply_promotion(state: ConsoleState, message: dict) -> None:
+    """A ``model_promoted`` message of the bus: the runner of its kind swaps to the new model
+    between two batches (detectors: the workers read theirs at start)."""
+    kind = message.get("kind")
+    runner = state.warnings if kind == "warning" else state.trajectory if kind == "trajectory" else None
+    if runner is None or message.get("type") != "model_promoted":
+        return
+    label = f"{message.get('name')}@{message.get('version')}"
+    runner.swap_model(parse_content(kind, message["content"], label))
+    log.info("%s model %s promoted: the running %s rules swap to it", kind, label, kind)
 
 
 def load_trajectory(settings: Settings):

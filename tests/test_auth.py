@@ -350,5 +350,6 @@ def test_the_permission_table():
     assert [r for r in Role if Permission.READ not in PERMISSIONS[r]] == [Role.GATEWAY]
     assert [r for r in Role if Permission.TELEMETRY_INGEST in PERMISSIONS[r]] == [Role.ADMIN, Role.GATEWAY]
     assert [r for r in Role if Permission.USERS_MANAGE in PERMISSIONS[r]] == [Role.ADMIN]
+    assert [r for r in Role if Permission.MODELS_MANAGE in PERMISSIONS[r]] == [Role.ADMIN, Role.ANALYST]
     assert [r for r in Role if Permission.ALERTS_ACT not in PERMISSIONS[r]] == [Role.ANALYST, Role.GATEWAY]
     assert PERMISSIONS[Role.EMERGENCY] == PERMISSIONS[Role.DUTY_OFFICER]

@@ -476,6 +476,63 @@ def check_incident_close(w: World) -> None:
     assert w.client.get(f"/api/incidents/{_fleet(w).incident_b}", headers=w.b).json()["status"] == "active"
 
 
+# --- model versions: district-wide, read by every town alike, changed only by the district -------
+
+
+def _same_for_both_towns(w: World, path: str, params: dict | None = None):
+    mine = w.client.get(path, params=params, headers=w.a)
+    theirs = w.client.get(path, params=params, headers=w.b)
+    assert mine.status_code == theirs.status_code == 200, (path, mine.text)
+    assert mine.json() == theirs.json()  # nothing in a model depends on the town asking
+    assert w.users.town_b not in mine.text
+    return mine.json()
+
+
+def _production(w: World):
+    return w.state.models.production("warning")
+
+
+def check_models_list(w: World) -> None:
+    listed = _same_for_both_towns(w, "/api/models")
+    assert _production(w).label in {f"{m['name']}@{m['version']}" for m in listed if m["status"] == "production"}
+
+
+def check_model_detail(w: World) -> None:
+    prod = _production(w)
+    assert _same_for_both_towns(w, f"/api/models/warning/{prod.name}/{prod.version}")["content"] == prod.content
+
+
+def check_model_diff(w: World) -> None:
+    prod = _production(w)
+    diff = _same_for_both_towns(w, f"/api/models/warning/{prod.name}/diff", {"a": prod.version, "b": prod.version})
+    assert diff["changes"] == []
+
+
+def check_models_audit(w: World) -> None:
+    _same_for_both_towns(w, "/api/models/audit")
+
+
+def check_model_add(w: World) -> None:
+    prod = _production(w)
+    content = prod.content.replace(f"version: {prod.version}", f"version: {prod.version + 100}", 1)
+    refused = w.client.post("/api/models", json={"kind": "warning", "content": content, "reason": "iso"}, headers=w.a)
+    assert refused.status_code == 403 and "models.manage" in refused.json()["detail"]
+    assert all(v.version != prod.version + 100 for v in w.state.models.list("warning"))
+
+
+def check_model_promote(w: World) -> None:
+    prod = _production(w)
+    refused = w.client.post(f"/api/models/warning/{prod.name}/{prod.version}/promote", json={"reason": "iso"},
+                            headers=w.a)
+    assert refused.status_code == 403 and _production(w) == prod
+
+
+def check_model_rollback(w: World) -> None:
+    prod = _production(w)
+    assert w.client.post("/api/models/warning/rollback", json={"reason": "iso"}, headers=w.a).status_code == 403
+    assert _production(w) == prod and all(a.actor != w.users.operator_a for a in w.state.models.audit())
+
+
 CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/vehicles"): check_vehicles,
     ("GET", "/api/drones"): check_drones,
@@ -523,6 +580,13 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/auth/logout"): check_logout,
     ("GET", "/api/users"): check_users_list,
     ("POST", "/api/users"): check_users_add,
+    ("GET", "/api/models"): check_models_list,
+    ("GET", "/api/models/{kind}/{name}/{version}"): check_model_detail,
+    ("GET", "/api/models/{kind}/{name}/diff"): check_model_diff,
+    ("GET", "/api/models/audit"): check_models_audit,
+    ("POST", "/api/models"): check_model_add,
+    ("POST", "/api/models/{kind}/{name}/{version}/promote"): check_model_promote,
+    ("POST", "/api/models/{kind}/rollback"): check_model_rollback,
 }
 
 

@@ -11,17 +11,21 @@ permission             admin  duty_officer  emergency  town_operator  analyst  g
 ``incidents.manage``   yes    yes           yes        yes            no       no
 ``telemetry.ingest``   yes    no            no         no             no       yes
 ``users.manage``       yes    no            no         no             no       no
+``models.manage``      yes    no            no         no             yes      no
 =====================  =====  ============  =========  =============  =======  =======
 
 ``read`` is the map, layers, cameras, search, alerts with their history and evidence;
 ``alerts.act`` is transition, escalate and hand down; ``events.report`` is ``POST
 /api/events``; ``layers.import`` is ``POST /api/layers``; ``hazmat.manage`` is the
 hazardous-chemical vehicle registry; ``incidents.manage`` is opening, noting and closing
-incidents; ``telemetry.ingest`` is ``POST /api/telemetry``; ``users.manage`` is the users API.
+incidents; ``telemetry.ingest`` is ``POST /api/telemetry``; ``users.manage`` is the users API;
+``models.manage`` is adding, promoting and rolling back model versions (``/api/models``) — model
+configurations are district-wide, so only a district-level admin or analyst may change them
+(reading them needs ``read``).
 Every permission applies inside the user's own jurisdiction only (:mod:`layers.scope`): a
 town operator works its town's alerts, a district duty officer the whole district's.
-Analysts build warning models and reports: they read everything in their jurisdiction and
-may import layers, but never move an alert. Emergency teams work like duty officers. A
+Analysts build and tune warning models and write reports: they read everything in their
+jurisdiction, may import layers and manage model versions, but never move an alert. Emergency teams work like duty officers. A
 ``gateway`` is a machine account — the BeiDou/GPS platform's or a dock's bridge — that posts
 positions and nothing else; it belongs to the district.
 
@@ -63,6 +67,7 @@ class Permission(StrEnum):
     INCIDENTS_MANAGE = "incidents.manage"
     TELEMETRY_INGEST = "telemetry.ingest"
     USERS_MANAGE = "users.manage"
+    MODELS_MANAGE = "models.manage"
 
 
 _OPERATE = frozenset(
@@ -76,7 +81,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.DUTY_OFFICER: _COMMAND,
     Role.EMERGENCY: _COMMAND,
     Role.TOWN_OPERATOR: _OPERATE | {Permission.INCIDENTS_MANAGE},
-    Role.ANALYST: frozenset({Permission.READ, Permission.LAYERS_IMPORT}),
+    Role.ANALYST: frozenset({Permission.READ, Permission.LAYERS_IMPORT, Permission.MODELS_MANAGE}),
     Role.GATEWAY: frozenset({Permission.TELEMETRY_INGEST}),
 }
 
@@ -89,6 +94,7 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.INCIDENTS_MANAGE: "open, note or close incidents",
     Permission.TELEMETRY_INGEST: "post telemetry",
     Permission.USERS_MANAGE: "manage users",
+    Permission.MODELS_MANAGE: "add, promote or roll back model versions",
 }
 
 # The levels a role's jurisdiction may have (grids are never a user's jurisdiction).

@@ -10,6 +10,12 @@ Fixes are never dropped: a track with a hole would stop for minutes and raise a 
 abnormal stop. Instead the queue reports its ``backlog``, and the ingest refuses new batches
 (HTTP 503, the gateway retries) while :meth:`full` — back-pressure, not loss.
 
+:meth:`TrajectoryRunner.swap_model` replaces the rules while the runner runs (a promotion in
+the model store): queued behind the batches already waiting, so earlier fixes meet the old
+rules and later ones the new. The old engine's live warnings are ended cleanly
+(``active=False``, handed on) and its debounce timers dropped; the new engine keeps the places,
+the registry and each vehicle's last fix, so signal loss and derived speeds carry on.
+
 >>> from alerts.bus import InProcessBus, Topic
 >>> class Echo:
 ...     def feed(self, fixes): return []
@@ -36,6 +42,7 @@ from typing import Any, Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from alerts.bus import Bus, Topic
+from models.trajectory.config import TrajectoryModelConfig
 from models.warning.record import WarningEvent
 from models.warning.runner import LOG_EVERY_S, Delivery, OnWarning, _Throttle
 from telemetry.record import Fix
@@ -52,12 +59,19 @@ class Engine(Protocol):
     def tick(self, now_ts: float) -> list[WarningEvent]: ...
 
 
+class _Swap:
+    """A queued engine replacement."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+
 class TrajectoryRunner(Delivery):
     """Feeds one trajectory engine from the bus in a thread of its own.
 
     ``stats()`` counts ``batches`` and ``fixes`` processed, ``warnings`` handed on,
-    ``ticks``, ``malformed`` messages, ``errors`` (the engine or ``on_warning`` raised) and the
-    current ``backlog`` (fixes queued).
+    ``ticks``, ``malformed`` messages, ``swaps`` (rules replaced), ``errors`` (the engine or
+    ``on_warning`` raised) and the current ``backlog`` (fixes queued).
     """
 
     what = "the trajectory rules"
@@ -78,7 +92,7 @@ class TrajectoryRunner(Delivery):
         self.max_backlog = max_backlog
         self.clock = clock
         self.observers = list(observers)  # e.g. the video fusion's position history
-        self._queue: deque[list[Fix]] = deque()
+        self._queue: deque[list[Fix] | _Swap] = deque()
         self._backlog = 0
         self._cond = threading.Condition()
         self._busy = False
@@ -130,6 +144,28 @@ class TrajectoryRunner(Delivery):
             self._backlog += len(fixes)
             self._cond.notify_all()
 
+    def swap_model(self, config: TrajectoryModelConfig) -> None:
+        """Run ``config`` from the next queued batch on (see the module docstring); the engine is
+        built here, over the running engine's places and registry lookup."""
+        from models.trajectory.engine import TrajectoryEngine
+
+        old = self.engine
+        self.swap_engine(TrajectoryEngine(config, getattr(old, "places", None), getattr(old, "vehicles", None)))
+
+    def swap_engine(self, engine: Engine) -> None:
+        """Replace the engine between two batches (queued behind what waits)."""
+        with self._cond:
+            if self._stopping:
+                return
+            self._queue.append(_Swap(engine))
+            self._cond.notify_all()
+
+    @property
+    def model_label(self) -> str | None:
+        """``name@version`` of the rules running now (``None`` for an engine without a config)."""
+        config = getattr(self.engine, "config", None)
+        return config.label if config is not None else None
+
     @property
     def backlog(self) -> int:
         """Fixes queued and not yet fed."""
@@ -163,14 +199,16 @@ class TrajectoryRunner(Delivery):
                     return
                 self._busy = True
             try:
-                if batch is not None:
+                if isinstance(batch, _Swap):
+                    self._swap(batch.engine)
+                elif batch is not None:
                     self._feed(batch)
                 if time.monotonic() >= next_tick:
                     next_tick = time.monotonic() + self.tick_s
                     self._tick()
             finally:
                 with self._cond:
-                    if batch is not None:
+                    if isinstance(batch, list):
                         self._backlog -= len(batch)
                     self._busy = False
                     self._cond.notify_all()
@@ -191,6 +229,26 @@ class TrajectoryRunner(Delivery):
         self._counts["batches"] += 1
         self._counts["fixes"] += len(fixes)
         self._deliver(warnings)
+
+    def _swap(self, engine: Engine) -> None:
+        old = self.engine
+        if getattr(old, "config", None) is not None and getattr(engine, "config", None) == old.config:
+            return  # the same promotion heard twice: nothing to change
+        ended: list[WarningEvent] = []
+        try:
+            flush = getattr(old, "flush", None)
+            ended = flush() if flush is not None else []
+        except Exception:
+            self._counts["errors"] += 1
+            log.exception("ending the live warnings of the old trajectory rules failed")
+        last, fresh = getattr(old, "_last", None), getattr(engine, "_last", None)
+        if isinstance(last, dict) and isinstance(fresh, dict):
+            fresh.update(last)  # each vehicle's last fix: signal loss and derived speeds go on
+        self.engine = engine
+        self._counts["swaps"] += 1
+        log.info("trajectory rules %s replace %s; %d live warning(s) of the old ones ended",
+                 self.model_label, getattr(getattr(old, "config", None), "label", "?"), len(ended))
+        self._deliver(ended)
 
     def tick(self) -> None:
         """Run the clock-driven rules now (tests; the thread does it every ``tick_s``)."""
@@ -214,7 +272,7 @@ class TrajectoryRunner(Delivery):
         self._deliver(warnings)
 
     def stats(self) -> dict[str, int]:
-        keys = ("batches", "fixes", "warnings", "ticks", "malformed", "errors")
+        keys = ("batches", "fixes", "warnings", "ticks", "malformed", "swaps", "errors")
         return {k: self._counts[k] for k in keys} | {"backlog": self._backlog}
 
 

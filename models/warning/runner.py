@@ -11,6 +11,12 @@ in the console). A camera reported ``offline`` has its live warnings ended with
 :meth:`~models.warning.engine.WarningEngine.flush`. Nothing a message or a consumer does can
 end the thread.
 
+:meth:`WarningRunner.swap_model` replaces the model while the runner runs (a promotion in the
+model store): the swap is queued behind the frames already waiting, so frames published before
+it are judged by the old model and later ones by the new; the old model's live warnings are
+ended cleanly (``active=False``, handed on) — its timers mean nothing to the new rules — and
+the new model starts with the same zones and lanes.
+
 >>> from alerts.bus import InProcessBus, Topic
 >>> from models.warning.config import load_model
 >>> from models.warning.engine import WarningEngine
@@ -35,7 +41,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerts.bus import Bus, Topic
+from models.warning.config import WarningModelConfig
 from models.warning.engine import WarningEngine
+from models.warning.places import Places
 from models.warning.record import WarningEvent
 from video.observation import Observation
 
@@ -44,7 +52,7 @@ log = logging.getLogger(__name__)
 OnWarning = Callable[[WarningEvent], object]
 #: At most one log line per this many seconds about drops, and about malformed messages.
 LOG_EVERY_S = 10.0
-_FRAME, _OFFLINE = "frame", "offline"
+_FRAME, _OFFLINE, _SWAP = "frame", "offline", "swap"
 
 
 class FrameBatch(BaseModel):
@@ -108,8 +116,8 @@ class WarningRunner(Delivery):
 
     ``stats()`` counts ``frames`` processed, ``warnings`` handed on, ``dropped`` frames (queue
     full), ``malformed`` messages, ``out_of_order`` frames (older than the camera's last one,
-    skipped), ``flushed`` cameras (went offline), ``errors`` (the engine or ``on_warning``
-    raised) and the current ``queued`` length.
+    skipped), ``flushed`` cameras (went offline), ``swaps`` (models replaced), ``errors`` (the
+    engine or ``on_warning`` raised) and the current ``queued`` length.
     """
 
     def __init__(self, engine: WarningEngine, on_warning: OnWarning, *, queue_size: int = 1000) -> None:
@@ -174,6 +182,19 @@ class WarningRunner(Delivery):
         if isinstance(message, dict) and message.get("state") == "offline":
             self._put(_OFFLINE, message)
 
+    def swap_model(self, model: WarningModelConfig) -> None:
+        """Run ``model`` from the next queued frame on, over the same zones and lanes (see the
+        module docstring); the engine is built here, so a model that cannot run raises now."""
+        self.swap_engine(WarningEngine(model, _base_places(self.engine.places)))
+
+    def swap_engine(self, engine: WarningEngine) -> None:
+        """Replace the engine between two frames (queued behind what waits; never dropped)."""
+        with self._cond:
+            if self._stopping:
+                return
+            self._queue.append((_SWAP, engine))
+            self._cond.notify_all()
+
     def _put(self, kind: str, message: Any) -> None:
         with self._cond:
             if self._stopping:
@@ -194,7 +215,10 @@ class WarningRunner(Delivery):
                 del self._queue[i]
                 break
         else:
-            self._queue.popleft()
+            i = next((i for i, (kind, _) in enumerate(self._queue) if kind != _SWAP), None)
+            if i is None:
+                return False
+            del self._queue[i]
         self._counts["dropped"] += 1
         return True
 
@@ -222,6 +246,8 @@ class WarningRunner(Delivery):
             try:
                 if kind == _FRAME:
                     self._frame(message)
+                elif kind == _SWAP:
+                    self._swap(message)
                 else:
                     self._offline(message)
             except Exception:  # pragma: no cover - each step guards itself; belt and braces
@@ -269,12 +295,41 @@ class WarningRunner(Delivery):
             log.info("camera %s went offline: %d live warning(s) ended", camera_id, len(warnings))
         self._deliver(warnings)
 
+    def _swap(self, engine: WarningEngine) -> None:
+        old = self.engine
+        if engine.model == old.model:  # the same promotion heard twice: nothing to change
+            return
+        try:
+            ended = old.flush()
+        except Exception:
+            self._counts["errors"] += 1
+            log.exception("ending the live warnings of model %s failed", old.model.label)
+            ended = []
+        self.engine = engine
+        self._counts["swaps"] += 1
+        log.info("warning model %s replaces %s; %d live warning(s) of the old one ended",
+                 engine.model.label, old.model.label, len(ended))
+        self._deliver(ended)
+
+    @property
+    def model_label(self) -> str:
+        """``name@version`` of the model running now."""
+        return self.engine.model.label
+
     def stats(self) -> dict[str, int]:
         """Counters (see the class docstring)."""
         with self._cond:
             queued = len(self._queue)
-        keys = ("frames", "warnings", "dropped", "malformed", "out_of_order", "flushed", "errors")
+        keys = ("frames", "warnings", "dropped", "malformed", "out_of_order", "flushed", "swaps", "errors")
         return {k: self._counts[k] for k in keys} | {"queued": queued}
+
+
+def _base_places(places: Places) -> Places:
+    """An engine's places without the inline zones its own rules added (a new model adds its own)."""
+    zones = [z for z in places.zones if not z.kind.startswith("inline:")]
+    if len(zones) == len(places.zones):
+        return places
+    return Places(zones, places.lanes, frame=places.frame, default_limit_kmh=places.default_limit_kmh)
 
 
 __all__ = ["Delivery", "FrameBatch", "OnWarning", "WarningRunner"]
