@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.demo_fleet import DRONE_ID, drone_station
-from console.state import ConsoleState, sector_geojson, start_warnings
+from console.state import ConsoleState, sector_geojson, start_model, start_warnings
 from gis.cameras import Camera, CameraIndex
 from gis.drones import DroneView
 from video.camera_config import CameraConfig, DroneCamera, SourceConfig
@@ -193,7 +193,8 @@ def start_demo_video(state: ConsoleState, *, count: int = 4, seed: int = 7, vide
     if state.settings.warning.enabled:  # the model now knows the cameras' lanes and zones
         if state.warnings is not None:
             state.warnings.stop()
-        state.warnings = start_warnings(state, load_model(state.settings.warning.model), configs)
+        model = start_model(state, "warning", load_model(state.settings.warning.model))  # the store's production
+        state.warnings = start_warnings(state, model, configs)
     demo = DemoVideo(configs + ([uav.config] if uav is not None else []))
     if scenes:
         scenes[0].render()
