@@ -267,6 +267,7 @@ def _register_video_commands() -> None:
 
 
 _register_video_commands()
+app.command("backtest")(__import__("console.cli_backtest", fromlist=["backtest"]).backtest)
 
 if __name__ == "__main__":
     app()

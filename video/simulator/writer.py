@@ -1,4 +1,8 @@
-"""``simulate()``: render a scenario to ``clip.mp4`` with ``truth.jsonl``, ``camera.json``, ``scene.json``.
+"""``simulate()``: render a scenario to ``clip.mp4`` with ``truth.jsonl``, ``events.jsonl``,
+``camera.json`` and ``scene.json``.
+
+``events.jsonl`` holds the scenario's ground-truth events, one per line (see
+:mod:`video.simulator.events`): what a backtest scores warning models against.
 
 Truth semantics (one JSON object per frame, ``ts = frame / fps``, objects sorted by ``track_id``):
 
@@ -31,6 +35,7 @@ from pydantic import BaseModel, Field
 
 from video.camera_config import CameraConfig, LaneConfig, SourceConfig, ZoneConfig
 from video.simulator.build import MAX_RANGE_M, Simulation, SimulationError, build_simulation
+from video.simulator.events import truth_events
 from video.simulator.variation import Variation
 
 LonLat = tuple[float, float]
@@ -107,6 +112,7 @@ class SimulationResult(BaseModel):
     out_dir: Path
     clip: Path
     truth: Path
+    events: Path | None = Field(None, description="events.jsonl: the ground-truth events.")
     camera_path: Path
     scene_path: Path
     frames: int
@@ -174,11 +180,20 @@ def simulate(
     camera_path, scene_path = out_dir / "camera.json", out_dir / "scene.json"
     camera_path.write_text(camera.model_dump_json(indent=2), encoding="utf-8")
     scene_path.write_text(scene_info(sim).model_dump_json(indent=2), encoding="utf-8")
+    events_path = write_events(sim, out_dir / "events.jsonl")
     return SimulationResult(
-        scenario=scenario, seed=seed, out_dir=out_dir, clip=clip, truth=truth_path, camera_path=camera_path,
+        scenario=scenario, seed=seed, out_dir=out_dir, clip=clip, truth=truth_path, events=events_path,
+        camera_path=camera_path,
         scene_path=scene_path, frames=sim.frames, fps=sim.fps, duration_s=sim.frames / sim.fps, width=width,
         height=height, camera=camera, variation=sim.variation, render_seconds=round(elapsed, 3),
     )
+
+
+def write_events(sim: Simulation, path: Path) -> Path:
+    """Write the simulation's ground-truth events as JSON lines (an empty file when none)."""
+    lines = [e.model_dump_json() + "\n" for e in truth_events(sim)]
+    path.write_text("".join(lines), encoding="utf-8")
+    return path
 
 
 def _check_clip(clip: Path, frames: int) -> None:

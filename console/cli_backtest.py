@@ -1,0 +1,129 @@
+"""``zhizhi backtest``: score a warning model on clips with ground-truth events, or sweep its parameters."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from console.settings import Settings
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def backtest(
+    dataset: Annotated[Path, typer.Option(help="Dataset folder: clips with camera.json and events.jsonl.")],
+    model: Annotated[Path | None, typer.Option(help="Warning model YAML (default: the shipped one).")] = None,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    truth: Annotated[bool, typer.Option("--truth", help="Use truth.jsonl as perfect observations (no detector).")] = False,
+    jobs: Annotated[int, typer.Option(min=1, help="Clips in parallel (processes).")] = 1,
+    cache: Annotated[Path | None, typer.Option(help="Detector cache folder (default: data_dir/backtest-cache).")] = None,
+    sweep: Annotated[list[str] | None, typer.Option(help="RULE.PARAM=START:STOP:STEP (repeatable).")] = None,
+    out: Annotated[Path | None, typer.Option(help="Where sweep tables and plots go (default: data_dir/backtest-sweep).")] = None,
+    tolerance: Annotated[float, typer.Option(min=0, help="Seconds a prediction may fire after an event's end.")] = 5.0,
+    radius: Annotated[float, typer.Option(min=0, help="Metres between prediction and event when track ids differ.")] = 50.0,
+    detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Backend (default: settings).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Weights for ultralytics (default: settings).")] = None,
+) -> None:
+    """Run a warning model over recorded clips and print precision, recall, F1 and delay per rule."""
+    from models.backtest.cache import DetectorSpec
+    from models.backtest.dataset import BacktestError
+    from models.backtest.run import Matching, resolve_model
+    from models.config_file import ModelConfigError
+
+    settings = Settings()
+    d = settings.detector
+    spec = DetectorSpec(kind=detector or d.kind, weights=weights or d.weights, device=d.device, imgsz=d.imgsz,
+                        conf=d.conf, tracker=d.tracker)
+    options = {
+        "truth": truth, "jobs": jobs, "cache_dir": cache or settings.data_dir / "backtest-cache",
+        "detector": spec, "matching": Matching(tolerance_s=tolerance, radius_m=radius),
+    }
+    if spec.kind == "ultralytics" and not truth and not spec.resolved_weights().exists():
+        _fail(f"detector weights not found: {spec.resolved_weights()}")
+    bar = _Bar()
+    try:
+        warning_model = resolve_model(model)
+        if sweep:
+            _sweep(warning_model, dataset, sweep, out or settings.data_dir / "backtest-sweep", json_out, bar, options)
+        else:
+            _single(warning_model, dataset, json_out, bar, options)
+    except (BacktestError, ModelConfigError) as exc:
+        bar.close()
+        _fail(str(exc))
+    finally:
+        bar.close()
+
+
+def _single(model, dataset: Path, json_out: bool, bar: _Bar, options: dict) -> None:
+    from models.backtest.run import run_backtest
+
+    result = run_backtest(model, dataset, progress=bar, **options)
+    bar.close()
+    if json_out:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    typer.echo(f"{result.model} on {result.dataset}: {result.clips} clips ({_sources(result.sources)})")
+    typer.echo(f"{'rule':28} {'kind':16} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7} {'f1':>6} {'delay_s':>8}")
+    for rule_id, s in [*result.rules.items(), ("totals", result.totals)]:
+        kind = getattr(s, "rule", "")
+        typer.echo(f"{rule_id:28} {kind:16} {s.tp:>4} {s.fp:>4} {s.fn:>4} {_num(s.precision):>9} "
+                   f"{_num(s.recall):>7} {_num(s.f1):>6} {_num(s.mean_delay_s):>8}")
+
+
+def _sweep(model, dataset: Path, specs: list[str], out: Path, json_out: bool, bar: _Bar, options: dict) -> None:
+    from models.backtest.plots import write_html, write_plots
+    from models.backtest.sweep import run_sweep, write_table
+
+    result = run_sweep(model, dataset, specs, progress=bar, **options)
+    bar.close()
+    files = write_table(result, out)
+    figures = write_plots(result, out)
+    files["html"] = write_html(result, figures, out)
+    for name, path in figures.items():
+        files["pr_png" if name == "pr" else f"f1_png:{name.removeprefix('f1:')}"] = path
+    summary = {
+        "model": result.model, "dataset": result.dataset, "clips": result.clips, "combinations": len(result.rows),
+        "seconds": result.seconds, "sources": result.sources, "out": str(out),
+        "files": {name: str(p) for name, p in files.items()},
+    }
+    if json_out:
+        typer.echo(json.dumps(summary, indent=2, ensure_ascii=False))
+        return
+    typer.echo(f"{result.model}: {len(result.rows)} combinations over {result.clips} clips in {result.seconds:.1f} s "
+               f"({_sources(result.sources)})")
+    for name, p in summary["files"].items():
+        typer.echo(f"  {name}: {p}")
+
+
+class _Bar:
+    """A tqdm bar on stderr, fed by the backtest's ``progress(done, total)``."""
+
+    def __init__(self) -> None:
+        self._bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc="backtest", unit="clip", file=sys.stderr)
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3g}"
+
+
+def _sources(sources: dict[str, int]) -> str:
+    return "observations: " + (", ".join(f"{k} {v}" for k, v in sources.items()) or "none")
