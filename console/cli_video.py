@@ -163,15 +163,85 @@ def train(
     weights_out: Annotated[Path | None, typer.Option(help="Where the trained weights go.")] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda, cuda:0 ...")] = "cpu",
     epochs: Annotated[int | None, typer.Option(help="Override the recipe's epochs.")] = None,
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data",
+            help="Folder of labelled frames in YOLO format (images/, labels/, optional data.yaml); repeatable.",
+        ),
+    ] = None,
+    sim: Annotated[bool, typer.Option("--sim/--no-sim", help="Also train on simulator frames.")] = True,
+    name: Annotated[
+        str | None, typer.Option(help="Name of the new detector (weights and report files); default: the recipe's.")
+    ] = None,
+    init_from: Annotated[
+        str | None, typer.Option(help="Start from these weights under models/detector/weights, e.g. zhizhi-det-v2.")
+    ] = None,
+    workers: Annotated[int, typer.Option(min=0, help="Data-loading worker processes.")] = 2,
+    register: Annotated[
+        bool, typer.Option("--register", help="Register the weights as a detector model version.")
+    ] = False,
+    reason: Annotated[str | None, typer.Option(help="Why this version (required with --register).")] = None,
+    author: Annotated[str | None, typer.Option(help="Who registers it (default: the login name).")] = None,
 ) -> None:
-    """Train the detector on simulator output and write weights with an evaluation report."""
-    from models.detector import RECIPE_PATH
-    from models.detector.train import DetectorRecipe, train_detector
+    """Train the detector on simulator output and labelled frames; write weights with an evaluation report."""
+    import getpass
+    import importlib.util
 
-    report = train_detector(
-        DetectorRecipe.load(recipe or RECIPE_PATH), workdir, weights_out=weights_out, device=device, epochs=epochs
-    )
+    from pydantic import ValidationError
+
+    from models.detector import RECIPE_PATH
+    from models.detector.labelled import LabelledDataError
+    from models.detector.train import DetectorRecipe, output_weights, train_detector
+
+    try:
+        chosen = DetectorRecipe.load(recipe or RECIPE_PATH)
+    except (OSError, ValueError, ValidationError) as exc:
+        _fail(f"recipe {recipe or RECIPE_PATH}: {exc}")
+    if (data or not sim or init_from) and not (name or weights_out):
+        _fail(f"training on other data or weights than recipe {chosen.name} makes a new detector: "
+              "give it a --name (or --weights-out)")
+    if not sim and not (data or chosen.data):
+        _fail("--no-sim trains on labelled frames only: give them with --data DIR")
+    try:
+        overrides = {k: v for k, v in (("name", name), ("init_from", init_from)) if v}
+        chosen = DetectorRecipe.model_validate({**chosen.model_dump(), **overrides})
+        chosen.init_weights()
+    except (ValidationError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    if register:
+        if not (reason and reason.strip()):
+            _fail("--register needs a --reason")
+        if importlib.util.find_spec("models.versions") is None:
+            _fail("--register needs the model version store (models/versions.py), which is not installed")
+    try:
+        report = train_detector(
+            chosen, workdir, weights_out=weights_out, device=device, epochs=epochs,
+            data_dirs=data or [], simulator=sim, workers=workers,
+        )
+    except (LabelledDataError, FileNotFoundError) as exc:
+        _fail(str(exc))
     typer.echo(report.model_dump_json())
+    if register:
+        from console.state import open_store
+        from models.detector.register import register_weights
+        from models.versions import ModelStore
+
+        engine, _registry = open_store(Settings())
+        try:
+            stored = register_weights(
+                ModelStore(engine), output_weights(chosen, weights_out), report, author or getpass.getuser(), reason
+            )
+        except ValueError as exc:  # the store's refusals (ModelVersionError, ModelConfigError)
+            _fail(f"weights and report written to {output_weights(chosen, weights_out).parent}, "
+                  f"but not registered: {exc}")
+        finally:
+            engine.dispose()
+        manifest = json.loads(stored.content)
+        typer.echo(json.dumps({
+            "type": "model_version", "kind": stored.kind, "name": stored.name, "version": stored.version,
+            "status": stored.status, "weights_path": manifest["weights_path"], "sha256": manifest["sha256"],
+        }, ensure_ascii=False))
 
 
 def worker(
