@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -45,8 +46,6 @@ def backtest(
         "truth": truth, "jobs": jobs, "cache_dir": cache or settings.data_dir / "backtest-cache",
         "detector": spec, "matching": Matching(tolerance_s=tolerance, radius_m=radius),
     }
-    if spec.kind == "ultralytics" and not truth and not spec.resolved_weights().exists():
-        _fail(f"detector weights not found: {spec.resolved_weights()}")
     bar = _Bar()
     try:
         warning_model = resolve_model(model)
@@ -64,7 +63,8 @@ def backtest(
 def _single(model, dataset: Path, json_out: bool, bar: _Bar, options: dict) -> None:
     from models.backtest.run import run_backtest
 
-    result = run_backtest(model, dataset, progress=bar, **options)
+    with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter (ultralytics logs to stdout)
+        result = run_backtest(model, dataset, progress=bar, **options)
     bar.close()
     if json_out:
         typer.echo(result.model_dump_json(indent=2))
@@ -81,7 +81,8 @@ def _sweep(model, dataset: Path, specs: list[str], out: Path, json_out: bool, ba
     from models.backtest.plots import write_html, write_plots
     from models.backtest.sweep import run_sweep, write_table
 
-    result = run_sweep(model, dataset, specs, progress=bar, **options)
+    with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter (ultralytics logs to stdout)
+        result = run_sweep(model, dataset, specs, progress=bar, **options)
     bar.close()
     files = write_table(result, out)
     figures = write_plots(result, out)

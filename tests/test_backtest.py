@@ -193,6 +193,8 @@ def test_bad_datasets_and_models_are_refused(one_clip, tmp_path):
         assert "Traceback" not in result.output
 
     clip = one_clip / "clip-a"
+    refused("detector weights not found", "--dataset", str(one_clip), "--detector", "ultralytics",
+            "--weights", str(tmp_path / "nope.pt"), "--cache", str(tmp_path / "cache"))
     (clip / "clip.mp4").write_bytes(b"not a video")
     refused(f"{clip / 'clip.mp4'}: OpenCV cannot read", "--dataset", str(one_clip), "--detector", "motion")
     (clip / "truth.jsonl").unlink()

@@ -29,6 +29,9 @@ def clip_frames(
         return read_observations(clip.observations, clip.camera.id), "observations"
     if clip.video is None:
         raise BacktestError(f"{clip.folder}: no video and no observations.jsonl")
+    weights = detector.resolved_weights()
+    if weights is not None and not weights.is_file():
+        raise BacktestError(f"detector weights not found: {weights}")
     key = cache_key(clip.video, clip.camera, detector)
     if cache is not None and (hit := cache.get(key)) is not None:
         return hit, "cache"

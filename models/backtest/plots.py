@@ -76,10 +76,13 @@ def _pr_figure(result: SweepResult) -> Figure:
         if not points:
             continue
         ax.plot([r for r, _, _ in points], [p for _, p, _ in points], marker="o", label=rule_id)
-        if len(points) <= 20:
-            for r, p, params in points:
-                ax.annotate(", ".join(f"{v:g}" for v in params.values()), (r, p), fontsize=7,
-                            textcoords="offset points", xytext=(4, 4))
+        labels: dict[tuple[float, float], list[str]] = {}
+        for r, p, params in points:
+            labels.setdefault((r, p), []).append(", ".join(f"{v:g}" for v in params.values()))
+        if len(labels) <= 20:
+            for (r, p), names in labels.items():
+                text = names[0] if len(names) == 1 else f"{names[0]} … {names[-1]}"
+                ax.annotate(text, (r, p), fontsize=7, textcoords="offset points", xytext=(4, 4))
     ax.set(xlabel="recall", ylabel="precision", xlim=(-0.02, 1.02), ylim=(-0.02, 1.02),
            title=f"Precision-recall, {result.model}")
     ax.grid(alpha=0.3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -119,13 +120,18 @@ def run_clips(
                 progress(i + 1, total)
         return out  # type: ignore[return-value]
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=min(jobs, total), mp_context=context, initializer=_stdout_to_stderr) as pool:
         futures = {pool.submit(run_clip, *task): i for i, task in enumerate(tasks)}
         for done, future in enumerate(as_completed(futures), 1):
             out[futures[future]] = future.result()
             if progress is not None:
                 progress(done, total)
     return out  # type: ignore[return-value]
+
+
+def _stdout_to_stderr() -> None:
+    """In a worker process: whatever libraries print goes to stderr (stdout is the caller's JSON)."""
+    sys.stdout = sys.stderr
 
 
 def union(models: Sequence[WarningModelConfig]) -> tuple[WarningModelConfig | None, list[dict[str, str]]]:
