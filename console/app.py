@@ -21,6 +21,7 @@ from alerts.watch import DeadlineWatch
 from console.api import (
     alerts,
     auth,
+    backtests,
     cameras,
     events,
     grids,
@@ -70,7 +71,7 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
     for module in (health, auth, grids, cameras, layers, alerts, events, video, wall, ws, telemetry, hazmat,
-                   incidents, models):
+                   incidents, backtests, models):
         app.include_router(module.router)
     app.include_router(auth.users_router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():

@@ -84,7 +84,10 @@ def demo(
     announce_demo_users(state)
     if video is not None and not video.is_file():
         _fail(f"video not found: {video}")
+    from console.demo_datasets import start_demo_dataset
     from console.demo_fleet import start_demo_fleet
+
+    start_demo_dataset(settings.resolved_datasets_dir)
 
     demo_fleet = start_demo_fleet(state) if fleet else None
     demo_video = None

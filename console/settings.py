@@ -171,6 +171,15 @@ class IncidentSettings(BaseModel):
     shelters: int = Field(5, ge=1, le=50, description="Nearest shelters listed.")
 
 
+class BacktestSettings(BaseModel):
+    """The analysts' backtests run by the console."""
+
+    datasets_dir: Path | None = Field(None, description="Datasets, one folder each; default: data_dir/datasets.")
+    cache_dir: Path | None = Field(None, description="Detector-output cache; default: data_dir/backtest-cache.")
+    jobs: int = Field(1, ge=1, le=64, description="Clips analysed in parallel processes per backtest.")
+    parallel: int = Field(1, ge=1, le=8, description="Backtests run at once; more wait in order.")
+
+
 class AuthSettings(BaseModel):
     """Users' sessions and the guard on logins."""
 
@@ -214,6 +223,7 @@ class Settings(BaseSettings):
     telemetry: TelemetrySettings = TelemetrySettings()
     drones: DroneSettings = DroneSettings()
     incidents: IncidentSettings = IncidentSettings()
+    backtest: BacktestSettings = BacktestSettings()
     demo_password: SecretStr | None = Field(
         None,
         description="Password of the demo users (ZHIZHI_DEMO_PASSWORD); default: generated once "
@@ -228,6 +238,11 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to SQLite in ``data_dir``."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'zhizhi.db').resolve()}"
+
+    @property
+    def resolved_datasets_dir(self) -> Path:
+        """Where the analysts' datasets are."""
+        return self.backtest.datasets_dir or self.data_dir / "datasets"
 
     @property
     def resolved_evidence_dir(self) -> Path:

@@ -28,6 +28,7 @@ from console.auth import AuthService, AuthStore
 from console.demo_district import install_demo_district, needs_install
 from console.fleet import Fleet, locate_many
 from console.incident_impact import IncidentImpact
+from console.jobs import JobRunner
 from console.live.bridge import LiveBridge
 from console.live.hub import LiveHub
 from console.live.positions import PositionFeed
@@ -86,6 +87,7 @@ class ConsoleState:
     positions: PositionFeed | None = None
     mqtt: MqttIngest | None = None
     incident_impact: IncidentImpact | None = None
+    jobs: JobRunner = field(default_factory=JobRunner)
     warnings: WarningRunner | None = None
     models: ModelStore | None = None
     model_watch: ModelWatch | None = None
@@ -175,6 +177,7 @@ class ConsoleState:
     def close(self) -> None:
         """Finish the warning model's queue and the evidence being written, then stop the bus
         and release the database."""
+        self.jobs.shutdown()
         if self.mqtt is not None:
             self.mqtt.stop()
         if self.positions is not None:
@@ -337,6 +340,7 @@ def open_console(settings: Settings) -> ConsoleState:
         fusion=TrackFusion(),
         incidents=IncidentService(IncidentStore(engine), compute=lambda spec: None, bus=bus),
     )
+    state.jobs = JobRunner(max_parallel=settings.backtest.parallel)
     state.incident_impact = IncidentImpact(state)
     state.incidents.compute = state.incident_impact.compute
     state.bus.subscribe(Topic.TELEMETRY, state.fleet.on_fixes)

@@ -533,7 +533,31 @@ def check_model_rollback(w: World) -> None:
     assert _production(w) == prod and all(a.actor != w.users.operator_a for a in w.state.models.audit())
 
 
+def check_datasets(w: World) -> None:
+    _same_for_both_towns(w, "/api/datasets")  # datasets are district-wide, like the models
+
+
+def check_backtest_start(w: World) -> None:
+    prod = _production(w)
+    body = {"model": {"name": prod.name, "version": prod.version}, "dataset": "any"}
+    refused = w.client.post("/api/backtests", json=body, headers=w.a)
+    assert refused.status_code == 403 and "models.manage" in refused.json()["detail"]
+
+
+def check_backtests_list(w: World) -> None:
+    _same_for_both_towns(w, "/api/backtests")
+
+
+def check_backtest_detail(w: World) -> None:
+    hidden = w.client.get("/api/backtests/backtest-0-0", headers=w.a)
+    assert hidden.status_code == 404
+
+
 CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
+    ("GET", "/api/datasets"): check_datasets,
+    ("POST", "/api/backtests"): check_backtest_start,
+    ("GET", "/api/backtests"): check_backtests_list,
+    ("GET", "/api/backtests/{job_id}"): check_backtest_detail,
     ("GET", "/api/vehicles"): check_vehicles,
     ("GET", "/api/drones"): check_drones,
     ("GET", "/api/drones/nearest"): check_drones_nearest,
