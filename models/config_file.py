@@ -45,7 +45,7 @@ class VersionedRules(Strict):
     """A named, versioned set of rule instances (``rules`` is declared by each kind of model)."""
 
     name: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1, description="Stored as a 32-bit integer.")
     description: str = ""
 
     @model_validator(mode="after")

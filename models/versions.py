@@ -146,7 +146,7 @@ class DetectorManifest(Strict):
 
     name: str | None = Field(None, min_length=1, max_length=64, pattern=NAME_PATTERN,
                              description="Default: the weights file's stem.")
-    version: int | None = Field(None, ge=1, description="Default: the next free version of the name.")
+    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Default: the next free version of the name.")
     weights_path: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
     report: dict[str, Any] | str | None = Field(None, description="Evaluation report (metrics) or its path.")

@@ -45,7 +45,7 @@ class ModelRef(BaseModel):
     """A warning-model version of the store."""
 
     name: str = Field(min_length=1, max_length=64)
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=2**31 - 1)
 
 
 class BacktestRequest(BaseModel):

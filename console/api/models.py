@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from console.api.deps import RequestScope, State, require
@@ -32,6 +32,9 @@ from models.versions import (
 )
 
 router = APIRouter(prefix="/api/models", tags=["models"])
+#: Versions are stored as 32-bit integers (SQLite and PostgreSQL alike).
+MAX_VERSION = 2**31 - 1
+VersionNumber = Annotated[int, Path(ge=1, le=MAX_VERSION, description="Version number.")]
 MAX_CONTENT = 1_000_000
 
 
@@ -127,7 +130,7 @@ def audit(
 
 @router.get("/{kind}/{name}/diff", response_model=ModelDiff)
 def diff(state: State, scope: RequestScope, kind: Kind, name: str,
-         a: Annotated[int, Query(ge=1)], b: Annotated[int, Query(ge=1)]) -> ModelDiff:
+         a: Annotated[int, Query(ge=1, le=MAX_VERSION)], b: Annotated[int, Query(ge=1, le=MAX_VERSION)]) -> ModelDiff:
     """Versions ``a`` and ``b`` compared: a unified diff of the normalised YAML and the changed paths."""
     try:
         return _store(state).diff(kind, name, a, b)
@@ -136,7 +139,7 @@ def diff(state: State, scope: RequestScope, kind: Kind, name: str,
 
 
 @router.get("/{kind}/{name}/{version}", response_model=ModelDetail)
-def get_version(state: State, scope: RequestScope, kind: Kind, name: str, version: int) -> ModelSummary:
+def get_version(state: State, scope: RequestScope, kind: Kind, name: str, version: VersionNumber) -> ModelSummary:
     """One version with its text."""
     try:
         return _summary(state, _store(state).get(kind, name, version), detail=True)
@@ -164,7 +167,7 @@ def rollback(state: State, principal: Manager, kind: Kind, body: Reason) -> Mode
 
 
 @router.post("/{kind}/{name}/{version}/promote", response_model=ModelSummary)
-def promote(state: State, principal: Manager, kind: Kind, name: str, version: int, body: Reason) -> ModelSummary:
+def promote(state: State, principal: Manager, kind: Kind, name: str, version: VersionNumber, body: Reason) -> ModelSummary:
     """Put a version into production; the runners swap to it between two batches."""
     try:
         return _summary(state, _store(state).promote(kind, name, version, principal.username, body.reason))
