@@ -105,6 +105,12 @@ class IncidentType(StrEnum):
     RAINSTORM = "rainstorm"
     OTHER = "other"
 
+    @property
+    def zh(self) -> str:
+        """The name the command center reads on the wall."""
+        return {"typhoon": "台风", "flood": "洪涝", "fire": "火灾", "chemical_leak": "危化品泄漏",
+                "rainstorm": "暴雨", "other": "突发"}[self.value]
+
 
 class IncidentStatus(StrEnum):
     ACTIVE = "active"
@@ -681,7 +687,7 @@ class IncidentService:
             updated_ts=now,
         )
         counts = impact_counts(impact)
-        text = f"{spec.type} incident opened by {actor}: {spec.title}"
+        text = f"{spec.type.zh}事件启动 · {spec.type} incident opened by {actor}: {spec.title}"
         if spec.note:
             text += f" — {spec.note}"
         opened = TimelineEntry(
@@ -728,7 +734,7 @@ class IncidentService:
         def change(incident: Incident, now: float) -> TimelineEntry:
             incident.status = IncidentStatus.CLOSED
             incident.closed_ts = now
-            text = f"closed by {actor}" + (f": {note.strip()}" if note and note.strip() else "")
+            text = f"事件关闭 · closed by {actor}" + (f": {note.strip()}" if note and note.strip() else "")
             return TimelineEntry(
                 incident_id=incident.id, ts=now, kind=TimelineKind.CLOSED, actor=actor, text=text,
                 data={"duration_s": now - incident.created_ts},
