@@ -262,6 +262,35 @@ def bench_surge(
         raise typer.Exit(1)
 
 
+@bench_app.command("fanout")
+def bench_fanout(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    clients: Annotated[int, typer.Option(help="Websocket clients (district screens).", min=1)] = 1_000,
+    messages: Annotated[int, typer.Option(help="Alerts to publish (POST /api/events).", min=1)] = 100,
+    rate: Annotated[float, typer.Option(help="Alerts published per second.", min=0.1)] = 5.0,
+    deflate: Annotated[bool, typer.Option("--deflate/--no-deflate", help="Offer permessage-deflate.")] = True,
+    small_district: Annotated[bool, typer.Option(help="64 grids instead of the 1,024-grid demo.")] = True,
+    settle: Annotated[bool, typer.Option("--settle/--no-settle",
+                                         help="Wait for the demo's background rendering first.")] = True,
+) -> None:
+    """Websocket fan-out on loopback: latency from an alert's creation to its receipt by N screens."""
+    from bench.fanout import FanoutConfig, run_fanout_bench, summary_lines
+
+    config = FanoutConfig(clients=clients, messages=messages, rate=rate, deflate=deflate,
+                          small_district=small_district, settle_s=300.0 if settle else 0.0)
+    try:
+        result = run_fanout_bench(config)
+    except RuntimeError as exc:
+        _fail(str(exc), code=1)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for line in summary_lines(result):
+            typer.echo(line)
+    if result["lost"] or result["connect_failed"]:
+        raise typer.Exit(1)
+
+
 def _register_video_commands() -> None:
     from console import cli_video
 
