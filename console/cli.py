@@ -98,7 +98,8 @@ def demo(
     if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and not os.environ.get("CI"):
         webbrowser.open(url)
     try:
-        uvicorn.run(create_app(settings, state=state), host=host, port=port, log_level="info")
+        uvicorn.run(create_app(settings, state=state), host=host, port=port, log_level="info",
+                    ws_per_message_deflate=settings.live.ws_deflate)
     finally:
         if demo_video is not None:
             demo_video.stop()
