@@ -41,6 +41,18 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SeverityRule(Strict):
+    """A rule whose context ``upgrades`` may only raise its ``severity`` (both declared by each
+    kind of rule)."""
+
+    @model_validator(mode="after")
+    def _upgrades_raise(self):
+        for u in self.upgrades:  # type: ignore[attr-defined]
+            if u.severity.rank >= self.severity.rank:  # type: ignore[attr-defined]
+                raise ValueError(f"upgrade to {u.severity} does not raise {self.severity}")  # type: ignore[attr-defined]
+        return self
+
+
 class VersionedRules(Strict):
     """A named, versioned set of rule instances (``rules`` is declared by each kind of model)."""
 

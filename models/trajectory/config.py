@@ -16,9 +16,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from models.config_file import ModelConfigError, Strict, VersionedRules, load_config, parse_config
+from models.config_file import (
+    ModelConfigError,
+    SeverityRule,
+    Strict,
+    VersionedRules,
+    load_config,
+    parse_config,
+)
 from models.warning.record import Severity
 
 SHIPPED_MODEL = Path(__file__).parent / "default.yaml"
@@ -45,7 +52,7 @@ class Upgrade(_Strict):
     within_m: float = Field(0.0, ge=0, le=5000)
 
 
-class _Rule(_Strict):
+class _Rule(SeverityRule):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     description: str = ""
     enabled: bool = True
@@ -58,13 +65,6 @@ class _Rule(_Strict):
         le=3600,
         description="A lapse this short (missed or contrary reports) does not break it.",
     )
-
-    @model_validator(mode="after")
-    def _upgrades_raise(self):
-        for u in self.upgrades:
-            if u.severity.rank >= self.severity.rank:
-                raise ValueError(f"upgrade to {u.severity} does not raise {self.severity}")
-        return self
 
 
 class AbnormalStopRule(_Rule):

@@ -16,9 +16,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, field_validator
 
-from models.config_file import ModelConfigError, Strict, VersionedRules, load_config, parse_config  # noqa: F401 (re-exported)
+from models.config_file import (  # noqa: F401 (re-exported)
+    ModelConfigError,
+    SeverityRule,
+    Strict,
+    VersionedRules,
+    load_config,
+    parse_config,
+)
 from models.warning.hours import DailyWindow
 from models.warning.record import Severity
 from video.observation import CLASSES
@@ -86,7 +93,7 @@ class Upgrade(_Strict):
     within_m: float = Field(0.0, ge=0, le=5000, description="0: inside the zones.")
 
 
-class _Rule(_Strict):
+class _Rule(SeverityRule):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
     description: str = ""
     enabled: bool = True
@@ -97,13 +104,6 @@ class _Rule(_Strict):
         2.0, ge=0, le=600, description="Missed frames tolerated before the condition counts as broken."
     )
     end_after_s: float = Field(5.0, gt=0, le=3600, description="The warning ends this long after the last hit.")
-
-    @model_validator(mode="after")
-    def _upgrades_raise(self):
-        for u in self.upgrades:
-            if u.severity.rank >= self.severity.rank:
-                raise ValueError(f"upgrade to {u.severity} does not raise {self.severity}")
-        return self
 
 
 class _ClassRule(_Rule):
