@@ -298,10 +298,10 @@ def checksum(content: str) -> str:
     return hashlib.sha256(content.encode("utf-8")).hexdigest()
 
 
-def file_sha256(path: Path) -> str:
-    """SHA-256 of a file, read in chunks."""
+def file_sha256(path: Path | str) -> str:
+    """SHA-256 of a file, read in chunks (weights, clips: the one helper for every file hash)."""
     digest = hashlib.sha256()
-    with path.open("rb") as f:
+    with Path(path).open("rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()

@@ -18,6 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from models.versions import file_sha256
 from video.camera_config import CameraConfig
 from video.observation import Observation
 
@@ -48,14 +49,6 @@ def default_cache_dir() -> Path:
     """``$XDG_CACHE_HOME/zhizhi/backtest`` (``~/.cache/zhizhi/backtest``)."""
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "zhizhi" / "backtest"
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cache_key(video: Path, camera: CameraConfig, spec: DetectorSpec, analysis_fps: float | None = None) -> str:

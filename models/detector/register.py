@@ -9,7 +9,6 @@ the name, and the same manifest added again gets the version it already has.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from models.detector.train import NAME_PATTERN, EvaluationReport
+from models.versions import file_sha256
 
 KIND = "detector"
 
@@ -37,15 +37,6 @@ class DetectorManifest(BaseModel):
     weights_path: str = Field(description="Absolute path of the weights file.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     report: dict[str, Any] = Field(description="The evaluation report (report.json) of these weights.")
-
-
-def file_sha256(path: Path) -> str:
-    """The SHA-256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def manifest_for(
