@@ -44,7 +44,7 @@ from pydantic import TypeAdapter, ValidationError
 from alerts.bus import Bus, Topic
 from models.trajectory.config import TrajectoryModelConfig
 from models.warning.record import WarningEvent
-from models.warning.runner import LOG_EVERY_S, Delivery, OnWarning, _Throttle
+from models.warning.runner import LOG_EVERY_S, OnWarning, RunnerBase, _Throttle
 from telemetry.record import Fix
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class _Swap:
         self.engine = engine
 
 
-class TrajectoryRunner(Delivery):
+class TrajectoryRunner(RunnerBase):
     """Feeds one trajectory engine from the bus in a thread of its own.
 
     ``stats()`` counts ``batches`` and ``fixes`` processed, ``warnings`` handed on,
@@ -75,6 +75,7 @@ class TrajectoryRunner(Delivery):
     """
 
     what = "the trajectory rules"
+    thread_name = "trajectory-runner"
 
     def __init__(
         self,
@@ -105,27 +106,6 @@ class TrajectoryRunner(Delivery):
     def attach(self, bus: Bus) -> TrajectoryRunner:
         self._subscriptions.append(bus.subscribe(Topic.TELEMETRY, self.submit))
         return self
-
-    def start(self) -> TrajectoryRunner:
-        if self._thread is None:
-            self._thread = threading.Thread(
-                target=self._loop, name="trajectory-runner", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Unsubscribe, process what is queued, end the thread; whether it ended in time."""
-        for sub in self._subscriptions:
-            sub.cancel()
-        self._subscriptions.clear()
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
 
     # --- bus handler: enqueue only ---------------------------------------------------------
     def submit(self, message: Any) -> None:
@@ -176,17 +156,6 @@ class TrajectoryRunner(Delivery):
         return self._backlog + incoming > self.max_backlog
 
     # --- the thread --------------------------------------------------------------------------
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued has been fed; whether that happened in time."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._queue or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0 or self._thread is None or not self._thread.is_alive():
-                    return False
-                self._cond.wait(left)
-        return True
-
     def _loop(self) -> None:
         next_tick = time.monotonic() + self.tick_s
         while True:

@@ -81,16 +81,65 @@ class _Throttle:
         return True
 
 
-class Delivery:
-    """What every runner does with its results and its bad input: hand each warning to
-    ``on_warning`` (a failing consumer is counted and logged, never fatal) and count and log
-    (at most every :data:`LOG_EVERY_S`) malformed messages. Needs ``on_warning``, ``_counts``
-    and ``_malformed_log``."""
+class RunnerBase:
+    """What every runner of the bus shares: its thread (start, stop after the queue, wait until
+    idle), handing each warning to ``on_warning`` (a failing consumer is counted and logged,
+    never fatal), and counting and logging (at most every :data:`LOG_EVERY_S`) malformed
+    messages. Subclasses set ``_queue``, ``_cond``, ``_busy``, ``_stopping``,
+    ``_subscriptions``, ``_thread``, ``_counts``, ``_malformed_log`` and ``on_warning``, and
+    define ``_loop``."""
 
     what = "the warning model"
+    thread_name = "warning-runner"
     on_warning: OnWarning
+    _queue: deque
+    _cond: threading.Condition
+    _busy: bool
+    _stopping: bool
+    _subscriptions: list
+    _thread: threading.Thread | None
     _counts: Counter[str]
     _malformed_log: _Throttle
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def start(self):
+        """Start the processing thread (once)."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self.thread_name, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Unsubscribe, process what is queued, end the thread; whether it ended in time.
+
+        Live warnings are not ended: the console stopping is not the condition ending.
+        """
+        for sub in self._subscriptions:
+            sub.cancel()
+        self._subscriptions.clear()
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self._thread is None:
+            return True
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("%s did not finish its queue within %.1f s", self.what, timeout)
+            return False
+        return True
+
+    def wait_idle(self, timeout: float = 10.0) -> bool:
+        """Wait until everything queued has been processed; whether that happened in time."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._queue or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0 or self._thread is None or not self._thread.is_alive():
+                    return False
+                self._cond.wait(left)
+        return True
 
     def _deliver(self, warnings: list[WarningEvent]) -> None:
         for warning in warnings:
@@ -111,7 +160,7 @@ class Delivery:
             )
 
 
-class WarningRunner(Delivery):
+class WarningRunner(RunnerBase):
     """Feeds one :class:`WarningEngine` from the bus in a thread of its own.
 
     ``stats()`` counts ``frames`` processed, ``warnings`` handed on, ``dropped`` frames (queue
@@ -145,32 +194,6 @@ class WarningRunner(Delivery):
             bus.subscribe(Topic.CAMERA_STATUS, self.submit_status),
         ]
         return self
-
-    def start(self) -> WarningRunner:
-        """Start the processing thread (once)."""
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._loop, name="warning-runner", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 10.0) -> bool:
-        """Unsubscribe, process what is queued, end the thread; whether it ended in time.
-
-        Live warnings are not ended: the console stopping is not the condition ending.
-        """
-        for sub in self._subscriptions:
-            sub.cancel()
-        self._subscriptions.clear()
-        with self._cond:
-            self._stopping = True
-            self._cond.notify_all()
-        if self._thread is None:
-            return True
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("warning runner did not finish its queue within %.1f s", timeout)
-            return False
-        return True
 
     # --- bus handlers: enqueue only -----------------------------------------------------------
     def submit_frame(self, message: Any) -> None:
@@ -223,17 +246,6 @@ class WarningRunner(Delivery):
         return True
 
     # --- the thread -----------------------------------------------------------------------------
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until everything queued has been processed; whether that happened in time."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while self._queue or self._busy:
-                left = deadline - time.monotonic()
-                if left <= 0 or (self._thread is None or not self._thread.is_alive()):
-                    return False
-                self._cond.wait(left)
-        return True
-
     def _loop(self) -> None:
         while True:
             with self._cond:
@@ -332,4 +344,4 @@ def _base_places(places: Places) -> Places:
     return Places(zones, places.lanes, frame=places.frame, default_limit_kmh=places.default_limit_kmh)
 
 
-__all__ = ["Delivery", "FrameBatch", "OnWarning", "WarningRunner"]
+__all__ = ["FrameBatch", "OnWarning", "RunnerBase", "WarningRunner"]
