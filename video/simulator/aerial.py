@@ -22,14 +22,12 @@ fixed-camera simulator's truth format: ground positions in metres of
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import zlib
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
@@ -152,7 +150,7 @@ def simulate_aerial(
     road_angle_deg: float | None = None,
 ) -> AerialResult:
     """Render an aerial clip with its truth into ``out_dir``; the same inputs give the same files."""
-    from video.simulator.writer import scene_info
+    from video.simulator.writer import scene_info, write_clip
 
     sim = build_aerial_simulation(view, scenario, seed, duration_s=duration_s, fps=fps, variation=variation,
                                   params=params, road_angle_deg=road_angle_deg)
@@ -160,18 +158,7 @@ def simulate_aerial(
     out_dir.mkdir(parents=True, exist_ok=True)
     clip, truth_path = out_dir / "clip.mp4", out_dir / "truth.jsonl"
     started = time.perf_counter()
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (view.width_px, view.height_px))
-    if not writer.isOpened():
-        raise SimulationError(f"cannot write {clip} with the mp4v codec")
-    poses = sim.poses(sim.times())
-    try:
-        with truth_path.open("w", encoding="utf-8") as truth:
-            for i in range(sim.frames):
-                image, drawn = sim.render(i, poses[i])
-                writer.write(image)
-                truth.write(json.dumps(sim.truth(i, drawn), separators=(",", ":")) + "\n")
-    finally:
-        writer.release()
+    write_clip(sim, clip, truth_path, fps, (view.width_px, view.height_px))
     elapsed = time.perf_counter() - started
     (out_dir / "scene.json").write_text(scene_info(sim).model_dump_json(indent=2), encoding="utf-8")
     (out_dir / "view.json").write_text(view.model_dump_json(indent=2), encoding="utf-8")

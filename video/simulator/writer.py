@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -155,23 +156,12 @@ def simulate(
     out_dir.mkdir(parents=True, exist_ok=True)
     clip, truth_path = out_dir / "clip.mp4", out_dir / "truth.jsonl"
     started = time.perf_counter()
-    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (width, height))
-    if not writer.isOpened():
-        raise SimulationError(f"cannot write {clip} with the mp4v codec")
-    poses = sim.poses(sim.times())
-    frames = range(sim.frames)
+    frames: Iterable[int] = range(sim.frames)
     if progress:
         from tqdm import tqdm
 
         frames = tqdm(frames, desc=f"simulate {scenario}", unit="frame")
-    try:
-        with truth_path.open("w", encoding="utf-8") as truth:
-            for i in frames:
-                image, drawn = sim.render(i, poses[i])
-                writer.write(image)
-                truth.write(json.dumps(sim.truth(i, drawn), separators=(",", ":")) + "\n")
-    finally:
-        writer.release()
+    write_clip(sim, clip, truth_path, fps, (width, height), frames)
     elapsed = time.perf_counter() - started
     _check_clip(clip, sim.frames)
     camera = camera_config(sim)
@@ -194,6 +184,23 @@ def write_events(sim: Simulation, path: Path) -> Path:
     lines = [e.model_dump_json() + "\n" for e in truth_events(sim)]
     path.write_text("".join(lines), encoding="utf-8")
     return path
+
+
+def write_clip(sim, clip: Path, truth_path: Path, fps: float, size: tuple[int, int],
+               frames: Iterable[int] | None = None) -> None:
+    """Render ``sim``'s frames into ``clip`` (mp4v) and their exact truth into ``truth_path``."""
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), size)
+    if not writer.isOpened():
+        raise SimulationError(f"cannot write {clip} with the mp4v codec")
+    poses = sim.poses(sim.times())
+    try:
+        with truth_path.open("w", encoding="utf-8") as truth:
+            for i in frames if frames is not None else range(sim.frames):
+                image, drawn = sim.render(i, poses[i])
+                writer.write(image)
+                truth.write(json.dumps(sim.truth(i, drawn), separators=(",", ":")) + "\n")
+    finally:
+        writer.release()
 
 
 def _check_clip(clip: Path, frames: int) -> None:
