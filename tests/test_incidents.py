@@ -10,7 +10,6 @@ and the codes are the units it overlaps.
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import pytest
 import shapely
@@ -41,59 +40,15 @@ from alerts.incidents import (
 from alerts.record import AlertStatus
 from alerts.service import AlertService
 from alerts.store import AlertStore
+from console.state import locator
 from gis.codes import Level
-from gis.jurisdiction import Jurisdictions, OutsideDistrictError
 from gis.metric import MetricFrame
 from layers import make_engine
-from models.warning.record import WarningEvent
+from tests.alerts_support import FakeClock, grids_of, small_district, warning
 
 # ------------------------------------------------------------------------------ helpers
-# (self-contained: the console's own modules are not needed to test incidents)
 
-T0 = 1_750_000_000.0
-
-
-@lru_cache(maxsize=1)
-def small_district() -> Jurisdictions:
-    """3 towns, 2 villages each, 64 grids (as in tests/alerts_support.py)."""
-    from gis.district import DistrictSpec, generate_district
-
-    return Jurisdictions.from_district(
-        generate_district(DistrictSpec(seed=1, grids=64, towns=3, villages_per_town=2, cameras=0))
-    )
-
-
-def grids_of(town_index: int) -> list[str]:
-    j = small_district()
-    town = j.children(j.district_code)[town_index].code
-    return [g for g in j.grid_codes if g.startswith(town)]
-
-
-class FakeClock:
-    def __init__(self, now: float = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> float:
-        self.now += seconds
-        return self.now
-
-
-def locate(lon: float, lat: float):
-    try:
-        return small_district().locate(lon, lat)
-    except (OutsideDistrictError, ValueError):
-        return None
-
-
-def warning(grid: str, *, track: int = 7, last: float = T0) -> WarningEvent:
-    lon, lat = small_district().get(grid).anchor
-    return WarningEvent(
-        rule="abnormal_stop", rule_id="hazmat-stop", severity="yellow", camera_id="CAM-1", track_id=track,
-        cls="hazmat_tanker", lon=lon, lat=lat, first_ts=T0 - 60, last_ts=last, active=True,
-    )
+locate = locator(small_district())
 
 
 def hazard_area(spec: IncidentSpec) -> shapely.Geometry:
