@@ -457,8 +457,8 @@ def start_live(state: ConsoleState) -> None:
         try:
             return state.cameras.get(camera_id).grid
         except KeyError:
-            drone = next((d for d in state.fleet.drones("") if d["drone_id"] == camera_id), None)
-            return drone.get("grid") if drone else None
+            drones = state.fleet.drones("", ids={camera_id})
+            return drones[0].get("grid") if drones else None
 
     state.hub = LiveHub(lambda client: live_snapshot(state, client.code), buffer=live.buffer,
                         queue_size=live.client_queue)
