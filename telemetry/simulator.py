@@ -179,15 +179,21 @@ def simulate(
     fatigue_s: float = 4 * 3600.0,
     rest_s: float = 20 * 60.0,
     signal_s: float = 300.0,
+    utc_offset_hours: float = 8.0,
 ) -> Simulation:
     """Trips to parking for ``normal`` vehicles and one vehicle per anomaly (plus, when
     ``unregistered``, an unregistered normal vehicle and an unregistered speeding one).
 
     The thresholds (``stop_s``, ``fatigue_s``, ``rest_s``, ``signal_s``) are the model's; the
     anomalies exceed them with a margin and normal vehicles stay well clear of them.
+    Permitted hours follow the local clock at ``start_ts`` (``utc_offset_hours``): every
+    vehicle may drive from an hour before the start for 14 hours, except the
+    ``prohibited_hours`` one, whose window is the other 10 — so the run raises the same
+    alerts whatever time of day it starts.
     """
     rng = np.random.default_rng(seed)
     world = _Map(roads, zones, prohibited_zone_types)
+    day, night = _hour_windows(start_ts, utc_offset_hours)
     plans: list[tuple[str, str, bool]] = [("normal", "", True) for _ in range(normal)]
     plans += [(a, a, True) for a in anomalies]
     if unregistered:
@@ -214,6 +220,8 @@ def simulate(
                     fatigue_s,
                     signal_s,
                     parked_report_s,
+                    day,
+                    night,
                 ),
             )
         )
@@ -253,11 +261,25 @@ def simulate(
     return Simulation(fixes, vehicles, expected, roles, start_ts, end_ts)
 
 
+def _hour_windows(start_ts: float, utc_offset_hours: float) -> tuple[str, str]:
+    """("permitted", "prohibited") HH:MM-HH:MM windows around the local hour of ``start_ts``.
+
+    >>> _hour_windows(SIM_START, 8.0)  # 10:00 local
+    ('09:00-23:00', '23:00-09:00')
+    >>> _hour_windows(SIM_START + 13 * 3600, 8.0)  # 23:00 local
+    ('22:00-12:00', '12:00-22:00')
+    """
+    hour = int((start_ts / 3600.0 + utc_offset_hours) // 1) % 24
+    begin, end = (hour - 1) % 24, (hour + 13) % 24
+    return f"{begin:02d}:00-{end:02d}:00", f"{end:02d}:00-{begin:02d}:00"
+
+
 def _plan(
-    role, lot: _Lot, world: _Map, t0, rng, report_s, stop_s, fatigue_s, signal_s, parked_report_s
+    role, lot: _Lot, world: _Map, t0, rng, report_s, stop_s, fatigue_s, signal_s,
+    parked_report_s, day: str, night: str,
 ):
     """(path, registered route, trip, permitted hours) of one vehicle."""
-    hours = "06:00-22:00"
+    hours = day
     trip = _Trip(t0, report_s)
     limit = lot.limit
     if role == "zone_entry":
@@ -279,7 +301,7 @@ def _plan(
         speed = limit * 0.6
         route = substring(path, min(1500.0, length * 0.6), length)
     elif role == "prohibited_hours":
-        hours = "20:00-06:00"
+        hours = night
     elif role == "signal_loss":
         trip.drive(length * 0.3, speed)
         trip.silence(signal_s + 240.0)
