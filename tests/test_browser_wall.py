@@ -569,7 +569,7 @@ def _fleet_in_town_a(wall) -> tuple[str, str]:
     vehicle = HazmatVehicle(
         vehicle_id="HZ-WALL-1", plate="苏F·W1234", company="南通港危运有限公司", un_number="1203",
         hazard_class="3", route={"type": "LineString", "coordinates": [[lon - 0.01, lat], [lon + 0.01, lat]]},
-        corridor_m=120, permitted_hours="06:00-22:00")
+        corridor_m=120, permitted_hours="00:00-24:00")
     state.hazmat.upsert(vehicle)
     now = time.time()
     report = state.ingest_reports([{"vehicle_id": vehicle.vehicle_id, "ts": now - 10 + i, "lon": lon - 0.001 + 0.0002 * i,
