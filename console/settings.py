@@ -185,6 +185,34 @@ class BacktestSettings(BaseModel):
     parallel: int = Field(1, ge=1, le=8, description="Backtests run at once; more wait in order.")
 
 
+class BusSettings(BaseModel):
+    """The message bus between workers and consoles: in-process by default, Redis to scale out."""
+
+    url: str | None = Field(
+        None,
+        description="Redis URL (redis://host:6379/0) for several consoles and workers; default: one "
+        "process, in-process bus.",
+    )
+    node: str | None = Field(
+        None, description="This process's name on the bus and in leases; default: host name and process id."
+    )
+    prefix: str = Field("zhizhi", pattern=r"^[A-Za-z0-9_.-]{1,40}$", description="Prefix of every Redis key.")
+    lease_ttl_s: float = Field(
+        5.0, ge=1, le=60,
+        description="Camera and rule-model leases expire this long after their holder stops renewing them.",
+    )
+    claim_idle_s: float = Field(
+        10.0, ge=1, le=600, description="Stream entries a dead consumer left unacknowledged are claimed after this."
+    )
+
+    @property
+    def resolved_node(self) -> str:
+        """This process's name: the setting, else ``host-pid``."""
+        import socket
+
+        return self.node or f"{socket.gethostname()}-{os.getpid()}"
+
+
 class AuthSettings(BaseModel):
     """Users' sessions and the guard on logins."""
 
@@ -229,6 +257,7 @@ class Settings(BaseSettings):
     drones: DroneSettings = DroneSettings()
     incidents: IncidentSettings = IncidentSettings()
     backtest: BacktestSettings = BacktestSettings()
+    bus: BusSettings = BusSettings()
     demo_password: SecretStr | None = Field(
         None,
         description="Password of the demo users (ZHIZHI_DEMO_PASSWORD); default: generated once "

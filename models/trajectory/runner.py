@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from alerts.bus import Bus, Topic
+from alerts.bus import Topic
 from models.trajectory.config import TrajectoryModelConfig
 from models.warning.record import WarningEvent
 from models.warning.runner import LOG_EVERY_S, OnWarning, RunnerBase, _Throttle
@@ -103,9 +103,9 @@ class TrajectoryRunner(RunnerBase):
         self._counts: Counter[str] = Counter()
         self._malformed_log = _Throttle(LOG_EVERY_S)
 
-    def attach(self, bus: Bus) -> TrajectoryRunner:
-        self._subscriptions.append(bus.subscribe(Topic.TELEMETRY, self.submit))
-        return self
+    def inputs(self) -> list[tuple[str, Callable[[Any], None]]]:
+        """Batches of accepted fixes."""
+        return [(Topic.TELEMETRY, self.submit)]
 
     # --- bus handler: enqueue only ---------------------------------------------------------
     def submit(self, message: Any) -> None:

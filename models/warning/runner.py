@@ -104,6 +104,27 @@ class RunnerBase:
     def _loop(self) -> None:
         raise NotImplementedError
 
+    def inputs(self) -> list[tuple[str, Callable[[Any], None]]]:
+        """The bus topics this runner reads and the handler of each."""
+        raise NotImplementedError
+
+    def attach(self, bus: Bus, *, group: str | None = None):
+        """Read this runner's topics from ``bus``: every message (``subscribe``), or, with
+        ``group``, this process's share of the topic's stream in that consumer group (several
+        consoles on a Redis bus; :meth:`~alerts.redis_bus.RedisBus.consume`)."""
+        for topic, handler in self.inputs():
+            if group is None:
+                self._subscriptions.append(bus.subscribe(topic, handler))
+            else:
+                self._subscriptions.append(bus.consume(topic, group, handler))
+        return self
+
+    def detach(self) -> None:
+        """Stop reading the bus (what is queued is still processed)."""
+        for sub in self._subscriptions:
+            sub.cancel()
+        self._subscriptions.clear()
+
     def start(self):
         """Start the processing thread (once)."""
         if self._thread is None:
@@ -116,9 +137,7 @@ class RunnerBase:
 
         Live warnings are not ended: the console stopping is not the condition ending.
         """
-        for sub in self._subscriptions:
-            sub.cancel()
-        self._subscriptions.clear()
+        self.detach()
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -187,13 +206,9 @@ class WarningRunner(RunnerBase):
         self._malformed_log = _Throttle(LOG_EVERY_S)
 
     # --- wiring -----------------------------------------------------------------------------
-    def attach(self, bus: Bus) -> WarningRunner:
-        """Subscribe to frame batches and camera status on ``bus`` (any :class:`~alerts.bus.Bus`)."""
-        self._subscriptions += [
-            bus.subscribe(Topic.FRAMES, self.submit_frame),
-            bus.subscribe(Topic.CAMERA_STATUS, self.submit_status),
-        ]
-        return self
+    def inputs(self) -> list[tuple[str, Callable[[Any], None]]]:
+        """Frame batches and camera status."""
+        return [(Topic.FRAMES, self.submit_frame), (Topic.CAMERA_STATUS, self.submit_status)]
 
     # --- bus handlers: enqueue only -----------------------------------------------------------
     def submit_frame(self, message: Any) -> None:
