@@ -7,10 +7,16 @@ observation carries its track's class (the most confident over the track's life)
 that flickers between frames moves neither the geolocation's depth correction nor the rules.
 A drone's camera is geolocated through the drone's pose at each frame's time (:mod:`video.drone`):
 feed its poses to :attr:`FrameAnalyzer.poses`.
+
+Cameras may come and go while it runs (a worker's camera leases): :meth:`FrameAnalyzer.add_camera`
+and :meth:`FrameAnalyzer.remove_camera`; a removed camera's geolocator, track smoothing, class
+votes and detector state are forgotten, so re-adding it starts afresh. Not thread-safe: the
+worker calls these and :meth:`FrameAnalyzer.analyze` under one lock.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
@@ -24,6 +30,8 @@ from video.kinematics import Kinematics
 from video.observation import Observation
 from video.track_class import TrackClasses
 
+log = logging.getLogger(__name__)
+
 
 class FrameAnalyzer:
     """Detect, track, geolocate and time the objects of a batch of frames."""
@@ -32,18 +40,46 @@ class FrameAnalyzer:
         self, detector: TrackingDetector, cameras: Sequence[CameraConfig], poses: DronePoses | None = None
     ) -> None:
         self.detector = detector
-        self.cameras = {c.id: c for c in cameras}
+        self.cameras: dict[str, CameraConfig] = {}
         self.kinematics = Kinematics()
         self.classes = TrackClasses()
-        self._geo: dict[str, Geolocator] = {
-            c.id: Geolocator(c.calibration, _lonlat(c))
-            for c in cameras
-            if c.calibration is not None
-        }
+        self._geo: dict[str, Geolocator] = {}
         self.poses = poses if poses is not None else DronePoses()
-        self.drones: dict[str, DroneGeolocator] = {
-            c.id: DroneGeolocator(c.drone, self.poses, _lonlat(c)) for c in cameras if c.drone is not None
-        }
+        self.drones: dict[str, DroneGeolocator] = {}
+        for camera in cameras:
+            self.add_camera(camera)
+
+    def add_camera(self, camera: CameraConfig) -> None:
+        """Serve ``camera`` (replacing, and first forgetting, a camera of the same id)."""
+        if camera.id in self.cameras:
+            self.remove_camera(camera.id)
+        self.cameras[camera.id] = camera
+        if camera.calibration is not None:
+            self._geo[camera.id] = Geolocator(camera.calibration, _lonlat(camera))
+        if camera.drone is not None:
+            self.drones[camera.id] = DroneGeolocator(camera.drone, self.poses, _lonlat(camera))
+
+    def remove_camera(self, camera_id: str) -> bool:
+        """Forget a camera and all its per-camera state (geolocator, tracks, class votes, the
+        detector's background model and tracker); False when it was not served."""
+        known = self.cameras.pop(camera_id, None) is not None
+        self._geo.pop(camera_id, None)
+        self.drones.pop(camera_id, None)
+        # Kinematics and TrackClasses key their state by (camera_id, track_id) and have no
+        # per-camera forget of their own: drop that camera's keys here.
+        for mapping in (
+            getattr(self.kinematics, "_tracks", None),
+            getattr(self.classes, "_votes", None),
+            getattr(self.classes, "_seen", None),
+        ):
+            if mapping:
+                for key in [k for k in mapping if k[0] == camera_id]:
+                    del mapping[key]
+        try:
+            self.detector.reset(camera_id)
+        except Exception:  # a backend that cannot forget must not stop the worker
+            log.exception("detector could not forget camera %s", camera_id)
+        return known
 
     def _geolocator(self, frame: Frame) -> Geolocator | None:
         """The camera's geolocator for this frame: fixed, or a drone's at the frame's time."""
