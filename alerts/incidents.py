@@ -79,6 +79,7 @@ from sqlalchemy.exc import IntegrityError
 from alerts.bus import Bus
 from alerts.record import ALERT_ID, SYSTEM_ACTOR, new_alert_id
 from gis.codes import is_within, validate_code
+from layers.db import migrate
 from layers.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -440,8 +441,8 @@ _C = incident_codes_table.c
 
 
 def create_schema(engine: Engine) -> None:
-    """Create the incident tables and indexes if they do not exist (SQLite or PostgreSQL)."""
-    metadata.create_all(engine)
+    """Bring the database to the current schema, incident tables included (:func:`layers.db.migrate`)."""
+    migrate(engine)
 
 
 class StaleIncident(RuntimeError):

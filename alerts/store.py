@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from alerts.record import OPEN_STATUSES, Alert, AlertAction, AlertStatus
+from layers.db import migrate
 from layers.scope import Scope
 from models.warning.record import Severity
 
@@ -155,7 +156,7 @@ class AlertStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        migrate(engine)  # the one way the schema is made: layers.db.migrate
 
     # --- writes ---------------------------------------------------------------------------
 

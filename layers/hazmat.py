@@ -53,6 +53,7 @@ from sqlalchemy import (
 )
 
 from gis.metric import MetricFrame
+from layers.db import migrate
 from layers.scope import Scope
 
 FIELDS = (
@@ -282,8 +283,8 @@ class HazmatRegistry:
 
     @staticmethod
     def create_schema(engine: Engine) -> None:
-        """Create the ``hazmat_vehicles`` table if it does not exist."""
-        metadata.create_all(engine)
+        """Bring the database to the current schema (:func:`layers.db.migrate`), this table included."""
+        migrate(engine)
 
     def refresh(self) -> None:
         """Reload the in-memory copy from the table."""

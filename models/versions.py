@@ -66,6 +66,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from layers.db import migrate
 from models.config_file import ModelConfigError, Strict, VersionedRules, parse_config
 
 log = logging.getLogger(__name__)
@@ -381,7 +382,7 @@ class ModelStore:
         self.clock = clock
         self._listeners: list[Listener] = []
         self._lock = threading.RLock()
-        metadata.create_all(engine)
+        migrate(engine)  # the one way the schema is made: layers.db.migrate
 
     def on_promoted(self, listener: Listener) -> None:
         """Call ``listener(version, action)`` after each committed promotion or rollback."""

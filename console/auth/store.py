@@ -30,6 +30,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from layers.db import migrate
+
 metadata = MetaData()
 
 users_table = Table(
@@ -99,7 +101,7 @@ class AuthStore:
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        metadata.create_all(engine)
+        migrate(engine)  # the one way the schema is made: layers.db.migrate
 
     # --- users ----------------------------------------------------------------------------
 
