@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from console.demo_fleet import DRONE_ID, drone_station
+from console.scaleout import attach_runner
 from console.state import ConsoleState, sector_geojson, start_model, start_warnings
 from gis.cameras import Camera, CameraIndex
 from gis.drones import DroneView
@@ -195,6 +196,7 @@ def start_demo_video(state: ConsoleState, *, count: int = 4, seed: int = 7, vide
             state.warnings.stop()
         model = start_model(state, "warning", load_model(state.settings.warning.model))  # the store's production
         state.warnings = start_warnings(state, model, configs)
+        attach_runner(state, state.warnings)
     demo = DemoVideo(configs + ([uav.config] if uav is not None else []))
     if scenes:
         scenes[0].render()

@@ -18,7 +18,7 @@ import geopandas as gpd
 from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
-from alerts.bus import InProcessBus, Topic
+from alerts.bus import Bus, Topic
 from alerts.evidence import EvidenceStore
 from alerts.incidents import IncidentService, IncidentStore
 from alerts.record import OPEN_STATUSES
@@ -32,6 +32,7 @@ from console.jobs import JobRunner
 from console.live.bridge import LiveBridge
 from console.live.hub import LiveHub
 from console.live.positions import PositionFeed
+from console.scaleout import RuleModelsLeader, open_bus, wire_rule_models, wire_shared
 from console.settings import Settings
 from gis.cameras import Camera, CameraIndex, fov_sectors
 from gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
@@ -73,7 +74,7 @@ class ConsoleState:
     jurisdictions: Jurisdictions
     cameras: CameraIndex
     synthetic: bool
-    bus: InProcessBus
+    bus: Bus
     alerts: AlertService
     evidence: EvidenceStore
     auth: AuthService
@@ -95,6 +96,7 @@ class ConsoleState:
     hub: LiveHub | None = None
     live: LiveBridge | None = None
     workers: list = field(default_factory=list)  # in-process frame-analysis workers (the demo's)
+    leader: RuleModelsLeader | None = None  # several consoles: whether this one runs the rule models
 
     def latest_jpeg(self, camera_id: str) -> bytes | None:
         """The newest annotated frame of a camera analysed in this process, if any."""
@@ -184,6 +186,8 @@ class ConsoleState:
             self.positions.stop()
         if self.live is not None:
             self.live.detach()
+        if self.leader is not None:
+            self.leader.stop()
         if self.trajectory is not None:
             self.trajectory.stop()
         if self.warnings is not None:
@@ -281,7 +285,7 @@ def start_warnings(
     places = places_for(cameras, read_zones(state.registry))
     engine = WarningEngine(model, places)
     runner = WarningRunner(engine, state.on_warning, queue_size=state.settings.warning.queue_size)
-    runner.attach(state.bus).start()
+    runner.start()  # reads the bus once wired (console.scaleout.wire_rule_models)
     log.info(
         "warning model %s runs over the bus: %d rules, %d zones, %d lanes, %d configured cameras",
         model.label, len(engine.conditions), len(places.zones), len(places.lanes), len(cameras),
@@ -308,7 +312,7 @@ def open_console(settings: Settings) -> ConsoleState:
     trajectory_model = load_trajectory(settings) if settings.telemetry.enabled else None
     engine, registry = open_store(settings)
     jurisdictions, synthetic = load_jurisdictions(registry)
-    bus = InProcessBus()
+    bus = open_bus(settings)
     alerts = AlertService(
         AlertStore(engine),
         locator(jurisdictions),
@@ -345,8 +349,8 @@ def open_console(settings: Settings) -> ConsoleState:
     state.incidents.compute = state.incident_impact.compute
     state.bus.subscribe(Topic.TELEMETRY, state.fleet.on_fixes)
     state.bus.subscribe(Topic.DRONES, state.fleet.on_drone)
-    state.bus.subscribe(Topic.ALERTS, state.incidents.on_alert)
     start_live(state)
+    wire_shared(state)
     state.models = open_models(state)
     state.model_watch = ModelWatch(state.models, publish_promotion(state), interval_s=MODEL_POLL_S).start()
     if warning_setup is not None:
@@ -354,6 +358,7 @@ def open_console(settings: Settings) -> ConsoleState:
         state.warnings = start_warnings(state, start_model(state, "warning", model), cameras)
     if trajectory_model is not None:
         state.trajectory = start_trajectory(state, start_model(state, "trajectory", trajectory_model))
+    state.leader = wire_rule_models(state)
     if settings.telemetry.mqtt_enabled:
         state.mqtt = MqttIngest(settings.telemetry.mqtt, gate=state.gate, on_fixes=state.publish_fixes,
                                 on_drone=lambda drone: state.bus.publish(Topic.DRONES, drone.to_message()))
@@ -439,7 +444,7 @@ def start_trajectory(state: ConsoleState, model) -> TrajectoryRunner:
     settings = state.settings.telemetry
     runner = TrajectoryRunner(engine, state.on_warning, tick_s=settings.tick_s, max_backlog=settings.max_backlog,
                               observers=[state.fusion.observe])
-    runner.attach(state.bus).start()
+    runner.start()  # reads the bus once wired (console.scaleout.wire_rule_models)
     log.info("trajectory rules %s run over the telemetry of the bus", model.label)
     return runner
 

@@ -181,6 +181,15 @@ class LiveHub:
             if envelope.for_client(client):
                 client._offer(envelope)
 
+    def resync_all(self) -> None:
+        """Give every client a fresh snapshot (e.g. after the bus lost messages while it was
+        reconnecting); safe from any thread."""
+        if self._on_loop():
+            for client in list(self._clients):
+                client.resync()
+        else:
+            self._loop.call_soon_threadsafe(self.resync_all)  # type: ignore[union-attr]
+
     # --- clients ------------------------------------------------------------------------
     def connect(self, code: str, *, last_seq: int | None = None, wall: str | None = None,
                 queue_size: int | None = None) -> LiveClient:
