@@ -66,9 +66,7 @@ def demo(
     """Start the console on the built-in demo district (generated on first start), with
     simulator-backed live cameras analysed by the shipped detector and warning model, and
     simulated hazmat vehicles (BeiDou reports) and a patrol drone."""
-    import uvicorn
 
-    from console.app import create_app
 
     if (boundary is None) != (adcode is None) and boundary is not None:
         _fail("--boundary needs --adcode (the 6-digit code of the district in the file)")
@@ -98,13 +96,46 @@ def demo(
     if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and not os.environ.get("CI"):
         webbrowser.open(url)
     try:
-        uvicorn.run(create_app(settings, state=state), host=host, port=port, log_level="info",
-                    ws_per_message_deflate=settings.live.ws_deflate)
+        _run_server(settings, state)
     finally:
         if demo_video is not None:
             demo_video.stop()
         if demo_fleet is not None:
             demo_fleet.stop()
+        state.close()
+
+
+def _run_server(settings: Settings, state) -> None:
+    import uvicorn
+
+    from console.app import create_app
+
+    uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port, log_level="info",
+                ws_per_message_deflate=settings.live.ws_deflate)
+
+
+@app.command()
+def serve(
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default: settings).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default: settings).")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Run a console on the configured storage and bus, without the demo's simulated feeds
+    (cameras come from workers, vehicles from telemetry gateways). With ``ZHIZHI_BUS__URL`` and a
+    PostgreSQL ``ZHIZHI_DATABASE_URL`` several consoles serve the same district (docs/scale-out.md)."""
+    settings = _settings(data_dir)
+    settings.host = host or settings.host
+    settings.port = port or settings.port
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        state = _open_state(settings)
+    except (ValueError, OSError) as exc:
+        _fail(str(exc))
+    typer.echo(f"zhizhi console: http://{settings.host}:{settings.port}/  (district "
+               f"{state.jurisdictions.district_code}, node {settings.bus.resolved_node})", )
+    try:
+        _run_server(settings, state)
+    finally:
         state.close()
 
 

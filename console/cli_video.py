@@ -36,6 +36,21 @@ def build_detector(settings: Settings, kind: str | None = None, weights: Path | 
         _fail(str(exc))
 
 
+def worker_leases(settings: Settings, runner, configs):
+    """Camera leases of a worker on a shared bus: the worker runs the cameras it holds."""
+    from video.leases import CameraLeases
+
+    by_id = {c.id: c for c in configs}
+    log = logging.getLogger("zhizhi.worker")
+
+    def on_change(owned: set[str]) -> None:
+        log.info("cameras of this worker: %s", ", ".join(sorted(owned)) or "none")
+        runner.set_cameras([by_id[i] for i in sorted(owned) if i in by_id])
+
+    return CameraLeases(settings.bus.url, settings.bus.resolved_node, list(by_id),
+                        ttl_s=settings.bus.lease_ttl_s, prefix=settings.bus.prefix, on_change=on_change).start()
+
+
 def simulate(
     scenario: Annotated[str, typer.Option(help="normal, hazmat-stop, hazmat-prohibited-zone, wrong-way, speeding, crowd")],
     out: Annotated[Path, typer.Option(help="Output folder (clip.mp4, truth.jsonl, events.jsonl, camera.json).")],
@@ -251,8 +266,13 @@ def worker(
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Print bus messages as JSON lines.")] = False,
     seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
 ) -> None:
-    """Run the frame-analysis worker on its cameras, publishing on the bus until stopped."""
-    from alerts.bus import InProcessBus, Topic
+    """Run the frame-analysis worker on its cameras, publishing on the bus until stopped.
+
+    With a Redis bus (``ZHIZHI_BUS__URL``) several workers share the cameras of the file by
+    leases: each runs its fair share, and a dead worker's cameras move to the others within
+    ``bus.lease_ttl_s`` plus a renew period."""
+    from alerts.bus import Topic
+    from console.scaleout import is_shared, open_bus
     from video.camera_config import CameraConfigError, load_camera_configs
     from video.worker import Worker
 
@@ -265,13 +285,27 @@ def worker(
         configs = load_camera_configs(path)
     except CameraConfigError as exc:
         _fail(str(exc))
-    bus = InProcessBus()
-    if jsonl:
-        for topic in (Topic.OBSERVATIONS, Topic.CAMERA_STATUS):
-            bus.subscribe(topic, lambda m: print(json.dumps(m, ensure_ascii=False), flush=True))
+    try:
+        bus = open_bus(settings)
+    except ValueError as exc:  # a malformed URL
+        _fail(f"bus {settings.bus.url}: {exc}")
+    printed = (Topic.OBSERVATIONS, Topic.CAMERA_STATUS) if jsonl else ()
+
+    def publish(topic: str, message: dict) -> None:
+        bus.publish(topic, message)
+        if topic in printed:
+            print(json.dumps(message, ensure_ascii=False), flush=True)
+
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    runner = Worker(configs, build_detector(settings, detector, weights), bus.publish, jpeg_quality=settings.worker.jpeg_quality)
+    leases = None
+    if is_shared(bus):
+        runner = Worker([], build_detector(settings, detector, weights), publish,
+                        jpeg_quality=settings.worker.jpeg_quality, subscribe=bus.subscribe)
+        leases = worker_leases(settings, runner, configs)
+    else:
+        runner = Worker(configs, build_detector(settings, detector, weights), publish,
+                        jpeg_quality=settings.worker.jpeg_quality, subscribe=bus.subscribe)
     if seconds is not None:
         threading.Timer(seconds, stop.set).start()
     try:
@@ -279,6 +313,8 @@ def worker(
     except KeyboardInterrupt:
         pass
     finally:
+        if leases is not None:
+            leases.stop(release=True)
         runner.close()
         bus.stop()
     print(json.dumps({"type": "summary", **runner.stats()}), file=sys.stdout, flush=True)
