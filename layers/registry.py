@@ -3,6 +3,14 @@
 Every feature read goes through :mod:`layers.scope` (:func:`~layers.scope.feature_clause` in
 SQL, then :func:`~layers.scope.apply_scope` on the geometries). A save writes the whole layer in
 one transaction: on any error nothing stored changes.
+
+Two spatial paths, same results. On PostgreSQL each feature also has a PostGIS ``geom``
+(``ST_GeomFromWKB`` of the stored WKB, SRID 4326, GiST-indexed): bbox reads, the scope's
+geometric test of ancestor-level features and :meth:`LayerRegistry.query_intersects` run in
+SQL with ``ST_Intersects`` (``ST_MakeEnvelope`` for a bbox, the scope polygon as WKB), and the
+scoped counts and extents pre-filter with ``&&`` on the index. On SQLite the stored bounds
+pre-filter in SQL and shapely tests exactly. Clipping ancestor-level features to the scope is
+shapely's on both (:func:`~layers.scope.apply_scope`), so geometries are the same bytes.
 """
 
 from __future__ import annotations
@@ -19,7 +27,22 @@ import numpy as np
 import pandas as pd
 import shapely
 from pydantic import BaseModel
-from sqlalchemy import Engine, delete, func, insert, select, update
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Engine,
+    LargeBinary,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    true,
+    update,
+)
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
@@ -36,6 +59,43 @@ from layers.validate import check_lonlat
 Bbox = tuple[float, float, float, float]
 _LAYERS = Layer.__table__
 _FEATURES = Feature.__table__
+SRID = 4326
+#: The PostGIS-only column of ``layer_features`` (made by the migrations on PostgreSQL).
+_GEOM = literal_column("layer_features.geom")
+_PG_INSERT = text(
+    "INSERT INTO layer_features "
+    "(layer_id, fid, code, properties, geometry, minx, miny, maxx, maxy, geom) VALUES "
+    "(:layer_id, :fid, :code, :properties, :geometry, :minx, :miny, :maxx, :maxy, "
+    f"ST_GeomFromWKB(:geometry, {SRID}))"
+).bindparams(bindparam("properties", type_=JSON), bindparam("geometry", type_=LargeBinary))
+
+
+def _envelope(box: Sequence[float]) -> ColumnElement[Any]:
+    return func.ST_MakeEnvelope(*(float(v) for v in box), SRID)
+
+
+def _from_wkb(geometry: shapely.Geometry) -> ColumnElement[Any]:
+    wkb = bindparam(None, shapely.to_wkb(geometry), type_=LargeBinary)
+    return func.ST_GeomFromWKB(wkb, SRID)
+
+
+def _clipped(codes: np.ndarray, scope: Scope) -> np.ndarray:
+    """Which features :func:`~layers.scope.apply_scope` clips: those not within the scope."""
+    if scope.is_everything or not len(codes):
+        return np.zeros(len(codes), dtype=bool)
+    return ~np.char.startswith(codes.astype(str), scope.code)
+
+
+def _postgis_scope_clause(scope: Scope) -> ColumnElement[bool]:
+    """In SQL, the geometric half of the scope: ancestor-level features must meet its polygon.
+
+    With :func:`~layers.scope.feature_clause` (code within the scope, or a strict ancestor)
+    this keeps the features within the scope and the ancestor ones that intersect it.
+    """
+    if scope.is_everything or not scope.ancestors or scope.geometry is None:
+        return true()
+    within = Feature.code.startswith(scope.code, autoescape=True)
+    return or_(within, func.ST_Intersects(_GEOM, _from_wkb(scope.geometry)))
 
 
 class LayerInfo(BaseModel):
@@ -162,6 +222,11 @@ class LayerRegistry:
         self.engine = engine
         self.chunk_size = chunk_size
 
+    @property
+    def postgis(self) -> bool:
+        """Whether spatial tests run in PostGIS (PostgreSQL) rather than shapely (SQLite)."""
+        return self.engine.dialect.name == "postgresql"
+
     # reads
 
     def list_layers(self, scope: Scope) -> list[LayerInfo]:
@@ -189,6 +254,8 @@ class LayerRegistry:
         where = [f.layer_id == row["id"], feature_clause(scope)]
         if scope.geometry is not None:
             sminx, sminy, smaxx, smaxy = shapely.bounds(scope.geometry).tolist()
+            if self.postgis:  # the GiST index finds the candidates; the bounds decide
+                where.append(_GEOM.op("&&")(_envelope((sminx, sminy, smaxx, smaxy))))
             where += [f.maxx >= sminx, f.minx <= smaxx, f.maxy >= sminy, f.miny <= smaxy]
         agg = select(
             func.count(), func.min(f.minx), func.min(f.miny), func.max(f.maxx), func.max(f.maxy)
@@ -216,7 +283,11 @@ class LayerRegistry:
         with self.engine.connect() as conn:
             layer = self._visible_row(conn, name, scope)
             query = query.where(f.layer_id == layer["id"], feature_clause(scope))
-            if box is not None:
+            if self.postgis:
+                query = query.where(_postgis_scope_clause(scope))
+                if box is not None:
+                    query = query.where(func.ST_Intersects(_GEOM, _envelope(box)))
+            elif box is not None:
                 query = query.where(
                     f.maxx >= box[0], f.minx <= box[2], f.maxy >= box[1], f.miny <= box[3]
                 )
@@ -226,7 +297,9 @@ class LayerRegistry:
         geoms = shapely.from_wkb(np.array([r[3] for r in rows], dtype=object))
         keep, geoms = apply_scope(codes, geoms, scope)
         if box is not None:
-            keep &= shapely.intersects(geoms, shapely.box(*box))
+            # PostGIS tested the stored geometries; ancestor-level ones were clipped since.
+            test = keep & _clipped(codes, scope) if self.postgis else keep
+            keep[test] = shapely.intersects(geoms[test], shapely.box(*box))
         props = [r[2] or {} for r, k in zip(rows, keep) if k]
         return layer, fids[keep], codes[keep], props, as_array(geoms)[keep]
 
@@ -260,6 +333,59 @@ class LayerRegistry:
             for fid, code, p, g in zip(fids, codes, props, texts)
         ]
         return {"type": "FeatureCollection", "features": features}
+
+    def query_intersects(
+        self, name: str, geometry: shapely.Geometry, scope: Scope | None = None
+    ) -> np.ndarray:
+        """The fids (sorted, int64) of the features ``scope`` sees that intersect ``geometry``.
+
+        What is tested is what a read returns: a feature within the scope whole, an
+        ancestor-level one clipped to the scope. PostgreSQL: ``ST_Intersects`` on the GiST
+        index in SQL (only ancestor-level hits are clipped in shapely). SQLite: the stored
+        bounds pre-filter in SQL, then a vectorised shapely test against the prepared
+        ``geometry``. ``scope`` ``None`` is :meth:`Scope.everything`.
+        """
+        scope = scope if scope is not None else Scope.everything()
+        if not isinstance(geometry, shapely.Geometry) or shapely.is_empty(geometry):
+            raise LayerError("invalid_argument", "query_intersects needs a non-empty geometry")
+        check_lonlat(np.array([geometry], dtype=object), says="the query geometry")
+        f = _FEATURES.c
+        with self.engine.connect() as conn:
+            layer_id = self._visible_row(conn, name, scope)["id"]
+            base = [f.layer_id == layer_id, feature_clause(scope)]
+            if self.postgis:
+                hit = func.ST_Intersects(_GEOM, _from_wkb(geometry))
+                within = (
+                    true()
+                    if scope.is_everything
+                    else f.code.startswith(scope.code, autoescape=True)
+                )
+                found = conn.execute(select(f.fid).where(*base, within, hit)).scalars().all()
+                rows = []
+                if not scope.is_everything and scope.ancestors and scope.geometry is not None:
+                    rows = conn.execute(
+                        select(f.fid, f.code, f.geometry).where(
+                            *base, ~within, hit, _postgis_scope_clause(scope)
+                        )
+                    ).all()
+            else:
+                found = []
+                minx, miny, maxx, maxy = shapely.bounds(geometry).tolist()
+                rows = conn.execute(
+                    select(f.fid, f.code, f.geometry).where(
+                        *base, f.maxx >= minx, f.minx <= maxx, f.maxy >= miny, f.miny <= maxy
+                    )
+                ).all()
+        fids = np.array(found, dtype=np.int64)
+        if rows:
+            codes = np.array([r[1] for r in rows], dtype=object)
+            geoms = shapely.from_wkb(np.array([r[2] for r in rows], dtype=object))
+            keep, geoms = apply_scope(codes, geoms, scope)
+            shapely.prepare(geometry)
+            keep[keep] = shapely.intersects(geoms[keep], geometry)
+            more = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))[keep]
+            fids = np.concatenate([fids, more])
+        return np.sort(fids)
 
     def export(self, name: str, scope: Scope, fmt: str) -> bytes:
         """The visible features as ``geojson``, ``gpkg`` or ``shp.zip`` bytes."""
@@ -395,7 +521,8 @@ class LayerRegistry:
             }
             for i, (code, p, g, b) in enumerate(zip(codes, props, wkb, bounds.tolist()))
         ]
-        conn.execute(insert(_FEATURES), rows)
+        # PostgreSQL: the same row plus its PostGIS geometry, made from the same WKB.
+        conn.execute(_PG_INSERT if self.postgis else insert(_FEATURES), rows)
 
     def import_file(
         self,

@@ -16,7 +16,8 @@ import geopandas as gpd
 import shapely
 from sqlalchemy import func, select
 
-from layers import ImportLimits, LayerRegistry, Scope, create_schema, make_engine
+from layers import ImportLimits, LayerRegistry, Scope, make_engine
+from layers.db import migrate
 from layers.models import Feature
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
@@ -42,10 +43,11 @@ def scope(code: str) -> Scope:
     return Scope(code=code, geometry=GEOMS[code])
 
 
-def make_registry(tmp_path: Path, name: str = "layers.db") -> LayerRegistry:
-    """A registry on a fresh SQLite file."""
-    engine = make_engine(f"sqlite:///{tmp_path / name}")
-    create_schema(engine)
+def make_registry(where: Path | str, name: str = "layers.db") -> LayerRegistry:
+    """A registry on a database URL (``db_url``), or on a fresh SQLite file in folder ``where``."""
+    url = where if isinstance(where, str) else f"sqlite:///{where / name}"
+    engine = make_engine(url)
+    migrate(engine)
     return LayerRegistry(engine)
 
 

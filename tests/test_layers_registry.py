@@ -1,4 +1,4 @@
-"""The registry on real SQLite files: atomic saves, scoped reads, bbox queries, import/export."""
+"""The registry on SQLite and PostgreSQL/PostGIS (``db_url``): atomic saves, scoped reads, bbox queries, import/export."""
 
 from __future__ import annotations
 
@@ -60,8 +60,8 @@ def pois_codes() -> list[str]:
 
 
 @pytest.fixture
-def registry(tmp_path) -> LayerRegistry:
-    reg = make_registry(tmp_path)
+def registry(db_url) -> LayerRegistry:
+    reg = make_registry(db_url)
     reg.save_layer(
         "pois",
         pois(),
@@ -95,11 +95,25 @@ def registry(tmp_path) -> LayerRegistry:
 # --- engine and schema -----------------------------------------------------------------
 
 
-def test_sqlite_engine_pragmas(registry):
+def test_engine_settings(registry):
+    """SQLite: WAL, foreign keys, busy timeout. PostgreSQL: psycopg 3 and PostGIS geometries."""
     with registry.engine.connect() as conn:
-        assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
-        assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
+        if registry.engine.dialect.name == "sqlite":
+            assert not registry.postgis
+            assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+            assert conn.execute(text("PRAGMA foreign_keys")).scalar() == 1
+            assert conn.execute(text("PRAGMA busy_timeout")).scalar() >= 1000
+        else:
+            assert registry.postgis and registry.engine.dialect.driver == "psycopg"
+            missing = conn.execute(
+                text("SELECT count(*) FROM layer_features WHERE geom IS NULL")
+            ).scalar()
+            assert missing == 0
+            same = conn.execute(
+                text("SELECT bool_and(ST_Equals(geom, ST_GeomFromWKB(geometry, 4326)) "
+                     "AND ST_SRID(geom) = 4326) FROM layer_features")
+            ).scalar()
+            assert same is True
 
 
 def test_delete_cascades_and_not_found(registry):
@@ -163,16 +177,16 @@ def test_feature_collection_round_trip(registry):
     assert shapely.equals_exact(gdf.geometry.values, pois().geometry.values, tolerance=0).all()
 
 
-def test_code_column_that_disagrees_is_kept_as_source_code(tmp_path):
-    reg = make_registry(tmp_path)
+def test_code_column_that_disagrees_is_kept_as_source_code(db_url):
+    reg = make_registry(db_url)
     gdf = gpd.GeoDataFrame({"code": ["X-1"]}, geometry=[shapely.Point(120.1, 32.1)], crs=4326)
     reg.save_layer("c", gdf, kind="custom", owner_code=TOWN_A)
     props = reg.feature_collection("c", EVERYTHING)["features"][0]["properties"]
     assert props == {"source_code": "X-1", "code": TOWN_A}
 
 
-def test_properties_are_made_json_safe(tmp_path):
-    reg = make_registry(tmp_path)
+def test_properties_are_made_json_safe(db_url):
+    reg = make_registry(db_url)
     gdf = gpd.GeoDataFrame(
         {
             "f": [np.float32(1.5), np.nan],
@@ -504,8 +518,8 @@ def _expected(gdf, codes, s: Scope, box) -> list[int]:
     return out
 
 
-def test_bbox_matches_brute_force(tmp_path):
-    reg = make_registry(tmp_path)
+def test_bbox_matches_brute_force(db_url):
+    reg = make_registry(db_url)
     gdf, codes = _random_layer(1500, seed=3)
     reg.save_layer("rand", gdf, kind="custom", owner_code=DISTRICT, codes=codes)
     rng = np.random.default_rng(4)
@@ -525,9 +539,9 @@ def test_bbox_matches_brute_force(tmp_path):
 # --- scale -----------------------------------------------------------------------------
 
 
-def test_twelve_thousand_features_save_replace_and_read_back(tmp_path):
+def test_twelve_thousand_features_save_replace_and_read_back(db_url):
     """Bulk writes at a realistic size (timings live in bench/, not in asserts)."""
-    reg = make_registry(tmp_path)
+    reg = make_registry(db_url)
     gdf = _big_layer(12_000)
     reg.save_layer("big", gdf, kind="camera", owner_code=DISTRICT)
     assert reg.get_layer("big", EVERYTHING).feature_count == 12_000
@@ -538,8 +552,8 @@ def test_twelve_thousand_features_save_replace_and_read_back(tmp_path):
 # --- the real boundary file ------------------------------------------------------------
 
 
-def test_import_real_nantong_file(tmp_path):
-    reg = make_registry(tmp_path)
+def test_import_real_nantong_file(db_url):
+    reg = make_registry(db_url)
     info = reg.import_file(
         NANTONG,
         "nantong",
