@@ -8,7 +8,7 @@ import os
 import sys
 import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 
@@ -321,6 +321,35 @@ def bench_fanout(
             typer.echo(line)
     if result["lost"] or result["connect_failed"]:
         raise typer.Exit(1)
+
+
+@app.command()
+def cluster(
+    consoles: Annotated[int, typer.Option(help="Console processes (ports from --base-port).", min=1, max=16)] = 2,
+    workers: Annotated[int, typer.Option(help="Frame-analysis worker processes.", min=1, max=64)] = 3,
+    cameras: Annotated[int, typer.Option(help="Simulated cameras the workers share.", min=1, max=200)] = 6,
+    database_url: Annotated[str, typer.Option(help="PostgreSQL URL (created if missing).")] = "postgresql+psycopg://postgres@127.0.0.1:5432/zhizhi",
+    redis_url: Annotated[str, typer.Option(help="Redis URL (a loopback one is started if nothing answers).")] = "redis://127.0.0.1:6379/0",
+    base_port: Annotated[int, typer.Option(help="Port of the first console.")] = 8001,
+    detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Workers' detector (default: settings).")] = None,
+    seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    data_dir: DataDir = None,
+) -> None:
+    """Start a deployment on this machine: consoles and workers sharing PostgreSQL and Redis
+    (docs/scale-out.md); Ctrl-C stops it."""
+    from console.cluster import ClusterError, ClusterPlan
+    from console.cluster import run as run_cluster
+
+    settings = _settings(data_dir)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    password = settings.demo_password.get_secret_value() if settings.demo_password else None
+    plan = ClusterPlan(consoles=consoles, workers=workers, cameras=cameras, database_url=database_url,
+                       redis_url=redis_url, data_dir=(data_dir or settings.data_dir / "cluster"), base_port=base_port,
+                       detector=detector, demo=settings.demo, password=password)
+    try:
+        run_cluster(plan, seconds=seconds, echo=typer.echo)
+    except ClusterError as exc:
+        _fail(str(exc))
 
 
 def _register_video_commands() -> None:

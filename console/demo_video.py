@@ -19,6 +19,7 @@ drone's telemetry on the bus.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import zlib
@@ -140,7 +141,7 @@ def plan_scenes(state: ConsoleState, count: int, seed: int) -> list[DemoScene]:
     from video.simulator.writer import camera_config
 
     scenes = []
-    for camera, (scenario, params) in zip(_pick_cameras(state.cameras.cameras, count), DEMO_SCENES):
+    for camera, (scenario, params) in zip(_pick_cameras(state.cameras.cameras, count), itertools.cycle(DEMO_SCENES)):
         folder = state.settings.data_dir / "demo-video" / f"{camera.id}-{scenario}-{seed}"
         sim = build_simulation(scenario, seed, fps=DEMO_FPS, width=DEMO_SIZE[0], height=DEMO_SIZE[1],
                                params=params, lonlat=(camera.lon, camera.lat))
