@@ -1,4 +1,4 @@
-"""Alert storage on a real SQLite file: WAL, queries, one transaction per change, restarts."""
+"""Alert storage on SQLite (a real file, WAL) and PostgreSQL (``db_url``): queries, one transaction per change, restarts."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import pytest
 from sqlalchemy import func, select, text
 
 from alerts.record import ActionKind, Alert, AlertAction, AlertStatus, EventReport
+from alerts.service import AlertService
 from alerts.store import AlertStore, DuplicateOpenKey, StaleAlert, actions_table, alerts_table
+from console.state import locator
 from layers import Scope, make_engine
-from tests.alerts_support import T0, FakeClock, grids_of, open_service, warning
+from tests.alerts_support import T0, FakeClock, grids_of, small_district, warning
 
 GRID_A = grids_of(0)[0]
 GRID_B = grids_of(1)[0]
@@ -35,12 +37,25 @@ def _count(engine, table) -> int:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return AlertStore(make_engine(f"sqlite:///{tmp_path / 'store.db'}"))
+def store(db_url):
+    return AlertStore(make_engine(db_url))
+
+
+def _open_service(db_url: str, clock: FakeClock) -> AlertService:
+    """A service on ``db_url`` over the small district (as ``open_service`` on a file)."""
+    j = small_district()
+    return AlertService(
+        AlertStore(make_engine(db_url)), locator(j), clock=clock, district=j.district_code
+    )
 
 
 def test_file_database_runs_in_wal_mode(store):
+    """SQLite: WAL and foreign keys; PostgreSQL: the same tables, reached through psycopg 3."""
     with store.engine.connect() as conn:
+        if store.engine.dialect.name == "postgresql":
+            assert store.engine.dialect.driver == "psycopg"
+            assert conn.execute(text("SELECT to_regclass('alerts') IS NOT NULL")).scalar_one()
+            return
         assert conn.execute(text("PRAGMA journal_mode")).scalar_one() == "wal"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
 
@@ -114,10 +129,9 @@ def test_one_open_alert_per_key_in_the_database(store):
     assert [a.id for a in store.list()] == [_alert(2).id, _alert(0).id]
 
 
-def test_restart_loses_nothing_and_duplicates_nothing(tmp_path):
-    db = tmp_path / "console.db"
+def test_restart_loses_nothing_and_duplicates_nothing(db_url):
     clock = FakeClock()
-    service = open_service(db, clock)
+    service = _open_service(db_url, clock)
     open_one = service.ingest(warning(GRID_A, track=1, details={"plate": "苏F12345"}))
     service.transition(open_one.id, "acknowledged", "320612", note="seen")
     done = service.ingest(warning(GRID_B, track=2))
@@ -131,7 +145,7 @@ def test_restart_loses_nothing_and_duplicates_nothing(tmp_path):
     service.store.engine.dispose()
 
     clock.advance(60)
-    again = open_service(db, clock)  # a restart: a new engine on the same file
+    again = _open_service(db_url, clock)  # a restart: a new engine on the same database
     after = {a.id: (a, again.history(a.id)) for a in again.list()}
     assert after == before and len(after) == 3
     assert again.get(event.id).text == "邻里纠纷"

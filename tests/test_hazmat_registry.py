@@ -1,4 +1,4 @@
-"""The hazmat vehicle registry: the contract, real SQLite storage, all-or-nothing imports, scoping."""
+"""The hazmat vehicle registry: the contract, storage on SQLite and PostgreSQL, all-or-nothing imports, scoping."""
 
 from __future__ import annotations
 
@@ -32,8 +32,8 @@ def vehicle(vid: str = "V1", coords=WEST, **changes) -> dict:
 
 
 @pytest.fixture
-def registry(tmp_path):
-    return HazmatRegistry(make_engine(f"sqlite:///{tmp_path / 'zhizhi.db'}"))
+def registry(db_url):
+    return HazmatRegistry(make_engine(db_url))
 
 
 def errors_of(data: dict) -> dict[str, str]:
@@ -114,13 +114,13 @@ def test_corridor_is_a_metric_buffer_of_the_route():
 
 
 # --- storage -------------------------------------------------------------------------------------
-def test_upsert_get_known_delete_persist(registry, tmp_path):
+def test_upsert_get_known_delete_persist(registry, db_url):
     v = HazmatVehicle.model_validate(vehicle())
     assert not registry.known("V1") and registry.get("V1") is None
     registry.upsert(v)
     assert registry.known("V1") and registry.get("V1") == v
     registry.upsert(HazmatVehicle.model_validate(vehicle(plate="苏F·D9999")))
-    again = HazmatRegistry(make_engine(f"sqlite:///{tmp_path / 'zhizhi.db'}"))
+    again = HazmatRegistry(make_engine(db_url))
     assert again.get("V1").plate == "苏F·D9999" and len(again) == 1
     assert registry.route_corridor("V1").contains(v.line)
     assert registry.delete("V1") and not registry.delete("V1")

@@ -112,8 +112,9 @@ def alert_msg(alert_id: str, lonlat, status: str = "new", event: str = "new", **
 
 
 class Env:
-    def __init__(self, tmp_path) -> None:
-        self.engine = make_engine(f"sqlite:///{tmp_path / 'incidents.db'}")
+    def __init__(self, db_url: str) -> None:
+        self.url = db_url
+        self.engine = make_engine(db_url)
         create_schema(self.engine)
         self.store = IncidentStore(self.engine)
         self.bus = InProcessBus()
@@ -129,8 +130,9 @@ class Env:
 
 
 @pytest.fixture
-def env(tmp_path) -> Env:
-    return Env(tmp_path)
+def env(db_url) -> Env:
+    """The incident service on a fresh database of each backend (SQLite, PostgreSQL)."""
+    return Env(db_url)
 
 
 TOWN_A, TOWN_B = "320612001", "320612002"
@@ -409,12 +411,12 @@ def test_geometry_cache_follows_refresh(env):
     assert env.service._areas[fire.id][0] == refreshed.version
 
 
-def test_alerts_from_the_real_alert_service_are_linked(env, tmp_path):
+def test_alerts_from_the_real_alert_service_are_linked(env):
     """The alert service publishes on the shared bus; the incident service listens."""
     grid = grids_of(0)[0]
     fire = env.service.open(spec("fire", point=list(anchor(grid)), radius_m=1500), "t", TOWN_A)
     env.bus.subscribe(Topic.ALERTS, env.service.on_alert)
-    alerts = AlertService(AlertStore(make_engine(f"sqlite:///{tmp_path / 'alerts.db'}")), locate,
+    alerts = AlertService(AlertStore(make_engine(env.url)), locate,
                           bus=env.bus, clock=env.clock, district=small_district().district_code)
 
     alert = alerts.ingest(warning(grid))

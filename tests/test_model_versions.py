@@ -48,8 +48,8 @@ def variant(text: str, version: int, rule: str = STOP_RULE, **changes) -> str:
 
 
 @pytest.fixture
-def store(tmp_path):
-    return ModelStore(make_engine(f"sqlite:///{tmp_path / 'models.db'}"))
+def store(db_url):
+    return ModelStore(make_engine(db_url))
 
 
 # --- the store ------------------------------------------------------------------------------------
@@ -190,13 +190,13 @@ def test_a_detector_is_a_checked_manifest(store, tmp_path):
     assert [c.path for c in store.diff("detector", "det-night", 1, 2).changes] == ["version", "report.map50"]
 
 
-def test_a_watch_notices_a_promotion_made_by_another_process(store, tmp_path):
+def test_a_watch_notices_a_promotion_made_by_another_process(store, db_url):
     store.seed("warning", SHIPPED)
     store.add("warning", variant(SHIPPED, 2, min_duration_s=5), "ana", "quick")
     heard = []
     watch = ModelWatch(store, lambda v, action: heard.append(v.label), interval_s=0)
     assert watch.check() == []
-    other = ModelStore(make_engine(f"sqlite:///{tmp_path / 'models.db'}"))
+    other = ModelStore(make_engine(db_url))
     other.promote("warning", "default", 2, "cli-user", "from the command line")
     assert [v.label for v in watch.check()] == ["default@2"] and heard == ["default@2"]
     assert watch.check() == []
