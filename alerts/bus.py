@@ -1,8 +1,12 @@
 """The message bus: publish/subscribe of observations, frame batches, camera status and alerts.
 
-Deliberately tiny — ``publish(topic, message)``, ``subscribe(topic, handler)``, ``stop()`` —
-so producers never know which transport carries their messages: the in-process bus here, a
-Redis one later, with the same callers.
+Deliberately tiny — ``publish(topic, message)``, ``subscribe(topic, handler)``,
+``consume(topic, group, handler)``, ``stop()`` — so producers never know which transport carries
+their messages: the in-process bus here, or the Redis bus (:mod:`alerts.redis_bus`, across
+processes; docs/redis.md), with the same callers.
+
+``subscribe`` is broadcast: every handler gets every message. ``consume`` shares the work: each
+message goes to one handler of the group (on the Redis bus, one consumer in all processes).
 
 >>> bus = InProcessBus()
 >>> seen = []
@@ -60,12 +64,26 @@ class Subscription:
         self.bus._remove(self)
 
 
+class Cancellable(Protocol):
+    """What ``subscribe`` and ``consume`` return, on every bus."""
+
+    def cancel(self) -> None: ...
+
+
 class Bus(Protocol):
-    """What every bus implementation offers."""
+    """What every bus implementation offers.
+
+    ``publish`` never raises because of the transport. ``subscribe``: the handler gets every
+    message published on the topic after it subscribed (broadcast). ``consume``: each message
+    goes to one handler of ``group`` (work sharing); the Redis bus acknowledges it after the
+    handler returned. A handler that raises is logged; the others still run.
+    """
 
     def publish(self, topic: str, message: Message) -> None: ...
 
-    def subscribe(self, topic: str, handler: Handler) -> Subscription: ...
+    def subscribe(self, topic: str, handler: Handler) -> Cancellable: ...
+
+    def consume(self, topic: str, group: str, handler: Handler) -> Cancellable: ...
 
     def stop(self) -> None: ...
 
@@ -80,6 +98,7 @@ class InProcessBus:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._handlers: dict[str, list[Subscription]] = {}
+        self._groups: dict[tuple[str, str], _Group] = {}
         self._stopped = False
         self.published = 0
 
@@ -101,6 +120,19 @@ class InProcessBus:
             self._handlers.setdefault(str(topic), []).append(sub)
         return sub
 
+    def consume(self, topic: str, group: str, handler: Handler) -> Cancellable:
+        """Like ``subscribe``, but the handlers of one ``group`` share the messages: each goes
+        to one of them, in turn (one handler alone gets them all)."""
+        key = (str(topic), group)
+        with self._lock:
+            shared = self._groups.get(key)
+            if shared is None:
+                shared = self._groups[key] = _Group()
+                shared.subscription = Subscription(self, str(topic), shared)
+                self._handlers.setdefault(str(topic), []).append(shared.subscription)
+            shared.members.append(handler)
+        return _GroupMember(self, key, shared, handler)
+
     def _remove(self, sub: Subscription) -> None:
         with self._lock:
             handlers = self._handlers.get(sub.topic, [])
@@ -111,3 +143,35 @@ class InProcessBus:
         with self._lock:
             self._stopped = True
             self._handlers.clear()
+
+
+class _Group:
+    """The handlers of one consumer group on the in-process bus: each message to the next."""
+
+    def __init__(self) -> None:
+        self.members: list[Handler] = []
+        self.turn = 0
+        self.subscription: Subscription | None = None
+
+    def __call__(self, message: Message) -> None:
+        members = list(self.members)
+        if members:
+            self.turn = (self.turn + 1) % len(members)
+            members[self.turn](message)
+
+
+@dataclass(eq=False)
+class _GroupMember:
+    bus: InProcessBus
+    key: tuple[str, str]
+    group: _Group
+    handler: Handler
+
+    def cancel(self) -> None:
+        with self.bus._lock:
+            if self.handler in self.group.members:
+                self.group.members.remove(self.handler)
+            if self.group.members or self.group.subscription is None:
+                return
+            self.bus._groups.pop(self.key, None)
+        self.bus._remove(self.group.subscription)
