@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    TypeDecorator,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -30,6 +31,32 @@ VISIBILITIES = ("shared", "private")
 def utcnow() -> datetime:
     """Timezone-aware now (UTC)."""
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that reads back timezone-aware UTC on every backend.
+
+    SQLite keeps no offset (it stores the UTC wall clock and returns it naive); PostgreSQL
+    returns ``timestamptz`` in the session's time zone. Both come back as UTC-aware here, so a
+    layer's ``created_at``/``updated_at`` read the same on either.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -56,8 +83,8 @@ class Layer(Base):
     miny: Mapped[float | None] = mapped_column(Float)
     maxx: Mapped[float | None] = mapped_column(Float)
     maxy: Mapped[float | None] = mapped_column(Float)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class Feature(Base):
@@ -85,4 +112,12 @@ class Feature(Base):
     maxy: Mapped[float] = mapped_column(Float)
 
 
-__all__ = ["KIND_PATTERN", "NAME_PATTERN", "VISIBILITIES", "Base", "Feature", "Layer"]
+__all__ = [
+    "KIND_PATTERN",
+    "NAME_PATTERN",
+    "VISIBILITIES",
+    "Base",
+    "Feature",
+    "Layer",
+    "UTCDateTime",
+]

@@ -231,7 +231,9 @@ class LayerRegistry:
 
     def list_layers(self, scope: Scope) -> list[LayerInfo]:
         """The layers ``scope`` may see, by name, with the count and extent the scope sees."""
-        query = select(_LAYERS).where(layer_clause(scope)).order_by(_LAYERS.c.name)
+        # By name in code-point order on both (PostgreSQL's collation may be a locale's).
+        by_name = _LAYERS.c.name.collate("C") if self.postgis else _LAYERS.c.name
+        query = select(_LAYERS).where(layer_clause(scope)).order_by(by_name)
         with self.engine.connect() as conn:
             rows = conn.execute(query).mappings().all()
             return [self._scoped_info(conn, row, scope) for row in rows]
