@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything zhizhi needs on a fresh machine: a virtual environment with the Python
 # packages, the front-end assets (from the npm registry, served locally by the console) and,
-# with --test, Debian's Chromium for the browser tests. Idempotent; safe with CI=true and no
+# with --test, Debian's Chromium for the browser tests and PostGIS on the machine's PostgreSQL
+# (started when not running) for the store tests. Idempotent; safe with CI=true and no
 # standard input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,4 +33,6 @@ bash scripts/install_assets.sh
 if [[ $want_test -eq 1 ]]; then
   echo "==> Chromium for browser tests"
   bash scripts/install_chromium.sh
+  echo "==> PostgreSQL with PostGIS for the store tests"
+  bash scripts/install_postgis.sh
 fi
