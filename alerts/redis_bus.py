@@ -517,14 +517,15 @@ class RedisBus:
             last = self._last_id.get(topic)
             if last is not None and entry_id <= last:
                 return 0
-            self._last_id[topic] = entry_id
-            handlers = list(self._subs.get(topic, ()))
         try:
             message = _decode(raw)
         except (ValueError, TypeError) as exc:
             self._count("decode_errors", 1)
             log.warning("redis bus: %s entry %s is not a JSON object (%s); skipped", topic, _format_id(entry_id), exc)
             return 0
+        with self._lock:
+            self._last_id[topic] = entry_id
+            handlers = list(self._subs.get(topic, ()))
         for sub in handlers:
             try:
                 sub.handler(message)
@@ -647,14 +648,16 @@ class RedisBus:
 
     def _handle_entries(self, client: redis.Redis, sub: ConsumerSubscription, stream: str, entries: list) -> None:
         fetched = time.monotonic()
-        for index, (entry_id, fields) in enumerate(entries):
+        entries = list(entries)
+        while entries:
             if sub.stopping.is_set() or self._stopping.is_set():
                 return  # the rest stays pending: claimed by the group, or by this node's next start
-            # A long batch: tell the group we are still at it, so nobody claims the rest.
-            if time.monotonic() - fetched > self.claim_idle_s / 2 and index < len(entries) - 1:
-                rest = [e[0] for e in entries[index:]]
-                client.xclaim(stream, sub.group, self.node, 0, rest, justid=True)
+            if time.monotonic() - fetched > self.claim_idle_s / 2:
+                entries = self._still_ours(client, sub, stream, entries)
                 fetched = time.monotonic()
+                if not entries:
+                    return
+            entry_id, fields = entries.pop(0)
             error = None
             raw = fields.get(b"data") if fields else None
             if fields is None:  # deleted (trimmed) while pending
@@ -690,6 +693,21 @@ class RedisBus:
                 )
             pipe.xack(stream, sub.group, entry_id)
             pipe.execute()
+
+    def _still_ours(self, client: redis.Redis, sub: ConsumerSubscription, stream: str, entries: list) -> list:
+        """A long batch: keep the entries still pending for this consumer (others may have
+        claimed some meanwhile) and reset their idle time, so that nobody claims them now."""
+        pending = client.xpending_range(
+            stream, sub.group, min=entries[0][0], max=entries[-1][0], count=len(entries), consumername=self.node
+        )
+        ours = {p["message_id"] for p in pending}
+        kept = [e for e in entries if e[0] in ours]
+        if len(kept) < len(entries):
+            log.warning("redis bus: %s/%s: %d entries of a slow batch were claimed by others; skipped",
+                        sub.topic, sub.group, len(entries) - len(kept))
+        if kept:
+            client.xclaim(stream, sub.group, self.node, 0, [e[0] for e in kept], justid=True)
+        return kept
 
     # ------------------------------------------------------------------ health and stop
 

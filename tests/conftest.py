@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.db_support import db_url  # noqa: F401
+from tests.redis_support import redis_server  # noqa: F401
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NANTONG = SHARED / "data" / "gis" / "nantong_320600.geojson"

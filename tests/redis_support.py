@@ -1,0 +1,121 @@
+"""A real ``redis-server`` of the test's own, on a free loopback port, that the test may kill
+(``kill -9``) and start again. Nothing is kept on disk: a restart loses every key, as the
+project's Redis does.
+
+Registered for every test module by one import in tests/conftest.py (the ``redis_server``
+fixture, function-scoped).
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition: Callable[[], object], timeout: float = 5.0, interval: float = 0.01) -> bool:
+    """Poll ``condition`` until it is truthy; whether it became so within ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if condition():
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+
+
+class RedisServer:
+    """One ``redis-server`` process: ``start()``, ``stop()`` (kill -9), ``restart()``, ``url``."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.process: subprocess.Popen | None = None
+        self._dir = tempfile.TemporaryDirectory(prefix="zhizhi-redis-")
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(
+            host="127.0.0.1", port=self.port, socket_timeout=2, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
+        )
+
+    def start(self, timeout: float = 5.0) -> RedisServer:
+        assert self.process is None, "already running"
+        self.process = subprocess.Popen(
+            [
+                REDIS_SERVER,
+                "--port", str(self.port),
+                "--bind", "127.0.0.1",
+                "--save", "",
+                "--appendonly", "no",
+                "--daemonize", "no",
+                "--dir", self._dir.name,
+                "--logfile", "",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        probe = self.client()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                if probe.ping():
+                    break
+            except redis.RedisError:
+                pass
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"redis-server did not start on port {self.port}")
+            time.sleep(0.02)
+        probe.close()
+        return self
+
+    def stop(self) -> None:
+        """``kill -9``: no shutdown, no save; every client sees its connection drop."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+        self.process.wait(5)
+        self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def close(self) -> None:
+        self.stop()
+        self._dir.cleanup()
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh redis-server of this test's own (killed at the end)."""
+    server = RedisServer().start()
+    try:
+        yield server
+    finally:
+        server.close()
