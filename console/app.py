@@ -15,6 +15,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 
 from alerts.watch import DeadlineWatch
@@ -70,6 +71,8 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
+    for error in STORAGE_DOWN:
+        app.add_exception_handler(error, storage_unavailable)
     for module in (health, auth, grids, cameras, layers, alerts, events, video, wall, ws, telemetry, hazmat,
                    incidents, backtests, models):
         app.include_router(module.router)
@@ -91,6 +94,19 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
         return FileResponse(STATIC_DIR / "login.html")
 
     return app
+
+
+#: Errors that mean the database cannot be reached now (a restart, a network cut), not a bug.
+STORAGE_DOWN = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)
+
+
+async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 with ``Retry-After`` while the database is unreachable: the client may send again,
+    nothing was half-written (each change is one transaction)."""
+    log.error("storage unavailable during %s %s: %s", request.method, request.url.path,
+              str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+    return JSONResponse(status_code=503, headers={"Retry-After": "5"},
+                        content={"detail": "storage unavailable (database unreachable); retry shortly"})
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

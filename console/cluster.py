@@ -54,6 +54,8 @@ class ClusterPlan:
         """The settings every process of the deployment shares (``changes`` on top)."""
         values = {"data_dir": self.data_dir, "database_url": self.database_url, "demo": self.demo,
                   "bus": BusSettings(url=self.redis_url), **changes}
+        if self.password:
+            values["demo_password"] = self.password
         return Settings(**values)
 
     def environment(self, cameras_file: Path, node: str) -> dict[str, str]:

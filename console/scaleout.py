@@ -70,7 +70,7 @@ class RuleModelsLeader:
             settings.bus.resolved_node,
             [RULE_MODELS],
             ttl_s=settings.bus.lease_ttl_s,
-            prefix=settings.bus.prefix,
+            prefix=f"{settings.bus.prefix}:consoles",  # consoles' heartbeats must not count as workers
             on_change=self._on_change,
         )
 
