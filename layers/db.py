@@ -118,11 +118,10 @@ def migrate(engine: Engine) -> None:
             return
         try:
             _upgrade(engine)
-        except DBAPIError as exc:
+        except (DBAPIError, DatabaseError) as exc:
             url = engine.url.render_as_string(hide_password=True)
-            raise DatabaseError(
-                f"cannot prepare the database {url}: {exc.orig or exc}".strip()
-            ) from exc
+            reason = (exc.orig or exc) if isinstance(exc, DBAPIError) else exc
+            raise DatabaseError(f"cannot prepare the database {url}: {reason}".strip()) from exc
         _migrated.add(engine)
 
 

@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
 
+from layers.db import DatabaseError
+
 revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
@@ -292,7 +294,7 @@ def _postgis() -> None:
             sa.text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
         ).scalar()
         if not available:
-            raise RuntimeError(
+            raise DatabaseError(
                 "PostGIS is not installed on this PostgreSQL server: zhizhi needs it for "
                 "layer_features.geom (Debian/Ubuntu: apt-get install "
                 "postgresql-<version>-postgis-3, or scripts/setup.sh --test)"
