@@ -18,6 +18,7 @@ tests never skip: without a reachable PostgreSQL with PostGIS they fail saying w
 
 from __future__ import annotations
 
+import atexit
 import os
 import secrets
 from collections.abc import Iterator
@@ -100,6 +101,7 @@ def _migrated_template() -> str:
         finally:
             engine.dispose()
         _template.append(name)
+        atexit.register(drop_template)  # however the template came to be made
     return _template[0]
 
 
@@ -134,8 +136,6 @@ def database(backend: str, tmp_path: Path, *, migrated: bool = True) -> Iterator
 @pytest.fixture(params=BACKENDS, ids=BACKENDS)
 def db_url(request, tmp_path) -> Iterator[str]:
     """A fresh database URL, once per backend (SQLite file; PostgreSQL with PostGIS)."""
-    if request.param == "postgresql" and not _template:
-        request.config.add_cleanup(drop_template)
     with database(request.param, tmp_path) as url:
         yield url
 
