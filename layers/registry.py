@@ -48,6 +48,7 @@ from sqlalchemy.exc import IntegrityError
 
 from gis.codes import InvalidCodeError, validate_code
 from layers.crsinfo import WGS84
+from layers.db import migrate
 from layers.errors import LayerError
 from layers.geometry import as_array, geometry_type_of
 from layers.io import ImportLimits, export_layer, read_layer_file
@@ -221,6 +222,7 @@ class LayerRegistry:
     def __init__(self, engine: Engine, *, chunk_size: int = 2000) -> None:
         self.engine = engine
         self.chunk_size = chunk_size
+        migrate(engine)  # the schema (on PostgreSQL, the PostGIS geom it writes); cheap if done
 
     @property
     def postgis(self) -> bool:
