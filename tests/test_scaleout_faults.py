@@ -141,7 +141,7 @@ def test_cameras_spread_over_the_workers_by_lease(deployment):
                         timeout=90, interval=0.2)
     assert spread, f"{dep.owners()}\n{_logs(dep)}"
     assert set(dep.owners().values()) == {"worker-1", "worker-2", "worker-3"}
-    assert dep.rule_models_holder() in {"console-1", "console-2"}
+    assert wait_until(lambda: dep.rule_models_holder() in {"console-1", "console-2"}, timeout=10), _logs(dep)
 
 
 def test_a_worker_killed_mid_stream_hands_over_its_cameras_and_no_alert_is_lost(deployment):
@@ -161,8 +161,10 @@ def test_a_worker_killed_mid_stream_hands_over_its_cameras_and_no_alert_is_lost(
     moved = wait_until(lambda: dep.owners()[hazmat] in dep.live_workers(), timeout=30, interval=0.1)
     took = time.monotonic() - killed
     assert moved and took < LEASE_MOVE_S, f"camera {hazmat} moved after {took:.1f} s: {dep.owners()}"
+    print(f"\nkill -9 {owner}: camera {hazmat} moved to {dep.owners()[hazmat]} after {took:.1f} s")
     assert wait_until(lambda: all(o in dep.live_workers() for o in dep.owners().values()), timeout=LEASE_MOVE_S)
     assert wait_until(lambda: stops(), timeout=150, interval=0.5), _logs(dep)
+    print(f"the tanker's stop reached console 2's screen {time.monotonic() - killed:.1f} s after the kill")
     r = httpx.get(dep.url(1) + "/api/alerts", params={"category": "abnormal_stop", "limit": 50}, timeout=30,
                   headers={"Authorization": f"Bearer {login(dep.url(1))}"})
     assert [a for a in r.json() if a.get("camera_id") == hazmat], r.text
@@ -227,7 +229,9 @@ def test_a_console_restarted_its_screen_resumes_and_the_rule_models_move(deploym
     assert r.status_code == 201, r.text
     missed = r.json()["id"]
     assert wait_until(lambda: dep.rule_models_holder() == f"console-{other}", timeout=30), dep.rule_models_holder()
-    assert time.monotonic() - killed < LEASE_MOVE_S + 5
+    took = time.monotonic() - killed
+    assert took < LEASE_MOVE_S + 5
+    print(f"\nkill -9 console-{victim}: the rule models moved to console-{other} within {took:.1f} s")
     dep.procs[f"console-{victim}"].start()
     wait_healthy(dep.url(victim), dep.procs[f"console-{victim}"].process)
     assert wait_until(lambda: [a for a in screen.alerts() if a["id"] == missed], timeout=60), \
