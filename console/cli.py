@@ -15,6 +15,7 @@ import typer
 from console.cli_models import models_app
 from console.cli_users import announce_demo_users, users_app
 from console.settings import Settings
+from layers.db import DatabaseError
 
 app = typer.Typer(help="zhizhi 智治 — geospatial command and video-fusion console.", no_args_is_help=True)
 layers_app = typer.Typer(help="Layer registry: import, list, export.", no_args_is_help=True)
@@ -75,7 +76,7 @@ def demo(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         state = _open_state(settings)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, DatabaseError) as exc:
         _fail(str(exc))
     url = f"http://{host}:{port}/"
     typer.echo(f"zhizhi console: {url}  (district {state.jurisdictions.district_code}, data in {settings.data_dir})")
@@ -129,7 +130,7 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         state = _open_state(settings)
-    except (ValueError, OSError) as exc:
+    except (ValueError, OSError, DatabaseError) as exc:
         _fail(str(exc))
     typer.echo(f"zhizhi console: http://{settings.host}:{settings.port}/  (district "
                f"{state.jurisdictions.district_code}, node {settings.bus.resolved_node})", )
