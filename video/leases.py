@@ -7,12 +7,15 @@ Each worker (a process running cameras) holds a :class:`CameraLeases`. Its threa
 2. renews the leases it holds, ``{prefix}:lease:{camera}`` = its id (a Lua compare-and-pexpire:
    only while the value is its own id);
 3. computes its share: with ``n`` cameras and ``w`` live workers everyone gets ``n // w`` and
-   the ``n % w`` workers holding most (ties by id) one more — so the shares add up to ``n``, a
-   joining worker gets cameras (with a plain ``ceil(n / w)`` for all, 9 cameras and a fourth
-   worker would move nothing) and a single lease (the console's ``rule-models``) stays where it is;
+   ``n % w`` of them one more — first those already holding more than ``n // w``, then by id —
+   so the shares add up to ``n``, a joining worker gets cameras (with a plain ``ceil(n / w)``
+   for all, 9 cameras and a fourth worker would move nothing) and a single lease (the console's
+   ``rule-models``) stays where it is;
 4. releases what it holds above its share (compare-and-delete; dropped from ``owned`` first), and
    acquires free cameras (``SET NX PX``) up to its share, preferring cameras by a hash of worker
-   and camera so that the same cameras tend to come back to the same worker.
+   and camera so that the same cameras tend to come back to the same worker. A worker acquires
+   from its second round on: workers started together see each other's heartbeats first, and
+   the first of them does not open every camera only to hand most back a round later.
 
 ``on_change(owned)`` is called (in the lease thread) whenever the owned set changes.
 
@@ -94,8 +97,9 @@ def _preference(worker_id: str, camera: str) -> int:
 
 
 def share_of(worker_id: str, live: Sequence[str], holdings: Counter[str], cameras: int) -> int:
-    """How many cameras ``worker_id`` should hold: ``cameras // len(live)``, one more for the
-    ``cameras % len(live)`` live workers holding most (ties by id).
+    """How many cameras ``worker_id`` should hold: ``cameras // len(live)``, and one more for
+    ``cameras % len(live)`` of the live workers — those already holding more than that base
+    first (they keep their extra camera: nothing moves without need), then by id.
 
     >>> share_of("b", ["a", "b", "c", "d"], Counter({"a": 3, "b": 3, "c": 3}), 9)
     2
@@ -106,7 +110,7 @@ def share_of(worker_id: str, live: Sequence[str], holdings: Counter[str], camera
     """
     workers = sorted(set(live) | {worker_id})
     base, extra = divmod(cameras, len(workers))
-    ranking = sorted(workers, key=lambda w: (-holdings.get(w, 0), w))
+    ranking = sorted(workers, key=lambda w: (holdings.get(w, 0) <= base, w))
     return base + (1 if ranking.index(worker_id) < extra else 0)
 
 
@@ -308,7 +312,7 @@ class CameraLeases:
             self._release(keys=[self.lease_key(c) for c in excess], args=[self.worker_id])
             log.info("worker %s: released %s (share %d of %d live workers)",
                      self.worker_id, ", ".join(sorted(excess)), share, len(live))
-        elif len(owned) < share:
+        elif len(owned) < share and self.rounds > 0:  # (first round: let the others see us)
             candidates = [
                 c for c in self.cameras
                 if c not in owned and (holders[c] == self.worker_id or (holders[c] is None and not in_grace))
