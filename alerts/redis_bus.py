@@ -350,7 +350,8 @@ class RedisBus:
         topic = str(topic)
         sub = RedisSubscription(self, topic, handler)
         done = threading.Event()
-        self._reader_tried.wait(self._connect_timeout_s + 2.0)
+        if threading.current_thread() is not self._reader:
+            self._reader_tried.wait(self._connect_timeout_s + 2.0)
         with self._lock:
             first = topic not in self._subs
             self._subs.setdefault(topic, []).append(sub)
@@ -360,8 +361,8 @@ class RedisBus:
                 self._last_id.pop(topic, None)
             live = self._reader_ok
         self._requests.put((topic, done))
-        if live and first:
-            done.wait(5.0)
+        if live and first and threading.current_thread() is not self._reader:
+            done.wait(5.0)  # (from a handler, the reader itself subscribes after it returns)
         return sub
 
     def on_reconnect(self, callback: Callable[[], None]) -> None:
@@ -751,7 +752,8 @@ class RedisBus:
         for consumer in consumers:
             consumer.cancel()
         for thread in (self._writer, self._reader):
-            thread.join(self._socket_timeout_s + 1)
+            if thread is not threading.current_thread():
+                thread.join(self._socket_timeout_s + 1)
         left = len(self._outbox)
         if left:
             log.warning("redis bus stopped with %d unsent messages", left)
