@@ -4,9 +4,14 @@ kill (-9) and start again; the contract tests also run against the in-process bu
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -321,3 +326,60 @@ def test_stop_is_prompt_and_idempotent(redis_server):
     assert time.monotonic() - started < 2
     assert redis_server.client().xlen(bus.stream_key(Topic.ALERTS)) == 1  # drained on stop
     bus.publish(Topic.ALERTS, {"n": 2})  # after stop: ignored, no error
+
+
+CONSUMER_PROCESS = """
+import sys, threading
+from alerts.redis_bus import RedisBus
+bus = RedisBus(sys.argv[1], node="doomed", claim_idle_s=60, poll_s=0.1)
+def handler(message):
+    print("took", message["n"], flush=True)
+    threading.Event().wait()  # hangs until killed
+bus.consume("frames", "rules", handler, batch=20, start="0")
+threading.Event().wait()
+"""
+
+
+def test_a_consumer_process_killed_with_kill_9_loses_nothing(redis_server, make_bus):
+    publisher = make_bus(redis_server.url, "pub")
+    for n in range(20):
+        publisher.publish(Topic.FRAMES, {"n": n})
+    assert publisher.flush()
+    root = Path(__file__).resolve().parents[1]
+    doomed = subprocess.Popen(
+        [sys.executable, "-c", CONSUMER_PROCESS, redis_server.url],
+        cwd=root, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert doomed.stdout.readline().strip() == "took 0"  # it holds all 20 and hangs
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait(5)
+        pending = redis_server.client().xpending("zhizhi:stream:frames", "rules")
+        assert pending["pending"] == 20
+        survivor_got = []
+        survivor = make_bus(redis_server.url, "survivor")
+        survivor.consume(Topic.FRAMES, "rules", survivor_got.append)
+        assert wait_until(lambda: len(survivor_got) == 20, timeout=5)
+        assert sorted(_numbers(survivor_got)) == list(range(20))
+        assert survivor.stats()["claimed"] == 20
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+            doomed.wait(5)
+
+
+def test_subscribing_from_a_handler_does_not_block(redis_server, make_bus):
+    bus = make_bus(redis_server.url, "n1")
+    later = []
+
+    def first(message):
+        bus.subscribe(Topic.MODELS, later.append)
+
+    bus.subscribe(Topic.ALERTS, first)
+    started = time.monotonic()
+    bus.publish(Topic.ALERTS, {"n": 0})
+    assert wait_until(lambda: bus.stats()["delivered"] == 1)
+    time.sleep(0.2)
+    bus.publish(Topic.MODELS, {"n": 1})
+    assert wait_until(lambda: later == [{"n": 1}])
+    assert time.monotonic() - started < 2
