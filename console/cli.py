@@ -248,6 +248,27 @@ def bench_spatial(
             typer.echo(f"{key:>22}: {value}")
 
 
+@bench_app.command("spatial-db")
+def bench_spatial_db(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    features: Annotated[int, typer.Option(help="Polygons in the layer.", min=10)] = 100_000,
+    queries: Annotated[int, typer.Option(help="Queries (half windows, half points).", min=2)] = 400,
+    database_url: Annotated[str | None, typer.Option(
+        help="PostgreSQL maintenance database; a database of the run's own is created and dropped there.")] = None,
+) -> None:
+    """One large layer: in-memory STRtree against query_intersects and bbox reads on PostGIS and SQLite."""
+    from bench.spatial_db import run_spatial_db_bench
+
+    result = run_spatial_db_bench(features=features, queries=queries, database_url=database_url)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>16}: {value}")
+    if not result["same_fids"]:
+        raise typer.Exit(1)
+
+
 @bench_app.command("pipeline")
 def bench_pipeline(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
