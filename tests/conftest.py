@@ -42,17 +42,39 @@ def tongzhou():
 
 
 @pytest.fixture(scope="session")
-def console_settings(tmp_path_factory):
+def console_backend(request) -> str:
+    """The session console's storage: SQLite, unless the module sets ``CONSOLE_BACKENDS``
+    (``("sqlite", "postgresql")``: its tests of the console run once on each)."""
+    return getattr(request, "param", "sqlite")
+
+
+def pytest_generate_tests(metafunc):
+    backends = getattr(metafunc.module, "CONSOLE_BACKENDS", None)
+    if backends and "console_backend" in metafunc.fixturenames:
+        metafunc.parametrize("console_backend", backends, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def console_settings(tmp_path_factory, console_backend):
     from console.settings import DemoSettings, Settings
 
-    return Settings(data_dir=tmp_path_factory.mktemp("console-data"), demo=DemoSettings(seed=7))
+    folder = tmp_path_factory.mktemp(f"console-data-{console_backend}")
+    if console_backend == "postgresql":
+        from tests.db_support import postgres_database
+
+        with postgres_database() as url:
+            yield Settings(data_dir=folder, database_url=url, demo=DemoSettings(seed=7))
+    else:
+        yield Settings(data_dir=folder, demo=DemoSettings(seed=7))
 
 
 @pytest.fixture(scope="session")
 def console_state(console_settings):
     from console.state import open_console
 
-    return open_console(console_settings)
+    state = open_console(console_settings)
+    yield state
+    state.close()
 
 
 @pytest.fixture(scope="session")

@@ -20,6 +20,9 @@ from console.settings import Settings
 from gis.crs import wgs84_to_gcj02
 from models.warning.record import WarningEvent
 
+#: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 _tracks = itertools.count(1)
 
 

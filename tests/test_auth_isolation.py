@@ -28,6 +28,9 @@ from alerts.record import Alert
 from models.warning.record import WarningEvent
 from tests.auth_support import TestUsers, api_routes
 
+#: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 _tracks = itertools.count(1)
 PRIVATE_B = "isolation-town-b-private"
 

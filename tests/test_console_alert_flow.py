@@ -18,6 +18,7 @@ from models.warning.config import ModelConfigError
 from models.warning.record import WarningEvent
 from tests.alerts_support import T0
 from tests.auth_support import Logins, bearer, create_test_users, login
+from tests.db_support import database
 from tests.warning_support import facts, frame_messages, hazmat_stop_scene
 from video.annotate import annotate, to_jpeg
 from video.camera_config import CameraConfigError
@@ -41,9 +42,12 @@ def scene(tmp_path_factory):
     return hazmat_stop_scene(tmp_path_factory)
 
 
-@pytest.fixture(scope="module")
-def settings(tmp_path_factory, scene):
-    return console_settings(tmp_path_factory.mktemp("console-flow"), scene.camera_path)
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def settings(request, tmp_path_factory, scene):
+    """The flow on each storage backend (SQLite, and PostgreSQL with PostGIS)."""
+    folder = tmp_path_factory.mktemp(f"console-flow-{request.param}")
+    with database(request.param, folder) as url:
+        yield console_settings(folder, scene.camera_path, database_url=url)
 
 
 @pytest.fixture(scope="module")

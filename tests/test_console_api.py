@@ -16,6 +16,9 @@ import shapely
 
 from gis.crs import wgs84_to_gcj02
 
+#: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 
 def test_healthz(client):
     assert client.get("/healthz").json() == {"status": "ok"}

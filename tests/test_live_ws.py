@@ -15,6 +15,9 @@ from models.warning.record import WarningEvent
 from tests.auth_support import PASSWORD, create_test_users
 from tests.browser import serve
 
+#: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
