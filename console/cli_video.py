@@ -298,11 +298,15 @@ def worker(
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    leases = None
+    leases = frames = None
     if is_shared(bus):
+        from video.shared_frames import FramePublisher, SharedFrames
+
         runner = Worker([], build_detector(settings, detector, weights), publish,
                         jpeg_quality=settings.worker.jpeg_quality, subscribe=bus.subscribe)
         leases = worker_leases(settings, runner, configs)
+        frames = FramePublisher(SharedFrames(settings.bus.url, prefix=settings.bus.prefix),
+                                lambda: runner.camera_ids, runner.latest_jpeg).start()
     else:
         runner = Worker(configs, build_detector(settings, detector, weights), publish,
                         jpeg_quality=settings.worker.jpeg_quality, subscribe=bus.subscribe)
@@ -315,6 +319,8 @@ def worker(
     finally:
         if leases is not None:
             leases.stop(release=True)
+        if frames is not None:
+            frames.stop()
         runner.close()
         bus.stop()
     print(json.dumps({"type": "summary", **runner.stats()}), file=sys.stdout, flush=True)

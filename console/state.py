@@ -57,6 +57,7 @@ from telemetry.mqtt import MqttIngest
 from telemetry.record import DroneState, Fix
 from video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
 from video.evidence import EvidenceRecorder
+from video.shared_frames import SharedFrames
 
 log = logging.getLogger(__name__)
 FIX_LIST = TypeAdapter(list[Fix])
@@ -97,6 +98,7 @@ class ConsoleState:
     live: LiveBridge | None = None
     workers: list = field(default_factory=list)  # in-process frame-analysis workers (the demo's)
     leader: RuleModelsLeader | None = None  # several consoles: whether this one runs the rule models
+    shared_frames: SharedFrames | None = None  # several processes: the workers' newest frames (Redis)
 
     def latest_jpeg(self, camera_id: str) -> bytes | None:
         """The newest annotated frame of a camera analysed in this process, if any."""
@@ -104,7 +106,7 @@ class ConsoleState:
             jpeg = worker.latest_jpeg(camera_id)
             if jpeg is not None:
                 return jpeg
-        return None
+        return self.shared_frames.get(camera_id) if self.shared_frames is not None else None
 
     def __post_init__(self) -> None:
         if not self.camera_sectors:
@@ -359,6 +361,8 @@ def open_console(settings: Settings) -> ConsoleState:
     if trajectory_model is not None:
         state.trajectory = start_trajectory(state, start_model(state, "trajectory", trajectory_model))
     state.leader = wire_rule_models(state)
+    if settings.bus.url:
+        state.shared_frames = SharedFrames(settings.bus.url, prefix=settings.bus.prefix)
     if settings.telemetry.mqtt_enabled:
         state.mqtt = MqttIngest(settings.telemetry.mqtt, gate=state.gate, on_fixes=state.publish_fixes,
                                 on_drone=lambda drone: state.bus.publish(Topic.DRONES, drone.to_message()))

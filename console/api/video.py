@@ -96,8 +96,11 @@ async def mjpeg(
                 checked = time.monotonic()
                 if not _is_visible(state, camera_id, code)[0]:
                     return
-            jpeg = state.latest_jpeg(camera_id)
-            if jpeg is not None and jpeg is not last:
+            if state.shared_frames is None:  # in-process workers: a dictionary look-up
+                jpeg = state.latest_jpeg(camera_id)
+            else:  # other processes' frames: a Redis round trip, off the event loop
+                jpeg = await asyncio.to_thread(state.latest_jpeg, camera_id)
+            if jpeg is not None and jpeg != last:
                 last = jpeg
                 head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
                 yield head + jpeg + f"\r\n--{BOUNDARY}\r\n".encode()
