@@ -144,6 +144,24 @@ def test_cameras_spread_over_the_workers_by_lease(deployment):
     assert wait_until(lambda: dep.rule_models_holder() in {"console-1", "console-2"}, timeout=10), _logs(dep)
 
 
+def test_every_console_shows_the_workers_frames(deployment):
+    """The wall's video tiles: each camera's newest annotated frame, analysed in a worker
+    process, served by both consoles."""
+    dep = deployment
+
+    def frame_of(console: int, camera: str) -> httpx.Response:
+        return httpx.get(f"{dep.url(console)}/api/cameras/{camera}/frame.jpg", timeout=10,
+                         headers={"Authorization": f"Bearer {tokens[console]}"})
+
+    tokens = {console: login(dep.url(console)) for console in (1, 2)}
+    for console in (1, 2):
+        for camera in dep.cameras:
+            assert wait_until(lambda c=console, cam=camera: frame_of(c, cam).status_code == 200,
+                              timeout=30, interval=0.5), camera
+            r = frame_of(console, camera)
+            assert r.headers["content-type"] == "image/jpeg" and r.content[:2] == b"\xff\xd8"
+
+
 def test_a_worker_killed_mid_stream_hands_over_its_cameras_and_no_alert_is_lost(deployment):
     """The hazmat camera's worker dies seconds into the clip, before the tanker has stood 20 s:
     its camera moves to another worker within 10 s and the stop is still raised, delivered to a
