@@ -1,5 +1,5 @@
 # The two commands of README.md. Each sets up what it needs first (scripts/setup.sh).
-.PHONY: demo test setup bench lint
+.PHONY: demo test setup bench lint cluster
 
 PORT ?= 8000
 
@@ -10,6 +10,11 @@ demo:  ## set up, then run the demo console on http://127.0.0.1:$(PORT)/
 test:  ## set up, then run the whole test suite
 	bash scripts/setup.sh --test
 	.venv/bin/python -m pytest -q
+
+cluster:  ## set up, then run 2 consoles and 3 workers on PostgreSQL and Redis (docs/scale-out.md)
+	bash scripts/setup.sh
+	bash scripts/install_postgis.sh
+	.venv/bin/zhizhi cluster
 
 setup:
 	bash scripts/setup.sh --test
