@@ -11,8 +11,9 @@ For each worker count the workers are started together (``ZHIZHI_BUS__URL``,
 previous run is left —, ``ZHIZHI_WORKER__CAMERAS_FILE``, ``ZHIZHI_DETECTOR__KIND``), and the
 bench process subscribes to the ``frames`` topic on the bus. The steady window opens once every
 camera has delivered frame batches and each worker has published (leases settled, models
-loaded) plus a second, and closes when the workers are stopped; frames/s is the count of frame
-batches received in that window over its length. The workers' own exit summaries are kept too.
+loaded) plus a second, and closes when the first camera stops delivering (the first worker to
+reach its ``--seconds``); frames/s is the count of frame batches received in that window over
+its length. The workers' own exit summaries are kept too.
 """
 
 from __future__ import annotations
@@ -152,13 +153,16 @@ def _run_workers(url: str, count: int, seconds: float, cameras_file: Path, camer
     with counter.lock:
         arrivals = list(counter.arrivals)
         first = dict(counter.first)
-    # The window: every camera seen, then one more second; it ends at the first worker's stop
-    # (they were told the same --seconds; the earliest summary bounds it).
+    # The window: every camera seen, then one more second; it ends when the first camera stops
+    # delivering (the first worker to reach its --seconds, counted from its own start-up).
+    last: dict[str, float] = {}
+    for t, cam in arrivals:
+        last[cam] = t
     if len(first) < cameras:
         opened = None
     else:
         opened = max(first.values()) + 1.0
-    close = started + seconds  # workers stop --seconds after their own start (>= ours)
+    close = min(last.values(), default=started + seconds)
     if opened is not None and close - opened < 2.0:
         opened = None
     frames = sum(1 for t, _ in arrivals if opened is not None and opened <= t < close)

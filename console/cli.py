@@ -269,6 +269,55 @@ def bench_spatial_db(
         raise typer.Exit(1)
 
 
+@bench_app.command("workers")
+def bench_workers(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seconds: Annotated[float, typer.Option(help="Seconds per run (1, 2, 4 workers).", min=5)] = 45.0,
+    cameras: Annotated[int, typer.Option(help="Simulated cameras the workers share.", min=1, max=64)] = 8,
+    detector: Annotated[Literal["ultralytics", "motion"], typer.Option(help="Workers' detector.")] = "ultralytics",
+    counts: Annotated[str, typer.Option(help="Worker counts to run, comma-separated (the first is the baseline).")] = "1,2,4",
+) -> None:
+    """Frames analysed per second by 1, 2 and 4 `zhizhi worker` processes sharing cameras on a Redis bus."""
+    from bench.workers import run_workers_bench
+
+    try:
+        runs = tuple(int(c) for c in counts.split(","))
+    except ValueError:
+        _fail(f"--counts: comma-separated integers, got {counts!r}")
+    result = run_workers_bench(seconds=seconds, cameras=cameras, detector=detector, counts=runs)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for run in result["runs"]:
+            typer.echo(f"{run['workers']} worker(s): {run['fps']} frames/s (x{run['ratio_vs_1']} of 1 worker), "
+                       f"window {run['window_s']} s")
+        typer.echo(f"cpu_count: {result['cpu_count']}, demand {result['demand_fps']} frames/s")
+
+
+@bench_app.command("alert-latency")
+def bench_alert_latency(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seconds: Annotated[float, typer.Option(help="Seconds of measurement after start-up.", min=1)] = 120.0,
+    streams: Annotated[int, typer.Option(help="Simulated camera streams with alerts.", min=1, max=24)] = 8,
+    workers: Annotated[int, typer.Option(help="`zhizhi worker` processes sharing the streams.", min=1, max=8)] = 2,
+    detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Workers' detector.")] = None,
+    database_url: Annotated[str | None, typer.Option(help="Console database (default: SQLite in a temp folder).")] = None,
+) -> None:
+    """Frame timestamp to websocket receipt of alerts: a console and workers on a Redis bus."""
+    from bench.alert_latency import run_alert_latency_bench
+
+    try:
+        result = run_alert_latency_bench(seconds=seconds, streams=streams, workers=workers,
+                                         database_url=database_url, detector=detector)
+    except RuntimeError as exc:
+        _fail(str(exc), code=1)
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>26}: {value}")
+
+
 @bench_app.command("pipeline")
 def bench_pipeline(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
