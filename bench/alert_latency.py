@@ -21,8 +21,10 @@ stamp frames with the wall clock when they are read (:class:`video.runner.Source
 is capture → screen, through detection, the bus, the rules, the store and the websocket (same
 machine, same clock). The same-run baseline is the frame batches themselves: the bench also
 subscribes to the ``frames`` topic on the bus and records receipt − the frame's ``ts``
-(capture → analysed and on the bus), so ``alert − frame`` is what the rules, the store and the
-websocket add.
+(capture → analysed and on the bus), so ``new alert − frame`` is what the rules, the store and
+the websocket add. An ``updated`` message mostly says that the condition ended, which the rule
+decides ``end_after_s`` (5-6 s in the shipped model) after the last frame that met it, so its
+latency includes that wait by design; the figures are given per event as well.
 """
 
 from __future__ import annotations
@@ -229,10 +231,13 @@ def run_alert_latency_bench(seconds: float = 120.0, streams: int = 8, workers: i
         "by_event": per_event,
         "by_rule": rules,
         "frames": _summary(frames),
-        "alert_minus_frame_p50_ms": (round(_ms(values, 50) - _ms(frames, 50), 1)
-                                     if values and frames else None),
-        "ratio_p50_vs_frames": (round(_ms(values, 50) / _ms(frames, 50), 2)
-                                if values and frames and _ms(frames, 50) else None),
+        # A "new" alert is published on the frame that fires the rule; an "updated" one mostly
+        # when the condition ends, the rule's end_after_s (5-6 s) after the last frame that met
+        # it (its last_ts): compare new alerts with the frames.
+        "new_minus_frame_p50_ms": (round(per_event["new"]["p50_ms"] - _ms(frames, 50), 1)
+                                   if per_event["new"]["count"] and frames else None),
+        "ratio_new_p50_vs_frames": (round(per_event["new"]["p50_ms"] / _ms(frames, 50), 2)
+                                    if per_event["new"]["count"] and frames and _ms(frames, 50) else None),
         "ws_connects": lat.connects,
         "exit_codes": exit_codes,
         "prepare_s": round(prepared - started, 1),
