@@ -44,14 +44,38 @@ def tongzhou():
 @pytest.fixture(scope="session")
 def console_backend(request) -> str:
     """The session console's storage: SQLite, unless the module sets ``CONSOLE_BACKENDS``
-    (``("sqlite", "postgresql")``: its tests of the console run once on each)."""
+    (``("sqlite", "postgresql")``: its tests of the console run once on each; the same for a
+    module's own console built with ``module_database_url``)."""
     return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="module")
+def module_backend(request) -> str:
+    """The storage of a module's own console: SQLite, unless the module sets ``CONSOLE_BACKENDS``."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture(scope="module")
+def module_database_url(module_backend, tmp_path_factory):
+    """``database_url`` for a module's own console: None (SQLite in its data folder) or a fresh
+    PostgreSQL/PostGIS database, dropped after the module."""
+    if module_backend == "postgresql":
+        from tests.db_support import postgres_database
+
+        with postgres_database() as url:
+            yield url
+    else:
+        yield None
 
 
 def pytest_generate_tests(metafunc):
     backends = getattr(metafunc.module, "CONSOLE_BACKENDS", None)
-    if backends and "console_backend" in metafunc.fixturenames:
+    if not backends:
+        return
+    if "console_backend" in metafunc.fixturenames:
         metafunc.parametrize("console_backend", backends, indirect=True, scope="session")
+    if "module_backend" in metafunc.fixturenames:
+        metafunc.parametrize("module_backend", backends, indirect=True, scope="module")
 
 
 @pytest.fixture(scope="session")

@@ -28,14 +28,17 @@ from tests.auth_support import (
     small_console_settings,
 )
 
+#: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 _tracks = itertools.count(1)
 _addresses = (f"10.1.0.{i}" for i in itertools.count(1))
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory):
+def console(tmp_path_factory, module_database_url):
     """A small console with the test users plus an admin, an analyst and an emergency team."""
-    settings = small_console_settings(tmp_path_factory.mktemp("auth-console"))
+    settings = small_console_settings(tmp_path_factory.mktemp("auth-console"), database_url=module_database_url)
     app = create_app(settings)
     with TestClient(app) as client:
         state = app.state.console

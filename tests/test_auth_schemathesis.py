@@ -16,14 +16,17 @@ from schemathesis.checks import not_a_server_error
 from console.app import create_app
 from tests.auth_support import PASSWORD, bearer, create_test_users, login, small_console_settings
 
+#: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 EXAMPLES = 6
 # Would end the fuzzer's own session (it is tested in tests/test_auth.py).
 SKIPPED = {("POST", "/api/auth/logout")}
 
 
 @pytest.fixture(scope="module")
-def fuzzed(tmp_path_factory):
-    settings = small_console_settings(tmp_path_factory.mktemp("schemathesis"))
+def fuzzed(tmp_path_factory, module_database_url):
+    settings = small_console_settings(tmp_path_factory.mktemp("schemathesis"), database_url=module_database_url)
     app = create_app(settings)
     with TestClient(app) as client:
         users = create_test_users(app.state.console)

@@ -19,16 +19,19 @@ from telemetry.record import DroneState
 from telemetry.simulator import simulate
 from tests.auth_support import PASSWORD, bearer, create_test_users, login, small_console_settings
 
+#: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 GATEWAY = "beidou-gateway"
 ANOMALIES = ("speeding", "route_deviation", "zone_entry", "abnormal_stop")
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory):
+def console(tmp_path_factory, module_database_url):
     from console.app import create_app
     from console.state import open_console
 
-    settings = small_console_settings(tmp_path_factory.mktemp("fleet"))
+    settings = small_console_settings(tmp_path_factory.mktemp("fleet"), database_url=module_database_url)
     state = open_console(settings)
     users = create_test_users(state)
     state.auth.add_user(GATEWAY, "gateway", users.district_code, PASSWORD)

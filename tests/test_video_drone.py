@@ -19,6 +19,9 @@ from video.drone import DroneGeolocator, DronePoses, PoseHistory
 from video.frames import Frame
 from video.pipeline import FrameAnalyzer
 
+#: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 T0 = 1.8e9
 LON, LAT = 121.06, 32.09
 
@@ -289,7 +292,7 @@ def _ground_error_m(lon: float, lat: float, lon_t: float, lat_t: float) -> float
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory):
+def console(tmp_path_factory, module_database_url):
     from fastapi.testclient import TestClient
 
     from console.app import create_app
@@ -297,7 +300,7 @@ def console(tmp_path_factory):
     from tests.auth_support import bearer, create_test_users, login, small_console_settings
     from tests.wall_support import FakeWorker
 
-    settings = small_console_settings(tmp_path_factory.mktemp("drone-video"))
+    settings = small_console_settings(tmp_path_factory.mktemp("drone-video"), database_url=module_database_url)
     state = open_console(settings)
     users = create_test_users(state)
     state.workers.append(FakeWorker({"UAV-01": "drone"}))
