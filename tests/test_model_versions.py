@@ -33,6 +33,9 @@ from models.versions import (
 from models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
 from tests.auth_support import PASSWORD, Logins, create_test_users
 
+#: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
+
 SHIPPED = SHIPPED_WARNING.read_text(encoding="utf-8")
 STOP_RULE = "hazmat-abnormal-stop"
 
@@ -218,8 +221,8 @@ def console_settings(data_dir, **changes) -> Settings:
 
 
 @pytest.fixture(scope="module")
-def console(tmp_path_factory):
-    settings = console_settings(tmp_path_factory.mktemp("models-console"))
+def console(tmp_path_factory, module_database_url):
+    settings = console_settings(tmp_path_factory.mktemp("models-console"), database_url=module_database_url)
     app = create_app(settings)
     with TestClient(app) as client:
         state = app.state.console
