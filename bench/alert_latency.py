@@ -169,7 +169,7 @@ def run_alert_latency_bench(seconds: float = 120.0, streams: int = 8, workers: i
     """Measure and return the figures (the ``zhizhi bench alert-latency --json`` contract)."""
     from alerts.bus import Topic
     from alerts.redis_bus import RedisBus
-    from console.cluster import ClusterPlan, children
+    from console.cluster import ClusterPlan, children, wait_healthy
     from console.settings import DemoSettings
 
     started = time.monotonic()
@@ -192,7 +192,7 @@ def run_alert_latency_bench(seconds: float = 120.0, streams: int = 8, workers: i
             prepared = time.monotonic()
             procs = [child.start() for child in children(plan, cameras_file)]
             url = f"http://127.0.0.1:{port}"
-            _wait_healthy(url, procs[0])
+            wait_healthy(url, procs[0])
             token = httpx.post(url + "/api/auth/login", json={"username": "district", "password": PASSWORD},
                                timeout=30).raise_for_status().json()["token"]
             bus = RedisBus(redis_url, node=f"bench-alerts-{os.getpid()}")
@@ -246,16 +246,3 @@ def run_alert_latency_bench(seconds: float = 120.0, streams: int = 8, workers: i
     return result
 
 
-def _wait_healthy(url: str, child, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not child.running:
-            tail = child.log_path.read_text(errors="replace")[-3000:]
-            raise RuntimeError(f"the console exited ({child.process.returncode}):\n{tail}")
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"the console did not answer at {url} within {timeout:.0f} s")

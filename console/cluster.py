@@ -195,6 +195,25 @@ class Child:
             self.process.wait()
 
 
+def wait_healthy(url: str, child: Child, timeout: float = 180.0) -> None:
+    """Wait until a console child answers ``/healthz``; RuntimeError (with its log's tail) when it
+    exits first or does not answer in time."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.running:
+            tail = child.log_path.read_text(errors="replace")[-3000:]
+            raise RuntimeError(f"{child.name} exited ({child.process.returncode}):\n{tail}")
+        try:
+            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{child.name} did not answer at {url} within {timeout:.0f} s")
+
+
 def zhizhi_command() -> list[str]:
     """How to run ``zhizhi`` from this interpreter."""
     script = Path(sys.executable).with_name("zhizhi")
@@ -233,7 +252,9 @@ def run(plan: ClusterPlan, *, seconds: float | None = None, echo=print) -> int:
         cameras_file = prepare(plan)
         procs = [child.start() for child in children(plan, cameras_file)]
         for i in range(plan.consoles):
-            echo(f"console-{i + 1}: http://127.0.0.1:{plan.base_port + i}/")
+            url = f"http://127.0.0.1:{plan.base_port + i}"
+            wait_healthy(url, procs[i])
+            echo(f"console-{i + 1}: {url}/")
         echo(f"workers: {plan.workers} sharing {plan.cameras} cameras ({cameras_file}); logs in {plan.data_dir / 'logs'}")
         deadline = None if seconds is None else time.monotonic() + seconds
         reported: set[str] = set()
@@ -255,4 +276,5 @@ def run(plan: ClusterPlan, *, seconds: float | None = None, echo=print) -> int:
     return 0
 
 
-__all__ = ["ClusterError", "ClusterPlan", "children", "ensure_database", "ensure_redis", "prepare", "run"]
+__all__ = ["ClusterError", "ClusterPlan", "children", "ensure_database", "ensure_redis", "prepare", "run",
+           "wait_healthy"]

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,24 +133,10 @@ def login(url: str, username: str = "district") -> str:
     return str(r.json()["token"])
 
 
-def wait_healthy(url: str, process: subprocess.Popen, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the console exited with {process.returncode}")
-        try:
-            if httpx.get(url + "/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url}: no answer within {timeout:.0f} s")
-
-
 def kill9(process: subprocess.Popen) -> None:
     """``kill -9`` the process group of a child (it runs in a session of its own)."""
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(10)
 
 
-__all__ = ["PASSWORD", "PostgresServer", "Screen", "free_port", "kill9", "login", "wait_healthy", "wait_until"]
+__all__ = ["PASSWORD", "PostgresServer", "Screen", "free_port", "kill9", "login", "wait_until"]

@@ -19,7 +19,7 @@ import pytest
 import redis
 import shapely
 
-from console.cluster import Child, ClusterPlan, children, ensure_database, prepare
+from console.cluster import Child, ClusterPlan, children, ensure_database, prepare, wait_healthy
 from console.scaleout import RULE_MODELS
 from console.settings import DemoSettings
 from tests.cluster_support import (
@@ -29,7 +29,6 @@ from tests.cluster_support import (
     free_port,
     kill9,
     login,
-    wait_healthy,
     wait_until,
 )
 from tests.redis_support import RedisServer
@@ -121,7 +120,7 @@ def deployment(tmp_path_factory):
             child.env["ZHIZHI_CONFIG"] = str(plan.data_dir / "absent.toml")
             procs[child.name] = child.start()
         for i in (1, 2):
-            wait_healthy(f"http://127.0.0.1:{plan.base_port + i - 1}", procs[f"console-{i}"].process)
+            wait_healthy(f"http://127.0.0.1:{plan.base_port + i - 1}", procs[f"console-{i}"])
         yield Deployment(plan, postgres, redis_server, procs, cameras, _grid_point(f"http://127.0.0.1:{plan.base_port}"))
     finally:
         for child in procs.values():
@@ -251,7 +250,7 @@ def test_a_console_restarted_its_screen_resumes_and_the_rule_models_move(deploym
     assert took < LEASE_MOVE_S + 5
     print(f"\nkill -9 console-{victim}: the rule models moved to console-{other} within {took:.1f} s")
     dep.procs[f"console-{victim}"].start()
-    wait_healthy(dep.url(victim), dep.procs[f"console-{victim}"].process)
+    wait_healthy(dep.url(victim), dep.procs[f"console-{victim}"])
     assert wait_until(lambda: [a for a in screen.alerts() if a["id"] == missed], timeout=60), \
         "the alert raised while the console was down did not reach its screen after the restart"
     assert screen.connects >= 2 and seen_before is not None
