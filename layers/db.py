@@ -174,12 +174,15 @@ def schema_metadata() -> list[MetaData]:
 #: PostGIS's own tables (not the stores'): left out when the schema is compared.
 POSTGIS_TABLES = frozenset({"spatial_ref_sys", "geometry_columns", "geography_columns"})
 #: The PostGIS-only column and index of ``layer_features`` (not in the stores' metadata).
+#: SQLite's R*Tree of feature boxes and its shadow tables (made by migration 0002, not in the ORM).
+SQLITE_RTREE = "layer_features_rtree"
 POSTGIS_ONLY = frozenset({("column", "geom"), ("index", "ix_layer_features_geom")})
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
-    """Alembic ``include_object``: everything but PostGIS's own tables and ``geom``."""
-    if type_ == "table" and name in POSTGIS_TABLES:
+    """Alembic ``include_object``: everything but PostGIS's own tables and ``geom``, and SQLite's
+    R*Tree tables."""
+    if type_ == "table" and (name in POSTGIS_TABLES or (name or "").startswith(SQLITE_RTREE)):
         return False
     return (type_, name) not in POSTGIS_ONLY
 

@@ -33,12 +33,14 @@ from sqlalchemy import (
     Engine,
     LargeBinary,
     bindparam,
+    column,
     delete,
     func,
     insert,
     literal_column,
     or_,
     select,
+    table,
     text,
     true,
     update,
@@ -63,6 +65,9 @@ _FEATURES = Feature.__table__
 SRID = 4326
 #: The PostGIS-only column of ``layer_features`` (made by the migrations on PostgreSQL).
 _GEOM = literal_column("layer_features.geom")
+#: SQLite's R*Tree over the features' boxes (made and kept by the migrations; not in the ORM).
+_RTREE = table("layer_features_rtree", column("id"), column("minx"), column("maxx"), column("miny"),
+               column("maxy"))
 _PG_INSERT = text(
     "INSERT INTO layer_features "
     "(layer_id, fid, code, properties, geometry, minx, miny, maxx, maxy, geom) VALUES "
@@ -194,6 +199,15 @@ def _feature_codes(codes: Sequence[str | None] | None, n: int, owner: str) -> np
     return text.to_numpy(dtype=object)
 
 
+def _rtree_clause(box: Sequence[float]):
+    """SQLite: the features whose R*Tree box meets ``box`` (a superset: the R*Tree keeps 32-bit
+    boxes rounded outwards; the exact bounds are compared beside it)."""
+    r = _RTREE.c
+    return _FEATURES.c.id.in_(
+        select(r.id).where(r.maxx >= box[0], r.minx <= box[2], r.maxy >= box[1], r.miny <= box[3])
+    )
+
+
 def _check_bbox(bbox: Sequence[float] | None) -> Bbox | None:
     if bbox is None:
         return None
@@ -260,6 +274,8 @@ class LayerRegistry:
             sminx, sminy, smaxx, smaxy = shapely.bounds(scope.geometry).tolist()
             if self.postgis:  # the GiST index finds the candidates; the bounds decide
                 where.append(_GEOM.op("&&")(_envelope((sminx, sminy, smaxx, smaxy))))
+            else:  # the R*Tree finds them
+                where.append(_rtree_clause((sminx, sminy, smaxx, smaxy)))
             where += [f.maxx >= sminx, f.minx <= smaxx, f.maxy >= sminy, f.miny <= smaxy]
         agg = select(
             func.count(), func.min(f.minx), func.min(f.miny), func.max(f.maxx), func.max(f.maxy)
@@ -293,7 +309,7 @@ class LayerRegistry:
                     query = query.where(func.ST_Intersects(_GEOM, _envelope(box)))
             elif box is not None:
                 query = query.where(
-                    f.maxx >= box[0], f.minx <= box[2], f.maxy >= box[1], f.miny <= box[3]
+                    _rtree_clause(box), f.maxx >= box[0], f.minx <= box[2], f.maxy >= box[1], f.miny <= box[3]
                 )
             rows = conn.execute(query.order_by(f.fid)).all()
         fids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
@@ -377,7 +393,8 @@ class LayerRegistry:
                 minx, miny, maxx, maxy = shapely.bounds(geometry).tolist()
                 rows = conn.execute(
                     select(f.fid, f.code, f.geometry).where(
-                        *base, f.maxx >= minx, f.minx <= maxx, f.maxy >= miny, f.miny <= maxy
+                        *base, _rtree_clause((minx, miny, maxx, maxy)),
+                        f.maxx >= minx, f.minx <= maxx, f.maxy >= miny, f.miny <= maxy,
                     )
                 ).all()
         fids = np.array(found, dtype=np.int64)

@@ -84,7 +84,8 @@ def test_migrations_from_empty_make_every_stores_schema(empty_db_url):
             assert access == "gist"
         else:
             assert "geom" not in columns and "ix_layer_features_geom" not in indexes
-            assert tables == STORE_TABLES | {"alembic_version"}
+            rtree = {"layer_features_rtree", *(f"layer_features_rtree_{t}" for t in ("node", "parent", "rowid"))}
+            assert tables == STORE_TABLES | {"alembic_version"} | rtree  # the R*Tree and its shadow tables
     finally:
         engine.dispose()
 
@@ -376,3 +377,35 @@ def test_query_intersects_matches_a_brute_force_read(db_url):
         expected = seen.index[shapely.intersects(seen.geometry.values, probe)].to_numpy()
         np.testing.assert_array_equal(reg.query_intersects("cells", probe, s), expected)
         assert len(expected) > 0
+
+
+def test_sqlite_keeps_an_rtree_of_the_feature_boxes_in_step(tmp_path):
+    """Migration 0002: every insert, update and delete of ``layer_features`` reaches the R*Tree
+    (triggers), and a bbox read goes through it."""
+    import geopandas as gpd
+    from shapely.geometry import box
+
+    from layers import LayerRegistry, Scope
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'rtree.db'}")
+    registry = LayerRegistry(engine)
+    squares = gpd.GeoDataFrame({"n": range(50)}, geometry=[box(120 + i * 0.01, 32, 120.005 + i * 0.01, 32.005)
+                                                            for i in range(50)], crs="EPSG:4326")
+    registry.save_layer("squares", squares, owner_code="320612", kind="poi")
+
+    def rtree_rows() -> int:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM layer_features_rtree")).scalar()
+
+    assert rtree_rows() == 50
+    window = registry.read_features("squares", Scope.everything(), bbox=(120.0975, 31.9, 120.2025, 32.1))
+    assert sorted(window["n"]) == list(range(10, 21))
+    with engine.connect() as conn:
+        plan = " ".join(str(r) for r in conn.execute(text(
+            "EXPLAIN QUERY PLAN SELECT id FROM layer_features_rtree WHERE maxx >= 1 AND minx <= 2")))
+    assert "VIRTUAL TABLE INDEX" in plan
+    registry.save_layer("squares", squares.iloc[:5], owner_code="320612", kind="poi", replace=True)
+    assert rtree_rows() == 5
+    registry.delete_layer("squares")
+    assert rtree_rows() == 0
+
