@@ -48,6 +48,9 @@ class Topic(StrEnum):
     #: Drone poses: ``{"type": "drone", **DroneState}`` (:class:`telemetry.record.DroneState`).
     DRONES = "drones"
     ALERTS = "alerts"
+    #: Evidence a worker in another process wrote for an alert (files in the shared evidence
+    #: folder): ``{"type": "evidence", "alert_id", "snapshot", "clip"}`` (paths relative to it).
+    EVIDENCE = "evidence"
     #: A model version went into production: ``{"type": "model_promoted", "kind", "name", "version", "content"}``.
     MODELS = "models"
 

@@ -36,6 +36,24 @@ def build_detector(settings: Settings, kind: str | None = None, weights: Path | 
         _fail(str(exc))
 
 
+def shared_evidence_recorder(settings: Settings, bus):
+    """Evidence of a worker in its own process: snapshots and clips of its cameras' alerts are
+    written to the evidence folder the consoles share (``alerts.evidence_dir``, by default
+    ``data_dir/evidence``; a network folder across machines) and announced on the bus
+    (``Topic.EVIDENCE``) for a console to attach to the alert."""
+    from alerts.bus import Topic
+    from alerts.evidence import EvidenceStore
+    from video.evidence import EvidenceRecorder
+
+    def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> None:
+        bus.publish(Topic.EVIDENCE, {"type": "evidence", "alert_id": alert_id, "snapshot": snapshot, "clip": clip})
+
+    w = settings.worker
+    store = EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days)
+    return EvidenceRecorder(store, announce, pre_s=w.evidence_pre_s, post_s=w.evidence_post_s,
+                            max_bytes=w.evidence_buffer_bytes).attach(bus)
+
+
 def worker_leases(settings: Settings, runner, configs):
     """Camera leases of a worker on a shared bus: the worker runs the cameras it holds."""
     from video.leases import CameraLeases
@@ -298,11 +316,12 @@ def worker(
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    leases = frames = None
+    leases = frames = recorder = None
     if is_shared(bus):
         from video.shared_frames import FramePublisher, SharedFrames
 
-        runner = Worker([], build_detector(settings, detector, weights), publish,
+        recorder = shared_evidence_recorder(settings, bus)
+        runner = Worker([], build_detector(settings, detector, weights), publish, evidence=recorder,
                         jpeg_quality=settings.worker.jpeg_quality, subscribe=bus.subscribe)
         leases = worker_leases(settings, runner, configs)
         frames = FramePublisher(SharedFrames(settings.bus.url, prefix=settings.bus.prefix),
@@ -322,5 +341,7 @@ def worker(
         if frames is not None:
             frames.stop()
         runner.close()
+        if recorder is not None:
+            recorder.stop()
         bus.stop()
     print(json.dumps({"type": "summary", **runner.stats()}), file=sys.stdout, flush=True)

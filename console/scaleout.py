@@ -14,7 +14,8 @@ and one PostgreSQL database:
   (``bus.claim_idle_s``), so no frame batch is lost — only the running conditions' timers
   start again;
 - alerts are linked to incidents by whichever console takes each alert from the ``incidents``
-  consumer group (the links are in the database, so any console can);
+  consumer group (the links are in the database, so any console can); evidence that workers
+  wrote (into the shared evidence folder) is attached the same way (``evidence`` group);
 - after a Redis outage every screen gets a fresh snapshot (what it missed is in the database).
 """
 
@@ -129,15 +130,30 @@ def attach_runner(state, runner) -> None:
         runner.attach(state.bus, group=RULE_MODELS)
 
 
+def attach_evidence(state, message: dict) -> None:
+    """An ``evidence`` message of a worker process: the files it wrote, attached to the alert
+    (paths must be relative and inside the evidence folder; anything else is refused)."""
+    if message.get("type") != "evidence" or not isinstance(message.get("alert_id"), str):
+        raise ValueError(f"not an evidence message: {message!r}")
+    files = {kind: message.get(kind) for kind in ("snapshot", "clip")}
+    root = state.evidence.root
+    for kind, relative in files.items():
+        if relative is not None and (not isinstance(relative, str)
+                                     or not (root / relative).resolve().is_relative_to(root)):
+            raise ValueError(f"evidence {kind} {relative!r} is not a file of the evidence folder")
+    state.alerts.attach_evidence(message["alert_id"], **files)
+
+
 def wire_shared(state) -> None:
     """Subscriptions whose reading depends on the bus: incidents link each alert once (a
     consumer group on a shared bus), and screens resynchronise after a bus reconnect."""
     if is_shared(state.bus):
         state.bus.consume(Topic.ALERTS, "incidents", state.incidents.on_alert)
+        state.bus.consume(Topic.EVIDENCE, "evidence", lambda message: attach_evidence(state, message))
         if state.hub is not None:
             state.bus.on_reconnect(state.hub.resync_all)
     else:
         state.bus.subscribe(Topic.ALERTS, state.incidents.on_alert)
 
 
-__all__ = ["RULE_MODELS", "RuleModelsLeader", "attach_runner", "is_shared", "open_bus", "wire_rule_models", "wire_shared"]
+__all__ = ["RULE_MODELS", "RuleModelsLeader", "attach_evidence", "attach_runner", "is_shared", "open_bus", "wire_rule_models", "wire_shared"]

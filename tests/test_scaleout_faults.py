@@ -182,9 +182,19 @@ def test_a_worker_killed_mid_stream_hands_over_its_cameras_and_no_alert_is_lost(
     assert wait_until(lambda: all(o in dep.live_workers() for o in dep.owners().values()), timeout=LEASE_MOVE_S)
     assert wait_until(lambda: stops(), timeout=150, interval=0.5), _logs(dep)
     print(f"the tanker's stop reached console 2's screen {time.monotonic() - killed:.1f} s after the kill")
+    headers = {"Authorization": f"Bearer {login(dep.url(1))}"}
     r = httpx.get(dep.url(1) + "/api/alerts", params={"category": "abnormal_stop", "limit": 50}, timeout=30,
-                  headers={"Authorization": f"Bearer {login(dep.url(1))}"})
-    assert [a for a in r.json() if a.get("camera_id") == hazmat], r.text
+                  headers=headers)
+    (alert,) = [a for a in r.json() if a.get("camera_id") == hazmat]
+
+    def evidence() -> dict:
+        return httpx.get(f"{dep.url(1)}/api/alerts/{alert['id']}", headers=headers, timeout=30).json()["evidence"]
+
+    # the worker process that runs the camera now wrote a snapshot and a clip; a console attached them
+    assert wait_until(lambda: evidence().get("snapshot") and evidence().get("clip"), timeout=60, interval=1.0), \
+        evidence()
+    snap = httpx.get(f"{dep.url(2)}/api/alerts/{alert['id']}/evidence/snapshot", headers=headers, timeout=30)
+    assert snap.status_code == 200 and snap.content[:2] == b"\xff\xd8"
     screen.stop()
     dep.procs[owner].start()  # back to three workers for what follows
 
