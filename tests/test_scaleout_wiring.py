@@ -1,0 +1,47 @@
+"""The console's scale-out wiring that needs no servers: evidence messages from worker processes."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from alerts.bus import InProcessBus
+from alerts.evidence import EvidenceStore
+from console.scaleout import attach_evidence, is_shared
+
+
+class Alerts:
+    def __init__(self) -> None:
+        self.attached: list[tuple[str, dict]] = []
+
+    def attach_evidence(self, alert_id: str, **files) -> None:
+        self.attached.append((alert_id, files))
+
+
+@pytest.fixture
+def state(tmp_path):
+    return SimpleNamespace(evidence=EvidenceStore(tmp_path / "evidence", 30), alerts=Alerts())
+
+
+def test_an_evidence_message_is_attached_to_its_alert(state):
+    attach_evidence(state, {"type": "evidence", "alert_id": "A1", "snapshot": "A1/snapshot.jpg", "clip": None})
+    assert state.alerts.attached == [("A1", {"snapshot": "A1/snapshot.jpg", "clip": None})]
+
+
+@pytest.mark.parametrize("message", [
+    {"type": "evidence", "alert_id": "A1", "snapshot": "../../etc/passwd"},
+    {"type": "evidence", "alert_id": "A1", "clip": "/etc/passwd"},
+    {"type": "evidence", "alert_id": "A1", "snapshot": 7},
+    {"type": "evidence", "alert_id": None, "snapshot": "A1/snapshot.jpg"},
+    {"type": "frame", "alert_id": "A1"},
+])
+def test_an_evidence_message_outside_the_folder_or_malformed_is_refused(state, message):
+    """Refused with a clear error (the bus logs it and keeps it as a dead letter); nothing attached."""
+    with pytest.raises(ValueError):
+        attach_evidence(state, message)
+    assert state.alerts.attached == []
+
+
+def test_only_a_redis_bus_is_shared():
+    assert not is_shared(InProcessBus())
