@@ -56,7 +56,7 @@ def _route_in(state, town: str) -> dict:
 def _vehicle(vid: str, route: dict) -> dict:
     return {"vehicle_id": vid, "plate": f"苏F{vid[-5:]}", "company": "南通危运物流有限公司",
             "un_number": "1203", "hazard_class": "3", "route": route, "corridor_m": 100,
-            "permitted_hours": "06:00-22:00"}
+            "permitted_hours": "00:00-24:00"}  # any hour: these tests must not depend on the clock
 
 
 # --------------------------------------------------------------------------- telemetry in
