@@ -71,6 +71,7 @@ class Latencies:
     other_alert_events: int = 0
     snapshots: int = 0
     connects: int = 0
+    last_seq: int | None = None  # the newest seq received, to resume from
 
     def on_frame(self, message: dict) -> None:
         now = time.time()
@@ -81,40 +82,29 @@ class Latencies:
 
 
 def _listen(url: str, token: str, lat: Latencies, stop: threading.Event, ready: threading.Event) -> None:
-    from websockets.exceptions import ConnectionClosed
-    from websockets.sync.client import connect
+    from bench.live_client import follow_live
 
-    last_seq = None
-    while not stop.is_set():
-        uri = url.replace("http://", "ws://") + f"/ws?token={token}"
-        if last_seq is not None:
-            uri += f"&last_seq={last_seq}"
-        try:
-            with connect(uri, open_timeout=30, max_size=None) as ws:
-                lat.connects += 1
-                ready.set()
-                while not stop.is_set():
-                    try:
-                        text = ws.recv(timeout=0.5)
-                    except TimeoutError:
-                        continue
-                    arrived = time.time()
-                    message = json.loads(text)
-                    if isinstance(message.get("seq"), int):
-                        last_seq = message["seq"]
-                    kind = message.get("type")
-                    if kind == "snapshot":
-                        lat.snapshots += 1
-                    elif kind == "alert":
-                        event = message.get("event")
-                        if event in ("new", "updated") and isinstance(message.get("last_ts"), (int, float)):
-                            with lat.lock:
-                                lat.alerts.append((str(message.get("id")), event, str(message.get("rule")),
-                                                   arrived - float(message["last_ts"])))
-                        else:
-                            lat.other_alert_events += 1
-        except (OSError, ConnectionClosed, TimeoutError):
-            stop.wait(0.5)
+    def on_text(text: str, arrived: float) -> None:
+        message = json.loads(text)
+        if isinstance(message.get("seq"), int):
+            lat.last_seq = message["seq"]
+        kind = message.get("type")
+        if kind == "snapshot":
+            lat.snapshots += 1
+        elif kind == "alert":
+            event = message.get("event")
+            if event in ("new", "updated") and isinstance(message.get("last_ts"), (int, float)):
+                with lat.lock:
+                    lat.alerts.append((str(message.get("id")), event, str(message.get("rule")),
+                                       arrived - float(message["last_ts"])))
+            else:
+                lat.other_alert_events += 1
+
+    def connected() -> None:
+        lat.connects += 1
+        ready.set()
+
+    follow_live(url, token, stop, on_text, lambda: lat.last_seq, on_connect=connected)
 
 
 def _prepare(plan, streams: int) -> Path:

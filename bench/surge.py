@@ -434,24 +434,13 @@ def _post_event(client: httpx.Client, body: dict, tag: str, ev: Events) -> None:
 
 def ws_listener(url: str, token: str, arr: Arrivals, stop: threading.Event, ready: threading.Event) -> None:
     """Read ``/ws`` as the duty officer; note the arrival of every alert ``new`` (resume on drops)."""
-    from websockets.exceptions import ConnectionClosed
-    from websockets.sync.client import connect
+    from bench.live_client import follow_live
 
-    base = url.replace("http://", "ws://") + f"/ws?token={token}"
-    while not stop.is_set():
-        resume = f"&last_seq={arr.last_seq}" if arr.last_seq is not None else ""
-        try:
-            with connect(base + resume, max_size=None, open_timeout=30) as ws:
-                ready.set()
-                while not stop.is_set():
-                    try:
-                        text = ws.recv(timeout=0.5)
-                    except TimeoutError:
-                        continue
-                    _on_message(text if isinstance(text, str) else text.decode(), time.time(), arr)
-        except (ConnectionClosed, OSError):
-            arr.reconnects += 1
-            time.sleep(0.5)
+    def dropped() -> None:
+        arr.reconnects += 1
+
+    follow_live(url, token, stop, lambda text, arrived: _on_message(text, arrived, arr), lambda: arr.last_seq,
+                on_connect=ready.set, on_drop=dropped)
 
 
 def _on_message(text: str, arrived: float, arr: Arrivals) -> None:

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import connect
 
+from bench.live_client import follow_live
 from tests.redis_support import free_port, wait_until
 
 PG_BIN = Path(max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/usr/lib/postgresql/15/bin")))
@@ -90,25 +89,17 @@ class Screen:
         return self
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            uri = self.url.replace("http://", "ws://") + f"/ws?token={self.token}"
-            if self.last_seq is not None:
-                uri += f"&last_seq={self.last_seq}"
-            try:
-                with connect(uri, open_timeout=5, close_timeout=1) as ws:
-                    self.connects += 1
-                    while not self._stop.is_set():
-                        try:
-                            text = ws.recv(timeout=0.5)
-                        except TimeoutError:
-                            continue
-                        message = json.loads(text)
-                        self.messages.append(message)
-                        if isinstance(message.get("seq"), int):
-                            self.last_seq = message["seq"]
-            except (OSError, ConnectionClosed, TimeoutError):
-                pass
-            self._stop.wait(0.3)
+        follow_live(self.url, self.token, self._stop, self._on_text, lambda: self.last_seq,
+                    on_connect=self._connected, open_timeout=5, retry_s=0.3)
+
+    def _connected(self) -> None:
+        self.connects += 1
+
+    def _on_text(self, text: str, _arrived: float) -> None:
+        message = json.loads(text)
+        self.messages.append(message)
+        if isinstance(message.get("seq"), int):
+            self.last_seq = message["seq"]
 
     def stop(self) -> None:
         self._stop.set()
