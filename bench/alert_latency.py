@@ -44,7 +44,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.workers import free_port, start_redis, stop_process
+from bench.surge import free_port
+from bench.workers import start_redis
+from console.cluster import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "var" / "bench-cache" / "alert-latency"

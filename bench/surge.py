@@ -83,7 +83,8 @@ class SurgeConfig:
 # --------------------------------------------------------------------------- the server
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on loopback."""
     with socket.socket() as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
@@ -138,7 +139,7 @@ def start_server(data_dir: Path, small: bool, timeout_s: float = 240.0) -> Serve
     env = _server_env(data_dir, small)
     _add_user(env, GATEWAY, "gateway")
     _add_user(env, OFFICER, "duty_officer")
-    port = _free_port()
+    port = free_port()
     log_path = data_dir / "server.log"
     cmd = [sys.executable, "-m", "console.cli", "demo", "--host", HOST, "--port", str(port),
            "--cameras", "0", "--no-fleet", "--no-open"]

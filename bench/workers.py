@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import tempfile
 import threading
@@ -30,17 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from console.cluster import zhizhi_command
+from bench.surge import free_port
+from console.cluster import stop_process, zhizhi_command
 
 CLIP_SIZE = (640, 360)
 CLIP_FPS = 25.0
 CLIP_S = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_redis() -> tuple[str, subprocess.Popen]:
@@ -52,16 +46,6 @@ def start_redis() -> tuple[str, subprocess.Popen]:
     if process is None:  # cannot happen on a port just found free, unless someone raced us
         raise RuntimeError(f"something already answers at {url}")
     return url, process
-
-
-def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def render_clip(folder: Path, scenario: str = "normal", seed: int = 11) -> Path:

@@ -185,14 +185,20 @@ class Child:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 15.0) -> None:
-        if not self.running:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout)
+
+
+def stop_process(process: subprocess.Popen, timeout: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def wait_healthy(url: str, child: Child, timeout: float = 180.0) -> None:
@@ -270,11 +276,10 @@ def run(plan: ClusterPlan, *, seconds: float | None = None, echo=print) -> int:
         for child in procs:
             child.stop()
         if redis_process is not None:
-            redis_process.terminate()
-            redis_process.wait(10)
+            stop_process(redis_process)
         signal.signal(signal.SIGTERM, previous)
     return 0
 
 
 __all__ = ["ClusterError", "ClusterPlan", "children", "ensure_database", "ensure_redis", "prepare", "run",
-           "wait_healthy"]
+           "stop_process", "wait_healthy"]

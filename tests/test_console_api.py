@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 
@@ -14,6 +13,7 @@ import httpx
 import pytest
 import shapely
 
+from bench.surge import free_port
 from gis.crs import wgs84_to_gcj02
 
 #: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
@@ -191,18 +191,12 @@ def test_no_token_no_api(client):
 # --- a real server on loopback -----------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_real_server_on_loopback(console_settings, console_state, client):
     import uvicorn
 
     from console.app import create_app
 
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(
         uvicorn.Config(create_app(console_settings, state=console_state), host="127.0.0.1", port=port, log_level="warning")
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import threading
 import time
 import uuid
@@ -16,6 +15,7 @@ import paho.mqtt.client as mqtt
 import pytest
 from pydantic import ValidationError
 
+from bench.surge import free_port
 from telemetry.gate import TelemetryGate
 from telemetry.mqtt import IngestStatus, MqttIngest, MqttSettings
 from telemetry.record import DroneState, Fix
@@ -196,12 +196,6 @@ def test_drone_osd_arrives_and_bad_osd_does_not_stop_it(ingest, prefix, received
 
 
 # --- connection ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_unreachable_broker_keeps_retrying_and_stops_promptly():
