@@ -231,6 +231,15 @@ def gis_locate(
     typer.echo(location.model_dump_json())
 
 
+def _print_result(result: dict, as_json: bool, width: int) -> None:
+    """A bench's result: one JSON object, or ``key: value`` lines with the keys right-aligned."""
+    if as_json:
+        typer.echo(json.dumps(result))
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key:>{width}}: {value}")
+
+
 @bench_app.command("spatial")
 def bench_spatial(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -241,11 +250,7 @@ def bench_spatial(
     from bench.spatial import run_spatial_bench
 
     result = run_spatial_bench(points=points, seed=seed)
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key:>22}: {value}")
+    _print_result(result, as_json, width=22)
 
 
 @bench_app.command("spatial-db")
@@ -260,11 +265,7 @@ def bench_spatial_db(
     from bench.spatial_db import run_spatial_db_bench
 
     result = run_spatial_db_bench(features=features, queries=queries, database_url=database_url)
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key:>16}: {value}")
+    _print_result(result, as_json, width=16)
     if not result["same_fids"]:
         raise typer.Exit(1)
 
@@ -311,11 +312,7 @@ def bench_alert_latency(
                                          database_url=database_url, detector=detector)
     except RuntimeError as exc:
         _fail(str(exc), code=1)
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key:>26}: {value}")
+    _print_result(result, as_json, width=26)
 
 
 @bench_app.command("pipeline")
@@ -329,11 +326,7 @@ def bench_pipeline(
     from bench.pipeline import run_pipeline_bench
 
     result = run_pipeline_bench(weights=weights, frames=frames, stream_seconds=stream_seconds)
-    if as_json:
-        typer.echo(json.dumps(result))
-    else:
-        for key, value in result.items():
-            typer.echo(f"{key:>24}: {value}")
+    _print_result(result, as_json, width=24)
 
 
 @bench_app.command("surge")
