@@ -48,10 +48,8 @@ def shared_evidence_recorder(settings: Settings, bus):
     def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> None:
         bus.publish(Topic.EVIDENCE, {"type": "evidence", "alert_id": alert_id, "snapshot": snapshot, "clip": clip})
 
-    w = settings.worker
     store = EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days)
-    return EvidenceRecorder(store, announce, pre_s=w.evidence_pre_s, post_s=w.evidence_post_s,
-                            max_bytes=w.evidence_buffer_bytes).attach(bus)
+    return EvidenceRecorder(store, announce, **settings.worker.evidence_options).attach(bus)
 
 
 def worker_leases(settings: Settings, runner, configs):

@@ -85,6 +85,11 @@ class WorkerSettings(BaseModel):
         32 * 1024 * 1024, ge=1024 * 1024, description="Most JPEG bytes buffered per camera."
     )
 
+    @property
+    def evidence_options(self) -> dict[str, float | int]:
+        """The keyword arguments of a worker's :class:`~video.evidence.EvidenceRecorder`."""
+        return {"pre_s": self.evidence_pre_s, "post_s": self.evidence_post_s, "max_bytes": self.evidence_buffer_bytes}
+
 
 class WarningSettings(BaseModel):
     """The warning model the console runs over the frame batches on its bus."""

@@ -127,13 +127,8 @@ class ConsoleState:
         It listens to this console's bus, writes into its evidence store and attaches the files
         to the alerts; :meth:`close` stops it.
         """
-        w = self.settings.worker
         recorder = EvidenceRecorder(
-            self.evidence,
-            self.alerts.attach_evidence,
-            pre_s=w.evidence_pre_s,
-            post_s=w.evidence_post_s,
-            max_bytes=w.evidence_buffer_bytes,
+            self.evidence, self.alerts.attach_evidence, **self.settings.worker.evidence_options
         ).attach(self.bus)
         self.recorders.append(recorder)
         return recorder
