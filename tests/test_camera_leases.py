@@ -9,17 +9,19 @@ from collections import Counter
 
 import pytest
 
-from tests.redis_support import wait_until
+from tests.redis_support import BlackholeProxy, wait_until
 from video.leases import CameraLeases
 
 CAMERAS = [f"cam-{i:03d}" for i in range(9)]
 
 
 class Watch:
-    """Samples every worker's ``owned`` every few ms: no camera may be in two at once."""
+    """Samples every few ms each worker's ``owned`` and the set its listener was last given (what
+    a worker runs): no camera may be in two workers' at once."""
 
-    def __init__(self, workers: list[CameraLeases]) -> None:
+    def __init__(self, workers: list[CameraLeases], changes: dict[str, list[set[str]]]) -> None:
         self.workers = workers
+        self.changes = changes
         self.violations: list[dict[str, list[str]]] = []
         self.samples = 0
         self._stop = threading.Event()
@@ -30,7 +32,8 @@ class Watch:
         while not self._stop.is_set():
             owners: dict[str, list[str]] = {}
             for worker in list(self.workers):
-                for camera in worker.owned:
+                told = self.changes.get(worker.worker_id) or [set()]
+                for camera in worker.owned | told[-1]:
                     owners.setdefault(camera, []).append(worker.worker_id)
             twice = {c: w for c, w in owners.items() if len(w) > 1}
             if twice:
@@ -52,13 +55,19 @@ def fleet(redis_server):
         def __init__(self) -> None:
             self.workers: list[CameraLeases] = []
             self.changes: dict[str, list[set[str]]] = {}
-            self.watch = Watch(self.workers)
+            self.watch = Watch(self.workers, self.changes)
 
-        def add(self, worker_id: str, cameras=CAMERAS, ttl_s: float = 1.0) -> CameraLeases:
-            self.changes[worker_id] = []
-            worker = CameraLeases(
-                redis_server.url, worker_id, cameras, ttl_s=ttl_s, on_change=self.changes[worker_id].append
-            )
+        def add(self, worker_id: str, cameras=CAMERAS, ttl_s: float = 1.0, url: str | None = None,
+                on_change=None) -> CameraLeases:
+            """A worker (through ``url`` when given); ``on_change`` runs after the change is recorded."""
+            told = self.changes[worker_id] = []
+
+            def record(owned: set[str]) -> None:
+                told.append(owned)
+                if on_change is not None:
+                    on_change(owned)
+
+            worker = CameraLeases(url or redis_server.url, worker_id, cameras, ttl_s=ttl_s, on_change=record)
             self.workers.append(worker)
             return worker.start()
 
@@ -186,3 +195,75 @@ def test_redis_restart_reestablishes_the_leases(fleet, redis_server):
     assert wait_until(lambda: fleet.counts() == [3, 3, 3], timeout=6)
     assert _in_redis(redis_server) == fleet.owners()
     assert Counter(fleet.owners().values()) == Counter({"w0": 3, "w1": 3, "w2": 3})
+
+
+def test_the_worker_is_told_before_its_lease_expires_while_redis_hangs(fleet, redis_server):
+    """Redis stops answering one worker (its calls hang until their socket timeout): its
+    listener — the worker's camera set — gives the cameras up before their leases expire in
+    Redis, where another worker could take them, not when the hanging call returns."""
+    _age_epoch(redis_server)
+    proxy = BlackholeProxy(redis_server.port)
+    try:
+        cut = fleet.add("w0", ttl_s=3.0, url=proxy.url)
+        other = fleet.add("w1", ttl_s=3.0)
+        assert wait_until(lambda: fleet.counts() == [4, 5], timeout=8)
+        theirs = cut.owned
+        expired_at: list[float] = []
+        told_at: list[float] = []
+        told = fleet.changes["w0"]
+        seen = len(told)
+
+        def watch_redis() -> None:
+            client = redis_server.client()
+            while not expired_at:
+                values = client.mget([f"zhizhi:lease:{c}" for c in theirs])
+                if any(v != b"w0" for v in values):
+                    expired_at.append(time.monotonic())
+                time.sleep(0.002)
+
+        def watch_listener() -> None:
+            while not told_at:
+                if len(told) > seen and not (told[-1] & theirs):
+                    told_at.append(time.monotonic())
+                time.sleep(0.002)
+
+        threads = [threading.Thread(target=f, daemon=True) for f in (watch_redis, watch_listener)]
+        proxy.blackhole()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert expired_at and told_at
+        print(f"\ntold {expired_at[0] - told_at[0]:.3f} s before the leases expired in Redis (ttl 3 s)")
+        assert told_at[0] < expired_at[0]
+        assert cut.owned == set()
+        assert wait_until(lambda: other.owned == set(CAMERAS), timeout=5)
+    finally:
+        proxy.close()
+
+
+def test_a_slow_listener_does_not_delay_the_renewals(fleet, redis_server):
+    """A worker whose camera change takes longer than the ttl (reading threads that are slow to
+    stop) keeps renewing meanwhile: its leases never lapse in Redis and no camera moves."""
+    _age_epoch(redis_server)
+    slow = threading.Event()
+
+    def stop_cameras_slowly(owned: set[str]) -> None:
+        if slow.is_set():
+            time.sleep(2.5)
+
+    workers = [fleet.add("w0", on_change=stop_cameras_slowly), fleet.add("w1")]
+    assert wait_until(lambda: fleet.counts() == [4, 5], timeout=5)
+    before = fleet.owners()
+    slow.set()
+    fleet.add("w2")  # w0 and w1 give cameras up for w2's share: w0 takes 2.5 s to do it
+    client = redis_server.client()
+    lapsed: list[str] = []
+    ends = time.monotonic() + 3.0
+    while time.monotonic() < ends:
+        values = dict(zip(CAMERAS, client.mget([f"zhizhi:lease:{c}" for c in CAMERAS]), strict=True))
+        running = workers[0].owned | fleet.changes["w0"][-1]  # what w0 may still be analysing
+        lapsed += [c for c, v in values.items() if before[c] == "w0" and v is None and c in running]
+        time.sleep(0.005)
+    assert lapsed == [], "a lease of a camera the worker still ran lapsed in Redis"
+    assert wait_until(lambda: fleet.counts() == [3, 3, 3], timeout=5)

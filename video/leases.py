@@ -17,7 +17,13 @@ Each worker (a process running cameras) holds a :class:`CameraLeases`. Its threa
    from its second round on: workers started together see each other's heartbeats first, and
    the first of them does not open every camera only to hand most back a round later.
 
-``on_change(owned)`` is called (in the lease thread) whenever the owned set changes.
+``owned`` is what the worker runs: the set ``on_change(owned)`` was last called with, and it
+changes only after that call returned, so an observer never sees a set the listener was not given.
+One notifier thread makes every call, apart from the Redis thread: it wakes at the earliest lease
+deadline, so a camera is dropped when its lease can no longer be proven even while the Redis thread
+is stuck in a call to an unreachable server, and a slow listener (a worker stopping a camera's
+reading thread) never delays a renewal. A camera released for a fairer share leaves ``owned``
+(the listener is told) before its lease is deleted in Redis, never after.
 
 Timing: a dead worker's leases expire ``ttl_s`` after its last renewal, and the others take its
 cameras at their next round: within ``ttl_s + ttl_s / 3`` (about 6.7 s with the default 5 s).
@@ -149,11 +155,17 @@ class CameraLeases:
         self._claim = self._client.register_script(_CLAIM_LUA)
         self._release = self._client.register_script(_RELEASE_LUA)
         self._epoch = self._client.register_script(_EPOCH_LUA)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards _deadline and _releasing
         self._deadline: dict[str, float] = {}  # camera -> monotonic time its lease is trusted until
-        self._reported: set[str] = set()
+        # Given up for the share: still renewed, deleted in Redis once out of `owned`.
+        self._releasing: set[str] = set()
+        self._owned: frozenset[str] = frozenset()  # what on_change was last called with
+        self._publishing = threading.Lock()  # one publication (listener call) at a time
+        self._published = threading.Condition()  # notified whenever `_owned` changes
+        self._wake = threading.Event()  # the notifier looks again at once
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._notifier: threading.Thread | None = None
         self._redis_ok = False
         self.live_workers = 0
         self.rounds = 0
@@ -175,16 +187,16 @@ class CameraLeases:
 
     def start(self) -> CameraLeases:
         if self._thread is None:
+            self._notifier = threading.Thread(target=self._notify_loop, name=f"leases-notify-{self.worker_id}", daemon=True)
+            self._notifier.start()
             self._thread = threading.Thread(target=self._run, name=f"leases-{self.worker_id}", daemon=True)
             self._thread.start()
         return self
 
     @property
     def owned(self) -> set[str]:
-        """The cameras this worker may run now (leases it holds and can still vouch for)."""
-        now = time.monotonic()
-        with self._lock:
-            return {c for c, deadline in self._deadline.items() if deadline > now}
+        """The cameras this worker runs: the set its ``on_change`` listener was last given."""
+        return set(self._owned)
 
     @property
     def connected(self) -> bool:
@@ -193,14 +205,18 @@ class CameraLeases:
     def stop(self, release: bool = True) -> None:
         """Stop renewing. ``release=True`` deletes the leases and the heartbeat at once (the
         others take the cameras at their next round); ``release=False`` leaves them to expire, as
-        a crash would. Either way this worker owns nothing afterwards."""
+        a crash would. Either way this worker owns nothing afterwards (the listener is told)."""
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(self.ttl_s + 2)
         with self._lock:
-            held = list(self._deadline)
+            held = sorted(set(self._deadline) | self._releasing)
             self._deadline.clear()
-        self._notify()
+            self._releasing.clear()
+        self._publish()
+        if self._notifier is not None:
+            self._notifier.join(self.ttl_s + 2)
         if release:
             try:
                 if held:
@@ -217,7 +233,99 @@ class CameraLeases:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # ------------------------------------------------------------------ the loop
+    # ------------------------------------------------------------------ what the worker is told
+
+    def _trusted(self) -> set[str]:
+        """The cameras whose leases this worker can still vouch for (and renews)."""
+        now = time.monotonic()
+        with self._lock:
+            return {c for c, deadline in self._deadline.items() if deadline > now}
+
+    def _kept(self) -> set[str]:
+        """The trusted cameras this worker keeps (not being given up for the share)."""
+        trusted = self._trusted()
+        with self._lock:
+            return trusted - self._releasing
+
+    def _notify_loop(self) -> None:
+        """Publish every change, waking at the earliest lease deadline (or when told)."""
+        while not self._stop.is_set():
+            self._wake.clear()
+            self._publish()
+            with self._lock:
+                nearest = min(self._deadline.values(), default=None)
+            timeout = self.period_s if nearest is None else min(self.period_s, nearest - time.monotonic())
+            self._wake.wait(max(0.0, timeout))
+
+    def _publish(self) -> None:
+        """Drop what can no longer be proven, then, when the trusted set differs from ``owned``,
+        call the listener and only then change ``owned``."""
+        with self._publishing:
+            now = time.monotonic()
+            with self._lock:
+                expired = sorted(c for c, deadline in self._deadline.items() if deadline <= now)
+                for camera in expired:
+                    del self._deadline[camera]
+                current = frozenset(self._deadline.keys() - self._releasing)
+            if expired:
+                log.warning("worker %s: cannot prove it still holds %s; dropped", self.worker_id, ", ".join(expired))
+            if current == self._owned:
+                return
+            if self.on_change is not None:
+                try:
+                    self.on_change(set(current))
+                except Exception:
+                    log.exception("worker %s: on_change failed", self.worker_id)
+            with self._published:
+                self._owned = current
+                self._published.notify_all()
+
+    def _trust(self, cameras: Sequence[str], sent: float, *, renewal: bool = False) -> list[str]:
+        """Vouch for ``cameras`` until ttl after ``sent``, less the margin; a renewal only extends
+        what is still held (a camera the notifier dropped meanwhile comes back as a gain)."""
+        deadline = sent + self.ttl_s - self.margin_s
+        if deadline <= time.monotonic():
+            return []
+        with self._lock:
+            trusted = [c for c in cameras if not renewal or c in self._deadline]
+            for camera in trusted:
+                self._deadline[camera] = deadline
+        return trusted
+
+    def _untrust(self, cameras: Sequence[str]) -> None:
+        """Stop vouching for ``cameras`` (their leases were taken by others)."""
+        with self._lock:
+            for camera in cameras:
+                self._deadline.pop(camera, None)
+                self._releasing.discard(camera)
+        self._wake.set()
+
+    def _give_up(self, cameras: Sequence[str]) -> None:
+        """Give ``cameras`` up for the share: out of ``owned`` first (their leases are still
+        renewed meanwhile), deleted in Redis after that (:meth:`_release_dropped`)."""
+        with self._lock:
+            self._releasing.update(cameras)
+        self._wake.set()
+
+    def _release_dropped(self, wait_s: float) -> None:
+        """Delete the leases given up for the share that the listener no longer has (waiting up
+        to ``wait_s`` for the notifier); the rest at a later round."""
+        with self._lock:
+            pending = set(self._releasing)
+        if not pending:
+            return
+        with self._published:
+            self._published.wait_for(lambda: not (pending & self._owned), timeout=wait_s)
+            gone = sorted(pending - self._owned)
+        if not gone:
+            return
+        with self._lock:  # no longer renewed, nor counted as held
+            for camera in gone:
+                self._deadline.pop(camera, None)
+            self._releasing.difference_update(gone)
+        self._release(keys=[self.lease_key(c) for c in gone], args=[self.worker_id])
+
+    # ------------------------------------------------------------------ the Redis loop
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -230,50 +338,13 @@ class CameraLeases:
                 self.errors += 1
                 if self._redis_ok or self.errors == 1:
                     log.warning("worker %s: Redis unreachable (%s); keeping %d cameras until their leases would expire",
-                                self.worker_id, exc, len(self._deadline))
+                                self.worker_id, exc, len(self._trusted()))
                 self._redis_ok = False
             except Exception:  # never let the lease thread die
                 self.errors += 1
                 self._redis_ok = False
                 log.exception("worker %s: lease round failed", self.worker_id)
-            self._expire()
-            self._notify()
-            wake = time.monotonic() + (self.period_s if self._redis_ok else min(self.period_s, 0.25))
-            with self._lock:
-                if self._deadline:
-                    wake = min(wake, min(self._deadline.values()))
-            self._stop.wait(max(0.0, wake - time.monotonic()))
-
-    def _expire(self) -> None:
-        now = time.monotonic()
-        with self._lock:
-            expired = [c for c, deadline in self._deadline.items() if deadline <= now]
-            for camera in expired:
-                del self._deadline[camera]
-        if expired:
-            log.warning("worker %s: cannot prove it still holds %s; dropped", self.worker_id, ", ".join(sorted(expired)))
-
-    def _notify(self) -> None:
-        owned = self.owned
-        if owned == self._reported:
-            return
-        self._reported = owned
-        if self.on_change is not None:
-            try:
-                self.on_change(set(owned))
-            except Exception:
-                log.exception("worker %s: on_change failed", self.worker_id)
-
-    def _trust(self, cameras: Sequence[str], sent: float) -> None:
-        with self._lock:
-            for camera in cameras:
-                self._deadline[camera] = sent + self.ttl_s - self.margin_s
-
-    def _drop(self, cameras: Sequence[str]) -> None:
-        with self._lock:
-            for camera in cameras:
-                self._deadline.pop(camera, None)
-        self._notify()
+            self._stop.wait(self.period_s if self._redis_ok else min(self.period_s, 0.25))
 
     def _round(self) -> None:
         ttl_ms = int(self.ttl_s * 1000)
@@ -283,17 +354,18 @@ class CameraLeases:
         self._epoch(keys=[self.epoch_key], client=pipe)
         _, (server_ms, epoch_ms) = pipe.execute()
         in_grace = server_ms < epoch_ms + ttl_ms
+        self._release_dropped(wait_s=0.0)  # what an earlier round could not release yet
 
         # Renew what we hold (and set it again if Redis lost it: we still vouch for it).
-        held = sorted(self.owned)
+        held = sorted(self._trusted())
         if held:
             results = self._claim(keys=[self.lease_key(c) for c in held], args=[self.worker_id, ttl_ms, 1])
             kept = [c for c, ok in zip(held, results, strict=True) if ok]
             lost = [c for c, ok in zip(held, results, strict=True) if not ok]
-            self._trust(kept, sent)
+            self._trust(kept, sent, renewal=True)
             if lost:
                 log.warning("worker %s: leases of %s taken by others", self.worker_id, ", ".join(lost))
-                self._drop(lost)
+                self._untrust(lost)
 
         live = sorted(
             key.decode()[len(self.worker_key("")) :]
@@ -305,28 +377,29 @@ class CameraLeases:
         holdings = Counter(h for h in holders.values() if h is not None and h in live)
         share = share_of(self.worker_id, live, holdings, len(self.cameras))
 
-        owned = self.owned
-        if len(owned) > share:
-            excess = sorted(owned, key=lambda c: _preference(self.worker_id, c))[: len(owned) - share]
-            self._drop(excess)  # out of `owned` before the lease goes, never after
-            self._release(keys=[self.lease_key(c) for c in excess], args=[self.worker_id])
+        kept = self._kept()
+        if len(kept) > share:
+            excess = sorted(kept, key=lambda c: _preference(self.worker_id, c))[: len(kept) - share]
+            self._give_up(excess)  # out of `owned` before the lease goes, never after
+            self._release_dropped(wait_s=self.period_s / 2)
             log.info("worker %s: released %s (share %d of %d live workers)",
                      self.worker_id, ", ".join(sorted(excess)), share, len(live))
-        elif len(owned) < share and self.rounds > 0:  # (first round: let the others see us)
+        elif len(kept) < share and self.rounds > 0:  # (first round: let the others see us)
+            trusted = self._trusted()
             candidates = [
                 c for c in self.cameras
-                if c not in owned and (holders[c] == self.worker_id or (holders[c] is None and not in_grace))
+                if c not in trusted and (holders[c] == self.worker_id or (holders[c] is None and not in_grace))
             ]
             candidates.sort(key=lambda c: (holders[c] != self.worker_id, -_preference(self.worker_id, c)))
             gained = []
             for camera in candidates:
-                if len(owned) + len(gained) >= share:
+                if len(kept) + len(gained) >= share:
                     break
                 sent = time.monotonic()
                 (ok,) = self._claim(keys=[self.lease_key(camera)], args=[self.worker_id, ttl_ms, 0 if in_grace else 1])
-                if ok:
-                    self._trust([camera], sent)
+                if ok and self._trust([camera], sent):
                     gained.append(camera)
             if gained:
+                self._wake.set()
                 log.info("worker %s: acquired %s", self.worker_id, ", ".join(sorted(gained)))
         self.rounds += 1
