@@ -12,6 +12,12 @@ grids its area touches) is within ``C``. ``""`` sees everything. A town therefor
 district's typhoon that crosses it, never a fire in a sibling town; what it may not see is
 :class:`IncidentNotFound`, exactly as a missing id.
 
+What a reader sees of a visible incident is its own part (:meth:`Incident.seen_from`, the one
+place that cuts it; every read of :class:`IncidentService` returns it): the area cut to the
+reader's jurisdiction, the impact's units within it and features inside it, and a timeline
+without the alerts the reader may not see (nor the district-wide counts). An incident opened
+by a unit covers at most that unit's jurisdiction: ``compute(spec, owner)`` cuts the area.
+
 Every stored change publishes one message on the bus topic ``"incidents"``:
 ``{"type": "incident", "event": "opened" | "updated" | "closed", "incident_type", **incident}``
 for the incident itself (its own ``type`` travels as ``incident_type``), ``{"type": "incident", "event": "timeline", "id", "owner_unit", "codes", "status",
@@ -78,7 +84,10 @@ from sqlalchemy.exc import IntegrityError
 
 from alerts.bus import Bus
 from alerts.record import ALERT_ID, SYSTEM_ACTOR, new_alert_id
-from gis.codes import is_within, validate_code
+from alerts.store import alerts_table
+from alerts.store import scope_clause as alert_scope_clause
+from gis.codes import Level, is_within, level_of, validate_code
+from gis.impact import clip_area, impact_within
 from layers.db import migrate
 from layers.scope import Scope
 
@@ -340,6 +349,30 @@ class Incident(BaseModel):
             return True
         return is_within(self.owner_unit, code) or any(is_within(c, code) for c in self.codes)
 
+    def seen_from(self, scope: ScopeLike) -> Incident:
+        """The part of this incident ``scope`` may see: the area cut to the scope's jurisdiction
+        (kept as it is when it lies inside), the touched codes within it, and the impact's units
+        within it and features inside it. The district (or ``""``) sees it whole.
+
+        A reader's scope is a :class:`~layers.scope.Scope` (its area is needed to cut); a bare
+        code other than ``""`` gets the units within it and no area or features.
+        """
+        code = _code_of(scope)
+        if code == "" or level_of(code) == Level.DISTRICT:
+            return self
+        region = scope.geometry if isinstance(scope, Scope) and scope.geometry is not None else shapely.Polygon()
+        area = shapely.geometry.shape(self.geometry)
+        inside = shapely.area(shapely.difference(area, region)) <= 1e-9 * max(area.area, 1e-12)
+        return self.model_copy(update={
+            "geometry": self.geometry if inside else json_safe(shapely.geometry.mapping(clip_area(area, region))),
+            "codes": [c for c in self.codes if is_within(c, code)],
+            "impact": impact_within(self.impact, code, region),
+        })
+
+    def is_whole_for(self, scope: ScopeLike) -> bool:
+        """Whether ``scope`` sees the whole impact (its counts tell it nothing it may not see)."""
+        return impact_counts(self.seen_from(scope).impact) == impact_counts(self.impact)
+
     def to_message(self, event: str) -> dict[str, Any]:
         """The bus form: ``{"type": "incident", "event": event, "incident_type": ..., **fields}``.
 
@@ -550,9 +583,15 @@ class IncidentStore:
         with self.engine.connect() as conn:
             return [_incident(r) for r in conn.execute(query)]
 
-    def timeline(self, incident_id: str) -> list[TimelineEntry]:
-        """The incident's timeline, oldest first (ties in the order written)."""
-        query = select(incident_log_table).where(_L.incident_id == incident_id).order_by(_L.ts, _L.id)
+    def timeline(self, incident_id: str, scope: ScopeLike = None) -> list[TimelineEntry]:
+        """The incident's timeline, oldest first (ties in the order written); with ``scope``,
+        without the entries about alerts that ``scope`` may not see."""
+        query = select(incident_log_table).where(_L.incident_id == incident_id)
+        if _code_of(scope):
+            alert_id = alerts_table.c.id
+            seen = exists(select(alert_id).where(alert_id == _L.alert_id, alert_scope_clause(scope)))
+            query = query.where(or_(_L.alert_id.is_(None), seen))
+        query = query.order_by(_L.ts, _L.id)
         with self.engine.connect() as conn:
             return [TimelineEntry.model_validate(dict(r._mapping)) for r in conn.execute(query)]
 
@@ -598,9 +637,14 @@ class InvalidIncident(IncidentError, ValueError):
     """A request the service cannot accept (bad unit, empty note, unusable computed area)."""
 
 
-#: ``compute(spec) -> (geometry, impact, codes)``: the hazard area as GeoJSON, the impact
-#: report as a plain dict, the touched towns/villages/grids.
-Compute = Callable[[IncidentSpec], tuple[dict[str, Any], dict[str, Any], list[str]]]
+#: ``compute(spec, owner) -> (geometry, impact, codes)``: the hazard area (cut to the owner
+#: unit's jurisdiction) as GeoJSON, the impact report as a plain dict, the touched
+#: towns/villages/grids.
+Compute = Callable[[IncidentSpec, str], tuple[dict[str, Any], dict[str, Any], list[str]]]
+
+#: Keys of an entry's data that count the whole incident's impact (hidden from partial readers).
+_COUNT_KEYS = frozenset({"population", "towns", "villages", "grids", "cameras", "facilities", "drones",
+                         "vehicles", "shelters", "before", "after"})
 
 
 def _text(value: str | None, what: str, limit: int = 2000) -> str:
@@ -627,6 +671,15 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def _without_counts(entry: TimelineEntry) -> TimelineEntry:
+    """An entry as a reader who sees part of the incident reads it: no counts of the whole."""
+    if entry.kind == TimelineKind.IMPACT_UPDATED:
+        return entry.model_copy(update={"text": "impact recomputed", "data": {}})
+    if _COUNT_KEYS & entry.data.keys():
+        return entry.model_copy(update={"data": {k: v for k, v in entry.data.items() if k not in _COUNT_KEYS}})
+    return entry
 
 
 def _check_geometry(geometry: dict[str, Any]) -> shapely.Geometry:
@@ -664,8 +717,8 @@ class IncidentService:
 
     # --- open and read --------------------------------------------------------------------
 
-    def _computed(self, spec: IncidentSpec) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        geometry, impact, codes = self.compute(spec)
+    def _computed(self, spec: IncidentSpec, owner: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        geometry, impact, codes = self.compute(spec, owner)
         _check_geometry(geometry)
         try:
             clean = sorted({validate_code(c) for c in codes})
@@ -680,7 +733,7 @@ class IncidentService:
         except ValueError as exc:
             raise InvalidIncident(str(exc)) from None
         actor = _text(actor, "actor", 100)
-        geometry, impact, codes = self._computed(spec)
+        geometry, impact, codes = self._computed(spec, owner)
         now = self.clock()
         incident = Incident(
             id=new_alert_id(), type=spec.type, title=spec.title, area=spec.area, geometry=geometry,
@@ -699,27 +752,39 @@ class IncidentService:
         self._publish(incident.to_message("opened"))
         return incident
 
-    def get(self, incident_id: str, scope_code: ScopeLike) -> Incident:
-        """The incident, or :class:`IncidentNotFound` (also when ``scope_code`` may not see it)."""
+    def _stored(self, incident_id: str, scope_code: ScopeLike) -> Incident:
+        """The whole stored incident, or :class:`IncidentNotFound` (also when ``scope_code``
+        may not see it)."""
         incident = self.store.get(incident_id, scope_code)
         if incident is None:
             raise IncidentNotFound(f"no incident {incident_id!r}")
         return incident
 
+    def get(self, incident_id: str, scope_code: ScopeLike) -> Incident:
+        """The reader's part of the incident (:meth:`Incident.seen_from`), or
+        :class:`IncidentNotFound` (also when ``scope_code`` may not see it)."""
+        return self._stored(incident_id, scope_code).seen_from(scope_code)
+
     def list(self, scope_code: ScopeLike, status: IncidentStatus | str | None = None) -> list[Incident]:
-        """Incidents ``scope_code`` sees, newest first; optionally only ``active`` or ``closed``."""
-        return self.store.list(scope_code, status)
+        """Incidents ``scope_code`` sees (its part of each), newest first; optionally only
+        ``active`` or ``closed``."""
+        return [i.seen_from(scope_code) for i in self.store.list(scope_code, status)]
 
     def timeline(self, incident_id: str, scope_code: ScopeLike) -> list[TimelineEntry]:
-        """The timeline, oldest first (:class:`IncidentNotFound` as for :meth:`get`)."""
-        self.get(incident_id, scope_code)
-        return self.store.timeline(incident_id)
+        """The timeline ``scope_code`` may see, oldest first (:class:`IncidentNotFound` as for
+        :meth:`get`): no entry about an alert it may not see; for a reader who sees only part of
+        the incident, no counts of the whole impact."""
+        incident = self._stored(incident_id, scope_code)
+        entries = self.store.timeline(incident_id, scope_code)
+        if incident.is_whole_for(scope_code):
+            return entries
+        return [_without_counts(e) for e in entries]
 
     # --- changes --------------------------------------------------------------------------
 
     def add_note(self, incident_id: str, actor: str, text: str, *, scope_code: ScopeLike = "") -> TimelineEntry:
         """Append a note (also after closing: the after-action review goes on the same record)."""
-        incident = self.get(incident_id, scope_code)
+        incident = self._stored(incident_id, scope_code)
         entry = TimelineEntry(
             incident_id=incident.id, ts=self.clock(), kind=TimelineKind.NOTE,
             actor=_text(actor, "actor", 100), text=_text(text, "note"),
@@ -749,7 +814,7 @@ class IncidentService:
         def change(incident: Incident, now: float) -> TimelineEntry:
             spec = IncidentSpec(type=incident.type, title=incident.title, area=incident.area)
             before = impact_counts(incident.impact)
-            incident.geometry, incident.impact, incident.codes = self._computed(spec)
+            incident.geometry, incident.impact, incident.codes = self._computed(spec, incident.owner_unit)
             after = impact_counts(incident.impact)
             moved = [f"{k} {before[k]}→{after[k]}" for k in after if after[k] != before[k]]
             return TimelineEntry(
@@ -767,7 +832,7 @@ class IncidentService:
         """Read, check owner and state, change, store with its entry, publish; retried on races."""
         with self._lock:
             for _ in range(_ATTEMPTS):
-                incident = self.get(incident_id, scope_code)
+                incident = self._stored(incident_id, scope_code)
                 code = _code_of(scope_code)
                 if code and not is_within(incident.owner_unit, code):
                     raise NotOwner(f"only {incident.owner_unit} or a unit above it may {what} {incident_id}")
@@ -783,7 +848,7 @@ class IncidentService:
                     continue
                 self._areas.pop(incident_id, None)
                 self._publish(stored.to_message(event))
-                return stored
+                return stored.seen_from(scope_code)
             raise IncidentConflict(f"incident {incident_id} kept changing; try again")
 
     # --- alerts -----------------------------------------------------------------------------

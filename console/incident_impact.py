@@ -6,7 +6,8 @@ circle, drawn polygon or leak plume), overlays it on the stored towns, villages,
 cameras, facilities and shelters, and on the drones and vehicles where they are now
 (:func:`gis.impact.analyze`), and names the jurisdiction codes it touches (towns, villages and
 grids: whoever they belong to sees the incident). Layers are read once and kept; the metric
-frame is the district's.
+frame is the district's. An incident's area is cut to the jurisdiction of the unit that opens
+it: a town's incident never reaches into a neighbour.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import geopandas as gpd
 import shapely
 
 from alerts.incidents import IncidentSpec, InvalidIncident
-from gis.impact import HazardArea, analyze
+from gis.impact import HazardArea, analyze, clip_area
 from gis.metric import MetricFrame
 from layers import Scope
 
@@ -62,12 +63,16 @@ class IncidentImpact:
         except ValueError as exc:
             raise InvalidIncident(str(exc)) from None
 
-    def compute(self, spec: IncidentSpec) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
-        """``(area GeoJSON, impact dict, touched codes)`` for the incident service."""
+    def compute(self, spec: IncidentSpec, owner: str) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+        """``(area GeoJSON, impact dict, touched codes)`` for the incident service; the area is
+        cut to the owner unit's jurisdiction (a town's incident stays in the town)."""
         area = self.area(spec)
+        shape = self.owned_part(area.shape, owner)
+        if shape.is_empty:
+            raise InvalidIncident(f"the area does not overlap the jurisdiction of {owner}")
         settings = self.state.settings.incidents
         report = analyze(
-            area.shape,
+            shape,
             self.layers(),
             near_m=settings.near_m,
             shelters_k=settings.shelters,
@@ -78,10 +83,16 @@ class IncidentImpact:
         impact["area_kind"] = area.kind
         impact["area_params"] = area.params
         codes = [u.code for u in (*report.towns, *report.villages, *report.grids)]
-        return area.geometry, impact, codes
+        return report.area, impact, codes
+
+    def owned_part(self, shape: shapely.Geometry, owner: str) -> shapely.Geometry:
+        """The part of a hazard area inside ``owner``'s jurisdiction (all of it for the district)."""
+        if owner == self.state.jurisdictions.district_code or owner not in self.state.jurisdictions:
+            return shape
+        return clip_area(shape, self.state.jurisdictions.get(owner).geometry)
 
     def touches(self, spec: IncidentSpec, scope: Scope) -> bool:
-        """Whether the spec's area meets a jurisdiction (everything meets the district)."""
+        """Whether the spec's area overlaps a jurisdiction (everything overlaps the district)."""
         if scope.is_everything or scope.geometry is None:
             return scope.is_everything
-        return bool(shapely.intersects(self.area(spec).shape, scope.geometry))
+        return not clip_area(self.area(spec).shape, scope.geometry).is_empty

@@ -477,6 +477,6 @@ def live_snapshot(state: ConsoleState, code: str) -> list[dict]:
     scope = state.scope_for(code)
     alerts = state.alerts.list(scope, status=OPEN_STATUSES, limit=state.settings.live.snapshot_alerts)
     statuses = state.live.camera_statuses(code) if state.live is not None else []
-    incidents = [i.to_message("snapshot") for i in state.incidents.list(code, status="active")]
+    incidents = [i.to_message("snapshot") for i in state.incidents.list(scope, status="active")]
     positions = state.positions.snapshot_items(code) if state.positions is not None else []
     return [a.to_message() for a in alerts] + statuses + incidents + positions

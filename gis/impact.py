@@ -35,6 +35,7 @@ import shapely
 from pydantic import BaseModel, ConfigDict, Field
 
 from gis.cameras import sector_polygons
+from gis.codes import is_within
 from gis.metric import MetricFrame
 
 #: A hazard area wider than this (degrees of lon or lat, ~550 km) is refused: it is not local.
@@ -303,6 +304,63 @@ def _row(kind: str, ident: str, name: str, **values: Any) -> dict[str, Any]:
     row = dict.fromkeys(SUMMARY_COLUMNS)
     row.update(kind=kind, id=ident, name=name, **values)
     return row
+
+
+# --- one jurisdiction's part ----------------------------------------------------------------
+
+UNIT_KEYS = ("towns", "villages", "grids")
+FEATURE_KEYS = ("cameras", "facilities", "shelters", "drones", "vehicles")
+
+
+def clip_area(area: shapely.Geometry, region: shapely.Geometry) -> shapely.Geometry:
+    """The polygonal part of ``area`` inside ``region`` (an empty polygon when they only touch)."""
+    cut = shapely.intersection(area, region)
+    parts = [g for g in shapely.get_parts(cut) if g.geom_type in ("Polygon", "MultiPolygon")]
+    return shapely.union_all(parts) if parts else shapely.Polygon()
+
+
+def impact_within(impact: Mapping[str, Any], code: str, region: shapely.Geometry) -> dict[str, Any]:
+    """The part of an impact (an :class:`ImpactReport` as JSON) that jurisdiction ``code``, whose
+    area is ``region`` (WGS-84), may see: its own units (codes within ``code``), the features
+    lying inside ``region``, the area cut to ``region`` and the population of its own grids.
+
+    >>> region = shapely.box(120.0, 32.0, 120.01, 32.01)
+    >>> impact = {"area": {"type": "Polygon", "coordinates": [[[120.005, 32.0], [120.02, 32.0],
+    ...     [120.02, 32.01], [120.005, 32.01], [120.005, 32.0]]]}, "area_km2": 1.4, "population": 900,
+    ...     "grids": [{"code": "320612001001001", "population": 1000, "share": 0.5},
+    ...               {"code": "320612002001001", "population": 800, "share": 0.5}],
+    ...     "cameras": [{"id": "in", "lon": 120.006, "lat": 32.005}, {"id": "out", "lon": 120.015, "lat": 32.005}]}
+    >>> part = impact_within(impact, "320612001", region)
+    >>> [g["code"] for g in part["grids"]], [c["id"] for c in part["cameras"]], part["population"]
+    (['320612001001001'], ['in'], 500)
+    >>> round(part["area_km2"], 3)
+    0.467
+    """
+    part = dict(impact)
+    for key in UNIT_KEYS:
+        if isinstance(impact.get(key), list):
+            part[key] = [u for u in impact[key] if isinstance(u, Mapping) and is_within(str(u.get("code", "")), code)]
+    for key in FEATURE_KEYS:
+        items = impact.get(key)
+        if isinstance(items, list):
+            kept = [f for f in items if isinstance(f, Mapping) and _finite(f.get("lon")) and _finite(f.get("lat"))]
+            inside = shapely.intersects_xy(region, [f["lon"] for f in kept], [f["lat"] for f in kept]) if kept else []
+            part[key] = [f for f, ok in zip(kept, inside, strict=True) if ok]
+    if isinstance(impact.get("area"), Mapping):
+        whole = shapely.geometry.shape(impact["area"])
+        cut = clip_area(whole, region)
+        part["area"] = _geojson(cut)
+        if _finite(impact.get("area_km2")) and whole.area > 0:
+            part["area_km2"] = float(impact["area_km2"]) * cut.area / whole.area
+    if impact.get("population") is not None and isinstance(part.get("grids"), list):
+        people = [g.get("population") for g in part["grids"]]
+        part["population"] = round(sum(p * float(g.get("share") or 0.0)
+                                       for p, g in zip(people, part["grids"], strict=True) if _finite(p)))
+    return part
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 # --- analysis -------------------------------------------------------------------------------

@@ -73,9 +73,11 @@ class Compute:
     def __init__(self) -> None:
         self.calls = 0
         self.extra_cameras = 0
+        self.owners: list[str] = []
 
-    def __call__(self, spec: IncidentSpec):
+    def __call__(self, spec: IncidentSpec, owner: str):
         self.calls += 1
+        self.owners.append(owner)
         j = small_district()
         geom = hazard_area(spec)
         units: dict[str, list[dict]] = {"towns": [], "villages": [], "grids": []}
@@ -284,7 +286,7 @@ def test_open_refuses_bad_unit_actor_and_computed_area(env):
         env.service.open(spec(), "duty-1", "3206")
     with pytest.raises(InvalidIncident, match="actor"):
         env.service.open(spec(), "  ", TOWN_A)
-    bad = IncidentService(env.store, compute=lambda s: ({"type": "Point", "coordinates": [121, 32]}, {}, []))
+    bad = IncidentService(env.store, compute=lambda s, owner: ({"type": "Point", "coordinates": [121, 32]}, {}, []))
     with pytest.raises(InvalidIncident, match="not a valid polygon"):
         bad.open(spec(), "duty-1", TOWN_A)
     assert env.service.list("") == []
@@ -468,7 +470,9 @@ def test_refresh_recomputes_impact(env):
     env.compute.extra_cameras = 3
     env.clock.advance(60)
     refreshed = env.service.refresh(fire.id, actor="analyst", scope_code=TOWN_A)
-    assert refreshed.version == 1 and len(refreshed.impact["cameras"]) == 3
+    assert refreshed.version == 1 and len(env.service.get(fire.id, "").impact["cameras"]) == 3
+    assert refreshed.impact["cameras"] == []  # a bare town code has no area: features are not shown
+    assert env.compute.owners == [TOWN_A, TOWN_A]  # the area is cut to the owner's jurisdiction
     assert refreshed.updated_ts == env.clock.now and env.compute.calls == 2
     entry = env.service.timeline(fire.id, "")[-1]
     assert entry.kind == "impact_updated" and "cameras 0→3" in entry.text

@@ -6,7 +6,11 @@ chemical leak — a point and the wind; the console computes the hazard area and
 it (grids, villages and towns with their population, cameras, drones, hazmat vehicles and
 facilities, the nearest shelters). Alerts that arise inside an active incident join its
 timeline on their own; people add notes; the unit that opened it (or one above) closes it.
-Every read is scoped: a town sees the incidents it opened and those whose area touches it.
+Every read is scoped: a town sees the incidents it opened and those whose area touches it, and
+of each only its own part (the area cut to its jurisdiction, the impact inside it, the timeline
+without other units' alerts: :meth:`alerts.incidents.Incident.seen_from`). A unit's incident
+covers at most its own jurisdiction: the area is cut to it, and refused (403) when it does not
+overlap it.
 """
 
 from __future__ import annotations
@@ -64,11 +68,13 @@ def _errors(exc: Exception) -> HTTPException:
 @router.post("", status_code=201, response_model=Incident, dependencies=MayManage)
 async def open_incident(state: State, principal: CurrentPrincipal, scope: RequestScope,
                         spec: IncidentSpec) -> Incident:
-    """Open an incident; its area must touch the caller's jurisdiction."""
+    """Open an incident; its area must overlap the caller's jurisdiction, and is cut to it."""
     try:
         if not state.incident_impact.touches(spec, scope):
-            raise HTTPException(403, f"the area does not touch your jurisdiction ({scope.code})")
-        return await run_in_threadpool(state.incidents.open, spec, principal.username, principal.code)
+            raise HTTPException(403, f"the area does not overlap your jurisdiction ({scope.code}); "
+                                     "an incident covers only the jurisdiction of the unit that opens it")
+        opened = await run_in_threadpool(state.incidents.open, spec, principal.username, principal.code)
+        return opened.seen_from(scope)
     except (InvalidIncident, IncidentConflict) as exc:
         raise _errors(exc) from None
 
