@@ -313,9 +313,8 @@ class AlertService:
             )
         code = _code_of(scope)
         if not is_within(location.grid, code):
-            raise OutsideJurisdiction(
-                f"point ({report.lon}, {report.lat}) [{report.crs}] lies in grid {location.grid}, "
-                f"outside jurisdiction {code}"
+            raise OutsideJurisdiction(  # (not naming the grid: that would locate it for a stranger)
+                f"point ({report.lon}, {report.lat}) [{report.crs}] lies outside jurisdiction {code}"
             )
         assignee = _unit_at(location, self.policy.event_level_for(report.category))
         details: dict[str, Any] = {}

@@ -26,6 +26,7 @@ code                    HTTP    meaning
                                 visibility, style ...
 ``not_found``           404     no such layer, or one the scope may not see (indistinguishable)
 ``exists``              409     the layer exists and ``replace`` was off
+``forbidden``           403     the layer exists and is owned outside the writer's jurisdiction
 ======================  ======  ==============================================================
 
 ``details`` lists per-feature problems as ``{"index": i, "reason": "..."}`` where ``i`` is
@@ -51,6 +52,7 @@ CODES: frozenset[str] = frozenset(
         "invalid_argument",
         "not_found",
         "exists",
+        "forbidden",
     }
 )
 

@@ -48,7 +48,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from gis.codes import InvalidCodeError, validate_code
+from gis.codes import InvalidCodeError, is_within, validate_code
 from layers.crsinfo import WGS84
 from layers.db import migrate
 from layers.errors import LayerError
@@ -428,6 +428,7 @@ class LayerRegistry:
         meta: Mapping[str, Any] | None = None,
         codes: Sequence[str | None] | None = None,
         replace: bool = True,
+        writer: Scope | None = None,
     ) -> LayerInfo:
         """Store ``gdf`` as layer ``name`` in one transaction, replacing it when ``replace``.
 
@@ -435,6 +436,9 @@ class LayerRegistry:
         must lie within or above the owner. A ``code`` column that disagrees with them is kept
         as ``source_code`` (``code`` in reads is always the jurisdiction code). On any error the
         transaction rolls back: the stored layer, if any, and every other layer are untouched.
+        ``writer``: who writes (default: unrestricted); it may replace only a layer owned within
+        its jurisdiction (``forbidden`` otherwise: a town never replaces a district's or a
+        neighbour's layer), checked in the same transaction as the replacement.
         """
         _check_args(name, owner_code, kind, visibility)
         style_d = json_object(style, "style")
@@ -489,10 +493,19 @@ class LayerRegistry:
         }
         try:
             with self.engine.begin() as conn:
-                layer_id = conn.execute(select(_LAYERS.c.id).where(_LAYERS.c.name == name)).scalar()
-                if layer_id is not None and not replace:
+                existing = conn.execute(
+                    select(_LAYERS.c.id, _LAYERS.c.owner_code).where(_LAYERS.c.name == name)
+                ).first()
+                layer_id = None if existing is None else existing.id
+                if existing is not None and not replace:
                     raise LayerError(
                         "exists", f"layer {name!r} exists (pass replace=True to replace it)"
+                    )
+                if existing is not None and writer is not None and not is_within(existing.owner_code, writer.code):
+                    raise LayerError(
+                        "forbidden",
+                        f"layer {name!r} belongs to another jurisdiction: only its owner or a unit above "
+                        "it may replace it; choose another name",
                     )
                 if layer_id is None:
                     layer_id = conn.execute(
@@ -563,15 +576,20 @@ class LayerRegistry:
         original_name: str | None = None,
         replace: bool = True,
         encoding: str | None = None,
+        writer: Scope | None = None,
     ) -> LayerInfo:
         """Read a layer file (:func:`layers.io.read_layer_file`) and save it as layer ``name``.
 
         ``assign_codes`` maps the WGS-84 geometries to feature jurisdiction codes (default:
-        ``owner_code`` for all). A failure at any step leaves every stored layer as it was.
+        ``owner_code`` for all). ``writer`` as for :meth:`save_layer` (checked before the file
+        is read, and again when it is stored). A failure at any step leaves every stored layer
+        as it was.
         """
         _check_args(name, owner_code, kind, visibility)
         if not replace and self._exists(name):
             raise LayerError("exists", f"layer {name!r} exists (pass replace=True to replace it)")
+        if writer is not None:
+            self._check_writer(name, writer)
         result = read_layer_file(
             Path(path),
             declared_crs=declared_crs,
@@ -600,7 +618,19 @@ class LayerRegistry:
             meta={**info, **(meta or {})},
             codes=codes,
             replace=replace,
+            writer=writer,
         )
+
+    def _check_writer(self, name: str, writer: Scope) -> None:
+        """``forbidden`` when layer ``name`` exists and is owned outside ``writer``'s jurisdiction."""
+        with self.engine.connect() as conn:
+            owner = conn.execute(select(_LAYERS.c.owner_code).where(_LAYERS.c.name == name)).scalar()
+        if owner is not None and not is_within(owner, writer.code):
+            raise LayerError(
+                "forbidden",
+                f"layer {name!r} belongs to another jurisdiction: only its owner or a unit above it may "
+                "replace it; choose another name",
+            )
 
     def delete_layer(self, name: str) -> None:
         """Delete a layer and its features; ``not_found`` if there is none."""

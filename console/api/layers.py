@@ -1,4 +1,9 @@
-"""Layers: list, features by bounding box, upload (import, needs ``layers.import``) and export."""
+"""Layers: list, features by bounding box, upload (import, needs ``layers.import``) and export.
+
+An upload creates a layer owned by the caller's jurisdiction (or one below it), or replaces a
+layer owned there; a layer owned above or beside the caller (the district's shelters, a
+neighbouring town's layer) is never replaced: 403 (:meth:`layers.LayerRegistry.save_layer`).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from layers import LayerError, LayerInfo
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 
-_STATUS = {"too_large": 413, "not_found": 404, "exists": 409}
+_STATUS = {"too_large": 413, "not_found": 404, "exists": 409, "forbidden": 403}
 _CHUNK = 1024 * 1024
 # Layers the console's own indexes are built from; replacing them needs a restart path that
 # re-validates the hierarchy, so the upload endpoint refuses them.
@@ -113,6 +118,21 @@ def _save_upload(upload: UploadFile, limit: int, folder: Path) -> Path:
     return target
 
 
+def _codes_within(state, geoms, owner: str) -> list[str | None]:
+    """Each feature's smallest covering jurisdiction; ``invalid_argument`` naming the features
+    that reach outside ``owner`` — by index only: naming their units would locate points in
+    another jurisdiction for the uploader."""
+    codes = state.jurisdictions.lowest_containing(geoms.values)
+    outside = [i for i, c in enumerate(codes) if c is not None and not (is_within(c, owner) or is_within(owner, c))]
+    if outside:
+        raise LayerError(
+            "invalid_argument",
+            f"{len(outside)} feature(s) lie outside jurisdiction {owner}; first: feature {outside[0]}",
+            [{"index": i, "reason": f"outside jurisdiction {owner}"} for i in outside],
+        )
+    return codes
+
+
 @router.post(
     "",
     status_code=201,
@@ -162,7 +182,8 @@ def upload(
             title=title,
             original_name=file.filename,
             encoding=encoding,
-            assign_codes=lambda geoms: state.jurisdictions.lowest_containing(geoms.values),
+            assign_codes=lambda geoms: _codes_within(state, geoms, owner),
+            writer=scope,
         )
     except LayerError as exc:
         return layer_error_response(exc)
