@@ -32,6 +32,7 @@ from models.versions import (
 )
 from models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
 from tests.auth_support import PASSWORD, Logins, create_test_users
+from tests.redis_support import wait_until
 
 #: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -332,7 +333,7 @@ def test_a_promotion_reaches_the_running_warning_runner(console):
     assert not listed[("default", 1)]["running"] and listed[("default", 1)]["status"] == "retired"
     back = client.post("/api/models/warning/rollback", json={"reason": "too many alerts"}, headers=analyst)
     assert back.status_code == 200 and back.json()["version"] == 1
-    assert runner.wait_idle() and runner.model_label == "default@1"
+    assert _runs(runner, "default@1")
     entry = client.get("/api/models/audit", params={"kind": "warning"}, headers=analyst).json()[0]
     assert (entry["action"], entry["actor"], entry["version"], entry["from_version"], entry["reason"]) == (
         "rollback", "analyst-d", 1, 2, "too many alerts")
@@ -371,7 +372,7 @@ def test_a_promotion_reaches_the_running_trajectory_runner(console):
     alerts = _alerts_of(state, vehicle_id=vehicle)
     assert [a.rule_id for a in alerts] == [STOP_RULE] and alerts[0].model == "hazmat-telemetry@2"
     state.models.rollback("trajectory", "analyst-d", "back")
-    assert runner.wait_idle() and runner.model_label == "hazmat-telemetry@1"
+    assert _runs(runner, "hazmat-telemetry@1")
 
 
 def test_a_promotion_from_the_command_line_reaches_the_running_console(console, tmp_path):
@@ -382,9 +383,15 @@ def test_a_promotion_from_the_command_line_reaches_the_running_console(console, 
     cli_store.add("warning", variant(SHIPPED, 3, min_duration_s=8), "cli-user", "from the shell")
     cli_store.promote("warning", "default", 3, "cli-user", "from the shell")
     state.model_watch.check()  # what the console's watch does every few seconds
-    assert runner.wait_idle() and runner.model_label == "default@3"
+    assert _runs(runner, "default@3")  # (the watch's own thread may have applied it first)
     state.models.rollback("warning", "admin", "back")
-    assert runner.wait_idle() and runner.model_label == "default@1"
+    assert _runs(runner, "default@1")
+
+
+def _runs(runner, label: str) -> bool:
+    """Whether the runner comes to run ``label``: a swap queued by the model watch's own thread
+    may still be on its way when ``wait_idle`` first returns."""
+    return wait_until(lambda: runner.wait_idle(1.0) and runner.model_label == label, timeout=15, interval=0.05)
 
 
 # --- the API's permissions ----------------------------------------------------------------------------

@@ -95,7 +95,12 @@ def test_worker_keeps_going_when_cameras_fail(tmp_path):
     thread.start()
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (observations and worker.latest_jpeg("good")):
+        def failed(camera_id: str) -> bool:  # the broken cameras have told why, too
+            return any(s.get("error") for s in list(statuses) if s["camera_id"] == camera_id)
+
+        while time.monotonic() < deadline and not (
+            observations and worker.latest_jpeg("good") and failed("missing") and failed("corrupt")
+        ):
             time.sleep(0.1)
     finally:
         stop.set()
