@@ -224,6 +224,13 @@ class AuthSettings(BaseModel):
     token_ttl_s: float = Field(
         12 * 3600, ge=60, le=30 * 24 * 3600, description="How long a login's token lasts (a shift)."
     )
+    idle_timeout_s: float = Field(
+        45 * 60, ge=60, le=24 * 3600,
+        description="A token unused this long is refused (API calls and open live connections are use).",
+    )
+    ticket_ttl_s: float = Field(
+        60, ge=5, le=600, description="How long a ticket for URLs (/ws, camera video) may be used."
+    )
     max_failures: int = Field(
         5, ge=1, le=1000, description="Failed logins per user name within the window before 429."
     )

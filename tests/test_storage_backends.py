@@ -38,7 +38,7 @@ from tests.layers_fixtures import DISTRICT, GEOMS, TOWN_A, TOWN_B, VILLAGE_A2, s
 ROOT = Path(__file__).resolve().parents[1]
 STORE_TABLES = {
     "layers", "layer_features", "hazmat_vehicles", "alerts", "alert_actions", "incidents",
-    "incident_codes", "incident_log", "users", "auth_tokens", "model_versions", "model_audit",
+    "incident_codes", "incident_log", "users", "auth_tokens", "auth_tickets", "model_versions", "model_audit",
 }
 empty_db_url = db_support.empty_db_url  # a fresh, never migrated database per backend
 

@@ -41,7 +41,7 @@ class UserInfo(BaseModel):
 class LoginResult(BaseModel):
     """The answer of a successful login."""
 
-    token: str = Field(description="Send as 'Authorization: Bearer TOKEN' (or /ws?token=TOKEN).")
+    token: str = Field(description="Send as 'Authorization: Bearer TOKEN' (never in a URL: POST /api/auth/ticket).")
     token_type: str = "bearer"
     expires_at: datetime
     user: UserInfo

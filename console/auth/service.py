@@ -16,12 +16,14 @@ import re
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from console.auth.models import USERNAME_PATTERN, LoginResult, Principal, UserInfo, to_datetime
 from console.auth.passwords import Passwords, WeakPassword
 from console.auth.ratelimit import FailureLimiter
 from console.auth.roles import ROLE_LEVELS, Role, parse_role
-from console.auth.store import AuthStore, DuplicateUser, UserRow
+from console.auth.sessions import LiveSessions, SessionWatch
+from console.auth.store import AuthStore, DuplicateUser, TokenRow, UserRow, token_digest
 from console.settings import AuthSettings
 from gis.codes import level_of
 from gis.jurisdiction import Jurisdictions
@@ -29,6 +31,8 @@ from gis.jurisdiction import Jurisdictions
 log = logging.getLogger(__name__)
 _USERNAME = re.compile(USERNAME_PATTERN)
 LOGIN_FAILED = "invalid username or password"
+#: A token's last use is written at most this often (an idle timeout is exact to about this).
+TOUCH_INTERVAL_S = 60.0
 
 
 class AuthError(ValueError):
@@ -55,6 +59,23 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Session:
+    """A valid session: who it is, and its token's digest (what live connections watch)."""
+
+    principal: Principal
+    digest: str
+    expires_ts: float
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A short-lived credential for the URLs of ``/ws`` and the camera video."""
+
+    ticket: str
+    expires_ts: float
+
+
 def normalize_username(name: str) -> str:
     """User names are case-insensitive: stored and compared in lower case."""
     return name.strip().lower()
@@ -75,6 +96,7 @@ class AuthService:
         self.settings = settings or AuthSettings()
         self.clock = clock
         self.passwords = Passwords(self.settings.min_password_length)
+        self.live = LiveSessions(self._still_valid)  # the sessions of open /ws and video streams
         window = self.settings.failure_window_s
         self.user_failures = FailureLimiter(self.settings.max_failures, window, lambda: self.clock())
         self.address_failures = FailureLimiter(
@@ -125,6 +147,7 @@ class AuthService:
             self._check_password(password, username)
         if not self.store.set_password_hash(username, self.passwords.hash(password), self.clock()):
             raise UnknownUser(f"no user {username!r}")
+        self.live.end(username=username)  # its open /ws and video streams close now
         log.info("password of %s changed; its sessions ended", username)
 
     def get_user(self, name: str) -> UserInfo | None:
@@ -178,13 +201,21 @@ class AuthService:
 
     def authenticate(self, token: str | None) -> Principal | None:
         """Who holds ``token``: a :class:`Principal`, or ``None`` for a missing, unknown,
-        revoked or expired token (or one whose user's jurisdiction no longer exists)."""
+        revoked, expired or idle token (or one whose user's jurisdiction no longer exists).
+        A token accepted counts as used (:meth:`session`)."""
+        session = self.session(token)
+        return session.principal if session is not None else None
+
+    def session(self, token: str | None) -> Session | None:
+        """The session of a bearer token, or ``None`` (as :meth:`authenticate`).
+
+        A token unused for ``settings.idle_timeout_s`` is refused (and revoked); one accepted
+        has its last use recorded, at most once a ``TOUCH_INTERVAL_S`` (a read per request, a
+        write per minute).
+        """
         if not token or len(token) > 256:
             return None
-        row = self.store.token_owner(token)
-        if row is None or row.expires_ts <= self.clock() or row.code not in self.jurisdictions:
-            return None
-        return Principal(username=row.username, role=Role(row.role), code=row.code)
+        return self._valid(self.store.token_owner(token))
 
     def expires_at(self, token: str) -> float | None:
         """Epoch seconds at which ``token`` ends, or ``None`` if it is not stored."""
@@ -192,8 +223,71 @@ class AuthService:
         return row.expires_ts if row is not None else None
 
     def logout(self, token: str) -> bool:
-        """Revoke ``token``; False when it was not stored."""
-        return self.store.delete_token(token)
+        """Revoke ``token`` and its tickets, and close its live connections; False when it was
+        not stored."""
+        gone = self.store.delete_token(token)
+        self.live.end([token_digest(token)])
+        return gone
+
+    # --- tickets and live connections -----------------------------------------------------
+
+    def issue_ticket(self, session: Session) -> Ticket:
+        """A new ticket of ``session``: valid for ``settings.ticket_ttl_s`` (never beyond the
+        token's expiry), in the URLs of ``/ws`` and the camera video only, and ended with its
+        session (a logout, a password change, the idle timeout)."""
+        now = self.clock()
+        ticket = secrets.token_urlsafe(32)
+        expires = min(now + self.settings.ticket_ttl_s, session.expires_ts)
+        self.store.add_ticket(ticket, session.digest, now, expires)
+        return Ticket(ticket=ticket, expires_ts=expires)
+
+    def ticket_session(self, ticket: str | None) -> Session | None:
+        """The session of a valid ticket, or ``None`` (unknown, expired, or its session ended).
+        A ticket is never a bearer token: :meth:`authenticate` refuses it."""
+        if not ticket or len(ticket) > 256:
+            return None
+        found = self.store.ticket_owner(ticket)
+        if found is None or found[1] <= self.clock():
+            return None
+        return self._valid(found[0])
+
+    def watch(self, session: Session) -> SessionWatch:
+        """A live connection's watch on its session (call it on the connection's event loop;
+        :meth:`unwatch` when the connection closes): ``watch.ended`` is set when the session
+        ends here (at once) or anywhere else (within about a second)."""
+        return self.live.watch(session.digest, session.principal.username)
+
+    def unwatch(self, watch: SessionWatch) -> None:
+        self.live.unwatch(watch)
+
+    def _valid(self, row: TokenRow | None) -> Session | None:
+        """The session of a stored token if it is neither expired nor idle; records the use."""
+        if row is None or row.code not in self.jurisdictions:
+            return None
+        now = self.clock()
+        if row.expires_ts <= now:
+            return None
+        if now - row.last_used_ts >= self.settings.idle_timeout_s:
+            self.store.delete_token_digest(row.token_hash)  # its tickets go with it
+            self.live.end([row.token_hash], reason="session idle")
+            log.info("a session of %s ended after %.0f s without use", row.username, now - row.last_used_ts)
+            return None
+        if now - row.last_used_ts >= TOUCH_INTERVAL_S:
+            self.store.touch_tokens([row.token_hash], now, older_than=now - TOUCH_INTERVAL_S)
+        principal = Principal(username=row.username, role=Role(row.role), code=row.code)
+        return Session(principal=principal, digest=row.token_hash, expires_ts=row.expires_ts)
+
+    def _still_valid(self, digests: set[str]) -> set[str]:
+        """Those of ``digests`` whose sessions are valid (the live connections' re-check, once a
+        second, one query); their open connections are use, recorded at most once a minute."""
+        now = self.clock()
+        times = self.store.token_times(digests)
+        valid = {d for d, (expires, last) in times.items()
+                 if expires > now and now - last < self.settings.idle_timeout_s}
+        stale = [d for d in valid if now - times[d][1] >= TOUCH_INTERVAL_S]
+        if stale:
+            self.store.touch_tokens(stale, now, older_than=now - TOUCH_INTERVAL_S)
+        return valid
 
 
 def _info(row: UserRow) -> UserInfo:

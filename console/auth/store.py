@@ -1,7 +1,11 @@
-"""Users and tokens on SQLAlchemy 2: tables ``users`` and ``auth_tokens`` in the console's database.
+"""Users, tokens and tickets on SQLAlchemy 2: tables ``users``, ``auth_tokens`` and
+``auth_tickets`` in the console's database.
 
-Passwords are stored as Argon2id hashes; tokens only as the SHA-256 of the random token, so
-a copy of the database lets nobody act as a user. Times are epoch seconds.
+Passwords are stored as Argon2id hashes; tokens and tickets only as the SHA-256 of the random
+value, so a copy of the database lets nobody act as a user. A token keeps when it was last used
+(``last_used_ts``, written at most once a minute by the service) for the idle timeout; a ticket
+belongs to one token and goes with it (``ON DELETE CASCADE``: a logout or a password change ends
+the session's tickets too). Times are epoch seconds.
 
 >>> from layers import make_engine
 >>> store = AuthStore(make_engine("sqlite://"))
@@ -13,6 +17,7 @@ a copy of the database lets nobody act as a user. Times are epoch seconds.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from sqlalchemy import (
@@ -24,6 +29,7 @@ from sqlalchemy import (
     String,
     Table,
     delete,
+    func,
     insert,
     select,
     update,
@@ -59,10 +65,31 @@ tokens_table = Table(
     Column("created_ts", Float, nullable=False),
     Column("expires_ts", Float, nullable=False, index=True),
     Column("address", String(64)),
+    Column("last_used_ts", Float),  # NULL in rows older than migration 0003: created_ts counts
+)
+
+tickets_table = Table(
+    "auth_tickets",
+    metadata,
+    Column("ticket_hash", String(64), primary_key=True),
+    Column(
+        "token_hash",
+        String(64),
+        ForeignKey("auth_tokens.token_hash", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("expires_ts", Float, nullable=False, index=True),
 )
 
 _U = users_table.c
 _T = tokens_table.c
+_K = tickets_table.c
+#: What a session's token says (with its user): the last use counts from the login when unknown.
+_SESSION_COLUMNS = (
+    _T.token_hash, _U.username, _U.role, _U.code, _T.expires_ts,
+    func.coalesce(_T.last_used_ts, _T.created_ts).label("last_used_ts"),
+)
 
 
 class DuplicateUser(ValueError):
@@ -85,10 +112,12 @@ class UserRow:
 class TokenRow:
     """A stored token joined with its user."""
 
+    token_hash: str
     username: str
     role: str
     code: str
     expires_ts: float
+    last_used_ts: float
 
 
 def token_digest(token: str) -> str:
@@ -165,13 +194,14 @@ class AuthStore:
                     created_ts=now,
                     expires_ts=expires_ts,
                     address=(address or "")[:64] or None,
+                    last_used_ts=now,
                 )
             )
 
     def token_owner(self, token: str) -> TokenRow | None:
-        """The user a token belongs to (with the token's expiry), or ``None``."""
+        """The user a token belongs to (with the token's expiry and last use), or ``None``."""
         query = (
-            select(_U.username, _U.role, _U.code, _T.expires_ts)
+            select(*_SESSION_COLUMNS)
             .select_from(tokens_table.join(users_table, _T.username == _U.username))
             .where(_T.token_hash == token_digest(token))
         )
@@ -180,7 +210,76 @@ class AuthStore:
         return TokenRow(**row._mapping) if row is not None else None
 
     def delete_token(self, token: str) -> bool:
-        """Revoke one token; False when it was not stored."""
+        """Revoke one token (and its tickets); False when it was not stored."""
+        return self.delete_token_digest(token_digest(token))
+
+    def delete_token_digest(self, digest: str) -> bool:
+        """Revoke the token stored as ``digest`` (and its tickets); False when there is none."""
         with self.engine.begin() as conn:
-            gone = conn.execute(delete(tokens_table).where(_T.token_hash == token_digest(token)))
+            gone = conn.execute(delete(tokens_table).where(_T.token_hash == digest))
         return bool(gone.rowcount)
+
+    def touch_tokens(self, digests: Iterable[str], now: float, older_than: float) -> None:
+        """Record a use at ``now`` of the tokens ``digests`` last recorded before ``older_than``."""
+        with self.engine.begin() as conn:
+            for chunk in _chunks(digests):
+                conn.execute(
+                    update(tokens_table)
+                    .where(_T.token_hash.in_(chunk))
+                    .where(func.coalesce(_T.last_used_ts, _T.created_ts) < older_than)
+                    .values(last_used_ts=now)
+                )
+
+    def token_times(self, digests: Iterable[str]) -> dict[str, tuple[float, float]]:
+        """``{digest: (expires_ts, last_used_ts)}`` of the tokens among ``digests`` still stored."""
+        found: dict[str, tuple[float, float]] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(digests):
+                query = select(
+                    _T.token_hash, _T.expires_ts, func.coalesce(_T.last_used_ts, _T.created_ts)
+                ).where(_T.token_hash.in_(chunk))
+                found.update({row[0]: (row[1], row[2]) for row in conn.execute(query)})
+        return found
+
+    # --- tickets --------------------------------------------------------------------------
+
+    def add_ticket(self, ticket: str, token_hash: str, now: float, expires_ts: float) -> None:
+        """Store a ticket's digest for the token ``token_hash``; expired tickets are purged."""
+        with self.engine.begin() as conn:
+            conn.execute(delete(tickets_table).where(_K.expires_ts <= now))
+            conn.execute(
+                insert(tickets_table).values(
+                    ticket_hash=token_digest(ticket), token_hash=token_hash, expires_ts=expires_ts
+                )
+            )
+
+    def ticket_owner(self, ticket: str) -> tuple[TokenRow, float] | None:
+        """The session a ticket belongs to and the ticket's own expiry, or ``None``."""
+        query = (
+            select(*_SESSION_COLUMNS, _K.expires_ts.label("ticket_expires_ts"))
+            .select_from(
+                tickets_table.join(tokens_table, _K.token_hash == _T.token_hash).join(
+                    users_table, _T.username == _U.username
+                )
+            )
+            .where(_K.ticket_hash == token_digest(ticket))
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        values = dict(row._mapping)
+        expires = values.pop("ticket_expires_ts")
+        return TokenRow(**values), expires
+
+
+def _chunks(values: Iterable[str], size: int = 500) -> Iterator[list[str]]:
+    """``values`` in lists of at most ``size`` (one ``IN (...)`` each)."""
+    batch: list[str] = []
+    for value in values:
+        batch.append(value)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
