@@ -4,7 +4,7 @@ A console is started as a subprocess with :func:`bench.surge.start_server` (``zh
 free loopback port, a fresh data folder, no cameras, no demo fleet; the small 64-grid district by
 default) and its district ``duty_officer`` logs in once. From this process, in one asyncio loop:
 
-1. ``clients`` websocket clients connect to ``/ws?token=...`` with that one token (at most
+1. ``clients`` websocket clients connect to ``/ws`` with that one token (at most
    ``connect_concurrency`` handshakes at a time; permessage-deflate offered, as a browser does)
    and each waits for its first ``snapshot``;
 2. ``messages`` people's events are posted (``POST /api/events``) at ``rate`` per second, each
@@ -162,13 +162,14 @@ def _event_point(url: str, token: str) -> tuple[float, float]:
     return float(x), float(y)
 
 
-async def _listen(uri: str, rec: Receiver, cfg: FanoutConfig, created: dict[str, float]) -> None:
+async def _listen(uri: str, headers: dict[str, str], rec: Receiver, cfg: FanoutConfig,
+                  created: dict[str, float]) -> None:
     """Read one websocket until cancelled; note each alert ``new``'s arrival by its tag."""
     from websockets.asyncio.client import connect
     from websockets.exceptions import WebSocketException
 
     try:
-        async with connect(uri, max_size=None, open_timeout=60, ping_interval=None,
+        async with connect(uri, max_size=None, open_timeout=60, ping_interval=None, additional_headers=headers,
                            compression="deflate" if cfg.deflate else None) as ws:
             async for text in ws:
                 arrived = time.time()
@@ -241,7 +242,8 @@ async def _run(server: Server, cfg: FanoutConfig) -> dict[str, Any]:
     url = server.url
     token = login(url, OFFICER)
     point = _event_point(url, token)
-    uri = f"ws://{HOST}:{server.port}/ws?token={token}"
+    uri = f"ws://{HOST}:{server.port}/ws"
+    headers = {"Authorization": f"Bearer {token}"}
     receivers = [Receiver() for _ in range(cfg.clients)]
     created: dict[str, float] = {}
     posts, samples, phase, stop = Posts(), Samples(), ["connect"], threading.Event()
@@ -251,7 +253,7 @@ async def _run(server: Server, cfg: FanoutConfig) -> dict[str, Any]:
 
     async def opened(rec: Receiver) -> None:
         async with gate:  # hold a slot until the handshake and the snapshot are done
-            task = asyncio.create_task(_listen(uri, rec, cfg, created))
+            task = asyncio.create_task(_listen(uri, headers, rec, cfg, created))
             tasks.append(task)
             await rec.ready.wait()
 

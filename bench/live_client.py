@@ -1,5 +1,6 @@
-"""A screen's websocket, as the wall's live.js reads it: ``/ws?token=...``, and after a drop the
-same again with ``&last_seq=`` the newest ``seq`` seen, until told to stop.
+"""A screen's websocket, as the wall's live.js reads it: ``/ws`` (with the login's token as a
+bearer header: a client that can send one needs no ticket), and after a drop the same again with
+``?last_seq=`` the newest ``seq`` seen, until told to stop.
 
 Used by the benchmarks (surge, alert latency) and the fault tests, each with its own handling
 of the text frames.
@@ -30,12 +31,13 @@ def follow_live(
     """Read the console at ``url`` until ``stop`` is set: every text frame goes to
     ``on_text(text, arrival wall time)``; ``last_seq()`` says where to resume after a drop
     (``on_drop`` is called then, ``on_connect`` at every connection)."""
-    base = url.replace("http://", "ws://") + f"/ws?token={token}"
+    base = url.replace("http://", "ws://") + "/ws"
+    headers = {"Authorization": f"Bearer {token}"}
     while not stop.is_set():
         seq = last_seq()
         try:
-            with connect(base + (f"&last_seq={seq}" if seq is not None else ""), open_timeout=open_timeout,
-                         close_timeout=1, max_size=None) as ws:
+            with connect(base + (f"?last_seq={seq}" if seq is not None else ""), open_timeout=open_timeout,
+                         close_timeout=1, max_size=None, additional_headers=headers) as ws:
                 if on_connect is not None:
                     on_connect()
                 while not stop.is_set():

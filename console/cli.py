@@ -109,8 +109,10 @@ def demo(
 def _run_server(settings: Settings, state) -> None:
     import uvicorn
 
+    from console import redact
     from console.app import create_app
 
+    redact.install()  # no ticket or token of a URL in the access log (the app's lifespan does it too)
     uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port, log_level="info",
                 ws_per_message_deflate=settings.live.ws_deflate)
 

@@ -78,16 +78,18 @@ def free_socket(host: str = "127.0.0.1") -> socket.socket:
 
 
 @contextmanager
-def serve(app, *, host: str = "127.0.0.1", startup_timeout: float = 180.0) -> Iterator[str]:
+def serve(app, *, host: str = "127.0.0.1", startup_timeout: float = 180.0,
+          log_level: str = "warning") -> Iterator[str]:
     """Run ``app`` with uvicorn in a background thread on a free loopback port; yield its URL.
 
     Waits until ``/healthz`` answers (the app's start-up may generate the demo district).
+    ``log_level="info"`` writes uvicorn's access log (as ``zhizhi serve`` does).
     """
     import uvicorn
 
     sock = free_socket(host)
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app=app, host=host, port=port, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app=app, host=host, port=port, log_level=log_level, lifespan="on")
     server = uvicorn.Server(config)
     errors: list[BaseException] = []
 

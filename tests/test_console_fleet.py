@@ -132,8 +132,7 @@ def test_only_gateways_post_and_gateways_read_nothing(console):
     assert client.post("/api/telemetry", json=one).status_code == 401
     for path in ("/api/vehicles", "/api/drones", "/api/hazmat/vehicles", "/api/incidents", "/api/alerts"):
         assert client.get(path, headers=heads[GATEWAY]).status_code == 403, path
-    token = heads[GATEWAY]["Authorization"][7:]
-    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect(f"/ws?token={token}") as ws:
+    with pytest.raises(WebSocketDisconnect) as refused, client.websocket_connect("/ws", headers=heads[GATEWAY]) as ws:
         ws.receive_json()
     assert refused.value.code == 4403
 

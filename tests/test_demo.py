@@ -70,7 +70,7 @@ def test_demo_shows_live_video_and_a_hazmat_alert_within_a_minute_of_video(tmp_p
         alert_s = time.monotonic() - started
         assert alert["cls"] == "hazmat_tanker" and alert["source"] == "video" and alert["grid"]
         camera = alert["camera_id"]
-        status, content_type, body = _get(f"{base}/api/cameras/{camera}/frame.jpg?token={token}")
+        status, content_type, body = _get(f"{base}/api/cameras/{camera}/frame.jpg", token)
         assert status == 200 and content_type == "image/jpeg" and body[:2] == b"\xff\xd8"
         # the town's operator sees it too; another town's does not
         town = alert["town"]

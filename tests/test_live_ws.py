@@ -47,8 +47,11 @@ def _login(base: str, username: str) -> str:
 
 
 def _ws(base: str, token: str, **params):
-    query = "&".join(f"{k}={v}" for k, v in {"token": token, **params}.items())
-    return connect(base.replace("http://", "ws://") + f"/ws?{query}", open_timeout=10)
+    """A screen's websocket with the login's token as a bearer header (a non-browser client;
+    browsers send a ticket: tests/test_sessions_live.py)."""
+    query = "&".join(f"{k}={v}" for k, v in params.items())
+    headers = {"Authorization": f"Bearer {token}"} if token else None
+    return connect(base.replace("http://", "ws://") + f"/ws?{query}", open_timeout=10, additional_headers=headers)
 
 
 def _recv(ws, timeout: float = 5.0) -> dict:

@@ -4,7 +4,15 @@
 "expires_at", "user": {"name", "role", "jurisdiction"}}``; a wrong name or password is a 401
 with the same message either way; too many failures for the name or from the address within
 the window (``settings.auth``) a 429 with ``Retry-After`` (seconds). ``POST /api/auth/logout``
-revokes the request's token (204). ``GET /api/auth/me`` is the caller with its permissions.
+revokes the request's token and its tickets, and closes its open ``/ws`` and video streams
+(204). ``GET /api/auth/me`` is the caller with its permissions.
+
+``POST /api/auth/ticket`` answers ``{"ticket", "expires_at", "expires_in"}``: a credential for
+the URLs that cannot carry a header (``/ws?ticket=``, ``/api/cameras/{id}/frame.jpg|mjpeg
+?ticket=``) and nothing else, usable by its session for ``settings.auth.ticket_ttl_s`` (a
+minute; a video tile that refreshes its frame every second uses one ticket many times) and ended
+with the session. A login token is never accepted in a URL. The router's lifespan puts
+:mod:`console.redact` on uvicorn's loggers, so no ticket (nor a refused token) is ever logged.
 
 ``GET /api/users`` lists the users of the caller's jurisdiction; ``POST /api/users``
 ``{"username", "role", "jurisdiction", "password"}`` creates one inside it (201; 409 when the
@@ -14,13 +22,16 @@ name is taken; 422 for a bad role, jurisdiction or weak password). Both need ``u
 from __future__ import annotations
 
 import math
+from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from console.api.deps import CurrentPrincipal, State, Token, require, unauthorized
+from console import redact
+from console.api.deps import CurrentPrincipal, CurrentSession, State, Token, require, unauthorized
 from console.auth import (
     AuthError,
     LoginFailed,
@@ -36,7 +47,14 @@ from console.auth.passwords import MAX_PASSWORD_LENGTH
 from console.auth.roles import PERMISSIONS, Role
 from gis.codes import is_within
 
-router = APIRouter(prefix="/api/auth", tags=["auth"])
+
+@asynccontextmanager
+async def _no_credentials_in_logs(app):
+    redact.install()
+    yield
+
+
+router = APIRouter(prefix="/api/auth", tags=["auth"], lifespan=_no_credentials_in_logs)
 users_router = APIRouter(prefix="/api/users", tags=["users"])
 
 
@@ -69,9 +87,25 @@ def login(state: State, request: Request, body: LoginBody):
 
 @router.post("/logout", status_code=204, response_class=Response)
 def logout(state: State, token: Token, principal: CurrentPrincipal) -> Response:
-    """Revoke the token of this request (other sessions of the user stay)."""
+    """Revoke the token of this request and its tickets, and close its live connections
+    (other sessions of the user stay)."""
     state.auth.logout(token)
     return Response(status_code=204)
+
+
+class TicketResult(BaseModel):
+    ticket: str = Field(description="Send as ?ticket=TICKET on /ws and /api/cameras/{id}/frame.jpg|mjpeg only.")
+    expires_at: datetime
+    expires_in: float = Field(description="Seconds the ticket may still be used (whatever the client's clock).")
+
+
+@router.post("/ticket", response_model=TicketResult, responses={401: {"description": "Not logged in"}})
+def ticket(state: State, session: CurrentSession) -> TicketResult:
+    """A short-lived ticket of this session for URLs (``/ws``, camera video), which cannot carry
+    an ``Authorization`` header; it ends with the session."""
+    issued = state.auth.issue_ticket(session)
+    return TicketResult(ticket=issued.ticket, expires_at=to_datetime(issued.expires_ts),
+                        expires_in=round(max(0.0, issued.expires_ts - state.auth.clock()), 3))
 
 
 class Me(BaseModel):

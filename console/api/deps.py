@@ -6,6 +6,10 @@ The caller is the holder of the ``Authorization: Bearer TOKEN`` of a login
 request says about itself: :func:`request_scope` builds the :class:`layers.Scope` every read
 path takes from the principal's code. :func:`require` guards an endpoint with a permission of
 the role table (:mod:`console.auth.roles`): 403 with the reason when the role lacks it.
+
+Routes that a browser opens from a URL without headers (``/ws``, camera video in ``<img>``
+tags) take :func:`connection_session`: the bearer header, or a short-lived ``?ticket=`` of
+``POST /api/auth/ticket``; a login token in a URL is refused.
 """
 
 from __future__ import annotations
@@ -15,9 +19,11 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.requests import HTTPConnection
 
 from console.auth import Permission, Principal
 from console.auth.roles import PERMISSION_TEXT
+from console.auth.service import Session
 from console.state import ConsoleState
 from layers import Scope
 
@@ -62,6 +68,51 @@ def current_principal(state: State, token: Token) -> Principal:
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
+
+
+def current_session(state: State, token: Token) -> Session:
+    """The request's session (who, and the token's digest); 401 as :func:`current_principal`."""
+    session = state.auth.session(token)
+    if session is None:
+        raise unauthorized("the token is invalid or has expired; log in again")
+    return session
+
+
+CurrentSession = Annotated[Session, Depends(current_session)]
+
+#: Why a login token in a URL is refused: URLs end up in access logs, proxies and histories.
+TOKEN_IN_URL = (
+    "a login token in the URL is refused (URLs are logged): send 'Authorization: Bearer TOKEN', "
+    "or get a ticket (POST /api/auth/ticket) and send ?ticket=TICKET"
+)
+
+
+class Unauthenticated(Exception):
+    """A connection without a valid credential; the message says what to send."""
+
+
+def connection_session(state: ConsoleState, connection: HTTPConnection) -> Session:
+    """The session of a request or websocket that may carry its credential in the URL (``/ws``,
+    camera video for ``<img>`` tags): ``Authorization: Bearer TOKEN``, or ``?ticket=TICKET``
+    (:meth:`~console.auth.AuthService.issue_ticket`). A ``?token=`` is refused outright, so a
+    token copied from a log or a browser history opens nothing. :class:`Unauthenticated` otherwise.
+    """
+    if "token" in connection.query_params:
+        raise Unauthenticated(TOKEN_IN_URL)
+    header = connection.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        session = state.auth.session(header[7:].strip())
+        if session is None:
+            raise Unauthenticated("the token is invalid or has expired; log in again")
+        return session
+    ticket = connection.query_params.get("ticket")
+    if not ticket:
+        raise Unauthenticated("log in first: send 'Authorization: Bearer TOKEN' or ?ticket=TICKET "
+                              "(POST /api/auth/ticket)")
+    session = state.auth.ticket_session(ticket)
+    if session is None:
+        raise Unauthenticated("the ticket is invalid or has expired (or its session ended); get a new one")
+    return session
 
 
 def require(permission: Permission) -> Callable[[Principal], Principal]:

@@ -1,8 +1,10 @@
 """Live video of the wall's tiles: the workers' latest annotated frames, as JPEG or MJPEG.
 
-An ``<img>`` tag cannot send an ``Authorization`` header, so these two routes also take the
-token as ``?token=TOKEN`` (like ``/ws``). A camera outside the caller's jurisdiction, or one no
-worker of this console analyses, is a 404.
+An ``<img>`` tag cannot send an ``Authorization`` header, so these two routes also take a
+short-lived ``?ticket=TICKET`` of ``POST /api/auth/ticket`` (like ``/ws``); a login token in the
+URL is refused (401). A camera outside the caller's jurisdiction, or one no worker of this
+console analyses, is a 404. An MJPEG stream ends within a second of the end of its session (a
+logout, a password change, the idle timeout: :mod:`console.auth.sessions`).
 
 A drone's camera is served under its drone id (``/api/cameras/UAV-01/mjpeg``) to the
 jurisdictions that contain the grid the drone is over now (:meth:`console.fleet.Fleet.drones`);
@@ -12,33 +14,36 @@ to any other it is a 404 like an unknown camera, and a stream ends when the dron
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
+from console.api.deps import Unauthenticated, connection_session
 from console.auth import Permission
+from console.auth.service import Session
 from console.state import ConsoleState
 from gis.codes import is_within
 
 router = APIRouter(prefix="/api/cameras", tags=["video"])
 BOUNDARY = "zhizhiframe"
 DRONE_RECHECK_S = 2.0  # how often a drone's stream checks the drone is still in the caller's area
+MIN_FPS, MAX_FPS = 0.2, 25.0  # an MJPEG stream's rate: at least a frame every 5 s, at most 25 a second
 
 
-def _viewer_code(request: Request, token: str | None) -> str:
-    """The caller's jurisdiction from ``Authorization: Bearer`` or ``?token=``; 401 otherwise."""
-    state: ConsoleState = request.app.state.console
-    header = request.headers.get("authorization", "")
-    bearer = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    principal = state.auth.authenticate(bearer or token or "")
-    if principal is None:
-        raise HTTPException(status_code=401, detail="log in first", headers={"WWW-Authenticate": "Bearer"})
-    if not principal.can(Permission.READ):
-        raise HTTPException(status_code=403, detail=f"role {principal.role.value} may not watch video")
-    return principal.code
+def _viewer(request: Request) -> Session:
+    """The caller's session from ``Authorization: Bearer`` or ``?ticket=``; 401 otherwise
+    (also for a ``?token=``), 403 for a role that may not read."""
+    try:
+        session = connection_session(request.app.state.console, request)
+    except Unauthenticated as exc:
+        raise HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    if not session.principal.can(Permission.READ):
+        raise HTTPException(status_code=403, detail=f"role {session.principal.role.value} may not watch video")
+    return session
 
 
 def _is_visible(state: ConsoleState, camera_id: str, code: str) -> tuple[bool, bool]:
@@ -61,13 +66,17 @@ def _visible_camera(request: Request, camera_id: str, code: str) -> tuple[Consol
     return state, drone
 
 
-Token = Annotated[str | None, Query(description="The login token, for <img> tags.", max_length=256)]
+Ticket = Annotated[
+    str | None,
+    Query(description="A ticket of POST /api/auth/ticket, for <img> tags (no login token in URLs).", max_length=256),
+]
+CameraId = Annotated[str, Path(max_length=64)]
 
 
 @router.get("/{camera_id}/frame.jpg", responses={200: {"content": {"image/jpeg": {}}}})
-def frame(request: Request, camera_id: str, token: Token = None) -> Response:
+def frame(request: Request, camera_id: CameraId, ticket: Ticket = None) -> Response:
     """The newest annotated frame of a camera or a drone (detections drawn)."""
-    state, _ = _visible_camera(request, camera_id, _viewer_code(request, token))
+    state, _ = _visible_camera(request, camera_id, _viewer(request).principal.code)
     jpeg = state.latest_jpeg(camera_id)
     if jpeg is None:
         raise HTTPException(status_code=404, detail=f"no video from camera {camera_id!r} yet")
@@ -77,34 +86,41 @@ def frame(request: Request, camera_id: str, token: Token = None) -> Response:
 @router.get("/{camera_id}/mjpeg", responses={200: {"content": {f"multipart/x-mixed-replace; boundary={BOUNDARY}": {}}}})
 async def mjpeg(
     request: Request,
-    camera_id: str,
-    token: Token = None,
-    fps: Annotated[float, Query(gt=0, le=25, description="Frames per second sent.")] = 5.0,
+    camera_id: CameraId,
+    ticket: Ticket = None,
+    fps: Annotated[float, Query(ge=MIN_FPS, le=MAX_FPS, description="Frames per second sent.")] = 5.0,
 ) -> StreamingResponse:
     """A multipart MJPEG stream of the camera's (or drone's) annotated frames (for an ``<img>`` tile)."""
-    code = _viewer_code(request, token)
+    session = _viewer(request)
+    code = session.principal.code
     state, drone = _visible_camera(request, camera_id, code)
+    period = min(1.0 / fps, 1.0 / MIN_FPS)
 
     async def frames() -> AsyncIterator[bytes]:
         # The boundary goes *after* each frame: a browser shows a part once the next boundary
         # arrives, so a camera whose picture stopped changing still shows its last frame.
-        yield f"--{BOUNDARY}\r\n".encode()
-        last = None
-        checked = time.monotonic()
-        while not await request.is_disconnected():
-            if drone and time.monotonic() - checked >= DRONE_RECHECK_S:  # a drone moves: it may leave
-                checked = time.monotonic()
-                if not _is_visible(state, camera_id, code)[0]:
-                    return
-            if state.shared_frames is None:  # in-process workers: a dictionary look-up
-                jpeg = state.latest_jpeg(camera_id)
-            else:  # other processes' frames: a Redis round trip, off the event loop
-                jpeg = await asyncio.to_thread(state.latest_jpeg, camera_id)
-            if jpeg is not None and jpeg != last:
-                last = jpeg
-                head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
-                yield head + jpeg + f"\r\n--{BOUNDARY}\r\n".encode()
-            await asyncio.sleep(1.0 / fps)
+        watch = state.auth.watch(session)  # the stream ends with its session
+        try:
+            yield f"--{BOUNDARY}\r\n".encode()
+            last = None
+            checked = time.monotonic()
+            while not watch.ended.is_set() and not await request.is_disconnected():
+                if drone and time.monotonic() - checked >= DRONE_RECHECK_S:  # a drone moves: it may leave
+                    checked = time.monotonic()
+                    if not _is_visible(state, camera_id, code)[0]:
+                        return
+                if state.shared_frames is None:  # in-process workers: a dictionary look-up
+                    jpeg = state.latest_jpeg(camera_id)
+                else:  # other processes' frames: a Redis round trip, off the event loop
+                    jpeg = await asyncio.to_thread(state.latest_jpeg, camera_id)
+                if jpeg is not None and jpeg != last and not watch.ended.is_set():
+                    last = jpeg
+                    head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                    yield head + jpeg + f"\r\n--{BOUNDARY}\r\n".encode()
+                with contextlib.suppress(TimeoutError):  # the next frame, or the session's end
+                    await asyncio.wait_for(watch.ended.wait(), period)
+        finally:
+            state.auth.unwatch(watch)
 
     return StreamingResponse(
         frames(), media_type=f"multipart/x-mixed-replace; boundary={BOUNDARY}", headers={"Cache-Control": "no-store"}

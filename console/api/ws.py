@@ -1,8 +1,10 @@
 """``/ws``: the wall's live channel.
 
-Connect with ``/ws?token=TOKEN`` (the token of ``POST /api/auth/login``), optionally
-``&last_seq=N`` to resume after a drop and ``&wall=NAME`` to join a named wall. The server sends
-JSON messages, each with a ``type`` and an increasing ``seq``:
+Connect with ``/ws?ticket=TICKET`` (a ticket of ``POST /api/auth/ticket``: browsers cannot send
+a header on a websocket) or with the header ``Authorization: Bearer TOKEN``, optionally
+``&last_seq=N`` to resume after a drop and ``&wall=NAME`` to join a named wall. A ``?token=`` is
+refused (4401): a login token never travels in a URL. The server sends JSON messages, each with
+a ``type`` and an increasing ``seq``:
 
 - ``snapshot`` first (``items``: the open alerts and camera statuses the user may see), and again
   whenever the client fell too far behind — unless ``last_seq`` could be resumed, in which case
@@ -10,6 +12,14 @@ JSON messages, each with a ``type`` and an increasing ``seq``:
 - ``alert`` (``event``: new, updated, transition, escalated, handed_down, reminder, supervision),
   ``camera_status``, ``tracks`` (at most a few per camera per second);
 - ``wall``: what a screen of the same wall selected.
+
+The channel closes with 4401 "session ended" within a second of the end of its session (a
+logout, a password change, the idle timeout, here or on another console:
+:mod:`console.auth.sessions`).
+
+A wall belongs to a jurisdiction: ``wall=main`` of a town's user is that town's wall ``main``,
+not the district's ``main`` nor another town's (:func:`console.live.hub.wall_key`), so a
+selection reaches only the screens of users of the same jurisdiction that joined that name.
 
 The client may send ``{"type": "wall", "action": "select_alert", "alert_id": ID}``: every screen
 of its wall (that may see the alert) then receives ``{"type": "wall", "action": "select_alert",
@@ -29,16 +39,20 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from alerts.incidents import IncidentNotFound
 from alerts.service import AlertNotFound
+from console.api.deps import Unauthenticated, connection_session
 from console.auth import Permission
+from console.live.hub import wall_key
 from console.state import ConsoleState
 from gis.codes import is_within
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
-#: Close codes: the token is missing, wrong or expired (4401); the role may not read (4403);
-#: the request is malformed (4400).
+#: Close codes: the credential is missing, wrong or expired, or the session ended (4401); the
+#: role may not read (4403); the request is malformed (4400).
 UNAUTHORIZED = 4401
+SESSION_ENDED = "session ended"
+MAX_SEQ = 2**53  # a message number as JavaScript counts it
 FORBIDDEN = 4403
 BAD_REQUEST = 4400
 
@@ -64,22 +78,57 @@ class WallCommand(BaseModel):
 async def live(websocket: WebSocket) -> None:
     state: ConsoleState = websocket.app.state.console
     params = websocket.query_params
-    principal = state.auth.authenticate(params.get("token") or "")
+    try:
+        session = connection_session(state, websocket)
+    except Unauthenticated as exc:
+        session, refused = None, str(exc)
     await websocket.accept()  # then close with a code the client can read (a refused handshake says only 403)
-    if principal is None:
-        await websocket.close(code=UNAUTHORIZED, reason="log in first: /ws?token=TOKEN")
+    if session is None:
+        await websocket.close(code=UNAUTHORIZED, reason=_reason(refused))
         return
+    principal = session.principal
     if not principal.can(Permission.READ):
         await websocket.close(code=FORBIDDEN, reason=f"role {principal.role.value} may not read the wall")
         return
     try:
         last_seq = int(params["last_seq"]) if "last_seq" in params else None
+        if last_seq is not None and not 0 <= last_seq <= MAX_SEQ:
+            raise ValueError(last_seq)
     except ValueError:
-        await websocket.close(code=BAD_REQUEST, reason="last_seq must be an integer")
+        await websocket.close(code=BAD_REQUEST, reason=f"last_seq must be an integer from 0 to {MAX_SEQ}")
         return
     wall = (params.get("wall") or "").strip()[:64] or None
-    client = state.hub.connect(principal.code, last_seq=last_seq, wall=wall)
-    sender = asyncio.create_task(_send(websocket, client))
+    watch = state.auth.watch(session)
+    client = state.hub.connect(principal.code, last_seq=last_seq,
+                               wall=wall_key(principal.code, wall) if wall else None)
+    tasks = [asyncio.create_task(_send(websocket, client)),
+             asyncio.create_task(_receive(websocket, state, principal, wall)),
+             asyncio.create_task(watch.ended.wait())]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if watch.ended.is_set():  # stop sending first: a close must be the last frame
+            tasks[0].cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await tasks[0]
+            with contextlib.suppress(RuntimeError, WebSocketDisconnect, OSError):
+                await websocket.close(code=UNAUTHORIZED, reason=SESSION_ENDED)
+    finally:
+        client.close()
+        state.auth.unwatch(watch)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+def _reason(text: str) -> str:
+    """A close reason fits in 123 bytes."""
+    return text.encode()[:123].decode(errors="ignore")
+
+
+async def _receive(websocket: WebSocket, state: ConsoleState, principal, wall: str | None) -> None:
+    """The client's commands, until it goes."""
     try:
         while True:
             try:
@@ -90,13 +139,8 @@ async def live(websocket: WebSocket) -> None:
             reply = _handle(state, principal, wall, data)
             if reply is not None:
                 await websocket.send_json(reply)
-    except WebSocketDisconnect:
+    except (WebSocketDisconnect, RuntimeError):
         pass
-    finally:
-        client.close()
-        sender.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await sender
 
 
 async def _send(websocket: WebSocket, client) -> None:
@@ -136,7 +180,8 @@ def _handle(state: ConsoleState, principal, wall: str | None, data: Any) -> dict
         "alert": alert.to_message(),
         "cameras": cameras,
     }
-    state.hub.publish(message, audience=[c for c in (alert.grid, alert.assignee_unit) if c], wall=wall)
+    state.hub.publish(message, audience=[c for c in (alert.grid, alert.assignee_unit) if c],
+                      wall=wall_key(principal.code, wall))
     return None
 
 
@@ -153,5 +198,5 @@ def _focus_incident(state: ConsoleState, principal, wall: str, incident_id: str)
         "by": principal.username,
         "incident": incident.to_message("focus"),
     }
-    state.hub.publish(message, audience=[incident.owner_unit, *incident.codes], wall=wall)
+    state.hub.publish(message, audience=[incident.owner_unit, *incident.codes], wall=wall_key(principal.code, wall))
     return None

@@ -16,6 +16,10 @@ buffer, and puts it on the queue of every client whose jurisdiction contains one
 - **Slow clients.** Each client has a bounded queue. When it overflows the client's backlog is
   dropped and it is marked for resynchronisation: its next read is a fresh snapshot at the current
   ``seq``. Publishing never waits for a client.
+- **Walls.** A client that joined a wall receives the messages published to that wall (a
+  screen's selection) besides its jurisdiction's. A wall belongs to a jurisdiction: its key is
+  :func:`wall_key` of the user's code and the wall's name, so the screens of one town's ``main``
+  never see what the district's ``main`` or another town's selects.
 
 >>> import asyncio
 >>> async def demo():
@@ -45,6 +49,16 @@ log = logging.getLogger(__name__)
 Message = dict[str, Any]
 
 
+def wall_key(code: str, name: str) -> str:
+    """The hub's key of the wall ``name`` of jurisdiction ``code``: every jurisdiction has walls
+    of its own, whatever their names.
+
+    >>> wall_key("320612001", "main") == wall_key("320612", "main")
+    False
+    """
+    return f"{code}/{name}"
+
+
 @dataclass(frozen=True)
 class Envelope:
     """A published message with its number and who may receive it."""
@@ -52,7 +66,7 @@ class Envelope:
     seq: int
     message: Message
     audience: frozenset[str] | None  # None: every client
-    wall: str | None = None  # set: only the screens that joined this wall
+    wall: str | None = None  # set: only the screens that joined this wall (a wall_key)
 
     def for_client(self, client: LiveClient) -> bool:
         if self.wall is not None and self.wall != client.wall:
