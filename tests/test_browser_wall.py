@@ -394,7 +394,8 @@ def test_a_selection_on_the_board_moves_the_wall(wall, district, other_wall):
 
 
 def test_evidence_beside_the_tiles_and_on_the_board(wall, district):
-    """The selected alert's snapshot and clip, fetched with ?token= (tags send no header)."""
+    """The selected alert's snapshot and clip, fetched with the bearer header and shown from blob:
+    URLs (tags send no header, and the token never goes into a URL)."""
     from tests.wall_support import road_jpeg
 
     alert = wall.alerts["m"]
@@ -407,7 +408,8 @@ def test_evidence_beside_the_tiles_and_on_the_board(wall, district):
         page.wait_for_function("() => document.getElementById('zw-ev-snapshot')?.dataset.loaded === 'true'",
                                timeout=10_000)
         src = page.locator("#zw-ev-snapshot img").get_attribute("src")
-        assert f"/api/alerts/{alert.id}/evidence/snapshot?token=" in src, src
+        assert src.startswith("blob:"), src
+    assert any(f"/api/alerts/{alert.id}/evidence/snapshot?v=" in u for u in district.browsing.requests)
     url = f"{wall.base}/api/alerts/{alert.id}/evidence/clip"
     assert httpx.get(url, params={"token": district.token}, trust_env=False).status_code == 200
     assert httpx.get(url, trust_env=False).status_code == 401
@@ -430,7 +432,7 @@ def test_video_tiles_play_with_their_state(wall, district):
     assert tile.get_attribute("data-state") == "online"
     assert "在线" in tile.locator(".zw-tile-state").inner_text()
     src = tile.locator("img").get_attribute("src")
-    assert "/mjpeg?token=" in src, src
+    assert "/mjpeg?ticket=" in src, src
     for n in (1, 9, 16, 4):
         page.click(f"#zw-layouts button[data-layout='{n}']")
         assert page.locator("#zw-tiles .zw-tile").count() == n
@@ -637,9 +639,29 @@ def test_incident_focus_switches_the_wall_to_its_layout(wall, district, town, tm
     page.screenshot(path=str(folder / "wall-incident.png"))
 
 
+def test_a_session_ended_elsewhere_sends_its_screen_to_the_login_page(browser, wall):
+    """A logout (here by another client of the same session) closes the screen's websocket
+    (4401 "session ended"): the screen goes to the login page, and comes back to itself after."""
+    b = new_browsing(browser)
+    token = api_token(wall.base, wall.users.operator_b)
+    log_in(b, token, {"name": wall.users.operator_b})
+    page = open_screen(b, wall.base, "video", "town-b")
+    started = time.monotonic()
+    r = httpx.post(f"{wall.base}/api/auth/logout", headers={"Authorization": f"Bearer {token}"}, trust_env=False)
+    assert r.status_code == 204
+    page.wait_for_url("**/login?next=*", timeout=10_000)
+    print(f"\nlogout elsewhere -> the wall screen on the login page in {(time.monotonic() - started) * 1000:.0f} ms")
+    assert "wall%3Dtown-b" in page.url or "wall=town-b" in page.url, page.url
+    assert not [u for u in b.requests + b.sockets if "token=" in u]
+    b.context.close()
+
+
 def test_nothing_left_the_machine(wall, district, other_wall, town):
     for b in (district.browsing, other_wall[0], town[0]):
         assert any(u.startswith(wall.base.replace("http", "ws")) for u in b.sockets), b.sockets
         assert_stayed_local(b)
     assert any("/static/vendor/leaflet/leaflet.js" in u for u in district.browsing.requests)
-    assert any("/mjpeg?token=" in u for u in district.browsing.requests)
+    assert any("/mjpeg?ticket=" in u for u in district.browsing.requests)
+    assert any("/ws?ticket=" in u for u in district.browsing.sockets), district.browsing.sockets
+    for b in (district.browsing, other_wall[0], town[0]):  # the login's token is never in a URL
+        assert not [u for u in b.requests + b.sockets if "token=" in u], b.requests + b.sockets

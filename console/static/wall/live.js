@@ -1,4 +1,4 @@
-/* zhizhi 智治 — a wall screen's live link: /ws?token=...&wall=NAME&last_seq=N.
+/* zhizhi 智治 — a wall screen's live link: /ws?ticket=...&wall=NAME&last_seq=N.
  *
  * The server's contract (console/api/ws.py): every message has a "type" and an increasing
  * "seq"; a "snapshot" (items: the open alerts and camera statuses the user may see) comes
@@ -10,7 +10,9 @@
  * - any other message with a seq not above the last applied is a duplicate and is ignored;
  * - on a drop it reconnects with exponential backoff (0.5 s doubling to 15 s, with jitter),
  *   resuming with last_seq so that the server replays exactly what was missed;
- * - close code 4401 (the token was refused) leads to the login page.
+ * - every connection carries a ticket (session.js: short-lived, never the login's token);
+ * - close code 4401 (the ticket was refused, or the session ended: a logout, a password
+ *   change, the idle timeout) leads to the login page.
  *
  * Events (EventTarget): "state" (connection state changed), "snapshot", "alert",
  * "camera_status", "tracks", "vehicles" (hazmat vehicles' newest positions), "drone" (a drone's
@@ -19,7 +21,7 @@
  * snapshot or an alert message), "error".
  */
 
-import { token, toLogin } from "./session.js";
+import { ticket, token, toLogin } from "./session.js";
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
@@ -62,14 +64,14 @@ export class WallLink extends EventTarget {
     this.dispatchEvent(new CustomEvent("state", { detail: state }));
   }
 
-  url() {
-    const params = new URLSearchParams({ token: token(), wall: this.wall });
+  url(ticketValue) {
+    const params = new URLSearchParams({ ticket: ticketValue, wall: this.wall });
     if (this.lastSeq !== null) params.set("last_seq", String(this.lastSeq));
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     return `${scheme}//${location.host}/ws?${params}`;
   }
 
-  connect() {
+  async connect() {
     if (this.stopped) return;
     if (!token()) {
       toLogin();
@@ -78,8 +80,14 @@ export class WallLink extends EventTarget {
     this.retryAt = null;
     let ws;
     try {
-      ws = new WebSocket(this.url());
+      const t = await ticket(); // a refused token goes to the login page there
+      if (this.stopped) return;
+      ws = new WebSocket(this.url(t));
     } catch (err) {
+      if (err && err.status === 401) {
+        this.setState("offline");
+        return;
+      }
       this.scheduleReconnect();
       return;
     }

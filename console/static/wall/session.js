@@ -29,7 +29,8 @@ export function toLogin() {
   location.replace(`/login?next=${encodeURIComponent(here)}`);
 }
 
-/** End the session on the console (the token is revoked), then log in again. */
+/** End the session on the console (the token and its tickets are revoked, its live
+ *  connections closed), then log in again. */
 export async function logout() {
   const t = token();
   if (t) {
@@ -43,9 +44,52 @@ export async function logout() {
   toLogin();
 }
 
-/** A URL with the token as ?token= (for <img> and <video>, which cannot send headers). */
-export function withToken(url) {
-  return `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token())}`;
+// Tickets: the login's token never goes into a URL (URLs end up in logs and histories, and the
+// console refuses a ?token=). What cannot send a header — the websocket, <img> video tiles —
+// carries a short-lived ticket of POST /api/auth/ticket instead (a minute, for this session's
+// /ws and camera video only, ended with the session). One ticket serves every URL of this tab
+// while it has more than TICKET_MARGIN_MS to live; then a new one is fetched.
+const TICKET_MARGIN_MS = 20_000;
+let ticketHeld = null; // {value, expiresAt (ms), forToken}
+let ticketAsked = null; // the pending request, shared by every caller
+
+/** A ticket for this session's URLs (a Promise); a refused token leads to the login page. */
+export async function ticket() {
+  const t = token();
+  if (ticketHeld && ticketHeld.forToken === t && ticketHeld.expiresAt - Date.now() > TICKET_MARGIN_MS) {
+    return ticketHeld.value;
+  }
+  if (!ticketAsked) {
+    ticketAsked = (async () => {
+      let resp;
+      try {
+        resp = await fetch("/api/auth/ticket", {
+          method: "POST",
+          headers: { Accept: "application/json", Authorization: `Bearer ${t}` },
+          cache: "no-store",
+        });
+      } catch (err) {
+        throw new ApiError("/api/auth/ticket", 0, `网络错误 network error (${err.message})`);
+      }
+      if (resp.status === 401) {
+        toLogin();
+        throw new ApiError("/api/auth/ticket", 401, "请重新登录 log in again");
+      }
+      if (!resp.ok) throw new ApiError("/api/auth/ticket", resp.status, resp.statusText);
+      const body = await resp.json();
+      // expires_in (seconds) rather than expires_at: this PC's clock may differ from the console's.
+      ticketHeld = { value: body.ticket, expiresAt: Date.now() + 1000 * Number(body.expires_in || 0), forToken: t };
+      return body.ticket;
+    })().finally(() => {
+      ticketAsked = null;
+    });
+  }
+  return ticketAsked;
+}
+
+/** ``url`` with a ticket as ?ticket= (a Promise): for the websocket and <img> video tiles. */
+export async function withTicket(url) {
+  return `${url}${url.includes("?") ? "&" : "?"}ticket=${encodeURIComponent(await ticket())}`;
 }
 
 export class ApiError extends Error {

@@ -3,7 +3,7 @@
  * 1, 4, 9 or 16 tiles of live camera video, each with the camera's name and its source state
  * (online / reconnecting / offline, from "camera_status" messages). Video is the workers'
  * annotated frames: the first MAX_STREAMS tiles play the MJPEG stream
- * (/api/cameras/{id}/mjpeg?token=...), the others refresh /api/cameras/{id}/frame.jpg once a
+ * (/api/cameras/{id}/mjpeg?ticket=...), the others refresh /api/cameras/{id}/frame.jpg once a
  * second — a browser opens at most six HTTP/1.1 connections to one console, and each MJPEG
  * stream holds one for as long as it plays, so a 16-tile wall of streams would leave the
  * page's other screens no connection for their API calls. A camera the console has no video
@@ -17,7 +17,8 @@
  * again every DRONE_REFRESH_MS so that a drone that flew away goes) get a tile each after the
  * cameras with video: "无人机 UAV-01" with its height and battery, its video from the same routes
  * under the drone's id (served while the drone is over the user's area; a tile whose drone has
- * no video keeps retrying every RETRY_MS).
+ * no video keeps retrying every RETRY_MS). Each URL carries a short-lived ticket (session.js),
+ * never the login's token; a stream ends when its session does (logout, password change).
  *
  * When the wall focuses an incident ("focus_incident"), the tiles switch to its layout: the
  * drones inside or near the area first, then the cameras inside or near it, nearest first, in
@@ -43,7 +44,7 @@ import {
   $,
 } from "./common.js";
 import { WallLink } from "./live.js";
-import { api, toLogin, token, withToken } from "./session.js";
+import { api, toLogin, token, withTicket } from "./session.js";
 
 const LAYOUTS = [1, 4, 9, 16];
 const MAX_STREAMS = 3;
@@ -180,6 +181,7 @@ function emptyTile() {
 function stopVideo(tile) {
   const z = tile.zw;
   if (!z) return;
+  z.generation = (z.generation || 0) + 1; // a ticket still on its way is for nothing now
   clearTimeout(z.timer);
   z.timer = null;
   z.img.onload = z.img.onerror = null;
@@ -208,10 +210,23 @@ function startVideo(tile, mode) {
     if (isDrone(z.id)) tileCaption(tile, z.id);
     z.timer = setTimeout(() => startVideo(tile, mode), RETRY_MS);
   };
+  const generation = z.generation;
+  /** Point the tile at ``url`` with a ticket, unless the tile moved on meanwhile. */
+  const show = (url) =>
+    withTicket(url).then(
+      (src) => {
+        if (z.generation === generation && z.mode === mode) img.src = src;
+      },
+      () => {
+        if (z.generation !== generation || z.mode !== mode) return;
+        tile.dataset.video = "none";
+        z.timer = setTimeout(() => startVideo(tile, mode), RETRY_MS);
+      },
+    );
   const next = () => {
-    if (z.mode === "poll") img.src = withToken(`${base}/frame.jpg`) + `&t=${Date.now()}`;
+    if (z.mode === "poll") show(`${base}/frame.jpg?t=${Date.now()}`);
   };
-  if (mode === "stream") img.src = withToken(`${base}/mjpeg`);
+  if (mode === "stream") show(`${base}/mjpeg`);
   else next();
 }
 
