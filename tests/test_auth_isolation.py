@@ -6,6 +6,13 @@ town B's features, cameras, alerts, events, evidence and layers (list, detail, b
 export, search, locate, and every write) and must get nothing of town B back — while the same
 request about town A works, so the check is not passing for a broken route. A route without a
 check fails the test: whoever adds an /api route adds its isolation check here.
+
+Besides each check's own asserts, every text answer town A gets during a check is scanned for
+anything of town B (:class:`LeakScan`: B's jurisdiction codes, B's alerts, cameras, vehicles,
+drones, incidents and the ids of B's facilities and shelters) that A did not itself name in the
+request: a derived result (an incident's impact, a timeline, a report) that carries B's data
+fails whatever route serves it. Incidents are checked on a district-wide incident crossing both
+towns as well as on each town's own.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import time
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Self
 
 import cv2
 import numpy as np
@@ -27,6 +36,7 @@ import shapely.geometry
 from alerts.record import Alert
 from models.warning.record import WarningEvent
 from tests.auth_support import TestUsers, api_routes
+from tests.redis_support import wait_until
 
 #: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -49,6 +59,7 @@ class World:
     event_b: dict
     camera_a: object
     camera_b: object
+    d: dict[str, str]  # the district duty officer's headers
 
     def within_a(self, code: str | None) -> bool:
         return code is not None and code.startswith(self.users.town_a)
@@ -100,7 +111,8 @@ def world(client, console_state, logins, test_users) -> World:
     cameras = state.cameras.cameras
     camera_a = next(c for c in cameras if c.grid and c.grid.startswith(users.town_a))
     camera_b = next(c for c in cameras if c.grid and c.grid.startswith(users.town_b))
-    return World(client, state, users, a, b, alert_a, alert_b, reported.json(), camera_a, camera_b)
+    return World(client, state, users, a, b, alert_a, alert_b, reported.json(), camera_a, camera_b,
+                 logins[users.district])
 
 
 # --- one check per route ----------------------------------------------------------------------
@@ -133,11 +145,24 @@ def check_alert_detail(w: World) -> None:
 
 
 def check_evidence(w: World) -> None:
+    gateway = _gateway_headers(w)
     for kind in ("snapshot", "clip"):
         _hidden_like_missing(w, "GET", f"/evidence/{kind}")
         assert w.client.get(f"/api/alerts/{w.alert_b.id}/evidence/{kind}", headers=w.b).status_code == 200
+        # a role without `read` (the gateway machine account, district-wide) gets no evidence
+        denied = w.client.get(f"/api/alerts/{w.alert_a.id}/evidence/{kind}", headers=gateway)
+        assert denied.status_code == 403 and not denied.content.startswith(b"\xff\xd8"), denied.text
+        assert w.client.get(f"/api/alerts/{w.alert_a.id}", headers=gateway).status_code == 403
     own = w.client.get(f"/api/alerts/{w.alert_a.id}/evidence/snapshot", headers=w.a)
     assert own.status_code == 200 and own.content.startswith(b"\xff\xd8")
+
+
+def _gateway_headers(w: World) -> dict[str, str]:
+    from tests.auth_support import PASSWORD, bearer, login
+
+    if w.state.auth.get_user("iso-gateway") is None:
+        w.state.auth.add_user("iso-gateway", "gateway", w.users.district_code, PASSWORD)
+    return bearer(login(w.client, "iso-gateway"))
 
 
 def _untouched(w: World) -> None:
@@ -225,6 +250,27 @@ def check_layer_upload(w: World) -> None:
     into_b = w.client.post("/api/layers", headers=w.a, data={"name": "iso-a-into-b"}, files=files)
     assert into_b.status_code == 422
     assert "iso-a-into-b" not in _layer_names(w)
+    # Nobody replaces a layer owned above (the district's shelters) or beside (town B's own layer).
+    lon, lat = w.point_in(w.users.town_a)
+    mine = {"file": ("a.geojson", _geojson((lon, lat)), "application/geo+json")}
+    for name in ("shelters", "cameras", PRIVATE_B):
+        before = w.state.registry.get_layer(name, _everything())
+        refused = w.client.post("/api/layers", headers=w.a, data={"name": name}, files=mine)
+        assert refused.status_code == 403, (name, refused.text)
+        assert refused.json()["code"] == "forbidden" and w.users.town_b not in refused.text
+        after = w.state.registry.get_layer(name, _everything())
+        assert (after.owner_code, after.feature_count, after.updated_at) == (
+            before.owner_code, before.feature_count, before.updated_at)
+    # ... while a town owns and replaces its own layers.
+    for _ in range(2):
+        own = w.client.post("/api/layers", headers=w.a, data={"name": "iso-a-own"}, files=mine)
+        assert own.status_code == 201 and own.json()["owner_code"] == w.users.town_a, own.text
+
+
+def _everything():
+    from layers import Scope
+
+    return Scope.everything()
 
 
 def check_search(w: World) -> None:
@@ -264,14 +310,33 @@ def check_camera_video(suffix: str) -> Callable[[World], None]:
     def check(w: World) -> None:
         from fastapi.testclient import TestClient
 
-        token = w.a["Authorization"].split(" ", 1)[1]
         bare = TestClient(w.client.app)  # no default (district) Authorization header
-        for kwargs in ({"headers": w.a}, {"params": {"token": token}}):
+        for kwargs in ({"headers": w.a}, {"params": {"ticket": _ticket(w, w.a)}}):
             # Streamed: were the camera served, an MJPEG stream would never end.
             with bare.stream("GET", f"/api/cameras/{w.camera_b.id}/{suffix}", **kwargs) as response:
                 assert response.status_code == 404, kwargs
 
     return check
+
+
+def _ticket(w: World, headers: dict[str, str]) -> str:
+    issued = w.client.post("/api/auth/ticket", headers=headers)
+    assert issued.status_code == 200, issued.text
+    return issued.json()["ticket"]
+
+
+def check_ticket(w: World) -> None:
+    """A ticket is town A's session in a URL: B's camera and B's evidence stay hidden."""
+    from fastapi.testclient import TestClient
+
+    ticket = _ticket(w, w.a)
+    bare = TestClient(w.client.app)
+    hidden = bare.get(f"/api/alerts/{w.alert_b.id}/evidence/snapshot", params={"ticket": ticket})
+    assert hidden.status_code == 404
+    own = bare.get(f"/api/alerts/{w.alert_a.id}/evidence/snapshot", params={"ticket": ticket})
+    assert own.status_code == 200 and own.content.startswith(b"\xff\xd8")
+    token = w.a["Authorization"].split(" ", 1)[1]  # a login token in a URL opens nothing
+    assert bare.get(f"/api/alerts/{w.alert_a.id}/evidence/snapshot", params={"token": token}).status_code == 401
 
 
 def check_wall_units(w: World) -> None:
@@ -338,6 +403,10 @@ class Fleet:
     drone_b: str
     incident_a: str
     incident_b: str
+    typhoon: str  # the district's, 100 km wide: it crosses both towns
+    wide_a: str  # town A's with a 100 km radius: cut to town A
+    typhoon_alert_a: str  # alerts raised inside the typhoon, one in each town
+    typhoon_alert_b: str
 
 
 def _fleet(w: World) -> Fleet:
@@ -364,7 +433,21 @@ def _fleet(w: World) -> Fleet:
         assert opened.status_code == 201, opened.text
         ids[tag] = (vid, f"ISO-UAV-{tag.upper()}", opened.json()["id"])
     assert w.state.trajectory.wait_idle()
-    w.fleet = Fleet(ids["a"][0], ids["b"][0], ids["a"][1], ids["b"][1], ids["a"][2], ids["b"][2])
+    lon, lat = w.point_in(w.users.town_a)
+    typhoon = w.client.post("/api/incidents", headers=w.d, json={
+        "type": "typhoon", "title": "台风 全区", "area": {"point": [lon, lat], "radius_m": 100_000}})
+    assert typhoon.status_code == 201, typhoon.text
+    assert {w.users.town_a, w.users.town_b} <= {t["code"] for t in typhoon.json()["impact"]["towns"]}
+    wide_a = w.client.post("/api/incidents", headers=w.a, json={
+        "type": "flood", "title": "内涝 甲镇全镇", "area": {"point": [lon, lat], "radius_m": 100_000}})
+    assert wide_a.status_code == 201, wide_a.text
+    inside_a = _raise_with_evidence(w.state, w.users.town_a).id
+    inside_b = _raise_with_evidence(w.state, w.users.town_b).id
+    district_view = lambda: {e["alert_id"] for e in w.client.get(
+        f"/api/incidents/{typhoon.json()['id']}/timeline", headers=w.d).json()}
+    assert wait_until(lambda: {inside_a, inside_b} <= district_view(), timeout=5)
+    w.fleet = Fleet(ids["a"][0], ids["b"][0], ids["a"][1], ids["b"][1], ids["a"][2], ids["b"][2],
+                    typhoon.json()["id"], wide_a.json()["id"], inside_a, inside_b)
     return w.fleet
 
 
@@ -442,8 +525,28 @@ def check_hazmat_import(w: World) -> None:
 
 def check_incidents_list(w: World) -> None:
     f = _fleet(w)
-    mine = {i["id"] for i in w.client.get("/api/incidents", headers=w.a).json()}
-    assert f.incident_a in mine and f.incident_b not in mine
+    listed = w.client.get("/api/incidents", headers=w.a).json()
+    mine = {i["id"] for i in listed}
+    assert {f.incident_a, f.typhoon, f.wide_a} <= mine and f.incident_b not in mine
+    for incident in listed:  # each as town A may see it: its part only
+        _only_town_a(w, incident)
+    theirs = {i["id"] for i in w.client.get("/api/incidents", headers=w.b).json()}
+    assert f.typhoon in theirs and f.wide_a not in theirs  # A's incident never reaches into B
+
+
+def _only_town_a(w: World, incident: dict, features: bool = True) -> None:
+    """An incident as town A reads it: area, codes and impact inside town A (``features=False``:
+    as the district reads town A's incident, with what lies near it beyond the town)."""
+    town_a = w.state.jurisdictions.get(w.users.town_a).geometry
+    area = shapely.geometry.shape(incident["geometry"])
+    assert area.is_empty or shapely.area(shapely.difference(area, town_a)) < 1e-9, incident["id"]
+    assert all(w.within_a(c) for c in incident["codes"])
+    impact = incident["impact"]
+    for key in ("towns", "villages", "grids"):
+        assert all(w.within_a(u["code"]) for u in impact.get(key, [])), key
+    for key in ("cameras", "facilities", "shelters", "drones", "vehicles") if features else ():
+        for item in impact.get(key, []):
+            assert town_a.buffer(1e-9).intersects(shapely.Point(item["lon"], item["lat"])), (key, item["id"])
 
 
 def _incident_hidden(w: World, method: str, suffix: str, body=None) -> None:
@@ -455,8 +558,52 @@ def _incident_hidden(w: World, method: str, suffix: str, body=None) -> None:
 
 
 def check_incident_detail(w: World) -> None:
+    f = _fleet(w)
     _incident_hidden(w, "GET", "")
-    assert w.client.get(f"/api/incidents/{_fleet(w).incident_a}", headers=w.a).status_code == 200
+    assert w.client.get(f"/api/incidents/{f.incident_a}", headers=w.a).status_code == 200
+    # The district's typhoon: town A gets its own part, the district the whole.
+    part = w.client.get(f"/api/incidents/{f.typhoon}", headers=w.a).json()
+    _only_town_a(w, part)
+    assert [t["code"] for t in part["impact"]["towns"]] == [w.users.town_a]
+    whole = w.client.get(f"/api/incidents/{f.typhoon}", headers=w.d).json()
+    assert whole["impact"]["population"] > part["impact"]["population"] > 0
+    assert len(whole["impact"]["cameras"]) > len(part["impact"]["cameras"])
+    # Town A's incident, asked 100 km wide, covers town A only — for every reader.
+    for headers in (w.a, w.d):
+        _only_town_a(w, w.client.get(f"/api/incidents/{f.wide_a}", headers=headers).json(), headers is w.a)
+    _incident_hidden_id(w, f.wide_a, "GET", "", w.b)
+
+
+def _incident_hidden_id(w: World, incident_id: str, method: str, suffix: str, headers, body=None) -> None:
+    hidden = w.client.request(method, f"/api/incidents/{incident_id}{suffix}", json=body, headers=headers)
+    missing = w.client.request(method, f"/api/incidents/zzzzzzzzzzzz{suffix}", json=body, headers=headers)
+    assert hidden.status_code == missing.status_code == 404, (suffix, hidden.text)
+
+
+def check_incident_timeline(w: World) -> None:
+    f = _fleet(w)
+    check_incident_part("/timeline")(w)
+    seen = {e["alert_id"] for e in w.client.get(f"/api/incidents/{f.typhoon}/timeline", headers=w.a).json()}
+    assert f.typhoon_alert_a in seen and f.typhoon_alert_b not in seen
+    seen = {e["alert_id"] for e in w.client.get(f"/api/incidents/{f.typhoon}/timeline", headers=w.b).json()}
+    assert f.typhoon_alert_b in seen and f.typhoon_alert_a not in seen
+    opened = w.client.get(f"/api/incidents/{f.typhoon}/timeline", headers=w.a).json()[0]
+    assert opened["kind"] == "opened" and "population" not in opened["data"]  # no district-wide counts
+    _incident_hidden_id(w, f.wide_a, "GET", "/timeline", w.b)
+
+
+def check_incident_report(suffix: str) -> Callable[[World], None]:
+    def check(w: World) -> None:
+        f = _fleet(w)
+        check_incident_part(suffix)(w)
+        report = w.client.get(f"/api/incidents/{f.typhoon}{suffix}", headers=w.a)
+        assert report.status_code == 200
+        assert f.typhoon_alert_b not in report.text and f.typhoon_alert_a in report.text or suffix == "/report.csv"
+        whole = w.client.get(f"/api/incidents/{f.typhoon}{suffix}", headers=w.d)
+        assert w.users.town_b in whole.text  # the district's report does name town B
+        _incident_hidden_id(w, f.wide_a, "GET", suffix, w.b)
+
+    return check
 
 
 def check_incident_part(suffix: str, method: str = "GET", body=None) -> Callable[[World], None]:
@@ -471,7 +618,15 @@ def check_incident_part(suffix: str, method: str = "GET", body=None) -> Callable
 def check_incident_open(w: World) -> None:
     lon, lat = w.point_in(w.users.town_b)
     spec = {"type": "fire", "title": "越界", "area": {"point": [lon, lat], "radius_m": 30}}
-    assert w.client.post("/api/incidents", json=spec, headers=w.a).status_code == 403
+    refused = w.client.post("/api/incidents", json=spec, headers=w.a)
+    assert refused.status_code == 403 and "overlap" in refused.json()["detail"]
+    lon, lat = w.point_in(w.users.town_a)
+    wide = {"type": "fire", "title": "本镇大火", "area": {"point": [lon, lat], "radius_m": 100_000}}
+    opened = w.client.post("/api/incidents", json=wide, headers=w.a)
+    assert opened.status_code == 201, opened.text
+    _only_town_a(w, opened.json())  # cut to town A, its impact with it
+    assert w.client.post(f"/api/incidents/{opened.json()['id']}/close", json={"note": ""},
+                         headers=w.a).status_code == 200
 
 
 def check_incident_close(w: World) -> None:
@@ -575,10 +730,10 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/incidents"): check_incidents_list,
     ("POST", "/api/incidents"): check_incident_open,
     ("GET", "/api/incidents/{incident_id}"): check_incident_detail,
-    ("GET", "/api/incidents/{incident_id}/timeline"): check_incident_part("/timeline"),
-    ("GET", "/api/incidents/{incident_id}/report.html"): check_incident_part("/report.html"),
-    ("GET", "/api/incidents/{incident_id}/report.json"): check_incident_part("/report.json"),
-    ("GET", "/api/incidents/{incident_id}/report.csv"): check_incident_part("/report.csv"),
+    ("GET", "/api/incidents/{incident_id}/timeline"): check_incident_timeline,
+    ("GET", "/api/incidents/{incident_id}/report.html"): check_incident_report("/report.html"),
+    ("GET", "/api/incidents/{incident_id}/report.json"): check_incident_report("/report.json"),
+    ("GET", "/api/incidents/{incident_id}/report.csv"): check_incident_report("/report.csv"),
     ("POST", "/api/incidents/{incident_id}/notes"): check_incident_part("/notes", "POST", {"text": "越界备注"}),
     ("POST", "/api/incidents/{incident_id}/refresh"): check_incident_part("/refresh", "POST"),
     ("POST", "/api/incidents/{incident_id}/close"): check_incident_close,
@@ -603,6 +758,7 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/wall/scope"): check_wall_scope,
     ("GET", "/api/config"): check_config,
     ("GET", "/api/auth/me"): check_me,
+    ("POST", "/api/auth/ticket"): check_ticket,
     ("POST", "/api/auth/login"): check_login,
     ("POST", "/api/auth/logout"): check_logout,
     ("GET", "/api/users"): check_users_list,
@@ -631,9 +787,67 @@ def _app_routes() -> list[str]:
     return [f"{method} {path}" for method, path in api_routes(create_app(Settings()))]
 
 
+_TEXT_TYPES = ("json", "html", "csv", "text", "xml")
+
+
+class LeakScan:
+    """Records every answer to town A's token during a check; :meth:`leaks` finds town B's
+    markers in them: any code under town B's, and the ids of B's alerts, cameras, vehicles,
+    drones, incidents, facilities and shelters — except those A named in its own request (a 404
+    that repeats the id asked for tells nothing)."""
+
+    def __init__(self, w: World) -> None:
+        self.w = w
+        self.responses: list = []
+        self.patterns = {"town B code": re.compile(rf"(?<!\d){re.escape(w.users.town_b)}\d*(?!\d)")}
+        for marker in self._ids():
+            self.patterns[marker] = re.compile(rf"(?<![\w-]){re.escape(marker)}(?![\w-])")
+
+    def _ids(self) -> set[str]:
+        w = self.w
+        ids = {w.alert_b.id, w.event_b["id"], w.camera_b.id, PRIVATE_B}
+        ids |= {c.id for c in w.state.cameras.cameras if c.grid and c.grid.startswith(w.users.town_b)}
+        fleet = getattr(w, "fleet", None)
+        if fleet is not None:
+            ids |= {fleet.vehicle_b, fleet.drone_b, fleet.incident_b, fleet.typhoon_alert_b}
+        for layer in ("facilities", "shelters"):
+            features = w.state.registry.read_features(layer, _everything())
+            if "id" in features.columns:
+                ids |= {str(i) for i, code in zip(features["id"], features["code"], strict=True)
+                        if str(code).startswith(w.users.town_b)}
+        return ids
+
+    def __enter__(self) -> Self:
+        self.w.client.event_hooks["response"].append(self.responses.append)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.w.client.event_hooks["response"].remove(self.responses.append)
+
+    def leaks(self) -> list[str]:
+        found = []
+        token = self.w.a["Authorization"]
+        for response in self.responses:
+            request = response.request
+            kind = response.headers.get("content-type", "")
+            if request.headers.get("authorization") != token or not any(t in kind for t in _TEXT_TYPES):
+                continue
+            if not hasattr(response, "_content"):  # a stream the check did not read
+                continue
+            asked = f"{request.url} ".encode() + (request.content if hasattr(request, "_content") else b"")
+            text = response.content.decode("utf-8", "replace")
+            for marker, pattern in self.patterns.items():
+                hit = pattern.search(text)
+                if hit and hit.group(0).encode() not in asked:
+                    found.append(f"{request.method} {request.url.path}: {marker} ({hit.group(0)})")
+        return found
+
+
 @pytest.mark.parametrize("route", _app_routes())
 def test_a_town_never_sees_another_towns_data(world, route):
     method, path = route.split(" ", 1)
     check = CHECKS.get((method, path))
     assert check is not None, f"{route} has no isolation check in {__name__}"
-    check(world)
+    with LeakScan(world) as scan:
+        check(world)
+    assert scan.leaks() == [], f"town A got town B's data through {route}"

@@ -15,8 +15,9 @@ below the assignee or does not contain the alert's grid.
 Evidence: ``GET /api/alerts/{id}/evidence/snapshot`` (``image/jpeg``) and ``.../clip``
 (``video/webm``) serve the files recorded for the alert, to those who may see the alert; 404
 when the alert is invisible, has no such file yet, or the file is past its retention. An
-``<img>`` or ``<video>`` tag cannot send a header, so these two also take the token as
-``?token=TOKEN`` (as the camera video does).
+``<img>`` or ``<video>`` tag cannot send a header, so these two also take a short-lived
+``?ticket=`` of ``POST /api/auth/ticket`` (as the camera video does); a login token in the URL
+is refused. A role without ``read`` (the gateway) gets 403, as for the alert itself.
 
 Filters of the list: ``status`` and ``severity`` may be repeated (``?status=new&status=acknowledged``)
 or comma-separated (``?status=new,acknowledged``); ``since``/``until`` bound ``last_ts`` (epoch
@@ -39,7 +40,15 @@ from alerts.service import (
     AlertNotFound,
     NotResponsible,
 )
-from console.api.deps import CurrentPrincipal, RequestScope, State, require
+from console.api.deps import (
+    CurrentPrincipal,
+    RequestScope,
+    State,
+    Unauthenticated,
+    connection_session,
+    principal_scope,
+    require,
+)
 from console.auth import Permission
 from layers import Scope
 from models.warning.record import Severity
@@ -154,22 +163,16 @@ def read_alert(state: State, scope: RequestScope, alert_id: str):
 EVIDENCE_MEDIA_TYPES: dict[str, str] = {"snapshot": "image/jpeg", "clip": "video/webm"}
 
 
-def evidence_scope(
-    request: Request,
-    state: State,
-    token: Annotated[str | None, Query(max_length=256, description="The login token, for <img>/<video> tags.")] = None,
-) -> Scope:
-    """The caller's scope from ``Authorization: Bearer`` or ``?token=`` (401 without either);
-    otherwise as :func:`console.api.deps.request_scope`."""
-    header = request.headers.get("authorization", "")
-    bearer = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    principal = state.auth.authenticate(bearer or token or "")
-    if principal is None:
-        raise HTTPException(401, "log in first: send 'Authorization: Bearer TOKEN' or ?token=TOKEN",
-                            headers={"WWW-Authenticate": "Bearer"})
-    if principal.code not in state.jurisdictions:
-        raise HTTPException(403, f"unknown jurisdiction {principal.code!r}")
-    return state.scope_for(principal.code)
+def evidence_scope(request: Request, state: State) -> Scope:
+    """The caller's read scope for an evidence file, which ``<img>``/``<video>`` tags open by
+    URL: ``Authorization: Bearer`` or a ``?ticket=`` (:func:`console.api.deps.connection_session`;
+    401 without either, a login token in the URL refused), then as
+    :func:`console.api.deps.request_scope` (403 for a role that may not read)."""
+    try:
+        session = connection_session(state, request)
+    except Unauthenticated as exc:
+        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    return principal_scope(state, session.principal)
 
 
 @router.get("/{alert_id}/evidence/{kind}", response_class=FileResponse)

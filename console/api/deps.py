@@ -133,6 +133,12 @@ def require(permission: Permission) -> Callable[[Principal], Principal]:
 
 def request_scope(state: State, principal: CurrentPrincipal) -> Scope:
     """The scope of the caller's own jurisdiction (403 for a role that may not read)."""
+    return principal_scope(state, principal)
+
+
+def principal_scope(state: ConsoleState, principal: Principal) -> Scope:
+    """The read scope of a principal however it was authenticated (403 for a role that may not
+    read, or a jurisdiction that no longer exists): every read path goes through here."""
     if not principal.can(Permission.READ):
         raise HTTPException(
             status_code=403, detail=f"role {principal.role.value} may not {PERMISSION_TEXT[Permission.READ]}"
