@@ -36,6 +36,8 @@ CLOSE_BOUND_S = 1.0  # the finding's bound: a session's live connections close w
 ELSEWHERE_BOUND_S = 3.0  # ended in the database only: one re-check period (1 s) and then some
 TOWN_A2_USER = "operator-a2"  # a second user of town A: another screen of town A's walls
 PW_USER = "sessions-pw"  # a user whose password the tests change
+#: The module's console runs on SQLite and on PostgreSQL (tests/conftest.py).
+CONSOLE_BACKENDS = ("sqlite", "postgresql")
 
 
 class Captured(logging.Handler):
@@ -50,14 +52,14 @@ class Captured(logging.Handler):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def site(tmp_path_factory, module_database_url):
     """A small console of its own, serving with uvicorn's access log on, and video from a fake
     worker for a camera of town A."""
     from console.app import create_app
     from console.settings import DemoSettings
     from console.state import open_console
 
-    settings = small_console_settings(tmp_path_factory.mktemp("sessions"))
+    settings = small_console_settings(tmp_path_factory.mktemp("sessions"), database_url=module_database_url)
     settings.demo = DemoSettings(seed=7, grids=64, towns=3, villages_per_town=2, cameras=40)
     state = open_console(settings)
     users = create_test_users(state)
