@@ -900,7 +900,8 @@ class IncidentService:
             return None
         severity, category = message.get("severity"), message.get("category")
         data = {"status": status, "severity": severity, "category": category, "event": message.get("event"),
-                "lon": message.get("lon"), "lat": message.get("lat")}
+                "lon": message.get("lon"), "lat": message.get("lat"),
+                "grid": message.get("grid"), "assignee_unit": message.get("assignee_unit")}
         if last is None:
             kind, text = TimelineKind.ALERT, f"{severity} {category} alert {alert_id} in the area ({status})"
         else:

@@ -79,3 +79,50 @@ def test_tracks_are_throttled_and_split_by_town(jurisdictions):
         assert len(mine) == 2 and all([t["track_id"] for t in m["tracks"]] == [1] for m in mine)
 
     asyncio.run(scenario())
+
+
+def test_incidents_reach_each_screen_as_its_jurisdiction_reads_them(jurisdictions):
+    """A district typhoon over two towns: each town's screen gets the area cut to it and its own
+    part of the impact; an alert's timeline entry reaches only those who see the alert."""
+    import shapely
+    from shapely.geometry import mapping
+
+    from alerts.incidents import TOPIC, Incident
+
+    async def scenario():
+        hub, bus, _, towns, grid_a, grid_b = _setup(jurisdictions)
+        district, town_a, town_b = (hub.connect(c, last_seq=0) for c in (jurisdictions.district_code, *towns))
+        area = shapely.union(jurisdictions.get(towns[0]).geometry, jurisdictions.get(towns[1]).geometry)
+        (lon_a, lat_a), (lon_b, lat_b) = jurisdictions.get(grid_a).anchor, jurisdictions.get(grid_b).anchor
+        incident = Incident(
+            id="typhoon00001", type="typhoon", title="台风", area={"point": [lon_a, lat_a], "radius_m": 50_000},
+            geometry=mapping(area), owner_unit=jurisdictions.district_code, codes=[towns[0], towns[1], grid_a, grid_b],
+            impact={"area": mapping(area), "area_km2": 100.0, "population": 3000,
+                    "towns": [{"code": towns[0], "population": 1000, "share": 1.0},
+                              {"code": towns[1], "population": 2000, "share": 1.0}],
+                    "grids": [{"code": grid_a, "population": 1000, "share": 1.0},
+                              {"code": grid_b, "population": 2000, "share": 1.0}],
+                    "vehicles": [{"id": "HZ-A", "lon": lon_a, "lat": lat_a}, {"id": "HZ-B", "lon": lon_b, "lat": lat_b}]},
+            created_ts=1.0, created_by="duty", updated_ts=1.0)
+        bus.publish(TOPIC, incident.to_message("opened"))
+        entry = {"incident_id": incident.id, "ts": 2.0, "kind": "alert", "actor": "system", "alert_id": "ALERT-IN-B",
+                 "data": {"grid": grid_b, "assignee_unit": towns[1], "lon": lon_b, "lat": lat_b}}
+        bus.publish(TOPIC, {"type": "incident", "event": "timeline", "id": incident.id, "status": "active",
+                            "owner_unit": incident.owner_unit, "codes": incident.codes, "entry": entry})
+
+        whole = await _all(district)
+        assert [m["event"] for m in whole] == ["opened", "timeline"]
+        assert {v["id"] for v in whole[0]["impact"]["vehicles"]} == {"HZ-A", "HZ-B"}
+        (mine,) = await _all(town_a)  # the alert in town B is not town A's to see
+        assert mine["event"] == "opened" and mine["seq"] == whole[0]["seq"]
+        assert [v["id"] for v in mine["impact"]["vehicles"]] == ["HZ-A"]
+        assert [t["code"] for t in mine["impact"]["towns"]] == [towns[0]] and mine["impact"]["population"] == 1000
+        assert set(mine["codes"]) == {towns[0], grid_a}
+        cut = shapely.geometry.shape(mine["geometry"])
+        assert shapely.area(shapely.difference(cut, jurisdictions.get(towns[0]).geometry)) < 1e-9
+        theirs = await _all(town_b)
+        assert [m["event"] for m in theirs] == ["opened", "timeline"]
+        assert [v["id"] for v in theirs[0]["impact"]["vehicles"]] == ["HZ-B"]
+        assert set(theirs[1]["codes"]) == {towns[1], grid_b}
+
+    asyncio.run(scenario())

@@ -188,7 +188,7 @@ def _handle(state: ConsoleState, principal, wall: str | None, data: Any) -> dict
 def _focus_incident(state: ConsoleState, principal, wall: str, incident_id: str) -> dict | None:
     """Every screen of the wall switches to the incident's layout."""
     try:
-        incident = state.incidents.get(incident_id, principal.code)
+        incident = state.incidents.get(incident_id, state.scope_for(principal.code))
     except IncidentNotFound:
         return {"type": "error", "detail": f"incident {incident_id} not found"}
     message = {

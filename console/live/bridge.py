@@ -8,8 +8,11 @@ only to screens whose jurisdiction contains one of them:
 - a camera's status: the camera's grid;
 - live tracks: one message per town, holding only the tracks located in that town (a camera on a
   town border never shows a town's wall what happens across the border);
-- an incident (opened, updated, closed, a timeline entry): the unit that opened it and every
-  town, village and grid its area touches.
+- an incident (opened, updated, closed): the unit that opened it and every town, village and
+  grid its area touches — each screen receiving the incident as its jurisdiction may read it
+  (:meth:`alerts.incidents.Incident.seen_from`: the area cut to it, its part of the impact);
+- an incident's timeline entry: a note for the incident's audience, an alert's entry only for
+  those who see the alert (its grid and its responsible unit).
 
 Vehicle and drone positions reach the hub through :mod:`console.live.positions`.
 
@@ -28,9 +31,11 @@ import numpy as np
 
 from alerts.bus import Bus, Topic
 from alerts.incidents import TOPIC as INCIDENTS_TOPIC
-from console.live.hub import LiveHub
+from alerts.incidents import Incident
+from console.live.hub import LiveHub, Message
 from gis.codes import LEVEL_DIGITS, Level, is_within
 from gis.jurisdiction import Jurisdictions
+from layers import Scope
 
 log = logging.getLogger(__name__)
 
@@ -77,8 +82,31 @@ class LiveBridge:
         self.hub.publish(message, audience=alert_audience(message, self.jurisdictions.district_code))
 
     def on_incident(self, message: dict[str, Any]) -> None:
-        codes = [*message.get("codes", ()), message.get("owner_unit")]
-        self.hub.publish(message, audience=[c for c in codes if c] or [self.jurisdictions.district_code])
+        district = self.jurisdictions.district_code
+        touched = [str(c) for c in message.get("codes", ()) if c]
+        audience = [*touched, message.get("owner_unit")]
+        if message.get("event") != "timeline":
+            self.hub.publish(message, audience=[c for c in audience if c] or [district],
+                             render=lambda code: self._incident_for(message, code))
+            return
+        entry = message.get("entry") or {}
+        data = entry.get("data") or {}
+        if entry.get("alert_id"):  # an alert's entry: for those who see the alert
+            audience = [data.get("grid"), data.get("assignee_unit")]
+        self.hub.publish(message, audience=[c for c in audience if c] or [district],
+                         render=lambda code: {**message, "codes": [c for c in touched if is_within(c, code)]})
+
+    def _incident_for(self, message: Message, code: str) -> Message:
+        """An incident message as jurisdiction ``code`` may read it."""
+        try:
+            incident = Incident.from_message(message)
+        except (KeyError, ValueError):  # not an incident's full fields: nothing to cut
+            log.warning("incident message without the incident's fields: %s", message.get("id"))
+            return {k: v for k, v in message.items() if k not in ("impact", "codes", "geometry")}
+        if code in ("", self.jurisdictions.district_code):
+            return message
+        scope = Scope(code=code, geometry=self.jurisdictions.get(code).geometry)
+        return incident.seen_from(scope).to_message(str(message.get("event", "updated")))
 
     def on_camera_status(self, message: dict[str, Any]) -> None:
         camera_id = str(message.get("camera_id", ""))

@@ -67,6 +67,10 @@ class Envelope:
     message: Message
     audience: frozenset[str] | None  # None: every client
     wall: str | None = None  # set: only the screens that joined this wall (a wall_key)
+    #: set: the message as jurisdiction ``code`` may read it (a derived result cut to the reader,
+    #: e.g. an incident's impact), made once per code on first delivery
+    render: Callable[[str], Message] | None = None
+    _rendered: dict[str, Message] = field(default_factory=dict, compare=False, repr=False)
 
     def for_client(self, client: LiveClient) -> bool:
         if self.wall is not None and self.wall != client.wall:
@@ -75,8 +79,13 @@ class Envelope:
             return True
         return any(is_within(code, client.code) for code in self.audience)
 
-    def payload(self) -> Message:
-        return {**self.message, "seq": self.seq}
+    def payload(self, code: str = "") -> Message:
+        """The message for a client of jurisdiction ``code``, with its ``seq``."""
+        if self.render is None:
+            return {**self.message, "seq": self.seq}
+        if code not in self._rendered:
+            self._rendered[code] = self.render(code)
+        return {**self._rendered[code], "seq": self.seq}
 
 
 @dataclass(eq=False)
@@ -122,7 +131,7 @@ class LiveClient:
                 if envelope.seq <= self.last_seq:
                     continue  # already covered by the snapshot this client was sent
                 self.last_seq = envelope.seq
-                return envelope.payload()
+                return envelope.payload(self.code)
             self._wakeup.clear()
             await self._wakeup.wait()
 
@@ -165,14 +174,16 @@ class LiveHub:
 
     # --- publishing ---------------------------------------------------------------------
     def publish(self, message: Message, audience: Iterable[str] | None = None, *, wall: str | None = None,
-                keep: bool = True) -> int:
+                keep: bool = True, render: Callable[[str], Message] | None = None) -> int:
         """Number and deliver a message; safe from any thread; returns its ``seq``.
 
         ``keep=False``: not kept for replay (positions, which the next update replaces).
+        ``render(code)``: what a client of jurisdiction ``code`` receives instead of ``message``
+        (called on the hub's loop, once per code).
         """
         codes = None if audience is None else frozenset(c for c in audience if c)
         with self._lock:  # numbering and hand-over in one step: deliveries keep seq order
-            envelope = Envelope(next(self._seq), message, codes, wall)
+            envelope = Envelope(next(self._seq), message, codes, wall, render)
             self._last = envelope.seq
             if keep:
                 self._ring.append(envelope)
