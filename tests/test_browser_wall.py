@@ -190,6 +190,12 @@ def api_token(base: str, username: str) -> str:
     return r.json()["token"]
 
 
+def api_ticket(base: str, token: str) -> str:
+    r = httpx.post(f"{base}/api/auth/ticket", headers={"Authorization": f"Bearer {token}"}, trust_env=False)
+    r.raise_for_status()
+    return r.json()["ticket"]
+
+
 def api_get(base: str, token: str, path: str, **params):
     r = httpx.get(f"{base}{path}", params=params or None, headers={"Authorization": f"Bearer {token}"},
                   trust_env=False, timeout=30)
@@ -411,10 +417,12 @@ def test_evidence_beside_the_tiles_and_on_the_board(wall, district):
         assert src.startswith("blob:"), src
     assert any(f"/api/alerts/{alert.id}/evidence/snapshot?v=" in u for u in district.browsing.requests)
     url = f"{wall.base}/api/alerts/{alert.id}/evidence/clip"
-    assert httpx.get(url, params={"token": district.token}, trust_env=False).status_code == 200
+    assert httpx.get(url, headers={"Authorization": f"Bearer {district.token}"}, trust_env=False).status_code == 200
+    assert httpx.get(url, params={"ticket": api_ticket(wall.base, district.token)}, trust_env=False).status_code == 200
     assert httpx.get(url, trust_env=False).status_code == 401
-    town_b = api_token(wall.base, wall.users.operator_b)  # another town's token: as if it did not exist
-    assert httpx.get(url, params={"token": town_b}, trust_env=False).status_code == 404
+    assert httpx.get(url, params={"token": district.token}, trust_env=False).status_code == 401  # never in a URL
+    town_b = api_ticket(wall.base, api_token(wall.base, wall.users.operator_b))  # another town's: as if none
+    assert httpx.get(url, params={"ticket": town_b}, trust_env=False).status_code == 404
     # The clip plays, or (a codec the browser lacks) offers itself for download.
     district.board.wait_for_function(
         "() => { const c = document.getElementById('zw-ev-clip'); "
