@@ -138,16 +138,16 @@ def test_the_analyst_page_compares_two_versions_and_promotes_one(bench, tmp_path
                                     f"sessionStorage.setItem('zhizhi.user', {json.dumps(json.dumps({'username': ANALYST}))});")
             page = context.new_page()
             page.goto(f"{base}/analyst", wait_until="domcontentloaded")
-            page.wait_for_function("document.body.dataset.ready === 'true'", timeout=30_000)
+            page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=30_000)
             a, b = prod.label, f"{prod.name}@{prod.version + 1}"
             page.check(f"input[name=an-a][value='{a}']")
             page.check(f"input[name=an-b][value='{b}']")
             page.click("#an-diff")
-            page.wait_for_function("document.querySelector('#an-diff-out').textContent.includes('min_duration_s')")
+            page.wait_for_function("() => document.querySelector('#an-diff-out').textContent.includes('min_duration_s')")
             page.select_option("#an-dataset", DEMO_DATASET)
             page.click("#an-run-ab")
             try:
-                page.wait_for_function("zhizhiAnalyst.results.a && zhizhiAnalyst.results.b", timeout=120_000)
+                page.wait_for_function("() => zhizhiAnalyst.results.a && zhizhiAnalyst.results.b", timeout=120_000)
             except PlaywrightTimeout:
                 raise AssertionError(page.evaluate("document.querySelector('#an-jobs').innerText + ' | ' + "
                                                    "document.querySelector('#an-run-msg').innerText")) from None
@@ -159,7 +159,7 @@ def test_the_analyst_page_compares_two_versions_and_promotes_one(bench, tmp_path
             page.screenshot(path=str(folder / "analyst.png"))
             page.on("dialog", lambda dialog: dialog.accept("比对后上线 after the backtest"))
             page.click(f"button[data-promote='{b}']")
-            page.wait_for_function(f"document.querySelector(\"tr[data-model='{b}'] .an-status.production\")")
+            page.wait_for_function(f"() => document.querySelector(\"tr[data-model='{b}'] .an-status.production\")")
         finally:
             browser.close()
     assert state.models.production("warning").label == b

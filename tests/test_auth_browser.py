@@ -72,7 +72,7 @@ def test_no_token_leads_to_the_login_page_and_back_to_the_map(page, site):
 
     log_in(page, users.operator_a, PASSWORD)
     page.wait_for_url(f"{base}/")
-    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
+    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
     town = state.jurisdictions.get(users.town_a)
     assert town.name in page.locator("#zz-scope-name").inner_text()
     assert page.locator("#zz-user-name").inner_text() == users.operator_a
@@ -91,7 +91,7 @@ def test_a_revoked_token_returns_to_the_login_page(page, site):
     page.goto(f"{base}/login?next=%2F", wait_until="domcontentloaded")
     log_in(page, users.operator_b, PASSWORD)
     page.wait_for_url(f"{base}/")
-    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
+    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
     token = page.evaluate("sessionStorage.getItem('zhizhi.token')")
     state.auth.logout(token)  # e.g. an administrator ended the session
     with page.expect_navigation(url="**/login?next=%2F"):
@@ -105,7 +105,7 @@ def test_logging_out_ends_the_session(page, site):
     page.goto(f"{base}/login", wait_until="domcontentloaded")
     log_in(page, users.district, PASSWORD)
     page.wait_for_url(f"{base}/")
-    page.wait_for_function("document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
+    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
     token = page.evaluate("sessionStorage.getItem('zhizhi.token')")
     with page.expect_navigation(url="**/login?next=%2F"):
         page.click("#zz-logout")

@@ -132,7 +132,7 @@ def open_page(browser, base: str, prepare=None, token: str | None = None) -> Map
     if prepare:
         prepare(page)
     page.goto(f"{base}/", wait_until="domcontentloaded")
-    page.wait_for_function("document.body.dataset.ready !== 'false'", timeout=READY_TIMEOUT_MS)
+    page.wait_for_function("() => document.body.dataset.ready !== 'false'", timeout=READY_TIMEOUT_MS)
     return mp
 
 
@@ -314,7 +314,7 @@ def test_click_lists_the_cameras_that_see_the_point(map_page, api):
     mp = map_page
     lon, lat, covering = seen_point(api)
     click_at(mp, lon, lat, zoom=17)
-    mp.page.wait_for_function("document.getElementById('zz-cameras').dataset.state === 'done'")
+    mp.page.wait_for_function("() => document.getElementById('zz-cameras').dataset.state === 'done'")
     listed = mp.js(
         "[...document.querySelectorAll('#zz-camera-list .zz-cam')].map(li => li.dataset.cameraId)"
     )

@@ -174,13 +174,13 @@ def open_screen(b: Browsing, base: str, screen: str, wall_name: str):
 
 
 def wait_ready(page) -> None:
-    page.wait_for_function("document.body.dataset.wallReady !== undefined", timeout=READY_TIMEOUT_MS)
+    page.wait_for_function("() => document.body.dataset.wallReady !== undefined", timeout=READY_TIMEOUT_MS)
     state = page.evaluate("document.body.dataset.wallReady")
     banner = page.evaluate(
         "(() => { const b = document.getElementById('zz-errors'); return b && !b.hidden ? b.innerText : ''; })()"
     )
     assert state == "true", f"screen not ready ({state}); banner: {banner!r}"
-    page.wait_for_function("zhizhiWall.link.state === 'live' && zhizhiWall.link.lastSeq !== null",
+    page.wait_for_function("() => zhizhiWall.link.state === 'live' && zhizhiWall.link.lastSeq !== null",
                            timeout=30_000)
 
 
@@ -372,7 +372,7 @@ def test_a_selection_on_the_board_moves_the_wall(wall, district, other_wall):
         samples["board"].append(got_board - clicked)
 
     # The last selection is `alert`: the map is centred on it with its grid outlined ...
-    district.map.wait_for_function("zhizhiWall.selection.settledAt !== undefined", timeout=5000)
+    district.map.wait_for_function("() => zhizhiWall.selection.settledAt !== undefined", timeout=5000)
     center = district.map.evaluate("zhizhiWall.selection.center")
     flown = district.map.evaluate("zhizhiWall.selection.settledAt") - district.board.evaluate("zhizhiWall.clickedAt")
     print(f"\nthe map's flight (0.6 s animation) ended {flown:.0f} ms after the click")
@@ -474,7 +474,7 @@ def test_tracks_on_the_map_fade_when_stale(wall, district):
                            "speed_kmh": 0.0 if cls == "hazmat_tanker" else 38.0,
                            "heading_deg": camera.heading_deg})
         publish_tracks(wall.state, cam, t0 + k, tracks)
-    page.wait_for_function("zhizhiWall.tracks.size >= 5", timeout=5000)
+    page.wait_for_function("() => zhizhiWall.tracks.size >= 5", timeout=5000)
     assert page.locator(".zw-track-hazmat").count() >= 1, "hazmat tankers are not drawn apart"
     # A track not heard of for a while fades (its age pushed back rather than waited for).
     page.evaluate("""() => { const e = zhizhiWall.tracks.get(Array.from(zhizhiWall.tracks.keys())[1]);
@@ -558,7 +558,7 @@ def test_screenshots(wall, district, tmp_path):
     board.click(board_item(board, alert.id))
     district.map.wait_for_function("id => zhizhiWall.selection?.alertId === id && zhizhiWall.selection.settledAt",
                                    arg=alert.id, timeout=5000)
-    district.map.wait_for_function("zhizhiWall.tracks.size >= 7", timeout=5000)
+    district.map.wait_for_function("() => zhizhiWall.tracks.size >= 7", timeout=5000)
     board.wait_for_function("() => document.querySelectorAll('#zw-timeline li').length >= 3")
     district.video.wait_for_function(
         "() => document.querySelectorAll('.zw-tile[data-video=\"live\"]').length >= 2", timeout=15_000)
