@@ -8,12 +8,13 @@ plain arguments; only the application layer reads this object and passes values 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -232,15 +233,36 @@ class AuthSettings(BaseModel):
         60, ge=5, le=600, description="How long a ticket for URLs (/ws, camera video) may be used."
     )
     max_failures: int = Field(
-        5, ge=1, le=1000, description="Failed logins per user name within the window before 429."
+        5, ge=1, le=1000,
+        description="Failed logins of one user name from one address before each further try waits (429).",
     )
     max_failures_per_address: int = Field(
-        5, ge=1, le=100_000, description="Failed logins per client address within the window before 429."
+        20, ge=1, le=100_000,
+        description="Failed logins from one address, whatever the names, before each further try waits.",
     )
+    max_failures_per_user: int = Field(
+        30, ge=1, le=100_000,
+        description="Failed logins of one user name from all addresses after which every address gets one "
+        "free try for it (an address without failures is never refused).",
+    )
+    backoff_s: float = Field(1.0, gt=0, le=3600, description="First wait once over a limit; doubles per failure.")
+    max_backoff_s: float = Field(300, gt=0, le=24 * 3600, description="Longest wait between tries.")
     failure_window_s: float = Field(
-        300, ge=1, le=24 * 3600, description="The window failed logins are counted in."
+        3600, ge=1, le=7 * 24 * 3600, description="Failures are forgotten this long after the last one."
+    )
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For names the "
+        "client; empty: the connecting address is the client's and X-Forwarded-For is ignored.",
     )
     min_password_length: int = Field(8, ge=6, le=128, description="Shortest accepted new password.")
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            ipaddress.ip_network(entry.strip(), strict=False)  # ValueError names the bad entry
+        return [entry.strip() for entry in value]
 
 
 class Settings(BaseSettings):

@@ -22,8 +22,9 @@ holds ``state.auth.watch(session)`` and stops when its ``ended`` is set
 user's jurisdiction code; the district's code for district users), with
 ``principal.can(permission)``. What each role may do is the table of :mod:`console.auth.roles`.
 
-Modules: ``roles`` (the permission table), ``passwords`` (hashing, policy), ``ratelimit``
-(failed-login windows), ``store`` (tables ``users``, ``auth_tokens`` and ``auth_tickets``),
+Modules: ``roles`` (the permission table), ``passwords`` (hashing, policy, the shipped list of
+common passwords), ``ratelimit`` (the login guard: backoff per user and address, per address),
+``store`` (tables ``users``, ``auth_tokens`` and ``auth_tickets``),
 ``service`` (:class:`AuthService`), ``sessions`` (live connections end with their session),
 ``demo`` (the demo console's users).
 """

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from console.auth.models import USERNAME_PATTERN, LoginResult, Principal, UserInfo, to_datetime
 from console.auth.passwords import Passwords, WeakPassword
-from console.auth.ratelimit import FailureLimiter
+from console.auth.ratelimit import LoginGuard
 from console.auth.roles import ROLE_LEVELS, Role, parse_role
 from console.auth.sessions import LiveSessions, SessionWatch
 from console.auth.store import AuthStore, DuplicateUser, TokenRow, UserRow, token_digest
@@ -97,10 +97,12 @@ class AuthService:
         self.clock = clock
         self.passwords = Passwords(self.settings.min_password_length)
         self.live = LiveSessions(self._still_valid)  # the sessions of open /ws and video streams
-        window = self.settings.failure_window_s
-        self.user_failures = FailureLimiter(self.settings.max_failures, window, lambda: self.clock())
-        self.address_failures = FailureLimiter(
-            self.settings.max_failures_per_address, window, lambda: self.clock()
+        limits = self.settings
+        self.login_guard = LoginGuard(
+            per_pair=limits.max_failures, per_address=limits.max_failures_per_address,
+            per_user=limits.max_failures_per_user, backoff_s=limits.backoff_s,
+            max_backoff_s=limits.max_backoff_s, forget_after_s=limits.failure_window_s,
+            clock=lambda: self.clock(),
         )
 
     # --- users ----------------------------------------------------------------------------
@@ -170,24 +172,28 @@ class AuthService:
     def login(self, name: str, password: str, address: str | None = None) -> LoginResult:
         """A new token for a right name and password.
 
-        :class:`RateLimited` when the name or the address failed too often lately;
+        :class:`RateLimited` (no password checked) while this name from this address, or this
+        address, must wait after its failures (:class:`~console.auth.ratelimit.LoginGuard`:
+        exponential backoff; another address's failures never refuse this one);
         :class:`LoginFailed` (the same for an unknown user and a wrong password) otherwise.
         """
         username = normalize_username(name)[:64]
-        user_key, address_key = f"user:{username}", f"address:{address or '-'}"
-        waits = [w for w in (self.user_failures.retry_after(user_key),
-                             self.address_failures.retry_after(address_key)) if w is not None]
-        if waits:
-            log.warning("login of %r from %s refused: rate limited", username, address)
-            raise RateLimited(max(waits))
-        row = self.store.get_user(username) if _USERNAME.match(username) else None
-        if not self.passwords.verify(row.password_hash if row else None, password):
-            self.user_failures.fail(user_key)
-            self.address_failures.fail(address_key)
+        client = address or "-"
+        wait = self.login_guard.admit(username, client)
+        if wait is not None:
+            log.warning("login of %r from %s refused: rate limited for %.0f s", username, address, wait)
+            raise RateLimited(wait)
+        try:
+            row = self.store.get_user(username) if _USERNAME.match(username) else None
+            right = self.passwords.verify(row.password_hash if row else None, password)
+        except BaseException:
+            self.login_guard.cancel(username, client)
+            raise
+        if not right:
             log.warning("failed login of %r from %s", username, address)
             raise LoginFailed(LOGIN_FAILED)
         assert row is not None
-        self.user_failures.clear(user_key)
+        self.login_guard.succeeded(username, client)
         if self.passwords.needs_rehash(row.password_hash):
             self.store.set_password_hash(
                 username, self.passwords.hash(password), self.clock(), revoke_tokens=False
