@@ -36,11 +36,14 @@ from console.api import (
     wall,
     ws,
 )
+from console.middleware import ClientAddress, HostileInput, SecurityHeaders, printable
 from console.settings import Settings, get_settings
 from console.state import ConsoleState, open_console
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
+#: Largest request body other than a form or file upload (telemetry's own limit when larger).
+MAX_JSON_BODY = 16 * 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, state: ConsoleState | None = None) -> FastAPI:
@@ -71,6 +74,10 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
+    # Outermost last: the security headers go on every answer, the guards' own refusals too.
+    app.add_middleware(HostileInput, max_body_bytes=max(settings.telemetry.max_body_bytes, MAX_JSON_BODY))
+    app.add_middleware(ClientAddress, trusted_proxies=settings.auth.trusted_proxies)
+    app.add_middleware(SecurityHeaders, tile_url=settings.map.tile_url)
     for error in STORAGE_DOWN:
         app.add_exception_handler(error, storage_unavailable)
     for module in (health, auth, grids, cameras, layers, alerts, events, video, wall, ws, telemetry, hazmat,
@@ -110,19 +117,39 @@ async def storage_unavailable(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    """FastAPI's 422, with non-finite numbers echoed from the input written as text.
+    """FastAPI's 422, whatever input it echoes.
 
-    A body like ``{"lat": NaN}`` is refused by validation, but the error echoes the input and
-    NaN is not JSON: without this the refusal itself would fail with a 500.
+    The error echoes the input, which need not be JSON: non-finite numbers (``{"lat": NaN}``)
+    are written as text, text that cannot be encoded (lone surrogates, bytes that are not
+    UTF-8) escaped. Should that still fail, the 422 goes out without the echoed input: a
+    refusal never becomes a 500. (Hostile bodies mostly never get here: see
+    :mod:`console.middleware`.)
     """
-    return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+    try:
+        errors = _json_safe(jsonable_encoder(exc.errors(), custom_encoder={bytes: _bytes_text}))
+        return JSONResponse(status_code=422, content={"detail": errors})
+    except (ValueError, TypeError, RecursionError):
+        bare = [{k: v for k, v in error.items() if k in ("type", "loc", "msg")} for error in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(bare))})
 
 
-def _json_safe(value: Any) -> Any:
+def _bytes_text(value: bytes) -> str:
+    return printable(value.decode("utf-8", "backslashreplace"), limit=200)
+
+
+def _json_safe(value: Any, depth: int = 0) -> Any:
+    if depth > 32:
+        return "..."
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return printable(value, limit=200)
+        return value
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return {_json_safe(k, depth + 1): _json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v, depth + 1) for v in value]
     return value

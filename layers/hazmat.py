@@ -113,6 +113,8 @@ def _route_dict(value: object) -> dict[str, Any]:
             value = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValueError(f"route is not GeoJSON: {exc.msg}") from None
+        except (ValueError, RecursionError):
+            raise ValueError("route is not GeoJSON (nested too deeply, or a number too long)") from None
     if not isinstance(value, dict):
         raise ValueError("route must be a GeoJSON LineString object")  # noqa: TRY004 (pydantic)
     if value.get("type") != "LineString":
@@ -424,9 +426,10 @@ class HazmatRegistry:
         """
         try:
             doc = json.loads(data)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (ValueError, RecursionError) as exc:  # not JSON, not UTF-8, nested too deeply
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
             raise HazmatImportError(
-                "feature", [ImportProblem(0, "(file)", f"not JSON: {exc}")]
+                "feature", [ImportProblem(0, "(file)", f"not JSON: {reason}")]
             ) from None
         if (
             not isinstance(doc, dict)

@@ -52,6 +52,10 @@ def parse_geojson_text(data: bytes | str) -> Any:
         raise LayerError(
             "malformed", f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}"
         ) from exc
+    except RecursionError:
+        raise LayerError("malformed", "the JSON is nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise LayerError("malformed", f"malformed JSON: {exc}") from None
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -114,7 +114,7 @@ def _decode(payload: bytes) -> tuple[float, dict[str, Any]]:
     """``timestamp`` in seconds and the ``data`` object of an OSD message."""
     try:
         message = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply
         raise _invalid(f"not JSON: {exc}") from None
     if not isinstance(message, dict) or not isinstance(message.get("data"), dict):
         raise _invalid("not an object with a data object")

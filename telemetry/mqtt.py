@@ -91,7 +91,7 @@ def _vehicle_items(payload: bytes) -> list[object]:
     """The reports of a vehicle message: one JSON object or a list."""
     try:
         decoded = json.loads(payload)
-    except (UnicodeDecodeError, ValueError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deeply
         raise TelemetryError(Reason.INVALID, f"not JSON: {exc}") from None
     if isinstance(decoded, dict):
         return [decoded]
