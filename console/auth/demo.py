@@ -2,7 +2,8 @@
 ``town-<towncode>`` (the operator of each town).
 
 Their password is ``ZHIZHI_DEMO_PASSWORD`` (``settings.demo_password``) when set — and then
-set again on every start, so changing the variable changes the password. Without it, a
+set again on every start, so changing the variable changes the password; it must pass the
+password policy (:meth:`~console.auth.passwords.Passwords.check`). Without it, a
 password is generated when the users are first created and reported once; later starts leave
 the users as they are (``zhizhi users passwd`` changes a password).
 """
@@ -14,6 +15,7 @@ import secrets
 
 from pydantic import BaseModel
 
+from console.auth.passwords import WeakPassword
 from console.auth.roles import Role
 from console.auth.service import AuthService
 
@@ -53,6 +55,11 @@ def ensure_demo_users(auth: AuthService, password: str | None) -> DemoUsers:
         generated = password = secrets.token_urlsafe(12)
     if password is not None and not password.strip():
         raise ValueError("ZHIZHI_DEMO_PASSWORD is empty")
+    if password is not None and generated is None:
+        try:
+            auth.passwords.check(password, DISTRICT_USER)
+        except WeakPassword as exc:
+            raise ValueError(f"ZHIZHI_DEMO_PASSWORD is refused: {exc}") from None
     created, updated = [], []
     for name, (role, code) in wanted.items():
         row = auth.store.get_user(name)
