@@ -5,23 +5,25 @@
 the dataset and the model version at once (404 / 422 with the reason) and runs the backtest in
 the background; ``GET /api/backtests/{id}`` is its progress (clips done of total), then its
 scores per rule or its error. Models and datasets are district-wide, like the model versions:
-running needs ``models.manage``; everyone who may read sees the results. ``GET /analyst`` is the
-analyst page (``console/static/analyst/``).
+a dataset holds recordings from anywhere in the district, so running a backtest needs
+``models.manage`` **and** a district-level jurisdiction (a town's analyst gets a 403 that says
+so, as for changing model versions); everyone who may read sees the results (scores per rule,
+no recordings). ``GET /analyst`` is the analyst page (``console/static/analyst/``).
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from console.api.deps import CurrentPrincipal, RequestScope, State, require
-from console.auth import Permission
+from console.api.deps import RequestScope, State, require
+from console.auth import Permission, Principal
 from console.jobs import Job
 from models.backtest.dataset import BacktestError, load_dataset
 from models.backtest.run import run_backtest
@@ -56,6 +58,18 @@ class BacktestRequest(BaseModel):
     truth: bool = Field(False, description="Use truth.jsonl instead of the detector (rule logic only).")
 
 
+def district_analyst(
+    state: State, principal: Annotated[Principal, Depends(require(Permission.MODELS_MANAGE))]
+) -> Principal:
+    """A user who may run backtests: ``models.manage`` at district level (403 otherwise)."""
+    district = state.jurisdictions.district_code
+    if principal.code != district:
+        raise HTTPException(
+            403, f"backtests replay recordings of the whole district: only district-level users may run "
+            f"them (your jurisdiction is {principal.code}, not the district {district})")
+    return principal
+
+
 def _datasets_dir(state) -> Path:
     return state.settings.resolved_datasets_dir
 
@@ -82,9 +96,10 @@ def datasets(state: State, scope: RequestScope) -> list[DatasetInfo]:
     return found
 
 
-@router.post("/api/backtests", status_code=202, response_model=Job,
-             dependencies=[Depends(require(Permission.MODELS_MANAGE))])
-async def start_backtest(state: State, principal: CurrentPrincipal, request: BacktestRequest) -> Job:
+@router.post("/api/backtests", status_code=202, response_model=Job)
+async def start_backtest(
+    state: State, principal: Annotated[Principal, Depends(district_analyst)], request: BacktestRequest
+) -> Job:
     """Check the model version and the dataset, then run the backtest in the background."""
     folder = _dataset_folder(state, request.dataset)
     try:
