@@ -113,8 +113,10 @@ def _run_server(settings: Settings, state) -> None:
     from console.app import create_app
 
     redact.install()  # no ticket or token of a URL in the access log (the app's lifespan does it too)
+    # proxy_headers=False: the client address is ours to derive (auth.trusted_proxies,
+    # console.middleware), not uvicorn's, which trusts X-Forwarded-For from 127.0.0.1
     uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port, log_level="info",
-                ws_per_message_deflate=settings.live.ws_deflate)
+                ws_per_message_deflate=settings.live.ws_deflate, proxy_headers=False)
 
 
 @app.command()

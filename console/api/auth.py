@@ -2,8 +2,8 @@
 
 ``POST /api/auth/login`` ``{"username", "password"}`` answers ``{"token", "token_type",
 "expires_at", "user": {"name", "role", "jurisdiction"}}``; a wrong name or password is a 401
-with the same message either way; too many failures for the name or from the address within
-the window (``settings.auth``) a 429 with ``Retry-After`` (seconds). ``POST /api/auth/logout``
+with the same message either way; a 429 with ``Retry-After`` (seconds) while this name from
+this address, or this address, is in its backoff (``settings.auth``). ``POST /api/auth/logout``
 revokes the request's token and its tickets, and closes its open ``/ws`` and video streams
 (204). ``GET /api/auth/me`` is the caller with its permissions.
 

@@ -4,9 +4,10 @@ Tokens are 256 random bits (:func:`secrets.token_urlsafe`), stored as their SHA-
 expiry (``settings.auth.token_ttl_s``), so they survive a restart and a logout or a password
 change ends them. A login fails with one message whatever went wrong (unknown user, wrong
 password), and an unknown user's password is verified against a dummy hash, so neither the
-answer nor its timing tells whether a user exists. Failed logins are counted per user name
-and per client address (:class:`~console.auth.ratelimit.FailureLimiter`); over the limit,
-:class:`RateLimited` says how long to wait, and no password is checked.
+answer nor its timing tells whether a user exists. Logins are guarded by
+:class:`~console.auth.ratelimit.LoginGuard`: per user and address, then per address,
+exponential backoff; while one applies, :class:`RateLimited` says how long to wait and no
+password is checked.
 """
 
 from __future__ import annotations
