@@ -595,7 +595,12 @@ class ModelWatch:
             self._seen[version.kind] = self._label(version)
 
     def check(self) -> list[ModelVersion]:
-        """Report the kinds whose production changed since last seen; those versions."""
+        """Report the kinds whose production changed since last seen; those versions.
+
+        A change made through this process's store between the read and the report (a rollback
+        at the console) was announced before this one: production is read once more after the
+        report, and what is in production then is announced last, so the runners end on it.
+        """
         changed = []
         for kind in KINDS:
             current = self.store.production(kind)
@@ -605,11 +610,20 @@ class ModelWatch:
                 self._seen[kind] = self._label(current)
             changed.append(current)
             log.info("%s model %s went into production elsewhere", kind, current.label)
-            try:
-                self.on_change(current, "promote")
-            except Exception:
-                log.exception("applying %s model %s failed", kind, current.label)
+            self._report(current)
+            latest = self.store.production(kind)
+            if latest is not None and self._label(latest) != self._label(current):
+                with self._lock:
+                    self._seen[kind] = self._label(latest)
+                log.info("%s model %s went into production meanwhile; announced again", kind, latest.label)
+                self._report(latest)
         return changed
+
+    def _report(self, version: ModelVersion) -> None:
+        try:
+            self.on_change(version, "promote")
+        except Exception:
+            log.exception("applying %s model %s failed", version.kind, version.label)
 
     def start(self) -> ModelWatch:
         """Poll in a daemon thread until :meth:`stop`."""

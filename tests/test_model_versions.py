@@ -208,6 +208,30 @@ def test_a_watch_notices_a_promotion_made_by_another_process(store, db_url):
     assert watch.check() == [] and heard == ["default@2"]
 
 
+def test_a_rollback_that_overtakes_a_watch_check_is_announced_last(store, db_url):
+    """A watch check reads another process's promotion (v2); before it announces it, a rollback
+    through this console's store (v1) commits and is announced. The console must end on v1."""
+    store.seed("warning", SHIPPED)
+    store.add("warning", variant(SHIPPED, 2, min_duration_s=5), "ana", "quick")
+    announced = []
+    store.on_promoted(lambda v, action: announced.append(v.label))  # the console's own announcement
+    watch = ModelWatch(store, lambda v, action: announced.append(v.label), interval_s=0)
+    ModelStore(make_engine(db_url)).promote("warning", "default", 2, "cli-user", "from the command line")
+    read_production = store.production
+    raced = []
+
+    def production_then_rollback(kind):
+        found = read_production(kind)
+        if kind == "warning" and not raced:  # the rollback lands between the read and the announcement
+            raced.append(store.rollback("warning", "admin", "back").label)
+        return found
+
+    store.production = production_then_rollback
+    watch.check()
+    assert raced == ["default@1"] and read_production("warning").label == "default@1"
+    assert announced[-1] == "default@1", announced  # what the runners apply last is what is in production
+
+
 # --- a running console ------------------------------------------------------------------------------
 
 
