@@ -7,6 +7,7 @@ operators of the district's first two towns and of the first village of the firs
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 PASSWORD = "Zhizhi-test-pass-7"
@@ -74,6 +75,18 @@ class Logins:
         if username not in self._headers:
             self._headers[username] = bearer(login(self.client, username, self.password))
         return self._headers[username]
+
+
+def fake_auth_clock(state):
+    """Put ``state``'s auth service on a :class:`FakeClock` at the real now (a generator for a
+    fixture: yields the clock, then back on the real clock); the login guard forgets its counts
+    both ways (none from the fake future stays)."""
+    fake = FakeClock(time.time())
+    state.auth.clock = fake
+    state.auth.login_guard.clear()
+    yield fake
+    state.auth.clock = time.time
+    state.auth.login_guard.clear()
 
 
 class FakeClock:

@@ -20,10 +20,10 @@ from console.state import open_console
 from models.warning.record import WarningEvent
 from tests.auth_support import (
     PASSWORD,
-    FakeClock,
     api_routes,
     bearer,
     create_test_users,
+    fake_auth_clock,
     login,
     small_console_settings,
 )
@@ -52,12 +52,7 @@ def console(tmp_path_factory, module_database_url):
 def clock(console):
     """The console's auth service on a settable clock (back on the real one afterwards)."""
     _, state, _ = console
-    fake = FakeClock(time.time())
-    state.auth.clock = fake
-    state.auth.login_guard.clear()
-    yield fake
-    state.auth.clock = time.time
-    state.auth.login_guard.clear()  # no count from the fake future
+    yield from fake_auth_clock(state)
 
 
 def from_address(client, address: str | None = None) -> TestClient:

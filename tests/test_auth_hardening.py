@@ -20,9 +20,9 @@ from console.settings import AuthSettings
 from models.warning.record import WarningEvent
 from tests.auth_support import (
     PASSWORD,
-    FakeClock,
     bearer,
     create_test_users,
+    fake_auth_clock,
     login,
     small_console_settings,
 )
@@ -53,12 +53,7 @@ def console(tmp_path_factory):
 def clock(console):
     """The console's auth service on a settable clock (back on the real one afterwards)."""
     _, state, _ = console
-    fake = FakeClock(time.time())
-    state.auth.clock = fake
-    state.auth.login_guard.clear()
-    yield fake
-    state.auth.clock = time.time
-    state.auth.login_guard.clear()
+    yield from fake_auth_clock(state)
 
 
 @pytest.fixture(scope="module")

@@ -59,19 +59,9 @@ def bearer_token(
 Token = Annotated[str, Depends(bearer_token)]
 
 
-def current_principal(state: State, token: Token) -> Principal:
-    """Who the request acts as; 401 for an unknown, revoked or expired token."""
-    principal = state.auth.authenticate(token)
-    if principal is None:
-        raise unauthorized("the token is invalid or has expired; log in again")
-    return principal
-
-
-CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
-
-
 def current_session(state: State, token: Token) -> Session:
-    """The request's session (who, and the token's digest); 401 as :func:`current_principal`."""
+    """The request's session (who, and the token's digest); 401 for an unknown, revoked,
+    expired or idle token."""
     session = state.auth.session(token)
     if session is None:
         raise unauthorized("the token is invalid or has expired; log in again")
@@ -79,6 +69,14 @@ def current_session(state: State, token: Token) -> Session:
 
 
 CurrentSession = Annotated[Session, Depends(current_session)]
+
+
+def current_principal(session: CurrentSession) -> Principal:
+    """Who the request acts as (401 as :func:`current_session`)."""
+    return session.principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(current_principal)]
 
 #: Why a login token in a URL is refused: URLs end up in access logs, proxies and histories.
 TOKEN_IN_URL = (
