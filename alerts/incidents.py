@@ -707,11 +707,15 @@ class IncidentService:
         compute: Compute,
         bus: Bus | None = None,
         clock: Callable[[], float] = time.time,
+        scope_of: Callable[[str], Scope] | None = None,
     ) -> None:
         self.store = store
         self.compute = compute
         self.bus = bus
         self.clock = clock
+        #: a jurisdiction code -> its Scope (with its area), so that a reader given by code is
+        #: cut by its area too; without it a bare code sees its units and no features
+        self.scope_of = scope_of
         self._lock = threading.RLock()
         self._areas: dict[str, tuple[int, shapely.Geometry]] = {}  # id -> (version, prepared)
 
@@ -760,15 +764,22 @@ class IncidentService:
             raise IncidentNotFound(f"no incident {incident_id!r}")
         return incident
 
+    def reader(self, scope_code: ScopeLike) -> ScopeLike:
+        """The reader's scope with its area (:attr:`scope_of`) when given by its code alone."""
+        if isinstance(scope_code, str) and scope_code and self.scope_of is not None:
+            return self.scope_of(scope_code)
+        return scope_code
+
     def get(self, incident_id: str, scope_code: ScopeLike) -> Incident:
         """The reader's part of the incident (:meth:`Incident.seen_from`), or
         :class:`IncidentNotFound` (also when ``scope_code`` may not see it)."""
-        return self._stored(incident_id, scope_code).seen_from(scope_code)
+        return self._stored(incident_id, scope_code).seen_from(self.reader(scope_code))
 
     def list(self, scope_code: ScopeLike, status: IncidentStatus | str | None = None) -> list[Incident]:
         """Incidents ``scope_code`` sees (its part of each), newest first; optionally only
         ``active`` or ``closed``."""
-        return [i.seen_from(scope_code) for i in self.store.list(scope_code, status)]
+        reader = self.reader(scope_code)
+        return [i.seen_from(reader) for i in self.store.list(scope_code, status)]
 
     def timeline(self, incident_id: str, scope_code: ScopeLike) -> list[TimelineEntry]:
         """The timeline ``scope_code`` may see, oldest first (:class:`IncidentNotFound` as for
@@ -776,7 +787,7 @@ class IncidentService:
         the incident, no counts of the whole impact."""
         incident = self._stored(incident_id, scope_code)
         entries = self.store.timeline(incident_id, scope_code)
-        if incident.is_whole_for(scope_code):
+        if incident.is_whole_for(self.reader(scope_code)):
             return entries
         return [_without_counts(e) for e in entries]
 
@@ -848,7 +859,7 @@ class IncidentService:
                     continue
                 self._areas.pop(incident_id, None)
                 self._publish(stored.to_message(event))
-                return stored.seen_from(scope_code)
+                return stored.seen_from(self.reader(scope_code))
             raise IncidentConflict(f"incident {incident_id} kept changing; try again")
 
     # --- alerts -----------------------------------------------------------------------------

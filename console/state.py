@@ -344,6 +344,7 @@ def open_console(settings: Settings) -> ConsoleState:
     state.jobs = JobRunner(max_parallel=settings.backtest.parallel)
     state.incident_impact = IncidentImpact(state)
     state.incidents.compute = state.incident_impact.compute
+    state.incidents.scope_of = state.scope_for  # readers given by code are cut by their area
     state.bus.subscribe(Topic.TELEMETRY, state.fleet.on_fixes)
     state.bus.subscribe(Topic.DRONES, state.fleet.on_drone)
     start_live(state)

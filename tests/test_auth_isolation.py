@@ -567,7 +567,10 @@ def check_incident_detail(w: World) -> None:
     assert [t["code"] for t in part["impact"]["towns"]] == [w.users.town_a]
     whole = w.client.get(f"/api/incidents/{f.typhoon}", headers=w.d).json()
     assert whole["impact"]["population"] > part["impact"]["population"] > 0
-    assert len(whole["impact"]["cameras"]) > len(part["impact"]["cameras"])
+    assert len(whole["impact"]["cameras"]) > len(part["impact"]["cameras"]) > 0  # A's own cameras stay
+    assert {c["id"] for c in part["impact"]["cameras"]} == {
+        c["id"] for c in whole["impact"]["cameras"]
+        if w.state.cameras.get(c["id"]).grid and w.within_a(w.state.cameras.get(c["id"]).grid)}
     # Town A's incident, asked 100 km wide, covers town A only — for every reader.
     for headers in (w.a, w.d):
         _only_town_a(w, w.client.get(f"/api/incidents/{f.wide_a}", headers=headers).json(), headers is w.a)

@@ -82,13 +82,13 @@ async def open_incident(state: State, principal: CurrentPrincipal, scope: Reques
 @router.get("", response_model=list[Incident])
 def list_incidents(state: State, scope: RequestScope, status: StatusFilter = None) -> list[Incident]:
     """Incidents the caller's jurisdiction sees, newest first."""
-    return state.incidents.list(scope.code, status)
+    return state.incidents.list(scope, status)
 
 
 @router.get("/{incident_id}", response_model=Incident)
 def get_incident(state: State, scope: RequestScope, incident_id: str) -> Incident:
     try:
-        return state.incidents.get(incident_id, scope.code)
+        return state.incidents.get(incident_id, scope)
     except IncidentNotFound as exc:
         raise _errors(exc) from None
 
@@ -97,7 +97,7 @@ def get_incident(state: State, scope: RequestScope, incident_id: str) -> Inciden
 def timeline(state: State, scope: RequestScope, incident_id: str) -> list[TimelineEntry]:
     """The incident's timeline, oldest first: opened, alerts, actions, notes, closed."""
     try:
-        return state.incidents.timeline(incident_id, scope.code)
+        return state.incidents.timeline(incident_id, scope)
     except IncidentNotFound as exc:
         raise _errors(exc) from None
 
@@ -106,7 +106,7 @@ def timeline(state: State, scope: RequestScope, incident_id: str) -> list[Timeli
 def add_note(state: State, principal: CurrentPrincipal, scope: RequestScope, incident_id: str,
              note: Note) -> TimelineEntry:
     try:
-        return state.incidents.add_note(incident_id, principal.username, note.text, scope_code=scope.code)
+        return state.incidents.add_note(incident_id, principal.username, note.text, scope_code=scope)
     except (IncidentNotFound, InvalidIncident) as exc:
         raise _errors(exc) from None
 
@@ -116,7 +116,7 @@ def close_incident(state: State, principal: CurrentPrincipal, scope: RequestScop
                    closing: Closing) -> Incident:
     """Close an active incident (the unit that opened it, or one above)."""
     try:
-        return state.incidents.close(incident_id, principal.username, closing.note, scope_code=scope.code)
+        return state.incidents.close(incident_id, principal.username, closing.note, scope_code=scope)
     except (IncidentNotFound, NotOwner, IncidentConflict, InvalidIncident) as exc:
         raise _errors(exc) from None
 
@@ -127,15 +127,15 @@ async def refresh_impact(state: State, principal: CurrentPrincipal, scope: Reque
     """Recompute what the area touches (drones and vehicles move)."""
     try:
         return await run_in_threadpool(state.incidents.refresh, incident_id, actor=principal.username,
-                                       scope_code=scope.code)
+                                       scope_code=scope)
     except (IncidentNotFound, NotOwner, IncidentConflict, InvalidIncident) as exc:
         raise _errors(exc) from None
 
 
 def _report_parts(state, scope, incident_id: str) -> tuple[Incident, list[TimelineEntry]]:
     try:
-        incident = state.incidents.get(incident_id, scope.code)
-        return incident, state.incidents.timeline(incident_id, scope.code)
+        incident = state.incidents.get(incident_id, scope)
+        return incident, state.incidents.timeline(incident_id, scope)
     except IncidentNotFound as exc:
         raise _errors(exc) from None
 
