@@ -230,6 +230,17 @@ def _check_bbox(bbox: Sequence[float] | None) -> Bbox | None:
 # --- the registry ----------------------------------------------------------------------
 
 
+def _refuse_foreign(name: str, owner_code: str, writer: Scope) -> None:
+    """``forbidden`` unless ``writer`` may replace a layer owned by ``owner_code`` (its own
+    jurisdiction or one below it)."""
+    if not is_within(owner_code, writer.code):
+        raise LayerError(
+            "forbidden",
+            f"layer {name!r} belongs to another jurisdiction: only its owner or a unit above it may "
+            "replace it; choose another name",
+        )
+
+
 class LayerRegistry:
     """Named layers in one database, read through jurisdiction scopes."""
 
@@ -501,12 +512,8 @@ class LayerRegistry:
                     raise LayerError(
                         "exists", f"layer {name!r} exists (pass replace=True to replace it)"
                     )
-                if existing is not None and writer is not None and not is_within(existing.owner_code, writer.code):
-                    raise LayerError(
-                        "forbidden",
-                        f"layer {name!r} belongs to another jurisdiction: only its owner or a unit above "
-                        "it may replace it; choose another name",
-                    )
+                if existing is not None and writer is not None:
+                    _refuse_foreign(name, existing.owner_code, writer)
                 if layer_id is None:
                     layer_id = conn.execute(
                         insert(_LAYERS).values(name=name, created_at=now, **values)
@@ -625,12 +632,8 @@ class LayerRegistry:
         """``forbidden`` when layer ``name`` exists and is owned outside ``writer``'s jurisdiction."""
         with self.engine.connect() as conn:
             owner = conn.execute(select(_LAYERS.c.owner_code).where(_LAYERS.c.name == name)).scalar()
-        if owner is not None and not is_within(owner, writer.code):
-            raise LayerError(
-                "forbidden",
-                f"layer {name!r} belongs to another jurisdiction: only its owner or a unit above it may "
-                "replace it; choose another name",
-            )
+        if owner is not None:
+            _refuse_foreign(name, owner, writer)
 
     def delete_layer(self, name: str) -> None:
         """Delete a layer and its features; ``not_found`` if there is none."""

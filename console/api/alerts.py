@@ -44,10 +44,9 @@ from console.api.deps import (
     CurrentPrincipal,
     RequestScope,
     State,
-    Unauthenticated,
-    connection_session,
     principal_scope,
     require,
+    url_session,
 )
 from console.auth import Permission
 from layers import Scope
@@ -168,11 +167,7 @@ def evidence_scope(request: Request, state: State) -> Scope:
     URL: ``Authorization: Bearer`` or a ``?ticket=`` (:func:`console.api.deps.connection_session`;
     401 without either, a login token in the URL refused), then as
     :func:`console.api.deps.request_scope` (403 for a role that may not read)."""
-    try:
-        session = connection_session(state, request)
-    except Unauthenticated as exc:
-        raise HTTPException(401, str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
-    return principal_scope(state, session.principal)
+    return principal_scope(state, url_session(request, state).principal)
 
 
 @router.get("/{alert_id}/evidence/{kind}", response_class=FileResponse)

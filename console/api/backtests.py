@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from console.api.deps import RequestScope, State, require
+from console.api.deps import RequestScope, State, require_district
 from console.auth import Permission, Principal
 from console.jobs import Job
 from models.backtest.dataset import BacktestError, load_dataset
@@ -58,16 +58,9 @@ class BacktestRequest(BaseModel):
     truth: bool = Field(False, description="Use truth.jsonl instead of the detector (rule logic only).")
 
 
-def district_analyst(
-    state: State, principal: Annotated[Principal, Depends(require(Permission.MODELS_MANAGE))]
-) -> Principal:
-    """A user who may run backtests: ``models.manage`` at district level (403 otherwise)."""
-    district = state.jurisdictions.district_code
-    if principal.code != district:
-        raise HTTPException(
-            403, f"backtests replay recordings of the whole district: only district-level users may run "
-            f"them (your jurisdiction is {principal.code}, not the district {district})")
-    return principal
+#: A user who may run backtests: ``models.manage`` at district level (403 otherwise).
+district_analyst = require_district(
+    Permission.MODELS_MANAGE, "backtests replay recordings of the whole district", "run them")
 
 
 def _datasets_dir(state) -> Path:

@@ -113,6 +113,15 @@ def connection_session(state: ConsoleState, connection: HTTPConnection) -> Sessi
     return session
 
 
+def url_session(request: Request, state: State) -> Session:
+    """:func:`connection_session` for an HTTP route (camera video, evidence files): 401 with
+    ``WWW-Authenticate`` saying what to send when there is no valid credential."""
+    try:
+        return connection_session(state, request)
+    except Unauthenticated as exc:
+        raise unauthorized(str(exc)) from None
+
+
 def require(permission: Permission) -> Callable[[Principal], Principal]:
     """A dependency that lets only roles with ``permission`` through (403 otherwise)."""
 
@@ -126,6 +135,24 @@ def require(permission: Permission) -> Callable[[Principal], Principal]:
         return principal
 
     check.__name__ = f"require_{permission.name.lower()}"
+    return check
+
+
+def require_district(permission: Permission, why: str, what: str) -> Callable[..., Principal]:
+    """A dependency that lets through only users with ``permission`` whose jurisdiction is the
+    district itself (403 saying ``why``: "{why}: only district-level users may {what}")."""
+    permitted = require(permission)
+
+    def check(state: State, principal: CurrentPrincipal) -> Principal:
+        permitted(principal)  # 403 without the permission, first
+        district = state.jurisdictions.district_code
+        if principal.code != district:
+            raise HTTPException(
+                403, f"{why}: only district-level users may {what} "
+                f"(your jurisdiction is {principal.code}, not the district {district})")
+        return principal
+
+    check.__name__ = f"require_district_{permission.name.lower()}"
     return check
 
 

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from console.api.deps import RequestScope, State, require
+from console.api.deps import RequestScope, State, require_district
 from console.auth import Permission, Principal
 from models.versions import (
     AuditEntry,
@@ -72,14 +72,9 @@ class Reason(BaseModel):
     reason: str = Field(min_length=1, max_length=2000)
 
 
-def district_manager(state: State, principal: Annotated[Principal, Depends(require(Permission.MODELS_MANAGE))]) -> Principal:
-    """A user who may change model versions: ``models.manage`` at district level (403 otherwise)."""
-    district = state.jurisdictions.district_code
-    if principal.code != district:
-        raise HTTPException(
-            403, f"model configurations are district-wide: only district-level users may change them "
-            f"(your jurisdiction is {principal.code}, not the district {district})")
-    return principal
+#: A user who may change model versions: ``models.manage`` at district level (403 otherwise).
+district_manager = require_district(
+    Permission.MODELS_MANAGE, "model configurations are district-wide", "change them")
 
 
 Manager = Annotated[Principal, Depends(district_manager)]

@@ -22,7 +22,7 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from console.api.deps import Unauthenticated, connection_session
+from console.api.deps import console_state, url_session
 from console.auth import Permission
 from console.auth.service import Session
 from console.state import ConsoleState
@@ -37,10 +37,7 @@ MIN_FPS, MAX_FPS = 0.2, 25.0  # an MJPEG stream's rate: at least a frame every 5
 def _viewer(request: Request) -> Session:
     """The caller's session from ``Authorization: Bearer`` or ``?ticket=``; 401 otherwise
     (also for a ``?token=``), 403 for a role that may not read."""
-    try:
-        session = connection_session(request.app.state.console, request)
-    except Unauthenticated as exc:
-        raise HTTPException(status_code=401, detail=str(exc), headers={"WWW-Authenticate": "Bearer"}) from None
+    session = url_session(request, console_state(request))
     if not session.principal.can(Permission.READ):
         raise HTTPException(status_code=403, detail=f"role {session.principal.role.value} may not watch video")
     return session
