@@ -12,7 +12,7 @@ place: a crash never leaves half a file under the final name.
 >>> store.save_snapshot("../etc", b"\\xff\\xd8")
 Traceback (most recent call last):
   ...
-alerts.evidence.EvidenceError: invalid alert id '../etc'
+zhizhi.alerts.evidence.EvidenceError: invalid alert id '../etc'
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from alerts.record import is_alert_id
+from zhizhi.alerts.record import is_alert_id
 
 Kind = Literal["snapshot", "clip"]
 #: Clips are VP8 WebM: OpenCV writes it everywhere and browsers play it in a <video> tag

@@ -82,14 +82,14 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from alerts.bus import Bus
-from alerts.record import ALERT_ID, SYSTEM_ACTOR, new_alert_id
-from alerts.store import alerts_table
-from alerts.store import scope_clause as alert_scope_clause
-from gis.codes import Level, is_within, level_of, validate_code
-from gis.impact import clip_area, impact_within
-from layers.db import migrate
-from layers.scope import Scope
+from zhizhi.alerts.record import ALERT_ID, SYSTEM_ACTOR, new_alert_id
+from zhizhi.alerts.store import alerts_table
+from zhizhi.alerts.store import scope_clause as alert_scope_clause
+from zhizhi.bus import Bus
+from zhizhi.gis.codes import Level, is_within, level_of, validate_code
+from zhizhi.gis.impact import clip_area, impact_within
+from zhizhi.layers.db import migrate
+from zhizhi.layers.scope import Scope
 
 log = logging.getLogger(__name__)
 

@@ -23,12 +23,12 @@ current status, the requested one and the allowed targets.
 >>> check_transition(AlertStatus.CLOSED, AlertStatus.NEW, note="")
 Traceback (most recent call last):
   ...
-alerts.lifecycle.IllegalTransition: cannot move an alert from closed to new; allowed: reopened
+zhizhi.alerts.lifecycle.IllegalTransition: cannot move an alert from closed to new; allowed: reopened
 """
 
 from __future__ import annotations
 
-from alerts.record import AlertStatus
+from zhizhi.alerts.record import AlertStatus
 
 S = AlertStatus
 

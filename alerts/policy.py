@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from gis.codes import Level, is_within, validate_code
-from models.warning.hours import DailyWindow, local_minute
-from models.warning.record import Severity
+from zhizhi.gis.codes import Level, is_within, validate_code
+from zhizhi.models.warning.hours import DailyWindow, local_minute
+from zhizhi.models.warning.record import Severity
 
 
 class SuppressionWindow(BaseModel):

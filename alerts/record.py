@@ -23,8 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
-from gis.codes import is_within, validate_code
-from models.warning.record import Severity
+from zhizhi.gis.codes import is_within, validate_code
+from zhizhi.models.warning.record import Severity
 
 ALERT_ID = re.compile(r"^[a-z0-9]{12}$")
 _ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: read out over the radio

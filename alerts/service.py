@@ -21,7 +21,7 @@ People's reports (:meth:`~AlertService.report_event`) must lie inside the distri
 the caller's scope); they go to the village or town of their category and are never suppressed.
 
 Every change is stored in one transaction with its audit entries, then published on
-:data:`alerts.bus.Topic.ALERTS` as ``{"type": "alert", "event": ..., **alert}`` with event
+:data:`zhizhi.bus.Topic.ALERTS` as ``{"type": "alert", "event": ..., **alert}`` with event
 ``new``, ``updated``, ``transition``, ``escalated``, ``handed_down``, ``reminder`` or
 ``supervision``.
 
@@ -44,10 +44,9 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from alerts.bus import Bus, Topic
-from alerts.lifecycle import check_transition
-from alerts.policy import AlertPolicy
-from alerts.record import (
+from zhizhi.alerts.lifecycle import check_transition
+from zhizhi.alerts.policy import AlertPolicy
+from zhizhi.alerts.record import (
     SYSTEM_ACTOR,
     ActionKind,
     Alert,
@@ -56,12 +55,20 @@ from alerts.record import (
     EventReport,
     new_alert_id,
 )
-from alerts.store import AlertStore, DuplicateOpenKey, StaleAlert
-from gis.codes import LEVEL_DIGITS, InvalidCodeError, Level, is_within, level_of, validate_code
-from gis.crs import convert
-from gis.jurisdiction import Location
-from layers.scope import Scope
-from models.warning.record import Severity, WarningEvent
+from zhizhi.alerts.store import AlertStore, DuplicateOpenKey, StaleAlert
+from zhizhi.bus import Bus, Topic
+from zhizhi.gis.codes import (
+    LEVEL_DIGITS,
+    InvalidCodeError,
+    Level,
+    is_within,
+    level_of,
+    validate_code,
+)
+from zhizhi.gis.crs import convert
+from zhizhi.gis.jurisdiction import Location
+from zhizhi.layers.scope import Scope
+from zhizhi.models.warning.record import Severity, WarningEvent
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ open alert of a key again instead of opening a duplicate.
 Open the store on an engine from :func:`layers.make_engine` (SQLite: WAL, foreign keys and a
 busy timeout on every connection).
 
->>> from layers import make_engine
+>>> from zhizhi.layers import make_engine
 >>> store = AlertStore(make_engine("sqlite://"))
 >>> store.list()
 []
@@ -44,10 +44,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from alerts.record import OPEN_STATUSES, Alert, AlertAction, AlertStatus
-from layers.db import migrate
-from layers.scope import Scope
-from models.warning.record import Severity
+from zhizhi.alerts.record import OPEN_STATUSES, Alert, AlertAction, AlertStatus
+from zhizhi.layers.db import migrate
+from zhizhi.layers.scope import Scope
+from zhizhi.models.warning.record import Severity
 
 metadata = MetaData()
 _OPEN = [s.value for s in OPEN_STATUSES]

@@ -44,9 +44,9 @@ from typing import Any
 import httpx
 import numpy as np
 
-from bench.surge import free_port
-from bench.workers import start_redis
-from console.cluster import stop_process
+from zhizhi.bench.surge import free_port
+from zhizhi.bench.workers import start_redis
+from zhizhi.console.cluster import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
 CACHE = ROOT / "var" / "bench-cache" / "alert-latency"
@@ -84,7 +84,7 @@ class Latencies:
 
 
 def _listen(url: str, token: str, lat: Latencies, stop: threading.Event, ready: threading.Event) -> None:
-    from bench.live_client import follow_live
+    from zhizhi.bench.live_client import follow_live
 
     def on_text(text: str, arrived: float) -> None:
         message = json.loads(text)
@@ -111,13 +111,13 @@ def _listen(url: str, token: str, lat: Latencies, stop: threading.Event, ready: 
 
 def _prepare(plan, streams: int) -> Path:
     """District, demo users and the cameras file (clips rendered into the shared cache)."""
-    from console.cli_users import announce_demo_users
-    from console.demo_video import DEMO_FPS, DEMO_SIZE, DemoScene, _pick_cameras
-    from console.settings import BusSettings
-    from console.state import open_console
-    from video.camera_config import SourceConfig
-    from video.simulator.build import build_simulation
-    from video.simulator.writer import camera_config
+    from zhizhi.console.cli_users import announce_demo_users
+    from zhizhi.console.demo_video import DEMO_FPS, DEMO_SIZE, DemoScene, _pick_cameras
+    from zhizhi.console.settings import BusSettings
+    from zhizhi.console.state import open_console
+    from zhizhi.video.camera_config import SourceConfig
+    from zhizhi.video.simulator.build import build_simulation
+    from zhizhi.video.simulator.writer import camera_config
 
     settings = plan.settings(bus=BusSettings())
     settings.warning.enabled = False
@@ -159,10 +159,10 @@ def _summary(values: list[float]) -> dict[str, Any]:
 def run_alert_latency_bench(seconds: float = 120.0, streams: int = 8, workers: int = 2,
                             database_url: str | None = None, detector: str | None = None) -> dict[str, Any]:
     """Measure and return the figures (the ``zhizhi bench alert-latency --json`` contract)."""
-    from alerts.bus import Topic
-    from alerts.redis_bus import RedisBus
-    from console.cluster import ClusterPlan, children, wait_healthy
-    from console.settings import DemoSettings
+    from zhizhi.bus import Topic
+    from zhizhi.bus.redis_bus import RedisBus
+    from zhizhi.console.cluster import ClusterPlan, children, wait_healthy
+    from zhizhi.console.settings import DemoSettings
 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="zhizhi-bench-alerts-") as tmp:

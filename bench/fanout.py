@@ -41,7 +41,7 @@ import numpy as np
 import psutil
 import shapely
 
-from bench.surge import HOST, OFFICER, Server, login, start_server
+from zhizhi.bench.surge import HOST, OFFICER, Server, login, start_server
 
 _TAG = re.compile(r"FANOUT-[0-9a-f]+-\d{5}")
 #: File descriptors kept free beyond one per client (the server's database, logs, pipes ...).

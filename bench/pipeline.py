@@ -37,11 +37,11 @@ def _bare_fps(clip: Path, weights: Path, imgsz: int, conf: float, frames: int) -
 
 
 def _pipeline_fps(clip: Path, camera, detector_factory, frames: int) -> tuple[float, int]:
-    from alerts.bus import InProcessBus, Topic
-    from video.camera_config import SourceConfig
-    from video.frames import Frame
-    from video.pipeline import FrameAnalyzer
-    from video.sources import open_source
+    from zhizhi.bus import InProcessBus, Topic
+    from zhizhi.video.camera_config import SourceConfig
+    from zhizhi.video.frames import Frame
+    from zhizhi.video.pipeline import FrameAnalyzer
+    from zhizhi.video.sources import open_source
 
     bus = InProcessBus()
     received = []
@@ -64,8 +64,8 @@ def _pipeline_fps(clip: Path, camera, detector_factory, frames: int) -> tuple[fl
 
 
 def _streams_fps(clip: Path, camera, detector_factory, streams: int, seconds: float) -> float:
-    from video.camera_config import SourceConfig
-    from video.worker import Worker
+    from zhizhi.video.camera_config import SourceConfig
+    from zhizhi.video.worker import Worker
 
     cameras = [
         camera.model_copy(update={"id": f"{camera.id}-{i}", "analysis_fps": 60.0,
@@ -91,10 +91,10 @@ def run_pipeline_bench(
     """Measure and return the figures (the ``zhizhi bench pipeline --json`` contract)."""
     os.environ.setdefault("YOLO_CONFIG_DIR", str(Path(tempfile.gettempdir()) / "zhizhi-ultralytics"))
     os.environ.setdefault("YOLO_OFFLINE", "1")
-    from models.detector import SHIPPED_WEIGHTS
-    from video.camera_config import load_camera_configs
-    from video.detectors import make_detector
-    from video.simulator import simulate
+    from zhizhi.models.detector import SHIPPED_WEIGHTS
+    from zhizhi.video.camera_config import load_camera_configs
+    from zhizhi.video.detectors import make_detector
+    from zhizhi.video.simulator import simulate
 
     weights = Path(weights or SHIPPED_WEIGHTS)
     with tempfile.TemporaryDirectory(prefix="zhizhi-bench-") as tmp:

@@ -11,8 +11,8 @@ import time
 import geopandas as gpd
 import numpy as np
 
-from gis.district import DistrictSpec, generate_district
-from gis.grid_index import GridIndex
+from zhizhi.gis.district import DistrictSpec, generate_district
+from zhizhi.gis.grid_index import GridIndex
 
 
 def _best_of(repeats: int, fn):

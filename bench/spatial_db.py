@@ -125,9 +125,9 @@ def run_spatial_db_bench(features: int = 100_000, queries: int = 400, database_u
     ``database_url``: the PostgreSQL server's maintenance database (``.../postgres``), where a
     database of the run's own is created and dropped; default the local server.
     """
-    from layers.db import make_engine
-    from layers.registry import LayerRegistry
-    from layers.scope import Scope
+    from zhizhi.layers.db import make_engine
+    from zhizhi.layers.registry import LayerRegistry
+    from zhizhi.layers.scope import Scope
 
     gdf = make_layer(features, seed)
     qs = make_queries(queries, seed + 1)

@@ -47,7 +47,7 @@ import numpy as np
 import psutil
 import shapely
 
-from gis.metric import MetricFrame
+from zhizhi.gis.metric import MetricFrame
 
 ROOT = Path(__file__).resolve().parents[1]
 PASSWORD = "Surge-bench-pass-7"
@@ -102,7 +102,7 @@ def _server_env(data_dir: Path, small: bool) -> dict[str, str]:
 
 def _add_user(env: dict[str, str], name: str, role: str) -> None:
     """``zhizhi users add NAME --role ROLE --jurisdiction DISTRICT`` (password on stdin)."""
-    cmd = [sys.executable, "-m", "console.cli", "users", "add", name, "--role", role,
+    cmd = [sys.executable, "-m", "zhizhi.console.cli", "users", "add", name, "--role", role,
            "--jurisdiction", DISTRICT, "--password-stdin"]
     subprocess.run(cmd, input=PASSWORD + "\n", text=True, env=env, cwd=ROOT, check=True,
                    capture_output=True, timeout=300)
@@ -141,7 +141,7 @@ def start_server(data_dir: Path, small: bool, timeout_s: float = 240.0) -> Serve
     _add_user(env, OFFICER, "duty_officer")
     port = free_port()
     log_path = data_dir / "server.log"
-    cmd = [sys.executable, "-m", "console.cli", "demo", "--host", HOST, "--port", str(port),
+    cmd = [sys.executable, "-m", "zhizhi.console.cli", "demo", "--host", HOST, "--port", str(port),
            "--cameras", "0", "--no-fleet", "--no-open"]
     with log_path.open("w") as log:
         process = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -435,7 +435,7 @@ def _post_event(client: httpx.Client, body: dict, tag: str, ev: Events) -> None:
 
 def ws_listener(url: str, token: str, arr: Arrivals, stop: threading.Event, ready: threading.Event) -> None:
     """Read ``/ws`` as the duty officer; note the arrival of every alert ``new`` (resume on drops)."""
-    from bench.live_client import follow_live
+    from zhizhi.bench.live_client import follow_live
 
     def dropped() -> None:
         arr.reconnects += 1

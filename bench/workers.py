@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bench.surge import free_port
-from console.cluster import stop_process, zhizhi_command
+from zhizhi.bench.surge import free_port
+from zhizhi.console.cluster import stop_process, zhizhi_command
 
 CLIP_SIZE = (640, 360)
 CLIP_FPS = 25.0
@@ -39,7 +39,7 @@ CLIP_S = 20.0
 
 def start_redis() -> tuple[str, subprocess.Popen]:
     """A private ``redis-server`` on a free loopback port: (url, process)."""
-    from console.cluster import ensure_redis
+    from zhizhi.console.cluster import ensure_redis
 
     url = f"redis://127.0.0.1:{free_port()}/0"
     process = ensure_redis(url)
@@ -50,7 +50,7 @@ def start_redis() -> tuple[str, subprocess.Popen]:
 
 def render_clip(folder: Path, scenario: str = "normal", seed: int = 11) -> Path:
     """Render the bench clip into ``folder``; returns its ``camera.json``."""
-    from video.simulator import simulate
+    from zhizhi.video.simulator import simulate
 
     simulate(scenario, seed, folder, duration_s=CLIP_S, fps=CLIP_FPS, width=CLIP_SIZE[0], height=CLIP_SIZE[1])
     return folder / "camera.json"
@@ -58,7 +58,7 @@ def render_clip(folder: Path, scenario: str = "normal", seed: int = 11) -> Path:
 
 def write_cameras(camera_json: Path, clip: Path, count: int, out: Path, analysis_fps: float = CLIP_FPS) -> Path:
     """``count`` cameras on one clip (looping, real time), as a worker's camera file."""
-    from video.camera_config import SourceConfig, load_camera_configs
+    from zhizhi.video.camera_config import SourceConfig, load_camera_configs
 
     base = load_camera_configs(camera_json)[0]
     cameras = [
@@ -102,8 +102,8 @@ def worker_env(url: str, prefix: str, node: str, cameras_file: Path, detector: s
 
 def _run_workers(url: str, count: int, seconds: float, cameras_file: Path, cameras: int, detector: str,
                  folder: Path) -> dict[str, Any]:
-    from alerts.bus import Topic
-    from alerts.redis_bus import RedisBus
+    from zhizhi.bus import Topic
+    from zhizhi.bus.redis_bus import RedisBus
 
     prefix = f"bench-w{count}-{os.getpid()}"
     counter = FrameCounter()

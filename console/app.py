@@ -18,8 +18,8 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 
-from alerts.watch import DeadlineWatch
-from console.api import (
+from zhizhi.alerts.watch import DeadlineWatch
+from zhizhi.console.api import (
     alerts,
     auth,
     backtests,
@@ -36,9 +36,9 @@ from console.api import (
     wall,
     ws,
 )
-from console.middleware import ClientAddress, HostileInput, SecurityHeaders, printable
-from console.settings import Settings, get_settings
-from console.state import ConsoleState, open_console
+from zhizhi.console.middleware import ClientAddress, HostileInput, SecurityHeaders, printable
+from zhizhi.console.settings import Settings, get_settings
+from zhizhi.console.state import ConsoleState, open_console
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"

@@ -12,10 +12,10 @@ from typing import Annotated, Literal
 
 import typer
 
-from console.cli_models import models_app
-from console.cli_users import announce_demo_users, users_app
-from console.settings import Settings
-from layers.db import DatabaseError
+from zhizhi.console.cli_models import models_app
+from zhizhi.console.cli_users import announce_demo_users, users_app
+from zhizhi.console.settings import Settings
+from zhizhi.layers.db import DatabaseError
 
 app = typer.Typer(help="zhizhi 智治 — geospatial command and video-fusion console.", no_args_is_help=True)
 layers_app = typer.Typer(help="Layer registry: import, list, export.", no_args_is_help=True)
@@ -46,7 +46,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _open_state(settings: Settings):
-    from console.state import open_console
+    from zhizhi.console.state import open_console
 
     return open_console(settings)
 
@@ -83,15 +83,15 @@ def demo(
     announce_demo_users(state)
     if video is not None and not video.is_file():
         _fail(f"video not found: {video}")
-    from console.demo_datasets import start_demo_dataset
-    from console.demo_fleet import start_demo_fleet
+    from zhizhi.console.demo_datasets import start_demo_dataset
+    from zhizhi.console.demo_fleet import start_demo_fleet
 
     start_demo_dataset(settings.resolved_datasets_dir)
 
     demo_fleet = start_demo_fleet(state) if fleet else None
     demo_video = None
     if cameras or video is not None:
-        from console.demo_video import start_demo_video
+        from zhizhi.console.demo_video import start_demo_video
 
         demo_video = start_demo_video(state, count=cameras, video=video, drone=fleet)
     if open_browser and (os.environ.get("DISPLAY") or sys.platform == "darwin") and not os.environ.get("CI"):
@@ -109,8 +109,8 @@ def demo(
 def _run_server(settings: Settings, state) -> None:
     import uvicorn
 
-    from console import redact
-    from console.app import create_app
+    from zhizhi.console import redact
+    from zhizhi.console.app import create_app
 
     redact.install()  # no ticket or token of a URL in the access log (the app's lifespan does it too)
     # proxy_headers=False: the client address is ours to derive (auth.trusted_proxies,
@@ -158,7 +158,7 @@ def layers_import(
     data_dir: DataDir = None,
 ) -> None:
     """Import a layer file; invalid input is reported and nothing stored is touched."""
-    from layers import LayerError
+    from zhizhi.layers import LayerError
 
     settings = _settings(data_dir)
     state = _open_state(settings)
@@ -190,7 +190,7 @@ def layers_import(
 @layers_app.command("list")
 def layers_list(data_dir: DataDir = None) -> None:
     """List stored layers (one JSON object per line)."""
-    from layers import Scope
+    from zhizhi.layers import Scope
 
     state = _open_state(_settings(data_dir))
     for info in state.registry.list_layers(Scope.everything()):
@@ -205,7 +205,7 @@ def layers_export(
     data_dir: DataDir = None,
 ) -> None:
     """Export a stored layer."""
-    from layers import LayerError, Scope
+    from zhizhi.layers import LayerError, Scope
 
     state = _open_state(_settings(data_dir))
     try:
@@ -223,7 +223,7 @@ def gis_locate(
     data_dir: DataDir = None,
 ) -> None:
     """Print the grid, village, town and district of a point as JSON."""
-    from gis.jurisdiction import OutsideDistrictError
+    from zhizhi.gis.jurisdiction import OutsideDistrictError
 
     state = _open_state(_settings(data_dir))
     try:
@@ -251,7 +251,7 @@ def bench_spatial(
     seed: Annotated[int, typer.Option(help="Seed of the points.")] = 0,
 ) -> None:
     """Locate random points in the 1,024 demo grids: ours against geopandas.sjoin."""
-    from bench.spatial import run_spatial_bench
+    from zhizhi.bench.spatial import run_spatial_bench
 
     result = run_spatial_bench(points=points, seed=seed)
     _print_result(result, as_json, width=22)
@@ -266,7 +266,7 @@ def bench_spatial_db(
         help="PostgreSQL maintenance database; a database of the run's own is created and dropped there.")] = None,
 ) -> None:
     """One large layer: in-memory STRtree against query_intersects and bbox reads on PostGIS and SQLite."""
-    from bench.spatial_db import run_spatial_db_bench
+    from zhizhi.bench.spatial_db import run_spatial_db_bench
 
     result = run_spatial_db_bench(features=features, queries=queries, database_url=database_url)
     _print_result(result, as_json, width=16)
@@ -283,7 +283,7 @@ def bench_workers(
     counts: Annotated[str, typer.Option(help="Worker counts to run, comma-separated (the first is the baseline).")] = "1,2,4",
 ) -> None:
     """Frames analysed per second by 1, 2 and 4 `zhizhi worker` processes sharing cameras on a Redis bus."""
-    from bench.workers import run_workers_bench
+    from zhizhi.bench.workers import run_workers_bench
 
     try:
         runs = tuple(int(c) for c in counts.split(","))
@@ -309,7 +309,7 @@ def bench_alert_latency(
     database_url: Annotated[str | None, typer.Option(help="Console database (default: SQLite in a temp folder).")] = None,
 ) -> None:
     """Frame timestamp to websocket receipt of alerts: a console and workers on a Redis bus."""
-    from bench.alert_latency import run_alert_latency_bench
+    from zhizhi.bench.alert_latency import run_alert_latency_bench
 
     try:
         result = run_alert_latency_bench(seconds=seconds, streams=streams, workers=workers,
@@ -327,7 +327,7 @@ def bench_pipeline(
     stream_seconds: Annotated[float, typer.Option(help="Seconds per 1/2/4-stream run.")] = 15.0,
 ) -> None:
     """A bare ultralytics track loop against the full pipeline; 1, 2, 4 concurrent streams."""
-    from bench.pipeline import run_pipeline_bench
+    from zhizhi.bench.pipeline import run_pipeline_bench
 
     result = run_pipeline_bench(weights=weights, frames=frames, stream_seconds=stream_seconds)
     _print_result(result, as_json, width=24)
@@ -347,7 +347,7 @@ def bench_surge(
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="tqdm bar on stderr.")] = True,
 ) -> None:
     """Typhoon-night surge against a real console: telemetry flood, people's events, alert latency."""
-    from bench.surge import SurgeConfig, run_surge_bench, summary_lines
+    from zhizhi.bench.surge import SurgeConfig, run_surge_bench, summary_lines
 
     config = SurgeConfig(duration_s=duration, telemetry_rate=telemetry_rate, events_per_min=events_per_min,
                          vehicles=vehicles, batch=batch, senders=senders, hazmat=hazmat,
@@ -374,7 +374,7 @@ def bench_fanout(
                                          help="Wait for the demo's background rendering first.")] = True,
 ) -> None:
     """Websocket fan-out on loopback: latency from an alert's creation to its receipt by N screens."""
-    from bench.fanout import FanoutConfig, run_fanout_bench, summary_lines
+    from zhizhi.bench.fanout import FanoutConfig, run_fanout_bench, summary_lines
 
     config = FanoutConfig(clients=clients, messages=messages, rate=rate, deflate=deflate,
                           small_district=small_district, settle_s=300.0 if settle else 0.0)
@@ -405,8 +405,8 @@ def cluster(
 ) -> None:
     """Start a deployment on this machine: consoles and workers sharing PostgreSQL and Redis
     (docs/scale-out.md); Ctrl-C stops it."""
-    from console.cluster import ClusterError, ClusterPlan
-    from console.cluster import run as run_cluster
+    from zhizhi.console.cluster import ClusterError, ClusterPlan
+    from zhizhi.console.cluster import run as run_cluster
 
     settings = _settings(data_dir)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -421,14 +421,14 @@ def cluster(
 
 
 def _register_video_commands() -> None:
-    from console import cli_video
+    from zhizhi.console import cli_video
 
     for name in ("simulate", "analyze", "train", "worker"):
         app.command(name)(getattr(cli_video, name))
 
 
 _register_video_commands()
-app.command("backtest")(__import__("console.cli_backtest", fromlist=["backtest"]).backtest)
+app.command("backtest")(__import__("zhizhi.console.cli_backtest", fromlist=["backtest"]).backtest)
 
 if __name__ == "__main__":
     app()

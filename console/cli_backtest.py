@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from console.settings import Settings
+from zhizhi.console.settings import Settings
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -33,10 +33,10 @@ def backtest(
     weights: Annotated[Path | None, typer.Option(help="Weights for ultralytics (default: settings).")] = None,
 ) -> None:
     """Run a warning model over recorded clips and print precision, recall, F1 and delay per rule."""
-    from models.backtest.cache import DetectorSpec
-    from models.backtest.dataset import BacktestError
-    from models.backtest.run import Matching, resolve_model
-    from models.config_file import ModelConfigError
+    from zhizhi.models.backtest.cache import DetectorSpec
+    from zhizhi.models.backtest.dataset import BacktestError
+    from zhizhi.models.backtest.run import Matching, resolve_model
+    from zhizhi.models.config_file import ModelConfigError
 
     settings = Settings()
     d = settings.detector
@@ -61,7 +61,7 @@ def backtest(
 
 
 def _single(model, dataset: Path, json_out: bool, bar: _Bar, options: dict) -> None:
-    from models.backtest.run import run_backtest
+    from zhizhi.models.backtest.run import run_backtest
 
     with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter (ultralytics logs to stdout)
         result = run_backtest(model, dataset, progress=bar, **options)
@@ -78,8 +78,8 @@ def _single(model, dataset: Path, json_out: bool, bar: _Bar, options: dict) -> N
 
 
 def _sweep(model, dataset: Path, specs: list[str], out: Path, json_out: bool, bar: _Bar, options: dict) -> None:
-    from models.backtest.plots import write_html, write_plots
-    from models.backtest.sweep import run_sweep, write_table
+    from zhizhi.models.backtest.plots import write_html, write_plots
+    from zhizhi.models.backtest.sweep import run_sweep, write_table
 
     with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter (ultralytics logs to stdout)
         result = run_sweep(model, dataset, specs, progress=bar, **options)

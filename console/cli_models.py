@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from console.settings import Settings
+from zhizhi.console.settings import Settings
 
 models_app = typer.Typer(help="Model versions: list, show, diff, add, promote, roll back.", no_args_is_help=True)
 
@@ -32,8 +32,8 @@ def _fail(message: str, code: int = 2) -> None:
 
 
 def _store(data_dir: Path | None):
-    from layers import make_engine
-    from models.versions import ModelStore
+    from zhizhi.layers import make_engine
+    from zhizhi.models.versions import ModelStore
 
     settings = Settings()
     if data_dir is not None:
@@ -62,7 +62,7 @@ def _line(v) -> str:
 
 def guess_kind(content: str) -> str:
     """The kind a file's text validates as (a detector manifest, a warning or a trajectory model)."""
-    from models.versions import RULE_KINDS, ModelConfigError, parse_content
+    from zhizhi.models.versions import RULE_KINDS, ModelConfigError, parse_content
 
     try:
         data = json.loads(content)
@@ -86,7 +86,7 @@ def guess_kind(content: str) -> str:
 
 
 def _run(action):
-    from models.versions import ModelConfigError, ModelVersionError
+    from zhizhi.models.versions import ModelConfigError, ModelVersionError
 
     try:
         return action()

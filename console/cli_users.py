@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from console.settings import Settings
+from zhizhi.console.settings import Settings
 
 users_app = typer.Typer(help="Users: add, list, change a password.", no_args_is_help=True)
 
@@ -40,7 +40,7 @@ def _settings(data_dir: Path | None) -> Settings:
 
 def read_password(from_stdin: bool, username: str, settings: Settings) -> str:
     """The new password: piped stdin's first line, or asked twice on the terminal."""
-    from console.auth.passwords import Passwords, WeakPassword
+    from zhizhi.console.auth.passwords import Passwords, WeakPassword
 
     if from_stdin or not sys.stdin.isatty():
         password = sys.stdin.readline().rstrip("\r\n")
@@ -56,7 +56,7 @@ def read_password(from_stdin: bool, username: str, settings: Settings) -> str:
 
 
 def _open(settings: Settings):
-    from console.state import open_console
+    from zhizhi.console.state import open_console
 
     try:
         return open_console(settings)
@@ -75,7 +75,7 @@ def users_add(
     data_dir: DataDir = None,
 ) -> None:
     """Add a user (password from piped stdin, or asked twice)."""
-    from console.auth import AuthError
+    from zhizhi.console.auth import AuthError
 
     settings = _settings(data_dir)
     state = _open(settings)
@@ -128,7 +128,7 @@ def users_passwd(
 
 def announce_demo_users(state) -> None:
     """Create the demo console's users (``console.auth.demo``) and say how to log in."""
-    from console.auth.demo import DISTRICT_USER, ensure_demo_users
+    from zhizhi.console.auth.demo import DISTRICT_USER, ensure_demo_users
 
     secret = state.settings.demo_password
     try:

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from console.settings import Settings
+from zhizhi.console.settings import Settings
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -22,7 +22,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 def build_detector(settings: Settings, kind: str | None = None, weights: Path | None = None):
     """The detector the settings (or overrides) name; a clear error when it cannot load."""
-    from video.detectors import DetectorError, make_detector
+    from zhizhi.video.detectors import DetectorError, make_detector
 
     kind = kind or settings.detector.kind
     try:
@@ -41,9 +41,9 @@ def shared_evidence_recorder(settings: Settings, bus):
     written to the evidence folder the consoles share (``alerts.evidence_dir``, by default
     ``data_dir/evidence``; a network folder across machines) and announced on the bus
     (``Topic.EVIDENCE``) for a console to attach to the alert."""
-    from alerts.bus import Topic
-    from alerts.evidence import EvidenceStore
-    from video.evidence import EvidenceRecorder
+    from zhizhi.alerts.evidence import EvidenceStore
+    from zhizhi.bus import Topic
+    from zhizhi.video.evidence import EvidenceRecorder
 
     def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> None:
         bus.publish(Topic.EVIDENCE, {"type": "evidence", "alert_id": alert_id, "snapshot": snapshot, "clip": clip})
@@ -54,7 +54,7 @@ def shared_evidence_recorder(settings: Settings, bus):
 
 def worker_leases(settings: Settings, runner, configs):
     """Camera leases of a worker on a shared bus: the worker runs the cameras it holds."""
-    from video.leases import CameraLeases
+    from zhizhi.video.leases import CameraLeases
 
     by_id = {c.id: c for c in configs}
     log = logging.getLogger("zhizhi.worker")
@@ -76,8 +76,8 @@ def simulate(
     night: Annotated[bool | None, typer.Option("--night/--day", help="Force night or day.")] = None,
 ) -> None:
     """Render a fixed-camera road scene with its ground truth and calibration."""
-    from video.simulator import SCENARIOS, Variation
-    from video.simulator import simulate as run_simulation
+    from zhizhi.video.simulator import SCENARIOS, Variation
+    from zhizhi.video.simulator import simulate as run_simulation
 
     if scenario not in SCENARIOS:
         _fail(f"unknown scenario {scenario!r}; choose from {', '.join(sorted(SCENARIOS))}")
@@ -97,10 +97,10 @@ def analyze(
     alerts: Annotated[bool, typer.Option("--alerts/--no-alerts", help="Run the warning model.")] = True,
 ) -> None:
     """Print the observations of a clip, the alerts of the warning model, then a summary line."""
-    from models.warning.config import ModelConfigError, load_model
-    from video.camera_config import CameraConfigError, load_camera_configs
-    from video.offline import Summary, analyze_file
-    from video.sources import SourceError
+    from zhizhi.models.warning.config import ModelConfigError, load_model
+    from zhizhi.video.camera_config import CameraConfigError, load_camera_configs
+    from zhizhi.video.offline import Summary, analyze_file
+    from zhizhi.video.sources import SourceError
 
     try:
         camera = load_camera_configs(camera_config)[0]
@@ -139,8 +139,8 @@ class _WarningPrinter:
     """
 
     def __init__(self, settings: Settings, model, camera, jsonl: bool) -> None:
-        from models.warning.engine import WarningEngine
-        from models.warning.scene import places_for
+        from zhizhi.models.warning.engine import WarningEngine
+        from zhizhi.models.warning.scene import places_for
 
         self.jurisdictions, zones = _deployment(settings)
         self.engine = WarningEngine(model, places_for([camera], zones))
@@ -151,7 +151,7 @@ class _WarningPrinter:
         self._keep(self.engine.process_frame(camera_id, ts, observations))
 
     def finish(self) -> None:
-        from models.warning.alert_line import alert_line
+        from zhizhi.models.warning.alert_line import alert_line
 
         self._keep(self.engine.flush())
         for warning in sorted(self._alerts.values(), key=lambda w: (w.first_ts, w.key)):
@@ -179,7 +179,7 @@ class _WarningPrinter:
 
 def _deployment(settings: Settings):
     """The district's jurisdictions and zones from the console's store (the demo district if empty)."""
-    from console.state import load_jurisdictions, open_store, read_zones
+    from zhizhi.console.state import load_jurisdictions, open_store, read_zones
 
     engine, registry = open_store(settings)
     try:
@@ -221,9 +221,9 @@ def train(
 
     from pydantic import ValidationError
 
-    from models.detector import RECIPE_PATH
-    from models.detector.labelled import LabelledDataError
-    from models.detector.train import DetectorRecipe, output_weights, train_detector
+    from zhizhi.models.detector import RECIPE_PATH
+    from zhizhi.models.detector.labelled import LabelledDataError
+    from zhizhi.models.detector.train import DetectorRecipe, output_weights, train_detector
 
     try:
         chosen = DetectorRecipe.load(recipe or RECIPE_PATH)
@@ -243,7 +243,7 @@ def train(
     if register:
         if not (reason and reason.strip()):
             _fail("--register needs a --reason")
-        if importlib.util.find_spec("models.versions") is None:
+        if importlib.util.find_spec("zhizhi.models.versions") is None:
             _fail("--register needs the model version store (models/versions.py), which is not installed")
     try:
         report = train_detector(
@@ -254,9 +254,9 @@ def train(
         _fail(str(exc))
     typer.echo(report.model_dump_json())
     if register:
-        from console.state import open_store
-        from models.detector.register import register_weights
-        from models.versions import ModelStore
+        from zhizhi.console.state import open_store
+        from zhizhi.models.detector.register import register_weights
+        from zhizhi.models.versions import ModelStore
 
         engine, _registry = open_store(Settings())
         try:
@@ -287,10 +287,10 @@ def worker(
     With a Redis bus (``ZHIZHI_BUS__URL``) several workers share the cameras of the file by
     leases: each runs its fair share, and a dead worker's cameras move to the others within
     ``bus.lease_ttl_s`` plus a renew period."""
-    from alerts.bus import Topic
-    from console.scaleout import is_shared, open_bus
-    from video.camera_config import CameraConfigError, load_camera_configs
-    from video.worker import Worker
+    from zhizhi.bus import Topic
+    from zhizhi.console.scaleout import is_shared, open_bus
+    from zhizhi.video.camera_config import CameraConfigError, load_camera_configs
+    from zhizhi.video.worker import Worker
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -316,7 +316,7 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     leases = frames = recorder = None
     if is_shared(bus):
-        from video.shared_frames import FramePublisher, SharedFrames
+        from zhizhi.video.shared_frames import FramePublisher, SharedFrames
 
         recorder = shared_evidence_recorder(settings, bus)
         runner = Worker([], build_detector(settings, detector, weights), publish, evidence=recorder,

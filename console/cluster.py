@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from console.settings import BusSettings, DemoSettings, Settings
+from zhizhi.console.settings import BusSettings, DemoSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -140,9 +140,9 @@ def ensure_database(url: str) -> None:
 def prepare(plan: ClusterPlan) -> Path:
     """Migrate the database, install the district and demo users, render the simulated cameras;
     returns the camera file the workers share."""
-    from console.cli_users import announce_demo_users
-    from console.demo_video import plan_scenes
-    from console.state import open_console
+    from zhizhi.console.cli_users import announce_demo_users
+    from zhizhi.console.demo_video import plan_scenes
+    from zhizhi.console.state import open_console
 
     settings = plan.settings(bus=BusSettings())  # preparation needs no bus
     settings.warning.enabled = False
@@ -223,7 +223,7 @@ def wait_healthy(url: str, child: Child, timeout: float = 180.0) -> None:
 def zhizhi_command() -> list[str]:
     """How to run ``zhizhi`` from this interpreter."""
     script = Path(sys.executable).with_name("zhizhi")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "console.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "zhizhi.console.cli"]
 
 
 def children(plan: ClusterPlan, cameras_file: Path) -> list[Child]:

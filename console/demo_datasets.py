@@ -21,7 +21,7 @@ STOPS_S = (10.0, 25.0, 45.0, 90.0, 320.0)
 
 def render_demo_dataset(root: Path, *, stops: tuple[float, ...] = STOPS_S) -> Path:
     """Render the dataset under ``root/demo-hazmat-stops`` unless it is there; its folder."""
-    from video.simulator import simulate
+    from zhizhi.video.simulator import simulate
 
     folder = root / DEMO_DATASET
     for seed, stop in enumerate(stops, 1):

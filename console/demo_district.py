@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from console.settings import DemoSettings
-from gis.boundary import Boundary, load_boundary, synthetic_boundary
-from gis.district import LAYER_NAMES, DistrictSpec, generate_district
-from gis.jurisdiction import Jurisdictions
-from layers import LayerRegistry, Scope
+from zhizhi.console.settings import DemoSettings
+from zhizhi.gis.boundary import Boundary, load_boundary, synthetic_boundary
+from zhizhi.gis.district import LAYER_NAMES, DistrictSpec, generate_district
+from zhizhi.gis.jurisdiction import Jurisdictions
+from zhizhi.layers import LayerRegistry, Scope
 
 log = logging.getLogger(__name__)
 

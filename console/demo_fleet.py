@@ -21,11 +21,11 @@ import logging
 import threading
 import time
 
-from console.state import ConsoleState
-from gis.drones import DroneView
-from layers import Scope
-from telemetry.record import DroneState
-from telemetry.simulator import simulate
+from zhizhi.console.state import ConsoleState
+from zhizhi.gis.drones import DroneView
+from zhizhi.layers import Scope
+from zhizhi.telemetry.record import DroneState
+from zhizhi.telemetry.simulator import simulate
 
 log = logging.getLogger(__name__)
 

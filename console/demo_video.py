@@ -27,12 +27,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from console.demo_fleet import DRONE_ID, drone_station
-from console.scaleout import attach_runner
-from console.state import ConsoleState, sector_geojson, start_model, start_warnings
-from gis.cameras import Camera, CameraIndex
-from gis.drones import DroneView
-from video.camera_config import CameraConfig, DroneCamera, SourceConfig
+from zhizhi.console.demo_fleet import DRONE_ID, drone_station
+from zhizhi.console.scaleout import attach_runner
+from zhizhi.console.state import ConsoleState, sector_geojson, start_model, start_warnings
+from zhizhi.gis.cameras import Camera, CameraIndex
+from zhizhi.gis.drones import DroneView
+from zhizhi.video.camera_config import CameraConfig, DroneCamera, SourceConfig
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class DemoScene:
 
     def render(self) -> None:
         """Render the clip unless it is cached (the same inputs always give the same clip)."""
-        from video.simulator import simulate
+        from zhizhi.video.simulator import simulate
 
         if self.clip.is_file() and (self.folder / "camera.json").is_file():
             return
@@ -90,7 +90,7 @@ class DemoDrone:
 
     def render(self) -> None:
         """Render the aerial clip unless it is cached."""
-        from video.simulator.aerial import simulate_aerial
+        from zhizhi.video.simulator.aerial import simulate_aerial
 
         if self.clip.is_file() and (self.folder / "view.json").is_file():
             return
@@ -137,8 +137,8 @@ class DemoVideo:
 
 def plan_scenes(state: ConsoleState, count: int, seed: int) -> list[DemoScene]:
     """The demo cameras and their scenes; calibration, lanes and zones without rendering."""
-    from video.simulator.build import build_simulation
-    from video.simulator.writer import camera_config
+    from zhizhi.video.simulator.build import build_simulation
+    from zhizhi.video.simulator.writer import camera_config
 
     scenes = []
     for camera, (scenario, params) in zip(_pick_cameras(state.cameras.cameras, count), itertools.cycle(DEMO_SCENES)):
@@ -180,7 +180,7 @@ def start_demo_video(state: ConsoleState, *, count: int = 4, seed: int = 7, vide
     With ``drone`` and simulated cameras (``count``), the demo drone's camera comes last, once
     the fleet reports the drone's pose.
     """
-    from models.warning.config import load_model
+    from zhizhi.models.warning.config import load_model
 
     scenes = plan_scenes(state, count, seed)
     configs = [scene.config for scene in scenes]
@@ -230,14 +230,14 @@ def drone_detector():
     The hovering camera is steady, which is what background subtraction needs; the shipped
     detector was trained on roadside-pole views and finds few vehicles seen from 120 m.
     """
-    from video.detectors import make_detector
+    from zhizhi.video.detectors import make_detector
 
     return make_detector("motion", min_area_px=60, work_width=DEMO_SIZE[0], merge_gap_px=2, warmup_frames=10)
 
 
 def _run_worker(state: ConsoleState, demo: DemoVideo, configs: list[CameraConfig], detector=None) -> None:
-    from console.cli_video import build_detector
-    from video.worker import Worker
+    from zhizhi.console.cli_video import build_detector
+    from zhizhi.video.worker import Worker
 
     if demo.stop_event.is_set() or not configs:
         return

@@ -1,12 +1,12 @@
 """Where the console's vehicles and drones are now: the latest position of each, located in
 the district's grids, indexed for "nearest", and what changed since the wall was last told.
 
-Fed from the bus (:data:`~alerts.bus.Topic.TELEMETRY` batches of accepted fixes,
-:data:`~alerts.bus.Topic.DRONES` poses); read by the REST API, the live feed and incidents.
+Fed from the bus (:data:`~zhizhi.bus.Topic.TELEMETRY` batches of accepted fixes,
+:data:`~zhizhi.bus.Topic.DRONES` poses); read by the REST API, the live feed and incidents.
 Every read takes a jurisdiction code: an object is visible where its grid is (one outside
 every grid only to the district).
 
->>> from gis.metric import MetricFrame
+>>> from zhizhi.gis.metric import MetricFrame
 >>> fleet = Fleet(MetricFrame.around(120.86, 32.0), locate=lambda lon, lat: ["320612001001001"] * len(lon))
 >>> fleet.on_fixes({"fixes": [{"vehicle_id": "苏F-1", "ts": 1e9, "lon": 120.86, "lat": 32.0}]})
 >>> [v["vehicle_id"] for v in fleet.vehicles("320612001")], fleet.vehicles("320612002")
@@ -23,11 +23,11 @@ import numpy as np
 import shapely
 from pydantic import ValidationError
 
-from gis.codes import is_within
-from gis.drones import DroneView, footprint
-from gis.metric import MetricFrame
-from gis.moving import MovingObjectIndex, Nearby
-from telemetry.record import DroneState
+from zhizhi.gis.codes import is_within
+from zhizhi.gis.drones import DroneView, footprint
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.gis.moving import MovingObjectIndex, Nearby
+from zhizhi.telemetry.record import DroneState
 
 #: ``locate(lons, lats) -> grid codes`` (None outside every grid).
 LocateMany = Callable[[Sequence[float], Sequence[float]], Sequence[str | None]]

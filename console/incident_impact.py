@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import shapely
 
-from alerts.incidents import IncidentSpec, InvalidIncident
-from gis.impact import HazardArea, analyze, clip_area
-from gis.metric import MetricFrame
-from layers import Scope
+from zhizhi.alerts.incidents import IncidentSpec, InvalidIncident
+from zhizhi.gis.impact import HazardArea, analyze, clip_area
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers import Scope
 
 if TYPE_CHECKING:
-    from console.state import ConsoleState
+    from zhizhi.console.state import ConsoleState
 
 LAYERS = ("towns", "villages", "grids", "cameras", "facilities", "shelters")
 

@@ -1,7 +1,7 @@
 """A console among several: the bus it uses and which console runs the rule models.
 
 One console (the default) runs everything in its process on the in-process bus. With
-``bus.url`` set, consoles and workers share a Redis bus (:class:`~alerts.redis_bus.RedisBus`)
+``bus.url`` set, consoles and workers share a Redis bus (:class:`~zhizhi.bus.redis_bus.RedisBus`)
 and one PostgreSQL database:
 
 - every console **receives** every alert, camera status, frame batch, incident and position
@@ -25,8 +25,8 @@ import logging
 import threading
 from collections.abc import Callable
 
-from alerts.bus import Bus, InProcessBus, Topic
-from console.settings import Settings
+from zhizhi.bus import Bus, InProcessBus, Topic
+from zhizhi.console.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ def open_bus(settings: Settings) -> Bus:
     """The in-process bus, or the Redis bus when ``bus.url`` is set."""
     if not settings.bus.url:
         return InProcessBus()
-    from alerts.redis_bus import RedisBus
+    from zhizhi.bus.redis_bus import RedisBus
 
     return RedisBus(
         settings.bus.url,
@@ -61,7 +61,7 @@ class RuleModelsLeader:
     """
 
     def __init__(self, settings: Settings, attach: Callable[[], None], detach: Callable[[], None]) -> None:
-        from video.leases import CameraLeases
+        from zhizhi.video.leases import CameraLeases
 
         self._attach, self._detach = attach, detach
         self._lock = threading.Lock()

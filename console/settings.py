@@ -22,10 +22,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from alerts.policy import AlertPolicy
-from models.detector import SHIPPED_WEIGHTS
-from models.warning.config import SHIPPED_MODEL
-from telemetry.mqtt import MqttSettings
+from zhizhi.alerts.policy import AlertPolicy
+from zhizhi.models.detector import SHIPPED_WEIGHTS
+from zhizhi.models.warning.config import SHIPPED_MODEL
+from zhizhi.telemetry.mqtt import MqttSettings
 
 
 class DemoSettings(BaseModel):

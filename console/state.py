@@ -6,7 +6,7 @@ Which rule models run (:func:`start_model`): the model store's production versio
 has none), unless the settings name a model file of their own (``warning.model`` other than the
 shipped file, ``telemetry.model``): a pinned file runs as before, checked before storage is
 touched. Either way a later promotion or rollback reaches the running runners over the bus
-(:data:`~alerts.bus.Topic.MODELS`) without a restart."""
+(:data:`~zhizhi.bus.Topic.MODELS`) without a restart."""
 
 from __future__ import annotations
 
@@ -18,46 +18,46 @@ import geopandas as gpd
 from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
-from alerts.bus import Bus, Topic
-from alerts.evidence import EvidenceStore
-from alerts.incidents import IncidentService, IncidentStore
-from alerts.record import OPEN_STATUSES
-from alerts.service import AlertService, Locate
-from alerts.store import AlertStore
-from console.auth import AuthService, AuthStore
-from console.demo_district import install_demo_district, needs_install
-from console.fleet import Fleet, locate_many
-from console.incident_impact import IncidentImpact
-from console.jobs import JobRunner
-from console.live.bridge import LiveBridge
-from console.live.hub import LiveHub
-from console.live.positions import PositionFeed
-from console.scaleout import RuleModelsLeader, open_bus, wire_rule_models, wire_shared
-from console.settings import Settings
-from gis.cameras import Camera, CameraIndex, fov_sectors
-from gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
-from gis.metric import MetricFrame
-from layers import LayerRegistry, Scope, create_schema, make_engine
-from layers.hazmat import HazmatRegistry
-from models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
-from models.trajectory.config import load_model as load_trajectory_model
-from models.trajectory.engine import TrajectoryEngine
-from models.trajectory.fusion import TrackFusion
-from models.trajectory.places import TrajectoryPlaces
-from models.trajectory.runner import TrajectoryRunner
-from models.versions import ModelStore, ModelWatch, parse_content
-from models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
-from models.warning.config import ModelConfigError, WarningModelConfig, load_model
-from models.warning.engine import WarningEngine
-from models.warning.record import WarningEvent
-from models.warning.runner import WarningRunner
-from models.warning.scene import places_for
-from telemetry.gate import IngestReport, TelemetryGate
-from telemetry.mqtt import MqttIngest
-from telemetry.record import DroneState, Fix
-from video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
-from video.evidence import EvidenceRecorder
-from video.shared_frames import SharedFrames
+from zhizhi.alerts.evidence import EvidenceStore
+from zhizhi.alerts.incidents import IncidentService, IncidentStore
+from zhizhi.alerts.record import OPEN_STATUSES
+from zhizhi.alerts.service import AlertService, Locate
+from zhizhi.alerts.store import AlertStore
+from zhizhi.bus import Bus, Topic
+from zhizhi.console.auth import AuthService, AuthStore
+from zhizhi.console.demo_district import install_demo_district, needs_install
+from zhizhi.console.fleet import Fleet, locate_many
+from zhizhi.console.incident_impact import IncidentImpact
+from zhizhi.console.jobs import JobRunner
+from zhizhi.console.live.bridge import LiveBridge
+from zhizhi.console.live.hub import LiveHub
+from zhizhi.console.live.positions import PositionFeed
+from zhizhi.console.scaleout import RuleModelsLeader, open_bus, wire_rule_models, wire_shared
+from zhizhi.console.settings import Settings
+from zhizhi.gis.cameras import Camera, CameraIndex, fov_sectors
+from zhizhi.gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers import LayerRegistry, Scope, create_schema, make_engine
+from zhizhi.layers.hazmat import HazmatRegistry
+from zhizhi.models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
+from zhizhi.models.trajectory.config import load_model as load_trajectory_model
+from zhizhi.models.trajectory.engine import TrajectoryEngine
+from zhizhi.models.trajectory.fusion import TrackFusion
+from zhizhi.models.trajectory.places import TrajectoryPlaces
+from zhizhi.models.trajectory.runner import TrajectoryRunner
+from zhizhi.models.versions import ModelStore, ModelWatch, parse_content
+from zhizhi.models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
+from zhizhi.models.warning.config import ModelConfigError, WarningModelConfig, load_model
+from zhizhi.models.warning.engine import WarningEngine
+from zhizhi.models.warning.record import WarningEvent
+from zhizhi.models.warning.runner import WarningRunner
+from zhizhi.models.warning.scene import places_for
+from zhizhi.telemetry.gate import IngestReport, TelemetryGate
+from zhizhi.telemetry.mqtt import MqttIngest
+from zhizhi.telemetry.record import DroneState, Fix
+from zhizhi.video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
+from zhizhi.video.evidence import EvidenceRecorder
+from zhizhi.video.shared_frames import SharedFrames
 
 log = logging.getLogger(__name__)
 FIX_LIST = TypeAdapter(list[Fix])

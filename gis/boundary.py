@@ -9,9 +9,9 @@ import numpy as np
 import pyogrio
 import shapely
 
-from gis.codes import validate_code
-from gis.crs import convert_geometries, parse_crs
-from gis.metric import MetricFrame
+from zhizhi.gis.codes import validate_code
+from zhizhi.gis.crs import convert_geometries, parse_crs
+from zhizhi.gis.metric import MetricFrame
 
 # A plausible centre for the synthetic district (near Tongzhou, Nantong) and its area.
 SYNTHETIC_CENTER = (121.06, 32.09)

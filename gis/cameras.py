@@ -28,8 +28,8 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pyproj import Geod
 
-from gis.codes import validate_code
-from gis.metric import MetricFrame
+from zhizhi.gis.codes import validate_code
+from zhizhi.gis.metric import MetricFrame
 
 Float = NDArray[np.float64]
 Int = NDArray[np.int64]

@@ -22,10 +22,10 @@ import numpy as np
 import shapely
 from pydantic import BaseModel, Field
 
-from gis.boundary import Boundary, synthetic_boundary
-from gis.codes import child_code
-from gis.metric import MetricFrame
-from gis.regions import adjacency, cluster, make_contiguous, relaxed_partition
+from zhizhi.gis.boundary import Boundary, synthetic_boundary
+from zhizhi.gis.codes import child_code
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.gis.regions import adjacency, cluster, make_contiguous, relaxed_partition
 
 WGS84 = "EPSG:4326"
 LAYER_NAMES = (

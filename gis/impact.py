@@ -34,9 +34,9 @@ import pandas as pd
 import shapely
 from pydantic import BaseModel, ConfigDict, Field
 
-from gis.cameras import sector_polygons
-from gis.codes import is_within
-from gis.metric import MetricFrame
+from zhizhi.gis.cameras import sector_polygons
+from zhizhi.gis.codes import is_within
+from zhizhi.gis.metric import MetricFrame
 
 #: A hazard area wider than this (degrees of lon or lat, ~550 km) is refused: it is not local.
 MAX_SPAN_DEG = 5.0

@@ -3,7 +3,7 @@
 :class:`Jurisdictions` holds every unit with its code, name, parent and WGS-84 geometry, and
 answers "which grid / village / town is this point in" for one point or a million.
 
->>> from gis.district import DistrictSpec, generate_district
+>>> from zhizhi.gis.district import DistrictSpec, generate_district
 >>> j = Jurisdictions.from_district(generate_district(DistrictSpec(seed=1, grids=64, towns=3,
 ...     villages_per_town=2, cameras=0)))
 >>> hit = j.locate(*j.get(j.grid_codes[0]).anchor)
@@ -21,9 +21,9 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict
 
-from gis.codes import LEVELS, Level, chain, level_of, validate_code
-from gis.crs import convert
-from gis.grid_index import OUTSIDE, GridIndex
+from zhizhi.gis.codes import LEVELS, Level, chain, level_of, validate_code
+from zhizhi.gis.crs import convert
+from zhizhi.gis.grid_index import OUTSIDE, GridIndex
 
 
 class Jurisdiction(BaseModel):

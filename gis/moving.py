@@ -5,7 +5,7 @@ Positions are stored in metres of one :class:`MetricFrame` (the district's), in 
 is refused with ``ValueError`` before anything changes: a failed update leaves the object
 where it was. Every operation holds one lock, so feeds and queries may run on many threads.
 
->>> from gis.metric import MetricFrame
+>>> from zhizhi.gis.metric import MetricFrame
 >>> index = MovingObjectIndex(MetricFrame.around(120.86, 32.01))
 >>> index.upsert("苏F-12345", 120.860, 32.010, kind="hazmat")
 >>> index.upsert("UAV-7", 120.870, 32.010)
@@ -28,7 +28,7 @@ from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict
 from rtree.index import Index
 
-from gis.metric import MetricFrame
+from zhizhi.gis.metric import MetricFrame
 
 Float = NDArray[np.float64]
 
@@ -77,7 +77,7 @@ def _check_id(obj_id: object) -> str:
 class MovingObjectIndex:
     """String-keyed moving objects in an rtree, positions in metres of ``frame``.
 
-    >>> from gis.metric import MetricFrame
+    >>> from zhizhi.gis.metric import MetricFrame
     >>> index = MovingObjectIndex(MetricFrame.around(120.86, 32.01))
     >>> index.upsert_many(["a", "b", "c"], [120.860, 120.861, 120.900], [32.01, 32.01, 32.01])
     >>> len(index), "b" in index, index.within_bbox(120.85, 32.0, 120.87, 32.02)

@@ -1,11 +1,17 @@
 """layers: layer registry, import/export and jurisdiction scoping."""
 
-from layers.db import create_schema, make_engine
-from layers.errors import CODES, LayerError
-from layers.io import EXPORT_FORMATS, ImportLimits, ImportResult, export_layer, read_layer_file
-from layers.registry import LayerInfo, LayerRegistry
-from layers.scope import Scope, apply_scope, feature_clause, layer_clause, layer_visible
-from layers.validate import precheck_geojson, validate_geometries
+from zhizhi.layers.db import create_schema, make_engine
+from zhizhi.layers.errors import CODES, LayerError
+from zhizhi.layers.io import (
+    EXPORT_FORMATS,
+    ImportLimits,
+    ImportResult,
+    export_layer,
+    read_layer_file,
+)
+from zhizhi.layers.registry import LayerInfo, LayerRegistry
+from zhizhi.layers.scope import Scope, apply_scope, feature_clause, layer_clause, layer_visible
+from zhizhi.layers.validate import precheck_geojson, validate_geometries
 
 __all__ = [
     "CODES",

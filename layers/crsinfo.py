@@ -16,9 +16,9 @@ import pyproj
 from numpy.typing import NDArray
 from pyproj.exceptions import CRSError, ProjError
 
-from gis.crs import CRS as LonLat
-from gis.crs import convert_geometries, parse_crs
-from layers.errors import LayerError
+from zhizhi.gis.crs import CRS as LonLat
+from zhizhi.gis.crs import convert_geometries, parse_crs
+from zhizhi.layers.errors import LayerError
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 

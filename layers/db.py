@@ -156,10 +156,10 @@ def forget_migrated(engine: Engine) -> None:
 
 def schema_metadata() -> list[MetaData]:
     """The table metadata of every store: what the migrations must produce."""
-    from alerts import incidents, store
-    from console.auth import store as auth_store
-    from layers import hazmat, models
-    from models import versions
+    from zhizhi.alerts import incidents, store
+    from zhizhi.console.auth import store as auth_store
+    from zhizhi.layers import hazmat, models
+    from zhizhi.models import versions
 
     return [
         models.Base.metadata,

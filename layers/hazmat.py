@@ -52,9 +52,9 @@ from sqlalchemy import (
     select,
 )
 
-from gis.metric import MetricFrame
-from layers.db import migrate
-from layers.scope import Scope
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers.db import migrate
+from zhizhi.layers.scope import Scope
 
 FIELDS = (
     "vehicle_id",

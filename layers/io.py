@@ -24,11 +24,16 @@ import pyogrio
 import shapely
 from pydantic import BaseModel, Field
 
-from layers.crsinfo import WGS84, SourceCRS, from_pyproj, resolve_crs
-from layers.errors import LayerError
-from layers.geometry import as_array, geometry_type_of
-from layers.props import NotJSON, plain
-from layers.validate import check_lonlat, parse_geojson_text, precheck_geojson, validate_geometries
+from zhizhi.layers.crsinfo import WGS84, SourceCRS, from_pyproj, resolve_crs
+from zhizhi.layers.errors import LayerError
+from zhizhi.layers.geometry import as_array, geometry_type_of
+from zhizhi.layers.props import NotJSON, plain
+from zhizhi.layers.validate import (
+    check_lonlat,
+    parse_geojson_text,
+    precheck_geojson,
+    validate_geometries,
+)
 
 FORMATS = {".geojson": "geojson", ".json": "geojson", ".gpkg": "gpkg", ".zip": "shp.zip"}
 EXPORT_FORMATS = ("geojson", "gpkg", "shp.zip")

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layers.errors import LayerError
+from zhizhi.layers.errors import LayerError
 
 
 class NotJSON(TypeError):

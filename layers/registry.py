@@ -48,16 +48,16 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from gis.codes import InvalidCodeError, is_within, validate_code
-from layers.crsinfo import WGS84
-from layers.db import migrate
-from layers.errors import LayerError
-from layers.geometry import as_array, geometry_type_of
-from layers.io import ImportLimits, export_layer, read_layer_file
-from layers.models import KIND_PATTERN, NAME_PATTERN, VISIBILITIES, Feature, Layer, utcnow
-from layers.props import json_object, records
-from layers.scope import Scope, apply_scope, feature_clause, layer_clause
-from layers.validate import check_lonlat
+from zhizhi.gis.codes import InvalidCodeError, is_within, validate_code
+from zhizhi.layers.crsinfo import WGS84
+from zhizhi.layers.db import migrate
+from zhizhi.layers.errors import LayerError
+from zhizhi.layers.geometry import as_array, geometry_type_of
+from zhizhi.layers.io import ImportLimits, export_layer, read_layer_file
+from zhizhi.layers.models import KIND_PATTERN, NAME_PATTERN, VISIBILITIES, Feature, Layer, utcnow
+from zhizhi.layers.props import json_object, records
+from zhizhi.layers.scope import Scope, apply_scope, feature_clause, layer_clause
+from zhizhi.layers.validate import check_lonlat
 
 Bbox = tuple[float, float, float, float]
 _LAYERS = Layer.__table__

@@ -32,9 +32,9 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from sqlalchemy import ColumnElement, and_, or_, true
 
-from gis.codes import chain, is_within, validate_code
-from layers.geometry import as_array, keep_dimension
-from layers.models import Feature, Layer
+from zhizhi.gis.codes import chain, is_within, validate_code
+from zhizhi.layers.geometry import as_array, keep_dimension
+from zhizhi.layers.models import Feature, Layer
 
 
 @dataclass(frozen=True)

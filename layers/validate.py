@@ -21,8 +21,8 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from layers.errors import LayerError
-from layers.geometry import as_array, keep_dimension
+from zhizhi.layers.errors import LayerError
+from zhizhi.layers.geometry import as_array, keep_dimension
 
 GEOMETRY_TYPES = frozenset(
     {

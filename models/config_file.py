@@ -12,7 +12,7 @@ Warning models over video (:mod:`models.warning.config`) and trajectory rules ov
 >>> parse_config(Tiny, {"name": "t", "version": 0, "rules": []})
 Traceback (most recent call last):
 ...
-models.config_file.ModelConfigError: invalid warning model <config>:
+zhizhi.models.config_file.ModelConfigError: invalid warning model <config>:
   version: Input should be greater than or equal to 1
 """
 

@@ -19,10 +19,10 @@ the version and the one it replaced). A change and its audit row are one transac
   production before the current one, reading the audit (a promotion pushes, a rollback pops),
   so repeated rollbacks walk further back.
 * Listeners (:meth:`ModelStore.on_promoted`) hear every promotion and rollback after it is
-  committed — the console publishes them on the bus (:data:`alerts.bus.Topic.MODELS`).
+  committed — the console publishes them on the bus (:data:`zhizhi.bus.Topic.MODELS`).
 
->>> from layers import make_engine
->>> from models.warning.config import SHIPPED_MODEL
+>>> from zhizhi.layers import make_engine
+>>> from zhizhi.models.warning.config import SHIPPED_MODEL
 >>> store = ModelStore(make_engine("sqlite://"))
 >>> v1 = store.add("warning", SHIPPED_MODEL.read_text(), "ana", "shipped")
 >>> v1.label, v1.status
@@ -66,8 +66,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from layers.db import migrate
-from models.config_file import ModelConfigError, Strict, VersionedRules, parse_config
+from zhizhi.layers.db import migrate
+from zhizhi.models.config_file import ModelConfigError, Strict, VersionedRules, parse_config
 
 log = logging.getLogger(__name__)
 
@@ -237,11 +237,11 @@ class ModelDiff(BaseModel):
 def config_class(kind: str) -> type[VersionedRules]:
     """The config class of a rule-model kind."""
     if kind == "warning":
-        from models.warning.config import WarningModelConfig
+        from zhizhi.models.warning.config import WarningModelConfig
 
         return WarningModelConfig
     if kind == "trajectory":
-        from models.trajectory.config import TrajectoryModelConfig
+        from zhizhi.models.trajectory.config import TrajectoryModelConfig
 
         return TrajectoryModelConfig
     raise UnknownModel(f"{kind!r} is not a rule-model kind; use one of {list(RULE_KINDS)}")

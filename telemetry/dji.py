@@ -29,7 +29,7 @@ take-off point (landing on lower ground) is clamped to 0. An aircraft on its doc
 ...           b' "longitude": 0, "elevation": 0, "attitude_head": 0}}')
 Traceback (most recent call last):
 ...
-telemetry.errors.TelemetryError: no_position: aircraft reports 0, 0 (on its dock, no fix)
+zhizhi.telemetry.errors.TelemetryError: no_position: aircraft reports 0, 0 (on its dock, no fix)
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from telemetry.errors import Reason, TelemetryError
-from telemetry.record import DroneState, wrap_deg
+from zhizhi.telemetry.errors import Reason, TelemetryError
+from zhizhi.telemetry.record import DroneState, wrap_deg
 
 #: A payload (camera/gimbal) entry's key in ``data``: ``"<type>-<subtype>-<index>"``.
 PAYLOAD_KEY = re.compile(r"^(\d+)-(\d+)-(\d+)$")

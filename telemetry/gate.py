@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from gis.crs import convert
-from telemetry.errors import Reason, TelemetryError
-from telemetry.record import DroneState, Fix, VehicleReport
+from zhizhi.gis.crs import convert
+from zhizhi.telemetry.errors import Reason, TelemetryError
+from zhizhi.telemetry.record import DroneState, Fix, VehicleReport
 
 #: At most this many :class:`Rejection` are listed in one report (the counts are complete).
 MAX_ERRORS = 100

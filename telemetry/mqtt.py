@@ -30,10 +30,10 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
-from telemetry.dji import parse_osd
-from telemetry.errors import Reason, TelemetryError
-from telemetry.gate import TelemetryGate
-from telemetry.record import DroneState, Fix
+from zhizhi.telemetry.dji import parse_osd
+from zhizhi.telemetry.errors import Reason, TelemetryError
+from zhizhi.telemetry.gate import TelemetryGate
+from zhizhi.telemetry.record import DroneState, Fix
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ each anomaly vehicle breaks exactly one rule, so :attr:`Simulation.expected` lis
 ``(rule, vehicle_id)`` alerts a correct engine raises. Deterministic for a seed; cheap enough
 for thousands of vehicles (``normal=...``).
 
->>> from gis.district import DistrictSpec, generate_district
+>>> from zhizhi.gis.district import DistrictSpec, generate_district
 >>> d = generate_district(DistrictSpec(seed=5, grids=64, towns=3, villages_per_town=2, cameras=0))
 >>> sim = simulate(d.roads, d.zones, seed=1, anomalies=("speeding",), normal=2, unregistered=False)
 >>> sorted(sim.expected), len(sim.vehicles)
@@ -25,9 +25,9 @@ import numpy as np
 import shapely
 from shapely.ops import substring
 
-from gis.metric import MetricFrame
-from layers.hazmat import HazmatVehicle
-from telemetry.record import Fix
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers.hazmat import HazmatVehicle
+from zhizhi.telemetry.record import Fix
 
 #: 2026-11-30 10:00 in China (UTC+8): inside ordinary permitted hours.
 SIM_START = 1_796_004_000.0

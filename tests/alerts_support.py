@@ -5,14 +5,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from alerts.bus import InProcessBus, Topic
-from alerts.policy import AlertPolicy
-from alerts.service import AlertService
-from alerts.store import AlertStore
-from console.state import locator
-from gis.jurisdiction import Jurisdictions
-from layers import make_engine
-from models.warning.record import WarningEvent
+from zhizhi.alerts.policy import AlertPolicy
+from zhizhi.alerts.service import AlertService
+from zhizhi.alerts.store import AlertStore
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.console.state import locator
+from zhizhi.gis.jurisdiction import Jurisdictions
+from zhizhi.layers import make_engine
+from zhizhi.models.warning.record import WarningEvent
 
 T0 = 1_750_000_000.0  # 2025-06-15 23:06:40 +08:00
 
@@ -20,7 +20,7 @@ T0 = 1_750_000_000.0  # 2025-06-15 23:06:40 +08:00
 @lru_cache(maxsize=1)
 def small_district() -> Jurisdictions:
     """3 towns, 2 villages each, 64 grids: quick to build, real geometry."""
-    from gis.district import DistrictSpec, generate_district
+    from zhizhi.gis.district import DistrictSpec, generate_district
 
     spec = DistrictSpec(seed=1, grids=64, towns=3, villages_per_town=2, cameras=0)
     return Jurisdictions.from_district(generate_district(spec))

@@ -105,7 +105,7 @@ class FakeClock:
 def small_console_settings(data_dir, **changes):
     """Settings of a small console of its own (64 grids, 3 towns, no cameras, no deadline
     watch, no warning model) for tests that must not disturb the session's console."""
-    from console.settings import AlertSettings, DemoSettings, Settings, WarningSettings
+    from zhizhi.console.settings import AlertSettings, DemoSettings, Settings, WarningSettings
 
     return Settings(
         data_dir=data_dir,

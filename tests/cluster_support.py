@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from bench.live_client import follow_live
 from tests.redis_support import free_port, wait_until
+from zhizhi.bench.live_client import follow_live
 
 PG_BIN = Path(max(Path("/usr/lib/postgresql").glob("*/bin"), default=Path("/usr/lib/postgresql/15/bin")))
 PASSWORD = "cluster-test-pw-1"

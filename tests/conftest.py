@@ -20,22 +20,22 @@ os.environ.setdefault("YOLO_CONFIG_DIR", "/tmp/zhizhi-test-ultralytics")
 
 @pytest.fixture(scope="session")
 def district():
-    from gis.district import generate_district
+    from zhizhi.gis.district import generate_district
 
     return generate_district()
 
 
 @pytest.fixture(scope="session")
 def jurisdictions(district):
-    from gis.jurisdiction import Jurisdictions
+    from zhizhi.gis.jurisdiction import Jurisdictions
 
     return Jurisdictions.from_district(district)
 
 
 @pytest.fixture(scope="session")
 def tongzhou():
-    from gis.boundary import load_boundary
-    from gis.district import generate_district
+    from zhizhi.gis.boundary import load_boundary
+    from zhizhi.gis.district import generate_district
 
     assert NANTONG.is_file(), f"shared test data missing: {NANTONG}"
     return generate_district(boundary=load_boundary(NANTONG, "320612", "gcj02"))
@@ -80,7 +80,7 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def console_settings(tmp_path_factory, console_backend):
-    from console.settings import DemoSettings, Settings
+    from zhizhi.console.settings import DemoSettings, Settings
 
     folder = tmp_path_factory.mktemp(f"console-data-{console_backend}")
     if console_backend == "postgresql":
@@ -94,7 +94,7 @@ def console_settings(tmp_path_factory, console_backend):
 
 @pytest.fixture(scope="session")
 def console_state(console_settings):
-    from console.state import open_console
+    from zhizhi.console.state import open_console
 
     state = open_console(console_settings)
     yield state
@@ -114,8 +114,8 @@ def client(console_settings, console_state, test_users):
     """The session console's API, logged in as the district duty officer."""
     from fastapi.testclient import TestClient
 
-    from console.app import create_app
     from tests.auth_support import bearer, login
+    from zhizhi.console.app import create_app
 
     with TestClient(create_app(console_settings, state=console_state)) as test_client:
         test_client.headers.update(bearer(login(test_client, test_users.district)))

@@ -92,7 +92,7 @@ def drop_database(name: str) -> None:
 def _migrated_template() -> str:
     """A database at the migrations' head, made once per session, to copy for each test."""
     if not _template:
-        from layers.db import make_engine, migrate
+        from zhizhi.layers.db import make_engine, migrate
 
         name = _create()
         engine = make_engine(_url_of(name))

@@ -16,9 +16,9 @@ import geopandas as gpd
 import shapely
 from sqlalchemy import func, select
 
-from layers import ImportLimits, LayerRegistry, Scope, make_engine
-from layers.db import migrate
-from layers.models import Feature
+from zhizhi.layers import ImportLimits, LayerRegistry, Scope, make_engine
+from zhizhi.layers.db import migrate
+from zhizhi.layers.models import Feature
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NANTONG = SHARED / "data" / "gis" / "nantong_320600.geojson"

@@ -14,11 +14,11 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from alerts.bus import Topic
-from alerts.record import new_alert_id
-from console.settings import Settings
-from gis.crs import wgs84_to_gcj02
-from models.warning.record import WarningEvent
+from zhizhi.alerts.record import new_alert_id
+from zhizhi.bus import Topic
+from zhizhi.console.settings import Settings
+from zhizhi.gis.crs import wgs84_to_gcj02
+from zhizhi.models.warning.record import WarningEvent
 
 #: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")

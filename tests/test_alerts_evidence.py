@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from alerts.evidence import EvidenceError, EvidenceStore
-from alerts.record import new_alert_id
 from tests.alerts_support import T0, FakeClock, grids_of, open_service, warning
+from zhizhi.alerts.evidence import EvidenceError, EvidenceStore
+from zhizhi.alerts.record import new_alert_id
 
 
 @pytest.fixture

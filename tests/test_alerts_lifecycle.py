@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from alerts.lifecycle import TRANSITIONS, IllegalTransition, NoteRequired, check_transition
-from alerts.record import ActionKind, AlertStatus
 from tests.alerts_support import FakeClock, grids_of, open_service, warning
+from zhizhi.alerts.lifecycle import TRANSITIONS, IllegalTransition, NoteRequired, check_transition
+from zhizhi.alerts.record import ActionKind, AlertStatus
 
 S = AlertStatus
 ALL_PAIRS = list(itertools.product(AlertStatus, AlertStatus))

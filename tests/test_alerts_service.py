@@ -6,22 +6,6 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from alerts.bus import InProcessBus
-from alerts.policy import AlertPolicy, SuppressionWindow
-from alerts.record import ActionKind, AlertStatus, EventReport
-from alerts.service import (
-    AlertConflict,
-    AlertNotFound,
-    InvalidReport,
-    NotResponsible,
-    OutsideDistrict,
-    OutsideJurisdiction,
-    RoutingError,
-    unit_above,
-)
-from gis.codes import Level
-from gis.crs import wgs84_to_bd09, wgs84_to_gcj02
-from models.warning.record import Severity
 from tests.alerts_support import (
     T0,
     FakeClock,
@@ -31,6 +15,22 @@ from tests.alerts_support import (
     small_district,
     warning,
 )
+from zhizhi.alerts.policy import AlertPolicy, SuppressionWindow
+from zhizhi.alerts.record import ActionKind, AlertStatus, EventReport
+from zhizhi.alerts.service import (
+    AlertConflict,
+    AlertNotFound,
+    InvalidReport,
+    NotResponsible,
+    OutsideDistrict,
+    OutsideJurisdiction,
+    RoutingError,
+    unit_above,
+)
+from zhizhi.bus import InProcessBus
+from zhizhi.gis.codes import Level
+from zhizhi.gis.crs import wgs84_to_bd09, wgs84_to_gcj02
+from zhizhi.models.warning.record import Severity
 
 GRID = grids_of(0)[0]
 VILLAGE, TOWN, DISTRICT = GRID[:12], GRID[:9], GRID[:6]
@@ -475,7 +475,7 @@ def test_bus_messages_carry_the_alert(service, bus):
 def test_deadline_watch_keeps_running_through_errors():
     import threading
 
-    from alerts.watch import DeadlineWatch
+    from zhizhi.alerts.watch import DeadlineWatch
 
     calls = {"check": 0, "purge": 0}
     enough = threading.Event()

@@ -5,12 +5,18 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select, text
 
-from alerts.record import ActionKind, Alert, AlertAction, AlertStatus, EventReport
-from alerts.service import AlertService
-from alerts.store import AlertStore, DuplicateOpenKey, StaleAlert, actions_table, alerts_table
-from console.state import locator
-from layers import Scope, make_engine
 from tests.alerts_support import T0, FakeClock, grids_of, small_district, warning
+from zhizhi.alerts.record import ActionKind, Alert, AlertAction, AlertStatus, EventReport
+from zhizhi.alerts.service import AlertService
+from zhizhi.alerts.store import (
+    AlertStore,
+    DuplicateOpenKey,
+    StaleAlert,
+    actions_table,
+    alerts_table,
+)
+from zhizhi.console.state import locator
+from zhizhi.layers import Scope, make_engine
 
 GRID_A = grids_of(0)[0]
 GRID_B = grids_of(1)[0]

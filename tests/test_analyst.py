@@ -13,9 +13,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from console.demo_datasets import DEMO_DATASET, render_demo_dataset
 from tests.auth_support import PASSWORD, bearer, create_test_users, login, small_console_settings
 from tests.browser import chromium_missing_reason, is_loopback, launch_chromium, serve
+from zhizhi.console.demo_datasets import DEMO_DATASET, render_demo_dataset
 
 #: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -29,8 +29,8 @@ DOCS_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory, module_database_url):
-    from console.app import create_app
-    from console.state import open_console
+    from zhizhi.console.app import create_app
+    from zhizhi.console.state import open_console
 
     settings = small_console_settings(tmp_path_factory.mktemp("analyst"), database_url=module_database_url)
     render_demo_dataset(settings.resolved_datasets_dir, stops=STOPS)

@@ -13,11 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from console.app import create_app
-from console.auth import Principal, Role
-from console.auth.roles import PERMISSIONS, Permission
-from console.state import open_console
-from models.warning.record import WarningEvent
 from tests.auth_support import (
     PASSWORD,
     api_routes,
@@ -27,6 +22,11 @@ from tests.auth_support import (
     login,
     small_console_settings,
 )
+from zhizhi.console.app import create_app
+from zhizhi.console.auth import Principal, Role
+from zhizhi.console.auth.roles import PERMISSIONS, Permission
+from zhizhi.console.state import open_console
+from zhizhi.models.warning.record import WarningEvent
 
 #: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")

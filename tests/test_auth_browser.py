@@ -19,7 +19,7 @@ READY_TIMEOUT_MS = 90_000
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
-    from console.app import create_app
+    from zhizhi.console.app import create_app
 
     app = create_app(small_console_settings(tmp_path_factory.mktemp("login-site")))
     with serve(app) as base:

@@ -15,10 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from console.auth.demo import ensure_demo_users
-from console.state import open_console
 from tests.auth_support import small_console_settings
 from tests.browser import free_socket
+from zhizhi.console.auth.demo import ensure_demo_users
+from zhizhi.console.state import open_console
 
 ZHIZHI = Path(sys.executable).with_name("zhizhi")
 SMALL_DEMO = {
@@ -126,7 +126,7 @@ def test_demo_users_are_made_once_and_follow_the_demo_password(tmp_path):
 
 
 def _demo_args(port: int) -> list[str]:
-    from console.cli import demo
+    from zhizhi.console.cli import demo
 
     args = ["demo", "--port", str(port), "--no-open"]
     if "cameras" in inspect.signature(demo).parameters:

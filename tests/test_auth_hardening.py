@@ -13,11 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from console.app import create_app
-from console.auth.demo import ensure_demo_users
-from console.auth.passwords import Passwords, WeakPassword
-from console.settings import AuthSettings
-from models.warning.record import WarningEvent
 from tests.auth_support import (
     PASSWORD,
     bearer,
@@ -26,6 +21,11 @@ from tests.auth_support import (
     login,
     small_console_settings,
 )
+from zhizhi.console.app import create_app
+from zhizhi.console.auth.demo import ensure_demo_users
+from zhizhi.console.auth.passwords import Passwords, WeakPassword
+from zhizhi.console.settings import AuthSettings
+from zhizhi.models.warning.record import WarningEvent
 
 _addresses = (f"10.7.{i // 250}.{i % 250 + 1}" for i in itertools.count())
 _tracks = itertools.count(1)
@@ -167,7 +167,7 @@ def test_the_console_runs_uvicorn_without_its_own_proxy_headers(monkeypatch, tmp
     client itself (settings.auth.trusted_proxies), so uvicorn must not rewrite it first."""
     import uvicorn
 
-    from console import cli
+    from zhizhi.console import cli
 
     seen = {}
     monkeypatch.setattr(uvicorn, "run", lambda app, **kwargs: seen.update(kwargs))
@@ -205,9 +205,9 @@ def test_deeply_nested_bodies_are_refused_with_a_4xx(console, headers_of):
         for body in (deep, b"[" * 900 + b"]" * 900):  # files: their parsers refuse, whatever the depth
             upload = client.post(path, files={"file": ("deep.geojson", body)}, data=fields, headers=headers_of("admin-h"))
             assert upload.status_code == 422, (path, upload.status_code, upload.text[:200])
-    from telemetry.dji import parse_osd
-    from telemetry.errors import TelemetryError
-    from telemetry.mqtt import _vehicle_items
+    from zhizhi.telemetry.dji import parse_osd
+    from zhizhi.telemetry.errors import TelemetryError
+    from zhizhi.telemetry.mqtt import _vehicle_items
 
     for parse in (_vehicle_items, lambda payload: parse_osd("thing/product/DOCK1/osd", payload)):
         with pytest.raises(TelemetryError, match="not JSON"):  # MQTT: the same refusal as bad JSON
@@ -321,8 +321,8 @@ def test_every_page_and_answer_carries_the_security_headers(console, headers_of)
 
 
 def test_the_basemap_origin_is_the_only_other_source(tmp_path):
-    from console.middleware import content_security_policy
-    from console.settings import MapSettings
+    from zhizhi.console.middleware import content_security_policy
+    from zhizhi.console.settings import MapSettings
 
     settings = small_console_settings(tmp_path, map=MapSettings(tile_url="http://{s}.tiles.center.lan/{z}/{x}/{y}.png"))
     with TestClient(create_app(settings)) as client:

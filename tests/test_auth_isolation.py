@@ -33,10 +33,10 @@ import pytest
 import shapely
 import shapely.geometry
 
-from alerts.record import Alert
-from models.warning.record import WarningEvent
 from tests.auth_support import TestUsers, api_routes
 from tests.redis_support import wait_until
+from zhizhi.alerts.record import Alert
+from zhizhi.models.warning.record import WarningEvent
 
 #: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -268,7 +268,7 @@ def check_layer_upload(w: World) -> None:
 
 
 def _everything():
-    from layers import Scope
+    from zhizhi.layers import Scope
 
     return Scope.everything()
 
@@ -412,8 +412,8 @@ class Fleet:
 def _fleet(w: World) -> Fleet:
     if getattr(w, "fleet", None) is not None:
         return w.fleet
-    from layers.hazmat import HazmatVehicle
-    from telemetry.record import DroneState
+    from zhizhi.layers.hazmat import HazmatVehicle
+    from zhizhi.telemetry.record import DroneState
 
     now = time.time()
     ids = {}
@@ -784,8 +784,8 @@ def test_every_api_route_has_an_isolation_check(client):
 
 def _app_routes() -> list[str]:
     """The app's /api routes, as test ids (an app is built, never started)."""
-    from console.app import create_app
-    from console.settings import Settings
+    from zhizhi.console.app import create_app
+    from zhizhi.console.settings import Settings
 
     return [f"{method} {path}" for method, path in api_routes(create_app(Settings()))]
 

@@ -17,15 +17,15 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from console.cli import app
-from models.backtest import BacktestError, run_backtest, run_sweep
-from models.backtest.cache import DetectorSpec
-from models.backtest.dataset import load_dataset
-from models.backtest.matching import Prediction, match
-from models.backtest.metrics import score
-from models.warning.config import load_model, parse_model
-from video.simulator import simulate
-from video.simulator.events import TruthEvent
+from zhizhi.console.cli import app
+from zhizhi.models.backtest import BacktestError, run_backtest, run_sweep
+from zhizhi.models.backtest.cache import DetectorSpec
+from zhizhi.models.backtest.dataset import load_dataset
+from zhizhi.models.backtest.matching import Prediction, match
+from zhizhi.models.backtest.metrics import score
+from zhizhi.models.warning.config import load_model, parse_model
+from zhizhi.video.simulator import simulate
+from zhizhi.video.simulator.events import TruthEvent
 
 STOPS_S = (10.0, 45.0, 90.0, 320.0)
 RULE = "hazmat-abnormal-stop"
@@ -141,7 +141,7 @@ def test_bad_sweeps_are_refused(stops, spec, message):
 
 # --- the detector cache --------------------------------------------------------------------
 def test_detector_output_is_cached(tmp_path, monkeypatch):
-    from models.backtest import frames
+    from zhizhi.models.backtest import frames
 
     root = tmp_path / "data"
     simulate("hazmat-stop", 5, root / "short", duration_s=3.0, fps=5.0, width=320, height=180,

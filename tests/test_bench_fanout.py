@@ -3,7 +3,7 @@ the small district, 20 screens, 10 alerts; the contract's keys and not one lost 
 
 from __future__ import annotations
 
-from bench.fanout import FanoutConfig, run_fanout_bench, summary_lines
+from zhizhi.bench.fanout import FanoutConfig, run_fanout_bench, summary_lines
 
 
 def test_fanout_smoke_run_loses_no_message():

@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _bench(*args: str, timeout: float = 240) -> dict:
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "console.cli", "bench", *args, "--json"], check=False, cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "zhizhi.console.cli", "bench", *args, "--json"], check=False, cwd=ROOT,
                           capture_output=True, text=True, timeout=timeout, env={**os.environ})
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])

@@ -3,7 +3,7 @@ the small district, 15 s at reduced rates; the report's shape and not one lost e
 
 from __future__ import annotations
 
-from bench.surge import SurgeConfig, run_surge_bench, summary_lines
+from zhizhi.bench.surge import SurgeConfig, run_surge_bench, summary_lines
 
 
 def test_surge_smoke_run_loses_no_event():

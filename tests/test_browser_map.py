@@ -43,8 +43,8 @@ class LiveServer(str):
 def live_server(tmp_path_factory):
     """The real console on a free loopback port, with the seed-7 demo district and the test
     users (``live_server.users``)."""
-    from console.app import create_app
-    from console.settings import DemoSettings, MapSettings, Settings
+    from zhizhi.console.app import create_app
+    from zhizhi.console.settings import DemoSettings, MapSettings, Settings
 
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("data"),

@@ -70,9 +70,15 @@ class Wall:
 
 @pytest.fixture(scope="module")
 def wall(tmp_path_factory):
-    from console.app import create_app
-    from console.settings import AlertSettings, DemoSettings, MapSettings, Settings, WarningSettings
-    from console.state import open_console
+    from zhizhi.console.app import create_app
+    from zhizhi.console.settings import (
+        AlertSettings,
+        DemoSettings,
+        MapSettings,
+        Settings,
+        WarningSettings,
+    )
+    from zhizhi.console.state import open_console
 
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("wall"),
@@ -571,8 +577,8 @@ def test_screenshots(wall, district, tmp_path):
 
 def _fleet_in_town_a(wall) -> tuple[str, str]:
     """A registered hazmat vehicle reporting in town A and a drone over it (through the gate)."""
-    from layers.hazmat import HazmatVehicle
-    from telemetry.record import DroneState
+    from zhizhi.layers.hazmat import HazmatVehicle
+    from zhizhi.telemetry.record import DroneState
 
     state = wall.state
     lon, lat = wall.spot_a.lon, wall.spot_a.lat
@@ -603,7 +609,7 @@ def test_fleet_on_the_map(wall, district):
     tip = page.evaluate("id => zhizhiWall.fleet.vehicleMarkers.get(id).v.plate", vehicle_id)
     assert tip == "苏F·W1234"
     # a tanker on video where the vehicle reports: the board shows its plate and cargo
-    from models.warning.record import WarningEvent
+    from zhizhi.models.warning.record import WarningEvent
 
     assert wall.state.trajectory.wait_idle()
     fix = wall.state.fleet.vehicle(vehicle_id)

@@ -22,10 +22,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from alerts.bus import InProcessBus, Topic
-from video.camera_config import CameraConfig, SourceConfig
-from video.detectors import make_detector
-from video.worker import Worker
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.video.camera_config import CameraConfig, SourceConfig
+from zhizhi.video.detectors import make_detector
+from zhizhi.video.worker import Worker
 
 CAMERAS = 100
 EVENT = "CAM-EVENT"

@@ -10,7 +10,7 @@ from collections import Counter
 import pytest
 
 from tests.redis_support import BlackholeProxy, wait_until
-from video.leases import CameraLeases
+from zhizhi.video.leases import CameraLeases
 
 CAMERAS = [f"cam-{i:03d}" for i in range(9)]
 

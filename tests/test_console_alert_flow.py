@@ -10,19 +10,25 @@ import cv2
 import pytest
 from fastapi.testclient import TestClient
 
-from alerts.bus import Topic
-from console.app import create_app
-from console.settings import AlertSettings, DemoSettings, Settings, WarningSettings, WorkerSettings
-from console.state import open_console
-from models.warning.config import ModelConfigError
-from models.warning.record import WarningEvent
 from tests.alerts_support import T0
 from tests.auth_support import Logins, bearer, create_test_users, login
 from tests.db_support import database
 from tests.warning_support import facts, frame_messages, hazmat_stop_scene
-from video.annotate import annotate, to_jpeg
-from video.camera_config import CameraConfigError
-from video.observation import Observation
+from zhizhi.bus import Topic
+from zhizhi.console.app import create_app
+from zhizhi.console.settings import (
+    AlertSettings,
+    DemoSettings,
+    Settings,
+    WarningSettings,
+    WorkerSettings,
+)
+from zhizhi.console.state import open_console
+from zhizhi.models.warning.config import ModelConfigError
+from zhizhi.models.warning.record import WarningEvent
+from zhizhi.video.annotate import annotate, to_jpeg
+from zhizhi.video.camera_config import CameraConfigError
+from zhizhi.video.observation import Observation
 
 SMALL_DEMO = DemoSettings(seed=7, grids=64, towns=3, villages_per_town=2, cameras=0)
 
@@ -159,7 +165,7 @@ def test_a_bad_model_file_stops_start_up_naming_file_and_fields(tmp_path, caplog
     )
     data = tmp_path / "data"
     settings = console_settings(data, warning=WarningSettings(model=bad))
-    with caplog.at_level(logging.ERROR, logger="console.state"), pytest.raises(ModelConfigError) as raised:
+    with caplog.at_level(logging.ERROR, logger="zhizhi.console.state"), pytest.raises(ModelConfigError) as raised:
         open_console(settings)
     assert str(bad) in str(raised.value) and "min_duration_s" in str(raised.value)
     assert any(str(bad) in r.getMessage() and "min_duration_s" in r.getMessage() for r in caplog.records)

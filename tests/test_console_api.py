@@ -13,8 +13,8 @@ import httpx
 import pytest
 import shapely
 
-from bench.surge import free_port
-from gis.crs import wgs84_to_gcj02
+from zhizhi.bench.surge import free_port
+from zhizhi.gis.crs import wgs84_to_gcj02
 
 #: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -61,7 +61,7 @@ def test_locate_bad_input(client, params, status, fragment):
 def test_cameras_covering_nearest_first(client, console_state):
     camera = console_state.cameras.cameras[0]
     # A point 30 m along the camera's optical axis.
-    from gis.metric import MetricFrame
+    from zhizhi.gis.metric import MetricFrame
 
     frame = MetricFrame.around(camera.lon, camera.lat)
     import math
@@ -194,7 +194,7 @@ def test_no_token_no_api(client):
 def test_real_server_on_loopback(console_settings, console_state, client):
     import uvicorn
 
-    from console.app import create_app
+    from zhizhi.console.app import create_app
 
     port = free_port()
     server = uvicorn.Server(

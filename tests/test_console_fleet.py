@@ -13,11 +13,11 @@ import shapely
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from alerts.bus import Topic
-from layers import Scope
-from telemetry.record import DroneState
-from telemetry.simulator import simulate
 from tests.auth_support import PASSWORD, bearer, create_test_users, login, small_console_settings
+from zhizhi.bus import Topic
+from zhizhi.layers import Scope
+from zhizhi.telemetry.record import DroneState
+from zhizhi.telemetry.simulator import simulate
 
 #: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -28,8 +28,8 @@ ANOMALIES = ("speeding", "route_deviation", "zone_entry", "abnormal_stop")
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory, module_database_url):
-    from console.app import create_app
-    from console.state import open_console
+    from zhizhi.console.app import create_app
+    from zhizhi.console.state import open_console
 
     settings = small_console_settings(tmp_path_factory.mktemp("fleet"), database_url=module_database_url)
     state = open_console(settings)
@@ -93,7 +93,7 @@ def test_post_telemetry_reports_each_refusal_and_keeps_the_good(console):
 
 
 def test_gcj02_reports_are_stored_in_wgs84(console):
-    from gis.crs import wgs84_to_gcj02
+    from zhizhi.gis.crs import wgs84_to_gcj02
 
     state, client, users, heads = console
     lon, lat = _town_point(state, users.town_a)
@@ -321,9 +321,9 @@ def test_mqtt_reports_reach_the_console_through_the_real_broker(tmp_path):
 
     import paho.mqtt.client as mqtt
 
-    from console.settings import TelemetrySettings
-    from console.state import open_console
-    from telemetry.mqtt import MqttSettings
+    from zhizhi.console.settings import TelemetrySettings
+    from zhizhi.console.state import open_console
+    from zhizhi.telemetry.mqtt import MqttSettings
 
     prefix = f"zz-{uuid.uuid4().hex[:8]}"
     settings = small_console_settings(tmp_path, telemetry=TelemetrySettings(
@@ -397,7 +397,7 @@ def test_positions_reach_only_the_town_they_are_in(console):
 def test_a_video_tanker_is_matched_to_the_registered_vehicle_there(console):
     """Fusion: a video warning about a hazmat tanker where and when a registered vehicle reports
     becomes an alert with that vehicle's plate, carrier and cargo."""
-    from models.warning.record import WarningEvent
+    from zhizhi.models.warning.record import WarningEvent
 
     state, client, users, heads = console
     lon, lat = _town_point(state, users.town_a)

@@ -16,8 +16,8 @@ from tests.auth_support import Logins, bearer, create_test_users, login
 def upload_client(tmp_path_factory):
     """A console of its own (small upload limit) so uploads don't disturb other tests, logged
     in as its district duty officer; ``upload_client.logins`` logs in the other test users."""
-    from console.app import create_app
-    from console.settings import DemoSettings, LayerLimits, Settings
+    from zhizhi.console.app import create_app
+    from zhizhi.console.settings import DemoSettings, LayerLimits, Settings
 
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("upload-data"),
@@ -64,7 +64,7 @@ def test_upload_and_read_back(upload_client):
 
 
 def test_upload_gcj02_is_converted(upload_client):
-    from gis.crs import gcj02_to_wgs84
+    from zhizhi.gis.crs import gcj02_to_wgs84
 
     response = _post(upload_client, "amap-points", _fc(_point(121.06, 32.09)), crs="gcj02")
     assert response.status_code == 201, response.text

@@ -90,9 +90,9 @@ def test_demo_shows_live_video_and_a_hazmat_alert_within_a_minute_of_video(tmp_p
 
 def _towns(data_dir: Path) -> list[str]:
     """Town codes of the demo district, from the store the demo wrote."""
-    from console.settings import Settings
-    from console.state import load_jurisdictions
-    from layers import LayerRegistry, make_engine
+    from zhizhi.console.settings import Settings
+    from zhizhi.console.state import load_jurisdictions
+    from zhizhi.layers import LayerRegistry, make_engine
 
     engine = make_engine(Settings(data_dir=data_dir).resolved_database_url)
     try:

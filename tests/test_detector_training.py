@@ -22,10 +22,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from models.detector import SHIPPED_WEIGHTS, WEIGHTS_DIR
-from models.detector.labelled import LabelledDataError, load_labelled, split_frames
-from models.detector.register import file_sha256, manifest_for, register_weights
-from video.observation import CLASSES
+from zhizhi.models.detector import SHIPPED_WEIGHTS, WEIGHTS_DIR
+from zhizhi.models.detector.labelled import LabelledDataError, load_labelled, split_frames
+from zhizhi.models.detector.register import file_sha256, manifest_for, register_weights
+from zhizhi.video.observation import CLASSES
 
 #: Class ids of the labelled folders written here (a subset of the project's, in another order).
 NAMES = ["person", "car"]
@@ -153,7 +153,7 @@ def test_the_split_is_seeded_and_holds_frames_out(tmp_path):
 
 
 def cli(*args: str):
-    from console.cli import app
+    from zhizhi.console.cli import app
 
     return CliRunner().invoke(app, ["train", *args])
 
@@ -221,8 +221,8 @@ def test_manifest_and_registration_with_a_fake_store(tmp_path):
 
 
 def test_registration_in_the_real_version_store(tmp_path):
-    versions = pytest.importorskip("models.versions")
-    from layers import make_engine
+    versions = pytest.importorskip("zhizhi.models.versions")
+    from zhizhi.layers import make_engine
 
     store = versions.ModelStore(make_engine("sqlite://"))
     weights = tmp_path / "county-det.pt"
@@ -260,7 +260,7 @@ def trained(tmp_path_factory):
     write_frames(root / "frames-b", 6, seed=2, sub="day")
     weights = root / "out" / "county-det-v1.pt"
     try:
-        from models.versions import ModelStore
+        from zhizhi.models.versions import ModelStore
     except ImportError:  # the version store is not in this checkout: register into a fake
         ModelStore = None
     stores: list = []
@@ -268,16 +268,16 @@ def trained(tmp_path_factory):
         mp.setenv("YOLO_CONFIG_DIR", str(root / "yolo"))
         mp.setenv("ZHIZHI_DATA_DIR", str(root / "data"))
         if ModelStore is None:
-            fake = types.ModuleType("models.versions")
-            fake.__spec__ = importlib.machinery.ModuleSpec("models.versions", None)
+            fake = types.ModuleType("zhizhi.models.versions")
+            fake.__spec__ = importlib.machinery.ModuleSpec("zhizhi.models.versions", None)
             fake.ModelStore = lambda engine: stores.append(FakeStore()) or stores[-1]
-            mp.setitem(sys.modules, "models.versions", fake)
+            mp.setitem(sys.modules, "zhizhi.models.versions", fake)
             engine = types.SimpleNamespace(dispose=lambda: None)
         else:
-            from layers import make_engine
+            from zhizhi.layers import make_engine
 
             engine = make_engine(f"sqlite:///{root / 'console.db'}")
-        mp.setattr("console.state.open_store", lambda settings: (engine, None))
+        mp.setattr("zhizhi.console.state.open_store", lambda settings: (engine, None))
         import ultralytics  # noqa: F401  (its log handler binds to the real stdout, not the runner's)
 
         result = cli("--recipe", str(recipe), "--data", str(root / "frames-b"), "--name", "county-det-v1",

@@ -7,7 +7,7 @@ import pytest
 import shapely
 from pydantic import ValidationError
 
-from gis.drones import (
+from zhizhi.gis.drones import (
     DroneView,
     footprint,
     footprints,
@@ -18,7 +18,7 @@ from gis.drones import (
     pixel_to_lonlat,
     pixel_to_metric,
 )
-from gis.metric import MetricFrame, geodesic_distance_m
+from zhizhi.gis.metric import MetricFrame, geodesic_distance_m
 
 LON, LAT = 120.86, 32.01
 

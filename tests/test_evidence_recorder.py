@@ -11,12 +11,12 @@ import cv2
 import numpy as np
 import pytest
 
-from alerts.bus import InProcessBus, Topic
-from alerts.evidence import EvidenceStore
 from tests.alerts_support import T0, FakeClock, Recorder, grids_of, open_service, warning
-from video.annotate import annotate, to_jpeg
-from video.evidence import EvidenceRecorder
-from video.observation import Observation
+from zhizhi.alerts.evidence import EvidenceStore
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.video.annotate import annotate, to_jpeg
+from zhizhi.video.evidence import EvidenceRecorder
+from zhizhi.video.observation import Observation
 
 W, H = 160, 120
 STEP = 0.25  # seconds between frames (exact in binary: no rounding at the buffer's edge)
@@ -153,7 +153,7 @@ def test_failures_to_write_or_report_are_logged_and_never_raise(tmp_path, bus, s
 
     store = EvidenceStore(tmp_path / "evidence", 30)
     unreported = EvidenceRecorder(store, refuse, pre_s=1.0, post_s=0.0).attach(bus)
-    with caplog.at_level(logging.ERROR, logger="video.evidence"):
+    with caplog.at_level(logging.ERROR, logger="zhizhi.video.evidence"):
         for recorder in (broken, unreported):
             feed(recorder, range(5))
         alert = service.ingest(warning(grids_of(2)[0], camera="CAM-E", track=13))
@@ -172,9 +172,9 @@ def test_failures_to_write_or_report_are_logged_and_never_raise(tmp_path, bus, s
 
 
 def test_the_worker_publishes_every_frame_as_a_batch_and_feeds_the_recorder(tmp_path, store):
-    from video.camera_config import CameraConfig, SourceConfig
-    from video.detectors import make_detector
-    from video.worker import Worker
+    from zhizhi.video.camera_config import CameraConfig, SourceConfig
+    from zhizhi.video.detectors import make_detector
+    from zhizhi.video.worker import Worker
 
     clip = tmp_path / "street.mp4"
     writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 20.0, (320, 240))

@@ -11,9 +11,9 @@ import pytest
 import shapely
 from pydantic import ValidationError
 
-import gis.cameras
-from gis.cameras import Camera, CameraIndex, fov_sector, fov_sectors, sector_polygons
-from gis.metric import MetricFrame, geodesic_bearing_deg, geodesic_distance_m
+import zhizhi.gis.cameras
+from zhizhi.gis.cameras import Camera, CameraIndex, fov_sector, fov_sectors, sector_polygons
+from zhizhi.gis.metric import MetricFrame, geodesic_bearing_deg, geodesic_distance_m
 
 LON, LAT = 120.8640, 32.0110  # Nantong city centre
 
@@ -46,7 +46,7 @@ def ids(hits) -> list[str]:
 
 
 def test_doctests():
-    assert doctest.testmod(gis.cameras).failed == 0
+    assert doctest.testmod(zhizhi.gis.cameras).failed == 0
 
 
 @pytest.mark.parametrize(

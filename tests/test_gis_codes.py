@@ -1,6 +1,14 @@
 import pytest
 
-from gis.codes import InvalidCodeError, Level, chain, child_code, is_within, level_of, parent_of
+from zhizhi.gis.codes import (
+    InvalidCodeError,
+    Level,
+    chain,
+    child_code,
+    is_within,
+    level_of,
+    parent_of,
+)
 
 
 def test_levels_and_chain():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.crs import (
+from zhizhi.gis.crs import (
     CRS,
     bd09_to_gcj02,
     bd09_to_wgs84,
@@ -19,7 +19,7 @@ from gis.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from gis.metric import geodesic_distance_m
+from zhizhi.gis.metric import geodesic_distance_m
 
 FUNCTIONS = {
     ("wgs84", "gcj02"): wgs84_to_gcj02,

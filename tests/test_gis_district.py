@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.codes import chain, level_of
-from gis.district import DistrictSpec, generate_district
-from gis.metric import MetricFrame
+from zhizhi.gis.codes import chain, level_of
+from zhizhi.gis.district import DistrictSpec, generate_district
+from zhizhi.gis.metric import MetricFrame
 
 
 def _tiling_figures(district):
@@ -37,8 +37,8 @@ def test_tongzhou_is_real_and_about_the_right_size(tongzhou):
     # Converted from GCJ-02: the outline moved a few hundred metres from the raw file's.
     import pyogrio
 
-    from gis.metric import geodesic_distance_m
     from tests.conftest import NANTONG
+    from zhizhi.gis.metric import geodesic_distance_m
 
     raw = pyogrio.read_dataframe(NANTONG)
     raw = shapely.union_all(raw[raw["adcode"].astype(str) == "320612"].geometry.values)
@@ -107,7 +107,7 @@ def test_demo_content_is_complete_and_labelled_synthetic(district):
 
 def test_cameras_look_along_their_roads(district):
     """A camera placed beside a road sees a stretch of it."""
-    from gis.cameras import fov_sector
+    from zhizhi.gis.cameras import fov_sector
 
     roads = dict(zip(district.roads["id"], district.roads.geometry.values))
     seeing = 0

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.grid_index import GridIndex
-from gis.jurisdiction import OutsideDistrictError
+from zhizhi.gis.grid_index import GridIndex
+from zhizhi.gis.jurisdiction import OutsideDistrictError
 
 
 def test_matches_brute_force_on_random_points(jurisdictions):
@@ -59,7 +59,7 @@ def test_shapes_preserved(jurisdictions):
 
 
 def test_locate_chain_and_gcj02(jurisdictions):
-    from gis.crs import wgs84_to_gcj02
+    from zhizhi.gis.crs import wgs84_to_gcj02
 
     code = jurisdictions.grid_codes[100]
     lon, lat = jurisdictions.get(code).anchor

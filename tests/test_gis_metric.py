@@ -9,7 +9,7 @@ import pytest
 import shapely
 from pyproj import Geod
 
-from gis.metric import MetricFrame, geodesic_bearing_deg, geodesic_distance_m
+from zhizhi.gis.metric import MetricFrame, geodesic_bearing_deg, geodesic_distance_m
 
 LON, LAT = 120.8640, 32.0110  # Nantong
 GEOD = Geod(ellps="WGS84")

@@ -8,9 +8,9 @@ import threading
 import numpy as np
 import pytest
 
-import gis.moving
-from gis.metric import MetricFrame, geodesic_distance_m
-from gis.moving import MovingObjectIndex
+import zhizhi.gis.moving
+from zhizhi.gis.metric import MetricFrame, geodesic_distance_m
+from zhizhi.gis.moving import MovingObjectIndex
 
 LON, LAT = 120.8640, 32.0110
 FRAME = MetricFrame.around(LON, LAT)
@@ -40,7 +40,7 @@ def snapshot(index: MovingObjectIndex) -> dict:
 
 
 def test_doctests():
-    assert doctest.testmod(gis.moving).failed == 0
+    assert doctest.testmod(zhizhi.gis.moving).failed == 0
 
 
 def test_insert_get_update_delete(index):

@@ -8,10 +8,10 @@ import pytest
 import shapely
 from pydantic import ValidationError
 
-from gis.metric import MetricFrame
-from layers import make_engine
-from layers.hazmat import HazmatImportError, HazmatRegistry, HazmatVehicle, visible_to
-from layers.scope import Scope
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers import make_engine
+from zhizhi.layers.hazmat import HazmatImportError, HazmatRegistry, HazmatVehicle, visible_to
+from zhizhi.layers.scope import Scope
 
 WEST = [[120.90, 32.00], [120.93, 32.00]]
 EAST = [[121.10, 32.00], [121.13, 32.01]]

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.impact import SUMMARY_COLUMNS, HazardArea, ImpactReport, analyze
-from gis.metric import MetricFrame, geodesic_bearing_deg, geodesic_distance_m
+from zhizhi.gis.impact import SUMMARY_COLUMNS, HazardArea, ImpactReport, analyze
+from zhizhi.gis.metric import MetricFrame, geodesic_bearing_deg, geodesic_distance_m
 
 
 @pytest.fixture(scope="module")

@@ -18,8 +18,8 @@ from shapely.geometry import mapping, shape
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from alerts.bus import InProcessBus, Topic
-from alerts.incidents import (
+from tests.alerts_support import FakeClock, grids_of, small_district, warning
+from zhizhi.alerts.incidents import (
     TOPIC,
     Incident,
     IncidentConflict,
@@ -37,14 +37,14 @@ from alerts.incidents import (
     incident_log_table,
     incidents_table,
 )
-from alerts.record import AlertStatus
-from alerts.service import AlertService
-from alerts.store import AlertStore
-from console.state import locator
-from gis.codes import Level
-from gis.metric import MetricFrame
-from layers import make_engine
-from tests.alerts_support import FakeClock, grids_of, small_district, warning
+from zhizhi.alerts.record import AlertStatus
+from zhizhi.alerts.service import AlertService
+from zhizhi.alerts.store import AlertStore
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.console.state import locator
+from zhizhi.gis.codes import Level
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers import make_engine
 
 # ------------------------------------------------------------------------------ helpers
 

@@ -10,8 +10,8 @@ import pyogrio
 import pytest
 import shapely
 
-from layers import ImportLimits, LayerError, read_layer_file
-from layers.io import dbf_encoding
+from zhizhi.layers import ImportLimits, LayerError, read_layer_file
+from zhizhi.layers.io import dbf_encoding
 
 NAMES = ["金沙街道", "石港镇"]
 LIMITS = ImportLimits(max_bytes=10_000_000, max_features=1000, max_archive_bytes=50_000_000)

@@ -15,8 +15,6 @@ import pyproj
 import pytest
 import shapely
 
-from gis.crs import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
-from layers import ImportLimits, LayerError, export_layer, read_layer_file
 from tests.layers_fixtures import (
     LIMITS,
     NANTONG,
@@ -29,6 +27,8 @@ from tests.layers_fixtures import (
     write_shapefile_zip,
     write_zip,
 )
+from zhizhi.gis.crs import bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_gcj02
+from zhizhi.layers import ImportLimits, LayerError, export_layer, read_layer_file
 
 BOWTIE = polygon([[120.0, 32.0], [120.1, 32.1], [120.1, 32.0], [120.0, 32.1], [120.0, 32.0]])
 
@@ -220,7 +220,7 @@ def test_oversized_file_refused_before_parsing(tmp_path):
 
 
 def test_console_layer_limits_are_accepted(tmp_path):
-    from console.settings import LayerLimits
+    from zhizhi.console.settings import LayerLimits
 
     path = write_json(tmp_path / "a.geojson", collection([feature(point(120, 32))] * 3))
     with pytest.raises(LayerError) as info:

@@ -10,8 +10,6 @@ import pytest
 import shapely
 from sqlalchemy import select, text
 
-from layers import LayerError, LayerInfo, LayerRegistry, Scope
-from layers.models import Feature, Layer
 from tests.layers_fixtures import (
     DISTRICT,
     GEOMS,
@@ -32,6 +30,8 @@ from tests.layers_fixtures import (
     write_json,
     write_zip,
 )
+from zhizhi.layers import LayerError, LayerInfo, LayerRegistry, Scope
+from zhizhi.layers.models import Feature, Layer
 
 EVERYTHING = Scope.everything()
 ROAD = shapely.LineString([(120.1, 32.25), (120.9, 32.25)])  # crosses towns A and B

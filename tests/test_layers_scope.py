@@ -7,8 +7,8 @@ import pytest
 import shapely
 from sqlalchemy.dialects import sqlite
 
-from layers import Scope, apply_scope, feature_clause, layer_clause, layer_visible
 from tests.layers_fixtures import DISTRICT, GEOMS, TOWN_A, TOWN_B, VILLAGE_A1, VILLAGE_A2, scope
+from zhizhi.layers import Scope, apply_scope, feature_clause, layer_clause, layer_visible
 
 
 @pytest.mark.parametrize(

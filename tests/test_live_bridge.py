@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from alerts.bus import InProcessBus, Topic
-from console.live.bridge import LiveBridge
-from console.live.hub import LiveHub
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.console.live.bridge import LiveBridge
+from zhizhi.console.live.hub import LiveHub
 
 
 def _setup(jurisdictions, **kw):
@@ -87,7 +87,7 @@ def test_incidents_reach_each_screen_as_its_jurisdiction_reads_them(jurisdiction
     import shapely
     from shapely.geometry import mapping
 
-    from alerts.incidents import TOPIC, Incident
+    from zhizhi.alerts.incidents import TOPIC, Incident
 
     async def scenario():
         hub, bus, _, towns, grid_a, grid_b = _setup(jurisdictions)

@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from console.live.hub import LiveHub
+from zhizhi.console.live.hub import LiveHub
 
 TOWN_A, TOWN_B = "320612001", "320612002"
 GRID_A, GRID_B = "320612001002003", "320612002001001"

@@ -11,9 +11,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from models.warning.record import WarningEvent
 from tests.auth_support import PASSWORD, create_test_users
 from tests.browser import serve
+from zhizhi.models.warning.record import WarningEvent
 
 #: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -22,9 +22,9 @@ CONSOLE_BACKENDS = ("sqlite", "postgresql")
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
     """A console of its own served by uvicorn on a free loopback port."""
-    from console.app import create_app
-    from console.settings import DemoSettings, LiveSettings, Settings
-    from console.state import open_console
+    from zhizhi.console.app import create_app
+    from zhizhi.console.settings import DemoSettings, LiveSettings, Settings
+    from zhizhi.console.state import open_console
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("ws"), demo=DemoSettings(seed=7),
                         live=LiveSettings(client_queue=200, buffer=1000))

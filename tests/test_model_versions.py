@@ -15,12 +15,14 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from typer.testing import CliRunner
 
-from alerts.bus import Topic
-from console.app import create_app
-from console.settings import AlertSettings, DemoSettings, Settings
-from layers import Scope, make_engine
-from models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
-from models.versions import (
+from tests.auth_support import PASSWORD, Logins, create_test_users
+from tests.redis_support import wait_until
+from zhizhi.bus import Topic
+from zhizhi.console.app import create_app
+from zhizhi.console.settings import AlertSettings, DemoSettings, Settings
+from zhizhi.layers import Scope, make_engine
+from zhizhi.models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
+from zhizhi.models.versions import (
     ModelConfigError,
     ModelConflict,
     ModelStore,
@@ -30,9 +32,7 @@ from models.versions import (
     normalised_yaml,
     versions_table,
 )
-from models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
-from tests.auth_support import PASSWORD, Logins, create_test_users
-from tests.redis_support import wait_until
+from zhizhi.models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
 
 #: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -305,7 +305,7 @@ def test_the_console_seeds_the_shipped_models_once(console, tmp_path):
 def test_a_settings_file_pins_the_model_at_start(tmp_path):
     pinned = tmp_path / "pinned.yaml"
     pinned.write_text(variant(SHIPPED, 1, min_duration_s=5).replace("name: default", "name: pinned"))
-    from console.settings import WarningSettings
+    from zhizhi.console.settings import WarningSettings
 
     app = create_app(console_settings(tmp_path / "data", warning=WarningSettings(model=pinned)))
     with TestClient(app):
@@ -459,7 +459,7 @@ def test_reading_needs_read_and_changing_needs_a_district_model_manager(console)
 
 
 def test_the_models_commands(tmp_path, monkeypatch):
-    from console.cli import app
+    from zhizhi.console.cli import app
 
     monkeypatch.setenv("ZHIZHI_CONFIG", str(tmp_path / "none.toml"))
     runner = CliRunner()

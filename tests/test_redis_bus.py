@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from alerts.bus import InProcessBus, Topic
-from alerts.redis_bus import RedisBus
 from tests.redis_support import RedisServer, free_port, wait_until
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.redis_bus import RedisBus
 
 CLAIM_IDLE_S = 0.4
 
@@ -331,7 +331,7 @@ def test_stop_is_prompt_and_idempotent(redis_server):
 
 CONSUMER_PROCESS = """
 import sys, threading
-from alerts.redis_bus import RedisBus
+from zhizhi.bus.redis_bus import RedisBus
 bus = RedisBus(sys.argv[1], node="doomed", claim_idle_s=60, poll_s=0.1)
 def handler(message):
     print("took", message["n"], flush=True)

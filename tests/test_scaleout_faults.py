@@ -19,9 +19,6 @@ import pytest
 import redis
 import shapely
 
-from console.cluster import Child, ClusterPlan, children, ensure_database, prepare, wait_healthy
-from console.scaleout import RULE_MODELS
-from console.settings import DemoSettings
 from tests.cluster_support import (
     PASSWORD,
     PostgresServer,
@@ -32,6 +29,16 @@ from tests.cluster_support import (
     wait_until,
 )
 from tests.redis_support import RedisServer
+from zhizhi.console.cluster import (
+    Child,
+    ClusterPlan,
+    children,
+    ensure_database,
+    prepare,
+    wait_healthy,
+)
+from zhizhi.console.scaleout import RULE_MODELS
+from zhizhi.console.settings import DemoSettings
 
 pytestmark = pytest.mark.timeout(900)
 

@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from alerts.bus import InProcessBus
-from alerts.evidence import EvidenceStore
-from console.scaleout import attach_evidence, is_shared
+from zhizhi.alerts.evidence import EvidenceStore
+from zhizhi.bus import InProcessBus
+from zhizhi.console.scaleout import attach_evidence, is_shared
 
 
 class Alerts:

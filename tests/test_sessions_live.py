@@ -26,11 +26,11 @@ from sqlalchemy import event
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from console.auth.store import token_digest
-from models.warning.record import WarningEvent
 from tests.auth_support import PASSWORD, FakeClock, create_test_users, small_console_settings
 from tests.browser import serve
 from tests.wall_support import FakeWorker
+from zhizhi.console.auth.store import token_digest
+from zhizhi.models.warning.record import WarningEvent
 
 CLOSE_BOUND_S = 1.0  # the finding's bound: a session's live connections close within a second
 ELSEWHERE_BOUND_S = 3.0  # ended in the database only: one re-check period (1 s) and then some
@@ -55,9 +55,9 @@ class Captured(logging.Handler):
 def site(tmp_path_factory, module_database_url):
     """A small console of its own, serving with uvicorn's access log on, and video from a fake
     worker for a camera of town A."""
-    from console.app import create_app
-    from console.settings import DemoSettings
-    from console.state import open_console
+    from zhizhi.console.app import create_app
+    from zhizhi.console.settings import DemoSettings
+    from zhizhi.console.state import open_console
 
     settings = small_console_settings(tmp_path_factory.mktemp("sessions"), database_url=module_database_url)
     settings.demo = DemoSettings(seed=7, grids=64, towns=3, villages_per_town=2, cameras=40)

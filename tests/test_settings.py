@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from console.settings import Settings
+from zhizhi.console.settings import Settings
 
 
 def test_defaults(monkeypatch, tmp_path):

@@ -11,9 +11,9 @@ import re
 
 import pytest
 
-from alerts.incidents import Incident, TimelineEntry
-from console.sitrep import CSV_COLUMNS, external_refs, render_html, summary_csv, summary_json
 from tests.browser import chromium_missing_reason, launch_chromium
+from zhizhi.alerts.incidents import Incident, TimelineEntry
+from zhizhi.console.sitrep import CSV_COLUMNS, external_refs, render_html, summary_csv, summary_json
 
 T0 = 1_750_000_000.0
 LON, LAT = 120.95, 32.05

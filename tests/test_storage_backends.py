@@ -18,10 +18,13 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import event, inspect, text
 
-from alerts.store import AlertStore
-from console.auth.store import AuthStore
-from layers import LayerRegistry, Scope, make_engine
-from layers.db import (
+from tests import db_support
+from tests.db_support import backend_of, database, postgres_database
+from tests.layers_fixtures import DISTRICT, GEOMS, TOWN_A, TOWN_B, VILLAGE_A2, scope
+from zhizhi.alerts.store import AlertStore
+from zhizhi.console.auth.store import AuthStore
+from zhizhi.layers import LayerRegistry, Scope, make_engine
+from zhizhi.layers.db import (
     MIGRATION_LOCK_KEY,
     DatabaseError,
     current_revision,
@@ -31,9 +34,6 @@ from layers.db import (
     migrate,
     schema_metadata,
 )
-from tests import db_support
-from tests.db_support import backend_of, database, postgres_database
-from tests.layers_fixtures import DISTRICT, GEOMS, TOWN_A, TOWN_B, VILLAGE_A2, scope
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_TABLES = {
@@ -133,8 +133,8 @@ def test_a_database_made_by_the_former_create_all_is_adopted(empty_db_url):
     """Tables made by the stores' old ``metadata.create_all`` are kept; the rest is added."""
     engine = make_engine(empty_db_url)
     try:
-        from console.auth import store as auth_store
-        from layers.models import Base
+        from zhizhi.console.auth import store as auth_store
+        from zhizhi.layers.models import Base
 
         Base.metadata.create_all(engine)
         auth_store.metadata.create_all(engine)
@@ -151,7 +151,7 @@ def test_a_database_made_by_the_former_create_all_is_adopted(empty_db_url):
 def test_processes_starting_together_on_postgresql_migrate_once():
     with postgres_database(migrated=False) as url:
         code = (
-            "import sys; from layers.db import make_engine, migrate; "
+            "import sys; from zhizhi.layers.db import make_engine, migrate; "
             "e = make_engine(sys.argv[1]); migrate(e); e.dispose(); print('ok')"
         )
         procs = [
@@ -385,7 +385,7 @@ def test_sqlite_keeps_an_rtree_of_the_feature_boxes_in_step(tmp_path):
     import geopandas as gpd
     from shapely.geometry import box
 
-    from layers import LayerRegistry, Scope
+    from zhizhi.layers import LayerRegistry, Scope
 
     engine = make_engine(f"sqlite:///{tmp_path / 'rtree.db'}")
     registry = LayerRegistry(engine)

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from telemetry.dji import drone_id_from_topic, parse_osd
-from telemetry.errors import Reason, TelemetryError
+from zhizhi.telemetry.dji import drone_id_from_topic, parse_osd
+from zhizhi.telemetry.errors import Reason, TelemetryError
 
 TOPIC = "thing/product/1581F5BKD225D00BCHYA/osd"
 TS_MS = 1_795_996_800_123

@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from gis.crs import wgs84_to_gcj02
-from telemetry.gate import MAX_ERRORS, Reason, TelemetryGate, haversine_m
-from telemetry.record import DroneState
+from zhizhi.gis.crs import wgs84_to_gcj02
+from zhizhi.telemetry.gate import MAX_ERRORS, Reason, TelemetryGate, haversine_m
+from zhizhi.telemetry.record import DroneState
 
 NOW = 1_800_000_000.0
 LON, LAT = 120.86, 32.01  # Tongzhou

@@ -15,10 +15,10 @@ import paho.mqtt.client as mqtt
 import pytest
 from pydantic import ValidationError
 
-from bench.surge import free_port
-from telemetry.gate import TelemetryGate
-from telemetry.mqtt import IngestStatus, MqttIngest, MqttSettings
-from telemetry.record import DroneState, Fix
+from zhizhi.bench.surge import free_port
+from zhizhi.telemetry.gate import TelemetryGate
+from zhizhi.telemetry.mqtt import IngestStatus, MqttIngest, MqttSettings
+from zhizhi.telemetry.record import DroneState, Fix
 
 BROKER = ("127.0.0.1", 1883)
 NOW = time.time()
@@ -139,7 +139,7 @@ def test_a_report_naming_another_vehicle_is_refused(ingest, prefix, received, pu
 
 def test_malformed_payloads_are_counted_logged_and_do_not_stop_ingest(ingest, prefix, received, publish, caplog):
     topic = f"{prefix}/vehicles/苏F-7"
-    caplog.set_level(logging.WARNING, logger="telemetry.mqtt")
+    caplog.set_level(logging.WARNING, logger="zhizhi.telemetry.mqtt")
     for bad in (b"not json", b"\xff\xfe\x00", b"42", b'"text"', b"null",
                 json.dumps(report(NOW - 5, lat=float("nan"))).encode(), json.dumps([1, {"ts": 1}]).encode()):
         publish(topic, bad)

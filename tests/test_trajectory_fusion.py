@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from gis.metric import MetricFrame
-from layers.hazmat import HazmatVehicle
-from models.trajectory.fusion import TrackFusion
-from models.warning.record import WarningEvent
-from telemetry.record import Fix
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers.hazmat import HazmatVehicle
+from zhizhi.models.trajectory.fusion import TrackFusion
+from zhizhi.models.warning.record import WarningEvent
+from zhizhi.telemetry.record import Fix
 
 FRAME = MetricFrame(121.0, 32.0)
 

@@ -10,15 +10,15 @@ import geopandas as gpd
 import pytest
 import shapely
 
-from gis.district import DistrictSpec, generate_district
-from gis.metric import MetricFrame
-from layers.hazmat import HazmatVehicle
-from models.trajectory.config import ModelConfigError, load_model, parse_model
-from models.trajectory.engine import TrajectoryEngine
-from models.trajectory.places import TrajectoryPlaces
-from models.trajectory.replay import replay
-from telemetry.record import Fix
-from telemetry.simulator import ANOMALIES, SIM_START, simulate
+from zhizhi.gis.district import DistrictSpec, generate_district
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers.hazmat import HazmatVehicle
+from zhizhi.models.trajectory.config import ModelConfigError, load_model, parse_model
+from zhizhi.models.trajectory.engine import TrajectoryEngine
+from zhizhi.models.trajectory.places import TrajectoryPlaces
+from zhizhi.models.trajectory.replay import replay
+from zhizhi.telemetry.record import Fix
+from zhizhi.telemetry.simulator import ANOMALIES, SIM_START, simulate
 
 FRAME = MetricFrame(121.0, 32.0)
 

@@ -28,7 +28,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import SHARED
-from video.detectors import (
+from zhizhi.video.detectors import (
     DetectorError,
     MotionDetector,
     TrackedBoxes,
@@ -36,8 +36,8 @@ from video.detectors import (
     UltralyticsDetector,
     make_detector,
 )
-from video.detectors.tracking import Detections
-from video.observation import CLASSES
+from zhizhi.video.detectors.tracking import Detections
+from zhizhi.video.observation import CLASSES
 
 HIGHWAY = SHARED / "data" / "video" / "highway_720p_24fps.mp4"
 ANNOTATED = Path(tempfile.gettempdir()) / "zhizhi-motion-highway.png"

@@ -9,15 +9,15 @@ import time
 import numpy as np
 import pytest
 
-from alerts.bus import InProcessBus, Topic
-from gis.drones import DroneView, lonlat_to_pixel
-from gis.metric import MetricFrame
-from telemetry.record import DroneState
-from video.camera_config import CameraConfig, DroneCamera, SourceConfig
-from video.detectors import TrackedBoxes
-from video.drone import DroneGeolocator, DronePoses, PoseHistory
-from video.frames import Frame
-from video.pipeline import FrameAnalyzer
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.gis.drones import DroneView, lonlat_to_pixel
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.telemetry.record import DroneState
+from zhizhi.video.camera_config import CameraConfig, DroneCamera, SourceConfig
+from zhizhi.video.detectors import TrackedBoxes
+from zhizhi.video.drone import DroneGeolocator, DronePoses, PoseHistory
+from zhizhi.video.frames import Frame
+from zhizhi.video.pipeline import FrameAnalyzer
 
 #: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
 CONSOLE_BACKENDS = ("sqlite", "postgresql")
@@ -75,7 +75,7 @@ def test_out_of_order_and_duplicate_poses_are_ignored_and_history_is_bounded():
 
 
 def test_camera_config_takes_a_drone_or_a_calibration_not_both():
-    from video.calibration import Calibration
+    from zhizhi.video.calibration import Calibration
 
     cam = CameraConfig(id="UAV-01", source=SourceConfig(url="x.mp4"), drone=DroneCamera(drone_id="UAV-01"))
     assert cam.drone.max_pose_age_s == 2.0 and cam.calibration is None
@@ -163,8 +163,8 @@ def test_pixels_above_the_horizon_or_out_of_range_are_not_located():
 
 
 def test_the_worker_takes_drone_poses_from_the_bus():
-    from video.detectors import make_detector
-    from video.worker import Worker
+    from zhizhi.video.detectors import make_detector
+    from zhizhi.video.worker import Worker
 
     bus = InProcessBus()
     worker = Worker([_drone_camera()], make_detector("motion"), bus.publish, subscribe=bus.subscribe,
@@ -184,7 +184,7 @@ def test_the_worker_takes_drone_poses_from_the_bus():
 
 @pytest.fixture(scope="module")
 def aerial():
-    from video.simulator.aerial import build_aerial_simulation
+    from zhizhi.video.simulator.aerial import build_aerial_simulation
 
     view = DroneView(lon=LON, lat=LAT, height_m=120.0, yaw_deg=30.0, pitch_deg=-55.0, hfov_deg=72.0,
                      width_px=960, height_px=540)
@@ -248,7 +248,7 @@ def test_truth_boxes_geolocated_through_telemetry_land_on_the_truth(aerial):
 def test_moving_vehicles_detected_in_the_aerial_clip_are_located_within_metres(aerial):
     """A real detector (background subtraction: the hovering camera is steady) on the rendered
     frames: its boxes, geolocated through the telemetry, match the simulator's truth."""
-    from video.detectors import make_detector
+    from zhizhi.video.detectors import make_detector
 
     view, sim, frames = aerial
     detector = make_detector("motion", min_area_px=60, work_width=960, warmup_frames=10, merge_gap_px=2)
@@ -295,10 +295,10 @@ def _ground_error_m(lon: float, lat: float, lon_t: float, lat_t: float) -> float
 def console(tmp_path_factory, module_database_url):
     from fastapi.testclient import TestClient
 
-    from console.app import create_app
-    from console.state import open_console
     from tests.auth_support import bearer, create_test_users, login, small_console_settings
     from tests.wall_support import FakeWorker
+    from zhizhi.console.app import create_app
+    from zhizhi.console.state import open_console
 
     settings = small_console_settings(tmp_path_factory.mktemp("drone-video"), database_url=module_database_url)
     state = open_console(settings)

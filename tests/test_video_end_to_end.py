@@ -66,10 +66,10 @@ def test_real_highway_clip_through_motion_backend(tmp_path):
 def test_worker_keeps_going_when_cameras_fail(tmp_path):
     import cv2
 
-    from alerts.bus import InProcessBus, Topic
-    from video.camera_config import CameraConfig, SourceConfig
-    from video.detectors import make_detector
-    from video.worker import Worker
+    from zhizhi.bus import InProcessBus, Topic
+    from zhizhi.video.camera_config import CameraConfig, SourceConfig
+    from zhizhi.video.detectors import make_detector
+    from zhizhi.video.worker import Worker
 
     good = tmp_path / "good.mp4"
     writer = cv2.VideoWriter(str(good), cv2.VideoWriter_fourcc(*"mp4v"), 20.0, (320, 240))

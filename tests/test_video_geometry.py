@@ -7,11 +7,16 @@ import json
 import numpy as np
 import pytest
 
-from gis.metric import MetricFrame, geodesic_distance_m
-from video.calibration import Calibration, CalibrationError
-from video.camera_config import CameraConfig, CameraConfigError, SourceConfig, load_camera_configs
-from video.geolocate import Geolocator
-from video.kinematics import Kinematics
+from zhizhi.gis.metric import MetricFrame, geodesic_distance_m
+from zhizhi.video.calibration import Calibration, CalibrationError
+from zhizhi.video.camera_config import (
+    CameraConfig,
+    CameraConfigError,
+    SourceConfig,
+    load_camera_configs,
+)
+from zhizhi.video.geolocate import Geolocator
+from zhizhi.video.kinematics import Kinematics
 
 ORIGIN = (121.06, 32.09)
 
@@ -154,7 +159,7 @@ def test_camera_config_files(tmp_path):
 
 
 def test_bus_isolates_failing_handlers():
-    from alerts.bus import InProcessBus
+    from zhizhi.bus import InProcessBus
 
     bus = InProcessBus()
     got = []

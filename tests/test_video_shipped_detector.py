@@ -14,8 +14,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from gis.metric import geodesic_distance_m
 from tests.test_video_end_to_end import _iou, _run_jsonl
+from zhizhi.gis.metric import geodesic_distance_m
 
 
 def _analysed(tmp_path_factory, scenario: str, seed: int = 4242):

@@ -13,10 +13,10 @@ import pytest
 import shapely
 import yaml
 
-from gis.metric import MetricFrame, geodesic_distance_m
-from video.camera_config import load_camera_configs
-from video.observation import CLASSES
-from video.simulator import (
+from zhizhi.gis.metric import MetricFrame, geodesic_distance_m
+from zhizhi.video.camera_config import load_camera_configs
+from zhizhi.video.observation import CLASSES
+from zhizhi.video.simulator import (
     SCENARIOS,
     SceneInfo,
     Variation,
@@ -24,7 +24,7 @@ from video.simulator import (
     export_yolo_dataset,
     simulate,
 )
-from video.simulator.camera import PinholeCamera
+from zhizhi.video.simulator.camera import PinholeCamera
 
 DAY = Variation(night=False, rain=0.0, noise=0.0, shake=0.0, brightness=1.0, color_temp=0.0)
 VEHICLES = {"car", "bus", "truck", "hazmat_tanker"}
@@ -246,7 +246,7 @@ def test_crowd_gathers_in_its_area(tmp_path):
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
 def test_calibration_maps_ground_pixels_within_centimetres(seed, tmp_path):
     sim = build_simulation("normal", seed, duration_s=0.2)
-    from video.simulator.writer import camera_config
+    from zhizhi.video.simulator.writer import camera_config
 
     path = tmp_path / "camera.json"
     path.write_text(camera_config(sim).model_dump_json())

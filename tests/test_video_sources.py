@@ -21,11 +21,11 @@ import pytest
 
 from tests.conftest import SHARED
 from tests.mjpeg_server import MjpegServer
-from video.camera_config import CameraConfig, SourceConfig
-from video.frames import Frame
-from video.runner import Sampler, SourceGroup, SourceRunner
-from video.sources import MultipartJpegParser, SourceError, open_source
-from video.status import CameraStatus
+from zhizhi.video.camera_config import CameraConfig, SourceConfig
+from zhizhi.video.frames import Frame
+from zhizhi.video.runner import Sampler, SourceGroup, SourceRunner
+from zhizhi.video.sources import MultipartJpegParser, SourceError, open_source
+from zhizhi.video.status import CameraStatus
 
 HIGHWAY = SHARED / "data" / "video" / "highway_720p_24fps.mp4"
 FAST = {

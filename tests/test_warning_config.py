@@ -7,7 +7,7 @@ import copy
 import pytest
 import yaml
 
-from models.warning.config import SHIPPED_MODEL, ModelConfigError, load_model, parse_model
+from zhizhi.models.warning.config import SHIPPED_MODEL, ModelConfigError, load_model, parse_model
 
 GOOD = {
     "name": "t",

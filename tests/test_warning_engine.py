@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import shapely
 
-from gis.metric import MetricFrame
-from models.warning.config import parse_model
-from models.warning.engine import WarningEngine
-from models.warning.places import Lane, Places, Zone
-from video.observation import Observation
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.models.warning.config import parse_model
+from zhizhi.models.warning.engine import WarningEngine
+from zhizhi.models.warning.places import Lane, Places, Zone
+from zhizhi.video.observation import Observation
 
 FRAME = MetricFrame.around(121.06, 32.09)
 FPS = 5.0

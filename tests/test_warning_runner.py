@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from alerts.bus import InProcessBus, Topic
-from models.warning.config import load_model
-from models.warning.engine import WarningEngine
-from models.warning.runner import WarningRunner
-from models.warning.scene import places_for
 from tests.alerts_support import T0, FakeClock, Recorder, open_service, small_district
 from tests.warning_support import facts, frame_messages, hazmat_stop_scene, offline_status
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.models.warning.config import load_model
+from zhizhi.models.warning.engine import WarningEngine
+from zhizhi.models.warning.runner import WarningRunner
+from zhizhi.models.warning.scene import places_for
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +78,7 @@ def test_a_full_queue_drops_the_oldest_frames_and_keeps_status(scene, frames, bu
     runner = make_runner(scene, lambda w: None, queue_size=5).attach(bus)  # not started: nothing drains
     camera = scene.camera.id
     bus.publish(Topic.CAMERA_STATUS, offline_status(camera))
-    with caplog.at_level(logging.WARNING, logger="models.warning.runner"):
+    with caplog.at_level(logging.WARNING, logger="zhizhi.models.warning.runner"):
         publish(bus, frames[:50])
     assert runner.stats()["dropped"] == 46 and runner.stats()["queued"] == 5
     assert sum("oldest frame dropped" in r.getMessage() for r in caplog.records) == 1  # throttled
@@ -121,7 +121,7 @@ def test_malformed_messages_are_counted_and_the_thread_goes_on(scene, frames, bu
         "not a message",
         None,
     ]
-    with caplog.at_level(logging.WARNING, logger="models.warning.runner"):
+    with caplog.at_level(logging.WARNING, logger="zhizhi.models.warning.runner"):
         publish(bus, bad)
         bus.publish(Topic.CAMERA_STATUS, {"type": "camera_status", "state": "offline"})
         publish(bus, frames[:10])
@@ -143,7 +143,7 @@ def test_a_failing_consumer_is_logged_and_the_runner_continues(scene, frames, bu
         return service.ingest(warning)
 
     runner = make_runner(scene, flaky).attach(bus).start()
-    with caplog.at_level(logging.ERROR, logger="models.warning.runner"):
+    with caplog.at_level(logging.ERROR, logger="zhizhi.models.warning.runner"):
         publish(bus, frames)
         assert runner.wait_idle(30)
     assert runner.stats()["errors"] == 1 and len(calls) >= 3

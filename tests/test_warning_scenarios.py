@@ -10,13 +10,13 @@ import json
 
 import pytest
 
-from models.warning.alert_line import alert_line
-from models.warning.config import load_model
-from models.warning.engine import WarningEngine
-from models.warning.scene import places_for
-from video.camera_config import load_camera_configs
-from video.simulator import simulate
-from video.simulator.truth import read_truth_frames
+from zhizhi.models.warning.alert_line import alert_line
+from zhizhi.models.warning.config import load_model
+from zhizhi.models.warning.engine import WarningEngine
+from zhizhi.models.warning.scene import places_for
+from zhizhi.video.camera_config import load_camera_configs
+from zhizhi.video.simulator import simulate
+from zhizhi.video.simulator.truth import read_truth_frames
 
 EXPECTED = {
     "normal": [],

@@ -20,10 +20,10 @@ import cv2
 import numpy as np
 import pytest
 
-from alerts.bus import InProcessBus, Topic
-from video.camera_config import CameraConfig, SourceConfig
-from video.detectors import make_detector
-from video.worker import Worker
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.video.camera_config import CameraConfig, SourceConfig
+from zhizhi.video.detectors import make_detector
+from zhizhi.video.worker import Worker
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from alerts.bus import Topic
-from models.warning.record import WarningEvent
+from zhizhi.bus import Topic
+from zhizhi.models.warning.record import WarningEvent
 
 
 def road_jpeg(camera_id: str, name: str, tint: int = 0) -> bytes:
@@ -74,7 +74,7 @@ class FakeWorker:
 
 def publish_status(state, camera_id: str, source_state: str = "online") -> None:
     """A camera's source state on the bus, as a worker reports it."""
-    from video.status import CameraStatus
+    from zhizhi.video.status import CameraStatus
 
     status = CameraStatus(camera_id=camera_id, state=source_state, fps=5.0 if source_state == "online" else 0.0,
                           since=time.time())

@@ -11,10 +11,10 @@ from functools import cache
 from pathlib import Path
 
 from tests.alerts_support import T0
-from video.simulator import simulate
-from video.simulator.truth import read_truth_frames
-from video.simulator.writer import SimulationResult
-from video.worker import frame_message
+from zhizhi.video.simulator import simulate
+from zhizhi.video.simulator.truth import read_truth_frames
+from zhizhi.video.simulator.writer import SimulationResult
+from zhizhi.video.worker import frame_message
 
 #: A tanker arrives after 6 s, stands 25 s on the shoulder (the shipped rule fires after 20 s).
 SCENE_PARAMS = {"approach_s": 6.0, "stop_s": 25.0}
@@ -48,7 +48,7 @@ def frame_messages(scene: SimulationResult, offset: float = T0) -> list[dict]:
 
 def offline_status(camera_id: str, ts: float = T0) -> dict:
     """A camera-status message as the worker publishes it when a camera goes offline."""
-    from video.status import CameraStatus
+    from zhizhi.video.status import CameraStatus
 
     status = CameraStatus(camera_id=camera_id, state="offline", error="stream ended", since=ts)
     return {"type": "camera_status", **status.model_dump(mode="json")}

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from video.observation import Observation
+from zhizhi.video.observation import Observation
 
 # BGR colours per class; hazardous-chemical tankers stand out in orange.
 COLOURS: dict[str, tuple[int, int, int]] = {

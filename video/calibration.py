@@ -25,7 +25,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from gis.metric import MetricFrame
+from zhizhi.gis.metric import MetricFrame
 
 Float = NDArray[np.float64]
 

@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from video.calibration import Calibration
+from zhizhi.video.calibration import Calibration
 
 SourceKind = Literal["file", "rtsp", "http", "mjpeg", "images"]
 

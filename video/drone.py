@@ -37,11 +37,11 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pydantic import ValidationError
 
-from gis.drones import DroneView, pixel_to_lonlat
-from gis.metric import MetricFrame
-from telemetry.record import DroneState
-from video.camera_config import DroneCamera
-from video.geolocate import Geolocator
+from zhizhi.gis.drones import DroneView, pixel_to_lonlat
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.telemetry.record import DroneState
+from zhizhi.video.camera_config import DroneCamera
+from zhizhi.video.geolocate import Geolocator
 
 Float = NDArray[np.float64]
 

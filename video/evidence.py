@@ -28,8 +28,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from alerts.bus import Bus, Topic
-from alerts.evidence import EvidenceStore
+from zhizhi.alerts.evidence import EvidenceStore
+from zhizhi.bus import Bus, Topic
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from video.calibration import Calibration
+from zhizhi.video.calibration import Calibration
 
 Float = NDArray[np.float64]
 

@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from video.camera_config import CameraConfig, SourceConfig
-from video.detectors import TrackingDetector
-from video.frames import Frame
-from video.observation import Observation
-from video.pipeline import FrameAnalyzer
-from video.sources import open_source
+from zhizhi.video.camera_config import CameraConfig, SourceConfig
+from zhizhi.video.detectors import TrackingDetector
+from zhizhi.video.frames import Frame
+from zhizhi.video.observation import Observation
+from zhizhi.video.pipeline import FrameAnalyzer
+from zhizhi.video.sources import open_source
 
 
 @dataclass

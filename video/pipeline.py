@@ -21,14 +21,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from video.camera_config import CameraConfig
-from video.detectors import TrackedBoxes, TrackingDetector
-from video.drone import DroneGeolocator, DronePoses
-from video.frames import Frame
-from video.geolocate import Geolocator
-from video.kinematics import Kinematics
-from video.observation import Observation
-from video.track_class import TrackClasses
+from zhizhi.video.camera_config import CameraConfig
+from zhizhi.video.detectors import TrackedBoxes, TrackingDetector
+from zhizhi.video.drone import DroneGeolocator, DronePoses
+from zhizhi.video.frames import Frame
+from zhizhi.video.geolocate import Geolocator
+from zhizhi.video.kinematics import Kinematics
+from zhizhi.video.observation import Observation
+from zhizhi.video.track_class import TrackClasses
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ frames, ``offline``, and ``online`` again once frames flow. Everything a source 
 its thread and shows up as the status ``error``; one camera never takes another down
 (:class:`SourceGroup`). :class:`Sampler` picks frames at a camera's analysis rate.
 
->>> from video.camera_config import CameraConfig, SourceConfig
+>>> from zhizhi.video.camera_config import CameraConfig, SourceConfig
 >>> runner = SourceRunner(CameraConfig(id="CAM-0001", source=SourceConfig(url="/no/clip.mp4")))
 >>> runner.status().state
 'starting'
@@ -26,10 +26,10 @@ from typing import Self
 
 import numpy as np
 
-from video.camera_config import CameraConfig
-from video.frames import Frame, as_bgr
-from video.sources import FrameSource, SourceError, open_source
-from video.status import CameraState, CameraStatus
+from zhizhi.video.camera_config import CameraConfig
+from zhizhi.video.frames import Frame, as_bgr
+from zhizhi.video.sources import FrameSource, SourceError, open_source
+from zhizhi.video.status import CameraState, CameraStatus
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ class SourceRunner:
     def latest(self, after_index: int | None = None) -> Frame | None:
         """The newest frame, or None when there is none newer than ``after_index`` (no wait).
 
-        >>> from video.camera_config import CameraConfig, SourceConfig
+        >>> from zhizhi.video.camera_config import CameraConfig, SourceConfig
         >>> SourceRunner(CameraConfig(id="c", source=SourceConfig(url="x.mp4"))).latest() is None
         True
         """

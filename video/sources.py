@@ -6,7 +6,7 @@ picture or ``None`` when the file ended or the stream was lost (``source.error``
 ``close()`` frees it. ``open()`` already reads the first frame, so a source that opened
 delivers. Sources are not thread-safe; :class:`video.runner.SourceRunner` drives one per thread.
 
->>> from video.camera_config import SourceConfig
+>>> from zhizhi.video.camera_config import SourceConfig
 >>> source = open_source(SourceConfig(url="/no/such/clip.mp4"), "CAM-0001")
 >>> try:
 ...     source.open()
@@ -31,7 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from video.camera_config import SourceConfig
+from zhizhi.video.camera_config import SourceConfig
 
 log = logging.getLogger(__name__)
 

@@ -42,16 +42,16 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from alerts.bus import Topic
-from video.annotate import annotate, to_jpeg
-from video.camera_config import CameraConfig
-from video.detectors import TrackingDetector
-from video.evidence import EvidenceRecorder
-from video.frames import Frame
-from video.observation import Observation
-from video.pipeline import FrameAnalyzer
-from video.runner import Sampler, SourceRunner
-from video.status import CameraStatus
+from zhizhi.bus import Topic
+from zhizhi.video.annotate import annotate, to_jpeg
+from zhizhi.video.camera_config import CameraConfig
+from zhizhi.video.detectors import TrackingDetector
+from zhizhi.video.evidence import EvidenceRecorder
+from zhizhi.video.frames import Frame
+from zhizhi.video.observation import Observation
+from zhizhi.video.pipeline import FrameAnalyzer
+from zhizhi.video.runner import Sampler, SourceRunner
+from zhizhi.video.status import CameraStatus
 
 log = logging.getLogger(__name__)
 Publish = Callable[[str, dict], None]

@@ -32,15 +32,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts.lifecycle import IllegalTransition, NoteRequired
-from alerts.record import AlertStatus
-from alerts.service import (
+from zhizhi.alerts.lifecycle import IllegalTransition, NoteRequired
+from zhizhi.alerts.record import AlertStatus
+from zhizhi.alerts.service import (
     AlertConflict,
     AlertError,
     AlertNotFound,
     NotResponsible,
 )
-from console.api.deps import (
+from zhizhi.console.api.deps import (
     CurrentPrincipal,
     RequestScope,
     State,
@@ -48,9 +48,9 @@ from console.api.deps import (
     require,
     url_session,
 )
-from console.auth import Permission
-from layers import Scope
-from models.warning.record import Severity
+from zhizhi.console.auth import Permission
+from zhizhi.layers import Scope
+from zhizhi.models.warning.record import Severity
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 

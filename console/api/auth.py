@@ -30,9 +30,16 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from console import redact
-from console.api.deps import CurrentPrincipal, CurrentSession, State, Token, require, unauthorized
-from console.auth import (
+from zhizhi.console import redact
+from zhizhi.console.api.deps import (
+    CurrentPrincipal,
+    CurrentSession,
+    State,
+    Token,
+    require,
+    unauthorized,
+)
+from zhizhi.console.auth import (
     AuthError,
     LoginFailed,
     LoginResult,
@@ -42,10 +49,10 @@ from console.auth import (
     UserExists,
     UserInfo,
 )
-from console.auth.models import USERNAME_PATTERN, to_datetime
-from console.auth.passwords import MAX_PASSWORD_LENGTH
-from console.auth.roles import PERMISSIONS, Role
-from gis.codes import is_within
+from zhizhi.console.auth.models import USERNAME_PATTERN, to_datetime
+from zhizhi.console.auth.passwords import MAX_PASSWORD_LENGTH
+from zhizhi.console.auth.roles import PERMISSIONS, Role
+from zhizhi.gis.codes import is_within
 
 
 @asynccontextmanager

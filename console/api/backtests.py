@@ -22,12 +22,12 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from console.api.deps import RequestScope, State, require_district
-from console.auth import Permission, Principal
-from console.jobs import Job
-from models.backtest.dataset import BacktestError, load_dataset
-from models.backtest.run import run_backtest
-from models.config_file import ModelConfigError
+from zhizhi.console.api.deps import RequestScope, State, require_district
+from zhizhi.console.auth import Permission, Principal
+from zhizhi.console.jobs import Job
+from zhizhi.models.backtest.dataset import BacktestError, load_dataset
+from zhizhi.models.backtest.run import run_backtest
+from zhizhi.models.config_file import ModelConfigError
 
 router = APIRouter(tags=["backtests"])
 PAGE = Path(__file__).resolve().parents[1] / "static" / "analyst" / "index.html"

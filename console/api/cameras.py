@@ -5,10 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from console.api.deps import RequestScope, State
-from console.api.grids import CrsName, Lat, Lon
-from gis.codes import is_within
-from gis.crs import convert
+from zhizhi.console.api.deps import RequestScope, State
+from zhizhi.console.api.grids import CrsName, Lat, Lon
+from zhizhi.gis.codes import is_within
+from zhizhi.gis.crs import convert
 
 router = APIRouter(prefix="/api/cameras", tags=["cameras"])
 

@@ -21,11 +21,11 @@ from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
-from console.auth import Permission, Principal
-from console.auth.roles import PERMISSION_TEXT
-from console.auth.service import Session
-from console.state import ConsoleState
-from layers import Scope
+from zhizhi.console.auth import Permission, Principal
+from zhizhi.console.auth.roles import PERMISSION_TEXT
+from zhizhi.console.auth.service import Session
+from zhizhi.console.state import ConsoleState
+from zhizhi.layers import Scope
 
 bearer = HTTPBearer(
     auto_error=False,

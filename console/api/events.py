@@ -16,11 +16,11 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 
-from alerts.record import EventReport
-from alerts.service import InvalidReport, OutsideDistrict, OutsideJurisdiction
-from console.api.alerts import Actor
-from console.api.deps import RequestScope, State, require
-from console.auth import Permission
+from zhizhi.alerts.record import EventReport
+from zhizhi.alerts.service import InvalidReport, OutsideDistrict, OutsideJurisdiction
+from zhizhi.console.api.alerts import Actor
+from zhizhi.console.api.deps import RequestScope, State, require
+from zhizhi.console.auth import Permission
 
 router = APIRouter(prefix="/api/events", tags=["events"])
 

@@ -8,9 +8,9 @@ import shapely
 from fastapi import APIRouter, HTTPException, Query
 from pydantic import BaseModel
 
-from console.api.deps import RequestScope, State
-from gis.codes import is_within
-from gis.jurisdiction import Location, OutsideDistrictError
+from zhizhi.console.api.deps import RequestScope, State
+from zhizhi.gis.codes import is_within
+from zhizhi.gis.jurisdiction import Location, OutsideDistrictError
 
 router = APIRouter(prefix="/api", tags=["grids"])
 

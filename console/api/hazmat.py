@@ -16,10 +16,10 @@ from fastapi import APIRouter, Depends, File, HTTPException, Request, UploadFile
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from console.api.deps import RequestScope, State, require
-from console.auth import Permission
-from layers import Scope
-from layers.hazmat import HazmatImportError, HazmatVehicle, visible_to
+from zhizhi.console.api.deps import RequestScope, State, require
+from zhizhi.console.auth import Permission
+from zhizhi.layers import Scope
+from zhizhi.layers.hazmat import HazmatImportError, HazmatVehicle, visible_to
 
 router = APIRouter(prefix="/api/hazmat", tags=["hazmat"])
 MayManage = [Depends(require(Permission.HAZMAT_MANAGE))]

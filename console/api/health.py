@@ -5,7 +5,7 @@ from __future__ import annotations
 import shapely
 from fastapi import APIRouter
 
-from console.api.deps import RequestScope, State
+from zhizhi.console.api.deps import RequestScope, State
 
 router = APIRouter()
 

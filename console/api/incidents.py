@@ -22,7 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from alerts.incidents import (
+from zhizhi.alerts.incidents import (
     Incident,
     IncidentConflict,
     IncidentNotFound,
@@ -32,9 +32,9 @@ from alerts.incidents import (
     NotOwner,
     TimelineEntry,
 )
-from console import sitrep
-from console.api.deps import CurrentPrincipal, RequestScope, State, require
-from console.auth import Permission
+from zhizhi.console import sitrep
+from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
+from zhizhi.console.auth import Permission
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 MayManage = [Depends(require(Permission.INCIDENTS_MANAGE))]

@@ -15,10 +15,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from console.api.deps import RequestScope, State, require
-from console.auth import Permission
-from gis.codes import is_within
-from layers import LayerError, LayerInfo
+from zhizhi.console.api.deps import RequestScope, State, require
+from zhizhi.console.auth import Permission
+from zhizhi.gis.codes import is_within
+from zhizhi.layers import LayerError, LayerInfo
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 

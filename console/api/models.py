@@ -18,9 +18,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
-from console.api.deps import RequestScope, State, require_district
-from console.auth import Permission, Principal
-from models.versions import (
+from zhizhi.console.api.deps import RequestScope, State, require_district
+from zhizhi.console.auth import Permission, Principal
+from zhizhi.models.versions import (
     AuditEntry,
     Kind,
     ModelConfigError,

@@ -21,12 +21,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from console.api.deps import RequestScope, State, require
-from console.api.grids import CrsName, Lat, Lon
-from console.auth import Permission
-from gis.crs import convert
-from telemetry.gate import IngestReport
-from telemetry.record import VehicleReport
+from zhizhi.console.api.deps import RequestScope, State, require
+from zhizhi.console.api.grids import CrsName, Lat, Lon
+from zhizhi.console.auth import Permission
+from zhizhi.gis.crs import convert
+from zhizhi.telemetry.gate import IngestReport
+from zhizhi.telemetry.record import VehicleReport
 
 router = APIRouter(tags=["telemetry"])
 

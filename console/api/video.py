@@ -22,11 +22,11 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from console.api.deps import console_state, url_session
-from console.auth import Permission
-from console.auth.service import Session
-from console.state import ConsoleState
-from gis.codes import is_within
+from zhizhi.console.api.deps import console_state, url_session
+from zhizhi.console.auth import Permission
+from zhizhi.console.auth.service import Session
+from zhizhi.console.state import ConsoleState
+from zhizhi.gis.codes import is_within
 
 router = APIRouter(prefix="/api/cameras", tags=["video"])
 BOUNDARY = "zhizhiframe"

@@ -22,8 +22,8 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse
 from shapely.geometry import mapping
 
-from console.api.deps import RequestScope, State
-from gis.codes import is_within
+from zhizhi.console.api.deps import RequestScope, State
+from zhizhi.gis.codes import is_within
 
 router = APIRouter(tags=["wall"])
 

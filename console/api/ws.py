@@ -37,13 +37,13 @@ from typing import Any, Literal
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from alerts.incidents import IncidentNotFound
-from alerts.service import AlertNotFound
-from console.api.deps import Unauthenticated, connection_session
-from console.auth import Permission
-from console.live.hub import wall_key
-from console.state import ConsoleState
-from gis.codes import is_within
+from zhizhi.alerts.incidents import IncidentNotFound
+from zhizhi.alerts.service import AlertNotFound
+from zhizhi.console.api.deps import Unauthenticated, connection_session
+from zhizhi.console.auth import Permission
+from zhizhi.console.live.hub import wall_key
+from zhizhi.console.state import ConsoleState
+from zhizhi.gis.codes import is_within
 
 log = logging.getLogger(__name__)
 router = APIRouter()

@@ -29,9 +29,9 @@ common passwords), ``ratelimit`` (the login guard: backoff per user and address,
 ``demo`` (the demo console's users).
 """
 
-from console.auth.models import LoginResult, Principal, UserInfo
-from console.auth.roles import PERMISSIONS, Permission, Role, can
-from console.auth.service import (
+from zhizhi.console.auth.models import LoginResult, Principal, UserInfo
+from zhizhi.console.auth.roles import PERMISSIONS, Permission, Role, can
+from zhizhi.console.auth.service import (
     AuthError,
     AuthService,
     LoginFailed,
@@ -39,7 +39,7 @@ from console.auth.service import (
     UnknownUser,
     UserExists,
 )
-from console.auth.store import AuthStore
+from zhizhi.console.auth.store import AuthStore
 
 __all__ = [
     "PERMISSIONS",

@@ -15,9 +15,9 @@ import secrets
 
 from pydantic import BaseModel
 
-from console.auth.passwords import WeakPassword
-from console.auth.roles import Role
-from console.auth.service import AuthService
+from zhizhi.console.auth.passwords import WeakPassword
+from zhizhi.console.auth.roles import Role
+from zhizhi.console.auth.service import AuthService
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from console.auth.roles import Permission, Role, can
+from zhizhi.console.auth.roles import Permission, Role, can
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{1,63}$"
 

@@ -42,7 +42,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from gis.codes import Level
+from zhizhi.gis.codes import Level
 
 
 class Role(StrEnum):

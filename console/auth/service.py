@@ -19,15 +19,21 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from console.auth.models import USERNAME_PATTERN, LoginResult, Principal, UserInfo, to_datetime
-from console.auth.passwords import Passwords, WeakPassword
-from console.auth.ratelimit import LoginGuard
-from console.auth.roles import ROLE_LEVELS, Role, parse_role
-from console.auth.sessions import LiveSessions, SessionWatch
-from console.auth.store import AuthStore, DuplicateUser, TokenRow, UserRow, token_digest
-from console.settings import AuthSettings
-from gis.codes import level_of
-from gis.jurisdiction import Jurisdictions
+from zhizhi.console.auth.models import (
+    USERNAME_PATTERN,
+    LoginResult,
+    Principal,
+    UserInfo,
+    to_datetime,
+)
+from zhizhi.console.auth.passwords import Passwords, WeakPassword
+from zhizhi.console.auth.ratelimit import LoginGuard
+from zhizhi.console.auth.roles import ROLE_LEVELS, Role, parse_role
+from zhizhi.console.auth.sessions import LiveSessions, SessionWatch
+from zhizhi.console.auth.store import AuthStore, DuplicateUser, TokenRow, UserRow, token_digest
+from zhizhi.console.settings import AuthSettings
+from zhizhi.gis.codes import level_of
+from zhizhi.gis.jurisdiction import Jurisdictions
 
 log = logging.getLogger(__name__)
 _USERNAME = re.compile(USERNAME_PATTERN)

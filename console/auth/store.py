@@ -7,7 +7,7 @@ value, so a copy of the database lets nobody act as a user. A token keeps when i
 belongs to one token and goes with it (``ON DELETE CASCADE``: a logout or a password change ends
 the session's tickets too). Times are epoch seconds.
 
->>> from layers import make_engine
+>>> from zhizhi.layers import make_engine
 >>> store = AuthStore(make_engine("sqlite://"))
 >>> store.add_user("duty", "hash", "duty_officer", "320612", now=0.0)
 >>> store.get_user("duty").role
@@ -36,7 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
-from layers.db import migrate
+from zhizhi.layers.db import migrate
 
 metadata = MetaData()
 

@@ -29,13 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from alerts.bus import Bus, Topic
-from alerts.incidents import TOPIC as INCIDENTS_TOPIC
-from alerts.incidents import Incident
-from console.live.hub import LiveHub, Message
-from gis.codes import LEVEL_DIGITS, Level, is_within
-from gis.jurisdiction import Jurisdictions
-from layers import Scope
+from zhizhi.alerts.incidents import TOPIC as INCIDENTS_TOPIC
+from zhizhi.alerts.incidents import Incident
+from zhizhi.bus import Bus, Topic
+from zhizhi.console.live.hub import LiveHub, Message
+from zhizhi.gis.codes import LEVEL_DIGITS, Level, is_within
+from zhizhi.gis.jurisdiction import Jurisdictions
+from zhizhi.layers import Scope
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gis.codes import is_within
+from zhizhi.gis.codes import is_within
 
 log = logging.getLogger(__name__)
 Message = dict[str, Any]

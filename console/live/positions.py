@@ -21,9 +21,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from console.fleet import Fleet
-from console.live.hub import LiveHub
-from gis.codes import LEVEL_DIGITS, Level
+from zhizhi.console.fleet import Fleet
+from zhizhi.console.live.hub import LiveHub
+from zhizhi.gis.codes import LEVEL_DIGITS, Level
 
 log = logging.getLogger(__name__)
 

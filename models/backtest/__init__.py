@@ -8,8 +8,8 @@ together, :mod:`.sweep` runs a model over parameter grids and :mod:`.plots` draw
 See ``docs/backtest.md``.
 """
 
-from models.backtest.dataset import BacktestError
-from models.backtest.run import BacktestResult, run_backtest
-from models.backtest.sweep import SweepResult, run_sweep
+from zhizhi.models.backtest.dataset import BacktestError
+from zhizhi.models.backtest.run import BacktestResult, run_backtest
+from zhizhi.models.backtest.sweep import SweepResult, run_sweep
 
 __all__ = ["BacktestError", "BacktestResult", "SweepResult", "run_backtest", "run_sweep"]

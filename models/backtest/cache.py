@@ -18,9 +18,9 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from models.versions import file_sha256
-from video.camera_config import CameraConfig
-from video.observation import Observation
+from zhizhi.models.versions import file_sha256
+from zhizhi.video.camera_config import CameraConfig
+from zhizhi.video.observation import Observation
 
 Frames = list[tuple[float, list[Observation]]]
 
@@ -40,7 +40,7 @@ class DetectorSpec(BaseModel):
             return None
         if self.weights is not None:
             return self.weights
-        from models.detector import SHIPPED_WEIGHTS
+        from zhizhi.models.detector import SHIPPED_WEIGHTS
 
         return SHIPPED_WEIGHTS
 

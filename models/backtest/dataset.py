@@ -20,8 +20,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
-from video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
-from video.simulator.events import TruthEvent
+from zhizhi.video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
+from zhizhi.video.simulator.events import TruthEvent
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm", ".ts", ".flv", ".m4v")
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from models.backtest.cache import DetectorSpec, Frames, ObservationCache, cache_key
-from models.backtest.dataset import BacktestError, Clip, json_object, validate
-from video.observation import Observation
+from zhizhi.models.backtest.cache import DetectorSpec, Frames, ObservationCache, cache_key
+from zhizhi.models.backtest.dataset import BacktestError, Clip, json_object, validate
+from zhizhi.video.observation import Observation
 
 
 def clip_frames(
@@ -21,7 +21,7 @@ def clip_frames(
 ) -> tuple[Frames, str]:
     """The clip's analysed frames and where they came from: truth, observations, cache or detector."""
     if truth and clip.truth is not None:
-        from video.simulator.truth import read_truth_frames
+        from zhizhi.video.simulator.truth import read_truth_frames
 
         frames = read_truth_frames(clip.truth, clip.camera.id)
         return list(sample(frames, clip.camera.analysis_fps)), "truth"
@@ -68,7 +68,7 @@ def read_observations(path: Path, camera_id: str) -> Frames:
 
 def build_detector(spec: DetectorSpec):
     """The detector a spec names; a :class:`BacktestError` when it cannot load."""
-    from video.detectors import DetectorError, make_detector
+    from zhizhi.video.detectors import DetectorError, make_detector
 
     try:
         if spec.kind == "motion":
@@ -81,8 +81,8 @@ def build_detector(spec: DetectorSpec):
 
 def detect(clip: Clip, spec: DetectorSpec) -> Frames:
     """Run the detector over the clip's video (every analysed frame, also empty ones)."""
-    from video.offline import analyze_file
-    from video.sources import SourceError
+    from zhizhi.video.offline import analyze_file
+    from zhizhi.video.sources import SourceError
 
     detector = build_detector(spec)
     try:

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from video.simulator.events import TruthEvent
+from zhizhi.video.simulator.events import TruthEvent
 
 _EARTH_M = 6_371_008.8
 

@@ -16,7 +16,7 @@ from pathlib import Path
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from models.backtest.sweep import SweepAxis, SweepResult, table
+from zhizhi.models.backtest.sweep import SweepAxis, SweepResult, table
 
 
 def write_plots(result: SweepResult, out_dir: Path) -> dict[str, Path]:

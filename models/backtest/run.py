@@ -21,12 +21,12 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from models.backtest.cache import DetectorSpec, ObservationCache, default_cache_dir
-from models.backtest.dataset import Clip, Dataset, load_dataset
-from models.backtest.frames import clip_frames
-from models.backtest.matching import Prediction, match
-from models.backtest.metrics import RuleScores, Scores, score
-from models.warning.config import WarningModelConfig, load_model, parse_model
+from zhizhi.models.backtest.cache import DetectorSpec, ObservationCache, default_cache_dir
+from zhizhi.models.backtest.dataset import Clip, Dataset, load_dataset
+from zhizhi.models.backtest.frames import clip_frames
+from zhizhi.models.backtest.matching import Prediction, match
+from zhizhi.models.backtest.metrics import RuleScores, Scores, score
+from zhizhi.models.warning.config import WarningModelConfig, load_model, parse_model
 
 Progress = Callable[[int, int], None]
 
@@ -166,7 +166,7 @@ def run_clip(
     cache_dir: Path,
 ) -> ClipRun:
     """One clip: its observations once, the merged rules over them, predictions per model."""
-    from models.warning.scene import places_for
+    from zhizhi.models.warning.scene import places_for
 
     frames, source = clip_frames(clip, truth=truth, detector=detector, cache=ObservationCache(cache_dir))
     found = predict(merged, places_for([clip.camera]), clip.camera.id, frames) if merged is not None else []
@@ -182,7 +182,7 @@ def run_clip(
 
 def predict(model: WarningModelConfig, places, camera_id: str, frames) -> list[Prediction]:
     """The first event of every key the model fires over the frames, timed when it fired."""
-    from models.warning.engine import WarningEngine
+    from zhizhi.models.warning.engine import WarningEngine
 
     engine = WarningEngine(model, places)
     seen: set[str] = set()

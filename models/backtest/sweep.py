@@ -5,7 +5,7 @@ parameters; values run from START to STOP inclusive in steps of STEP. Several ax
 cartesian product. Every combination is validated as a whole model before anything runs, so
 ``min_duration_s=0:30:10`` is refused up front (``min_duration_s`` must be greater than 0).
 
->>> from models.warning.config import load_model
+>>> from zhizhi.models.warning.config import load_model
 >>> axis = parse_sweep("hazmat-abnormal-stop.min_duration_s=10:30:10", load_model())
 >>> axis.name, axis.values
 ('hazmat-abnormal-stop.min_duration_s', [10.0, 20.0, 30.0])
@@ -26,9 +26,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from models.backtest.cache import DetectorSpec
-from models.backtest.dataset import BacktestError, Dataset, load_dataset
-from models.backtest.run import (
+from zhizhi.models.backtest.cache import DetectorSpec
+from zhizhi.models.backtest.dataset import BacktestError, Dataset, load_dataset
+from zhizhi.models.backtest.run import (
     BacktestResult,
     Matching,
     Progress,
@@ -36,8 +36,8 @@ from models.backtest.run import (
     resolve_model,
     run_clips,
 )
-from models.config_file import ModelConfigError
-from models.warning.config import WarningModelConfig, parse_model
+from zhizhi.models.config_file import ModelConfigError
+from zhizhi.models.warning.config import WarningModelConfig, parse_model
 
 MAX_VALUES = 1000
 MAX_COMBINATIONS = 10_000

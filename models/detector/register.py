@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
-from models.detector.train import NAME_PATTERN, EvaluationReport
-from models.versions import file_sha256
+from zhizhi.models.detector.train import NAME_PATTERN, EvaluationReport
+from zhizhi.models.versions import file_sha256
 
 KIND = "detector"
 

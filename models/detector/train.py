@@ -21,9 +21,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, Field
 
-from models.detector import RECIPE_PATH, WEIGHTS_DIR
-from models.detector.labelled import IMAGE_SUFFIXES, load_labelled, split_frames, write_split
-from video.observation import CLASSES
+from zhizhi.models.detector import RECIPE_PATH, WEIGHTS_DIR
+from zhizhi.models.detector.labelled import IMAGE_SUFFIXES, load_labelled, split_frames, write_split
+from zhizhi.video.observation import CLASSES
 
 #: The sections of a held-out evaluation, by where its frames come from.
 SOURCES = ("simulator", "real")
@@ -172,7 +172,7 @@ def train_detector(
     on labelled frames only. Labelled frames are validated before anything is rendered or
     trained (:class:`models.detector.labelled.LabelledDataError`).
     """
-    from video.simulator.dataset import export_yolo_dataset
+    from zhizhi.video.simulator.dataset import export_yolo_dataset
 
     folders = list(dict.fromkeys(Path(d) for d in [*recipe.data, *data_dirs]))
     if not simulator and not folders:

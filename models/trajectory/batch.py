@@ -13,9 +13,9 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from layers.hazmat import HazmatVehicle
-from models.trajectory.places import TrajectoryPlaces
-from telemetry.record import Fix
+from zhizhi.layers.hazmat import HazmatVehicle
+from zhizhi.models.trajectory.places import TrajectoryPlaces
+from zhizhi.telemetry.record import Fix
 
 Float = NDArray[np.float64]
 Int = NDArray[np.int64]

@@ -14,8 +14,8 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from models.trajectory.batch import Batch
-from models.trajectory.config import (
+from zhizhi.models.trajectory.batch import Batch
+from zhizhi.models.trajectory.config import (
     AbnormalStopRule,
     FatigueRule,
     ProhibitedHoursRule,
@@ -23,7 +23,7 @@ from models.trajectory.config import (
     SpeedingRule,
     ZoneEntryRule,
 )
-from models.trajectory.places import TrajectoryPlaces
+from zhizhi.models.trajectory.places import TrajectoryPlaces
 
 Bool = NDArray[np.bool_]
 Float = NDArray[np.float64]

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from models.config_file import (
+from zhizhi.models.config_file import (
     ModelConfigError,
     SeverityRule,
     Strict,
@@ -26,7 +26,7 @@ from models.config_file import (
     load_config,
     parse_config,
 )
-from models.warning.record import Severity
+from zhizhi.models.warning.record import Severity
 
 SHIPPED_MODEL = Path(__file__).parent / "default.yaml"
 ROAD_CLASSES = ("expressway", "arterial", "local")

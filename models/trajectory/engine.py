@@ -20,13 +20,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from layers.hazmat import HazmatVehicle
-from models.trajectory import conditions as cond
-from models.trajectory.batch import Batch, Last, Profile, make_batch, profiles
-from models.trajectory.config import SignalLossRule, TrajectoryModelConfig, load_model
-from models.trajectory.places import TrajectoryPlaces
-from models.warning.record import Severity, WarningEvent
-from telemetry.record import Fix
+from zhizhi.layers.hazmat import HazmatVehicle
+from zhizhi.models.trajectory import conditions as cond
+from zhizhi.models.trajectory.batch import Batch, Last, Profile, make_batch, profiles
+from zhizhi.models.trajectory.config import SignalLossRule, TrajectoryModelConfig, load_model
+from zhizhi.models.trajectory.places import TrajectoryPlaces
+from zhizhi.models.warning.record import Severity, WarningEvent
+from zhizhi.telemetry.record import Fix
 
 Lookup = Callable[[str], HazmatVehicle | None]
 

@@ -19,11 +19,11 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from gis.metric import geodesic_distance_m
-from layers.hazmat import HazmatVehicle
-from models.trajectory.batch import REGISTRY_FIELDS
-from models.warning.record import WarningEvent
-from telemetry.record import Fix
+from zhizhi.gis.metric import geodesic_distance_m
+from zhizhi.layers.hazmat import HazmatVehicle
+from zhizhi.models.trajectory.batch import REGISTRY_FIELDS
+from zhizhi.models.warning.record import WarningEvent
+from zhizhi.telemetry.record import Fix
 
 FUSED_CLASSES = ("hazmat_tanker",)
 

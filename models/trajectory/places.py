@@ -24,8 +24,8 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from gis.metric import MetricFrame
-from models.warning.places import Places, Zone
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.models.warning.places import Places, Zone
 
 Int = NDArray[np.int64]
 Float = NDArray[np.float64]

@@ -1,6 +1,6 @@
 """Replay time-ordered fixes through an engine in batches, ticking as the clock passes.
 
->>> from models.trajectory.engine import TrajectoryEngine
+>>> from zhizhi.models.trajectory.engine import TrajectoryEngine
 >>> replay(TrajectoryEngine(), [])
 []
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from models.trajectory.engine import TrajectoryEngine
-from models.warning.record import WarningEvent
-from telemetry.record import Fix
+from zhizhi.models.trajectory.engine import TrajectoryEngine
+from zhizhi.models.warning.record import WarningEvent
+from zhizhi.telemetry.record import Fix
 
 
 def replay(

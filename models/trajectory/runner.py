@@ -1,6 +1,6 @@
 """Running the trajectory rules live: telemetry batches from the bus in, warnings handed on.
 
-The console's telemetry gate publishes accepted fixes on :data:`~alerts.bus.Topic.TELEMETRY`
+The console's telemetry gate publishes accepted fixes on :data:`~zhizhi.bus.Topic.TELEMETRY`
 as ``{"type": "fixes", "fixes": [...]}``. A :class:`TrajectoryRunner` queues them (bus handlers
 only enqueue) and one thread owns the engine: it feeds each batch in order, calls
 :meth:`tick` every ``tick_s`` seconds of wall time (signal loss needs the clock, not a fix) and
@@ -16,7 +16,7 @@ rules and later ones the new. The old engine's live warnings are ended cleanly
 (``active=False``, handed on) and its debounce timers dropped; the new engine keeps the places,
 the registry and each vehicle's last fix, so signal loss and derived speeds carry on.
 
->>> from alerts.bus import InProcessBus, Topic
+>>> from zhizhi.bus import InProcessBus, Topic
 >>> class Echo:
 ...     def feed(self, fixes): return []
 ...     def tick(self, now): return []
@@ -41,11 +41,11 @@ from typing import Any, Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from alerts.bus import Topic
-from models.trajectory.config import TrajectoryModelConfig
-from models.warning.record import WarningEvent
-from models.warning.runner import LOG_EVERY_S, OnWarning, RunnerBase, _Throttle
-from telemetry.record import Fix
+from zhizhi.bus import Topic
+from zhizhi.models.trajectory.config import TrajectoryModelConfig
+from zhizhi.models.warning.record import WarningEvent
+from zhizhi.models.warning.runner import LOG_EVERY_S, OnWarning, RunnerBase, _Throttle
+from zhizhi.telemetry.record import Fix
 
 log = logging.getLogger(__name__)
 _FIXES = TypeAdapter(list[Fix])
@@ -127,7 +127,7 @@ class TrajectoryRunner(RunnerBase):
     def swap_model(self, config: TrajectoryModelConfig) -> None:
         """Run ``config`` from the next queued batch on (see the module docstring); the engine is
         built here, over the running engine's places and registry lookup."""
-        from models.trajectory.engine import TrajectoryEngine
+        from zhizhi.models.trajectory.engine import TrajectoryEngine
 
         old = self.engine
         self.swap_engine(TrajectoryEngine(config, getattr(old, "places", None), getattr(old, "vehicles", None)))

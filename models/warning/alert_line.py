@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from gis.jurisdiction import Jurisdictions, OutsideDistrictError
-from models.warning.record import WarningEvent
+from zhizhi.gis.jurisdiction import Jurisdictions, OutsideDistrictError
+from zhizhi.models.warning.record import WarningEvent
 
 
 def alert_line(warning: WarningEvent, jurisdictions: Jurisdictions | None) -> dict[str, Any]:

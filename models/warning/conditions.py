@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
-from models.warning.config import (
+from zhizhi.models.warning.config import (
     AbnormalStopRule,
     CrowdRule,
     Hours,
@@ -25,7 +25,7 @@ from models.warning.config import (
     ZoneEntryRule,
     ZoneRef,
 )
-from models.warning.places import Places
+from zhizhi.models.warning.places import Places
 
 Hit = tuple[int | str, int | None, dict]
 Condition = Callable[["FrameView"], Iterator[Hit]]

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
-from models.config_file import (  # noqa: F401 (re-exported)
+from zhizhi.models.config_file import (  # noqa: F401 (re-exported)
     ModelConfigError,
     SeverityRule,
     Strict,
@@ -26,9 +26,9 @@ from models.config_file import (  # noqa: F401 (re-exported)
     load_config,
     parse_config,
 )
-from models.warning.hours import DailyWindow
-from models.warning.record import Severity
-from video.observation import CLASSES
+from zhizhi.models.warning.hours import DailyWindow
+from zhizhi.models.warning.record import Severity
+from zhizhi.video.observation import CLASSES
 
 SHIPPED_MODEL = Path(__file__).parent / "default.yaml"
 VEHICLES = ["car", "bus", "truck", "hazmat_tanker"]

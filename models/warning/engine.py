@@ -21,13 +21,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import shapely
 
-from models.warning.conditions import FrameView, condition_for, inline_zone_name, zone_indices
-from models.warning.config import CrowdRule, WarningModelConfig
-from models.warning.hours import local_minute
-from models.warning.places import Places, Zone
-from models.warning.record import Severity, WarningEvent
-from video.observation import Observation
-from video.track_class import TrackClasses
+from zhizhi.models.warning.conditions import (
+    FrameView,
+    condition_for,
+    inline_zone_name,
+    zone_indices,
+)
+from zhizhi.models.warning.config import CrowdRule, WarningModelConfig
+from zhizhi.models.warning.hours import local_minute
+from zhizhi.models.warning.places import Places, Zone
+from zhizhi.models.warning.record import Severity, WarningEvent
+from zhizhi.video.observation import Observation
+from zhizhi.video.track_class import TrackClasses
 
 #: Live warnings are re-sent at most this often (seconds of stream time) unless they change.
 UPDATE_EVERY_S = 5.0

@@ -22,7 +22,7 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 
-from gis.metric import MetricFrame
+from zhizhi.gis.metric import MetricFrame
 
 Int = NDArray[np.int64]
 Bool = NDArray[np.bool_]

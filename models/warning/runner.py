@@ -1,6 +1,6 @@
 """Running a warning engine live: frame batches from the bus in, warnings handed on.
 
-The worker publishes one :data:`~alerts.bus.Topic.FRAMES` message per analysed frame (also
+The worker publishes one :data:`~zhizhi.bus.Topic.FRAMES` message per analysed frame (also
 when it holds no objects, so that conditions can end). A :class:`WarningRunner` subscribes to
 them and to camera status; its bus handlers only put messages on a bounded queue — when the
 queue is full the oldest frame is dropped (counted, logged), so a slow model never blocks the
@@ -17,9 +17,9 @@ it are judged by the old model and later ones by the new; the old model's live w
 ended cleanly (``active=False``, handed on) — its timers mean nothing to the new rules — and
 the new model starts with the same zones and lanes.
 
->>> from alerts.bus import InProcessBus, Topic
->>> from models.warning.config import load_model
->>> from models.warning.engine import WarningEngine
+>>> from zhizhi.bus import InProcessBus, Topic
+>>> from zhizhi.models.warning.config import load_model
+>>> from zhizhi.models.warning.engine import WarningEngine
 >>> bus, seen = InProcessBus(), []
 >>> runner = WarningRunner(WarningEngine(load_model()), seen.append).attach(bus).start()
 >>> bus.publish(Topic.FRAMES, {"type": "frame", "camera_id": "CAM-1", "ts": 1.0, "observations": []})
@@ -40,12 +40,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from alerts.bus import Bus, Topic
-from models.warning.config import WarningModelConfig
-from models.warning.engine import WarningEngine
-from models.warning.places import Places
-from models.warning.record import WarningEvent
-from video.observation import Observation
+from zhizhi.bus import Bus, Topic
+from zhizhi.models.warning.config import WarningModelConfig
+from zhizhi.models.warning.engine import WarningEngine
+from zhizhi.models.warning.places import Places
+from zhizhi.models.warning.record import WarningEvent
+from zhizhi.video.observation import Observation
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +111,7 @@ class RunnerBase:
     def attach(self, bus: Bus, *, group: str | None = None):
         """Read this runner's topics from ``bus``: every message (``subscribe``), or, with
         ``group``, this process's share of the topic's stream in that consumer group (several
-        consoles on a Redis bus; :meth:`~alerts.redis_bus.RedisBus.consume`)."""
+        consoles on a Redis bus; :meth:`~zhizhi.bus.redis_bus.RedisBus.consume`)."""
         for topic, handler in self.inputs():
             if group is None:
                 self._subscriptions.append(bus.subscribe(topic, handler))

@@ -13,9 +13,9 @@ import geopandas as gpd
 import numpy as np
 import shapely
 
-from gis.metric import MetricFrame
-from models.warning.places import Lane, Places, Zone
-from video.camera_config import CameraConfig
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.models.warning.places import Lane, Places, Zone
+from zhizhi.video.camera_config import CameraConfig
 
 
 def zones_from_layer(layer: gpd.GeoDataFrame | None) -> list[Zone]:

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from video.detectors.base import DetectorError, TrackedBoxes, TrackingDetector
-from video.detectors.motion import MotionDetector
-from video.detectors.ultralytics_backend import UltralyticsDetector
+from zhizhi.video.detectors.base import DetectorError, TrackedBoxes, TrackingDetector
+from zhizhi.video.detectors.motion import MotionDetector
+from zhizhi.video.detectors.ultralytics_backend import UltralyticsDetector
 
 __all__ = [
     "DetectorError",

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from video.detectors.base import DetectorError, TrackedBoxes
-from video.detectors.tracking import Detections, TrackerPool
+from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
+from zhizhi.video.detectors.tracking import Detections, TrackerPool
 
 _SHADOW = 127  # MOG2 marks shadow pixels 127 and foreground 255
 _SCENE_CHANGE = 0.5  # foreground fraction above which the background model is rebuilt

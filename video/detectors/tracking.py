@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from video.detectors.base import DetectorError, TrackedBoxes
+from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
 
 # The console runs on closed networks: stop ultralytics' import-time DNS probe and any online
 # checks or telemetry unless the operator opted in explicitly.

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from video.detectors.base import DetectorError, TrackedBoxes
-from video.detectors.tracking import Detections, TrackerPool
+from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
+from zhizhi.video.detectors.tracking import Detections, TrackerPool
 
 
 class UltralyticsDetector:

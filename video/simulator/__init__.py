@@ -14,11 +14,11 @@ renderer. Modules, in the order things happen:
 - :mod:`.build` ties it together, :mod:`.writer` writes clips, :mod:`.dataset` datasets.
 """
 
-from video.simulator.build import Simulation, SimulationError, build_simulation
-from video.simulator.dataset import export_yolo_dataset
-from video.simulator.scenarios import SCENARIOS, Scenario
-from video.simulator.variation import Variation
-from video.simulator.writer import SceneInfo, SimulationResult, simulate
+from zhizhi.video.simulator.build import Simulation, SimulationError, build_simulation
+from zhizhi.video.simulator.dataset import export_yolo_dataset
+from zhizhi.video.simulator.scenarios import SCENARIOS, Scenario
+from zhizhi.video.simulator.variation import Variation
+from zhizhi.video.simulator.writer import SceneInfo, SimulationResult, simulate
 
 __all__ = [
     "SCENARIOS",

@@ -12,7 +12,7 @@ geolocates with), so the clip and the drone's reported pose are one and the same
 fixed-camera simulator's truth format: ground positions in metres of
 ``MetricFrame.around(view.lon, view.lat)``), ``scene.json`` and ``view.json`` (the view).
 
->>> from gis.drones import DroneView
+>>> from zhizhi.gis.drones import DroneView
 >>> view = DroneView(lon=121.06, lat=32.09, height_m=120, yaw_deg=30, pitch_deg=-55,
 ...                  hfov_deg=72, width_px=480, height_px=270)
 >>> site = make_aerial_site(np.random.default_rng(1), view)
@@ -31,15 +31,15 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from gis.drones import DroneView
-from gis.metric import MetricFrame
-from video.simulator.build import Simulation, SimulationError
-from video.simulator.camera import PinholeCamera
-from video.simulator.render import Renderer
-from video.simulator.road import Road
-from video.simulator.scenarios import SCENARIOS, Context
-from video.simulator.scene import FIELD_STYLES, Site, _props
-from video.simulator.variation import Lighting, NoiseBank, Variation, shake_offsets
+from zhizhi.gis.drones import DroneView
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.video.simulator.build import Simulation, SimulationError
+from zhizhi.video.simulator.camera import PinholeCamera
+from zhizhi.video.simulator.render import Renderer
+from zhizhi.video.simulator.road import Road
+from zhizhi.video.simulator.scenarios import SCENARIOS, Context
+from zhizhi.video.simulator.scene import FIELD_STYLES, Site, _props
+from zhizhi.video.simulator.variation import Lighting, NoiseBank, Variation, shake_offsets
 
 #: Road coordinate ``s`` of the point the camera looks at: the road's drawn and populated
 #: stretch (about -80..400 m) then covers the whole picture on both sides of it.
@@ -150,7 +150,7 @@ def simulate_aerial(
     road_angle_deg: float | None = None,
 ) -> AerialResult:
     """Render an aerial clip with its truth into ``out_dir``; the same inputs give the same files."""
-    from video.simulator.writer import scene_info, write_clip
+    from zhizhi.video.simulator.writer import scene_info, write_clip
 
     sim = build_aerial_simulation(view, scenario, seed, duration_s=duration_s, fps=fps, variation=variation,
                                   params=params, road_angle_deg=road_angle_deg)

@@ -13,10 +13,10 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from video.simulator.camera import PinholeCamera
-from video.simulator.draw import Image, Projected, draw_projected, fill_ground
-from video.simulator.scene import Site, Zone
-from video.simulator.variation import Lighting
+from zhizhi.video.simulator.camera import PinholeCamera
+from zhizhi.video.simulator.draw import Image, Projected, draw_projected, fill_ground
+from zhizhi.video.simulator.scene import Site, Zone
+from zhizhi.video.simulator.variation import Lighting
 
 Float = NDArray[np.float64]
 

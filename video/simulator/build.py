@@ -16,12 +16,12 @@ import numpy as np
 import shapely
 from numpy.typing import NDArray
 
-from video.calibration import Calibration
-from video.simulator.draw import Image, Pose
-from video.simulator.render import Drawn, Filters, Renderer
-from video.simulator.scenarios import SCENARIOS, Context
-from video.simulator.scene import ScenarioPlan, Site, make_site
-from video.simulator.variation import Lighting, NoiseBank, Variation, shake_offsets
+from zhizhi.video.calibration import Calibration
+from zhizhi.video.simulator.draw import Image, Pose
+from zhizhi.video.simulator.render import Drawn, Filters, Renderer
+from zhizhi.video.simulator.scenarios import SCENARIOS, Context
+from zhizhi.video.simulator.scene import ScenarioPlan, Site, make_site
+from zhizhi.video.simulator.variation import Lighting, NoiseBank, Variation, shake_offsets
 
 Float = NDArray[np.float64]
 

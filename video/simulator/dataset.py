@@ -25,12 +25,12 @@ import numpy as np
 import shapely
 import yaml
 
-from video.observation import CLASSES
-from video.simulator.build import Simulation, build_simulation
-from video.simulator.draw import Pose, project_pose
-from video.simulator.objects import make_model
-from video.simulator.render import Filters
-from video.simulator.scenarios import SCENARIOS
+from zhizhi.video.observation import CLASSES
+from zhizhi.video.simulator.build import Simulation, build_simulation
+from zhizhi.video.simulator.draw import Pose, project_pose
+from zhizhi.video.simulator.objects import make_model
+from zhizhi.video.simulator.render import Filters
+from zhizhi.video.simulator.scenarios import SCENARIOS
 
 CLASS_INDEX = {name: i for i, name in enumerate(CLASSES)}
 #: How often clips are at night, rainy, noisy or shaking in the dataset.

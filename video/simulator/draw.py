@@ -13,9 +13,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from video.simulator.camera import NEAR_M, PinholeCamera, clip_near
-from video.simulator.objects import LIGHT_KINDS, Model
-from video.simulator.variation import Lighting
+from zhizhi.video.simulator.camera import NEAR_M, PinholeCamera, clip_near
+from zhizhi.video.simulator.objects import LIGHT_KINDS, Model
+from zhizhi.video.simulator.variation import Lighting
 
 Float = NDArray[np.float64]
 Image = NDArray[np.uint8]

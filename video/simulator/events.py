@@ -25,8 +25,8 @@ import numpy as np
 from pydantic import BaseModel, Field, model_validator
 
 if TYPE_CHECKING:
-    from video.simulator.build import Simulation
-    from video.simulator.scene import Actor
+    from zhizhi.video.simulator.build import Simulation
+    from zhizhi.video.simulator.scene import Actor
 
 #: The rule kinds an event can be (the warning models' rule kinds).
 EVENT_KINDS = ("abnormal_stop", "zone_entry", "prohibited_hours", "speeding", "wrong_way", "crowd")
@@ -75,7 +75,7 @@ def _lonlat(sim: Simulation, x: float, y: float) -> tuple[float, float]:
 def _in_view_span(sim: Simulation, actor: Actor) -> tuple[float, float, float, float] | None:
     """First contiguous span of frames in which the actor's ground centre is in the picture:
     ``(start_ts, end_ts, x, y)`` with its position at the start; None if it is never seen."""
-    from video.simulator.build import MAX_RANGE_M
+    from zhizhi.video.simulator.build import MAX_RANGE_M
 
     times = sim.times()
     k = actor.states(times)

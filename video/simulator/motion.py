@@ -5,7 +5,7 @@ constant acceleration along ``s`` and smooth lateral moves in ``d``; pedestrians
 walk along waypoints. Speed and heading come from the world positions themselves (central
 differences), so the truth is exactly what the images show.
 
->>> from video.simulator.road import Road
+>>> from zhizhi.video.simulator.road import Road
 >>> road = Road((0.0, 0.0), 90.0, 0.0, 2, 3.5, 0.5, 3.0, 2.5)
 >>> traj = RoadTrajectory(road, Longitudinal.cruise(0.0, 20.0), -2.0, direction=1)
 >>> k = kinematics(traj, np.array([1.0]))
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from video.simulator.road import Road
+from zhizhi.video.simulator.road import Road
 
 Float = NDArray[np.float64]
 

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from video.simulator.background import draw_prop, render_background
-from video.simulator.camera import PinholeCamera
-from video.simulator.draw import (
+from zhizhi.video.simulator.background import draw_prop, render_background
+from zhizhi.video.simulator.camera import PinholeCamera
+from zhizhi.video.simulator.draw import (
     Image,
     Pose,
     Projected,
@@ -28,8 +28,8 @@ from video.simulator.draw import (
     fill_ground,
     project_pose,
 )
-from video.simulator.scene import Site, Zone
-from video.simulator.variation import Lighting, NoiseBank, apply_rain
+from zhizhi.video.simulator.scene import Site, Zone
+from zhizhi.video.simulator.variation import Lighting, NoiseBank, apply_rain
 
 Float = NDArray[np.float64]
 VEHICLES = frozenset({"car", "bus", "truck", "hazmat_tanker"})

@@ -20,10 +20,10 @@ from typing import Any
 
 import numpy as np
 
-from video.simulator.motion import Lateral, Longitudinal, RoadTrajectory, WaypointWalk
-from video.simulator.objects import make_model
-from video.simulator.scene import Actor, ScenarioPlan, Site, Zone
-from video.simulator.traffic import (
+from zhizhi.video.simulator.motion import Lateral, Longitudinal, RoadTrajectory, WaypointWalk
+from zhizhi.video.simulator.objects import make_model
+from zhizhi.video.simulator.scene import Actor, ScenarioPlan, Site, Zone
+from zhizhi.video.simulator.traffic import (
     VEHICLE_WEIGHTS,
     ids_from,
     lane_traffic,

@@ -14,11 +14,11 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from gis.metric import MetricFrame
-from video.simulator.camera import PinholeCamera
-from video.simulator.motion import Kinematics, Trajectory, kinematics
-from video.simulator.objects import Model, make_model
-from video.simulator.road import Road
+from zhizhi.gis.metric import MetricFrame
+from zhizhi.video.simulator.camera import PinholeCamera
+from zhizhi.video.simulator.motion import Kinematics, Trajectory, kinematics
+from zhizhi.video.simulator.objects import Model, make_model
+from zhizhi.video.simulator.road import Road
 
 Float = NDArray[np.float64]
 

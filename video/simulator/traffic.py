@@ -13,9 +13,9 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from video.simulator.motion import Longitudinal, RoadTrajectory
-from video.simulator.objects import make_model
-from video.simulator.scene import Actor, Site
+from zhizhi.video.simulator.motion import Longitudinal, RoadTrajectory
+from zhizhi.video.simulator.objects import make_model
+from zhizhi.video.simulator.scene import Actor, Site
 
 Float = NDArray[np.float64]
 

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from video.observation import Observation
+from zhizhi.video.observation import Observation
 
 
 def read_truth_frames(

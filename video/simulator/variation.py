@@ -20,7 +20,16 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from video.simulator.objects import GLASS, HEAD, LAMP, PLACARD, REFLECTOR, SHADOW, TAIL, WINDOW
+from zhizhi.video.simulator.objects import (
+    GLASS,
+    HEAD,
+    LAMP,
+    PLACARD,
+    REFLECTOR,
+    SHADOW,
+    TAIL,
+    WINDOW,
+)
 
 Float = NDArray[np.float64]
 

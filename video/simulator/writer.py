@@ -34,10 +34,10 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from video.camera_config import CameraConfig, LaneConfig, SourceConfig, ZoneConfig
-from video.simulator.build import MAX_RANGE_M, Simulation, SimulationError, build_simulation
-from video.simulator.events import truth_events
-from video.simulator.variation import Variation
+from zhizhi.video.camera_config import CameraConfig, LaneConfig, SourceConfig, ZoneConfig
+from zhizhi.video.simulator.build import MAX_RANGE_M, Simulation, SimulationError, build_simulation
+from zhizhi.video.simulator.events import truth_events
+from zhizhi.video.simulator.variation import Variation
 
 LonLat = tuple[float, float]
 

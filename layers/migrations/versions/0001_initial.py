@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from alembic import op
 from geoalchemy2 import Geometry
 
-from layers.db import DatabaseError
+from zhizhi.layers.db import DatabaseError
 
 revision: str = "0001"
 down_revision: str | None = None

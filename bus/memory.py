@@ -2,7 +2,7 @@
 
 Deliberately tiny — ``publish(topic, message)``, ``subscribe(topic, handler)``,
 ``consume(topic, group, handler)``, ``stop()`` — so producers never know which transport carries
-their messages: the in-process bus here, or the Redis bus (:mod:`alerts.redis_bus`, across
+their messages: the in-process bus here, or the Redis bus (:mod:`zhizhi.bus.redis_bus`, across
 processes; docs/redis.md), with the same callers.
 
 ``subscribe`` is broadcast: every handler gets every message. ``consume`` shares the work: each

@@ -48,7 +48,7 @@ from redis.exceptions import RedisError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
-from alerts.bus import Handler, Message
+from zhizhi.bus.memory import Handler, Message
 
 log = logging.getLogger(__name__)
 
