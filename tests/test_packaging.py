@@ -14,7 +14,7 @@ PARTS = ("gis", "layers", "video", "telemetry", "models", "alerts", "bus", "cons
 
 
 def _folder_packages() -> set[str]:
-    found = {"zhizhi"}
+    found: set[str] = set()
     for part in PARTS:
         for init in (ROOT / part).rglob("__init__.py"):
             if "node_modules" in init.parts:
