@@ -6,6 +6,7 @@ it imports none of them. ``publish(topic, message)``, ``subscribe(topic, handler
 and the Redis bus (:mod:`zhizhi.bus.redis_bus`, across processes) are interchangeable.
 """
 
-from zhizhi.bus.memory import Bus, Cancellable, Handler, InProcessBus, Message, Subscription, Topic
+from zhizhi.bus.memory import Bus, Cancellable, Handler, InProcessBus, Message, Subscription
+from zhizhi.bus.topics import Topic
 
 __all__ = ["Bus", "Cancellable", "Handler", "InProcessBus", "Message", "Subscription", "Topic"]

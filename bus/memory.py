@@ -8,6 +8,7 @@ processes; docs/redis.md), with the same callers.
 ``subscribe`` is broadcast: every handler gets every message. ``consume`` shares the work: each
 message goes to one handler of the group (on the Redis bus, one consumer in all processes).
 
+>>> from zhizhi.bus.topics import Topic
 >>> bus = InProcessBus()
 >>> seen = []
 >>> sub = bus.subscribe(Topic.OBSERVATIONS, seen.append)
@@ -24,35 +25,15 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Protocol
+
+from zhizhi.bus.messages import check
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, Any]
+#: A bus message: an instance of its topic's type (:data:`zhizhi.bus.messages.TOPIC_TYPES`).
+Message = Any
 Handler = Callable[[Message], None]
-
-
-class Topic(StrEnum):
-    """Topics of the bus."""
-
-    OBSERVATIONS = "observations"
-    #: One message per analysed frame of a camera, with all its observations (also none):
-    #: ``{"type": "frame", "camera_id", "ts", "observations": [...]}``. Warning models consume
-    #: these, so that a condition can end on the frames where its object is gone.
-    FRAMES = "frames"
-    CAMERA_STATUS = "camera_status"
-    #: Accepted vehicle positions, in batches: ``{"type": "fixes", "fixes": [Fix...]}``
-    #: (:class:`telemetry.record.Fix` as dicts, WGS-84, time order per vehicle).
-    TELEMETRY = "telemetry"
-    #: Drone poses: ``{"type": "drone", **DroneState}`` (:class:`telemetry.record.DroneState`).
-    DRONES = "drones"
-    ALERTS = "alerts"
-    #: Evidence a worker in another process wrote for an alert (files in the shared evidence
-    #: folder): ``{"type": "evidence", "alert_id", "snapshot", "clip"}`` (paths relative to it).
-    EVIDENCE = "evidence"
-    #: A model version went into production: ``{"type": "model_promoted", "kind", "name", "version", "content"}``.
-    MODELS = "models"
 
 
 @dataclass
@@ -76,7 +57,8 @@ class Cancellable(Protocol):
 class Bus(Protocol):
     """What every bus implementation offers.
 
-    ``publish`` never raises because of the transport. ``subscribe``: the handler gets every
+    ``publish`` raises ``TypeError`` for a message that is not of the topic's type
+    (:data:`zhizhi.bus.messages.TOPIC_TYPES`), never because of the transport. ``subscribe``: the handler gets every
     message published on the topic after it subscribed (broadcast). ``consume``: each message
     goes to one handler of ``group`` (work sharing); the Redis bus acknowledges it after the
     handler returned. A handler that raises is logged; the others still run.
@@ -106,6 +88,9 @@ class InProcessBus:
         self.published = 0
 
     def publish(self, topic: str, message: Message) -> None:
+        """Hand ``message`` (the object itself: messages are frozen) to the topic's handlers;
+        ``TypeError`` when it is not of the topic's type."""
+        check(topic, message)
         with self._lock:
             if self._stopped:
                 return

@@ -21,8 +21,9 @@ whose reply was lost is sent again.
 
 A handler that raises (``subscribe`` or ``consume``) is logged and the others still run. In a
 consumer group the failed entry is acknowledged anyway and copied to the dead-letter stream
-``{prefix}:dead:{topic}`` (so a poison message never blocks a group); an entry that is not JSON
-is treated the same way. Handlers run in the bus's threads and must be quick.
+``{prefix}:dead:{topic}`` (so a poison message never blocks a group); an entry that does not
+decode into the topic's type is treated the same way. Handlers run in the bus's threads and
+must be quick.
 
 See docs/redis.md for key names, timings and what a Redis restart does.
 """
@@ -49,6 +50,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from redis.retry import Retry
 
 from zhizhi.bus.memory import Handler, Message
+from zhizhi.bus.messages import decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -77,14 +79,15 @@ def _format_id(entry_id: tuple[int, int]) -> str:
     return f"{entry_id[0]}-{entry_id[1]}"
 
 
-def _decode(raw: bytes | str | None) -> Message:
-    """A message from its JSON; ``ValueError`` or ``TypeError`` when it is not a JSON object."""
+def _decode(topic: str, raw: bytes | str | None) -> Message:
+    """The topic's message from an entry's JSON (the one codec: :func:`zhizhi.bus.messages.decode`);
+    ``ValueError`` or ``TypeError`` when it is not one."""
     if raw is None:
         raise ValueError("entry without a 'data' field")
-    message = json.loads(raw)
-    if not isinstance(message, dict):
-        raise TypeError(f"not a JSON object: {type(message).__name__}")
-    return message
+    data = json.loads(raw)
+    if not isinstance(data, dict):
+        raise TypeError(f"not a JSON object: {type(data).__name__}")
+    return decode(topic, data)
 
 
 class _Backoff:
@@ -237,10 +240,10 @@ class RedisBus:
     def publish(self, topic: str, message: Message) -> None:
         """Queue the message for the topic's stream and channel; never blocks on Redis.
 
-        The message is encoded at once (later changes to the dict do not matter); values JSON
-        cannot hold are written with ``str()``.
+        The message is encoded at once with its type's ``to_wire()``; ``TypeError`` when it is
+        not of the topic's type (:data:`zhizhi.bus.messages.TOPIC_TYPES`).
         """
-        payload = json.dumps(message, ensure_ascii=False, default=str)
+        payload = json.dumps(encode(topic, message), ensure_ascii=False, default=str)
         with self._cond:
             if self._stopped:
                 return
@@ -519,10 +522,10 @@ class RedisBus:
             if last is not None and entry_id <= last:
                 return 0
         try:
-            message = _decode(raw)
+            message = _decode(topic, raw)
         except (ValueError, TypeError) as exc:
             self._count("decode_errors", 1)
-            log.warning("redis bus: %s entry %s is not a JSON object (%s); skipped", topic, _format_id(entry_id), exc)
+            log.warning("redis bus: %s entry %s does not decode (%s); skipped", topic, _format_id(entry_id), exc)
             return 0
         with self._lock:
             self._last_id[topic] = entry_id
@@ -665,10 +668,10 @@ class RedisBus:
                 client.xack(stream, sub.group, entry_id)
                 continue
             try:
-                message = _decode(raw)
+                message = _decode(sub.topic, raw)
             except (ValueError, TypeError) as exc:
                 self._count("decode_errors", 1)
-                log.warning("redis bus: %s entry %s is not a JSON object (%s); acknowledged", sub.topic, entry_id, exc)
+                log.warning("redis bus: %s entry %s does not decode (%s); acknowledged", sub.topic, entry_id, exc)
                 error = f"decode: {exc}"
             else:
                 try:
