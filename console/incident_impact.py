@@ -1,10 +1,10 @@
 """What an incident's area touches, computed from the console's own layers and fleet.
 
-:class:`IncidentImpact` is the ``compute`` of :class:`alerts.incidents.IncidentService`: from an
-:class:`~alerts.incidents.IncidentSpec` it builds the hazard area (:class:`gis.impact.HazardArea`:
-circle, drawn polygon or leak plume), overlays it on the stored towns, villages, grids,
-cameras, facilities and shelters, and on the drones and vehicles where they are now
-(:func:`gis.impact.analyze`), and names the jurisdiction codes it touches (towns, villages and
+:class:`IncidentImpact` is the ``compute`` of :class:`alerts.incidents.service.IncidentService`:
+from an :class:`~alerts.incidents.record.IncidentSpec` it builds the hazard area
+(:class:`gis.impact.HazardArea`: circle, drawn polygon or leak plume), overlays it on the stored
+towns, villages, grids, cameras, facilities and shelters, and on the drones and vehicles where
+they are now (:func:`gis.impact.analyze`), and names the jurisdiction codes it touches (towns, villages and
 grids: whoever they belong to sees the incident). Layers are read once and kept; the metric
 frame is the district's. An incident's area is cut to the jurisdiction of the unit that opens
 it: a town's incident never reaches into a neighbour.
@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 import geopandas as gpd
 import shapely
 
-from zhizhi.alerts.incidents import IncidentSpec, InvalidIncident
+from zhizhi.alerts.incidents.errors import InvalidIncident
+from zhizhi.alerts.incidents.record import IncidentSpec
 from zhizhi.gis.impact import HazardArea, analyze, clip_area
 from zhizhi.gis.metric import MetricFrame
 from zhizhi.layers import Scope

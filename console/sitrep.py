@@ -34,7 +34,7 @@ from branca.element import Element, Figure
 from folium.utilities import JsCode
 from shapely.geometry import shape
 
-from zhizhi.alerts.incidents import Incident, TimelineEntry, impact_counts
+from zhizhi.alerts.incidents.record import Incident, TimelineEntry, impact_counts
 
 LEAFLET_DIR = Path(__file__).resolve().parent / "static" / "vendor" / "leaflet"
 CST = timezone(timedelta(hours=8), "UTC+8")

@@ -19,7 +19,8 @@ from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from zhizhi.alerts.evidence import EvidenceStore
-from zhizhi.alerts.incidents import IncidentService, IncidentStore
+from zhizhi.alerts.incidents.service import IncidentService
+from zhizhi.alerts.incidents.store import IncidentStore
 from zhizhi.alerts.record import OPEN_STATUSES
 from zhizhi.alerts.service import AlertService, Locate
 from zhizhi.alerts.store import AlertStore

@@ -156,7 +156,8 @@ def forget_migrated(engine: Engine) -> None:
 
 def schema_metadata() -> list[MetaData]:
     """The table metadata of every store: what the migrations must produce."""
-    from zhizhi.alerts import incidents, store
+    from zhizhi.alerts import store
+    from zhizhi.alerts.incidents import store as incidents
     from zhizhi.console.auth import store as auth_store
     from zhizhi.layers import hazmat, models
     from zhizhi.models import versions

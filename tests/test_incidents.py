@@ -19,20 +19,18 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from tests.alerts_support import FakeClock, grids_of, small_district, warning
-from zhizhi.alerts.incidents import (
-    TOPIC,
-    Incident,
+from zhizhi.alerts.incidents.errors import (
     IncidentConflict,
     IncidentNotFound,
-    IncidentService,
-    IncidentSpec,
-    IncidentStore,
-    IncidentType,
     InvalidIncident,
     NotOwner,
     StaleIncident,
+)
+from zhizhi.alerts.incidents.record import Incident, IncidentSpec, IncidentType, impact_counts
+from zhizhi.alerts.incidents.service import TOPIC, IncidentService
+from zhizhi.alerts.incidents.store import (
+    IncidentStore,
     create_schema,
-    impact_counts,
     incident_codes_table,
     incident_log_table,
     incidents_table,

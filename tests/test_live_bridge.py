@@ -87,7 +87,8 @@ def test_incidents_reach_each_screen_as_its_jurisdiction_reads_them(jurisdiction
     import shapely
     from shapely.geometry import mapping
 
-    from zhizhi.alerts.incidents import TOPIC, Incident
+    from zhizhi.alerts.incidents.record import Incident
+    from zhizhi.alerts.incidents.service import TOPIC
 
     async def scenario():
         hub, bus, _, towns, grid_a, grid_b = _setup(jurisdictions)

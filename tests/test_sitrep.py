@@ -12,7 +12,7 @@ import re
 import pytest
 
 from tests.browser import chromium_missing_reason, launch_chromium
-from zhizhi.alerts.incidents import Incident, TimelineEntry
+from zhizhi.alerts.incidents.record import Incident, TimelineEntry
 from zhizhi.console.sitrep import CSV_COLUMNS, external_refs, render_html, summary_csv, summary_json
 
 T0 = 1_750_000_000.0

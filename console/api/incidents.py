@@ -22,16 +22,13 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from zhizhi.alerts.incidents import (
-    Incident,
+from zhizhi.alerts.incidents.errors import (
     IncidentConflict,
     IncidentNotFound,
-    IncidentSpec,
-    IncidentStatus,
     InvalidIncident,
     NotOwner,
-    TimelineEntry,
 )
+from zhizhi.alerts.incidents.record import Incident, IncidentSpec, IncidentStatus, TimelineEntry
 from zhizhi.console import sitrep
 from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
 from zhizhi.console.auth import Permission

@@ -37,7 +37,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from zhizhi.alerts.incidents import IncidentNotFound
+from zhizhi.alerts.incidents.errors import IncidentNotFound
 from zhizhi.alerts.service import AlertNotFound
 from zhizhi.console.api.deps import Unauthenticated, connection_session
 from zhizhi.console.auth import Permission

@@ -10,7 +10,8 @@ only to screens whose jurisdiction contains one of them:
   town border never shows a town's wall what happens across the border);
 - an incident (opened, updated, closed): the unit that opened it and every town, village and
   grid its area touches — each screen receiving the incident as its jurisdiction may read it
-  (:meth:`alerts.incidents.Incident.seen_from`: the area cut to it, its part of the impact);
+  (:meth:`alerts.incidents.record.Incident.seen_from`: the area cut to it, its part of the
+  impact);
 - an incident's timeline entry: a note for the incident's audience, an alert's entry only for
   those who see the alert (its grid and its responsible unit).
 
@@ -29,8 +30,8 @@ from typing import Any
 
 import numpy as np
 
-from zhizhi.alerts.incidents import TOPIC as INCIDENTS_TOPIC
-from zhizhi.alerts.incidents import Incident
+from zhizhi.alerts.incidents.record import Incident
+from zhizhi.alerts.incidents.service import TOPIC as INCIDENTS_TOPIC
 from zhizhi.bus import Bus, Topic
 from zhizhi.console.live.hub import LiveHub, Message
 from zhizhi.gis.codes import LEVEL_DIGITS, Level, is_within

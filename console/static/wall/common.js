@@ -65,7 +65,7 @@ export const RULE_EN = {
   signal_loss: "Signal lost",
 };
 
-/** Kinds of incidents (alerts/incidents.py). */
+/** Kinds of incidents (alerts/incidents/record.py). */
 export const INCIDENT = {
   typhoon: { label: "台风", en: "Typhoon" },
   flood: { label: "洪涝", en: "Flood" },
