@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 import typer
 
+from zhizhi.console.cli_config import config_app
 from zhizhi.console.cli_models import models_app
 from zhizhi.console.cli_users import announce_demo_users, users_app
 from zhizhi.console.settings import Settings
@@ -26,6 +27,7 @@ app.add_typer(gis_app, name="gis")
 app.add_typer(bench_app, name="bench")
 app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
+app.add_typer(config_app, name="config")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settings / ./var).")]
 

@@ -1,9 +1,17 @@
 """The one typed settings object of the whole program.
 
-Values come, highest priority first, from: keyword arguments, ``ZHIZHI_*`` environment
-variables (nested with ``__``, e.g. ``ZHIZHI_DEMO__SEED=7``), a TOML file (``ZHIZHI_CONFIG``
-or ``./zhizhi.toml``), then the defaults below. Libraries under ``gis/`` and ``layers/`` take
-plain arguments; only the application layer reads this object and passes values down.
+Values come, highest priority first, from: keyword arguments (the CLI's options), ``ZHIZHI_*``
+environment variables (nested with ``__``, e.g. ``ZHIZHI_DEMO__SEED=7``), a TOML file
+(``ZHIZHI_CONFIG`` or ``./zhizhi.toml``), then the defaults below. Libraries under ``gis/`` and
+``layers/`` take plain arguments; only the application layer reads this object and passes
+values down.
+
+The object describes itself: every section and field has a description and, where a value has
+a range, its bounds. An unknown key is an error naming it, in the file (``extra="forbid"`` on
+every section) and in the environment (a ``ZHIZHI_*`` variable that names no field,
+:mod:`zhizhi.console.settings_keys`); ``zhizhi config show`` prints the effective values with
+their sources (:mod:`zhizhi.console.config_show`). Errors never echo the value given (it may be
+a password).
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -23,28 +31,43 @@ from pydantic_settings import (
 )
 
 from zhizhi.alerts.policy import AlertPolicy
+from zhizhi.console.settings_keys import StrictEnvironment
 from zhizhi.models.detector import SHIPPED_WEIGHTS
 from zhizhi.models.warning.config import SHIPPED_MODEL
 from zhizhi.telemetry.mqtt import MqttSettings
 
+#: Where the settings file is named (``./zhizhi.toml`` when unset).
+CONFIG_ENV = "ZHIZHI_CONFIG"
+DEFAULT_CONFIG_FILE = Path("zhizhi.toml")
 
-class DemoSettings(BaseModel):
+
+class Section(BaseModel):
+    """A section of the settings: unknown keys are errors, and errors do not echo values."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+
+class DemoSettings(Section):
     """The built-in demo district."""
 
-    seed: int = Field(20261121, description="Seed of the deterministic generator.")
+    seed: int = Field(20261121, ge=0, description="Seed of the deterministic generator.")
     adcode: str = Field("320612", pattern=r"^\d{6}$", description="District adcode.")
-    name: str = Field("通州区（合成）", description="District name for the synthetic boundary.")
+    name: str = Field(
+        "通州区（合成）", min_length=1, max_length=100, description="District name for the synthetic boundary."
+    )
     boundary: Path | None = Field(
         None, description="A boundary file (GeoJSON, GCJ-02 by default) to build from."
     )
-    boundary_crs: str = Field("gcj02", description="Coordinates of the boundary file.")
-    towns: int = Field(14, ge=1, le=99)
-    villages_per_town: int = Field(12, ge=1, le=99)
-    grids: int = Field(1024, ge=1, le=50_000)
-    cameras: int = Field(120, ge=0, le=5_000)
+    boundary_crs: str = Field(
+        "gcj02", min_length=1, max_length=40, description="Coordinates of the boundary file: wgs84, gcj02, bd09 or EPSG:n."
+    )
+    towns: int = Field(14, ge=1, le=99, description="Towns of the synthetic district.")
+    villages_per_town: int = Field(12, ge=1, le=99, description="Villages of each synthetic town.")
+    grids: int = Field(1024, ge=1, le=50_000, description="Grid cells the district is divided into.")
+    cameras: int = Field(120, ge=0, le=5_000, description="Cameras placed in the district.")
 
 
-class LayerLimits(BaseModel):
+class LayerLimits(Section):
     """Limits on imported layer files."""
 
     max_upload_bytes: int = Field(50 * 1024 * 1024, gt=0, description="Largest accepted file.")
@@ -54,7 +77,7 @@ class LayerLimits(BaseModel):
     )
 
 
-class DetectorSettings(BaseModel):
+class DetectorSettings(Section):
     """Object detection and tracking of the frame-analysis workers."""
 
     kind: Literal["ultralytics", "motion"] = Field(
@@ -65,19 +88,19 @@ class DetectorSettings(BaseModel):
         description="Weights path (.pt, .onnx, OpenVINO folder, TensorRT .engine); "
         "default: the project's own detector trained on simulator output.",
     )
-    device: str = Field("cpu", description="cpu, cuda, cuda:0 ...")
-    imgsz: int = Field(416, ge=32, le=4096)
-    conf: float = Field(0.3, gt=0, lt=1)
-    tracker: Literal["bytetrack", "botsort"] = "bytetrack"
+    device: str = Field("cpu", min_length=1, max_length=40, description="cpu, cuda, cuda:0 ...")
+    imgsz: int = Field(416, ge=32, le=4096, description="Side in pixels a frame is resized to for detection.")
+    conf: float = Field(0.3, gt=0, lt=1, description="Smallest detection confidence kept.")
+    tracker: Literal["bytetrack", "botsort"] = Field("bytetrack", description="Multi-object tracker.")
 
 
-class WorkerSettings(BaseModel):
+class WorkerSettings(Section):
     """Which cameras a frame-analysis worker runs."""
 
     cameras_file: Path | None = Field(
         None, description="Camera-config file (JSON/YAML); default: simulated demo cameras."
     )
-    jpeg_quality: int = Field(80, ge=10, le=100)
+    jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of annotated frames and snapshots.")
     evidence_pre_s: float = Field(
         10, ge=0, le=120, description="Seconds of annotated frames kept per camera for alert clips."
     )
@@ -92,7 +115,7 @@ class WorkerSettings(BaseModel):
         return {"pre_s": self.evidence_pre_s, "post_s": self.evidence_post_s, "max_bytes": self.evidence_buffer_bytes}
 
 
-class WarningSettings(BaseModel):
+class WarningSettings(Section):
     """The warning model the console runs over the frame batches on its bus."""
 
     enabled: bool = Field(True, description="Run the warning model (alerts from video).")
@@ -105,7 +128,7 @@ class WarningSettings(BaseModel):
     )
 
 
-class LiveSettings(BaseModel):
+class LiveSettings(Section):
     """The wall's websocket: replay buffer, per-screen queue, track rate."""
 
     buffer: int = Field(20_000, ge=100, le=1_000_000, description="Messages kept for clients that reconnect.")
@@ -119,17 +142,17 @@ class LiveSettings(BaseModel):
     )
 
 
-class MapSettings(BaseModel):
+class MapSettings(Section):
     """What the map pages draw under the layers."""
 
     tile_url: str | None = Field(
         None,
         description="Basemap tile URL template on the center's own network; none by default.",
     )
-    tile_attribution: str = ""
+    tile_attribution: str = Field("", max_length=500, description="Attribution shown with the basemap tiles.")
 
 
-class AlertSettings(BaseModel):
+class AlertSettings(Section):
     """The alert lifecycle: policy, evidence files and the deadline watch."""
 
     policy: AlertPolicy = Field(
@@ -145,7 +168,7 @@ class AlertSettings(BaseModel):
     )
 
 
-class TelemetrySettings(BaseModel):
+class TelemetrySettings(Section):
     """Vehicle and drone positions: the HTTP batch limits, MQTT, and the trajectory rules."""
 
     enabled: bool = Field(True, description="Run the trajectory rules over accepted fixes.")
@@ -162,11 +185,11 @@ class TelemetrySettings(BaseModel):
         False, description="Refuse reports of vehicles missing from the registry (unknown_vehicle)."
     )
     mqtt_enabled: bool = Field(False, description="Subscribe to the MQTT broker below.")
-    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    mqtt: MqttSettings = Field(default_factory=MqttSettings, description="The MQTT broker and its topics.")
     live_interval_s: float = Field(1.0, gt=0, le=60, description="How often the wall gets positions.")
 
 
-class DroneSettings(BaseModel):
+class DroneSettings(Section):
     """Drone cameras (for footprints and geolocation of their video)."""
 
     hfov_deg: float = Field(72.0, gt=1, lt=170, description="Horizontal field of view of the camera.")
@@ -175,14 +198,14 @@ class DroneSettings(BaseModel):
     min_battery_pct: float = Field(25, ge=0, le=100, description="Below this a drone is not offered.")
 
 
-class IncidentSettings(BaseModel):
+class IncidentSettings(Section):
     """Incident mode: what counts as near, how many shelters to list."""
 
     near_m: float = Field(500, ge=0, le=50_000, description="Cameras, drones and facilities this close count.")
     shelters: int = Field(5, ge=1, le=50, description="Nearest shelters listed.")
 
 
-class BacktestSettings(BaseModel):
+class BacktestSettings(Section):
     """The analysts' backtests run by the console."""
 
     datasets_dir: Path | None = Field(None, description="Datasets, one folder each; default: data_dir/datasets.")
@@ -191,7 +214,7 @@ class BacktestSettings(BaseModel):
     parallel: int = Field(1, ge=1, le=8, description="Backtests run at once; more wait in order.")
 
 
-class BusSettings(BaseModel):
+class BusSettings(Section):
     """The message bus between workers and consoles: in-process by default, Redis to scale out."""
 
     url: str | None = Field(
@@ -219,7 +242,7 @@ class BusSettings(BaseModel):
         return self.node or f"{socket.gethostname()}-{os.getpid()}"
 
 
-class AuthSettings(BaseModel):
+class AuthSettings(Section):
     """Users' sessions and the guard on logins."""
 
     token_ttl_s: float = Field(
@@ -269,29 +292,29 @@ class Settings(BaseSettings):
     """Settings of zhizhi; see the module docstring for where values come from."""
 
     model_config = SettingsConfigDict(
-        env_prefix="ZHIZHI_", env_nested_delimiter="__", extra="ignore"
+        env_prefix="ZHIZHI_", env_nested_delimiter="__", extra="forbid", hide_input_in_errors=True
     )
 
     data_dir: Path = Field(Path("var"), description="Database and evidence files live here.")
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default: SQLite in data_dir."
+        None, min_length=1, description="SQLAlchemy URL; default: SQLite in data_dir."
     )
-    host: str = "127.0.0.1"
-    port: int = Field(8000, ge=1, le=65535)
-    demo: DemoSettings = DemoSettings()
-    layers: LayerLimits = LayerLimits()
-    map: MapSettings = MapSettings()
-    live: LiveSettings = LiveSettings()
-    detector: DetectorSettings = DetectorSettings()
-    worker: WorkerSettings = WorkerSettings()
-    warning: WarningSettings = WarningSettings()
-    alerts: AlertSettings = AlertSettings()
-    auth: AuthSettings = AuthSettings()
-    telemetry: TelemetrySettings = TelemetrySettings()
-    drones: DroneSettings = DroneSettings()
-    incidents: IncidentSettings = IncidentSettings()
-    backtest: BacktestSettings = BacktestSettings()
-    bus: BusSettings = BusSettings()
+    host: str = Field("127.0.0.1", min_length=1, max_length=253, description="Address the console listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port the console listens on.")
+    demo: DemoSettings = Field(default_factory=DemoSettings, description=DemoSettings.__doc__)
+    layers: LayerLimits = Field(default_factory=LayerLimits, description=LayerLimits.__doc__)
+    map: MapSettings = Field(default_factory=MapSettings, description=MapSettings.__doc__)
+    live: LiveSettings = Field(default_factory=LiveSettings, description=LiveSettings.__doc__)
+    detector: DetectorSettings = Field(default_factory=DetectorSettings, description=DetectorSettings.__doc__)
+    worker: WorkerSettings = Field(default_factory=WorkerSettings, description=WorkerSettings.__doc__)
+    warning: WarningSettings = Field(default_factory=WarningSettings, description=WarningSettings.__doc__)
+    alerts: AlertSettings = Field(default_factory=AlertSettings, description=AlertSettings.__doc__)
+    auth: AuthSettings = Field(default_factory=AuthSettings, description=AuthSettings.__doc__)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description=TelemetrySettings.__doc__)
+    drones: DroneSettings = Field(default_factory=DroneSettings, description=DroneSettings.__doc__)
+    incidents: IncidentSettings = Field(default_factory=IncidentSettings, description=IncidentSettings.__doc__)
+    backtest: BacktestSettings = Field(default_factory=BacktestSettings, description=BacktestSettings.__doc__)
+    bus: BusSettings = Field(default_factory=BusSettings, description=BusSettings.__doc__)
     demo_password: SecretStr | None = Field(
         None,
         description="Password of the demo users (ZHIZHI_DEMO_PASSWORD); default: generated once "
@@ -326,12 +349,17 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("ZHIZHI_CONFIG", "zhizhi.toml"))
         return (
+            StrictEnvironment(settings_cls),
             init_settings,
             env_settings,
-            TomlConfigSettingsSource(settings_cls, toml_file=toml_file),
+            TomlConfigSettingsSource(settings_cls, toml_file=config_file()),
         )
+
+
+def config_file() -> Path:
+    """The settings file: ``ZHIZHI_CONFIG``, else ``./zhizhi.toml`` (absent: no file)."""
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_FILE)
 
 
 @lru_cache(maxsize=1)

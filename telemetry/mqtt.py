@@ -45,12 +45,12 @@ class MqttSettings(BaseModel):
 
     host: str = Field("127.0.0.1", min_length=1, description="Broker host name or address.")
     port: int = Field(1883, ge=1, le=65535, description="Broker port.")
-    client_id: str = Field("zhizhi-console", min_length=1, max_length=128)
-    username: str | None = None
-    password: SecretStr | None = None
+    client_id: str = Field("zhizhi-console", min_length=1, max_length=128, description="Client id given to the broker.")
+    username: str | None = Field(None, min_length=1, max_length=256, description="User name at the broker, if it asks.")
+    password: SecretStr | None = Field(None, description="Password at the broker (never printed).")
     vehicle_topic: str = Field("zhizhi/telemetry/vehicles/+", description="Vehicle reports; + is the vehicle id.")
     drone_topic: str = Field("thing/product/+/osd", description="DJI Cloud API OSD; + is the device SN.")
-    qos: int = Field(1, ge=0, le=2)
+    qos: int = Field(1, ge=0, le=2, description="MQTT quality of service of the subscriptions (0, 1 or 2).")
     keepalive: int = Field(30, ge=5, le=3600, description="Seconds between pings.")
     reconnect_min_s: int = Field(1, ge=1, description="First reconnect delay; doubles per failure.")
     reconnect_max_s: int = Field(30, ge=1, description="Longest reconnect delay.")
