@@ -1,6 +1,6 @@
 """``zhizhi models``: list, show, diff, add, promote and roll back model versions.
 
-The commands work on the console's database directly (:class:`models.versions.ModelStore`);
+The commands work on the console's database directly (:class:`models.versions.store.ModelStore`);
 the author of a change is ``--author`` or the OS user. A console running in another process
 notices a promotion or rollback made here within ``MODEL_POLL_S`` seconds and swaps its
 runners to it (:func:`console.state.watch_models`); the API (``/api/models``) does it at once.
@@ -33,7 +33,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 def _store(data_dir: Path | None):
     from zhizhi.layers import make_engine
-    from zhizhi.models.versions import ModelStore
+    from zhizhi.models.versions.store import ModelStore
 
     settings = Settings()
     if data_dir is not None:
@@ -62,7 +62,8 @@ def _line(v) -> str:
 
 def guess_kind(content: str) -> str:
     """The kind a file's text validates as (a detector manifest, a warning or a trajectory model)."""
-    from zhizhi.models.versions import RULE_KINDS, ModelConfigError, parse_content
+    from zhizhi.models.config_file import ModelConfigError
+    from zhizhi.models.versions.content import RULE_KINDS, parse_content
 
     try:
         data = json.loads(content)
@@ -86,7 +87,8 @@ def guess_kind(content: str) -> str:
 
 
 def _run(action):
-    from zhizhi.models.versions import ModelConfigError, ModelVersionError
+    from zhizhi.models.config_file import ModelConfigError
+    from zhizhi.models.versions.errors import ModelVersionError
 
     try:
         return action()

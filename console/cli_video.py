@@ -244,7 +244,7 @@ def train(
         if not (reason and reason.strip()):
             _fail("--register needs a --reason")
         if importlib.util.find_spec("zhizhi.models.versions") is None:
-            _fail("--register needs the model version store (models/versions.py), which is not installed")
+            _fail("--register needs the model version store (models/versions/), which is not installed")
     try:
         report = train_detector(
             chosen, workdir, weights_out=weights_out, device=device, epochs=epochs,
@@ -256,7 +256,7 @@ def train(
     if register:
         from zhizhi.console.state import open_store
         from zhizhi.models.detector.register import register_weights
-        from zhizhi.models.versions import ModelStore
+        from zhizhi.models.versions.store import ModelStore
 
         engine, _registry = open_store(Settings())
         try:

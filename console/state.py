@@ -46,7 +46,9 @@ from zhizhi.models.trajectory.engine import TrajectoryEngine
 from zhizhi.models.trajectory.fusion import TrackFusion
 from zhizhi.models.trajectory.places import TrajectoryPlaces
 from zhizhi.models.trajectory.runner import TrajectoryRunner
-from zhizhi.models.versions import ModelStore, ModelWatch, parse_content
+from zhizhi.models.versions.content import parse_content
+from zhizhi.models.versions.store import ModelStore
+from zhizhi.models.versions.watch import ModelWatch
 from zhizhi.models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
 from zhizhi.models.warning.config import ModelConfigError, WarningModelConfig, load_model
 from zhizhi.models.warning.engine import WarningEngine

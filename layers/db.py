@@ -160,7 +160,7 @@ def schema_metadata() -> list[MetaData]:
     from zhizhi.alerts.incidents import store as incidents
     from zhizhi.console.auth import store as auth_store
     from zhizhi.layers import hazmat, models
-    from zhizhi.models import versions
+    from zhizhi.models.versions import store as versions
 
     return [
         models.Base.metadata,

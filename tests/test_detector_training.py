@@ -181,7 +181,7 @@ def test_the_command_reports_bad_labels_before_training(tmp_path):
 
 
 class FakeStore:
-    """Stands in for ``models.versions.ModelStore`` (the interface registration codes against)."""
+    """Stands in for ``models.versions.store.ModelStore`` (the interface registration codes against)."""
 
     def __init__(self, engine=None) -> None:
         self.added: list[tuple[str, str, str, str]] = []
@@ -221,7 +221,7 @@ def test_manifest_and_registration_with_a_fake_store(tmp_path):
 
 
 def test_registration_in_the_real_version_store(tmp_path):
-    versions = pytest.importorskip("zhizhi.models.versions")
+    versions = pytest.importorskip("zhizhi.models.versions.store")
     from zhizhi.layers import make_engine
 
     store = versions.ModelStore(make_engine("sqlite://"))
@@ -260,7 +260,7 @@ def trained(tmp_path_factory):
     write_frames(root / "frames-b", 6, seed=2, sub="day")
     weights = root / "out" / "county-det-v1.pt"
     try:
-        from zhizhi.models.versions import ModelStore
+        from zhizhi.models.versions.store import ModelStore
     except ImportError:  # the version store is not in this checkout: register into a fake
         ModelStore = None
     stores: list = []
@@ -268,10 +268,11 @@ def trained(tmp_path_factory):
         mp.setenv("YOLO_CONFIG_DIR", str(root / "yolo"))
         mp.setenv("ZHIZHI_DATA_DIR", str(root / "data"))
         if ModelStore is None:
-            fake = types.ModuleType("zhizhi.models.versions")
-            fake.__spec__ = importlib.machinery.ModuleSpec("zhizhi.models.versions", None)
-            fake.ModelStore = lambda engine: stores.append(FakeStore()) or stores[-1]
-            mp.setitem(sys.modules, "zhizhi.models.versions", fake)
+            for name in ("zhizhi.models.versions", "zhizhi.models.versions.store"):
+                fake = types.ModuleType(name)
+                fake.__spec__ = importlib.machinery.ModuleSpec(name, None)
+                fake.ModelStore = lambda engine: stores.append(FakeStore()) or stores[-1]
+                mp.setitem(sys.modules, name, fake)
             engine = types.SimpleNamespace(dispose=lambda: None)
         else:
             from zhizhi.layers import make_engine

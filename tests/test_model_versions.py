@@ -21,17 +21,12 @@ from zhizhi.bus import Topic
 from zhizhi.console.app import create_app
 from zhizhi.console.settings import AlertSettings, DemoSettings, Settings
 from zhizhi.layers import Scope, make_engine
+from zhizhi.models.config_file import ModelConfigError
 from zhizhi.models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
-from zhizhi.models.versions import (
-    ModelConfigError,
-    ModelConflict,
-    ModelStore,
-    ModelVersionError,
-    ModelWatch,
-    UnknownModel,
-    normalised_yaml,
-    versions_table,
-)
+from zhizhi.models.versions.content import normalised_yaml
+from zhizhi.models.versions.errors import ModelConflict, ModelVersionError, UnknownModel
+from zhizhi.models.versions.store import ModelStore, versions_table
+from zhizhi.models.versions.watch import ModelWatch
 from zhizhi.models.warning.config import SHIPPED_MODEL as SHIPPED_WARNING
 
 #: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).

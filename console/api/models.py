@@ -20,16 +20,11 @@ from pydantic import BaseModel, Field
 
 from zhizhi.console.api.deps import RequestScope, State, require_district
 from zhizhi.console.auth import Permission, Principal
-from zhizhi.models.versions import (
-    AuditEntry,
-    Kind,
-    ModelConfigError,
-    ModelConflict,
-    ModelDiff,
-    ModelVersion,
-    ModelVersionError,
-    UnknownModel,
-)
+from zhizhi.models.config_file import ModelConfigError
+from zhizhi.models.versions.content import Kind
+from zhizhi.models.versions.diff import ModelDiff
+from zhizhi.models.versions.errors import ModelConflict, ModelVersionError, UnknownModel
+from zhizhi.models.versions.record import AuditEntry, ModelVersion
 
 router = APIRouter(prefix="/api/models", tags=["models"])
 #: Versions are stored as 32-bit integers (SQLite and PostgreSQL alike).

@@ -18,7 +18,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from zhizhi.models.versions import file_sha256
+from zhizhi.models.versions.content import file_sha256
 from zhizhi.video.camera_config import CameraConfig
 from zhizhi.video.observation import Observation
 

@@ -1,6 +1,6 @@
 """Registering trained detector weights as a model version.
 
-The version store (``models.versions.ModelStore``) keeps, for ``kind="detector"``, a JSON
+The version store (``models.versions.store.ModelStore``) keeps, for ``kind="detector"``, a JSON
 manifest ``{"name", "version", "weights_path", "sha256", "report"}``: the weights stay where
 training wrote them (the path is made absolute) and the store checks them against ``sha256``.
 ``version`` is an integer; left ``None`` (the default) the store gives the next free version of
@@ -17,13 +17,13 @@ from typing import Any, Protocol
 from pydantic import BaseModel, Field
 
 from zhizhi.models.detector.train import NAME_PATTERN, EvaluationReport
-from zhizhi.models.versions import file_sha256
+from zhizhi.models.versions.content import file_sha256
 
 KIND = "detector"
 
 
 class VersionStore(Protocol):
-    """What registration needs of a version store (``models.versions.ModelStore`` has it)."""
+    """What registration needs of a version store (``models.versions.store.ModelStore`` has it)."""
 
     def add(self, kind: str, content: str, author: str, reason: str) -> Any: ...
 
@@ -74,7 +74,7 @@ def register_weights(
     reason: str,
 ) -> Any:
     """Add the weights as a draft ``detector`` model version; returns what ``store.add`` returns
-    (a ``models.versions.ModelVersion``)."""
+    (a ``models.versions.record.ModelVersion``)."""
     if not author.strip():
         raise ValueError("registering a model version needs an author")
     if not reason.strip():

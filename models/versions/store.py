@@ -1,25 +1,9 @@
-"""Model versions in the console's database: add, diff, promote, roll back — every change audited.
+"""The model store: versions and their audit in the console's database (tables and store).
 
 Two tables (SQLAlchemy Core; SQLite and PostgreSQL): ``model_versions`` holds each version's
-text as it was added (YAML of a rule model, or a detector's JSON manifest) with its status,
-author, reason and checksum; ``model_audit`` holds one row per change (actor, action, reason,
-the version and the one it replaced). A change and its audit row are one transaction.
-
-* Rule models (``warning``, ``trajectory``) are validated with their config classes; their
-  ``name``/``version`` are the config's own. Detectors are a manifest
-  (:class:`DetectorManifest`: ``weights_path``, ``sha256``, ``report``, optional ``name`` and
-  ``version``) whose weights file must exist and match the checksum.
-* Adding the same ``name@version`` twice is fine with the same content (the stored version is
-  returned) and refused (:class:`ModelConflict`) with different content.
-* **One production version per kind** (for all three kinds): the console runs one warning
-  model over video, one set of trajectory rules, one detector. Promoting a version retires the
-  one it replaces (status ``retired``); a partial unique index makes the database itself refuse
-  two productions of a kind.
-* :meth:`ModelStore.rollback` is an undo of promotions: it goes back to the version that was in
-  production before the current one, reading the audit (a promotion pushes, a rollback pops),
-  so repeated rollbacks walk further back.
-* Listeners (:meth:`ModelStore.on_promoted`) hear every promotion and rollback after it is
-  committed — the console publishes them on the bus (:data:`zhizhi.bus.Topic.MODELS`).
+text as it was added with its status, author, reason and checksum; ``model_audit`` holds one
+row per change. A change and its audit row are one transaction (the rules: the package
+docstring).
 
 >>> from zhizhi.layers import make_engine
 >>> from zhizhi.models.warning.config import SHIPPED_MODEL
@@ -36,17 +20,14 @@ the version and the one it replaced). A change and its audit row are one transac
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import (
     Column,
     Engine,
@@ -67,16 +48,21 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from zhizhi.layers.db import migrate
-from zhizhi.models.config_file import ModelConfigError, Strict, VersionedRules, parse_config
+from zhizhi.models.versions.content import (
+    DetectorManifest,
+    Kind,
+    check_kind,
+    check_weights,
+    checksum,
+    normalised,
+    normalised_yaml,
+    parse_content,
+)
+from zhizhi.models.versions.diff import ModelDiff, diff_changes
+from zhizhi.models.versions.errors import ModelConflict, ModelVersionError, UnknownModel
+from zhizhi.models.versions.record import AuditEntry, Listener, ModelVersion
 
 log = logging.getLogger(__name__)
-
-Kind = Literal["warning", "trajectory", "detector"]
-Status = Literal["draft", "production", "retired"]
-Action = Literal["add", "promote", "rollback", "retire"]
-KINDS: tuple[str, ...] = get_args(Kind)
-RULE_KINDS = ("warning", "trajectory")
-NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
 metadata = MetaData()
 
@@ -121,253 +107,6 @@ audit_table = Table(
 
 _V = versions_table.c
 _A = audit_table.c
-
-
-# --- errors ------------------------------------------------------------------------------------
-
-
-class ModelVersionError(ValueError):
-    """A change to the model store that cannot be made (the message says why)."""
-
-
-class UnknownModel(ModelVersionError, LookupError):
-    """No such kind, model or version."""
-
-
-class ModelConflict(ModelVersionError):
-    """The change contradicts what is stored (a different text under the same version, a
-    promotion of the version already in production, nothing to roll back to)."""
-
-
-# --- records -----------------------------------------------------------------------------------
-
-
-class DetectorManifest(Strict):
-    """A detector version: its weights file, their SHA-256 and the evaluation report."""
-
-    name: str | None = Field(None, min_length=1, max_length=64, pattern=NAME_PATTERN,
-                             description="Default: the weights file's stem.")
-    version: int | None = Field(None, ge=1, le=2**31 - 1, description="Default: the next free version of the name.")
-    weights_path: str = Field(min_length=1)
-    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
-    report: dict[str, Any] | str | None = Field(None, description="Evaluation report (metrics) or its path.")
-
-
-class ModelVersion(BaseModel):
-    """One stored version of a model."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: int
-    kind: Kind
-    name: str
-    version: int
-    content: str
-    status: Status
-    author: str
-    reason: str
-    created_ts: float
-    checksum: str
-
-    @property
-    def label(self) -> str:
-        """``name@version``, as alerts carry it."""
-        return f"{self.name}@{self.version}"
-
-    def config(self) -> VersionedRules | DetectorManifest:
-        """The parsed, validated content (a rule model's config class, or the manifest)."""
-        return parse_content(self.kind, self.content, self.label)
-
-    def message(self, action: str = "promote") -> dict[str, Any]:
-        """The bus message of this version going into production."""
-        return {"type": "model_promoted", "kind": self.kind, "name": self.name, "version": self.version,
-                "content": self.content, "action": action}
-
-
-class AuditEntry(BaseModel):
-    """One change of the model store."""
-
-    model_config = ConfigDict(frozen=True)
-
-    id: int
-    ts: float
-    actor: str
-    action: Action
-    kind: Kind
-    name: str
-    version: int
-    from_name: str | None = None
-    from_version: int | None = None
-    reason: str
-
-
-class Change(BaseModel):
-    """One changed path of a diff; ``old``/``new`` are ``None`` with ``added``/``removed``."""
-
-    path: str
-    old: Any = None
-    new: Any = None
-    added: bool = False
-    removed: bool = False
-
-    def __str__(self) -> str:
-        old = "(absent)" if self.added else _show(self.old)
-        new = "(absent)" if self.removed else _show(self.new)
-        return f"{self.path}: {old} -> {new}"
-
-
-class ModelDiff(BaseModel):
-    """Two versions compared: a unified diff of their normalised YAML and the changed paths."""
-
-    kind: Kind
-    name: str
-    a: int
-    b: int
-    unified: str
-    changes: list[Change]
-
-    def __str__(self) -> str:
-        lines = [str(c) for c in self.changes] or ["(no changes)"]
-        return self.unified + ("\n" if self.unified and not self.unified.endswith("\n") else "") + "\n".join(lines)
-
-
-# --- content -----------------------------------------------------------------------------------
-
-
-def config_class(kind: str) -> type[VersionedRules]:
-    """The config class of a rule-model kind."""
-    if kind == "warning":
-        from zhizhi.models.warning.config import WarningModelConfig
-
-        return WarningModelConfig
-    if kind == "trajectory":
-        from zhizhi.models.trajectory.config import TrajectoryModelConfig
-
-        return TrajectoryModelConfig
-    raise UnknownModel(f"{kind!r} is not a rule-model kind; use one of {list(RULE_KINDS)}")
-
-
-def check_kind(kind: str) -> Kind:
-    """``kind`` if known; :class:`UnknownModel` naming the kinds otherwise."""
-    if kind not in KINDS:
-        raise UnknownModel(f"unknown model kind {kind!r}; use one of {list(KINDS)}")
-    return kind  # type: ignore[return-value]
-
-
-def _load_text(content: str, source: str) -> object:
-    try:
-        return yaml.safe_load(content)
-    except yaml.YAMLError as exc:
-        raise ModelConfigError(source, [("", f"not valid YAML: {exc}")]) from None
-
-
-def parse_content(kind: str, content: str, source: str = "<content>") -> VersionedRules | DetectorManifest:
-    """Validate a version's text; :class:`ModelConfigError` lists every bad path."""
-    data = _load_text(content, source)
-    if check_kind(kind) == "detector":
-        if not isinstance(data, dict):
-            raise ModelConfigError(source, [("", "expected a JSON object with weights_path, sha256 and report")])
-        try:
-            return DetectorManifest.model_validate(data)
-        except ValidationError as exc:
-            errors = [(".".join(str(p) for p in e["loc"]), e["msg"]) for e in exc.errors()]
-            raise ModelConfigError(source, errors) from None
-    return parse_config(config_class(kind), data, source)
-
-
-def normalised(kind: str, content: str) -> dict[str, Any]:
-    """The content as validated, every default filled in (what actually runs)."""
-    return parse_content(kind, content).model_dump(mode="json")
-
-
-def normalised_yaml(kind: str, content: str) -> str:
-    """:func:`normalised` as YAML, in field order with each rule's ``kind`` after its ``id``
-    (the text diffs compare)."""
-    data = normalised(kind, content)
-    if isinstance(data.get("rules"), list):
-        data["rules"] = [_id_kind_first(r) for r in data["rules"]]
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
-
-
-def _id_kind_first(rule: dict[str, Any]) -> dict[str, Any]:
-    head = {k: rule[k] for k in ("id", "kind") if k in rule}
-    return head | {k: v for k, v in rule.items() if k not in head}
-
-
-def checksum(content: str) -> str:
-    """SHA-256 of the stored text."""
-    return hashlib.sha256(content.encode("utf-8")).hexdigest()
-
-
-def file_sha256(path: Path | str) -> str:
-    """SHA-256 of a file, read in chunks (weights, clips: the one helper for every file hash)."""
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def check_weights(manifest: DetectorManifest, base_dir: Path | None = None, source: str = "<manifest>") -> Path:
-    """The manifest's weights file, which must exist and match ``sha256``."""
-    path = Path(manifest.weights_path).expanduser()
-    if not path.is_absolute() and base_dir is not None:
-        path = base_dir / path
-    if not path.is_file():
-        raise ModelConfigError(source, [("weights_path", f"file not found: {path}")])
-    actual = file_sha256(path)
-    if actual != manifest.sha256.lower():
-        raise ModelConfigError(source, [("sha256", f"does not match the weights file ({actual})")])
-    return path
-
-
-def diff_changes(a: Any, b: Any, path: str = "") -> list[Change]:
-    """The changed paths between two normalised documents.
-
-    Lists of objects with ``id`` (rules) are matched by id (``rules.hazmat-stop.min_duration_s``),
-    other lists of objects by position, lists of plain values compared whole.
-    """
-    if isinstance(a, list) and isinstance(b, list) and (a or b) and _objects(a) and _objects(b):
-        keyed_a, keyed_b = _by_id(a), _by_id(b)
-        if keyed_a is not None and keyed_b is not None:
-            return diff_changes(keyed_a, keyed_b, path)
-        return diff_changes(dict(enumerate(a)), dict(enumerate(b)), path)
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: list[Change] = []
-        for key in [*a, *(k for k in b if k not in a)]:
-            sub = f"{path}.{key}" if path else str(key)
-            if key not in b:
-                out.append(Change(path=sub, old=a[key], removed=True))
-            elif key not in a:
-                out.append(Change(path=sub, new=b[key], added=True))
-            else:
-                out.extend(diff_changes(a[key], b[key], sub))
-        return out
-    return [] if a == b else [Change(path=path, old=a, new=b)]
-
-
-def _objects(items: list) -> bool:
-    return all(isinstance(x, dict) for x in items)
-
-
-def _by_id(items: list) -> dict[str, Any] | None:
-    if not all("id" in x for x in items):
-        return None
-    keyed = {str(x["id"]): x for x in items}
-    return keyed if len(keyed) == len(items) else None
-
-
-def _show(value: Any) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "))
-
-
-# --- the store ---------------------------------------------------------------------------------
-
-Listener = Callable[[ModelVersion, str], object]
 
 
 class ModelStore:
@@ -567,84 +306,6 @@ class ModelStore:
         return _version(row) if row is not None else None
 
 
-class ModelWatch:
-    """Notices production changes another process made (``zhizhi models promote``) by polling.
-
-    Every ``interval_s`` it reads each kind's production version; one that differs from the last
-    seen is handed to ``on_change(version, "promote")``. Changes made through this process's
-    store are noted as they happen (:meth:`ModelStore.on_promoted`), so they are not reported
-    twice.
-    """
-
-    def __init__(self, store: ModelStore, on_change: Listener, *, interval_s: float = 5.0) -> None:
-        self.store = store
-        self.on_change = on_change
-        self.interval_s = interval_s
-        self._seen = {kind: self._label(store.production(kind)) for kind in KINDS}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        store.on_promoted(lambda version, _action: self._note(version))
-
-    @staticmethod
-    def _label(version: ModelVersion | None) -> str | None:
-        return None if version is None else f"{version.label}:{version.checksum}"
-
-    def _note(self, version: ModelVersion) -> None:
-        with self._lock:
-            self._seen[version.kind] = self._label(version)
-
-    def check(self) -> list[ModelVersion]:
-        """Report the kinds whose production changed since last seen; those versions.
-
-        A change made through this process's store between the read and the report (a rollback
-        at the console) was announced before this one: production is read once more after the
-        report, and what is in production then is announced last, so the runners end on it.
-        """
-        changed = []
-        for kind in KINDS:
-            current = self.store.production(kind)
-            with self._lock:
-                if current is None or self._seen.get(kind) == self._label(current):
-                    continue
-                self._seen[kind] = self._label(current)
-            changed.append(current)
-            log.info("%s model %s went into production elsewhere", kind, current.label)
-            self._report(current)
-            latest = self.store.production(kind)
-            if latest is not None and self._label(latest) != self._label(current):
-                with self._lock:
-                    self._seen[kind] = self._label(latest)
-                log.info("%s model %s went into production meanwhile; announced again", kind, latest.label)
-                self._report(latest)
-        return changed
-
-    def _report(self, version: ModelVersion) -> None:
-        try:
-            self.on_change(version, "promote")
-        except Exception:
-            log.exception("applying %s model %s failed", version.kind, version.label)
-
-    def start(self) -> ModelWatch:
-        """Poll in a daemon thread until :meth:`stop`."""
-        if self._thread is None and self.interval_s > 0:
-            self._thread = threading.Thread(target=self._loop, name="model-watch", daemon=True)
-            self._thread.start()
-        return self
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            try:
-                self.check()
-            except Exception:
-                log.warning("reading the model store failed; trying again in %.0f s", self.interval_s, exc_info=True)
-
-
 def _same_detector(stored: ModelVersion, manifest: DetectorManifest) -> bool:
     other = DetectorManifest.model_validate_json(stored.content)
     return (other.weights_path, other.sha256.lower(), other.report) == (
@@ -662,25 +323,3 @@ def _required(value: str | None, what: str, limit: int = 100) -> str:
     if len(value) > limit:
         raise ModelVersionError(f"the {what} is longer than {limit} characters")
     return value
-
-
-__all__ = [
-    "KINDS",
-    "AuditEntry",
-    "Change",
-    "DetectorManifest",
-    "ModelConfigError",
-    "ModelConflict",
-    "ModelDiff",
-    "ModelStore",
-    "ModelVersion",
-    "ModelVersionError",
-    "ModelWatch",
-    "UnknownModel",
-    "check_weights",
-    "config_class",
-    "diff_changes",
-    "normalised",
-    "normalised_yaml",
-    "parse_content",
-]

@@ -1,0 +1,66 @@
+"""A stored model version and an audit entry, as the store returns them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from zhizhi.models.config_file import VersionedRules
+from zhizhi.models.versions.content import DetectorManifest, Kind, parse_content
+
+Status = Literal["draft", "production", "retired"]
+Action = Literal["add", "promote", "rollback", "retire"]
+
+
+class ModelVersion(BaseModel):
+    """One stored version of a model."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    kind: Kind
+    name: str
+    version: int
+    content: str
+    status: Status
+    author: str
+    reason: str
+    created_ts: float
+    checksum: str
+
+    @property
+    def label(self) -> str:
+        """``name@version``, as alerts carry it."""
+        return f"{self.name}@{self.version}"
+
+    def config(self) -> VersionedRules | DetectorManifest:
+        """The parsed, validated content (a rule model's config class, or the manifest)."""
+        return parse_content(self.kind, self.content, self.label)
+
+    def message(self, action: str = "promote") -> dict[str, Any]:
+        """The bus message of this version going into production."""
+        return {"type": "model_promoted", "kind": self.kind, "name": self.name, "version": self.version,
+                "content": self.content, "action": action}
+
+
+class AuditEntry(BaseModel):
+    """One change of the model store."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: int
+    ts: float
+    actor: str
+    action: Action
+    kind: Kind
+    name: str
+    version: int
+    from_name: str | None = None
+    from_version: int | None = None
+    reason: str
+
+
+
+Listener = Callable[[ModelVersion, str], object]
