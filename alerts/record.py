@@ -15,8 +15,6 @@ WGS-84, jurisdiction codes as in :mod:`gis.codes`.
 
 from __future__ import annotations
 
-import re
-import secrets
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -24,21 +22,10 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 from zhizhi.gis.codes import is_within, validate_code
+from zhizhi.layers.ids import ALERT_ID
 from zhizhi.models.warning.record import Severity
 
-ALERT_ID = re.compile(r"^[a-z0-9]{12}$")
-_ID_ALPHABET = "abcdefghijkmnpqrstuvwxyz23456789"  # no 0/o, 1/l: read out over the radio
 SYSTEM_ACTOR = "system"
-
-
-def new_alert_id() -> str:
-    """A short random id, e.g. ``k3v9q2m7xa1b`` (12 characters, about 60 bits)."""
-    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
-
-
-def is_alert_id(value: object) -> bool:
-    """Whether ``value`` has the form of an alert id (safe in paths and URLs)."""
-    return isinstance(value, str) and bool(ALERT_ID.match(value))
 
 
 class AlertStatus(StrEnum):
@@ -207,7 +194,6 @@ class EventReport(BaseModel):
 
 
 __all__ = [
-    "ALERT_ID",
     "OPEN_STATUSES",
     "SYSTEM_ACTOR",
     "ActionKind",
@@ -218,6 +204,4 @@ __all__ = [
     "EventReport",
     "Evidence",
     "Severity",
-    "is_alert_id",
-    "new_alert_id",
 ]

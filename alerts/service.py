@@ -53,7 +53,6 @@ from zhizhi.alerts.record import (
     AlertAction,
     AlertStatus,
     EventReport,
-    new_alert_id,
 )
 from zhizhi.alerts.store import AlertStore, DuplicateOpenKey, StaleAlert
 from zhizhi.bus import Bus, Topic
@@ -67,6 +66,7 @@ from zhizhi.gis.codes import (
 )
 from zhizhi.gis.crs import convert
 from zhizhi.gis.jurisdiction import Location
+from zhizhi.layers.ids import new_alert_id
 from zhizhi.layers.scope import Scope
 from zhizhi.models.warning.record import Severity, WarningEvent
 

@@ -1,7 +1,7 @@
 """A background thread that sends due reminders and supervision orders and purges old evidence.
 
 The console starts one (``alerts.check_interval_s`` in the settings); it calls
-:meth:`alerts.service.AlertService.check_deadlines` and :meth:`alerts.evidence.EvidenceStore.purge`.
+:meth:`alerts.service.AlertService.check_deadlines` and :meth:`video.evidence_store.EvidenceStore.purge`.
 """
 
 from __future__ import annotations

@@ -41,9 +41,9 @@ def shared_evidence_recorder(settings: Settings, bus):
     written to the evidence folder the consoles share (``alerts.evidence_dir``, by default
     ``data_dir/evidence``; a network folder across machines) and announced on the bus
     (``Topic.EVIDENCE``) for a console to attach to the alert."""
-    from zhizhi.alerts.evidence import EvidenceStore
     from zhizhi.bus import Topic
     from zhizhi.video.evidence import EvidenceRecorder
+    from zhizhi.video.evidence_store import EvidenceStore
 
     def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> None:
         bus.publish(Topic.EVIDENCE, {"type": "evidence", "alert_id": alert_id, "snapshot": snapshot, "clip": clip})

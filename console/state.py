@@ -18,7 +18,6 @@ import geopandas as gpd
 from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
-from zhizhi.alerts.evidence import EvidenceStore
 from zhizhi.alerts.incidents.service import IncidentService
 from zhizhi.alerts.incidents.store import IncidentStore
 from zhizhi.alerts.record import OPEN_STATUSES
@@ -60,6 +59,7 @@ from zhizhi.telemetry.mqtt import MqttIngest
 from zhizhi.telemetry.record import DroneState, Fix
 from zhizhi.video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
 from zhizhi.video.evidence import EvidenceRecorder
+from zhizhi.video.evidence_store import EvidenceStore
 from zhizhi.video.shared_frames import SharedFrames
 
 log = logging.getLogger(__name__)

@@ -14,10 +14,10 @@ import time
 import pytest
 from pydantic import ValidationError
 
-from zhizhi.alerts.record import new_alert_id
 from zhizhi.bus import Topic
 from zhizhi.console.settings import Settings
 from zhizhi.gis.crs import wgs84_to_gcj02
+from zhizhi.layers.ids import new_alert_id
 from zhizhi.models.warning.record import WarningEvent
 
 #: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).

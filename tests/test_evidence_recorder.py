@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from tests.alerts_support import T0, FakeClock, Recorder, grids_of, open_service, warning
-from zhizhi.alerts.evidence import EvidenceStore
 from zhizhi.bus import InProcessBus, Topic
 from zhizhi.video.annotate import annotate, to_jpeg
 from zhizhi.video.evidence import EvidenceRecorder
+from zhizhi.video.evidence_store import EvidenceStore
 from zhizhi.video.observation import Observation
 
 W, H = 160, 120

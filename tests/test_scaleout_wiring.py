@@ -6,9 +6,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from zhizhi.alerts.evidence import EvidenceStore
 from zhizhi.bus import InProcessBus
 from zhizhi.console.scaleout import attach_evidence, is_shared
+from zhizhi.video.evidence_store import EvidenceStore
 
 
 class Alerts:

@@ -6,7 +6,7 @@ an alert is ``new`` and names a camera it holds frames of, it writes at once a s
 buffered frame nearest the alert's ``first_ts`` — and, once ``post_s`` more seconds of frames
 have come in (or, if the camera stops delivering, ``post_s + grace_s`` seconds of wall time
 later), a clip of the buffered frames and those that followed. Files go through an
-:class:`~alerts.evidence.EvidenceStore`; their paths are reported to ``on_evidence(alert_id,
+:class:`~video.evidence_store.EvidenceStore`; their paths are reported to ``on_evidence(alert_id,
 snapshot=..., clip=...)`` (the alert service's ``attach_evidence`` in the console).
 
 The bus handler and :meth:`EvidenceRecorder.add` (called by the worker for every analysed
@@ -28,8 +28,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from zhizhi.alerts.evidence import EvidenceStore
 from zhizhi.bus import Bus, Topic
+from zhizhi.video.evidence_store import EvidenceStore
 
 log = logging.getLogger(__name__)
 

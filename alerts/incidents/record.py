@@ -23,9 +23,9 @@ import shapely
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from zhizhi.alerts.incidents.area import Area, area_kind
-from zhizhi.alerts.record import ALERT_ID
 from zhizhi.gis.codes import Level, is_within, level_of, validate_code
 from zhizhi.gis.impact import clip_area, impact_within
+from zhizhi.layers.ids import ALERT_ID
 from zhizhi.layers.scope import Scope
 
 ScopeLike = Scope | str | None

@@ -34,9 +34,10 @@ from zhizhi.alerts.incidents.record import (
     json_safe,
 )
 from zhizhi.alerts.incidents.store import IncidentStore
-from zhizhi.alerts.record import SYSTEM_ACTOR, new_alert_id
+from zhizhi.alerts.record import SYSTEM_ACTOR
 from zhizhi.bus import Bus
 from zhizhi.gis.codes import is_within, validate_code
+from zhizhi.layers.ids import new_alert_id
 from zhizhi.layers.scope import Scope
 
 log = logging.getLogger(__name__)

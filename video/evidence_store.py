@@ -1,4 +1,7 @@
-"""Evidence files of alerts: a snapshot (JPEG) and a short clip (WebM, VP8) per alert, kept for a while.
+"""Evidence files of alerts: a snapshot (JPEG) and a short clip (WebM, VP8) per alert, kept a while.
+
+Written by the workers' recorder (:mod:`video.evidence`), served by the console, purged by
+:mod:`alerts.watch`.
 
 Files live under ``root/<alert id>/``; paths handed out are relative to ``root`` so that the
 folder can move. Alert ids are checked against their strict form before any path is built,
@@ -12,7 +15,7 @@ place: a crash never leaves half a file under the final name.
 >>> store.save_snapshot("../etc", b"\\xff\\xd8")
 Traceback (most recent call last):
   ...
-zhizhi.alerts.evidence.EvidenceError: invalid alert id '../etc'
+zhizhi.video.evidence_store.EvidenceError: invalid alert id '../etc'
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from zhizhi.alerts.record import is_alert_id
+from zhizhi.layers.ids import is_alert_id
 
 Kind = Literal["snapshot", "clip"]
 #: Clips are VP8 WebM: OpenCV writes it everywhere and browsers play it in a <video> tag

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.alerts_support import T0, FakeClock, grids_of, open_service, warning
-from zhizhi.alerts.evidence import EvidenceError, EvidenceStore
-from zhizhi.alerts.record import new_alert_id
+from zhizhi.layers.ids import new_alert_id
+from zhizhi.video.evidence_store import EvidenceError, EvidenceStore
 
 
 @pytest.fixture
