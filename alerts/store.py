@@ -30,7 +30,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -46,10 +45,10 @@ from sqlalchemy.exc import IntegrityError
 
 from zhizhi.alerts.record import OPEN_STATUSES, Alert, AlertAction, AlertStatus
 from zhizhi.layers.db import migrate
+from zhizhi.layers.schema import metadata
 from zhizhi.layers.scope import Scope
 from zhizhi.models.warning.record import Severity
 
-metadata = MetaData()
 _OPEN = [s.value for s in OPEN_STATUSES]
 
 alerts_table = Table(

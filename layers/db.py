@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, MetaData, create_engine, event, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -152,24 +152,6 @@ def _upgrade(engine: Engine) -> None:
 def forget_migrated(engine: Engine) -> None:
     """Make the next :func:`migrate` on ``engine`` look at the database again (tests)."""
     _migrated.discard(engine)
-
-
-def schema_metadata() -> list[MetaData]:
-    """The table metadata of every store: what the migrations must produce."""
-    from zhizhi.alerts import store
-    from zhizhi.alerts.incidents import store as incidents
-    from zhizhi.console.auth import store as auth_store
-    from zhizhi.layers import hazmat, models
-    from zhizhi.models.versions import store as versions
-
-    return [
-        models.Base.metadata,
-        hazmat.metadata,
-        store.metadata,
-        incidents.metadata,
-        auth_store.metadata,
-        versions.metadata,
-    ]
 
 
 #: PostGIS's own tables (not the stores'): left out when the schema is compared.

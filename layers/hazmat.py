@@ -44,7 +44,6 @@ from sqlalchemy import (
     DateTime,
     Engine,
     Float,
-    MetaData,
     String,
     Table,
     delete,
@@ -54,6 +53,7 @@ from sqlalchemy import (
 
 from zhizhi.gis.metric import MetricFrame
 from zhizhi.layers.db import migrate
+from zhizhi.layers.schema import metadata
 from zhizhi.layers.scope import Scope
 
 FIELDS = (
@@ -68,7 +68,6 @@ FIELDS = (
 )
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]|24):([0-5]\d)$")
 
-metadata = MetaData()
 hazmat_vehicles = Table(
     "hazmat_vehicles",
     metadata,

@@ -23,6 +23,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from zhizhi.layers import schema
+
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 VISIBILITIES = ("shared", "private")
@@ -60,7 +62,9 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
-    """Declarative base of the registry's tables."""
+    """Declarative base of the registry's tables (on every store's one :data:`.schema.metadata`)."""
+
+    metadata = schema.metadata
 
 
 class Layer(Base):

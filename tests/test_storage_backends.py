@@ -32,8 +32,8 @@ from zhizhi.layers.db import (
     head_revision,
     include_object,
     migrate,
-    schema_metadata,
 )
+from zhizhi.layers.schema import schema_metadata
 
 ROOT = Path(__file__).resolve().parents[1]
 STORE_TABLES = {
@@ -133,11 +133,9 @@ def test_a_database_made_by_the_former_create_all_is_adopted(empty_db_url):
     """Tables made by the stores' old ``metadata.create_all`` are kept; the rest is added."""
     engine = make_engine(empty_db_url)
     try:
-        from zhizhi.console.auth import store as auth_store
-        from zhizhi.layers.models import Base
-
-        Base.metadata.create_all(engine)
-        auth_store.metadata.create_all(engine)
+        tables = schema_metadata().tables
+        legacy_tables = ("layers", "layer_features", "users", "auth_tokens", "auth_tickets")
+        schema_metadata().create_all(engine, tables=[tables[name] for name in legacy_tables])
         legacy = AuthStore.__new__(AuthStore)
         legacy.engine = engine
         legacy.add_user("old", "hash", "admin", DISTRICT, now=1.0)

@@ -14,7 +14,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -42,8 +41,7 @@ from zhizhi.alerts.incidents.record import (
 from zhizhi.alerts.store import alerts_table
 from zhizhi.alerts.store import scope_clause as alert_scope_clause
 from zhizhi.layers.db import migrate
-
-metadata = MetaData()
+from zhizhi.layers.schema import metadata
 
 incidents_table = Table(
     "incidents",

@@ -25,7 +25,6 @@ from sqlalchemy import (
     Engine,
     Float,
     ForeignKey,
-    MetaData,
     String,
     Table,
     delete,
@@ -37,8 +36,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from zhizhi.layers.db import migrate
-
-metadata = MetaData()
+from zhizhi.layers.schema import metadata
 
 users_table = Table(
     "users",

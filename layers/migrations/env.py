@@ -9,7 +9,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from zhizhi.layers.db import include_object, make_engine, schema_metadata
+from zhizhi.layers.db import include_object, make_engine
+from zhizhi.layers.schema import schema_metadata
 
 config = context.config
 

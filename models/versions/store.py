@@ -34,7 +34,6 @@ from sqlalchemy import (
     Float,
     Index,
     Integer,
-    MetaData,
     String,
     Table,
     Text,
@@ -48,6 +47,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from zhizhi.layers.db import migrate
+from zhizhi.layers.schema import metadata
 from zhizhi.models.versions.content import (
     DetectorManifest,
     Kind,
@@ -64,7 +64,6 @@ from zhizhi.models.versions.record import AuditEntry, Listener, ModelVersion
 
 log = logging.getLogger(__name__)
 
-metadata = MetaData()
 
 versions_table = Table(
     "model_versions",
