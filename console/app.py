@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,6 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 
-from zhizhi.alerts.watch import DeadlineWatch
 from zhizhi.console.api import (
     alerts,
     auth,
@@ -37,8 +35,9 @@ from zhizhi.console.api import (
     ws,
 )
 from zhizhi.console.middleware import ClientAddress, HostileInput, SecurityHeaders, printable
+from zhizhi.console.runtime import Runtime
 from zhizhi.console.settings import Settings, get_settings
-from zhizhi.console.state import ConsoleState, open_console
+from zhizhi.console.state import ConsoleState
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"
@@ -47,29 +46,24 @@ MAX_JSON_BODY = 16 * 1024 * 1024
 
 
 def create_app(settings: Settings | None = None, state: ConsoleState | None = None) -> FastAPI:
-    """Build the console app; storage and indexes open at start-up (off the event loop)."""
+    """Build the console app. Without ``state`` the app owns a :class:`Runtime`: started at
+    start-up (off the event loop) and stopped at shutdown. A ``state`` handed in belongs to the
+    caller's runtime (``zhizhi demo``/``serve``, tests), which starts and stops it."""
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        console = app.state.console = state or await run_in_threadpool(open_console, settings)
+        runtime = None if state is not None else Runtime(settings)
+        console = app.state.console = state if runtime is None else (await run_in_threadpool(runtime.start)).state
         if console.hub is not None:
             console.hub.bind(asyncio.get_running_loop())
-        watch = None
-        if settings.alerts.check_interval_s > 0:
-            watch = DeadlineWatch(
-                check=console.alerts.check_deadlines,
-                purge=lambda: console.evidence.purge(time.time()),
-                interval_s=settings.alerts.check_interval_s,
-            )
-            watch.start()
-        yield
-        if watch is not None:
-            await run_in_threadpool(watch.stop)
-        if state is None:  # a state handed in belongs to the caller
-            await run_in_threadpool(console.close)
-        else:
-            console.engine.dispose()
+        try:
+            yield
+        finally:
+            if runtime is not None:
+                await run_in_threadpool(runtime.stop)
+            else:
+                console.engine.dispose()  # the pool's connections, opened in this app's threads
 
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings

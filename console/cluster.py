@@ -142,17 +142,14 @@ def prepare(plan: ClusterPlan) -> Path:
     returns the camera file the workers share."""
     from zhizhi.console.cli_users import announce_demo_users
     from zhizhi.console.demo_video import plan_scenes
-    from zhizhi.console.state import open_console
+    from zhizhi.console.runtime import Runtime
 
     settings = plan.settings(bus=BusSettings())  # preparation needs no bus
     settings.warning.enabled = False
     settings.telemetry.enabled = False
-    state = open_console(settings)
-    try:
-        announce_demo_users(state)
-        scenes = plan_scenes(state, plan.cameras, seed=7)
-    finally:
-        state.close()
+    with Runtime(settings) as runtime:
+        announce_demo_users(runtime.state)
+        scenes = plan_scenes(runtime.state, plan.cameras, seed=7)
     for scene in scenes:
         scene.render()
     path = plan.data_dir / "cameras.json"

@@ -25,7 +25,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from zhizhi.bus import Bus, InProcessBus, Topic
+from zhizhi.bus import Bus, Cancellable, InProcessBus, Topic
 from zhizhi.console.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -144,16 +144,19 @@ def attach_evidence(state, message: dict) -> None:
     state.alerts.attach_evidence(message["alert_id"], **files)
 
 
-def wire_shared(state) -> None:
+def wire_shared(state) -> list[Cancellable]:
     """Subscriptions whose reading depends on the bus: incidents link each alert once (a
-    consumer group on a shared bus), and screens resynchronise after a bus reconnect."""
-    if is_shared(state.bus):
-        state.bus.consume(Topic.ALERTS, "incidents", state.incidents.on_alert)
-        state.bus.consume(Topic.EVIDENCE, "evidence", lambda message: attach_evidence(state, message))
-        if state.hub is not None:
-            state.bus.on_reconnect(state.hub.resync_all)
-    else:
-        state.bus.subscribe(Topic.ALERTS, state.incidents.on_alert)
+    consumer group on a shared bus), and screens resynchronise after a bus reconnect. Returns
+    the subscriptions (the runtime cancels them at stop; the reconnect callback ends with the bus)."""
+    if not is_shared(state.bus):
+        return [state.bus.subscribe(Topic.ALERTS, state.incidents.on_alert)]
+    subscriptions = [
+        state.bus.consume(Topic.ALERTS, "incidents", state.incidents.on_alert),
+        state.bus.consume(Topic.EVIDENCE, "evidence", lambda message: attach_evidence(state, message)),
+    ]
+    if state.hub is not None:
+        state.bus.on_reconnect(state.hub.resync_all)
+    return subscriptions
 
 
 __all__ = ["RULE_MODELS", "RuleModelsLeader", "attach_evidence", "attach_runner", "is_shared", "open_bus", "wire_rule_models", "wire_shared"]

@@ -13,30 +13,28 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from zhizhi.alerts.incidents.service import IncidentService
-from zhizhi.alerts.incidents.store import IncidentStore
 from zhizhi.alerts.record import OPEN_STATUSES
 from zhizhi.alerts.service import AlertService, Locate
-from zhizhi.alerts.store import AlertStore
 from zhizhi.bus import Bus, Topic
-from zhizhi.console.auth import AuthService, AuthStore
+from zhizhi.console.auth import AuthService
 from zhizhi.console.demo_district import install_demo_district, needs_install
-from zhizhi.console.fleet import Fleet, locate_many
+from zhizhi.console.fleet import Fleet
 from zhizhi.console.incident_impact import IncidentImpact
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.live.bridge import LiveBridge
 from zhizhi.console.live.hub import LiveHub
 from zhizhi.console.live.positions import PositionFeed
-from zhizhi.console.scaleout import RuleModelsLeader, open_bus, wire_rule_models, wire_shared
+from zhizhi.console.scaleout import RuleModelsLeader
 from zhizhi.console.settings import Settings
 from zhizhi.gis.cameras import Camera, CameraIndex, fov_sectors
 from zhizhi.gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
-from zhizhi.gis.metric import MetricFrame
 from zhizhi.layers import LayerRegistry, Scope, create_schema, make_engine
 from zhizhi.layers.hazmat import HazmatRegistry
 from zhizhi.models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
@@ -61,6 +59,9 @@ from zhizhi.video.camera_config import CameraConfig, CameraConfigError, load_cam
 from zhizhi.video.evidence import EvidenceRecorder
 from zhizhi.video.evidence_store import EvidenceStore
 from zhizhi.video.shared_frames import SharedFrames
+
+if TYPE_CHECKING:
+    from zhizhi.console.runtime import Runtime
 
 log = logging.getLogger(__name__)
 FIX_LIST = TypeAdapter(list[Fix])
@@ -102,6 +103,7 @@ class ConsoleState:
     workers: list = field(default_factory=list)  # in-process frame-analysis workers (the demo's)
     leader: RuleModelsLeader | None = None  # several consoles: whether this one runs the rule models
     shared_frames: SharedFrames | None = None  # several processes: the workers' newest frames (Redis)
+    runtime: Runtime | None = field(default=None, repr=False)  # what started it (console.runtime)
 
     def latest_jpeg(self, camera_id: str) -> bytes | None:
         """The newest annotated frame of a camera analysed in this process, if any."""
@@ -177,27 +179,9 @@ class ConsoleState:
         self.alerts.ingest(self.fusion.enrich(warning, self.hazmat.get))
 
     def close(self) -> None:
-        """Finish the warning model's queue and the evidence being written, then stop the bus
-        and release the database."""
-        self.jobs.shutdown()
-        if self.mqtt is not None:
-            self.mqtt.stop()
-        if self.positions is not None:
-            self.positions.stop()
-        if self.live is not None:
-            self.live.detach()
-        if self.leader is not None:
-            self.leader.stop()
-        if self.trajectory is not None:
-            self.trajectory.stop()
-        if self.warnings is not None:
-            self.warnings.stop()
-        if self.model_watch is not None:
-            self.model_watch.stop()
-        for recorder in self.recorders:
-            recorder.stop()
-        self.bus.stop()
-        self.engine.dispose()
+        """Stop the console: its runtime's ordered stop (:meth:`zhizhi.console.runtime.Runtime.stop`)."""
+        if self.runtime is not None:
+            self.runtime.stop()
 
 
 def sector_geojson(index: CameraIndex) -> list[dict]:
@@ -306,78 +290,22 @@ def open_store(settings: Settings) -> tuple[Engine, LayerRegistry]:
 
 
 def open_console(settings: Settings) -> ConsoleState:
-    """Open storage, install the demo district when needed, build the indexes and start the
-    warning model (its files are checked first, before storage is touched)."""
-    warning_setup = load_warning_model(settings) if settings.warning.enabled else None
-    trajectory_model = load_trajectory(settings) if settings.telemetry.enabled else None
-    engine, registry = open_store(settings)
-    jurisdictions, synthetic = load_jurisdictions(registry)
-    bus = open_bus(settings)
-    alerts = AlertService(
-        AlertStore(engine),
-        locator(jurisdictions),
-        bus=bus,
-        policy=settings.alerts.policy,
-        district=jurisdictions.district_code,
-    )
-    state = ConsoleState(
-        settings=settings,
-        engine=engine,
-        registry=registry,
-        jurisdictions=jurisdictions,
-        cameras=load_camera_index(registry),
-        synthetic=synthetic,
-        bus=bus,
-        alerts=alerts,
-        evidence=EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days),
-        auth=AuthService(AuthStore(engine), jurisdictions, settings.auth),
-        hazmat=(hazmat := HazmatRegistry(engine)),
-        gate=TelemetryGate(hazmat.known if settings.telemetry.only_registered else None),
-        fleet=Fleet(
-            MetricFrame.for_geometry(jurisdictions.get(jurisdictions.district_code).geometry),
-            locate_many(jurisdictions),
-            district_code=jurisdictions.district_code,
-            drone_hfov_deg=settings.drones.hfov_deg,
-            drone_vfov_deg=settings.drones.vfov_deg,
-            drone_max_range_m=settings.drones.max_range_m,
-        ),
-        fusion=TrackFusion(),
-        incidents=IncidentService(IncidentStore(engine), compute=lambda spec: None, bus=bus),
-    )
-    state.jobs = JobRunner(max_parallel=settings.backtest.parallel)
-    state.incident_impact = IncidentImpact(state)
-    state.incidents.compute = state.incident_impact.compute
-    state.incidents.scope_of = state.scope_for  # readers given by code are cut by their area
-    state.bus.subscribe(Topic.TELEMETRY, state.fleet.on_fixes)
-    state.bus.subscribe(Topic.DRONES, state.fleet.on_drone)
-    start_live(state)
-    wire_shared(state)
-    state.models = open_models(state)
-    state.model_watch = ModelWatch(state.models, publish_promotion(state), interval_s=MODEL_POLL_S).start()
-    if warning_setup is not None:
-        model, cameras = warning_setup
-        state.warnings = start_warnings(state, start_model(state, "warning", model), cameras)
-    if trajectory_model is not None:
-        state.trajectory = start_trajectory(state, start_model(state, "trajectory", trajectory_model))
-    state.leader = wire_rule_models(state)
-    if settings.bus.url:
-        state.shared_frames = SharedFrames(settings.bus.url, prefix=settings.bus.prefix)
-    if settings.telemetry.mqtt_enabled:
-        state.mqtt = MqttIngest(settings.telemetry.mqtt, gate=state.gate, on_fixes=state.publish_fixes,
-                                on_drone=lambda drone: state.bus.publish(Topic.DRONES, drone.to_message()))
-        state.mqtt.start()
-    return state
+    """A started console's state: ``Runtime(settings).start().state`` (the one start-up,
+    :mod:`zhizhi.console.runtime`); ``state.close()`` stops it."""
+    from zhizhi.console.runtime import open_console as start_console
+
+    return start_console(settings)
 
 
 def open_models(state: ConsoleState) -> ModelStore:
     """The model store on the console's database: the shipped rule models seeded (added and
     promoted by ``system``) for a kind without a production version; every promotion and
-    rollback published on the bus, and the bus's promotions applied to the running runners."""
+    rollback published on the bus (the runtime applies the bus's promotions to the runners:
+    :func:`apply_promotion`)."""
     store = ModelStore(state.engine)
     for kind, path in (("warning", SHIPPED_WARNING), ("trajectory", SHIPPED_TRAJECTORY)):
         store.seed(kind, path.read_text(encoding="utf-8"), "system", f"shipped model ({path.name})")
     store.on_promoted(publish_promotion(state))
-    state.bus.subscribe(Topic.MODELS, lambda message: apply_promotion(state, message))
     return store
 
 

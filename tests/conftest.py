@@ -94,11 +94,10 @@ def console_settings(tmp_path_factory, console_backend):
 
 @pytest.fixture(scope="session")
 def console_state(console_settings):
-    from zhizhi.console.state import open_console
+    from zhizhi.console.runtime import Runtime
 
-    state = open_console(console_settings)
-    yield state
-    state.close()
+    with Runtime(console_settings) as runtime:
+        yield runtime.state
 
 
 @pytest.fixture(scope="session")
