@@ -98,6 +98,23 @@ def test_transition_contract(client, console_state, towns, as_unit, test_users):
     ]
 
 
+def test_the_lifecycle_is_served_to_every_logged_in_user(client, towns, as_unit):
+    """GET /api/alerts/lifecycle is alerts/lifecycle.py's table (the board offers its moves):
+    the same answer for the district and a town, none without a login."""
+    from zhizhi.alerts.lifecycle import NOTE_REQUIRED, TRANSITIONS
+    from zhizhi.alerts.record import OPEN_STATUSES, AlertStatus
+
+    answer = client.get("/api/alerts/lifecycle")
+    assert answer.status_code == 200, answer.text
+    table = answer.json()
+    assert table["statuses"] == [s.value for s in AlertStatus]
+    assert table["open"] == [s.value for s in OPEN_STATUSES]
+    assert table["transitions"] == {s.value: [t.value for t in targets] for s, targets in TRANSITIONS.items()}
+    assert {tuple(move) for move in table["note_required"]} == {(a.value, b.value) for a, b in NOTE_REQUIRED}
+    assert client.get("/api/alerts/lifecycle", headers=as_unit(towns["a"])).json() == table
+    assert client.get("/api/alerts/lifecycle", headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+
+
 def test_escalate_and_hand_down(client, console_state, towns, as_unit, test_users):
     alert = _raise(console_state, towns["grid_a"], severity="blue")
     village = towns["grid_a"][:12]

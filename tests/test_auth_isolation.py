@@ -358,6 +358,11 @@ def check_config(w: World) -> None:
     assert config["scope"]["code"] == w.users.town_a and w.users.town_b not in json.dumps(config)
 
 
+def check_alert_lifecycle(w: World) -> None:
+    table = w.client.get("/api/alerts/lifecycle", headers=w.a).json()
+    assert table["transitions"]["new"] and table == w.client.get("/api/alerts/lifecycle", headers=w.b).json()
+
+
 def check_me(w: World) -> None:
     me = w.client.get("/api/auth/me", headers=w.a).json()
     assert me["user"]["jurisdiction"] == w.users.town_a and me["level"] == "town"
@@ -741,6 +746,7 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/incidents/{incident_id}/refresh"): check_incident_part("/refresh", "POST"),
     ("POST", "/api/incidents/{incident_id}/close"): check_incident_close,
     ("GET", "/api/alerts"): check_alerts_list,
+    ("GET", "/api/alerts/lifecycle"): check_alert_lifecycle,
     ("GET", "/api/alerts/{alert_id}"): check_alert_detail,
     ("GET", "/api/alerts/{alert_id}/evidence/{kind}"): check_evidence,
     ("POST", "/api/alerts/{alert_id}/transition"): check_transition,

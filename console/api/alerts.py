@@ -22,6 +22,9 @@ is refused. A role without ``read`` (the gateway) gets 403, as for the alert its
 Filters of the list: ``status`` and ``severity`` may be repeated (``?status=new&status=acknowledged``)
 or comma-separated (``?status=new,acknowledged``); ``since``/``until`` bound ``last_ts`` (epoch
 seconds, inclusive); newest ``last_ts`` first; ``limit`` (1-1000, default 100) and ``offset``.
+
+``GET /api/alerts/lifecycle`` is the state machine of :mod:`alerts.lifecycle` for the pages (the
+wall's board offers the moves it allows): the same for every logged-in user, no alert in it.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhizhi.alerts.lifecycle import IllegalTransition, NoteRequired
-from zhizhi.alerts.record import AlertStatus
+from zhizhi.alerts.lifecycle import NOTE_REQUIRED, TRANSITIONS, IllegalTransition, NoteRequired
+from zhizhi.alerts.record import OPEN_STATUSES, AlertStatus
 from zhizhi.alerts.service import (
     AlertConflict,
     AlertError,
@@ -148,6 +151,35 @@ def _with_history(state: State, alert_id: str, scope: Scope) -> dict[str, Any]:
     alert = state.alerts.get(alert_id, scope)
     history = state.alerts.history(alert_id, scope)
     return alert.to_message() | {"history": [h.to_message() for h in history]}
+
+
+class Lifecycle(BaseModel):
+    """The alert lifecycle (:mod:`alerts.lifecycle`), for the pages."""
+
+    statuses: list[AlertStatus] = Field(description="Every status, the main line's order.")
+    open: list[AlertStatus] = Field(description="The statuses of an alert still being worked on.")
+    transitions: dict[AlertStatus, list[AlertStatus]] = Field(
+        description="Status -> the statuses it may move to (POST .../transition refuses others)."
+    )
+    note_required: list[tuple[AlertStatus, AlertStatus]] = Field(
+        description="The moves (from, to) whose note must say why."
+    )
+
+
+LIFECYCLE = Lifecycle(
+    statuses=list(AlertStatus),
+    open=list(OPEN_STATUSES),
+    transitions={status: list(targets) for status, targets in TRANSITIONS.items()},
+    note_required=sorted(NOTE_REQUIRED),
+)
+
+
+# Before /{alert_id}: "lifecycle" is this route, never an alert's id.
+@router.get("/lifecycle")
+def lifecycle(principal: CurrentPrincipal) -> Lifecycle:
+    """Which status may follow which, which are open, which moves need a note (any
+    logged-in user: the rules, no alert)."""
+    return LIFECYCLE
 
 
 @router.get("/{alert_id}")
