@@ -9,12 +9,10 @@
  * For tests: window.zhizhiAnalyst = {models, jobs, results}; body[data-ready] = "true".
  */
 
-import { api, toLogin, token, user } from "/static/wall/session.js";
+import { $, esc } from "../lib/dom.js";
+import { api, toLogin, token, user } from "../lib/session.js";
 
 const POLL_MS = 1000;
-const $ = (sel) => document.querySelector(sel);
-const esc = (s) =>
-  String(s ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 const pct = (x) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(1)}%`);
 const secs = (x) => (x === null || x === undefined ? "—" : `${x.toFixed(1)} s`);
 

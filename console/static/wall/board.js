@@ -5,35 +5,22 @@
  * click selects the alert on the whole wall ({"type": "wall", "action": "select_alert"}): the
  * map flies to it, the video tiles switch to the cameras that see it, and this board shows its
  * detail — place, cameras, times, status, responsible unit, the actions its status allows
- * (calling the REST endpoints), its evidence and its timeline (GET /api/alerts/{id}).
+ * (calling the REST endpoints), its evidence and its timeline (GET /api/alerts/{id}). Which
+ * actions a status allows is the console's lifecycle (lifecycle.js), not a copy of it.
  *
  * For tests: window.zhizhiWall = {link, selectedId, timings, ...}; body[data-wall-ready].
  */
 
-import {
-  ACTION,
-  LEVEL,
-  NOTE_REQUIRED,
-  OPEN,
-  SEVERITY,
-  STATUS,
-  TRANSITIONS,
-  Units,
-  compareAlerts,
-  esc,
-  fail,
-  fmtAge,
-  fmtTime,
-  mountHeader,
-  ruleEn,
-  ruleLabel,
-  showConfig,
-  showMedia,
-  wallName,
-  $,
-} from "./common.js";
+import { $, esc } from "../lib/dom.js";
+import { fail } from "../lib/errors.js";
+import { LEVEL, fmtAge, fmtTime } from "../lib/format.js";
+import { api, toLogin, token } from "../lib/session.js";
+import { isOpen, loadLifecycle, needsNote, targets } from "./lifecycle.js";
 import { WallLink } from "./live.js";
-import { api, toLogin, token } from "./session.js";
+import { showMedia } from "./media.js";
+import { loadConfig, mountWallHeader, wallName } from "./screen.js";
+import { Units } from "./units.js";
+import { ACTION, SEVERITY, STATUS, compareAlerts, ruleEn, ruleLabel } from "./vocabulary.js";
 
 const HISTORY_LABEL = {
   create: "生成告警 Created",
@@ -55,7 +42,7 @@ let myCode = "";
 const cameraNames = new Map();
 const arrived = new Map(); // alert id -> when it arrived while this board was open (flashed briefly)
 
-mountHeader("alerts", "告警", "Alerts", link);
+mountWallHeader({ screen: "alerts", title: "告警", titleEn: "Alerts", link });
 
 // ---------------------------------------------------------------------------------- helpers
 
@@ -88,7 +75,7 @@ function renderQueue() {
   const list = $("#zw-list");
   const alerts = sorted();
   const counts = { red: 0, orange: 0, yellow: 0, blue: 0 };
-  for (const a of alerts) if (OPEN.has(a.status) && a.severity in counts) counts[a.severity] += 1;
+  for (const a of alerts) if (isOpen(a.status) && a.severity in counts) counts[a.severity] += 1;
   $("#zw-sev-counts").innerHTML = Object.entries(counts)
     .map(
       ([sev, n]) =>
@@ -105,7 +92,7 @@ function renderQueue() {
     const rel = relation(a);
     const li = document.createElement("li");
     li.className = `zw-item zw-sev-${sev}`;
-    if (!OPEN.has(a.status)) li.classList.add("zw-done");
+    if (!isOpen(a.status)) li.classList.add("zw-done");
     if (a.id === zw.selectedId) li.classList.add("zw-active");
     if (Date.now() - (arrived.get(a.id) || 0) < 4000) li.classList.add("zw-new-item");
     li.dataset.alertId = a.id;
@@ -181,7 +168,7 @@ function renderDetail() {
     `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)} ${esc(st.en)}</span>` +
     `<code class="zw-d-id">${esc(a.id)}</code>` +
     `<div class="zw-d-rule" style="flex-basis:100%">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></div>`;
-  const overdue = a.deadline_ts && OPEN.has(a.status) && a.deadline_ts < Date.now() / 1000;
+  const overdue = a.deadline_ts && isOpen(a.status) && a.deadline_ts < Date.now() / 1000;
   const fact = (zh, en, html) => `<dt>${esc(zh)} <small>${esc(en)}</small></dt><dd>${html}</dd>`;
   $("#zw-d-facts").innerHTML =
     fact("地点", "Place", `<span style="color:var(--gold)">${esc(units.place(a))}</span> <code class="zz-unit-code">${esc(a.grid || "")}</code>`) +
@@ -210,12 +197,11 @@ function cargoText(d) {
 }
 
 function renderActions(a, rel) {
-  const targets = TRANSITIONS[a.status] || [];
-  const buttons = targets.map((to) => {
+  const buttons = targets(a.status).map((to) => {
     const b = document.createElement("button");
     b.type = "button";
     b.dataset.to = to;
-    const needs = NOTE_REQUIRED.has(`${a.status}>${to}`);
+    const needs = needsNote(a.status, to);
     if (needs) {
       b.classList.add("zw-needs-note");
       b.title = "需填写说明 needs a note";
@@ -226,7 +212,7 @@ function renderActions(a, rel) {
   });
   $("#zw-d-buttons").replaceChildren(...buttons);
 
-  const open = OPEN.has(a.status);
+  const open = isOpen(a.status);
   const held = $("#zw-d-held");
   held.hidden = rel.holds || !open;
   held.textContent = rel.holds ? "" : `由 ${unitText(a.assignee_unit)} 负责：上报、下派由该单位操作 · held by the unit above`;
@@ -343,7 +329,12 @@ async function start() {
     toLogin(); // nothing is asked of the console before the login
     return;
   }
-  const [config, loaded, fov] = await Promise.all([showConfig("告警"), Units.load(), api("/api/cameras/fov")]);
+  const [config, loaded, fov] = await Promise.all([
+    loadConfig("告警"),
+    Units.load(),
+    api("/api/cameras/fov"),
+    loadLifecycle(),
+  ]);
   zw.config = config;
   myCode = (config.scope && config.scope.code) || "";
   units = loaded;

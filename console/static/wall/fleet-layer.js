@@ -11,8 +11,9 @@
  * the map screen's layer control. For tests: window.zhizhiWall.fleet.
  */
 
-import { esc, fmtAge } from "./common.js";
-import { api } from "./session.js";
+import { esc } from "../lib/dom.js";
+import { fmtAge } from "../lib/format.js";
+import { api } from "../lib/session.js";
 
 const VEHICLE_STALE_S = 120;
 

@@ -6,11 +6,13 @@
  * shows a red banner and the side panel an incident card — population, affected towns,
  * villages and grids, cameras and drones inside or near, nearest shelters, and the timeline.
  *
- * createIncidentLayer(map, link, wall) returns {layer, focused()}.
+ * createIncidentLayer(map, link) returns {layer, areas, focused(), focus(id)}.
  */
 
-import { INCIDENT, esc, fmtTime, $ } from "./common.js";
-import { api, token } from "./session.js";
+import { $, esc } from "../lib/dom.js";
+import { fmtTime } from "../lib/format.js";
+import { api, fetchWithToken } from "../lib/session.js";
+import { INCIDENT } from "./vocabulary.js";
 
 const AREA_STYLE = {
   color: "#ff1744",
@@ -35,7 +37,7 @@ function distance(item) {
   return item.inside ? "区内 inside" : `${Math.round(item.distance_m)} m`;
 }
 
-export function createIncidentLayer(map, link, wall) {
+export function createIncidentLayer(map, link) {
   const layer = L.layerGroup().addTo(map);
   const areas = new Map(); // id -> L.GeoJSON
   let focusedId = null;
@@ -139,9 +141,7 @@ export function createIncidentLayer(map, link, wall) {
     const a = card.querySelector("[data-report]");
     a.addEventListener("click", async (e) => {
       e.preventDefault();
-      const resp = await fetch(`/api/incidents/${encodeURIComponent(id)}/report.html`, {
-        headers: { Authorization: `Bearer ${token()}` },
-      });
+      const resp = await fetchWithToken(`/api/incidents/${encodeURIComponent(id)}/report.html`);
       if (!resp.ok) return;
       const url = URL.createObjectURL(await resp.blob());
       window.open(url, "_blank");

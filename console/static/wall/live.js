@@ -10,7 +10,7 @@
  * - any other message with a seq not above the last applied is a duplicate and is ignored;
  * - on a drop it reconnects with exponential backoff (0.5 s doubling to 15 s, with jitter),
  *   resuming with last_seq so that the server replays exactly what was missed;
- * - every connection carries a ticket (session.js: short-lived, never the login's token);
+ * - every connection carries a ticket (lib/session.js: short-lived, never the login's token);
  * - close code 4401 (the ticket was refused, or the session ended: a logout, a password
  *   change, the idle timeout) leads to the login page.
  *
@@ -21,7 +21,7 @@
  * snapshot or an alert message), "error".
  */
 
-import { ticket, token, toLogin } from "./session.js";
+import { ticket, token, toLogin } from "../lib/session.js";
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15_000;

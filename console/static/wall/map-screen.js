@@ -1,8 +1,8 @@
 /* zhizhi 智治 — the wall's map screen: /wall?screen=map&wall=NAME.
  *
- * The map page's own script (map.js) draws the district — towns, villages, grids, roads, zones,
+ * The command map (map/page.js) draws the district — towns, villages, grids, roads, zones,
  * cameras with their fields of view — with its search, layer control and click-to-locate; this
- * module adds what the wall needs on top of window.zhizhi (map.js's handle for later pages):
+ * module adds what the wall needs on top of it:
  *
  * - the user's jurisdiction outlined (GET /api/wall/scope);
  * - cameras coloured by their live source state ("camera_status" messages);
@@ -15,39 +15,30 @@
  * - hazmat vehicles with their route corridors, drones with their camera footprints
  *   (fleet-layer.js), and active incidents with their areas (incident-layer.js).
  *
- * For tests: window.zhizhiWall = {link, markers, tracks, selection, ...}; body[data-wall-ready]
- * becomes "true" once the layers are drawn and the live link has started.
+ * For tests: window.zhizhiWall = {link, markers, tracks, selection, ...} and window.zhizhi (the
+ * map's view, as on the map page); body[data-wall-ready] becomes "true" once the layers are drawn
+ * and the live link has started.
  */
 
-import {
-  CAMERA_STATE,
-  CLASS,
-  CLASS_OTHER,
-  OPEN,
-  SEVERITY,
-  STATUS,
-  Units,
-  esc,
-  fmtAge,
-  fmtTime,
-  ruleEn,
-  ruleLabel,
-  showConnection,
-  showWall,
-  wallName,
-  $,
-} from "./common.js";
+import { $, esc } from "../lib/dom.js";
+import { fail } from "../lib/errors.js";
+import { fmtAge, fmtTime } from "../lib/format.js";
+import { statusItemHtml } from "../lib/header.js";
+import { api } from "../lib/session.js";
+import { startMap } from "../map/page.js";
 import { createFleetLayer } from "./fleet-layer.js";
 import { createIncidentLayer } from "./incident-layer.js";
+import { isOpen, loadLifecycle } from "./lifecycle.js";
 import { WallLink } from "./live.js";
-import { api } from "./session.js";
+import { mountWallHeader, screenTitle, wallName } from "./screen.js";
+import { Units } from "./units.js";
+import { CAMERA_STATE, CLASS, CLASS_OTHER, SEVERITY, STATUS, ruleEn, ruleLabel } from "./vocabulary.js";
 
 const TRACK_FRESH_S = 5;
 const TRACK_FADED_S = 20;
 const TRACK_GONE_S = 60;
 const SELECT_ZOOM = 15;
 
-const boot = window.zhizhiBoot || { fail: (t, d) => console.error(t, d) };
 const wall = wallName();
 const link = new WallLink(wall);
 const zw = {
@@ -70,10 +61,12 @@ let scopeLayer;
 let selectGroup;
 const cameraMarkers = new Map(); // id -> {layer, fillColor}
 const cameraCones = new Map(); // id -> {layer, color, fillColor}
-let gridLayers = null; // code -> layer
 
-showWall(wall, "map");
-showConnection(link);
+// The map's data status stays in the page (the map sets it) but off the screen: the wall's
+// header shows the live link instead.
+mountWallHeader({ screen: "map", title: "地图", titleEn: "Map", link, status: statusItemHtml({ hidden: true }) });
+const view = startMap({ pageTitle: screenTitle("地图") });
+window.zhizhi = view; // for the browser tests, as on the map page
 
 // ----------------------------------------------------------------------------------- map
 
@@ -86,21 +79,10 @@ function createPanes() {
   }
 }
 
-function layerOfKind(kind) {
-  const info = Object.values(window.zhizhi.layerInfo).find((i) => i.kind === kind);
-  return info ? window.zhizhi.layers[info.name] : null;
-}
-
 function indexCameras() {
-  const points = layerOfKind("camera");
-  if (points) {
-    points.eachLayer((l) => {
-      const id = l.feature && l.feature.properties && l.feature.properties.id;
-      if (id != null) cameraMarkers.set(String(id), { layer: l, fillColor: l.options.fillColor });
-    });
-  }
-  if (window.zhizhi.fov) {
-    window.zhizhi.fov.eachLayer((l) => {
+  for (const [id, l] of view.camerasById) cameraMarkers.set(id, { layer: l, fillColor: l.options.fillColor });
+  if (view.fov) {
+    view.fov.eachLayer((l) => {
       const id = l.feature && l.feature.properties && l.feature.properties.id;
       if (id != null) cameraCones.set(String(id), { layer: l, color: l.options.color, fillColor: l.options.fillColor });
     });
@@ -108,17 +90,8 @@ function indexCameras() {
 }
 
 function gridLayer(code) {
-  if (!gridLayers) {
-    gridLayers = new Map();
-    const grids = layerOfKind("grid");
-    if (grids) {
-      grids.eachLayer((l) => {
-        const c = l.feature && l.feature.properties && l.feature.properties.code;
-        if (c) gridLayers.set(c, l);
-      });
-    }
-  }
-  return gridLayers.get(code) || null;
+  const unit = view.units.get(code);
+  return unit && unit.level === "grid" ? unit.layer : null;
 }
 
 async function drawScope() {
@@ -271,7 +244,7 @@ function alertTip(a) {
 
 function upsertAlert(a) {
   const existing = zw.markers.get(a.id);
-  if (!OPEN.has(a.status) || !Number.isFinite(a.lat) || !Number.isFinite(a.lon)) {
+  if (!isOpen(a.status) || !Number.isFinite(a.lat) || !Number.isFinite(a.lon)) {
     if (existing) {
       alertGroup.removeLayer(existing);
       zw.markers.delete(a.id);
@@ -326,7 +299,7 @@ function renderCounts() {
   const counts = { red: 0, orange: 0, yellow: 0, blue: 0 };
   let open = 0;
   for (const a of link.alerts.values()) {
-    if (!OPEN.has(a.status)) continue;
+    if (!isOpen(a.status)) continue;
     open += 1;
     if (a.severity in counts) counts[a.severity] += 1;
   }
@@ -499,20 +472,15 @@ function buildLiveLegend() {
     items.push(`<li><i class="zz-swatch zz-swatch-fov" style="--c:${s.color}"></i>摄像头${esc(s.label)} ${esc(s.en)}</li>`);
   }
   items.push(`<li><i class="zw-legend-scope"></i>管辖范围 Jurisdiction</li>`);
-  $("#zw-legend").innerHTML = items.join("");
+  // Above the map's own legend, in the same card.
+  $("#zz-legend").insertAdjacentHTML("beforebegin", `<ul class="zz-legend zw-live-legend" id="zw-legend">${items.join("")}</ul>`);
 }
 
 // ----------------------------------------------------------------------------------- start
 
 async function start() {
-  const zhizhi = window.zhizhi;
-  if (!zhizhi) {
-    boot.fail("地图脚本未加载 map.js did not load", "");
-    document.body.dataset.wallReady = "error";
-    return;
-  }
-  await zhizhi.ready;
-  map = zhizhi.map;
+  await view.ready;
+  map = view.map;
   createPanes();
   buildLiveLegend();
   renderCounts();
@@ -521,11 +489,12 @@ async function start() {
   trackGroup = L.layerGroup().addTo(map);
   selectGroup = L.layerGroup().addTo(map);
   zw.fleet = createFleetLayer(map, link);
-  zw.incidents = createIncidentLayer(map, link, wall);
+  zw.incidents = createIncidentLayer(map, link);
   [units] = await Promise.all([
     Units.load(),
-    drawScope().catch((err) => boot.fail("管辖范围加载失败 Jurisdiction outline failed", err.message)),
-    zw.fleet.loadCorridors().catch((err) => boot.fail("核定路线加载失败 Routes failed", err.message)),
+    loadLifecycle(),
+    drawScope().catch((err) => fail("管辖范围加载失败 Jurisdiction outline failed", err)),
+    zw.fleet.loadCorridors().catch((err) => fail("核定路线加载失败 Routes failed", err)),
   ]);
   zw.units = units;
   liveControl();
@@ -555,6 +524,6 @@ async function start() {
 }
 
 start().catch((err) => {
-  boot.fail("大屏地图启动失败 The wall's map failed to start", err && err.message ? err.message : String(err));
+  fail("大屏地图启动失败 The wall's map failed to start", err);
   document.body.dataset.wallReady = "error";
 });

@@ -17,7 +17,7 @@
  * again every DRONE_REFRESH_MS so that a drone that flew away goes) get a tile each after the
  * cameras with video: "无人机 UAV-01" with its height and battery, its video from the same routes
  * under the drone's id (served while the drone is over the user's area; a tile whose drone has
- * no video keeps retrying every RETRY_MS). Each URL carries a short-lived ticket (session.js),
+ * no video keeps retrying every RETRY_MS). Each URL carries a short-lived ticket (lib/session.js),
  * never the login's token; a stream ends when its session does (logout, password change).
  *
  * When the wall focuses an incident ("focus_incident"), the tiles switch to its layout: the
@@ -27,24 +27,15 @@
  * For tests: window.zhizhiWall = {link, tiles(), selection, incident, ...}; body[data-wall-ready].
  */
 
-import {
-  CAMERA_STATE,
-  SEVERITY,
-  STATUS,
-  Units,
-  esc,
-  fail,
-  fmtTime,
-  mountHeader,
-  ruleEn,
-  ruleLabel,
-  showConfig,
-  showMedia,
-  wallName,
-  $,
-} from "./common.js";
+import { $, esc } from "../lib/dom.js";
+import { fail } from "../lib/errors.js";
+import { fmtTime } from "../lib/format.js";
+import { api, toLogin, token, withTicket } from "../lib/session.js";
 import { WallLink } from "./live.js";
-import { api, toLogin, token, withTicket } from "./session.js";
+import { showMedia } from "./media.js";
+import { loadConfig, mountWallHeader, wallName } from "./screen.js";
+import { Units } from "./units.js";
+import { CAMERA_STATE, SEVERITY, STATUS, ruleEn, ruleLabel } from "./vocabulary.js";
 
 const LAYOUTS = [1, 4, 9, 16];
 const MAX_STREAMS = 3;
@@ -72,7 +63,7 @@ const cameras = new Map(); // id -> {id, name, grid}
 const drones = new Map(); // drone id -> newest pose {drone_id, height_m, battery_pct, ...}
 let userPicked = false; // a selection or a layout choice: snapshots no longer reorder the tiles
 
-mountHeader("video", "视频", "Video", link);
+mountWallHeader({ screen: "video", title: "视频", titleEn: "Video", link });
 
 // ------------------------------------------------------------------------------- layout
 
@@ -405,7 +396,7 @@ async function start() {
     return;
   }
   const [config, fov, loaded, droneList] = await Promise.all([
-    showConfig("视频"),
+    loadConfig("视频"),
     api("/api/cameras/fov"),
     Units.load(),
     api("/api/drones").catch(() => []),

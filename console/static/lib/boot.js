@@ -1,29 +1,52 @@
-/* zhizhi 智治 — the wall screens' boot-time error reporting (a classic script, loaded first).
+/* zhizhi 智治 — boot-time error reporting: the one classic script of the pages, loaded first.
  *
  * A failed asset (Leaflet, a stylesheet, a module) or a failed call shows a banner instead of a
- * blank screen. The same window.zhizhiBoot interface as the map page's inline script, which
- * map.js reports through on the map screen.
+ * blank screen. Loaded before everything else, so that it sees the failures of what follows:
+ * the pages' <link>/<script> tags report to it with onerror="zhizhiBoot.assetFailed(this)", and
+ * the modules through lib/errors.js. It builds the banner (#zz-errors) itself, in the map's
+ * frame (.zz-map-wrap) or else the page's <main>, once the page has a body.
  */
 (function () {
   "use strict";
   var queued = [];
+
   function esc(s) {
     return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
       return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
     });
   }
+
+  function banner() {
+    var box = document.getElementById("zz-errors");
+    if (box || !document.body) return box;
+    box = document.createElement("div");
+    box.id = "zz-errors";
+    box.className = "zz-errors";
+    box.setAttribute("role", "alert");
+    box.hidden = true;
+    box.innerHTML =
+      '<div class="zz-errors-head"><span>⚠ 数据或资源加载失败 · Something failed to load</span>' +
+      '<button type="button" class="zz-errors-close" aria-label="关闭 dismiss">×</button></div><ul></ul>';
+    box.querySelector(".zz-errors-close").addEventListener("click", function () {
+      box.hidden = true;
+    });
+    (document.querySelector(".zz-map-wrap") || document.querySelector("main") || document.body).appendChild(box);
+    return box;
+  }
+
   function render(title, detail) {
-    var banner = document.getElementById("zz-errors");
-    if (!banner) {
+    var box = document.readyState === "loading" ? null : banner();
+    if (!box) {
       queued.push([title, detail]);
       return;
     }
     var li = document.createElement("li");
     li.innerHTML = "<b>" + esc(title) + "</b>" + (detail ? "<span>" + esc(detail) + "</span>" : "");
-    banner.querySelector("ul").appendChild(li);
-    banner.hidden = false;
+    box.querySelector("ul").appendChild(li);
+    box.hidden = false;
     document.body.classList.add("zz-has-errors");
   }
+
   window.zhizhiBoot = {
     assetErrors: [],
     errors: [],
@@ -41,6 +64,7 @@
       if (document.body) document.body.dataset.ready = "error";
     },
   };
+
   document.addEventListener("DOMContentLoaded", function () {
     var pending = queued;
     queued = [];

@@ -1,0 +1,102 @@
+/* zhizhi 智治 — what the wall's screens call things: severities, alert statuses and the verbs
+ * that move them, rules, incident kinds, object classes, camera source states. (Which status
+ * may follow which is the console's: lifecycle.js.) */
+
+import { isOpen } from "./lifecycle.js";
+
+export const SEVERITY = {
+  red: { rank: 0, label: "红色", en: "Red", color: "#ff3b3b" },
+  orange: { rank: 1, label: "橙色", en: "Orange", color: "#ff8f1f" },
+  yellow: { rank: 2, label: "黄色", en: "Yellow", color: "#ffd600" },
+  blue: { rank: 3, label: "蓝色", en: "Blue", color: "#2f8cff" },
+};
+
+export const STATUS = {
+  new: { label: "新告警", en: "New" },
+  acknowledged: { label: "已确认", en: "Acknowledged" },
+  dispatched: { label: "已派遣", en: "Dispatched" },
+  on_scene: { label: "已到场", en: "On scene" },
+  resolved: { label: "已处置", en: "Resolved" },
+  closed: { label: "已关闭", en: "Closed" },
+  reopened: { label: "已重开", en: "Reopened" },
+};
+
+/** Verbs on the board's buttons, per target status. */
+export const ACTION = {
+  acknowledged: { label: "确认", en: "Ack" },
+  dispatched: { label: "派遣", en: "Dispatch" },
+  on_scene: { label: "到场", en: "On scene" },
+  resolved: { label: "处置完毕", en: "Resolve" },
+  closed: { label: "关闭", en: "Close" },
+  reopened: { label: "重开", en: "Reopen" },
+};
+
+export const RULE = {
+  abnormal_stop: "危化品异常停车",
+  zone_entry: "闯入禁行区域",
+  prohibited_hours: "禁行时段通行",
+  speeding: "超速行驶",
+  wrong_way: "逆向行驶",
+  crowd: "人员聚集",
+  route_deviation: "偏离核定路线",
+  fatigue: "疲劳驾驶",
+  signal_loss: "定位信号中断",
+};
+export const RULE_EN = {
+  abnormal_stop: "Abnormal stop",
+  zone_entry: "Prohibited zone",
+  prohibited_hours: "Prohibited hours",
+  speeding: "Speeding",
+  wrong_way: "Wrong way",
+  crowd: "Crowd",
+  route_deviation: "Off route",
+  fatigue: "Fatigue",
+  signal_loss: "Signal lost",
+};
+
+/** Kinds of incidents (alerts/incidents/record.py). */
+export const INCIDENT = {
+  typhoon: { label: "台风", en: "Typhoon" },
+  flood: { label: "洪涝", en: "Flood" },
+  rainstorm: { label: "暴雨", en: "Rainstorm" },
+  fire: { label: "火灾", en: "Fire" },
+  chemical_leak: { label: "危化品泄漏", en: "Chemical leak" },
+  other: { label: "突发事件", en: "Incident" },
+};
+
+export const CLASS = {
+  hazmat_tanker: { label: "危化品车", en: "Hazmat tanker", color: "#ff6d00" },
+  truck: { label: "货车", en: "Truck", color: "#b388ff" },
+  bus: { label: "客车", en: "Bus", color: "#40c4ff" },
+  car: { label: "小汽车", en: "Car", color: "#e0f7fa" },
+  person: { label: "行人", en: "Person", color: "#69f0ae" },
+};
+export const CLASS_OTHER = { label: "其他", en: "Other", color: "#b0bec5" };
+
+/** Camera source states of video/status.py (and "unknown": nothing heard yet). */
+export const CAMERA_STATE = {
+  online: { label: "在线", en: "Online", color: "#00e676" },
+  starting: { label: "连接中", en: "Starting", color: "#4fc3f7" },
+  reconnecting: { label: "重连中", en: "Reconnecting", color: "#ffb300" },
+  offline: { label: "离线", en: "Offline", color: "#ff5252" },
+  unknown: { label: "未知", en: "Unknown", color: "#78909c" },
+};
+
+export function ruleLabel(alert) {
+  const key = alert.rule || alert.category;
+  return RULE[key] || key || "—";
+}
+
+export function ruleEn(alert) {
+  const key = alert.rule || alert.category;
+  return RULE_EN[key] || "";
+}
+
+/** Open alerts first, then severity (red on top), then the newest first. */
+export function compareAlerts(a, b) {
+  const open = Number(!isOpen(a.status)) - Number(!isOpen(b.status));
+  if (open) return open;
+  const rank = (SEVERITY[a.severity] || { rank: 9 }).rank - (SEVERITY[b.severity] || { rank: 9 }).rank;
+  if (rank) return rank;
+  return (b.first_ts || 0) - (a.first_ts || 0) || String(a.id).localeCompare(String(b.id));
+}
