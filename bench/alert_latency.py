@@ -112,9 +112,10 @@ def _listen(url: str, token: str, lat: Latencies, stop: threading.Event, ready: 
 def _prepare(plan, streams: int) -> Path:
     """District, demo users and the cameras file (clips rendered into the shared cache)."""
     from zhizhi.console.cli_users import announce_demo_users
-    from zhizhi.console.demo_video import DEMO_FPS, DEMO_SIZE, DemoScene, _pick_cameras
+    from zhizhi.console.demo_video import DEMO_FPS, DEMO_SIZE, DemoScene
     from zhizhi.console.settings import BusSettings
     from zhizhi.console.state import open_console
+    from zhizhi.gis.cameras import pick_cameras
     from zhizhi.video.camera_config import SourceConfig
     from zhizhi.video.simulator.build import build_simulation
     from zhizhi.video.simulator.writer import camera_config
@@ -128,7 +129,7 @@ def _prepare(plan, streams: int) -> Path:
         with contextlib.redirect_stdout(sys.stderr):  # the users' announcement; stdout is the JSON's
             announce_demo_users(state)
         for i, (camera, (scenario, params)) in enumerate(
-                zip(_pick_cameras(state.cameras.cameras, streams), itertools.cycle(SCENES))):
+                zip(pick_cameras(state.cameras.cameras, streams), itertools.cycle(SCENES))):
             folder = CACHE / "clips" / f"{camera.id}-{scenario}-{i}"
             sim = build_simulation(scenario, 7 + i, fps=DEMO_FPS, width=DEMO_SIZE[0], height=DEMO_SIZE[1],
                                    params=params, lonlat=(camera.lon, camera.lat))

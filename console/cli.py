@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import webbrowser
-from importlib.metadata import entry_points
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
-from zhizhi.console.cli_common import fail
+from zhizhi.console.cli_common import fail as _fail
 from zhizhi.console.cli_config import config_app
 from zhizhi.console.cli_models import models_app
 from zhizhi.console.cli_users import announce_demo_users, users_app
@@ -42,9 +41,6 @@ def _settings(data_dir: Path | None = None, **demo: object) -> Settings:
     if changes:
         settings.demo = settings.demo.model_copy(update=changes)
     return settings
-
-
-_fail = fail
 
 
 def _start(settings: Settings):
@@ -275,7 +271,6 @@ def _register_video_commands() -> None:
 
 _register_video_commands()
 app.command("backtest")(__import__("zhizhi.console.cli_backtest", fromlist=["backtest"]).backtest)
-
 
 
 def _register_plugin_commands() -> None:

@@ -30,7 +30,7 @@ from pathlib import Path
 from zhizhi.console.demo_fleet import DRONE_ID, drone_station
 from zhizhi.console.scaleout import attach_runner
 from zhizhi.console.state import ConsoleState, sector_geojson, start_model, start_warnings
-from zhizhi.gis.cameras import Camera, CameraIndex
+from zhizhi.gis.cameras import CameraIndex, pick_cameras
 from zhizhi.gis.drones import DroneView
 from zhizhi.video.camera_config import CameraConfig, DroneCamera, SourceConfig
 
@@ -141,7 +141,7 @@ def plan_scenes(state: ConsoleState, count: int, seed: int) -> list[DemoScene]:
     from zhizhi.video.simulator.writer import camera_config
 
     scenes = []
-    for camera, (scenario, params) in zip(_pick_cameras(state.cameras.cameras, count), itertools.cycle(DEMO_SCENES)):
+    for camera, (scenario, params) in zip(pick_cameras(state.cameras.cameras, count), itertools.cycle(DEMO_SCENES)):
         folder = state.settings.data_dir / "demo-video" / f"{camera.id}-{scenario}-{seed}"
         sim = build_simulation(scenario, seed, fps=DEMO_FPS, width=DEMO_SIZE[0], height=DEMO_SIZE[1],
                                params=params, lonlat=(camera.lon, camera.lat))
@@ -153,11 +153,6 @@ def plan_scenes(state: ConsoleState, count: int, seed: int) -> list[DemoScene]:
         })
         scenes.append(DemoScene(config, scenario, params, folder, seed))
     return scenes
-
-
-def _pick_cameras(cameras: Sequence[Camera], count: int) -> list[Camera]:
-    """The first ``count`` cameras by id that have a grid (deterministic for a district)."""
-    return sorted((c for c in cameras if c.grid), key=lambda c: c.id)[:count]
 
 
 def aim_cameras(state: ConsoleState, configs: Sequence[CameraConfig]) -> None:

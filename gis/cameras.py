@@ -192,6 +192,18 @@ def fov_sectors(cameras: Sequence[Camera], *, segments: int = 32) -> NDArray[np.
     return sector_polygons(*cols.T, segments=segments)
 
 
+def pick_cameras(cameras: Sequence[Camera], count: int) -> list[Camera]:
+    """The first ``count`` cameras by id that have a grid (the same ones every run in a district:
+    the demo's and the benchmarks' simulated cameras).
+
+    >>> cams = [Camera(id=i, lon=121.0, lat=32.0, heading_deg=0, hfov_deg=60, range_m=100, grid=g)
+    ...         for i, g in (("C3", "320612001001001"), ("C1", None), ("C2", "320612001001002"))]
+    >>> [c.id for c in pick_cameras(cams, 5)]
+    ['C2', 'C3']
+    """
+    return sorted((c for c in cameras if c.grid), key=lambda c: c.id)[:count]
+
+
 class CameraIndex:
     """Which cameras see a point (nearest first), for any number of points.
 
