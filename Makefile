@@ -25,3 +25,4 @@ bench:  ## benchmarks (outside the test suite)
 
 lint:
 	.venv/bin/ruff check .
+	console/frontend/node_modules/.bin/eslint -c console/frontend/eslint.config.js console/static

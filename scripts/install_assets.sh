@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the console's front-end packages from the npm registry (set-up time only) and copy
 # what the pages load into console/static/vendor/, which the console serves at /static/vendor/.
-# At run time the pages load nothing from the internet. Idempotent; safe with CI=true and no
+# At run time the pages load nothing from the internet. The development packages (eslint, run by
+# `make lint`) stay in console/frontend/node_modules/. Idempotent; safe with CI=true and no
 # standard input.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,13 +20,14 @@ if [[ -f "$FRONTEND/package-lock.json" ]]; then
   # Skip the reinstall when node_modules already matches the lock file.
   if [[ ! -f "$FRONTEND/node_modules/.package-lock.json" \
         || "$FRONTEND/package-lock.json" -nt "$FRONTEND/node_modules/.package-lock.json" \
-        || ! -f "$FRONTEND/node_modules/leaflet/dist/leaflet.js" ]]; then
+        || ! -f "$FRONTEND/node_modules/leaflet/dist/leaflet.js" \
+        || ! -x "$FRONTEND/node_modules/.bin/eslint" ]]; then
     echo "==> npm ci ($FRONTEND)"
-    (cd "$FRONTEND" && npm ci "${npm_flags[@]}" </dev/null)
+    (cd "$FRONTEND" && npm ci --include=dev "${npm_flags[@]}" </dev/null)
   fi
 else
   echo "==> npm install ($FRONTEND; no package-lock.json yet)"
-  (cd "$FRONTEND" && npm install "${npm_flags[@]}" </dev/null)
+  (cd "$FRONTEND" && npm install --include=dev "${npm_flags[@]}" </dev/null)
 fi
 
 src="$FRONTEND/node_modules/leaflet/dist"
