@@ -1,7 +1,9 @@
 """The console's one start-up and one shutdown.
 
 A :class:`Runtime` starts the console's subsystems in one order (:data:`Runtime.STEPS`, one
-``start_<step>``/``stop_<step>`` pair each) and stops them in the reverse order. Everything
+``start_<step>``/``stop_<step>`` pair each) and stops them in the reverse order
+(:class:`~zhizhi.console.lifecycle.Lifecycle`; ``zhizhi worker`` has its own steps,
+:mod:`zhizhi.console.worker_runtime`). Everything
 that runs in a console process is started here: storage, the bus, the services, the live
 feed, the rule models and their wiring to the bus (:mod:`zhizhi.console.scaleout`), MQTT and
 the alert deadline watch. The FastAPI app's lifespan, the CLI and the tests all use it::
@@ -22,11 +24,7 @@ the alert deadline watch. The FastAPI app's lifespan, the CLI and the tests all 
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 from zhizhi.alerts.incidents.service import IncidentService
 from zhizhi.alerts.incidents.store import IncidentStore
@@ -38,6 +36,7 @@ from zhizhi.console.auth import AuthService, AuthStore
 from zhizhi.console.fleet import Fleet, locate_many
 from zhizhi.console.incident_impact import IncidentImpact
 from zhizhi.console.jobs import JobRunner
+from zhizhi.console.lifecycle import Lifecycle
 from zhizhi.console.scaleout import open_bus, wire_rule_models, wire_shared
 from zhizhi.console.settings import Settings
 from zhizhi.console.state import (
@@ -69,9 +68,10 @@ from zhizhi.video.shared_frames import SharedFrames
 log = logging.getLogger(__name__)
 
 
-class Runtime:
+class Runtime(Lifecycle):
     """Starts and stops everything a console process runs, in one order (see the module)."""
 
+    WHAT = "console"
     #: The start order; ``stop()`` goes backwards.
     STEPS = (
         "model_files",  # the rule-model files checked before storage is touched
@@ -92,77 +92,14 @@ class Runtime:
     )
 
     def __init__(self, settings: Settings) -> None:
+        super().__init__()
         self.settings = settings
         self.state: ConsoleState | None = None
-        #: ``("start" | "stop", step)`` in the order they ran (logged too).
-        self.history: list[tuple[str, str]] = []
-        self._started: list[tuple[str, Callable[[], None]]] = []
-        self._phase = "new"  # new, running, stopped
-        self._lock = threading.RLock()
         self._subscriptions: dict[str, list[Cancellable]] = {}
         self._warning_setup = None
         self._trajectory_model = None
         self._engine = self._registry = self._bus = None
         self._watch: DeadlineWatch | None = None
-
-    # --- the order ------------------------------------------------------------------------------
-    def start(self) -> Runtime:
-        """Start every step in order (once); on a failure, stop what started and re-raise."""
-        with self._lock:
-            if self._phase == "running":
-                return self
-            if self._phase == "stopped":
-                raise RuntimeError("a stopped runtime does not start again; make a new one")
-            self._phase = "running"
-            began = time.monotonic()
-            for step in self.STEPS:
-                self._record("start", step)
-                self._started.append((step, getattr(self, f"stop_{step}")))
-                try:
-                    getattr(self, f"start_{step}")()
-                except BaseException:
-                    log.error("console start-up failed at %s; stopping the %d step(s) started",
-                              step, len(self._started))
-                    self.stop()
-                    raise
-            log.info("console started in %.1f s", time.monotonic() - began)
-            return self
-
-    def adopt(self, name: str, stop: Callable[[], None]) -> None:
-        """Something started on top of the console (a demo feed): stopped first by :meth:`stop`."""
-        with self._lock:
-            if self._phase != "running":
-                raise RuntimeError(f"cannot adopt {name!r}: the runtime is {self._phase}")
-            self._record("start", name)
-            self._started.append((name, stop))
-
-    def stop(self) -> None:
-        """Stop the started steps in reverse order (idempotent; a failing stop is logged)."""
-        with self._lock:
-            if self._phase == "stopped":
-                return
-            self._phase = "stopped"
-            while self._started:
-                step, stop = self._started.pop()
-                self._record("stop", step)
-                try:
-                    stop()
-                except Exception:
-                    log.exception("stopping %s failed; stopping the others", step)
-
-    @property
-    def running(self) -> bool:
-        return self._phase == "running"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
-        self.stop()
-
-    def _record(self, action: str, step: str) -> None:
-        self.history.append((action, step))
-        log.info("%s %s", "starting" if action == "start" else "stopping", step)
 
     def _subscribe(self, step: str, *subscriptions: Cancellable) -> None:
         self._subscriptions.setdefault(step, []).extend(subscriptions)
