@@ -1,13 +1,20 @@
-"""Helpers for the browser tests: Debian's Chromium driven by Playwright, and a real server.
+"""Helpers for the browser tests: Debian's Chromium driven by Playwright, a real server, and the
+one way a test logs a browser in.
 
 Playwright's own browser download does not work on the closed network, so the tests launch
 the system Chromium (``scripts/install_chromium.sh`` installs it) through ``executable_path``.
 Every launch gets a fresh, temporary user data directory (Playwright creates one per
 ``launch()`` and deletes it on close), so no profile, cache or cookie carries over.
+
+Logging in: :func:`log_in` logs a user in on the live console and leaves the session in every
+new tab of a browser context exactly as the login page does (console/static/lib/session.js:
+``zhizhi.token`` and ``zhizhi.user`` in the tab's sessionStorage, before any script runs);
+:func:`log_in_with_form` drives the login page itself, for the tests of that page.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import threading
@@ -18,6 +25,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.auth_support import PASSWORD
 
 CHROMIUM = Path(os.environ.get("ZHIZHI_CHROMIUM", "/usr/bin/chromium"))
 
@@ -121,3 +130,40 @@ def serve(app, *, host: str = "127.0.0.1", startup_timeout: float = 180.0,
         server.should_exit = True
         thread.join(timeout=30)
         sock.close()
+
+
+# --------------------------------------------------------------------------------- logging in
+
+
+def login_answer(base: str, username: str, password: str = PASSWORD) -> dict:
+    """``POST /api/auth/login`` on the live console at ``base``: ``{"token", "user", ...}``."""
+    import httpx
+
+    response = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": password},
+                          trust_env=False, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def install_session(context, token: str, user: dict) -> None:
+    """Put a login's token and user into every new tab of ``context``, as the login page leaves
+    them (a tab's sessionStorage is its own: a context's init script reaches every tab)."""
+    context.add_init_script(
+        f"sessionStorage.setItem('zhizhi.token', {json.dumps(token)});"
+        f"sessionStorage.setItem('zhizhi.user', {json.dumps(json.dumps(user))});"
+    )
+
+
+def log_in(context, base: str, username: str, password: str = PASSWORD) -> dict:
+    """Log ``username`` in on the console at ``base`` for every new tab of the browser context
+    ``context``; the login's answer (``token``, ``user``)."""
+    answer = login_answer(base, username, password)
+    install_session(context, answer["token"], answer.get("user") or {})
+    return answer
+
+
+def log_in_with_form(page, username: str, password: str = PASSWORD) -> None:
+    """Fill in and send the login page open in ``page``."""
+    page.fill("#zz-username", username)
+    page.fill("#zz-password", password)
+    page.click("#zz-login-submit")

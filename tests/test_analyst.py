@@ -4,17 +4,15 @@ promote one) — with jurisdiction and bad input refused."""
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.auth_support import PASSWORD, bearer, create_test_users, login, small_console_settings
-from tests.browser import chromium_missing_reason, is_loopback, launch_chromium, serve
+from tests.browser import chromium_missing_reason, is_loopback, launch_chromium, log_in, serve
 from zhizhi.console.demo_datasets import DEMO_DATASET, render_demo_dataset
 
 #: This module's console runs on SQLite and on PostgreSQL/PostGIS (tests/conftest.py).
@@ -127,15 +125,12 @@ def test_the_analyst_page_compares_two_versions_and_promotes_one(bench, tmp_path
     folder = DOCS_SCREENSHOTS if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
     blocked: list[str] = []
     with serve(app) as base, sync_playwright() as playwright:
-        token = httpx.post(f"{base}/api/auth/login", json={"username": ANALYST, "password": PASSWORD},
-                           trust_env=False).json()["token"]
         browser = launch_chromium(playwright)
         try:
             context = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN")
             context.route("**/*", lambda route: route.continue_() if is_loopback(route.request.url)
                           else (blocked.append(route.request.url), route.abort()))
-            context.add_init_script(f"sessionStorage.setItem('zhizhi.token', {json.dumps(token)});"
-                                    f"sessionStorage.setItem('zhizhi.user', {json.dumps(json.dumps({'username': ANALYST}))});")
+            log_in(context, base, ANALYST)
             page = context.new_page()
             page.goto(f"{base}/analyst", wait_until="domcontentloaded")
             page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=30_000)

@@ -11,7 +11,13 @@ import httpx
 import pytest
 
 from tests.auth_support import PASSWORD, create_test_users, small_console_settings
-from tests.browser import chromium_missing_reason, is_loopback, launch_chromium, serve
+from tests.browser import (
+    chromium_missing_reason,
+    is_loopback,
+    launch_chromium,
+    log_in_with_form,
+    serve,
+)
 
 pytestmark = pytest.mark.browser
 READY_TIMEOUT_MS = 90_000
@@ -51,12 +57,6 @@ def page(browser):
     context.close()
 
 
-def log_in(page, username: str, password: str) -> None:
-    page.fill("#zz-username", username)
-    page.fill("#zz-password", password)
-    page.click("#zz-login-submit")
-
-
 def test_no_token_leads_to_the_login_page_and_back_to_the_map(page, site):
     base, state, users = site
     page.goto(f"{base}/", wait_until="domcontentloaded")
@@ -64,13 +64,13 @@ def test_no_token_leads_to_the_login_page_and_back_to_the_map(page, site):
     assert page.locator("#zz-username").is_visible()
     assert not [u for u, _ in page.seen if urlsplit(u).path.startswith("/api/")]  # nothing asked without a token
 
-    log_in(page, users.operator_a, "wrong-password-1")
+    log_in_with_form(page, users.operator_a, "wrong-password-1")
     error = page.locator("#zz-login-error")
     error.wait_for(state="visible")
     assert "用户名或密码错误" in error.inner_text() and "Invalid username or password" in error.inner_text()
     assert urlsplit(page.url).path == "/login"
 
-    log_in(page, users.operator_a, PASSWORD)
+    log_in_with_form(page, users.operator_a, PASSWORD)
     page.wait_for_url(f"{base}/")
     page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
     town = state.jurisdictions.get(users.town_a)
@@ -89,7 +89,7 @@ def test_no_token_leads_to_the_login_page_and_back_to_the_map(page, site):
 def test_a_revoked_token_returns_to_the_login_page(page, site):
     base, state, users = site
     page.goto(f"{base}/login?next=%2F", wait_until="domcontentloaded")
-    log_in(page, users.operator_b, PASSWORD)
+    log_in_with_form(page, users.operator_b, PASSWORD)
     page.wait_for_url(f"{base}/")
     page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
     token = page.evaluate("sessionStorage.getItem('zhizhi.token')")
@@ -103,7 +103,7 @@ def test_a_revoked_token_returns_to_the_login_page(page, site):
 def test_logging_out_ends_the_session(page, site):
     base, state, users = site
     page.goto(f"{base}/login", wait_until="domcontentloaded")
-    log_in(page, users.district, PASSWORD)
+    log_in_with_form(page, users.district, PASSWORD)
     page.wait_for_url(f"{base}/")
     page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_TIMEOUT_MS)
     token = page.evaluate("sessionStorage.getItem('zhizhi.token')")
@@ -116,6 +116,6 @@ def test_logging_out_ends_the_session(page, site):
 def test_next_never_leaves_the_console(page, site):
     base, _, users = site
     page.goto(f"{base}/login?next=//example.org/x", wait_until="domcontentloaded")
-    log_in(page, users.district, PASSWORD)
+    log_in_with_form(page, users.district, PASSWORD)
     page.wait_for_url(f"{base}/")
     assert all(is_loopback(u) for u, _ in page.seen)

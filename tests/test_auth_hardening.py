@@ -305,7 +305,7 @@ def test_every_page_and_answer_carries_the_security_headers(console, headers_of)
     anonymous = TestClient(client.app)
     answers = {
         "/": anonymous.get("/"), "/wall": anonymous.get("/wall"), "/login": anonymous.get("/login"),
-        "/analyst": anonymous.get("/analyst"), "/static/map.js": anonymous.get("/static/map.js"),
+        "/analyst": anonymous.get("/analyst"), "/static/map/main.js": anonymous.get("/static/map/main.js"),
         "report.html": client.get(f"/api/incidents/{opened.json()['id']}/report.html", headers=heads),
         "/api/auth/me": client.get("/api/auth/me", headers=heads),
         "401": anonymous.get("/api/alerts"),
@@ -346,7 +346,7 @@ def test_only_district_level_users_start_backtests(console, headers_of):
 def test_the_pages_run_under_their_policy_in_a_browser(tmp_path):
     """Every page, the situation report too, loads and works in Chromium with no CSP violation
     (Playwright waits with functions: a bare expression would be eval'd, which the CSP forbids)."""
-    from tests.browser import chromium_missing_reason, launch_chromium, serve
+    from tests.browser import chromium_missing_reason, launch_chromium, log_in, serve
 
     reason = chromium_missing_reason()
     if reason:  # never skip: the set-up (make test) installs Chromium
@@ -357,21 +357,17 @@ def test_the_pages_run_under_their_policy_in_a_browser(tmp_path):
     app = create_app(small_console_settings(tmp_path))
     with serve(app) as base, sync_playwright() as playwright:
         users = create_test_users(app.state.console)
-        answer = httpx.post(f"{base}/api/auth/login", json={"username": users.district, "password": PASSWORD},
-                            trust_env=False).json()
-        heads = bearer(answer["token"])
-        j = app.state.console.jurisdictions
-        lon, lat = j.get(next(g for g in j.grid_codes if g.startswith(users.town_a))).anchor
-        incident = httpx.post(f"{base}/api/incidents", headers=heads, trust_env=False, json={
-            "type": "fire", "title": "CSP", "area": {"point": [lon, lat], "radius_m": 500}}).json()
         browser = launch_chromium(playwright)
         try:
             context = browser.new_context()
+            heads = bearer(log_in(context, base, users.district)["token"])
+            j = app.state.console.jurisdictions
+            lon, lat = j.get(next(g for g in j.grid_codes if g.startswith(users.town_a))).anchor
+            incident = httpx.post(f"{base}/api/incidents", headers=heads, trust_env=False, json={
+                "type": "fire", "title": "CSP", "area": {"point": [lon, lat], "radius_m": 500}}).json()
             context.add_init_script(
                 "window.zzViolations = []; document.addEventListener('securitypolicyviolation', "
-                "e => window.zzViolations.push(`${e.violatedDirective} ${e.blockedURI}`));"
-                f"sessionStorage.setItem('zhizhi.token', {json.dumps(answer['token'])});"
-                f"sessionStorage.setItem('zhizhi.user', {json.dumps(json.dumps(answer['user']))});")
+                "e => window.zzViolations.push(`${e.violatedDirective} ${e.blockedURI}`));")
             wall_ready = "() => document.body.dataset.wallReady === 'true'"
             pages = [("/login", None), ("/", "() => document.body.dataset.ready === 'true'"), ("/wall", None),
                      ("/wall?screen=map&wall=csp", wall_ready), ("/wall?screen=video&wall=csp", wall_ready),

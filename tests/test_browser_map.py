@@ -11,7 +11,6 @@ drives the login page itself). The last test saves ``docs/screenshots/map.png`` 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +18,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import chromium_missing_reason, is_loopback, launch_chromium, serve
+from tests.auth_support import create_test_users
+from tests.browser import (
+    chromium_missing_reason,
+    is_loopback,
+    launch_chromium,
+    log_in,
+    login_answer,
+    serve,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -58,18 +64,9 @@ def live_server(tmp_path_factory):
         yield server
 
 
-def login_token(base: str, username: str) -> str:
-    """A token of ``username`` from the live console's login endpoint."""
-    response = httpx.post(
-        f"{base}/api/auth/login", json={"username": username, "password": PASSWORD}, trust_env=False
-    )
-    response.raise_for_status()
-    return response.json()["token"]
-
-
 @pytest.fixture(scope="session")
 def district_token(live_server):
-    return login_token(live_server, live_server.users.district)
+    return login_answer(live_server, live_server.users.district)["token"]
 
 
 @pytest.fixture(scope="session")
@@ -111,18 +108,13 @@ class MapPage:
         return self.page.evaluate(expression, arg)
 
 
-def open_page(browser, base: str, prepare=None, token: str | None = None) -> MapPage:
-    """A fresh context and page on ``base`` logged in with ``token`` (the district duty
-    officer's by default), recording every request and error."""
+def open_page(browser, base: str, prepare=None, username: str | None = None) -> MapPage:
+    """A fresh context and page on ``base`` logged in as ``username`` (the district duty
+    officer by default), recording every request and error."""
     context = browser.new_context(
         viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN", timezone_id="Asia/Shanghai"
     )
-    token = token or login_token(base, base.users.district)
-    user = {"name": "test"}
-    context.add_init_script(
-        f"sessionStorage.setItem('zhizhi.token', {json.dumps(token)});"
-        f"sessionStorage.setItem('zhizhi.user', {json.dumps(json.dumps(user))});"
-    )
+    log_in(context, base, username or base.users.district)
     page = context.new_page()
     mp = MapPage(page=page, base=base)
     context.on("request", lambda r: mp.requests.append(r.url))
@@ -388,7 +380,7 @@ def test_town_operator_sees_only_its_town(browser, live_server, api):
     towns = [h for h in api("/api/search", q=district) if h["level"] == "town"]
     mine = towns[1]["code"]
     assert mine == live_server.users.town_b
-    mp = open_page(browser, live_server, token=login_token(live_server, live_server.users.operator_b))
+    mp = open_page(browser, live_server, username=live_server.users.operator_b)
     try:
         assert mp.js("document.body.dataset.ready") == "true", banner_text(mp)
         drawn = mp.js(

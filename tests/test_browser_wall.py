@@ -27,8 +27,17 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import chromium_missing_reason, is_loopback, launch_chromium, serve
+from tests.auth_support import create_test_users
+from tests.browser import (
+    chromium_missing_reason,
+    install_session,
+    is_loopback,
+    launch_chromium,
+    log_in,
+    log_in_with_form,
+    login_answer,
+    serve,
+)
 from tests.wall_support import (
     FakeWorker,
     covered_spot,
@@ -163,14 +172,6 @@ def new_browsing(browser) -> Browsing:
     return b
 
 
-def log_in(b: Browsing, token: str, user: dict) -> None:
-    """Put a login's token in every new tab of the context, as the login page leaves it."""
-    b.context.add_init_script(
-        f"sessionStorage.setItem('zhizhi.token', {json.dumps(token)});"
-        f"sessionStorage.setItem('zhizhi.user', {json.dumps(json.dumps(user))});"
-    )
-
-
 def open_screen(b: Browsing, base: str, screen: str, wall_name: str):
     page = b.context.new_page()
     b.watch(page)
@@ -188,12 +189,6 @@ def wait_ready(page) -> None:
     assert state == "true", f"screen not ready ({state}); banner: {banner!r}"
     page.wait_for_function("() => zhizhiWall.link.state === 'live' && zhizhiWall.link.lastSeq !== null",
                            timeout=30_000)
-
-
-def api_token(base: str, username: str) -> str:
-    r = httpx.post(f"{base}/api/auth/login", json={"username": username, "password": PASSWORD}, trust_env=False)
-    r.raise_for_status()
-    return r.json()["token"]
 
 
 def api_ticket(base: str, token: str) -> str:
@@ -227,15 +222,13 @@ def district(browser, wall):
     b.watch(board)
     board.goto(f"{wall.base}/wall?screen=alerts&wall=ops", wait_until="domcontentloaded")
     board.wait_for_url("**/login?next=*", timeout=30_000)
-    board.fill("#zz-username", wall.users.district)
-    board.fill("#zz-password", PASSWORD)
-    board.click("#zz-login-submit")
+    log_in_with_form(board, wall.users.district)
     board.wait_for_url("**/wall?screen=alerts&wall=ops", timeout=30_000)
     wait_ready(board)
     token = board.evaluate("sessionStorage.getItem('zhizhi.token')")
     user = json.loads(board.evaluate("sessionStorage.getItem('zhizhi.user')") or "{}")
     assert token, "the login page left no token"
-    log_in(b, token, user)
+    install_session(b.context, token, user)  # the board's login, for the wall's other tabs
     screens = Screens(browsing=b, board=board, map=open_screen(b, wall.base, "map", "ops"),
                       video=open_screen(b, wall.base, "video", "ops"), token=token)
     yield screens
@@ -246,7 +239,7 @@ def district(browser, wall):
 def other_wall(browser, wall):
     """A second wall ("annex") of the same district: a map screen that must not follow "ops"."""
     b = new_browsing(browser)
-    log_in(b, api_token(wall.base, wall.users.district), {"name": "annex"})
+    log_in(b.context, wall.base, wall.users.district)
     page = open_screen(b, wall.base, "map", "annex")
     yield b, page
     b.context.close()
@@ -256,7 +249,7 @@ def other_wall(browser, wall):
 def town(browser, wall):
     """Town A's operator's wall: its alert board."""
     b = new_browsing(browser)
-    log_in(b, api_token(wall.base, wall.users.operator_a), {"name": wall.users.operator_a})
+    log_in(b.context, wall.base, wall.users.operator_a)
     page = open_screen(b, wall.base, "alerts", "town-a")
     yield b, page
     b.context.close()
@@ -299,7 +292,7 @@ def test_wall_routes(wall):
         r = httpx.get(f"{wall.base}/wall", params={"screen": screen} if screen else None, trust_env=False)
         assert r.status_code == 200 and marker in r.text, (screen, r.status_code)
     assert httpx.get(f"{wall.base}/wall?screen=nope", trust_env=False).status_code == 422
-    token = api_token(wall.base, wall.users.operator_a)
+    token = login_answer(wall.base, wall.users.operator_a)["token"]
     units = {u["code"]: u for u in api_get(wall.base, token, "/api/wall/units")}
     assert wall.users.district_code in units and wall.users.town_a in units  # the unit above is named
     assert not any(code.startswith(wall.users.town_b) for code in units)
@@ -427,7 +420,7 @@ def test_evidence_beside_the_tiles_and_on_the_board(wall, district):
     assert httpx.get(url, params={"ticket": api_ticket(wall.base, district.token)}, trust_env=False).status_code == 200
     assert httpx.get(url, trust_env=False).status_code == 401
     assert httpx.get(url, params={"token": district.token}, trust_env=False).status_code == 401  # never in a URL
-    town_b = api_ticket(wall.base, api_token(wall.base, wall.users.operator_b))  # another town's: as if none
+    town_b = api_ticket(wall.base, login_answer(wall.base, wall.users.operator_b)["token"])  # another town's: as if none
     assert httpx.get(url, params={"ticket": town_b}, trust_env=False).status_code == 404
     # The clip plays, or (a codec the browser lacks) offers itself for download.
     district.board.wait_for_function(
@@ -662,8 +655,7 @@ def test_a_session_ended_elsewhere_sends_its_screen_to_the_login_page(browser, w
     """A logout (here by another client of the same session) closes the screen's websocket
     (4401 "session ended"): the screen goes to the login page, and comes back to itself after."""
     b = new_browsing(browser)
-    token = api_token(wall.base, wall.users.operator_b)
-    log_in(b, token, {"name": wall.users.operator_b})
+    token = log_in(b.context, wall.base, wall.users.operator_b)["token"]
     page = open_screen(b, wall.base, "video", "town-b")
     started = time.monotonic()
     r = httpx.post(f"{wall.base}/api/auth/logout", headers={"Authorization": f"Bearer {token}"}, trust_env=False)
