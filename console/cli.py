@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from pydantic import ValidationError
 
 from zhizhi.console.cli_common import fail as _fail
 from zhizhi.console.cli_config import config_app
@@ -34,7 +35,10 @@ DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settin
 
 
 def _settings(data_dir: Path | None = None, **demo: object) -> Settings:
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as exc:  # a bad value or an unknown key, each named
+        _fail(str(exc))
     if data_dir is not None:
         settings.data_dir = data_dir
     changes = {k: v for k, v in demo.items() if v is not None}
