@@ -36,37 +36,6 @@ def build_detector(settings: Settings, kind: str | None = None, weights: Path | 
         _fail(str(exc))
 
 
-def shared_evidence_recorder(settings: Settings, bus):
-    """Evidence of a worker in its own process: snapshots and clips of its cameras' alerts are
-    written to the evidence folder the consoles share (``alerts.evidence_dir``, by default
-    ``data_dir/evidence``; a network folder across machines) and announced on the bus
-    (``Topic.EVIDENCE``) for a console to attach to the alert."""
-    from zhizhi.bus import Topic
-    from zhizhi.video.evidence import EvidenceRecorder
-    from zhizhi.video.evidence_store import EvidenceStore
-
-    def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> None:
-        bus.publish(Topic.EVIDENCE, {"type": "evidence", "alert_id": alert_id, "snapshot": snapshot, "clip": clip})
-
-    store = EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days)
-    return EvidenceRecorder(store, announce, **settings.worker.evidence_options).attach(bus)
-
-
-def worker_leases(settings: Settings, runner, configs):
-    """Camera leases of a worker on a shared bus: the worker runs the cameras it holds."""
-    from zhizhi.video.leases import CameraLeases
-
-    by_id = {c.id: c for c in configs}
-    log = logging.getLogger("zhizhi.worker")
-
-    def on_change(owned: set[str]) -> None:
-        log.info("cameras of this worker: %s", ", ".join(sorted(owned)) or "none")
-        runner.set_cameras([by_id[i] for i in sorted(owned) if i in by_id])
-
-    return CameraLeases(settings.bus.url, settings.bus.resolved_node, list(by_id),
-                        ttl_s=settings.bus.lease_ttl_s, prefix=settings.bus.prefix, on_change=on_change).start()
-
-
 def simulate(
     scenario: Annotated[str, typer.Option(help="normal, hazmat-stop, hazmat-prohibited-zone, wrong-way, speeding, crowd")],
     out: Annotated[Path, typer.Option(help="Output folder (clip.mp4, truth.jsonl, events.jsonl, camera.json).")],
@@ -288,9 +257,8 @@ def worker(
     leases: each runs its fair share, and a dead worker's cameras move to the others within
     ``bus.lease_ttl_s`` plus a renew period."""
     from zhizhi.bus import Topic
-    from zhizhi.console.scaleout import is_shared, open_bus
+    from zhizhi.console.worker_runtime import WorkerRuntime
     from zhizhi.video.camera_config import CameraConfigError, load_camera_configs
-    from zhizhi.video.worker import Worker
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -301,32 +269,22 @@ def worker(
         configs = load_camera_configs(path)
     except CameraConfigError as exc:
         _fail(str(exc))
-    try:
-        bus = open_bus(settings)
-    except ValueError as exc:  # a malformed URL
-        _fail(f"bus {settings.bus.url}: {exc}")
-    printed = (Topic.OBSERVATIONS, Topic.CAMERA_STATUS) if jsonl else ()
+    printed = (Topic.OBSERVATIONS, Topic.CAMERA_STATUS)
 
-    def publish(topic: str, message: dict) -> None:
-        bus.publish(topic, message)
+    def echo(topic: str, message: dict) -> None:
+        """``--jsonl``: what the worker publishes, as JSON lines."""
         if topic in printed:
             print(json.dumps(message, ensure_ascii=False), flush=True)
 
+    runtime = WorkerRuntime(settings, configs, build_detector(settings, detector, weights),
+                            echo=echo if jsonl else None)
+    try:
+        runtime.start()  # bus, evidence recorder, worker, camera leases, frame publisher (console.worker_runtime)
+    except ValueError as exc:  # a malformed bus URL
+        _fail(f"bus {settings.bus.url}: {exc}")
+    runner = runtime.worker
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    leases = frames = recorder = None
-    if is_shared(bus):
-        from zhizhi.video.shared_frames import FramePublisher, SharedFrames
-
-        recorder = shared_evidence_recorder(settings, bus)
-        runner = Worker([], build_detector(settings, detector, weights), publish, evidence=recorder,
-                        jpeg_quality=settings.worker.jpeg_quality, subscribe=bus.subscribe)
-        leases = worker_leases(settings, runner, configs)
-        frames = FramePublisher(SharedFrames(settings.bus.url, prefix=settings.bus.prefix),
-                                lambda: runner.camera_ids, runner.latest_jpeg).start()
-    else:
-        runner = Worker(configs, build_detector(settings, detector, weights), publish,
-                        jpeg_quality=settings.worker.jpeg_quality, subscribe=bus.subscribe)
     if seconds is not None:
         threading.Timer(seconds, stop.set).start()
     try:
@@ -334,12 +292,5 @@ def worker(
     except KeyboardInterrupt:
         pass
     finally:
-        if leases is not None:
-            leases.stop(release=True)
-        if frames is not None:
-            frames.stop()
-        runner.close()
-        if recorder is not None:
-            recorder.stop()
-        bus.stop()
+        runtime.stop()
     print(json.dumps({"type": "summary", **runner.stats()}), file=sys.stdout, flush=True)

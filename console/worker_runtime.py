@@ -1,0 +1,134 @@
+"""The start-up and shutdown of a ``zhizhi worker`` process: the same ordered steps as a console's.
+
+:class:`WorkerRuntime` starts, in order, the bus, the evidence recorder (on a shared bus), the
+frame-analysis worker, the camera leases and the frame publisher (both on a shared bus), and
+stops them in reverse (:class:`~zhizhi.console.lifecycle.Lifecycle`). On the in-process bus the
+worker runs every camera of its file; on a Redis bus several workers share them by lease,
+write evidence into the folder the consoles share and put their newest frames into Redis.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from zhizhi.bus import Bus, Topic
+from zhizhi.console.lifecycle import Lifecycle
+from zhizhi.console.scaleout import is_shared, open_bus
+from zhizhi.console.settings import Settings
+from zhizhi.video.camera_config import CameraConfig
+
+log = logging.getLogger("zhizhi.worker")
+
+#: ``echo(topic, message)``: called with every message the worker publishes (``--jsonl``).
+Echo = Callable[[str, Any], None]
+
+
+class WorkerRuntime(Lifecycle):
+    """Starts and stops what a worker process runs (see the module)."""
+
+    WHAT = "worker"
+    STEPS = ("bus", "recorder", "worker", "leases", "frames")
+
+    def __init__(self, settings: Settings, configs: Sequence[CameraConfig], detector, *,
+                 echo: Echo | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.configs = list(configs)
+        self.detector = detector
+        self.echo = echo
+        self.bus: Bus | None = None
+        self.recorder = self.worker = self.leases = self.frames = None
+
+    @property
+    def shared(self) -> bool:
+        return self.bus is not None and is_shared(self.bus)
+
+    def publish(self, topic: str, message: Any) -> None:
+        """The worker's messages onto the bus (and to ``echo``)."""
+        assert self.bus is not None
+        self.bus.publish(topic, message)
+        if self.echo is not None:
+            self.echo(topic, message)
+
+    def start_bus(self) -> None:
+        self.bus = open_bus(self.settings)
+
+    def stop_bus(self) -> None:
+        if self.bus is not None:
+            self.bus.stop()
+
+    def start_recorder(self) -> None:
+        if self.shared:
+            self.recorder = shared_evidence_recorder(self.settings, self.bus)
+
+    def stop_recorder(self) -> None:
+        """Finish the clips being written (after the worker's last frames)."""
+        if self.recorder is not None:
+            self.recorder.stop()
+
+    def start_worker(self) -> None:
+        from zhizhi.video.worker import Worker
+
+        assert self.bus is not None
+        self.worker = Worker([] if self.shared else self.configs, self.detector, self.publish,
+                             evidence=self.recorder, jpeg_quality=self.settings.worker.jpeg_quality,
+                             subscribe=self.bus.subscribe)
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.close()
+
+    def start_leases(self) -> None:
+        if self.shared:
+            self.leases = worker_leases(self.settings, self.worker, self.configs)
+
+    def stop_leases(self) -> None:
+        """Hand the cameras back at once (other workers take them within a renew period)."""
+        if self.leases is not None:
+            self.leases.stop(release=True)
+
+    def start_frames(self) -> None:
+        if self.shared:
+            from zhizhi.video.shared_frames import FramePublisher, SharedFrames
+
+            worker = self.worker
+            self.frames = FramePublisher(SharedFrames(self.settings.bus.url, prefix=self.settings.bus.prefix),
+                                         lambda: worker.camera_ids, worker.latest_jpeg).start()
+
+    def stop_frames(self) -> None:
+        if self.frames is not None:
+            self.frames.stop()
+
+
+def shared_evidence_recorder(settings: Settings, bus: Bus):
+    """Evidence of a worker in its own process: snapshots and clips of its cameras' alerts are
+    written to the evidence folder the consoles share (``alerts.evidence_dir``, by default
+    ``data_dir/evidence``; a network folder across machines) and announced on the bus
+    (``Topic.EVIDENCE``) for a console to attach to the alert."""
+    from zhizhi.video.evidence import EvidenceRecorder
+    from zhizhi.video.evidence_store import EvidenceStore
+
+    def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> None:
+        bus.publish(Topic.EVIDENCE, {"type": "evidence", "alert_id": alert_id, "snapshot": snapshot, "clip": clip})
+
+    store = EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days)
+    return EvidenceRecorder(store, announce, **settings.worker.evidence_options).attach(bus)
+
+
+def worker_leases(settings: Settings, runner, configs: Sequence[CameraConfig]):
+    """Camera leases of a worker on a shared bus: the worker runs the cameras it holds."""
+    from zhizhi.video.leases import CameraLeases
+
+    by_id = {c.id: c for c in configs}
+
+    def on_change(owned: set[str]) -> None:
+        log.info("cameras of this worker: %s", ", ".join(sorted(owned)) or "none")
+        runner.set_cameras([by_id[i] for i in sorted(owned) if i in by_id])
+
+    return CameraLeases(settings.bus.url, settings.bus.resolved_node, list(by_id),
+                        ttl_s=settings.bus.lease_ttl_s, prefix=settings.bus.prefix, on_change=on_change).start()
+
+
+__all__ = ["WorkerRuntime", "shared_evidence_recorder", "worker_leases"]

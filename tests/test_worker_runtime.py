@@ -1,0 +1,93 @@
+"""``zhizhi worker``'s runtime: bus, recorder, worker, leases, frames started in order, stopped in reverse."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from zhizhi.console.settings import BusSettings, Settings
+from zhizhi.console.worker_runtime import WorkerRuntime
+from zhizhi.video.camera_config import CameraConfig, SourceConfig
+from zhizhi.video.detectors import make_detector
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory) -> Path:
+    """Two seconds at 10 fps, 320x180: a bright box crossing a grey road."""
+    path = tmp_path_factory.mktemp("clip") / "road.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 180))
+    for i in range(20):
+        image = np.full((180, 320, 3), 90, np.uint8)
+        cv2.rectangle(image, (20 + 8 * i, 70), (70 + 8 * i, 110), (240, 240, 240), -1)
+        writer.write(image)
+    writer.release()
+    return path
+
+
+def _cameras(clip: Path) -> list[CameraConfig]:
+    return [CameraConfig(id="c1", source=SourceConfig(url=str(clip), loop=True), analysis_fps=10.0)]
+
+
+def _steps(runtime: WorkerRuntime, action: str) -> list[str]:
+    return [step for done, step in runtime.history if done == action]
+
+
+def test_in_process_the_worker_runs_every_camera_and_stops_in_reverse(clip, tmp_path):
+    runtime = WorkerRuntime(Settings(data_dir=tmp_path), _cameras(clip), make_detector("motion")).start()
+    assert _steps(runtime, "start") == list(WorkerRuntime.STEPS)
+    assert runtime.worker.camera_ids == ["c1"] and not runtime.shared
+    assert (runtime.recorder, runtime.leases, runtime.frames) == (None, None, None)
+    stop = threading.Event()
+    thread = threading.Thread(target=runtime.worker.run, args=(stop,))
+    thread.start()
+    deadline = time.monotonic() + 20
+    while runtime.worker.latest_jpeg("c1") is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    thread.join(10)
+    runtime.stop()
+    runtime.stop()
+    assert _steps(runtime, "stop") == list(reversed(WorkerRuntime.STEPS))
+
+
+def test_on_a_shared_bus_the_worker_holds_leases_and_hands_them_back(clip, tmp_path, redis_server):
+    settings = Settings(data_dir=tmp_path, bus=BusSettings(url=redis_server.url, node="w-test", lease_ttl_s=3))
+    with WorkerRuntime(settings, _cameras(clip), make_detector("motion")) as runtime:
+        assert runtime.shared and None not in (runtime.recorder, runtime.leases, runtime.frames)
+        deadline = time.monotonic() + 10
+        while runtime.worker.camera_ids != ["c1"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert runtime.worker.camera_ids == ["c1"]  # the only worker holds the only camera
+    assert _steps(runtime, "stop") == list(reversed(WorkerRuntime.STEPS))
+    assert not redis_server.client().exists("zhizhi:worker:w-test")  # released, not left to expire
+
+
+def test_a_failing_step_stops_the_ones_started(clip, tmp_path, monkeypatch):
+    def broken(self) -> None:
+        raise RuntimeError("no leases")
+
+    monkeypatch.setattr(WorkerRuntime, "start_leases", broken)
+    runtime = WorkerRuntime(Settings(data_dir=tmp_path), _cameras(clip), make_detector("motion"))
+    with pytest.raises(RuntimeError, match="no leases"):
+        runtime.start()
+    assert _steps(runtime, "stop") == ["leases", "worker", "recorder", "bus"]
+
+
+def test_the_worker_command(clip, tmp_path, monkeypatch):
+    from zhizhi.console.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    cameras = tmp_path / "cameras.json"
+    cameras.write_text(json.dumps({"cameras": [c.model_dump(mode="json") for c in _cameras(clip)]}))
+    result = CliRunner().invoke(app, ["worker", "--cameras", str(cameras), "--detector", "motion",
+                                      "--seconds", "3", "--jsonl"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["type"] == "summary"
