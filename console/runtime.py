@@ -33,7 +33,6 @@ from zhizhi.alerts.store import AlertStore
 from zhizhi.alerts.watch import DeadlineWatch
 from zhizhi.bus import Bus, Cancellable, Topic
 from zhizhi.console.auth import AuthService, AuthStore
-from zhizhi.console.fleet import Fleet, locate_many
 from zhizhi.console.incident_impact import IncidentImpact
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.lifecycle import Lifecycle
@@ -60,6 +59,7 @@ from zhizhi.gis.metric import MetricFrame
 from zhizhi.layers.hazmat import HazmatRegistry
 from zhizhi.models.trajectory.fusion import TrackFusion
 from zhizhi.models.versions.watch import ModelWatch
+from zhizhi.telemetry.fleet import Fleet, locate_many
 from zhizhi.telemetry.gate import TelemetryGate
 from zhizhi.telemetry.mqtt import MqttIngest
 from zhizhi.video.evidence_store import EvidenceStore

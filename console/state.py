@@ -25,12 +25,10 @@ from zhizhi.alerts.service import AlertService, Locate
 from zhizhi.bus import Bus, Topic
 from zhizhi.console.auth import AuthService
 from zhizhi.console.demo_district import install_demo_district, needs_install
-from zhizhi.console.fleet import Fleet
 from zhizhi.console.incident_impact import IncidentImpact
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.live.bridge import LiveBridge
 from zhizhi.console.live.hub import LiveHub
-from zhizhi.console.live.positions import PositionFeed
 from zhizhi.console.scaleout import RuleModelsLeader
 from zhizhi.console.settings import Settings
 from zhizhi.gis.cameras import Camera, CameraIndex, fov_sectors
@@ -52,8 +50,10 @@ from zhizhi.models.warning.engine import WarningEngine
 from zhizhi.models.warning.record import WarningEvent
 from zhizhi.models.warning.runner import WarningRunner
 from zhizhi.models.warning.scene import places_for
+from zhizhi.telemetry.fleet import Fleet
 from zhizhi.telemetry.gate import IngestReport, TelemetryGate
 from zhizhi.telemetry.mqtt import MqttIngest
+from zhizhi.telemetry.positions import PositionFeed
 from zhizhi.telemetry.record import DroneState, Fix
 from zhizhi.video.camera_config import CameraConfig, CameraConfigError, load_camera_configs
 from zhizhi.video.evidence import EvidenceRecorder

@@ -7,7 +7,7 @@ console analyses, is a 404. An MJPEG stream ends within a second of the end of i
 logout, a password change, the idle timeout: :mod:`console.auth.sessions`).
 
 A drone's camera is served under its drone id (``/api/cameras/UAV-01/mjpeg``) to the
-jurisdictions that contain the grid the drone is over now (:meth:`console.fleet.Fleet.drones`);
+jurisdictions that contain the grid the drone is over now (:meth:`telemetry.fleet.Fleet.drones`);
 to any other it is a 404 like an unknown camera, and a stream ends when the drone leaves.
 """
 

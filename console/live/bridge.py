@@ -15,7 +15,7 @@ only to screens whose jurisdiction contains one of them:
 - an incident's timeline entry: a note for the incident's audience, an alert's entry only for
   those who see the alert (its grid and its responsible unit).
 
-Vehicle and drone positions reach the hub through :mod:`console.live.positions`.
+Vehicle and drone positions reach the hub through :mod:`telemetry.positions`.
 
 Tracks come from the frame batches of the workers, at most ``tracks_hz`` messages per camera
 per second: the latest positions, which is what a map can show.

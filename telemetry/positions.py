@@ -2,7 +2,8 @@
 
 Telemetry can arrive thousands of times a second; a screen needs each object's newest position
 about once a second. A :class:`PositionFeed` wakes every ``interval_s``, takes what changed in
-the :class:`~console.fleet.Fleet` since the last round and publishes it on the live hub:
+the :class:`~telemetry.fleet.Fleet` since the last round and publishes it on a :class:`Hub`
+(the console's live hub, which sends each message to the screens of its audience):
 
 - ``{"type": "vehicles", "ts", "vehicles": [...]}`` — one message per town, holding only the
   vehicles located in that town (outside every grid: the district's message);
@@ -18,12 +19,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
-from zhizhi.console.fleet import Fleet
-from zhizhi.console.live.hub import LiveHub
 from zhizhi.gis.codes import LEVEL_DIGITS, Level
+from zhizhi.telemetry.fleet import Fleet
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +31,16 @@ log = logging.getLogger(__name__)
 Describe = Callable[[str], dict[str, Any] | None]
 
 
+class Hub(Protocol):
+    """Where the feed publishes: a message for the screens of the ``audience`` codes."""
+
+    def publish(self, message: dict[str, Any], *, audience: Sequence[str], keep: bool = True) -> object: ...
+
+
 class PositionFeed:
     """Publishes the fleet's changes on the hub every ``interval_s`` seconds, in a thread."""
 
-    def __init__(self, hub: LiveHub, fleet: Fleet, *, interval_s: float = 1.0,
+    def __init__(self, hub: Hub, fleet: Fleet, *, interval_s: float = 1.0,
                  describe: Describe | None = None) -> None:
         self.hub = hub
         self.fleet = fleet
