@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 
+from zhizhi.alerts.incidents.impact import IncidentImpact
 from zhizhi.alerts.incidents.service import IncidentService
 from zhizhi.alerts.incidents.store import IncidentStore
 from zhizhi.alerts.service import AlertService
@@ -33,7 +34,6 @@ from zhizhi.alerts.store import AlertStore
 from zhizhi.alerts.watch import DeadlineWatch
 from zhizhi.bus import Bus, Cancellable, Topic
 from zhizhi.console.auth import AuthService, AuthStore
-from zhizhi.console.incident_impact import IncidentImpact
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.lifecycle import Lifecycle
 from zhizhi.console.scaleout import open_bus, wire_rule_models, wire_shared
@@ -167,7 +167,10 @@ class Runtime(Lifecycle):
             jobs=JobRunner(max_parallel=settings.backtest.parallel),
             runtime=self,
         )
-        state.incident_impact = IncidentImpact(state)
+        state.incident_impact = IncidentImpact(
+            state.jurisdictions, state.registry, state.fleet.moving_objects,
+            near_m=state.settings.incidents.near_m, shelters=state.settings.incidents.shelters,
+        )
         state.incidents.compute = state.incident_impact.compute
         state.incidents.scope_of = state.scope_for  # readers given by code are cut by their area
         self.state = state

@@ -19,13 +19,13 @@ import geopandas as gpd
 from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
+from zhizhi.alerts.incidents.impact import IncidentImpact
 from zhizhi.alerts.incidents.service import IncidentService
 from zhizhi.alerts.record import OPEN_STATUSES
 from zhizhi.alerts.service import AlertService, Locate
 from zhizhi.bus import Bus, Topic
 from zhizhi.console.auth import AuthService
 from zhizhi.console.demo_district import install_demo_district, needs_install
-from zhizhi.console.incident_impact import IncidentImpact
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.live.bridge import LiveBridge
 from zhizhi.console.live.hub import LiveHub

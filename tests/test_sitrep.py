@@ -8,12 +8,14 @@ import csv
 import io
 import json
 import re
+from pathlib import Path
 
 import pytest
 
 from tests.browser import chromium_missing_reason, launch_chromium
 from zhizhi.alerts.incidents.record import Incident, TimelineEntry
-from zhizhi.console.sitrep import CSV_COLUMNS, external_refs, render_html, summary_csv, summary_json
+from zhizhi.alerts.incidents.sitrep import CSV_COLUMNS, external_refs, summary_csv, summary_json
+from zhizhi.alerts.incidents.sitrep import render_html as render_with
 
 T0 = 1_750_000_000.0
 LON, LAT = 120.95, 32.05
@@ -29,6 +31,7 @@ def _obj(layer: str, i: int, dx: float, inside: bool, **props) -> dict:
             "lat": LAT + dx / 2, "distance_m": abs(dx) * 94_000, "inside": inside, "properties": props}
 
 
+LEAFLET_DIR = Path(__file__).resolve().parents[1] / "console" / "static" / "vendor" / "leaflet"
 GRIDS = ["320612001001001", "320612001001002", "320612001002001"]
 IMPACT = {
     "area": _square(LON, LAT, 0.01),
@@ -61,6 +64,11 @@ def incident() -> Incident:
         geometry=IMPACT["area"], owner_unit="320612001", codes=["320612001", *GRIDS], impact=IMPACT,
         created_ts=T0, created_by="duty-1", updated_ts=T0,
     )
+
+
+def render_html(*args, **kwargs) -> str:
+    """The report with the Leaflet the console serves (its front-end packages)."""
+    return render_with(*args, leaflet_dir=LEAFLET_DIR, **kwargs)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from zhizhi.alerts.incidents import sitrep
 from zhizhi.alerts.incidents.errors import (
     IncidentConflict,
     IncidentNotFound,
@@ -29,7 +30,6 @@ from zhizhi.alerts.incidents.errors import (
     NotOwner,
 )
 from zhizhi.alerts.incidents.record import Incident, IncidentSpec, IncidentStatus, TimelineEntry
-from zhizhi.console import sitrep
 from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
 from zhizhi.console.auth import Permission
 
@@ -141,7 +141,8 @@ def _report_parts(state, scope, incident_id: str) -> tuple[Incident, list[Timeli
 async def report_html(state: State, scope: RequestScope, incident_id: str) -> HTMLResponse:
     """A standalone situation-report map (folium, no internet needed to open it)."""
     incident, entries = _report_parts(state, scope, incident_id)
-    html = await run_in_threadpool(sitrep.render_html, incident, incident.impact, timeline=entries)
+    html = await run_in_threadpool(sitrep.render_html, incident, incident.impact, timeline=entries,
+                                   leaflet_dir=state.settings.assets_dir / "leaflet")
     return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="sitrep-{incident.id}.html"'})
 
 

@@ -1,8 +1,8 @@
 """Situation reports (态势报告) of an incident: a standalone HTML map, a JSON summary, a CSV table.
 
 The HTML is made with folium but loads nothing from anywhere: Leaflet's script and stylesheet
-are inlined from ``console/static/vendor/leaflet/`` (its images as ``data:`` URIs), folium's
-CDN links (jQuery, Bootstrap, Font Awesome, awesome-markers) are dropped — nothing here needs
+are inlined from the Leaflet folder the caller names (the console's front-end packages,
+``settings.assets_dir / "leaflet"``; its images as ``data:`` URIs), folium's CDN links (jQuery, Bootstrap, Font Awesome, awesome-markers) are dropped — nothing here needs
 them — and there is no tile layer unless a tile URL is passed explicitly. Markers are circle
 markers (drawn, not images). The file opens on an air-gapped duty PC, or attached to a report.
 
@@ -36,7 +36,6 @@ from shapely.geometry import shape
 
 from zhizhi.alerts.incidents.record import Incident, TimelineEntry, impact_counts
 
-LEAFLET_DIR = Path(__file__).resolve().parent / "static" / "vendor" / "leaflet"
 CST = timezone(timedelta(hours=8), "UTC+8")
 
 TYPE_LABELS = {
@@ -142,14 +141,14 @@ def external_refs(page: str) -> list[str]:
     return [r for r in parser.refs if re.match(r"^(https?:|ftp:|//)", r.strip(), re.IGNORECASE)]
 
 
-@lru_cache(maxsize=1)
-def _leaflet() -> tuple[str, str]:
+@lru_cache(maxsize=4)
+def _leaflet(leaflet_dir: Path) -> tuple[str, str]:
     """Leaflet's script and stylesheet, the stylesheet's images inlined as data URIs."""
-    js = (LEAFLET_DIR / "leaflet.js").read_text(encoding="utf-8")
-    css = (LEAFLET_DIR / "leaflet.css").read_text(encoding="utf-8")
+    js = (leaflet_dir / "leaflet.js").read_text(encoding="utf-8")
+    css = (leaflet_dir / "leaflet.css").read_text(encoding="utf-8")
 
     def inline(match: re.Match[str]) -> str:
-        data = base64.b64encode((LEAFLET_DIR / match.group(1)).read_bytes()).decode("ascii")
+        data = base64.b64encode((leaflet_dir / match.group(1)).read_bytes()).decode("ascii")
         return f"url(data:image/png;base64,{data})"
 
     css = re.sub(r"url\((images/[\w.-]+\.png)\)", inline, css)
@@ -333,6 +332,7 @@ def render_html(
     incident: Incident,
     impact: dict[str, Any],
     *,
+    leaflet_dir: Path,
     layers: dict[str, dict[str, Any]] | None = None,
     timeline: Sequence[TimelineEntry | dict[str, Any]] = (),
     tiles: str | None = None,
@@ -340,6 +340,8 @@ def render_html(
     generated_ts: float | None = None,
 ) -> str:
     """A standalone HTML situation report of ``incident`` with ``impact`` (the plain dict).
+
+    ``leaflet_dir`` holds Leaflet's ``leaflet.js``, ``leaflet.css`` and ``images/`` (inlined).
 
     ``layers`` are GeoJSON FeatureCollections by name: ``grids`` (and ``towns``, ``villages``)
     whose features carry ``properties.code`` — the affected ones are outlined — and any other
@@ -391,7 +393,7 @@ def render_html(
 
     figure: Figure = fmap.get_root()
     figure.title = _e(f"{TYPE_LABELS.get(str(incident.type), incident.type)} · {incident.title}")
-    js, css = _leaflet()
+    js, css = _leaflet(Path(leaflet_dir).resolve())
     figure.header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css", index=0)
     figure.header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js", index=1)
     figure.header.add_child(Element(f"<style>{_PAGE_CSS}</style>"), name="sitrep_css")

@@ -1,4 +1,4 @@
-"""What an incident's area touches, computed from the console's own layers and fleet.
+"""What an incident's area touches, computed from the district's stored layers and the fleet.
 
 :class:`IncidentImpact` is the ``compute`` of :class:`alerts.incidents.service.IncidentService`:
 from an :class:`~alerts.incidents.record.IncidentSpec` it builds the hazard area
@@ -13,7 +13,8 @@ it: a town's incident never reaches into a neighbour.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import geopandas as gpd
 import shapely
@@ -21,23 +22,36 @@ import shapely
 from zhizhi.alerts.incidents.errors import InvalidIncident
 from zhizhi.alerts.incidents.record import IncidentSpec
 from zhizhi.gis.impact import HazardArea, analyze, clip_area
+from zhizhi.gis.jurisdiction import Jurisdictions
 from zhizhi.gis.metric import MetricFrame
-from zhizhi.layers import Scope
+from zhizhi.layers import LayerRegistry, Scope
 
-if TYPE_CHECKING:
-    from zhizhi.console.state import ConsoleState
+#: ``moving()``: drones and vehicles where they are now (:meth:`telemetry.fleet.Fleet.moving_objects`).
+Moving = Callable[[], dict[str, list[dict[str, Any]]]]
 
 LAYERS = ("towns", "villages", "grids", "cameras", "facilities", "shelters")
 
 
 class IncidentImpact:
-    """Hazard areas and their impact over one console's district."""
+    """Hazard areas and their impact over one district.
 
-    def __init__(self, state: ConsoleState) -> None:
-        self.state = state
+    ``registry`` holds the district's layers (read once, on first use), ``moving`` says where
+    drones and vehicles are now; cameras, drones and facilities within ``near_m`` of the area
+    count, and the ``shelters`` nearest shelters are listed.
+    """
+
+    def __init__(
+        self, jurisdictions: Jurisdictions, registry: LayerRegistry, moving: Moving, *,
+        near_m: float, shelters: int,
+    ) -> None:
+        self.jurisdictions = jurisdictions
+        self.registry = registry
+        self.moving = moving
+        self.near_m = near_m
+        self.shelters = shelters
         self._layers: dict[str, gpd.GeoDataFrame] | None = None
         self._lock = threading.Lock()
-        district = state.jurisdictions.get(state.jurisdictions.district_code).geometry
+        district = jurisdictions.get(jurisdictions.district_code).geometry
         self.frame = MetricFrame.for_geometry(district)
 
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -45,9 +59,9 @@ class IncidentImpact:
         with self._lock:
             if self._layers is None:
                 everything = Scope.everything()
-                stored = {info.name for info in self.state.registry.list_layers(everything)}
+                stored = {info.name for info in self.registry.list_layers(everything)}
                 self._layers = {
-                    name: self.state.registry.read_features(name, everything) for name in LAYERS if name in stored
+                    name: self.registry.read_features(name, everything) for name in LAYERS if name in stored
                 }
             return self._layers
 
@@ -71,13 +85,12 @@ class IncidentImpact:
         shape = self.owned_part(area.shape, owner)
         if shape.is_empty:
             raise InvalidIncident(f"the area does not overlap the jurisdiction of {owner}")
-        settings = self.state.settings.incidents
         report = analyze(
             shape,
             self.layers(),
-            near_m=settings.near_m,
-            shelters_k=settings.shelters,
-            moving=self.state.fleet.moving_objects(),
+            near_m=self.near_m,
+            shelters_k=self.shelters,
+            moving=self.moving(),
             frame=self.frame,
         )
         impact = report.model_dump(mode="json")
@@ -88,9 +101,9 @@ class IncidentImpact:
 
     def owned_part(self, shape: shapely.Geometry, owner: str) -> shapely.Geometry:
         """The part of a hazard area inside ``owner``'s jurisdiction (all of it for the district)."""
-        if owner == self.state.jurisdictions.district_code or owner not in self.state.jurisdictions:
+        if owner == self.jurisdictions.district_code or owner not in self.jurisdictions:
             return shape
-        return clip_area(shape, self.state.jurisdictions.get(owner).geometry)
+        return clip_area(shape, self.jurisdictions.get(owner).geometry)
 
     def touches(self, spec: IncidentSpec, scope: Scope) -> bool:
         """Whether the spec's area overlaps a jurisdiction (everything overlaps the district)."""
