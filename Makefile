@@ -7,8 +7,9 @@ demo:  ## set up, then run the demo console on http://127.0.0.1:$(PORT)/
 	bash scripts/setup.sh
 	.venv/bin/zhizhi demo --port $(PORT)
 
-test:  ## set up, then run the whole test suite
+test:  ## set up, lint, then run the whole test suite
 	bash scripts/setup.sh --test
+	$(MAKE) lint
 	.venv/bin/python -m pytest -q
 
 cluster:  ## set up, then run 2 consoles and 3 workers on PostgreSQL and Redis (docs/scale-out.md)
@@ -23,6 +24,7 @@ bench:  ## benchmarks (outside the test suite)
 	bash scripts/setup.sh
 	.venv/bin/zhizhi bench spatial --json
 
-lint:
+lint:  ## the layers contract (pyproject.toml [tool.importlinter]), ruff, eslint
+	.venv/bin/lint-imports
 	.venv/bin/ruff check .
 	console/frontend/node_modules/.bin/eslint -c console/frontend/eslint.config.js console/static
