@@ -40,9 +40,9 @@ export function mountHeader({ subtitle, nav = "", status = "" }) {
       <b id="zz-scope-name">—</b>
     </div>
     <div class="zz-header-item zz-user">
-      <span class="zz-label">用户 User</span>
-      <b><span id="zz-user-name">—</span><button type="button" id="zz-logout" class="zz-logout"
-           title="退出登录 Log out">退出</button></b>
+      <span class="zz-label">用户 User
+        <button type="button" id="zz-logout" class="zz-logout" title="退出登录 Log out">退出</button></span>
+      <b id="zz-user-name">—</b>
     </div>
     ${status}
     <div class="zz-clock" aria-live="off">
