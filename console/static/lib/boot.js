@@ -10,12 +10,6 @@
   "use strict";
   var queued = [];
 
-  function esc(s) {
-    return String(s == null ? "" : s).replace(/[&<>"']/g, function (c) {
-      return { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" }[c];
-    });
-  }
-
   function banner() {
     var box = document.getElementById("zz-errors");
     if (box || !document.body) return box;
@@ -41,7 +35,8 @@
       return;
     }
     var li = document.createElement("li");
-    li.innerHTML = "<b>" + esc(title) + "</b>" + (detail ? "<span>" + esc(detail) + "</span>" : "");
+    li.appendChild(document.createElement("b")).textContent = title;
+    if (detail) li.appendChild(document.createElement("span")).textContent = detail;
     box.querySelector("ul").appendChild(li);
     box.hidden = false;
     document.body.classList.add("zz-has-errors");
