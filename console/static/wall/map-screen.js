@@ -6,8 +6,8 @@
  *
  * - the user's jurisdiction outlined (GET /api/wall/scope);
  * - cameras coloured by their live source state ("camera_status" messages);
- * - live tracks ("tracks"): a small dot per object coloured by class, hazmat tankers as an
- *   orange 危 diamond; a track not heard of for 5 s fades, and goes after 60 s;
+ * - live tracks ("tracks"; track-layer.js): a small dot per object coloured by class, hazmat
+ *   tankers as an orange 危 diamond; a track not heard of for 5 s fades, and goes after 60 s;
  * - open alerts as markers coloured by severity, pulsing while new; a click selects the alert
  *   on the whole wall;
  * - a wall selection ("wall" message): fly to the alert, outline its grid, draw sight lines
@@ -31,12 +31,10 @@ import { createIncidentLayer } from "./incident-layer.js";
 import { isOpen, loadLifecycle } from "./lifecycle.js";
 import { WallLink } from "./live.js";
 import { mountWallHeader, screenTitle, wallName } from "./screen.js";
+import { createTrackLayer } from "./track-layer.js";
 import { Units } from "./units.js";
-import { CAMERA_STATE, CLASS, CLASS_OTHER, SEVERITY, STATUS, ruleEn, ruleLabel } from "./vocabulary.js";
+import { CAMERA_STATE, CLASS, SEVERITY, STATUS, ruleEn, ruleLabel } from "./vocabulary.js";
 
-const TRACK_FRESH_S = 5;
-const TRACK_FADED_S = 20;
-const TRACK_GONE_S = 60;
 const SELECT_ZOOM = 15;
 
 const wall = wallName();
@@ -46,7 +44,7 @@ const zw = {
   wall,
   link,
   markers: new Map(), // alert id -> L.Marker
-  tracks: new Map(), // "camera/track" -> {marker, seenAt, track, hazmat}
+  tracks: new Map(), // "camera/track" -> {marker, seenAt, track, hazmat} (track-layer.js)
   selection: null, // {alertId, grid, sentAt, receivedAt, appliedAt, settledAt}
   selections: [],
   units: null,
@@ -56,7 +54,6 @@ window.zhizhiWall = zw;
 let map;
 let units = new Units();
 let alertGroup;
-let trackGroup;
 let scopeLayer;
 let selectGroup;
 const cameraMarkers = new Map(); // id -> {layer, fillColor}
@@ -127,92 +124,6 @@ function paintCamera(id) {
 
 function paintAllCameras() {
   for (const id of new Set([...cameraMarkers.keys(), ...cameraCones.keys()])) paintCamera(id);
-}
-
-// ----------------------------------------------------------------------------------- tracks
-
-function trackMarker(t) {
-  const hazmat = t.cls === "hazmat_tanker";
-  const ll = [t.lat, t.lon];
-  if (hazmat) {
-    return L.marker(ll, {
-      pane: "zw-tracks",
-      keyboard: false,
-      icon: L.divIcon({ className: "zw-track zw-track-hazmat", html: "<span>危</span>", iconSize: [24, 24] }),
-    });
-  }
-  const c = (CLASS[t.cls] || CLASS_OTHER).color;
-  return L.circleMarker(ll, {
-    pane: "zw-tracks",
-    radius: t.cls === "person" ? 3.5 : 5,
-    color: "#04101c",
-    weight: 1.5,
-    fillColor: c,
-    fillOpacity: 0.95,
-    className: `zw-track zw-track-${String(t.cls || "other").replace(/[^\w-]/g, "")}`,
-  });
-}
-
-function trackTip(t) {
-  const c = CLASS[t.cls] || CLASS_OTHER;
-  const speed = Number.isFinite(t.speed_kmh) ? `${Math.round(t.speed_kmh)} km/h` : "速度未知";
-  return (
-    `<div class="zz-tip-kind">实时目标 Live track</div>` +
-    `<div class="zz-tip-name">${esc(c.label)} <small>${esc(c.en)}</small></div>` +
-    `<div class="zz-tip-extra">#${esc(t.track_id)} · ${esc(speed)}</div>`
-  );
-}
-
-function onTracks(msg) {
-  const now = Date.now();
-  for (const t of msg.tracks || []) {
-    if (!Number.isFinite(t.lat) || !Number.isFinite(t.lon)) continue;
-    const key = `${msg.camera_id}/${t.track_id}`;
-    let entry = zw.tracks.get(key);
-    const hazmat = t.cls === "hazmat_tanker";
-    if (entry && entry.hazmat !== hazmat) {
-      trackGroup.removeLayer(entry.marker);
-      entry = null;
-    }
-    if (!entry) {
-      entry = { marker: trackMarker(t), hazmat };
-      entry.marker.bindTooltip(() => trackTip(entry.track), { direction: "top", className: "zz-tip", opacity: 1 });
-      trackGroup.addLayer(entry.marker);
-      zw.tracks.set(key, entry);
-    } else {
-      entry.marker.setLatLng([t.lat, t.lon]);
-      if (!hazmat) entry.marker.setStyle({ fillColor: (CLASS[t.cls] || CLASS_OTHER).color });
-    }
-    entry.track = t;
-    entry.seenAt = now;
-    setTrackOpacity(entry, 1);
-  }
-  updateLiveCounts();
-}
-
-function setTrackOpacity(entry, opacity) {
-  if (entry.opacity === opacity) return;
-  entry.opacity = opacity;
-  if (entry.hazmat) entry.marker.setOpacity(opacity);
-  else entry.marker.setStyle({ opacity, fillOpacity: 0.95 * opacity });
-  const el = entry.marker.getElement && entry.marker.getElement();
-  if (el) el.classList.toggle("zw-stale", opacity < 1);
-}
-
-function fadeTracks() {
-  const now = Date.now();
-  for (const [key, entry] of zw.tracks) {
-    const age = (now - entry.seenAt) / 1000;
-    if (age > TRACK_GONE_S) {
-      trackGroup.removeLayer(entry.marker);
-      zw.tracks.delete(key);
-      continue;
-    }
-    const opacity =
-      age <= TRACK_FRESH_S ? 1 : Math.max(0.2, 1 - (0.8 * (age - TRACK_FRESH_S)) / (TRACK_FADED_S - TRACK_FRESH_S));
-    setTrackOpacity(entry, Math.round(opacity * 20) / 20);
-  }
-  updateLiveCounts();
 }
 
 // ----------------------------------------------------------------------------------- alerts
@@ -421,7 +332,7 @@ function liveControl() {
         const input = e.target;
         const layer = {
           alerts: alertGroup,
-          tracks: trackGroup,
+          tracks: zw.trackLayer.group,
           scope: scopeLayer,
           vehicles: zw.fleet.vehicles,
           corridors: zw.fleet.corridors,
@@ -486,8 +397,10 @@ async function start() {
   renderCounts();
   indexCameras();
   alertGroup = L.layerGroup().addTo(map);
-  trackGroup = L.layerGroup().addTo(map);
   selectGroup = L.layerGroup().addTo(map);
+  zw.trackLayer = createTrackLayer(map, link, updateLiveCounts);
+  zw.tracks = zw.trackLayer.tracks;
+  zw.fadeTracks = zw.trackLayer.fade;
   zw.fleet = createFleetLayer(map, link);
   zw.incidents = createIncidentLayer(map, link);
   [units] = await Promise.all([
@@ -512,14 +425,11 @@ async function start() {
     }
   });
   link.addEventListener("camera_status", (e) => paintCamera(e.detail.camera_id));
-  link.addEventListener("tracks", (e) => onTracks(e.detail));
   link.addEventListener("vehicles", updateLiveCounts);
   link.addEventListener("drone", updateLiveCounts);
   link.addEventListener("select", (e) => applySelection(e.detail));
   link.addEventListener("error", (e) => console.warn("wall:", e.detail && e.detail.detail));
   link.start();
-  setInterval(fadeTracks, 1000);
-  zw.fadeTracks = fadeTracks;
   document.body.dataset.wallReady = "true";
 }
 
