@@ -10,12 +10,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from zhizhi.console.cli_common import fail as _fail
 from zhizhi.console.settings import Settings
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def backtest(

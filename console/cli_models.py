@@ -16,6 +16,7 @@ from typing import Annotated
 
 import typer
 
+from zhizhi.console.cli_common import fail as _fail
 from zhizhi.console.settings import Settings
 
 models_app = typer.Typer(help="Model versions: list, show, diff, add, promote, roll back.", no_args_is_help=True)
@@ -24,11 +25,6 @@ DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settin
 Reason = Annotated[str, typer.Option("--reason", help="Why (kept in the audit).")]
 Author = Annotated[str | None, typer.Option("--author", help="Who makes the change (default: the OS user).")]
 KindArg = Annotated[str, typer.Argument(help="warning, trajectory or detector.")]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _store(data_dir: Path | None):

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from zhizhi.console.cli_common import fail as _fail
 from zhizhi.console.settings import Settings
 
 users_app = typer.Typer(help="Users: add, list, change a password.", no_args_is_help=True)
@@ -22,11 +23,6 @@ DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settin
 PasswordStdin = Annotated[
     bool, typer.Option("--password-stdin", help="Read the password from standard input.")
 ]
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def _settings(data_dir: Path | None) -> Settings:

@@ -12,12 +12,8 @@ from typing import Annotated, Literal
 
 import typer
 
+from zhizhi.console.cli_common import fail as _fail
 from zhizhi.console.settings import Settings
-
-
-def _fail(message: str, code: int = 2) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
 
 
 def build_detector(settings: Settings, kind: str | None = None, weights: Path | None = None):
