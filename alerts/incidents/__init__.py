@@ -14,6 +14,8 @@ module                    job
 ``errors.py``             what the store and the service refuse
 ``store.py``              the tables ``incidents``, ``incident_codes``, ``incident_log``
 ``service.py``            open, read, note, refresh, close; link alerts; publish changes
+``impact.py``             the service's ``compute``: hazard area and impact over the district
+``sitrep.py``             situation reports: standalone HTML map, JSON summary, CSV
 ========================  ==============================================================
 
 Visibility (one rule, documented here and in :meth:`Incident.visible_to`): jurisdiction code
