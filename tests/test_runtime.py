@@ -106,3 +106,32 @@ def test_a_bad_model_file_stops_start_up_before_storage_is_touched(tmp_path):
         runtime.start()
     assert runtime.history == [("start", "model_files"), ("stop", "model_files")]
     assert not (tmp_path / "data").exists()
+
+
+def test_the_app_without_a_state_starts_and_stops_a_runtime_of_its_own(settings):
+    from fastapi.testclient import TestClient
+
+    from zhizhi.console.app import create_app
+
+    before = _threads()
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/healthz").status_code == 200
+        runtime = client.app.state.console.runtime
+        assert runtime.running and _steps(runtime, "start") == list(Runtime.STEPS)
+    assert _steps(runtime, "stop") == list(reversed(Runtime.STEPS))
+    deadline = time.monotonic() + 10
+    while _threads() - before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not {t.name for t in _threads() - before}, "threads left running"
+
+
+def test_the_app_given_a_state_leaves_its_runtime_to_the_caller(settings):
+    from fastapi.testclient import TestClient
+
+    from zhizhi.console.app import create_app
+
+    with Runtime(settings) as runtime:
+        with TestClient(create_app(settings, state=runtime.state)) as client:
+            assert client.get("/healthz").status_code == 200
+        assert runtime.running  # the app's shutdown is not the console's
+    assert not runtime.running
