@@ -11,6 +11,8 @@ WGS-84, jurisdiction codes as in :mod:`gis.codes`.
 >>> m = a.to_message("new")
 >>> m["type"], m["event"], m["status"], a.visible_to("320612001"), a.visible_to("320612002")
 ('alert', 'new', 'new', True, False)
+>>> a.to_event("new").to_wire() == m
+True
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
+from zhizhi.bus.messages.alerts import AlertEvent, AlertEventKind
+from zhizhi.bus.messages.evidence import Evidence
 from zhizhi.gis.codes import is_within, validate_code
 from zhizhi.layers.ids import ALERT_ID
 from zhizhi.models.warning.record import Severity
@@ -66,13 +70,6 @@ def _code(value: str | None) -> str | None:
 
 Code = Annotated[str, AfterValidator(validate_code)]
 OptionalCode = Annotated[str | None, AfterValidator(_code)]
-
-
-class Evidence(BaseModel):
-    """Files kept for an alert, relative to the evidence folder (see :mod:`alerts.evidence`)."""
-
-    snapshot: str | None = None
-    clip: str | None = None
 
 
 class Alert(BaseModel):
@@ -128,8 +125,13 @@ class Alert(BaseModel):
             self.assignee_unit, code
         )
 
+    def to_event(self, event: AlertEventKind) -> AlertEvent:
+        """The ``alerts`` topic's message for this change (``to_event(e).to_wire()`` equals
+        ``to_message(e)``)."""
+        return AlertEvent.model_validate({"event": event, **self.model_dump(exclude={"version"})})
+
     def to_message(self, event: str | None = None) -> dict[str, Any]:
-        """The JSON form of the bus and the API: ``{"type": "alert", ["event": ...,] fields}``."""
+        """The JSON form of the API: ``{"type": "alert", ["event": ...,] fields}``."""
         head: dict[str, Any] = {"type": "alert"}
         if event is not None:
             head["event"] = event

@@ -21,7 +21,7 @@ People's reports (:meth:`~AlertService.report_event`) must lie inside the distri
 the caller's scope); they go to the village or town of their category and are never suppressed.
 
 Every change is stored in one transaction with its audit entries, then published on
-:data:`zhizhi.bus.Topic.ALERTS` as ``{"type": "alert", "event": ..., **alert}`` with event
+:data:`zhizhi.bus.Topic.ALERTS` as an :class:`~zhizhi.bus.messages.AlertEvent` with event
 ``new``, ``updated``, ``transition``, ``escalated``, ``handed_down``, ``reminder`` or
 ``supervision``.
 
@@ -566,7 +566,7 @@ class AlertService:
             return
         for event in events:
             try:
-                self.bus.publish(Topic.ALERTS, alert.to_message(event))
+                self.bus.publish(Topic.ALERTS, alert.to_event(event))
             except Exception:  # the change is stored; a broken transport must not undo it
                 log.exception("publishing alert %s (%s) failed", alert.id, event)
 

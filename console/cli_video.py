@@ -8,7 +8,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 
@@ -253,6 +253,7 @@ def worker(
     leases: each runs its fair share, and a dead worker's cameras move to the others within
     ``bus.lease_ttl_s`` plus a renew period."""
     from zhizhi.bus import Topic
+    from zhizhi.bus.messages import encode
     from zhizhi.console.worker_runtime import WorkerRuntime
     from zhizhi.video.camera_config import CameraConfigError, load_camera_configs
 
@@ -267,10 +268,10 @@ def worker(
         _fail(str(exc))
     printed = (Topic.OBSERVATIONS, Topic.CAMERA_STATUS)
 
-    def echo(topic: str, message: dict) -> None:
+    def echo(topic: str, message: Any) -> None:
         """``--jsonl``: what the worker publishes, as JSON lines."""
         if topic in printed:
-            print(json.dumps(message, ensure_ascii=False), flush=True)
+            print(json.dumps(encode(topic, message), ensure_ascii=False), flush=True)
 
     runtime = WorkerRuntime(settings, configs, build_detector(settings, detector, weights),
                             echo=echo if jsonl else None)

@@ -271,7 +271,7 @@ class Runtime(Lifecycle):
         if self.settings.telemetry.mqtt_enabled:
             state = self._state
             state.mqtt = MqttIngest(self.settings.telemetry.mqtt, gate=state.gate, on_fixes=state.publish_fixes,
-                                    on_drone=lambda drone: state.bus.publish(Topic.DRONES, drone.to_message()))
+                                    on_drone=lambda drone: state.bus.publish(Topic.DRONES, drone))
             state.mqtt.start()
 
     def stop_mqtt(self) -> None:

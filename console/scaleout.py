@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable
 
 from zhizhi.bus import Bus, Cancellable, InProcessBus, Topic
+from zhizhi.bus.messages import EvidenceAttached
 from zhizhi.console.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -130,18 +131,15 @@ def attach_runner(state, runner) -> None:
         runner.attach(state.bus, group=RULE_MODELS)
 
 
-def attach_evidence(state, message: dict) -> None:
+def attach_evidence(state, message: EvidenceAttached) -> None:
     """An ``evidence`` message of a worker process: the files it wrote, attached to the alert
     (paths must be relative and inside the evidence folder; anything else is refused)."""
-    if message.get("type") != "evidence" or not isinstance(message.get("alert_id"), str):
-        raise ValueError(f"not an evidence message: {message!r}")
-    files = {kind: message.get(kind) for kind in ("snapshot", "clip")}
+    files = {"snapshot": message.snapshot, "clip": message.clip}
     root = state.evidence.root
     for kind, relative in files.items():
-        if relative is not None and (not isinstance(relative, str)
-                                     or not (root / relative).resolve().is_relative_to(root)):
+        if relative is not None and not (root / relative).resolve().is_relative_to(root):
             raise ValueError(f"evidence {kind} {relative!r} is not a file of the evidence folder")
-    state.alerts.attach_evidence(message["alert_id"], **files)
+    state.alerts.attach_evidence(message.alert_id, **files)
 
 
 def wire_shared(state) -> list[Cancellable]:

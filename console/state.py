@@ -24,6 +24,7 @@ from zhizhi.alerts.incidents.service import IncidentService
 from zhizhi.alerts.record import OPEN_STATUSES
 from zhizhi.alerts.service import AlertService, Locate
 from zhizhi.bus import Bus, Topic
+from zhizhi.bus.messages.models import ModelPromoted
 from zhizhi.console.auth import AuthService
 from zhizhi.console.demo_district import install_demo_district, needs_install
 from zhizhi.console.jobs import JobRunner
@@ -154,7 +155,7 @@ class ConsoleState:
         """A drone pose through the gate and onto the bus; whether it was accepted."""
         if self.gate.accept_drone(state) is not None:
             return False
-        self.bus.publish(Topic.DRONES, state.to_message())
+        self.bus.publish(Topic.DRONES, state)
         return True
 
     def telemetry_status(self) -> dict:
@@ -313,7 +314,7 @@ def publish_promotion(state: ConsoleState):
     """A listener of the model store that publishes each promotion on the console's bus."""
 
     def publish(version, action: str) -> None:
-        state.bus.publish(Topic.MODELS, version.message(action))
+        state.bus.publish(Topic.MODELS, version.to_event(action))
 
     return publish
 
@@ -345,15 +346,15 @@ def start_model(state: ConsoleState, kind: str, from_settings):
         raise
 
 
-def apply_promotion(state: ConsoleState, message: dict) -> None:
-    """A ``model_promoted`` message of the bus: the runner of its kind swaps to the new model
-    between two batches (detectors: the workers read theirs at start)."""
-    kind = message.get("kind")
+def apply_promotion(state: ConsoleState, message: ModelPromoted) -> None:
+    """A model version went into production (the ``models`` topic): the runner of its kind swaps
+    to it between two batches (detectors: the workers read theirs at start)."""
+    kind = message.kind
     runner = state.warnings if kind == "warning" else state.trajectory if kind == "trajectory" else None
-    if runner is None or message.get("type") != "model_promoted":
+    if runner is None:
         return
-    label = f"{message.get('name')}@{message.get('version')}"
-    runner.swap_model(parse_content(kind, message["content"], label))
+    label = message.label
+    runner.swap_model(parse_content(kind, message.content, label))
     log.info("%s model %s promoted: the running %s rules swap to it", kind, label, kind)
 
 

@@ -107,11 +107,12 @@ def shared_evidence_recorder(settings: Settings, bus: Bus):
     written to the evidence folder the consoles share (``alerts.evidence_dir``, by default
     ``data_dir/evidence``; a network folder across machines) and announced on the bus
     (``Topic.EVIDENCE``) for a console to attach to the alert."""
+    from zhizhi.bus.messages import EvidenceAttached
     from zhizhi.video.evidence import EvidenceRecorder
     from zhizhi.video.evidence_store import EvidenceStore
 
     def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> None:
-        bus.publish(Topic.EVIDENCE, {"type": "evidence", "alert_id": alert_id, "snapshot": snapshot, "clip": clip})
+        bus.publish(Topic.EVIDENCE, EvidenceAttached(alert_id=alert_id, snapshot=snapshot, clip=clip))
 
     store = EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days)
     return EvidenceRecorder(store, announce, **settings.worker.evidence_options).attach(bus)

@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 import shapely
-from pydantic import ValidationError
 
+from zhizhi.bus.messages.drones import DroneState
 from zhizhi.gis.codes import is_within
 from zhizhi.gis.drones import DroneView, footprint
 from zhizhi.gis.metric import MetricFrame
 from zhizhi.gis.moving import MovingObjectIndex, Nearby
-from zhizhi.telemetry.record import DroneState
 
 #: ``locate(lons, lats) -> grid codes`` (None outside every grid).
 LocateMany = Callable[[Sequence[float], Sequence[float]], Sequence[str | None]]
@@ -88,12 +87,8 @@ class Fleet:
                 }
                 self._dirty_vehicles.add(vid)
 
-    def on_drone(self, message: dict[str, Any]) -> None:
-        """A drone pose: keep it with its camera footprint."""
-        try:
-            state = DroneState.model_validate({k: v for k, v in message.items() if k != "type"})
-        except ValidationError:
-            return  # the gate checked it; a message from elsewhere that does not fit is ignored
+    def on_drone(self, state: DroneState) -> None:
+        """A drone pose (the ``drones`` topic's message): keep it with its camera footprint."""
         polygon = self.footprint(state)
         grid = self.locate([state.lon], [state.lat])[0]
         record = {**state.model_dump(), "grid": grid, "footprint": shapely.geometry.mapping(polygon)}

@@ -6,7 +6,8 @@ offset, or epoch seconds). The gate turns accepted reports into :class:`Fix` —
 always epoch seconds — the only form the warning models and the map see.
 
 :class:`DroneState` is a drone's pose from its OSD telemetry (DJI Cloud API field names are
-read by :mod:`telemetry.dji`), enough to draw its camera footprint and geolocate its video.
+read by :mod:`telemetry.dji`), enough to draw its camera footprint and geolocate its video; it
+is the ``drones`` topic's message type itself (:mod:`zhizhi.bus.messages.drones`).
 
 >>> r = VehicleReport.model_validate({"vehicle_id": "苏F-12345", "ts": "2026-11-30T08:00:00+08:00",
 ...                                   "lon": 120.86, "lat": 32.01, "speed_kmh": 42})
@@ -24,8 +25,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-#: Epoch seconds before this are refused (a device whose clock was never set reports 1970).
-EARLIEST_TS = 946_684_800.0  # 2000-01-01T00:00:00Z
+from zhizhi.bus.messages.base import EARLIEST_TS
+from zhizhi.bus.messages.drones import DroneState
 
 
 def parse_ts(value: object) -> object:
@@ -85,27 +86,6 @@ class Fix(BaseModel):
 
     def to_message(self) -> dict[str, Any]:
         return {"type": "fix", **self.model_dump()}
-
-
-class DroneState(BaseModel):
-    """A drone's pose at ``ts``: position (WGS-84), height above the ground, where its camera
-    looks (``gimbal_yaw_deg`` from north, ``gimbal_pitch_deg`` with -90 straight down)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    drone_id: str = Field(min_length=1, max_length=64)
-    ts: float = Field(allow_inf_nan=False, ge=EARLIEST_TS)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    height_m: float = Field(ge=0, le=1500, allow_inf_nan=False, description="Above take-off ground.")
-    heading_deg: float = Field(ge=0, lt=360, allow_inf_nan=False, description="Aircraft heading.")
-    gimbal_pitch_deg: float = Field(-90.0, ge=-90, le=35, allow_inf_nan=False)
-    gimbal_yaw_deg: float = Field(ge=0, lt=360, allow_inf_nan=False, description="Camera azimuth.")
-    battery_pct: float | None = Field(None, ge=0, le=100)
-    speed_ms: float | None = Field(None, ge=0, le=60)
-
-    def to_message(self) -> dict[str, Any]:
-        return {"type": "drone", **self.model_dump()}
 
 
 def wrap_deg(angle: float) -> float:

@@ -9,6 +9,7 @@ from zhizhi.alerts.policy import AlertPolicy
 from zhizhi.alerts.service import AlertService
 from zhizhi.alerts.store import AlertStore
 from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.messages import AlertEvent
 from zhizhi.console.state import locator
 from zhizhi.gis.jurisdiction import Jurisdictions
 from zhizhi.layers import make_engine
@@ -44,12 +45,12 @@ class Recorder:
     """Every message the service publishes on the alerts topic."""
 
     def __init__(self, bus: InProcessBus) -> None:
-        self.messages: list[dict] = []
+        self.messages: list[AlertEvent] = []
         bus.subscribe(Topic.ALERTS, self.messages.append)
 
     @property
     def events(self) -> list[str]:
-        return [m["event"] for m in self.messages]
+        return [m.event for m in self.messages]
 
 
 def open_service(

@@ -199,8 +199,8 @@ def test_api_changes_are_published_on_the_bus(client, console_state, towns):
         client.post(f"/api/alerts/{alert.id}/transition", json={"to": "dispatched"})
     finally:
         sub.cancel()
-    mine = [(m["type"], m["event"], m["status"]) for m in seen if m["id"] == alert.id]
-    assert mine == [("alert", "new", "new"), ("alert", "transition", "dispatched")]
+    mine = [(m.event, m.status) for m in seen if m.id == alert.id]
+    assert mine == [("new", "new"), ("transition", "dispatched")]
 
 
 # --- events ---------------------------------------------------------------------------------

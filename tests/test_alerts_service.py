@@ -79,7 +79,7 @@ def test_many_updates_make_one_alert(service, clock, bus):
     assert alert.last_ts == T0 + 39 and alert.first_ts == T0 - 600
     assert alert.cameras == ["CAM-1", "CAM-2"] and alert.details["stopped_s"] == 99
     assert seen.events == ["new"] + ["updated"] * 40
-    assert {m["id"] for m in seen.messages} == {first.id}
+    assert {m.id for m in seen.messages} == {first.id}
     # Only meaningful changes reach the audit trail: creation and the second camera.
     history = service.history(first.id)
     assert [h.action for h in history] == [ActionKind.CREATE, ActionKind.UPDATE]
@@ -467,9 +467,12 @@ def test_bus_messages_carry_the_alert(service, bus):
     alert = service.ingest(warning(GRID))
     service.transition(alert.id, "acknowledged", "officer")
     new, moved = seen.messages
-    assert new["type"] == moved["type"] == "alert"
-    assert (new["event"], new["status"], moved["event"], moved["status"]) == ("new", "new", "transition", "acknowledged")
-    assert new["grid"] == GRID and new["assignee_unit"] == VILLAGE and new["evidence"] == {"snapshot": None, "clip": None}
+    assert (new.event, new.status, moved.event, moved.status) == ("new", "new", "transition", "acknowledged")
+    assert new.grid == GRID and new.assignee_unit == VILLAGE and new.evidence.snapshot is None
+    # the wire form (Redis, the browsers) is the API's form of the alert, with its event
+    wire = new.to_wire()
+    assert wire["type"] == "alert" and wire["evidence"] == {"snapshot": None, "clip": None}
+    assert wire == alert.to_message("new") and list(wire)[:3] == ["type", "event", "id"]
 
 
 def test_deadline_watch_keeps_running_through_errors():

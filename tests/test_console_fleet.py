@@ -15,6 +15,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from tests.auth_support import PASSWORD, bearer, create_test_users, login, small_console_settings
 from zhizhi.bus import Topic
+from zhizhi.bus.messages import CameraStatus
 from zhizhi.layers import Scope
 from zhizhi.telemetry.record import DroneState
 from zhizhi.telemetry.simulator import simulate
@@ -308,7 +309,8 @@ def test_incident_messages_reach_only_the_towns_they_touch(console):
     a.close(), b.close()
     assert any(m.get("type") == "incident" and m.get("id") == r.json()["id"] for m in seen["a"])
     assert not any(m.get("type") == "incident" for m in seen["b"])
-    state.bus.publish(Topic.ALERTS, {"type": "noop"})  # the bus still delivers after the test
+    # the bus still delivers after the test
+    state.bus.publish(Topic.CAMERA_STATUS, CameraStatus(camera_id="CAM-NOOP", state="online", since=0.0))
 
 
 # ------------------------------------------------------------------------------------ MQTT

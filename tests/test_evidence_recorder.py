@@ -85,7 +85,7 @@ def test_a_new_alert_gets_a_snapshot_and_a_clip_of_before_and_after(bus, service
     assert done.evidence.clip == f"{alert.id}/clip.webm"
     assert frame_count(store.root / done.evidence.clip) == 9 + 4
     assert messages.events == ["new", "updated", "updated"]
-    assert messages.messages[-1]["evidence"] == {"snapshot": f"{alert.id}/snapshot.jpg",
+    assert messages.messages[-1].evidence.model_dump() == {"snapshot": f"{alert.id}/snapshot.jpg",
                                                  "clip": f"{alert.id}/clip.webm"}
     assert recorder.stats()["snapshots"] == 1 and recorder.stats()["clips"] == 1
     assert recorder.stop()

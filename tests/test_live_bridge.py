@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.messages import AlertEvent, CameraStatus, IncidentEvent
+from zhizhi.bus.messages.incidents import TimelineEntryWire
 from zhizhi.console.live.bridge import LiveBridge
 from zhizhi.console.live.hub import LiveHub
 
@@ -21,6 +23,16 @@ def _setup(jurisdictions, **kw):
     return hub, bus, bridge, towns, grid_a, grid_b
 
 
+def _alert(alert_id: str, grid: str | None, unit: str) -> AlertEvent:
+    return AlertEvent(event="new", id=alert_id, key=f"k|{alert_id}", severity="orange", source="video",
+                      category="abnormal_stop", lon=120.9, lat=32.0, grid=grid, assignee_unit=unit,
+                      first_ts=1.0, last_ts=2.0, created_ts=3.0, updated_ts=3.0)
+
+
+def _status(camera_id: str, state: str) -> CameraStatus:
+    return CameraStatus(camera_id=camera_id, state=state, since=1.0)
+
+
 async def _all(client, timeout=0.2):
     out = []
     while True:
@@ -34,12 +46,14 @@ def test_alerts_go_to_their_grid_and_their_unit(jurisdictions):
     async def scenario():
         hub, bus, _, towns, grid_a, _grid_b = _setup(jurisdictions)
         district, town_a, town_b = (hub.connect(c, last_seq=0) for c in (jurisdictions.district_code, *towns))
-        bus.publish(Topic.ALERTS, {"type": "alert", "id": "A1", "grid": grid_a, "assignee_unit": towns[0]})
+        bus.publish(Topic.ALERTS, _alert("A1", grid_a, towns[0]))
         # handed from the district to town B although it lies in town A's grid
-        bus.publish(Topic.ALERTS, {"type": "alert", "id": "A2", "grid": grid_a, "assignee_unit": towns[1]})
-        bus.publish(Topic.ALERTS, {"type": "alert", "id": "A3", "grid": None,
-                                   "assignee_unit": jurisdictions.district_code})  # outside every grid
-        assert [m["id"] for m in await _all(district)] == ["A1", "A2", "A3"]
+        bus.publish(Topic.ALERTS, _alert("A2", grid_a, towns[1]))
+        bus.publish(Topic.ALERTS, _alert("A3", None, jurisdictions.district_code))  # outside every grid
+        received = await _all(district)
+        assert [m["id"] for m in received] == ["A1", "A2", "A3"]
+        # the browser gets the message's wire form, as it is, plus the hub's sequence number
+        assert {k: v for k, v in received[0].items() if k != "seq"} == _alert("A1", grid_a, towns[0]).to_wire()
         assert [m["id"] for m in await _all(town_a)] == ["A1", "A2"]
         assert [m["id"] for m in await _all(town_b)] == ["A2"]
 
@@ -50,11 +64,12 @@ def test_camera_status_is_scoped_and_kept_for_snapshots(jurisdictions):
     async def scenario():
         hub, bus, bridge, towns, _, _ = _setup(jurisdictions)
         town_a = hub.connect(towns[0], last_seq=0)
-        bus.publish(Topic.CAMERA_STATUS, {"type": "camera_status", "camera_id": "CAM-A", "state": "online"})
-        bus.publish(Topic.CAMERA_STATUS, {"type": "camera_status", "camera_id": "CAM-B", "state": "offline"})
-        bus.publish(Topic.CAMERA_STATUS, {"type": "camera_status", "camera_id": "CAM-X", "state": "online"})
-        assert [m["camera_id"] for m in await _all(town_a)] == ["CAM-A"]
-        assert [m["camera_id"] for m in bridge.camera_statuses(towns[1])] == ["CAM-B"]
+        bus.publish(Topic.CAMERA_STATUS, _status("CAM-A", "online"))
+        bus.publish(Topic.CAMERA_STATUS, _status("CAM-B", "offline"))
+        bus.publish(Topic.CAMERA_STATUS, _status("CAM-X", "online"))
+        (got,) = await _all(town_a)
+        assert got["type"] == "camera_status" and got["camera_id"] == "CAM-A" and got["state"] == "online"
+        assert bridge.camera_statuses(towns[1]) == [_status("CAM-B", "offline").to_wire()]
         assert len(bridge.camera_statuses(jurisdictions.district_code)) == 3
 
     asyncio.run(scenario())
@@ -88,7 +103,6 @@ def test_incidents_reach_each_screen_as_its_jurisdiction_reads_them(jurisdiction
     from shapely.geometry import mapping
 
     from zhizhi.alerts.incidents.record import Incident
-    from zhizhi.alerts.incidents.service import TOPIC
 
     async def scenario():
         hub, bus, _, towns, grid_a, grid_b = _setup(jurisdictions)
@@ -105,11 +119,11 @@ def test_incidents_reach_each_screen_as_its_jurisdiction_reads_them(jurisdiction
                               {"code": grid_b, "population": 2000, "share": 1.0}],
                     "vehicles": [{"id": "HZ-A", "lon": lon_a, "lat": lat_a}, {"id": "HZ-B", "lon": lon_b, "lat": lat_b}]},
             created_ts=1.0, created_by="duty", updated_ts=1.0)
-        bus.publish(TOPIC, incident.to_message("opened"))
-        entry = {"incident_id": incident.id, "ts": 2.0, "kind": "alert", "actor": "system", "alert_id": "ALERT-IN-B",
-                 "data": {"grid": grid_b, "assignee_unit": towns[1], "lon": lon_b, "lat": lat_b}}
-        bus.publish(TOPIC, {"type": "incident", "event": "timeline", "id": incident.id, "status": "active",
-                            "owner_unit": incident.owner_unit, "codes": incident.codes, "entry": entry})
+        bus.publish(Topic.INCIDENTS, incident.to_event("opened"))
+        entry = TimelineEntryWire(incident_id=incident.id, ts=2.0, kind="alert", actor="system", alert_id="ALERT-IN-B",
+                                  data={"grid": grid_b, "assignee_unit": towns[1], "lon": lon_b, "lat": lat_b})
+        bus.publish(Topic.INCIDENTS, IncidentEvent(event="timeline", id=incident.id, status="active",
+                                                   owner_unit=incident.owner_unit, codes=incident.codes, entry=entry))
 
         whole = await _all(district)
         assert [m["event"] for m in whole] == ["opened", "timeline"]

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from tests.auth_support import PASSWORD, Logins, create_test_users
 from tests.redis_support import wait_until
 from zhizhi.bus import Topic
+from zhizhi.bus.messages.models import ModelPromoted
 from zhizhi.console.app import create_app
 from zhizhi.console.settings import AlertSettings, DemoSettings, Settings
 from zhizhi.layers import Scope, make_engine
@@ -334,9 +335,9 @@ def test_a_promotion_reaches_the_running_warning_runner(console):
     promoted = client.post("/api/models/warning/default/2/promote", json={"reason": "night shift wants it"},
                            headers=analyst)
     assert promoted.status_code == 200 and promoted.json()["status"] == "production", promoted.text
-    assert heard[-1] | {"content": None} == {"type": "model_promoted", "kind": "warning", "name": "default",
-                                              "version": 2, "content": None, "action": "promote"}
-    assert heard[-1]["content"] == quick
+    assert heard[-1] == ModelPromoted(kind="warning", name="default", version=2, content=quick, action="promote")
+    assert heard[-1].to_wire() == {"type": "model_promoted", "kind": "warning", "name": "default",
+                                   "version": 2, "content": quick, "action": "promote"}
     assert runner.wait_idle() and runner.model_label == "default@2" and runner.stats()["swaps"] >= 1
     assert runner._thread.is_alive()  # the same runner, not restarted
 

@@ -17,6 +17,7 @@ import pytest
 
 from tests.redis_support import RedisServer, free_port, wait_until
 from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.messages import AlertEvent, CameraStatus
 from zhizhi.bus.redis_bus import RedisBus
 
 CLAIM_IDLE_S = 0.4
@@ -52,8 +53,29 @@ def consoles(request, make_bus):
     yield make_bus(server.url, "console-a"), make_bus(server.url, "console-b")
 
 
-def _numbers(messages: list[dict]) -> list[int]:
-    return [m["n"] for m in messages]
+def _numbers(messages: list) -> list[int]:
+    return [_number(m) for m in messages]
+
+
+def _number(message) -> int:
+    """The ``n`` a test message carries: an alert's last_ts, a camera status's frames, a dict's ``n``."""
+    if isinstance(message, AlertEvent):
+        return int(message.last_ts)
+    if isinstance(message, CameraStatus):
+        return message.frames
+    return message["n"]
+
+
+def alert(n: int, grid: str = "网格-1") -> AlertEvent:
+    """An alert message numbered ``n`` (its ``last_ts``)."""
+    return AlertEvent(event="new", id=f"a{n:011d}", key=f"test|{n}", severity="blue", source="test",
+                      category="test", lon=120.0, lat=32.0, grid=grid, assignee_unit="320612",
+                      first_ts=0.0, last_ts=float(n), created_ts=0.0, updated_ts=0.0)
+
+
+def status(n: int) -> CameraStatus:
+    """A camera-status message numbered ``n`` (its ``frames``)."""
+    return CameraStatus(camera_id="cam-001", state="online", frames=n, since=0.0)
 
 
 # ---------------------------------------------------------------------- contract (both buses)
@@ -65,13 +87,13 @@ def test_every_subscriber_of_every_console_gets_every_message_in_order(consoles)
     a.subscribe(Topic.ALERTS, got_a.append)
     b.subscribe(Topic.ALERTS, got_b.append)
     for n in range(300):
-        (a if n % 2 else b).publish(Topic.ALERTS, {"type": "alert", "n": n, "grid": "网格-1"})
+        (a if n % 2 else b).publish(Topic.ALERTS, alert(n))
     assert wait_until(lambda: len(got_a) == 300 and len(got_b) == 300)
     assert _numbers(got_a) == _numbers(got_b)  # one order for everybody
     assert sorted(_numbers(got_a)) == list(range(300))
     for parity in (0, 1):  # each publisher's messages in the order it published them
         assert [n for n in _numbers(got_a) if n % 2 == parity] == list(range(parity, 300, 2))
-    assert got_a[0]["grid"] == "网格-1"
+    assert got_a[0].grid == "网格-1" and got_a[0] == alert(_number(got_a[0]))
 
 
 def test_consumer_group_shares_the_work_each_entry_once(consoles):
@@ -100,7 +122,7 @@ def test_a_raising_handler_is_logged_and_the_others_still_run(consoles, caplog):
         raise RuntimeError("boom")
 
     def picky(message):
-        if message["n"] == 3:
+        if _number(message) == 3:
             raise ValueError("cannot handle 3")
         consumed.append(message)
 
@@ -108,8 +130,8 @@ def test_a_raising_handler_is_logged_and_the_others_still_run(consoles, caplog):
     a.subscribe(Topic.ALERTS, good.append)
     b.consume(Topic.CAMERA_STATUS, "status", picky)
     for n in range(10):
-        b.publish(Topic.ALERTS, {"n": n})
-        b.publish(Topic.CAMERA_STATUS, {"n": n})
+        b.publish(Topic.ALERTS, alert(n))
+        b.publish(Topic.CAMERA_STATUS, status(n))
     assert wait_until(lambda: len(good) == 10 and len(consumed) == 9)
     assert _numbers(consumed) == [0, 1, 2, 4, 5, 6, 7, 8, 9]
     assert "boom" in caplog.text
@@ -118,14 +140,14 @@ def test_a_raising_handler_is_logged_and_the_others_still_run(consoles, caplog):
 def test_cancel_stops_delivery(consoles):
     a, b = consoles
     got, shared = [], []
-    sub = b.subscribe(Topic.OBSERVATIONS, got.append)
+    sub = b.subscribe(Topic.CAMERA_STATUS, got.append)
     member = b.consume(Topic.TELEMETRY, "fleet", shared.append)
-    a.publish(Topic.OBSERVATIONS, {"n": 1})
+    a.publish(Topic.CAMERA_STATUS, status(1))
     a.publish(Topic.TELEMETRY, {"n": 1})
     assert wait_until(lambda: got and shared)
     sub.cancel()
     member.cancel()
-    a.publish(Topic.OBSERVATIONS, {"n": 2})
+    a.publish(Topic.CAMERA_STATUS, status(2))
     a.publish(Topic.TELEMETRY, {"n": 2})
     time.sleep(0.3)
     assert _numbers(got) == [1] and _numbers(shared) == [1]
@@ -136,11 +158,11 @@ def test_cancel_stops_delivery(consoles):
 
 def test_keys_and_wire_format(redis_server, make_bus):
     bus = make_bus(redis_server.url, "n1", prefix="zz")
-    bus.publish(Topic.ALERTS, {"type": "alert", "名": "危化品"})
+    bus.publish(Topic.ALERTS, alert(1, grid="危化品"))
     assert bus.flush()
     raw = redis_server.client()
     [(entry_id, fields)] = raw.xrange("zz:stream:alerts")
-    assert json.loads(fields[b"data"]) == {"type": "alert", "名": "危化品"}
+    assert json.loads(fields[b"data"]) == alert(1, grid="危化品").to_wire()  # the type's wire form
     assert "危化品".encode() in fields[b"data"]  # ensure_ascii=False
     assert entry_id.startswith(str(int(time.time()))[:8].encode())
 
@@ -151,7 +173,7 @@ def test_entries_of_a_dead_consumer_are_claimed(redis_server, make_bus):
     stream = "zhizhi:stream:alerts"
     raw.xgroup_create(stream, "intake", id="$", mkstream=True)
     for n in range(5):
-        raw.xadd(stream, {"data": json.dumps({"n": n})})
+        raw.xadd(stream, {"data": json.dumps(alert(n).to_wire())})
     taken = raw.xreadgroup("intake", "ghost", {stream: ">"}, count=100)
     taken_at = time.monotonic()
     assert len(taken[0][1]) == 5
@@ -205,14 +227,14 @@ def test_redis_restart_mid_stream_loses_nothing(redis_server, make_bus):
     console.consume(Topic.ALERTS, "incidents", consumed.append)
     console.on_reconnect(lambda: reconnects.append(time.monotonic()))
     for n in range(50):
-        publisher.publish(Topic.ALERTS, {"n": n})
+        publisher.publish(Topic.ALERTS, alert(n))
     assert wait_until(lambda: len(got) == 50 and len(consumed) == 50)
 
     redis_server.stop()  # kill -9
     assert wait_until(lambda: not console.connected)
     started = time.monotonic()
     for n in range(50, 150):
-        publisher.publish(Topic.ALERTS, {"n": n})  # never raises, never blocks
+        publisher.publish(Topic.ALERTS, alert(n))  # never raises, never blocks
     assert time.monotonic() - started < 0.5
     assert publisher.stats()["outbox"] == 100
     assert wait_until(lambda: not publisher.connected)
@@ -229,7 +251,7 @@ def test_redis_restart_mid_stream_loses_nothing(redis_server, make_bus):
     assert [g["name"] for g in groups] == [b"incidents"]  # recreated after the restart
     assert console.stats()["reconnects"] >= 1
     # and the bus keeps working
-    publisher.publish(Topic.ALERTS, {"n": 150})
+    publisher.publish(Topic.ALERTS, alert(150))
     assert wait_until(lambda: len(got) == 151 and len(consumed) == 151)
 
 
@@ -241,7 +263,7 @@ def test_redis_unreachable_at_start(make_bus):
         started = time.monotonic()
         bus.subscribe(Topic.ALERTS, got.append)
         for n in range(20):
-            bus.publish(Topic.ALERTS, {"n": n})  # does not raise
+            bus.publish(Topic.ALERTS, alert(n))  # does not raise
         assert time.monotonic() - started < 3
         assert not bus.connected
         assert bus.stats()["outbox"] == 20
@@ -259,13 +281,13 @@ def test_outbox_is_bounded_dropping_the_oldest(make_bus):
     try:
         bus = make_bus(server.url, "full", outbox_max=10, connect_timeout_s=0.2)
         for n in range(25):
-            bus.publish(Topic.OBSERVATIONS, {"n": n})
+            bus.publish(Topic.ALERTS, alert(n))
         stats = bus.stats()
         assert (stats["outbox"], stats["dropped"], stats["published"]) == (10, 15, 25)
         server.start()
         assert bus.flush(10)
-        entries = server.client().xrange(bus.stream_key(Topic.OBSERVATIONS))
-        assert [json.loads(f[b"data"])["n"] for _, f in entries] == list(range(15, 25))
+        entries = server.client().xrange(bus.stream_key(Topic.ALERTS))
+        assert [json.loads(f[b"data"])["last_ts"] for _, f in entries] == list(range(15, 25))
     finally:
         server.close()
 
@@ -281,15 +303,17 @@ def test_malformed_entries_are_skipped(redis_server, make_bus):
     raw.xadd(stream, {"data": b"[1, 2]"})  # JSON, not an object
     raw.xadd(stream, {"other": b"x"})  # no data field
     raw.xadd(stream, {"data": b"\xff\xfe"})  # not UTF-8
+    raw.xadd(stream, {"data": json.dumps({"type": "alert", "n": 1})})  # an object, not an AlertEvent
     raw.publish(channel, b"no-id-here")
     raw.publish(channel, f"{int(time.time() * 1000)}-0 {{broken".encode())
-    bus.publish(Topic.ALERTS, {"n": 1})
+    raw.publish(channel, f"{int(time.time() * 1000)}-1 {json.dumps(status(1).to_wire())}".encode())  # not its type
+    bus.publish(Topic.ALERTS, alert(1))
     assert wait_until(lambda: consumed and got)
-    assert consumed == [{"n": 1}]
+    assert consumed == [alert(1)]
     assert wait_until(lambda: raw.xpending(stream, "intake")["pending"] == 0)
-    assert raw.xlen(bus.dead_letter_key(Topic.ALERTS)) == 4
-    assert bus.stats()["decode_errors"] == 6  # 4 stream entries (consumer), 2 channel messages
-    assert got == [{"n": 1}]
+    assert raw.xlen(bus.dead_letter_key(Topic.ALERTS)) == 5
+    assert bus.stats()["decode_errors"] == 8  # 5 stream entries (consumer), 3 channel messages
+    assert got == [alert(1)]
 
 
 def test_publish_throughput(redis_server, make_bus):
@@ -311,22 +335,22 @@ def test_publish_throughput(redis_server, make_bus):
 def test_stream_is_trimmed_approximately(redis_server, make_bus):
     bus = make_bus(redis_server.url, "trim", stream_maxlen=1000)
     for n in range(5000):
-        bus.publish(Topic.OBSERVATIONS, {"n": n})
+        bus.publish(Topic.CAMERA_STATUS, status(n))
     assert bus.flush(10)
-    assert 1000 <= redis_server.client().xlen(bus.stream_key(Topic.OBSERVATIONS)) < 2000
+    assert 1000 <= redis_server.client().xlen(bus.stream_key(Topic.CAMERA_STATUS)) < 2000
 
 
 def test_stop_is_prompt_and_idempotent(redis_server):
     bus = RedisBus(redis_server.url, node="s", poll_s=0.1)
     bus.subscribe(Topic.ALERTS, lambda m: None)
     bus.consume(Topic.ALERTS, "g", lambda m: None)
-    bus.publish(Topic.ALERTS, {"n": 1})
+    bus.publish(Topic.ALERTS, alert(1))
     started = time.monotonic()
     bus.stop()
     bus.stop()
     assert time.monotonic() - started < 2
     assert redis_server.client().xlen(bus.stream_key(Topic.ALERTS)) == 1  # drained on stop
-    bus.publish(Topic.ALERTS, {"n": 2})  # after stop: ignored, no error
+    bus.publish(Topic.ALERTS, alert(2))  # after stop: ignored, no error
 
 
 CONSUMER_PROCESS = """
@@ -374,13 +398,13 @@ def test_subscribing_from_a_handler_does_not_block(redis_server, make_bus):
     later = []
 
     def first(message):
-        bus.subscribe(Topic.MODELS, later.append)
+        bus.subscribe(Topic.CAMERA_STATUS, later.append)
 
     bus.subscribe(Topic.ALERTS, first)
     started = time.monotonic()
-    bus.publish(Topic.ALERTS, {"n": 0})
+    bus.publish(Topic.ALERTS, alert(0))
     assert wait_until(lambda: bus.stats()["delivered"] == 1)
     time.sleep(0.2)
-    bus.publish(Topic.MODELS, {"n": 1})
-    assert wait_until(lambda: later == [{"n": 1}])
+    bus.publish(Topic.CAMERA_STATUS, status(1))
+    assert wait_until(lambda: later == [status(1)])
     assert time.monotonic() - started < 2

@@ -6,7 +6,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from zhizhi.bus import InProcessBus
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.messages import EvidenceAttached, decode
 from zhizhi.console.scaleout import attach_evidence, is_shared
 from zhizhi.video.evidence_store import EvidenceStore
 
@@ -25,22 +26,30 @@ def state(tmp_path):
 
 
 def test_an_evidence_message_is_attached_to_its_alert(state):
-    attach_evidence(state, {"type": "evidence", "alert_id": "A1", "snapshot": "A1/snapshot.jpg", "clip": None})
+    attach_evidence(state, EvidenceAttached(alert_id="A1", snapshot="A1/snapshot.jpg"))
     assert state.alerts.attached == [("A1", {"snapshot": "A1/snapshot.jpg", "clip": None})]
 
 
 @pytest.mark.parametrize("message", [
-    {"type": "evidence", "alert_id": "A1", "snapshot": "../../etc/passwd"},
-    {"type": "evidence", "alert_id": "A1", "clip": "/etc/passwd"},
-    {"type": "evidence", "alert_id": "A1", "snapshot": 7},
-    {"type": "evidence", "alert_id": None, "snapshot": "A1/snapshot.jpg"},
-    {"type": "frame", "alert_id": "A1"},
+    EvidenceAttached(alert_id="A1", snapshot="../../etc/passwd"),
+    EvidenceAttached(alert_id="A1", clip="/etc/passwd"),
 ])
-def test_an_evidence_message_outside_the_folder_or_malformed_is_refused(state, message):
+def test_an_evidence_message_outside_the_folder_is_refused(state, message):
     """Refused with a clear error (the bus logs it and keeps it as a dead letter); nothing attached."""
     with pytest.raises(ValueError):
         attach_evidence(state, message)
     assert state.alerts.attached == []
+
+
+@pytest.mark.parametrize("wire", [
+    {"type": "evidence", "alert_id": "A1", "snapshot": 7},
+    {"type": "evidence", "alert_id": None, "snapshot": "A1/snapshot.jpg"},
+    {"type": "frame", "alert_id": "A1"},
+])
+def test_a_malformed_evidence_message_never_reaches_the_console(wire):
+    """The Redis bus decodes with the topic's type: what does not fit is a decode error there."""
+    with pytest.raises(ValueError):
+        decode(Topic.EVIDENCE, wire)
 
 
 def test_only_a_redis_bus_is_shared():

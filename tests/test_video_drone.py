@@ -61,12 +61,11 @@ def test_no_pose_when_the_latest_is_stale_or_before_the_first():
 
 def test_out_of_order_and_duplicate_poses_are_ignored_and_history_is_bounded():
     poses = DronePoses(max_pose_age_s=2.0, history=4)
-    assert poses.on_message(_pose(T0 + 1.0).to_message())
-    assert not poses.on_message(_pose(T0 + 0.5, lon=LON + 1.0).to_message())  # older: ignored
-    assert not poses.on_message(_pose(T0 + 1.0, lon=LON + 1.0).to_message())  # same time: ignored
-    assert not poses.on_message({"type": "drone", "drone_id": "UAV-01", "ts": "soon"})  # not a pose
+    assert poses.on_message(_pose(T0 + 1.0))
+    assert not poses.on_message(_pose(T0 + 0.5, lon=LON + 1.0))  # older: ignored
+    assert not poses.on_message(_pose(T0 + 1.0, lon=LON + 1.0))  # same time: ignored
     assert poses.at("UAV-01", T0 + 1.5)["lon"] == LON
-    assert (poses.accepted, poses.ignored) == (1, 3)
+    assert (poses.accepted, poses.ignored) == (1, 2)
     for k in range(2, 10):
         poses.add(_pose(T0 + k))
     assert poses.at("UAV-01", T0 + 2.5) is None  # forgotten: only the last 4 are kept
@@ -120,7 +119,7 @@ def test_a_moving_drone_locates_what_it_sees_through_interpolated_poses():
     analyzer = FrameAnalyzer(detector, [_drone_camera()])
     for k in range(4):
         lon, lat = frame.to_lonlat(10.0 * k, 0.0)
-        analyzer.poses.on_message(_pose(T0 + k, lon=float(lon), lat=float(lat), gimbal_yaw_deg=20.0).to_message())
+        analyzer.poses.on_message(_pose(T0 + k, lon=float(lon), lat=float(lat), gimbal_yaw_deg=20.0))
     errors = []
     for i in range(16):  # frames 0..3 s
         ts = T0 + i * 0.2
@@ -170,12 +169,12 @@ def test_the_worker_takes_drone_poses_from_the_bus():
     worker = Worker([_drone_camera()], make_detector("motion"), bus.publish, subscribe=bus.subscribe,
                     runner_options={"backoff_initial_s": 5.0, "backoff_max_s": 5.0})
     try:
-        bus.publish(Topic.DRONES, _pose(T0).to_message())
+        bus.publish(Topic.DRONES, _pose(T0))
         assert worker.analyzer.poses.at("UAV-01", T0 + 1.0) is not None
         assert worker.stats()["drones"] == {"UAV-01": {"located": 0, "without_pose": 0}}
     finally:
         worker.close()
-    bus.publish(Topic.DRONES, _pose(T0 + 1.0).to_message())  # unsubscribed on close
+    bus.publish(Topic.DRONES, _pose(T0 + 1.0))  # unsubscribed on close
     assert worker.analyzer.poses.accepted == 1
 
 

@@ -96,7 +96,7 @@ def test_worker_keeps_going_when_cameras_fail(tmp_path):
     try:
         deadline = time.monotonic() + 30
         def failed(camera_id: str) -> bool:  # the broken cameras have told why, too
-            return any(s.get("error") for s in list(statuses) if s["camera_id"] == camera_id)
+            return any(s.error for s in list(statuses) if s.camera_id == camera_id)
 
         while time.monotonic() < deadline and not (
             observations and worker.latest_jpeg("good") and failed("missing") and failed("corrupt")
@@ -108,7 +108,7 @@ def test_worker_keeps_going_when_cameras_fail(tmp_path):
         worker.close()
     assert observations and all(o["camera_id"] == "good" for o in observations)
     assert worker.latest_jpeg("good").startswith(b"\xff\xd8")
-    errors = {s["camera_id"]: s["error"] for s in statuses if s.get("error")}
+    errors = {s.camera_id: s.error for s in statuses if s.error}
     assert "not found" in errors["missing"]
     assert errors["corrupt"]
     assert worker.latest_jpeg("missing") is None

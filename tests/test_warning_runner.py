@@ -67,7 +67,7 @@ def test_a_simulated_stop_raises_one_alert_updated_not_duplicated(scene, frames,
     assert abs(alert.last_ts - (T0 + truth["stop_end_ts"])) < 1.5
     assert alert.grid == small_district().locate(*truth["stop_lonlat"]).grid
     assert seen.events[0] == "new" and set(seen.events[1:]) == {"updated"}
-    assert {m["id"] for m in seen.messages} == {alert.id}
+    assert {m.id for m in seen.messages} == {alert.id}
     stats = runner.stats()
     assert stats["frames"] == len(frames) == 200
     assert stats["warnings"] == service.counters["created"] + service.counters["updated"] >= 3
@@ -123,11 +123,10 @@ def test_malformed_messages_are_counted_and_the_thread_goes_on(scene, frames, bu
     ]
     with caplog.at_level(logging.WARNING, logger="zhizhi.models.warning.runner"):
         publish(bus, bad)
-        bus.publish(Topic.CAMERA_STATUS, {"type": "camera_status", "state": "offline"})
         publish(bus, frames[:10])
         assert runner.wait_idle(10)
     stats = runner.stats()
-    assert stats["malformed"] == len(bad) + 1 and stats["frames"] == 10 and stats["errors"] == 0
+    assert stats["malformed"] == len(bad) and stats["frames"] == 10 and stats["errors"] == 0
     assert any("malformed message" in r.getMessage() for r in caplog.records)
     assert runner._thread.is_alive()
     runner.stop()
@@ -161,7 +160,7 @@ def test_a_camera_going_offline_ends_its_warning(scene, frames, bus, service):
     (alert,) = service.list()
     assert alert.active is True
 
-    reconnecting = offline_status(scene.camera.id) | {"state": "reconnecting"}
+    reconnecting = offline_status(scene.camera.id).model_copy(update={"state": "reconnecting"})
     bus.publish(Topic.CAMERA_STATUS, reconnecting)
     bus.publish(Topic.CAMERA_STATUS, offline_status("SOME-OTHER-CAMERA"))
     assert runner.wait_idle(10)

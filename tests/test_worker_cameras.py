@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.messages import CameraStatus
 from zhizhi.video.camera_config import CameraConfig, SourceConfig
 from zhizhi.video.detectors import make_detector
 from zhizhi.video.worker import Worker
@@ -51,7 +52,7 @@ class Recorder:
         self.bus = InProcessBus()
         self.lock = threading.Lock()
         self.frames: list[tuple[float, str]] = []
-        self.statuses: list[tuple[float, dict]] = []
+        self.statuses: list[tuple[float, CameraStatus]] = []
         self.bus.subscribe(Topic.FRAMES, self._frame)
         self.bus.subscribe(Topic.CAMERA_STATUS, self._status)
 
@@ -59,7 +60,7 @@ class Recorder:
         with self.lock:
             self.frames.append((time.monotonic(), message["camera_id"]))
 
-    def _status(self, message: dict) -> None:
+    def _status(self, message: CameraStatus) -> None:
         with self.lock:
             self.statuses.append((time.monotonic(), message))
 
@@ -67,9 +68,9 @@ class Recorder:
         with self.lock:
             return sum(1 for t, c in self.frames if c == camera_id and t >= since)
 
-    def statuses_of(self, camera_id: str, since: float = 0.0) -> list[dict]:
+    def statuses_of(self, camera_id: str, since: float = 0.0) -> list[CameraStatus]:
         with self.lock:
-            return [m for t, m in self.statuses if m["camera_id"] == camera_id and t >= since]
+            return [m for t, m in self.statuses if m.camera_id == camera_id and t >= since]
 
     def wait_frames(self, camera_id: str, n: int = 3, since: float = 0.0, timeout: float = 15.0) -> bool:
         deadline = time.monotonic() + timeout
@@ -151,7 +152,7 @@ def test_cameras_change_while_the_worker_runs(clip, loop_failures):
         assert set(worker.stats()["per_camera"]) == {"B", "C"}
         assert "A" not in worker.analyzer.cameras and "A" not in worker.detector._cameras
         assert "A" not in worker.detector.trackers
-    assert [m["state"] for m in recorder.statuses_of("C")][-1] == "offline"  # close(): the worker ends
+    assert [m.state for m in recorder.statuses_of("C")][-1] == "offline"  # close(): the worker ends
     assert recorder.statuses_of("A", since=removed_at) == []
 
 
@@ -170,7 +171,7 @@ def test_a_camera_can_come_back(clip, loop_failures):
         assert worker.add_camera(camera("A", clip)) is True
         assert recorder.wait_frames("A", 5, since=back_at), "a re-added camera was not analysed"
         assert worker.stats()["per_camera"]["A"]["analysed"] >= 5
-        assert [m["state"] for m in recorder.statuses_of("A", since=back_at)][:1] == ["online"]
+        assert [m.state for m in recorder.statuses_of("A", since=back_at)][:1] == ["online"]
         # A changed config restarts the camera.
         old = worker.runners["A"]
         assert worker.add_camera(camera("A", clip, analysis_fps=5)) is True

@@ -78,7 +78,7 @@ def publish_status(state, camera_id: str, source_state: str = "online") -> None:
 
     status = CameraStatus(camera_id=camera_id, state=source_state, fps=5.0 if source_state == "online" else 0.0,
                           since=time.time())
-    state.bus.publish(Topic.CAMERA_STATUS, {"type": "camera_status", **status.model_dump(mode="json")})
+    state.bus.publish(Topic.CAMERA_STATUS, status)
 
 
 def publish_tracks(state, camera_id: str, ts: float, tracks: list[dict]) -> None:

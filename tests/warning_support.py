@@ -11,6 +11,7 @@ from functools import cache
 from pathlib import Path
 
 from tests.alerts_support import T0
+from zhizhi.bus.messages.camera_status import CameraStatus
 from zhizhi.video.simulator import simulate
 from zhizhi.video.simulator.truth import read_truth_frames
 from zhizhi.video.simulator.writer import SimulationResult
@@ -46,9 +47,6 @@ def frame_messages(scene: SimulationResult, offset: float = T0) -> list[dict]:
     return out
 
 
-def offline_status(camera_id: str, ts: float = T0) -> dict:
+def offline_status(camera_id: str, ts: float = T0) -> CameraStatus:
     """A camera-status message as the worker publishes it when a camera goes offline."""
-    from zhizhi.video.status import CameraStatus
-
-    status = CameraStatus(camera_id=camera_id, state="offline", error="stream ended", since=ts)
-    return {"type": "camera_status", **status.model_dump(mode="json")}
+    return CameraStatus(camera_id=camera_id, state="offline", error="stream ended", since=ts)

@@ -1,12 +1,12 @@
 """Geolocation through telemetry: a drone camera's boxes located with the drone's pose at each frame.
 
 A fixed camera has one calibration; a drone's changes with every pose. :class:`DronePoses`
-keeps a short, bounded history of each drone's poses from the bus (``Topic.DRONES`` messages
-``{"type": "drone", **DroneState}``); for a frame at ``ts`` it gives the pose interpolated
-between the two poses around ``ts``, or the latest one not after ``ts`` when no later pose has
-come yet. A frame with no pose close enough in time (``max_pose_age_s``) is *not* geolocated
-(its observations have no position, and :class:`DroneGeolocator` counts it): an old pose
-would place every object wrongly, by as far as the drone has flown since.
+keeps a short, bounded history of each drone's poses from the bus (``Topic.DRONES``
+:class:`~zhizhi.bus.messages.DroneState` messages); for a frame at ``ts`` it gives the pose
+interpolated between the two poses around ``ts``, or the latest one not after ``ts`` when no
+later pose has come yet. A frame with no pose close enough in time (``max_pose_age_s``) is
+*not* geolocated (its observations have no position, and :class:`DroneGeolocator` counts it):
+an old pose would place every object wrongly, by as far as the drone has flown since.
 
 :class:`DroneGeolocator` turns the pose into a per-frame :class:`~video.geolocate.Geolocator`
 whose pixel -> ground mapping is :func:`gis.drones.pixel_to_lonlat` of a
@@ -16,9 +16,10 @@ drone moves; the geolocator's depth correction (half an object's extent along th
 applies as for a fixed camera.
 
 >>> poses = DronePoses(max_pose_age_s=2.0)
->>> pose = {"type": "drone", "drone_id": "UAV-01", "lon": 120.86, "lat": 32.01, "height_m": 100,
-...         "heading_deg": 0, "gimbal_yaw_deg": 0, "gimbal_pitch_deg": -90}
->>> poses.on_message({**pose, "ts": 1.8e9}), poses.on_message({**pose, "ts": 1.8e9 + 1, "height_m": 110})
+>>> pose = DroneState(drone_id="UAV-01", ts=1.8e9, lon=120.86, lat=32.01, height_m=100,
+...                   heading_deg=0, gimbal_yaw_deg=0, gimbal_pitch_deg=-90)
+>>> later = pose.model_copy(update={"ts": 1.8e9 + 1, "height_m": 110})
+>>> poses.on_message(pose), poses.on_message(later)
 (True, True)
 >>> poses.at("UAV-01", 1.8e9 + 0.5)["height_m"], poses.at("UAV-01", 1.8e9 + 3.5) is None
 (105.0, True)
@@ -29,17 +30,15 @@ from __future__ import annotations
 import bisect
 import threading
 from collections import deque
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import ValidationError
 
+from zhizhi.bus.messages.drones import DroneState
 from zhizhi.gis.drones import DroneView, pixel_to_lonlat
 from zhizhi.gis.metric import MetricFrame
-from zhizhi.telemetry.record import DroneState
 from zhizhi.video.camera_config import DroneCamera
 from zhizhi.video.geolocate import Geolocator
 
@@ -103,8 +102,8 @@ class PoseHistory:
 class DronePoses:
     """Recent poses of every drone, fed from the bus; thread-safe.
 
-    ``on_message`` is the ``Topic.DRONES`` handler; a message that is not a valid pose, or one
-    older than the drone's latest, is counted and ignored.
+    ``on_message`` is the ``Topic.DRONES`` handler; a pose older than the drone's latest is
+    counted and ignored.
     """
 
     def __init__(self, *, max_pose_age_s: float = 2.0, history: int = HISTORY) -> None:
@@ -115,15 +114,9 @@ class DronePoses:
         self.accepted = 0
         self.ignored = 0
 
-    def on_message(self, message: Mapping[str, Any]) -> bool:
-        """Keep a ``{"type": "drone", **DroneState}`` pose; whether it was kept."""
-        try:
-            state = DroneState.model_validate({k: v for k, v in message.items() if k != "type"})
-        except ValidationError:
-            with self._lock:
-                self.ignored += 1
-            return False
-        return self.add(state)
+    def on_message(self, message: DroneState) -> bool:
+        """The ``Topic.DRONES`` handler: keep the pose; whether it was kept."""
+        return self.add(message)
 
     def add(self, state: DroneState) -> bool:
         with self._lock:

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from zhizhi.bus import Bus, Topic
+from zhizhi.bus.messages.alerts import AlertEvent
 from zhizhi.video.evidence_store import EvidenceStore
 
 log = logging.getLogger(__name__)
@@ -143,21 +144,20 @@ class EvidenceRecorder:
                     capture.frames.append((ts, jpeg))
                     capture.bytes += len(jpeg)
 
-    def on_alert(self, message: dict) -> None:
+    def on_alert(self, message: AlertEvent) -> None:
         """Bus handler of the alerts topic: start the evidence of a new alert of our cameras."""
-        if not isinstance(message, dict) or message.get("event") != "new":
+        if message.event != "new":
             return
-        alert_id = message.get("id")
-        cameras = [message.get("camera_id"), *(message.get("cameras") or [])]
+        alert_id = message.id
+        cameras = [message.camera_id, *message.cameras]
         with self._lock:
-            camera_id = next((c for c in cameras if isinstance(c, str) and c in self._rings), None)
-            if camera_id is None or not isinstance(alert_id, str):
+            camera_id = next((c for c in cameras if c is not None and c in self._rings), None)
+            if camera_id is None:
                 return
             ring = self._rings[camera_id]
             pre = list(ring.frames)
-            first_ts = message.get("first_ts")
             anchor = ring.newest_ts if ring.newest_ts is not None else 0.0
-            target = float(first_ts) if isinstance(first_ts, int | float) else anchor
+            target = message.first_ts
             self._submit(("snapshot", (alert_id, camera_id, pre, target)))
             if len(self._pending) >= self.max_pending:
                 self._counts["skipped_clips"] += 1

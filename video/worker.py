@@ -43,6 +43,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from zhizhi.bus import Topic
+from zhizhi.bus.messages.drones import DroneState
 from zhizhi.video.annotate import annotate, to_jpeg
 from zhizhi.video.camera_config import CameraConfig
 from zhizhi.video.detectors import TrackingDetector
@@ -251,15 +252,15 @@ class Worker:
                 log.warning("cancelling a subscription failed", exc_info=True)
         self._subscriptions.clear()
 
-    def on_drone(self, message: dict) -> None:
-        """A drone pose (``{"type": "drone", **DroneState}``) for geolocating drone cameras."""
+    def on_drone(self, message: DroneState) -> None:
+        """A drone pose (the ``drones`` topic's message) for geolocating drone cameras."""
         self.analyzer.poses.on_message(message)
 
     def _on_status(self, runner: SourceRunner, status: CameraStatus) -> None:
         with self._status_lock:
             if self.runners.get(runner.camera_id) is not runner:
                 return  # a removed camera: handed over, its new worker reports it
-            self.publish(Topic.CAMERA_STATUS, {"type": "camera_status", **status.model_dump(mode="json")})
+            self.publish(Topic.CAMERA_STATUS, status)
 
     # -------------------------------------------------------------------- loop
 

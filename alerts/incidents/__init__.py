@@ -31,7 +31,8 @@ reader's jurisdiction, the impact's units within it and features inside it, and 
 without the alerts the reader may not see (nor the district-wide counts). An incident opened
 by a unit covers at most that unit's jurisdiction: ``compute(spec, owner)`` cuts the area.
 
-Every stored change publishes one message on the bus topic ``"incidents"``:
+Every stored change publishes one :class:`~zhizhi.bus.messages.IncidentEvent` on the bus topic
+``incidents``, whose wire form is
 ``{"type": "incident", "event": "opened" | "updated" | "closed", "incident_type", **incident}``
 for the incident itself (its own ``type`` travels as ``incident_type``),
 ``{"type": "incident", "event": "timeline", "id", "owner_unit", "codes", "status", "entry"}``

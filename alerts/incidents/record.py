@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import math
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import shapely
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from zhizhi.alerts.incidents.area import Area, area_kind
+from zhizhi.bus.messages.incidents import IncidentEvent
 from zhizhi.gis.codes import Level, is_within, level_of, validate_code
 from zhizhi.gis.impact import clip_area, impact_within
 from zhizhi.layers.ids import ALERT_ID
@@ -164,6 +165,11 @@ class Incident(BaseModel):
         """
         fields = self.model_dump(mode="json")
         return {"type": "incident", "event": event, "incident_type": fields.pop("type")} | fields
+
+    def to_event(self, event: Literal["opened", "updated", "closed"]) -> IncidentEvent:
+        """The ``incidents`` topic's message for this change (its wire form is
+        :meth:`to_message`'s)."""
+        return IncidentEvent.from_wire(self.to_message(event))
 
     @classmethod
     def from_message(cls, message: dict[str, Any]) -> Incident:

@@ -1,7 +1,7 @@
 """The incident service: open, read, annotate, refresh and close incidents; link alerts inside them.
 
-Every stored change publishes one message on the bus topic :data:`TOPIC` (see the package
-docstring for its shape).
+Every stored change publishes one :class:`~zhizhi.bus.messages.IncidentEvent` on the bus topic
+:data:`~zhizhi.bus.Topic.INCIDENTS` (see the package docstring for its shape).
 """
 
 from __future__ import annotations
@@ -35,15 +35,15 @@ from zhizhi.alerts.incidents.record import (
 )
 from zhizhi.alerts.incidents.store import IncidentStore
 from zhizhi.alerts.record import SYSTEM_ACTOR
-from zhizhi.bus import Bus
+from zhizhi.bus import Bus, Topic
+from zhizhi.bus.messages.alerts import AlertEvent
+from zhizhi.bus.messages.incidents import IncidentEvent, TimelineEntryWire
 from zhizhi.gis.codes import is_within, validate_code
 from zhizhi.layers.ids import new_alert_id
 from zhizhi.layers.scope import Scope
 
 log = logging.getLogger(__name__)
 
-#: The bus topic of incident messages (a plain string: the alert bus's Topic enum is not ours).
-TOPIC = "incidents"
 _ATTEMPTS = 3
 
 
@@ -90,7 +90,8 @@ class IncidentService:
     """Opening, reading, annotating and closing incidents; links alerts that arise inside them.
 
     ``compute(spec)`` builds the hazard area and its impact (the console passes one based on
-    :mod:`gis.impact`); ``bus`` receives the messages of every change on :data:`TOPIC`;
+    :mod:`gis.impact`); ``bus`` receives the messages of every change on
+    :data:`~zhizhi.bus.Topic.INCIDENTS`;
     ``clock`` gives "now" in epoch seconds.
     """
 
@@ -147,7 +148,7 @@ class IncidentService:
             data={"area": spec.area.model_dump(mode="json"), "note": spec.note, **counts},
         )
         self.store.create(incident, [opened])
-        self._publish(incident.to_message("opened"))
+        self._publish(incident.to_event("opened"))
         return incident
 
     def _stored(self, incident_id: str, scope_code: ScopeLike) -> Incident:
@@ -252,7 +253,7 @@ class IncidentService:
                 except StaleIncident:
                     continue
                 self._areas.pop(incident_id, None)
-                self._publish(stored.to_message(event))
+                self._publish(stored.to_event(event))
                 return stored.seen_from(self.reader(scope_code))
             raise IncidentConflict(f"incident {incident_id} kept changing; try again")
 
@@ -275,7 +276,7 @@ class IncidentService:
             self._areas[incident_id] = (incident.version, geom)
         return {k: g for k, (_, g) in self._areas.items()}
 
-    def on_alert(self, message: dict[str, Any]) -> list[TimelineEntry]:
+    def on_alert(self, message: AlertEvent) -> list[TimelineEntry]:
         """Bus handler of the alerts topic: link alerts that lie inside active incidents.
 
         An alert first seen inside an incident's area gets a ``kind="alert"`` entry; later, a
@@ -283,34 +284,30 @@ class IncidentService:
         messages without a status change (the engine's ``updated`` events) add nothing.
         Returns the entries written (for tests and logs).
         """
-        if message.get("type") != "alert":
-            return []
-        alert_id, lon, lat = message.get("id"), message.get("lon"), message.get("lat")
-        if not isinstance(alert_id, str) or not isinstance(lon, int | float) or not isinstance(lat, int | float):
-            return []
+        alert_id, lon, lat = message.id, message.lon, message.lat
         written: list[TimelineEntry] = []
         with self._lock:
             for incident_id, geom in self._active_areas().items():
-                if not shapely.intersects_xy(geom, float(lon), float(lat)):
+                if not shapely.intersects_xy(geom, lon, lat):
                     continue
                 entry = self._link(incident_id, alert_id, message)
                 if entry is not None:
                     written.append(entry)
         return written
 
-    def _link(self, incident_id: str, alert_id: str, message: dict[str, Any]) -> TimelineEntry | None:
-        status = str(message.get("status") or "new")
+    def _link(self, incident_id: str, alert_id: str, message: AlertEvent) -> TimelineEntry | None:
+        status = message.status
         last = self.store.link_of(incident_id, alert_id)
         if last is not None and last.data.get("status") == status:
             return None
-        severity, category = message.get("severity"), message.get("category")
-        data = {"status": status, "severity": severity, "category": category, "event": message.get("event"),
-                "lon": message.get("lon"), "lat": message.get("lat"),
-                "grid": message.get("grid"), "assignee_unit": message.get("assignee_unit")}
+        severity, category = message.severity, message.category
+        data = {"status": status, "severity": severity, "category": category, "event": message.event,
+                "lon": message.lon, "lat": message.lat,
+                "grid": message.grid, "assignee_unit": message.assignee_unit}
         if last is None:
             kind, text = TimelineKind.ALERT, f"{severity} {category} alert {alert_id} in the area ({status})"
         else:
-            who = message.get("actor") or message.get("assignee_unit") or "?"
+            who = message.assignee_unit
             kind, text = TimelineKind.ACTION, f"alert {alert_id} {status} by {who}"
         entry = TimelineEntry(
             incident_id=incident_id, ts=self.clock(), kind=kind, actor=SYSTEM_ACTOR, text=text,
@@ -328,12 +325,12 @@ class IncidentService:
     # --- bus --------------------------------------------------------------------------------
 
     def _publish_entry(self, incident: Incident, entry: TimelineEntry) -> None:
-        self._publish({
-            "type": "incident", "event": "timeline", "id": incident.id, "owner_unit": incident.owner_unit,
-            "codes": list(incident.codes), "status": incident.status.value,
-            "entry": entry.model_dump(mode="json"),
-        })
+        self._publish(IncidentEvent(
+            event="timeline", id=incident.id, owner_unit=incident.owner_unit,
+            codes=list(incident.codes), status=incident.status.value,
+            entry=TimelineEntryWire.model_validate(entry.model_dump(mode="json")),
+        ))
 
-    def _publish(self, message: dict[str, Any]) -> None:
+    def _publish(self, message: IncidentEvent) -> None:
         if self.bus is not None:
-            self.bus.publish(TOPIC, message)
+            self.bus.publish(Topic.INCIDENTS, message)

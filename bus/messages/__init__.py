@@ -15,11 +15,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from zhizhi.bus.messages.alerts import AlertEvent
 from zhizhi.bus.messages.base import BusMessage, WireMessage
+from zhizhi.bus.messages.camera_status import CameraStatus
+from zhizhi.bus.messages.drones import DroneState
+from zhizhi.bus.messages.evidence import EvidenceAttached
+from zhizhi.bus.messages.incidents import IncidentEvent
+from zhizhi.bus.messages.models import ModelPromoted
 from zhizhi.bus.topics import Topic
 
 #: The message type of each topic (one line per topic; its module beside this one).
-TOPIC_TYPES: dict[Topic, type[WireMessage]] = {}
+TOPIC_TYPES: dict[Topic, type[WireMessage]] = {
+    Topic.ALERTS: AlertEvent,
+    Topic.CAMERA_STATUS: CameraStatus,
+    Topic.DRONES: DroneState,
+    Topic.EVIDENCE: EvidenceAttached,
+    Topic.INCIDENTS: IncidentEvent,
+    Topic.MODELS: ModelPromoted,
+}
 
 #: Topics still carrying plain dicts while their types are being written (removed once empty).
 UNTYPED: frozenset[Topic] = frozenset(Topic) - TOPIC_TYPES.keys()
@@ -41,10 +54,7 @@ def message_type(topic: str) -> type[WireMessage] | None:
 def check(topic: str, message: object) -> None:
     """``TypeError`` unless ``message`` is of the type registered for ``topic``."""
     expected = message_type(topic)
-    if expected is None:
-        if not isinstance(message, dict):
-            raise TypeError(f"topic {topic!r} carries dicts, not {type(message).__name__}")
-    elif type(message) is not expected:
+    if expected is not None and type(message) is not expected:
         raise TypeError(
             f"topic {topic!r} carries {expected.__name__}, not {type(message).__name__}"
         )
@@ -53,7 +63,7 @@ def check(topic: str, message: object) -> None:
 def encode(topic: str, message: Any) -> dict[str, Any]:
     """The wire form of a checked ``message`` of ``topic``."""
     check(topic, message)
-    return message if isinstance(message, dict) else message.to_wire()
+    return message if message_type(topic) is None else message.to_wire()
 
 
 def decode(topic: str, data: dict[str, Any]) -> Any:
@@ -72,7 +82,13 @@ def decode(topic: str, data: dict[str, Any]) -> Any:
 __all__ = [
     "TOPIC_TYPES",
     "UNTYPED",
+    "AlertEvent",
     "BusMessage",
+    "CameraStatus",
+    "DroneState",
+    "EvidenceAttached",
+    "IncidentEvent",
+    "ModelPromoted",
     "WireMessage",
     "check",
     "decode",

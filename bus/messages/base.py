@@ -6,14 +6,17 @@ numpy batch) can be registered too. Messages are immutable: the in-process bus h
 object to every subscriber.
 
 >>> class Ping(BusMessage):
+...     KIND = "ping"
 ...     n: int
->>> Ping.from_wire(Ping(n=1).to_wire()) == Ping(n=1)
+>>> Ping(n=1).to_wire()
+{'type': 'ping', 'n': 1}
+>>> Ping.from_wire({"type": "ping", "n": 1}) == Ping(n=1)
 True
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,14 +35,30 @@ class WireMessage(Protocol):
         ...
 
 
+#: Epoch seconds before this are refused in device times (a clock never set reports 1970).
+EARLIEST_TS = 946_684_800.0  # 2000-01-01T00:00:00Z
+
+
 class BusMessage(BaseModel):
-    """Base of the pydantic message types: frozen, unknown fields refused."""
+    """Base of the pydantic message types: frozen, unknown fields refused.
+
+    ``KIND``, when set, is the wire form's ``"type"`` (first key; what the browsers switch on):
+    written by :meth:`to_wire`, checked and dropped by :meth:`from_wire`.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
+    KIND: ClassVar[str | None] = None
+
     def to_wire(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        return data if self.KIND is None else {"type": self.KIND, **data}
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Self:
+        if cls.KIND is not None:
+            data = dict(data)
+            kind = data.pop("type", None)
+            if kind != cls.KIND:
+                raise ValueError(f"a {cls.__name__} has type {cls.KIND!r}, not {kind!r}")
         return cls.model_validate(data)

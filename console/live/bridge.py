@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 
 from zhizhi.alerts.incidents.record import Incident
-from zhizhi.alerts.incidents.service import TOPIC as INCIDENTS_TOPIC
 from zhizhi.bus import Bus, Topic
+from zhizhi.bus.messages import AlertEvent, CameraStatus, IncidentEvent
 from zhizhi.console.live.hub import LiveHub, Message
 from zhizhi.gis.codes import LEVEL_DIGITS, Level, is_within
 from zhizhi.gis.jurisdiction import Jurisdictions
@@ -68,7 +68,7 @@ class LiveBridge:
             (Topic.ALERTS, self.on_alert),
             (Topic.CAMERA_STATUS, self.on_camera_status),
             (Topic.FRAMES, self.on_frame),
-            (INCIDENTS_TOPIC, self.on_incident),
+            (Topic.INCIDENTS, self.on_incident),
         ):
             self._subscriptions.append(bus.subscribe(topic, handler))
         return self
@@ -79,20 +79,21 @@ class LiveBridge:
         self._subscriptions.clear()
 
     # --- handlers (called in the publishers' threads) -----------------------------------
-    def on_alert(self, message: dict[str, Any]) -> None:
-        self.hub.publish(message, audience=alert_audience(message, self.jurisdictions.district_code))
+    def on_alert(self, message: AlertEvent) -> None:
+        self.hub.publish(message.to_wire(), audience=alert_audience(message, self.jurisdictions.district_code))
 
-    def on_incident(self, message: dict[str, Any]) -> None:
+    def on_incident(self, event: IncidentEvent) -> None:
         district = self.jurisdictions.district_code
-        touched = [str(c) for c in message.get("codes", ()) if c]
-        audience = [*touched, message.get("owner_unit")]
-        if message.get("event") != "timeline":
+        message = event.to_wire()
+        touched = [c for c in event.codes if c]
+        audience = [*touched, event.owner_unit]
+        if event.event != "timeline":
             self.hub.publish(message, audience=[c for c in audience if c] or [district],
                              render=lambda code: self._incident_for(message, code))
             return
-        entry = message.get("entry") or {}
-        data = entry.get("data") or {}
-        if entry.get("alert_id"):  # an alert's entry: for those who see the alert
+        entry = message["entry"]
+        data = entry["data"]
+        if entry["alert_id"]:  # an alert's entry: for those who see the alert
             audience = [data.get("grid"), data.get("assignee_unit")]
         self.hub.publish(message, audience=[c for c in audience if c] or [district],
                          render=lambda code: {**message, "codes": [c for c in touched if is_within(c, code)]})
@@ -109,11 +110,12 @@ class LiveBridge:
         scope = Scope(code=code, geometry=self.jurisdictions.get(code).geometry)
         return incident.seen_from(scope).to_message(str(message.get("event", "updated")))
 
-    def on_camera_status(self, message: dict[str, Any]) -> None:
-        camera_id = str(message.get("camera_id", ""))
+    def on_camera_status(self, message: CameraStatus) -> None:
+        camera_id = message.camera_id
+        wire = message.to_wire()
         with self._lock:
-            self._status[camera_id] = message
-        self.hub.publish(message, audience=[self._camera_audience(camera_id)])
+            self._status[camera_id] = wire
+        self.hub.publish(wire, audience=[self._camera_audience(camera_id)])
 
     def on_frame(self, message: dict[str, Any]) -> None:
         camera_id = str(message.get("camera_id", ""))
@@ -157,9 +159,9 @@ class LiveBridge:
         return groups
 
 
-def alert_audience(message: dict[str, Any], district_code: str) -> list[str]:
+def alert_audience(message: AlertEvent, district_code: str) -> list[str]:
     """Who may receive an alert message: its grid and its responsible unit (else the district)."""
-    codes = [c for c in (message.get("grid"), message.get("assignee_unit")) if c]
+    codes = [c for c in (message.grid, message.assignee_unit) if c]
     return codes or [district_code]
 
 

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from zhizhi.bus.messages.models import ModelPromoted
 from zhizhi.models.config_file import VersionedRules
 from zhizhi.models.versions.content import DetectorManifest, Kind, parse_content
 
@@ -39,10 +40,10 @@ class ModelVersion(BaseModel):
         """The parsed, validated content (a rule model's config class, or the manifest)."""
         return parse_content(self.kind, self.content, self.label)
 
-    def message(self, action: str = "promote") -> dict[str, Any]:
-        """The bus message of this version going into production."""
-        return {"type": "model_promoted", "kind": self.kind, "name": self.name, "version": self.version,
-                "content": self.content, "action": action}
+    def to_event(self, action: Literal["promote", "rollback"] = "promote") -> ModelPromoted:
+        """The ``models`` topic's message of this version going into production."""
+        return ModelPromoted(kind=self.kind, name=self.name, version=self.version, content=self.content,
+                             action=action)
 
 
 class AuditEntry(BaseModel):

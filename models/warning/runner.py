@@ -41,6 +41,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from zhizhi.bus import Bus, Topic
+from zhizhi.bus.messages.camera_status import CameraStatus
 from zhizhi.models.warning.config import WarningModelConfig
 from zhizhi.models.warning.engine import WarningEngine
 from zhizhi.models.warning.places import Places
@@ -215,9 +216,9 @@ class WarningRunner(RunnerBase):
         """Queue a frame message; when the queue is full the oldest queued frame makes room."""
         self._put(_FRAME, message)
 
-    def submit_status(self, message: Any) -> None:
-        """Queue a camera-status message if it says the camera is offline (others need nothing)."""
-        if isinstance(message, dict) and message.get("state") == "offline":
+    def submit_status(self, message: CameraStatus) -> None:
+        """Queue a camera status if it says the camera is offline (others need nothing)."""
+        if message.state == "offline":
             self._put(_OFFLINE, message)
 
     def swap_model(self, model: WarningModelConfig) -> None:
@@ -306,11 +307,8 @@ class WarningRunner(RunnerBase):
         self._counts["frames"] += 1
         self._deliver(warnings)
 
-    def _offline(self, message: dict) -> None:
-        camera_id = message.get("camera_id")
-        if not isinstance(camera_id, str) or not camera_id:
-            self._malformed(message, "camera status without a camera_id")
-            return
+    def _offline(self, message: CameraStatus) -> None:
+        camera_id = message.camera_id
         try:
             warnings = self.engine.flush(camera_id)
         except Exception:
