@@ -46,6 +46,7 @@ import numpy as np
 
 from zhizhi.bench.surge import free_port
 from zhizhi.bench.workers import start_redis
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.console.cluster import stop_process
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,12 +76,10 @@ class Latencies:
     connects: int = 0
     last_seq: int | None = None  # the newest seq received, to resume from
 
-    def on_frame(self, message: dict) -> None:
+    def on_frame(self, batch: ObservationBatch) -> None:
         now = time.time()
-        ts = message.get("ts")
-        if isinstance(ts, (int, float)):
-            with self.lock:
-                self.frames.append(now - ts)
+        with self.lock:
+            self.frames.append(now - batch.ts)
 
 
 def _listen(url: str, token: str, lat: Latencies, stop: threading.Event, ready: threading.Event) -> None:

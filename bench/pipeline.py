@@ -3,7 +3,7 @@
 Both read the same simulated, calibrated clip in the same run. The bare loop decodes with
 OpenCV and calls ``model.track(persist=True)``; the pipeline decodes through our file source,
 detects and tracks (batched backend), geolocates, computes speed and heading, and publishes
-every observation on the in-process bus. Then a worker runs 1, 2 and 4 looping streams of the
+each frame's observation batch on the in-process bus. Then a worker runs 1, 2 and 4 looping streams of the
 clip at once, each paced at the clip's own 10 fps like a live camera (one batched detection per
 round), for a fixed time: total analysed frames/s (at most 10 per stream).
 """
@@ -45,7 +45,7 @@ def _pipeline_fps(clip: Path, camera, detector_factory, frames: int) -> tuple[fl
 
     bus = InProcessBus()
     received = []
-    bus.subscribe(Topic.OBSERVATIONS, received.append)
+    bus.subscribe(Topic.FRAMES, received.append)
     analyzer = FrameAnalyzer(detector_factory(), [camera])
     source = open_source(SourceConfig(url=str(clip), kind="file", realtime=False), camera.id)
     source.open()
@@ -56,11 +56,10 @@ def _pipeline_fps(clip: Path, camera, detector_factory, frames: int) -> tuple[fl
         if image is None:
             break
         done += 1
-        for _, observations in analyzer.analyze([Frame(camera.id, done, done / 10.0, image)]):
-            for obs in observations:
-                bus.publish(Topic.OBSERVATIONS, obs.as_message())
+        for batch in analyzer.analyze([Frame(camera.id, done, done / 10.0, image)]):
+            bus.publish(Topic.FRAMES, batch)
     source.close()
-    return done / (time.perf_counter() - started), len(received)
+    return done / (time.perf_counter() - started), sum(len(batch) for batch in received)
 
 
 def _streams_fps(clip: Path, camera, detector_factory, streams: int, seconds: float) -> float:

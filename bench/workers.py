@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from zhizhi.bench.surge import free_port
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.console.cluster import stop_process, zhizhi_command
 
 CLIP_SIZE = (640, 360)
@@ -81,9 +82,9 @@ class FrameCounter:
     arrivals: list[tuple[float, str]] = field(default_factory=list)
     first: dict[str, float] = field(default_factory=dict)
 
-    def __call__(self, message: dict) -> None:
+    def __call__(self, batch: ObservationBatch) -> None:
         now = time.monotonic()
-        camera = str(message.get("camera_id"))
+        camera = batch.camera_id
         with self.lock:
             self.arrivals.append((now, camera))
             self.first.setdefault(camera, now)

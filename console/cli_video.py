@@ -82,18 +82,23 @@ def analyze(
     warnings = _WarningPrinter(settings, warning_model, camera, jsonl) if warning_model else None
     summary = Summary()
     try:
-        for ts, observations in analyze_file(video, camera, det, analysis_fps=analysis_fps, summary=summary):
-            for obs in observations:
-                line = obs.as_message()
-                typer.echo(json.dumps(line, ensure_ascii=False) if jsonl else f"{obs.ts:8.2f} #{obs.track_id} {obs.cls} {obs.conf:.2f}")
+        for batch in analyze_file(video, camera, det, analysis_fps=analysis_fps, summary=summary):
+            for line in observation_lines(batch):
+                typer.echo(json.dumps(line, ensure_ascii=False) if jsonl else
+                           f"{line['ts']:8.2f} #{line['track_id']} {line['cls']} {line['conf']:.2f}")
             if warnings is not None:
-                warnings.frame(camera.id, ts, observations)
+                warnings.frame(batch)
     except SourceError as exc:
         _fail(str(exc))
     if warnings is not None:
         warnings.finish()
     final = summary.as_message()
     typer.echo(json.dumps(final) if jsonl else f"summary: {final}")
+
+
+def observation_lines(batch) -> list[dict]:
+    """The ``--jsonl`` lines of a frame's batch: ``{"type": "observation", **row}`` per row."""
+    return [{"type": "observation", **row} for row in batch.rows()]
 
 
 class _WarningPrinter:
@@ -112,8 +117,8 @@ class _WarningPrinter:
         self.jsonl = jsonl
         self._alerts: dict[str, object] = {}
 
-    def frame(self, camera_id: str, ts: float, observations) -> None:
-        self._keep(self.engine.process_frame(camera_id, ts, observations))
+    def frame(self, batch) -> None:
+        self._keep(self.engine.process_frame(batch))
 
     def finish(self) -> None:
         from zhizhi.models.warning.alert_line import alert_line
@@ -266,11 +271,13 @@ def worker(
         configs = load_camera_configs(path)
     except CameraConfigError as exc:
         _fail(str(exc))
-    printed = (Topic.OBSERVATIONS, Topic.CAMERA_STATUS)
 
     def echo(topic: str, message: Any) -> None:
         """``--jsonl``: what the worker publishes, as JSON lines."""
-        if topic in printed:
+        if topic == Topic.FRAMES:  # the frame's observations, one line each
+            for line in observation_lines(message):
+                print(json.dumps(line, ensure_ascii=False), flush=True)
+        elif topic == Topic.CAMERA_STATUS:
             print(json.dumps(encode(topic, message), ensure_ascii=False), flush=True)
 
     runtime = WorkerRuntime(settings, configs, build_detector(settings, detector, weights),

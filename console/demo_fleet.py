@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from dataclasses import asdict
 
 from zhizhi.console.state import ConsoleState
 from zhizhi.gis.drones import DroneView
@@ -91,7 +92,7 @@ class DemoFleet:
             self.state.hazmat.upsert(vehicle)
         log.info("demo fleet: %d hazmat vehicles on the road (run %d, %d reports)",
                  len(sim.vehicles), self.runs, len(sim.fixes))
-        pending = [f.model_dump() for f in sim.fixes]
+        pending = [asdict(f) for f in sim.fixes]  # as a gateway would send them
         i = 0
         while i < len(pending) and not self.stop_event.is_set():
             now = time.time()

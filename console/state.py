@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import geopandas as gpd
-from pydantic import TypeAdapter
 from sqlalchemy import Engine
 
 from zhizhi.alerts.incidents.impact import IncidentImpact
@@ -25,6 +24,7 @@ from zhizhi.alerts.record import OPEN_STATUSES
 from zhizhi.alerts.service import AlertService, Locate
 from zhizhi.bus import Bus, Topic
 from zhizhi.bus.messages.models import ModelPromoted
+from zhizhi.bus.messages.telemetry import FixBatch
 from zhizhi.console.auth import AuthService
 from zhizhi.console.demo_district import install_demo_district, needs_install
 from zhizhi.console.jobs import JobRunner
@@ -65,7 +65,6 @@ if TYPE_CHECKING:
     from zhizhi.console.runtime import Runtime
 
 log = logging.getLogger(__name__)
-FIX_LIST = TypeAdapter(list[Fix])
 #: How often a console looks for promotions made by another process (``zhizhi models``).
 MODEL_POLL_S = 5.0
 
@@ -149,7 +148,7 @@ class ConsoleState:
     def publish_fixes(self, fixes: list[Fix]) -> None:
         """Accepted fixes to the trajectory rules, the fleet and the wall (one bus message)."""
         if fixes:
-            self.bus.publish(Topic.TELEMETRY, {"type": "fixes", "fixes": FIX_LIST.dump_python(fixes)})
+            self.bus.publish(Topic.TELEMETRY, FixBatch(tuple(fixes)))
 
     def ingest_drone(self, state: DroneState) -> bool:
         """A drone pose through the gate and onto the bus; whether it was accepted."""

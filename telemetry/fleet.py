@@ -8,7 +8,7 @@ every grid only to the district).
 
 >>> from zhizhi.gis.metric import MetricFrame
 >>> fleet = Fleet(MetricFrame.around(120.86, 32.0), locate=lambda lon, lat: ["320612001001001"] * len(lon))
->>> fleet.on_fixes({"fixes": [{"vehicle_id": "苏F-1", "ts": 1e9, "lon": 120.86, "lat": 32.0}]})
+>>> fleet.on_fixes(FixBatch((Fix("苏F-1", 1e9, 120.86, 32.0),)))
 >>> [v["vehicle_id"] for v in fleet.vehicles("320612001")], fleet.vehicles("320612002")
 (['苏F-1'], [])
 """
@@ -23,6 +23,7 @@ import numpy as np
 import shapely
 
 from zhizhi.bus.messages.drones import DroneState
+from zhizhi.bus.messages.telemetry import Fix, FixBatch
 from zhizhi.gis.codes import is_within
 from zhizhi.gis.drones import DroneView, footprint
 from zhizhi.gis.metric import MetricFrame
@@ -58,32 +59,27 @@ class Fleet:
         self._drone_index = MovingObjectIndex(frame)
 
     # --- bus handlers --------------------------------------------------------------------------
-    def on_fixes(self, message: dict[str, Any]) -> None:
-        """A ``fixes`` batch (the gate's accepted fixes, as dicts): keep each vehicle's newest fix,
-        located in its grid. Items that do not look like fixes are skipped."""
-        newest: dict[str, dict[str, Any]] = {}
-        for fix in message.get("fixes", ()):
-            try:
-                vid, ts = fix["vehicle_id"], float(fix["ts"])
-                float(fix["lon"]), float(fix["lat"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            known = newest.get(vid)
-            if known is None or ts >= known["ts"]:
-                newest[vid] = fix
+    def on_fixes(self, batch: FixBatch) -> None:
+        """A batch of the gate's accepted fixes (the ``telemetry`` topic's message): keep each
+        vehicle's newest fix, located in its grid."""
+        newest: dict[str, Fix] = {}
+        for fix in batch.fixes:
+            known = newest.get(fix.vehicle_id)
+            if known is None or fix.ts >= known.ts:
+                newest[fix.vehicle_id] = fix
         if not newest:
             return
         items = list(newest.values())
-        grids = self.locate([f["lon"] for f in items], [f["lat"] for f in items])
+        grids = self.locate([f.lon for f in items], [f.lat for f in items])
         with self._lock:
             for fix, grid in zip(items, grids):
-                vid = fix["vehicle_id"]
+                vid = fix.vehicle_id
                 known = self._vehicles.get(vid)
-                if known is not None and known["ts"] > fix["ts"]:
+                if known is not None and known["ts"] > fix.ts:
                     continue
                 self._vehicles[vid] = {
-                    "vehicle_id": vid, "ts": float(fix["ts"]), "lon": float(fix["lon"]), "lat": float(fix["lat"]),
-                    "speed_kmh": fix.get("speed_kmh"), "heading": fix.get("heading"), "grid": grid,
+                    "vehicle_id": vid, "ts": float(fix.ts), "lon": float(fix.lon), "lat": float(fix.lat),
+                    "speed_kmh": fix.speed_kmh, "heading": fix.heading, "grid": grid,
                 }
                 self._dirty_vehicles.add(vid)
 

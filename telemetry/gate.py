@@ -54,7 +54,6 @@ RECENT_TS = 64
 EARTH_RADIUS_M = 6_371_008.8
 
 _REPORTS = TypeAdapter(list[VehicleReport])
-_FIXES = TypeAdapter(list[Fix])
 
 
 class Rejection(BaseModel):
@@ -190,11 +189,12 @@ class TelemetryGate:
             self._count(len(items), len(accepted), refused)
         accepted = np.asarray(accepted, dtype=np.int64)
         accepted = accepted[np.lexsort((accepted, ts[accepted]))].tolist()  # time, then batch order
-        fixes = _FIXES.validate_python([
-            {"vehicle_id": vehicles[k], "ts": ts[k], "lon": lon[k], "lat": lat[k],
-             "speed_kmh": reports[k].speed_kmh, "heading": reports[k].heading}
-            for k in accepted
-        ])
+        fixes = [  # validated above, once: built as they are
+            Fix(vehicles[k], ts_k, lon_k, lat_k, reports[k].speed_kmh, reports[k].heading)
+            for k, ts_k, lon_k, lat_k in zip(
+                accepted, ts[accepted].tolist(), lon[accepted].tolist(), lat[accepted].tolist()
+            )
+        ]
         return GateResult(fixes=fixes, report=self._report(len(items), len(accepted), refused))
 
     def _validate(

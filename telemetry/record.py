@@ -3,7 +3,9 @@
 :class:`VehicleReport` is the contract of ``POST /api/telemetry`` and of the MQTT vehicle
 topic: one position of one vehicle, in WGS-84 or GCJ-02, at ``ts`` (ISO 8601 with a UTC
 offset, or epoch seconds). The gate turns accepted reports into :class:`Fix` — always WGS-84,
-always epoch seconds — the only form the warning models and the map see.
+always epoch seconds — the only form the warning models and the map see; a plain frozen record
+defined with the ``telemetry`` topic's message (:mod:`zhizhi.bus.messages.telemetry`), which
+carries them in batches.
 
 :class:`DroneState` is a drone's pose from its OSD telemetry (DJI Cloud API field names are
 read by :mod:`telemetry.dji`), enough to draw its camera footprint and geolocate its video; it
@@ -13,20 +15,19 @@ is the ``drones`` topic's message type itself (:mod:`zhizhi.bus.messages.drones`
 ...                                   "lon": 120.86, "lat": 32.01, "speed_kmh": 42})
 >>> r.ts, r.crs
 (1795996800.0, 'wgs84')
->>> Fix(vehicle_id="苏F-12345", ts=r.ts, lon=120.86, lat=32.01).to_message()["type"]
-'fix'
 """
 
 from __future__ import annotations
 
 import math
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zhizhi.bus.messages.base import EARLIEST_TS
 from zhizhi.bus.messages.drones import DroneState
+from zhizhi.bus.messages.telemetry import Fix
 
 
 def parse_ts(value: object) -> object:
@@ -70,22 +71,6 @@ class VehicleReport(BaseModel):
     @classmethod
     def _ts(cls, value: object) -> object:
         return parse_ts(value)
-
-
-class Fix(BaseModel):
-    """An accepted position of a vehicle: WGS-84, epoch seconds."""
-
-    model_config = ConfigDict(frozen=True)
-
-    vehicle_id: str
-    ts: float
-    lon: float
-    lat: float
-    speed_kmh: float | None = None
-    heading: float | None = None
-
-    def to_message(self) -> dict[str, Any]:
-        return {"type": "fix", **self.model_dump()}
 
 
 def wrap_deg(angle: float) -> float:

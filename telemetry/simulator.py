@@ -323,9 +323,7 @@ def _fixes(vid: str, path, trip: _Trip, frame: MetricFrame, rng, with_speed: boo
     lon, lat = np.round(lon, 7).tolist(), np.round(lat, 7).tolist()
     speeds = np.round(v, 1).tolist() if with_speed else [None] * len(t)
     return [
-        Fix.model_construct(
-            vehicle_id=vid, ts=float(ti), lon=lo, lat=la, speed_kmh=sp, heading=None
-        )
+        Fix(vehicle_id=vid, ts=float(ti), lon=lo, lat=la, speed_kmh=sp, heading=None)
         for ti, lo, la, sp in zip(t.tolist(), lon, lat, speeds)
     ]
 

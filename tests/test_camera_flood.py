@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.video.camera_config import CameraConfig, SourceConfig
 from zhizhi.video.detectors import make_detector
 from zhizhi.video.worker import Worker
@@ -72,13 +73,13 @@ def test_hundred_cameras_on_a_worker_sized_for_ten(tmp_path):
     observations: Counter[str] = Counter()
     event_tracks: set[int] = set()
 
-    def on_frame(message: dict) -> None:
+    def on_frame(batch: ObservationBatch) -> None:
         with lock:
-            frames[message["camera_id"]] += 1
-            if message["observations"]:
-                observations[message["camera_id"]] += len(message["observations"])
-                if message["camera_id"] == EVENT:
-                    event_tracks.update(o["track_id"] for o in message["observations"])
+            frames[batch.camera_id] += 1
+            if len(batch):
+                observations[batch.camera_id] += len(batch)
+                if batch.camera_id == EVENT:
+                    event_tracks.update(batch.track_id.tolist())
 
     bus.subscribe(Topic.FRAMES, on_frame)
     detector = make_detector("motion", warmup_frames=5)  # imports the tracker's libraries

@@ -28,7 +28,6 @@ from zhizhi.models.warning.config import ModelConfigError
 from zhizhi.models.warning.record import WarningEvent
 from zhizhi.video.annotate import annotate, to_jpeg
 from zhizhi.video.camera_config import CameraConfigError
-from zhizhi.video.observation import Observation
 
 SMALL_DEMO = DemoSettings(seed=7, grids=64, towns=3, villages_per_town=2, cameras=0)
 
@@ -67,12 +66,11 @@ def flow(settings, scene):
         client.headers.update(bearer(login(client, client.users.district)))
         recorder = state.evidence_recorder()
         video = cv2.VideoCapture(str(scene.clip))
-        for message in frame_messages(scene):
+        for batch in frame_messages(scene):
             ok, image = video.read()
             assert ok
-            observations = [Observation.model_validate(o) for o in message["observations"]]
-            recorder.add(message["camera_id"], message["ts"], to_jpeg(annotate(image, observations)))
-            state.bus.publish(Topic.FRAMES, message)
+            recorder.add(batch.camera_id, batch.ts, to_jpeg(annotate(image, batch)))
+            state.bus.publish(Topic.FRAMES, batch)
             assert state.warnings.wait_idle(10)  # paced like a live camera
         video.release()
         assert recorder.wait_idle(30)

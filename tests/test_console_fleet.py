@@ -7,6 +7,7 @@ import json
 import math
 import re
 import time
+from dataclasses import asdict
 
 import pytest
 import shapely
@@ -191,7 +192,7 @@ def test_synthetic_trajectories_raise_their_alerts_with_plate_and_cargo(console)
                    start_ts=time.time() - span - 30)
     for vehicle in sim.vehicles:
         state.hazmat.upsert(vehicle)
-    fixes = [f.model_dump() for f in sim.fixes]
+    fixes = [asdict(f) for f in sim.fixes]
     for i in range(0, len(fixes), 500):
         r = client.post("/api/telemetry", json=fixes[i:i + 500], headers=heads[GATEWAY])
         assert r.status_code == 200 and set(r.json()["rejected"]) <= {"duplicate"}, r.text

@@ -13,10 +13,10 @@ import pytest
 
 from tests.alerts_support import T0, FakeClock, Recorder, grids_of, open_service, warning
 from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.video.annotate import annotate, to_jpeg
 from zhizhi.video.evidence import EvidenceRecorder
 from zhizhi.video.evidence_store import EvidenceStore
-from zhizhi.video.observation import Observation
 
 W, H = 160, 120
 STEP = 0.25  # seconds between frames (exact in binary: no rounding at the buffer's edge)
@@ -27,9 +27,9 @@ def jpeg(i: int, camera: str = "CAM-E") -> bytes:
     image = np.zeros((H, W, 3), np.uint8)
     image[:] = (i * 9 % 256, 90, 160)
     cv2.putText(image, str(i), (60, 70), cv2.FONT_HERSHEY_SIMPLEX, 1.0, (255, 255, 255), 2)
-    box = Observation(camera_id=camera, ts=T0 + i * STEP, track_id=7, cls="hazmat_tanker", conf=0.9,
-                      bbox=(20 + i, 30, 70 + i, 80))
-    return to_jpeg(annotate(image, [box], label=camera))
+    box = ObservationBatch(camera, T0 + i * STEP, track_id=[7], cls=["hazmat_tanker"], conf=[0.9],
+                           xyxy=[(20 + i, 30, 70 + i, 80)])
+    return to_jpeg(annotate(image, box, label=camera))
 
 
 def feed(recorder: EvidenceRecorder, indices, camera: str = "CAM-E") -> None:
@@ -186,18 +186,22 @@ def test_the_worker_publishes_every_frame_as_a_batch_and_feeds_the_recorder(tmp_
         writer.write(image)
     writer.release()
     bus = InProcessBus()
-    frames, observations = [], []
+    frames, published = [], []
     bus.subscribe(Topic.FRAMES, frames.append)
-    bus.subscribe(Topic.OBSERVATIONS, observations.append)
+
+    def publish(topic, message) -> None:
+        published.append(topic)
+        bus.publish(topic, message)
+
     recorder = EvidenceRecorder(store, lambda *a, **k: None, pre_s=30.0)
     camera = CameraConfig(id="street", source=SourceConfig(url=str(clip)), analysis_fps=20)
-    worker = Worker([camera], make_detector("motion"), bus.publish, evidence=recorder)
+    worker = Worker([camera], make_detector("motion"), publish, evidence=recorder)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()
     try:
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and not (len(frames) >= 40 and observations):
+        while time.monotonic() < deadline and not (len(frames) >= 40 and any(len(f) for f in frames)):
             time.sleep(0.05)
     finally:
         stop.set()
@@ -205,11 +209,12 @@ def test_the_worker_publishes_every_frame_as_a_batch_and_feeds_the_recorder(tmp_
         worker.close()
         bus.stop()
     assert len(frames) == worker.stats()["frames"] >= 40
-    assert all(f["type"] == "frame" and f["camera_id"] == "street" for f in frames)
-    assert [f["ts"] for f in frames] == sorted(f["ts"] for f in frames)
-    assert any(not f["observations"] for f in frames)  # empty frames are published too
-    batched = [o for f in frames for o in f["observations"]]
-    assert batched == observations and batched[0]["type"] == "observation"
+    # one message per analysed frame, nothing else but camera statuses
+    assert published.count(Topic.FRAMES) == len(frames) and set(published) <= {Topic.FRAMES, Topic.CAMERA_STATUS}
+    assert all(isinstance(f, ObservationBatch) and f.camera_id == "street" for f in frames)
+    assert [f.ts for f in frames] == sorted(f.ts for f in frames)
+    assert any(f.is_empty() for f in frames)  # empty frames are published too
+    assert sum(len(f) for f in frames) == worker.stats()["observations"] > 0
     count, nbytes = recorder.buffered("street")
     assert count == len(frames) and nbytes > 0
     recorder.stop()

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 from zhizhi.bus import InProcessBus, Topic
 from zhizhi.bus.messages import AlertEvent, CameraStatus, IncidentEvent
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.bus.messages.incidents import TimelineEntryWire
 from zhizhi.console.live.bridge import LiveBridge
 from zhizhi.console.live.hub import LiveHub
@@ -81,15 +83,22 @@ def test_tracks_are_throttled_and_split_by_town(jurisdictions):
         district, town_a = hub.connect(jurisdictions.district_code, last_seq=0), hub.connect(towns[0], last_seq=0)
         in_a = jurisdictions.get(grid_a).anchor
         in_b = jurisdictions.get(grid_b).anchor
+        rows = [
+            {"track_id": 1, "cls": "car", "lon": in_a[0], "lat": in_a[1], "speed_kmh": 40.0, "heading_deg": 0.0},
+            {"track_id": 2, "cls": "truck", "lon": in_b[0], "lat": in_b[1], "speed_kmh": None, "heading_deg": 90.0},
+            {"track_id": 3, "cls": "car", "lon": None, "lat": None, "speed_kmh": None, "heading_deg": None},
+        ]
         for i in range(10):  # 10 frames in one second from camera A, seeing objects in both towns
-            bus.publish(Topic.FRAMES, {"type": "frame", "camera_id": "CAM-A", "ts": 100.0 + i * 0.1, "observations": [
-                {"track_id": 1, "cls": "car", "lon": in_a[0], "lat": in_a[1], "speed_kmh": 40.0, "heading_deg": 0.0},
-                {"track_id": 2, "cls": "truck", "lon": in_b[0], "lat": in_b[1], "speed_kmh": 30.0, "heading_deg": 90.0},
-                {"track_id": 3, "cls": "car", "lon": None, "lat": None, "speed_kmh": None, "heading_deg": None},
-            ]})
+            batch = ObservationBatch.from_rows("CAM-A", 100.0 + i * 0.1,
+                                               [{**r, "conf": 0.8, "bbox": (0, 0, 9, 9)} for r in rows])
+            bus.publish(Topic.FRAMES, batch)
         got = await _all(district)
         assert len(got) == 4  # 2 frames kept (2 Hz) x 2 towns
         assert {t["track_id"] for m in got for t in m["tracks"]} == {1, 2}
+        # the browsers' JSON, exactly: the located rows' track fields, None where unknown
+        first = sorted((m["tracks"] for m in got[:2]), key=lambda tracks: tracks[0]["track_id"])
+        assert json.dumps(first) == json.dumps([[rows[0]], [rows[1]]])  # same keys, order and values
+        assert {k: got[0][k] for k in ("type", "camera_id", "ts")} == {"type": "tracks", "camera_id": "CAM-A", "ts": 100.0}
         mine = await _all(town_a)
         assert len(mine) == 2 and all([t["track_id"] for t in m["tracks"]] == [1] for m in mine)
 

@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from tests.auth_support import PASSWORD, Logins, create_test_users
 from tests.redis_support import wait_until
 from zhizhi.bus import Topic
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.bus.messages.models import ModelPromoted
+from zhizhi.bus.messages.telemetry import Fix, FixBatch
 from zhizhi.console.app import create_app
 from zhizhi.console.settings import AlertSettings, DemoSettings, Settings
 from zhizhi.layers import Scope, make_engine
@@ -267,11 +269,11 @@ def _free_point(state) -> tuple[float, float]:
     raise AssertionError("no grid anchor outside the zones")
 
 
-def stopped_tanker_frames(camera: str, lon: float, lat: float, start: float, seconds: int) -> list[dict]:
+def stopped_tanker_frames(camera: str, lon: float, lat: float, start: float, seconds: int) -> list[ObservationBatch]:
     """A hazmat tanker standing still at (lon, lat), one frame a second."""
-    return [{"type": "frame", "camera_id": camera, "ts": start + i, "observations": [{
-        "camera_id": camera, "ts": start + i, "track_id": 7, "cls": "hazmat_tanker", "conf": 0.9,
-        "bbox": [10, 10, 80, 60], "lon": lon, "lat": lat, "speed_kmh": 0.0}]} for i in range(seconds + 1)]
+    return [ObservationBatch(camera, start + i, track_id=[7], cls=["hazmat_tanker"], conf=[0.9],
+                             xyxy=[[10, 10, 80, 60]], lon=[lon], lat=[lat], speed_kmh=[0.0])
+            for i in range(seconds + 1)]
 
 
 def _alerts_of(state, **filters) -> list:
@@ -366,12 +368,11 @@ def test_a_promotion_reaches_the_running_trajectory_runner(console):
     vehicle = "MODELS-TANKER-1"
     now = time.time()
 
-    def stopped(start: float) -> list[dict]:
-        return [{"vehicle_id": vehicle, "ts": start + 10 * i, "lon": lon, "lat": lat, "speed_kmh": 0.0}
-                for i in range(7)]  # 60 s standing still
+    def stopped(start: float) -> list[Fix]:
+        return [Fix(vehicle, start + 10 * i, lon, lat, speed_kmh=0.0) for i in range(7)]  # 60 s standing still
 
-    def publish(fixes: list[dict]) -> None:
-        state.bus.publish(Topic.TELEMETRY, {"type": "fixes", "fixes": fixes})
+    def publish(fixes: list[Fix]) -> None:
+        state.bus.publish(Topic.TELEMETRY, FixBatch(tuple(fixes)))
 
     publish(stopped(now - 140))  # 60 s < the shipped 300 s
     assert runner.wait_idle() and not _alerts_of(state, vehicle_id=vehicle)

@@ -18,6 +18,8 @@ import pytest
 from tests.redis_support import RedisServer, free_port, wait_until
 from zhizhi.bus import InProcessBus, Topic
 from zhizhi.bus.messages import AlertEvent, CameraStatus
+from zhizhi.bus.messages.frames import ObservationBatch
+from zhizhi.bus.messages.telemetry import Fix, FixBatch
 from zhizhi.bus.redis_bus import RedisBus
 
 CLAIM_IDLE_S = 0.4
@@ -58,11 +60,16 @@ def _numbers(messages: list) -> list[int]:
 
 
 def _number(message) -> int:
-    """The ``n`` a test message carries: an alert's last_ts, a camera status's frames, a dict's ``n``."""
+    """The ``n`` a test message carries: an alert's last_ts, a camera status's frames, a frame's
+    time, a telemetry batch's first fix time, a dict's ``n``."""
     if isinstance(message, AlertEvent):
         return int(message.last_ts)
     if isinstance(message, CameraStatus):
         return message.frames
+    if isinstance(message, ObservationBatch):
+        return int(message.ts)
+    if isinstance(message, FixBatch):
+        return int(message.fixes[0].ts)
     return message["n"]
 
 
@@ -76,6 +83,16 @@ def alert(n: int, grid: str = "网格-1") -> AlertEvent:
 def status(n: int) -> CameraStatus:
     """A camera-status message numbered ``n`` (its ``frames``)."""
     return CameraStatus(camera_id="cam-001", state="online", frames=n, since=0.0)
+
+
+def frame(n: int) -> ObservationBatch:
+    """A frame message numbered ``n`` (its time)."""
+    return ObservationBatch.empty("cam-001", float(n))
+
+
+def fixes(n: int) -> FixBatch:
+    """A telemetry message numbered ``n`` (its fix's time)."""
+    return FixBatch((Fix("V-1", float(n), 120.0, 32.0),))
 
 
 # ---------------------------------------------------------------------- contract (both buses)
@@ -103,7 +120,7 @@ def test_consumer_group_shares_the_work_each_entry_once(consoles):
     b.consume(Topic.FRAMES, "rule-models", got_b.append)
     b.subscribe(Topic.FRAMES, broadcast.append)  # a subscriber still sees everything
     for n in range(400):
-        a.publish(Topic.FRAMES, {"type": "frame", "n": n})
+        a.publish(Topic.FRAMES, frame(n))
     assert wait_until(lambda: len(got_a) + len(got_b) >= 400 and len(broadcast) == 400)
     time.sleep(0.2)  # nothing more arrives
     counts = Counter(_numbers(got_a) + _numbers(got_b))
@@ -143,12 +160,12 @@ def test_cancel_stops_delivery(consoles):
     sub = b.subscribe(Topic.CAMERA_STATUS, got.append)
     member = b.consume(Topic.TELEMETRY, "fleet", shared.append)
     a.publish(Topic.CAMERA_STATUS, status(1))
-    a.publish(Topic.TELEMETRY, {"n": 1})
+    a.publish(Topic.TELEMETRY, fixes(1))
     assert wait_until(lambda: got and shared)
     sub.cancel()
     member.cancel()
     a.publish(Topic.CAMERA_STATUS, status(2))
-    a.publish(Topic.TELEMETRY, {"n": 2})
+    a.publish(Topic.TELEMETRY, fixes(2))
     time.sleep(0.3)
     assert _numbers(got) == [1] and _numbers(shared) == [1]
 
@@ -202,7 +219,7 @@ def test_a_consumer_stuck_in_its_handler_loses_nothing(redis_server, make_bus):
 
     publisher = make_bus(redis_server.url, "pub")
     for n in range(10):
-        publisher.publish(Topic.FRAMES, {"n": n})
+        publisher.publish(Topic.FRAMES, frame(n))
     assert publisher.flush()
     stuck_bus.consume(Topic.FRAMES, "rules", stuck, batch=10, start="0")  # takes all 10
     assert wait_until(lambda: stuck_got)  # and hangs on the first
@@ -318,7 +335,7 @@ def test_malformed_entries_are_skipped(redis_server, make_bus):
 
 def test_publish_throughput(redis_server, make_bus):
     bus = make_bus(redis_server.url, "bench")
-    message = {"type": "frame", "camera_id": "cam-001", "ts": 1.0, "observations": [{"cls": "car", "bbox": [1, 2, 3, 4]}] * 3}
+    message = ObservationBatch("cam-001", 1.0, track_id=[1, 2, 3], cls=["car"] * 3, conf=[0.9] * 3, xyxy=[[1, 2, 3, 4]] * 3)
     n = 20_000
     started = time.perf_counter()
     for _ in range(n):
@@ -358,7 +375,7 @@ import sys, threading
 from zhizhi.bus.redis_bus import RedisBus
 bus = RedisBus(sys.argv[1], node="doomed", claim_idle_s=60, poll_s=0.1)
 def handler(message):
-    print("took", message["n"], flush=True)
+    print("took", int(message.ts), flush=True)
     threading.Event().wait()  # hangs until killed
 bus.consume("frames", "rules", handler, batch=20, start="0")
 threading.Event().wait()
@@ -368,7 +385,7 @@ threading.Event().wait()
 def test_a_consumer_process_killed_with_kill_9_loses_nothing(redis_server, make_bus):
     publisher = make_bus(redis_server.url, "pub")
     for n in range(20):
-        publisher.publish(Topic.FRAMES, {"n": n})
+        publisher.publish(Topic.FRAMES, frame(n))
     assert publisher.flush()
     root = Path(__file__).resolve().parents[1]
     doomed = subprocess.Popen(

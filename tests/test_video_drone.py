@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -25,6 +26,12 @@ CONSOLE_BACKENDS = ("sqlite", "postgresql")
 T0 = 1.8e9
 LON, LAT = 121.06, 32.09
 
+
+
+def _rows(batches) -> list[SimpleNamespace]:
+    """The one frame's rows, read as attributes (None where unknown)."""
+    (batch,) = batches
+    return [SimpleNamespace(**row) for row in batch.rows()]
 
 def _pose(ts: float, **changes) -> DroneState:
     base = {"drone_id": "UAV-01", "ts": ts, "lon": LON, "lat": LAT, "height_m": 120.0, "heading_deg": 30.0,
@@ -131,7 +138,7 @@ def test_a_moving_drone_locates_what_it_sees_through_interpolated_poses():
         # the geolocator pushes it 0.25 m away, well inside the tolerance)
         boxes = np.column_stack([u - 2, v - 10, u + 2, v])
         detector.next = [TrackedBoxes(boxes, [0.9] * 3, [1] * 3, [1, 2, 3], detector.names)]
-        (_, observations), = analyzer.analyze([Frame("UAV-01", i, ts, np.zeros((540, 960, 3), np.uint8))])
+        observations = _rows(analyzer.analyze([Frame("UAV-01", i, ts, np.zeros((540, 960, 3), np.uint8))]))
         for obs, truth in zip(observations, people):
             x, y = frame.to_metric(obs.lon, obs.lat)
             errors.append(math.hypot(float(x) - truth[0], float(y) - truth[1]))
@@ -147,7 +154,7 @@ def test_frames_without_a_fresh_pose_have_no_position_and_are_counted():
     results = []
     for i, ts in enumerate((T0 - 5.0, T0 + 0.5, T0 + 3.0)):  # before any pose, fresh, stale
         detector.next = [TrackedBoxes([[400, 300, 440, 330]], [0.9], [0], [7], detector.names)]
-        (_, (obs,)), = analyzer.analyze([Frame("UAV-01", i, ts, image)])
+        (obs,) = _rows(analyzer.analyze([Frame("UAV-01", i, ts, image)]))
         results.append(obs.lon is not None)
     assert results == [False, True, False]
     assert analyzer.drones["UAV-01"].stats() == {"located": 1, "without_pose": 2}
@@ -234,7 +241,7 @@ def test_truth_boxes_geolocated_through_telemetry_land_on_the_truth(aerial):
         cls = [detector.names.index(o["cls"]) for o in truth]
         detector.next = [TrackedBoxes(boxes, [0.9] * len(truth), cls, [o["track_id"] for o in truth],
                                       detector.names)]
-        (_, observations), = analyzer.analyze([Frame("UAV-01", i, T0 + i / sim.fps, image)])
+        observations = _rows(analyzer.analyze([Frame("UAV-01", i, T0 + i / sim.fps, image)]))
         for obs, o in zip(observations, truth):
             if obs.lon is not None:
                 errors.append(_ground_error_m(obs.lon, obs.lat, o["lon"], o["lat"]))
@@ -256,7 +263,7 @@ def test_moving_vehicles_detected_in_the_aerial_clip_are_located_within_metres(a
         analyzer.poses.add(_pose(T0 + k, lon=view.lon, lat=view.lat))
     errors, located = [], 0
     for i, (image, drawn) in enumerate(frames):
-        (_, observations), = analyzer.analyze([Frame("UAV-01", i, T0 + i / sim.fps, image)])
+        observations = _rows(analyzer.analyze([Frame("UAV-01", i, T0 + i / sim.fps, image)]))
         truth = [o for o in sim.truth(i, drawn)["objects"] if o["cls"] != "person"]
         for obs in observations:
             if obs.lon is None or not truth:

@@ -48,8 +48,8 @@ def test_real_highway_clip_through_motion_backend(tmp_path):
     observations = [m for m in lines if m["type"] == "observation"]
     assert summary["type"] == "summary" and summary["frames"] == 161
     assert summary["observations"] == len(observations) > 100
-    for key in ("camera_id", "ts", "track_id", "cls", "conf", "bbox", "lon", "lat", "speed_kmh", "heading_deg"):
-        assert key in observations[0]
+    keys = ["type", "camera_id", "ts", "track_id", "cls", "conf", "bbox", "lon", "lat", "speed_kmh", "heading_deg"]
+    assert all(list(o) == keys for o in observations)  # the line's contract, in this order
     tracks: dict[int, list[dict]] = defaultdict(list)
     for obs in observations:
         tracks[obs["track_id"]].append(obs)
@@ -87,7 +87,7 @@ def test_worker_keeps_going_when_cameras_fail(tmp_path):
     ]
     bus = InProcessBus()
     observations, statuses = [], []
-    bus.subscribe(Topic.OBSERVATIONS, observations.append)
+    bus.subscribe(Topic.FRAMES, lambda batch: observations.extend(batch.rows()))
     bus.subscribe(Topic.CAMERA_STATUS, statuses.append)
     worker = Worker(cameras, make_detector("motion"), bus.publish, runner_options={"backoff_initial_s": 0.1, "backoff_max_s": 0.5})
     stop = threading.Event()

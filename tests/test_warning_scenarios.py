@@ -43,8 +43,8 @@ def replay(folder, jurisdictions, every_n: int = 2):
     camera = load_camera_configs(folder / "camera.json")[0]
     engine = WarningEngine(load_model(), places_for([camera]))
     events = []
-    for ts, observations in read_truth_frames(folder / "truth.jsonl", camera.id, every_n=every_n):
-        events += engine.process_frame(camera.id, ts, observations)
+    for batch in read_truth_frames(folder / "truth.jsonl", camera.id, every_n=every_n):
+        events += engine.process_frame(batch)
     events += engine.flush()
     return [alert_line(w, jurisdictions) for w in events if not w.active], events
 

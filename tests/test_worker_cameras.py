@@ -58,7 +58,7 @@ class Recorder:
 
     def _frame(self, message: dict) -> None:
         with self.lock:
-            self.frames.append((time.monotonic(), message["camera_id"]))
+            self.frames.append((time.monotonic(), message.camera_id))
 
     def _status(self, message: CameraStatus) -> None:
         with self.lock:

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from zhizhi.bus import Topic
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.models.warning.record import WarningEvent
 
 
@@ -83,12 +84,8 @@ def publish_status(state, camera_id: str, source_state: str = "online") -> None:
 
 def publish_tracks(state, camera_id: str, ts: float, tracks: list[dict]) -> None:
     """One analysed frame's observations on the bus (the live bridge turns them into tracks)."""
-    observations = [
-        {"type": "observation", "camera_id": camera_id, "ts": ts, "conf": 0.9, "bbox": [0, 0, 1, 1], **t}
-        for t in tracks
-    ]
-    state.bus.publish(Topic.FRAMES, {"type": "frame", "camera_id": camera_id, "ts": ts,
-                                     "observations": observations})
+    rows = [{"conf": 0.9, "bbox": [0, 0, 1, 1], **t} for t in tracks]
+    state.bus.publish(Topic.FRAMES, ObservationBatch.from_rows(camera_id, ts, rows))
 
 
 def offset(lon: float, lat: float, heading_deg: float, metres: float) -> tuple[float, float]:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
 
 import cv2
 import numpy as np
 
-from zhizhi.video.observation import Observation
+from zhizhi.bus.messages.frames import ObservationBatch
 
 # BGR colours per class; hazardous-chemical tankers stand out in orange.
 COLOURS: dict[str, tuple[int, int, int]] = {
@@ -20,18 +20,20 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 _DEFAULT = (200, 200, 200)
 
 
-def annotate(image: np.ndarray, observations: Sequence[Observation], label: str | None = None) -> np.ndarray:
-    """A copy of ``image`` with each observation's box and a short label."""
+def annotate(image: np.ndarray, batch: ObservationBatch, label: str | None = None) -> np.ndarray:
+    """A copy of ``image`` with each row's box and a short label (class, track, speed)."""
     out = image.copy()
     scale = max(out.shape[1] / 1280.0, 0.5)
     thickness = max(round(2 * scale), 1)
-    for obs in observations:
-        x1, y1, x2, y2 = (round(v) for v in obs.bbox)
-        colour = COLOURS.get(obs.cls, _DEFAULT)
+    for box, cls, track_id, speed in zip(
+        batch.xyxy.tolist(), batch.cls.tolist(), batch.track_id.tolist(), batch.speed_kmh.tolist()
+    ):
+        x1, y1, x2, y2 = (round(v) for v in box)
+        colour = COLOURS.get(cls, _DEFAULT)
         cv2.rectangle(out, (x1, y1), (x2, y2), colour, thickness)
-        text = f"{obs.cls} #{obs.track_id}"
-        if obs.speed_kmh is not None:
-            text += f" {obs.speed_kmh:.0f}km/h"
+        text = f"{cls} #{track_id}"
+        if not math.isnan(speed):  # known
+            text += f" {speed:.0f}km/h"
         (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, thickness)
         top = max(y1 - th - base - 2, 0)
         cv2.rectangle(out, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, -1)

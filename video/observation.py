@@ -1,8 +1,11 @@
-"""The observation record: one tracked object in one analysed frame, geolocated.
+"""The contract of one observation line: one tracked object in one analysed frame, geolocated.
 
-Every detector backend produces exactly this (the ``zhizhi analyze --jsonl`` contract adds
-``"type": "observation"``). Positions are WGS-84; ``lon``/``lat``/``speed_kmh``/``heading_deg``
-are ``None`` when the camera has no calibration or the track is too young to have a speed.
+The pipeline does not build these: it builds one columnar
+:class:`~zhizhi.bus.messages.frames.ObservationBatch` per frame, whose ``rows()`` are exactly
+these records (the ``zhizhi analyze --jsonl`` line adds ``"type": "observation"``). This model
+validates such lines where they come back from files (backtest datasets' ``observations.jsonl``).
+Positions are WGS-84; ``lon``/``lat``/``speed_kmh``/``heading_deg`` are ``None`` when the camera
+has no calibration or the track is too young to have a speed.
 
 >>> Observation(camera_id="CAM-0001", ts=1.5, track_id=3, cls="car", conf=0.9,
 ...             bbox=(10, 20, 110, 80)).model_dump()["bbox"]
@@ -10,8 +13,6 @@ are ``None`` when the camera has no calibration or the track is too young to hav
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -33,7 +34,3 @@ class Observation(BaseModel):
     lat: float | None = None
     speed_kmh: float | None = Field(None, ge=0.0)
     heading_deg: float | None = Field(None, ge=0.0, lt=360.0)
-
-    def as_message(self) -> dict[str, Any]:
-        """The JSON-lines / bus form: the record plus ``"type": "observation"``."""
-        return {"type": "observation", **self.model_dump(mode="json")}

@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.video.camera_config import CameraConfig, SourceConfig
 from zhizhi.video.detectors import TrackingDetector
 from zhizhi.video.frames import Frame
-from zhizhi.video.observation import Observation
 from zhizhi.video.pipeline import FrameAnalyzer
 from zhizhi.video.sources import open_source
 
@@ -51,8 +51,8 @@ def analyze_file(
     analysis_fps: float | None = None,
     start_ts: float = 0.0,
     summary: Summary | None = None,
-) -> Iterator[tuple[float, list[Observation]]]:
-    """Yield ``(ts, observations)`` for every analysed frame of a clip (also frames with none)."""
+) -> Iterator[ObservationBatch]:
+    """Yield the batch of every analysed frame of a clip (also frames with no objects)."""
     summary = summary if summary is not None else Summary()
     source = open_source(SourceConfig(url=str(video), kind="file", realtime=False), camera.id)
     source.open()
@@ -70,11 +70,11 @@ def analyze_file(
             if index + 1e-9 >= next_pick:
                 next_pick += step
                 frame = Frame(camera_id=camera.id, index=index, ts=start_ts + index / clip_fps, image=image)
-                for _, observations in analyzer.analyze([frame]):
+                for batch in analyzer.analyze([frame]):
                     summary.analysed += 1
-                    summary.observations += len(observations)
-                    summary.tracks.update(obs.track_id for obs in observations)
-                    yield frame.ts, observations
+                    summary.observations += len(batch)
+                    summary.tracks.update(batch.track_id.tolist())
+                    yield batch
             index += 1
     finally:
         source.close()

@@ -1,10 +1,11 @@
-"""Frame analysis: tracked boxes -> geolocated, speed-annotated observations.
+"""Frame analysis: the tracker's boxes -> one :class:`~zhizhi.bus.messages.frames.ObservationBatch` per frame.
 
 One :class:`FrameAnalyzer` serves all cameras of a worker: a batch of frames (one per camera,
 or consecutive frames of one file) goes through the detector in one call, then each camera's
-boxes are geolocated through its calibration and smoothed into speed and heading. Each
-observation carries its track's class (the most confident over the track's life), so a class
-that flickers between frames moves neither the geolocation's depth correction nor the rules.
+boxes are geolocated through its calibration and smoothed into speed and heading. Each row
+carries its track's class (the most confident over the track's life), voted here and nowhere
+else, so a class that flickers between frames moves neither the geolocation's depth correction
+nor the rules. The batch is built once and every later stage takes it as it is.
 A drone's camera is geolocated through the drone's pose at each frame's time (:mod:`video.drone`):
 feed its poses to :attr:`FrameAnalyzer.poses`.
 
@@ -21,13 +22,13 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.video.camera_config import CameraConfig
 from zhizhi.video.detectors import TrackedBoxes, TrackingDetector
 from zhizhi.video.drone import DroneGeolocator, DronePoses
 from zhizhi.video.frames import Frame
 from zhizhi.video.geolocate import Geolocator
 from zhizhi.video.kinematics import Kinematics
-from zhizhi.video.observation import Observation
 from zhizhi.video.track_class import TrackClasses
 
 log = logging.getLogger(__name__)
@@ -89,23 +90,24 @@ class FrameAnalyzer:
         height, width = frame.image.shape[:2]
         return drone.at(frame.ts, (width, height))
 
-    def analyze(self, frames: Sequence[Frame]) -> list[tuple[TrackedBoxes, list[Observation]]]:
-        """The tracked boxes and observations of each frame, in order."""
+    def analyze(self, frames: Sequence[Frame]) -> list[ObservationBatch]:
+        """The observations of each frame, in order (one batch per frame, also an empty one)."""
         if not frames:
             return []
         results = self.detector.update([(f.camera_id, f.image) for f in frames])
-        return [(boxes, self._observations(frame, boxes)) for frame, boxes in zip(frames, results)]
+        return [self._batch(frame, boxes) for frame, boxes in zip(frames, results)]
 
-    def _observations(self, frame: Frame, boxes: TrackedBoxes) -> list[Observation]:
+    def _batch(self, frame: Frame, boxes: TrackedBoxes) -> ObservationBatch:
+        """The tracker's boxes of a frame -> its batch: the tracks' voted classes, geolocated, timed."""
         n = len(boxes)
         if n == 0:
-            return []
-        ids = boxes.track_id.astype(int)
+            return ObservationBatch.empty(frame.camera_id, frame.ts)
+        ids = boxes.track_id
         names = [
             self.classes.vote(frame.camera_id, t, c, p, frame.ts)
-            for t, c, p in zip(ids, boxes.class_names(), boxes.conf)
+            for t, c, p in zip(ids.tolist(), boxes.class_names(), boxes.conf.tolist())
         ]
-        lon = lat = speed = heading = np.full(n, np.nan)
+        lon = lat = speed = heading = None  # unknown (NaN) without a geolocator
         geo = self._geolocator(frame)
         if geo is not None:
             headings = [self.kinematics.heading_of(frame.camera_id, t) for t in ids]
@@ -113,27 +115,27 @@ class FrameAnalyzer:
             state = self.kinematics.update(frame.camera_id, frame.ts, ids, x, y)
             lon, lat = geo.to_lonlat(state.x, state.y)
             speed, heading = state.speed_kmh, state.heading_deg
-        return [
-            Observation(
-                camera_id=frame.camera_id,
-                ts=frame.ts,
-                track_id=int(ids[i]),
-                cls=names[i],
-                conf=float(np.clip(boxes.conf[i], 0.0, 1.0)),
-                bbox=tuple(float(v) for v in boxes.xyxy[i]),
-                lon=_finite(lon[i]),
-                lat=_finite(lat[i]),
-                speed_kmh=_finite(speed[i]),
-                heading_deg=_finite(heading[i]),
-            )
-            for i in range(n)
-        ]
+        return ObservationBatch(
+            frame.camera_id,
+            frame.ts,
+            track_id=ids,
+            cls=names,
+            conf=np.clip(boxes.conf, 0.0, 1.0),
+            xyxy=boxes.xyxy,
+            lon=_finite(lon),
+            lat=_finite(lat),
+            speed_kmh=_finite(speed),
+            heading_deg=_finite(heading),
+        )
 
 
 def _lonlat(camera: CameraConfig) -> tuple[float, float] | None:
     return (camera.lon, camera.lat) if camera.lon is not None and camera.lat is not None else None
 
 
-def _finite(value: float) -> float | None:
-    value = float(value)
-    return value if np.isfinite(value) else None
+def _finite(values: np.ndarray | None) -> np.ndarray | None:
+    """A float64 column with NaN for every non-finite value (None: unknown throughout)."""
+    if values is None:
+        return None
+    values = np.asarray(values, dtype=np.float64)
+    return np.where(np.isfinite(values), values, np.nan)

@@ -3,11 +3,12 @@
 Each camera's source runs in its own thread and keeps only its newest frame; the worker loop
 takes, for every camera whose analysis time has come, that newest frame, runs one batched
 detection over all of them, and publishes through ``publish(topic, message)`` (the bus) one
-frame batch per analysed frame (:func:`frame_message`, also when it holds no objects: the
-warning models need those to see a condition end), each observation on its own, and every
-camera-status change. A slow detector therefore drops frames and never builds latency; a dead
-camera only changes its own status. The latest annotated JPEG of each camera is kept for the
-wall, and handed to an :class:`~video.evidence.EvidenceRecorder` when the worker has one.
+:class:`~zhizhi.bus.messages.frames.ObservationBatch` per analysed frame on ``Topic.FRAMES``
+(also when it holds no objects: the warning models need those to see a condition end) — the
+one message of that frame — and every camera-status change. A slow detector therefore drops
+frames and never builds latency; a dead camera only changes its own status. The latest
+annotated JPEG of each camera is kept for the wall, and handed to an
+:class:`~video.evidence.EvidenceRecorder` when the worker has one.
 
 A worker with drone cameras (``CameraConfig.drone``) geolocates their frames through the
 drones' poses: given ``subscribe`` (the bus's), it listens to ``Topic.DRONES`` itself; any
@@ -17,8 +18,8 @@ Cameras change while it runs (camera leases: a worker gains cameras when another
 them when one joins): :meth:`Worker.set_cameras`, :meth:`Worker.add_camera` and
 :meth:`Worker.remove_camera` start runners for new cameras and stop and forget removed ones
 (sampler, pending frame, JPEG, counters, the analyzer's and detector's state of that camera).
-They hold the same lock as :meth:`Worker.step`, so once they return no frame batch, observation
-or status of a removed camera is published by this worker. A removed camera is *not* reported
+They hold the same lock as :meth:`Worker.step`, so once they return no frame batch or status of
+a removed camera is published by this worker. A removed camera is *not* reported
 offline: it is handed over, not lost, and its new worker reports its status; only
 :meth:`Worker.close` (the worker itself ending) reports its cameras offline. A worker may have
 no cameras at all; it then idles until some arrive.
@@ -49,24 +50,13 @@ from zhizhi.video.camera_config import CameraConfig
 from zhizhi.video.detectors import TrackingDetector
 from zhizhi.video.evidence import EvidenceRecorder
 from zhizhi.video.frames import Frame
-from zhizhi.video.observation import Observation
 from zhizhi.video.pipeline import FrameAnalyzer
 from zhizhi.video.runner import Sampler, SourceRunner
 from zhizhi.video.status import CameraStatus
 
 log = logging.getLogger(__name__)
-Publish = Callable[[str, dict], None]
+Publish = Callable[[str, Any], None]
 Subscribe = Callable[[str, Callable[[dict], None]], Any]  # returns something with cancel()
-
-
-def frame_message(camera_id: str, ts: float, observations: Sequence[Observation]) -> dict:
-    """The bus form of one analysed frame: ``{"type": "frame", "camera_id", "ts", "observations"}``."""
-    return {
-        "type": "frame",
-        "camera_id": camera_id,
-        "ts": ts,
-        "observations": [obs.as_message() for obs in observations],
-    }
 
 
 class CameraChange(NamedTuple):
@@ -297,10 +287,8 @@ class Worker:
             return len(due)
 
     def _analyse(self, due: list[Frame]) -> None:
-        for frame, (_, observations) in zip(due, self.analyzer.analyze(due)):
-            for obs in observations:
-                self.publish(Topic.OBSERVATIONS, obs.as_message())
-            jpeg = to_jpeg(annotate(frame.image, observations, label=frame.camera_id), self.jpeg_quality)
+        for frame, batch in zip(due, self.analyzer.analyze(due)):
+            jpeg = to_jpeg(annotate(frame.image, batch, label=frame.camera_id), self.jpeg_quality)
             with self._lock:
                 self._jpeg[frame.camera_id] = jpeg
             if self.evidence is not None:  # buffered before the models see the frame it shows
@@ -308,8 +296,8 @@ class Worker:
                     self.evidence.add(frame.camera_id, frame.ts, jpeg)
                 except Exception:  # evidence must never stop detection
                     log.exception("evidence buffer of %s failed", frame.camera_id)
-            self.publish(Topic.FRAMES, frame_message(frame.camera_id, frame.ts, observations))
-            self._observations += len(observations)
+            self.publish(Topic.FRAMES, batch)
+            self._observations += len(batch)
         self._frames += len(due)
         self._batches += 1
 

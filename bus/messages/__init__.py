@@ -20,8 +20,10 @@ from zhizhi.bus.messages.base import BusMessage, WireMessage
 from zhizhi.bus.messages.camera_status import CameraStatus
 from zhizhi.bus.messages.drones import DroneState
 from zhizhi.bus.messages.evidence import EvidenceAttached
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.bus.messages.incidents import IncidentEvent
 from zhizhi.bus.messages.models import ModelPromoted
+from zhizhi.bus.messages.telemetry import FixBatch
 from zhizhi.bus.topics import Topic
 
 #: The message type of each topic (one line per topic; its module beside this one).
@@ -32,6 +34,8 @@ TOPIC_TYPES: dict[Topic, type[WireMessage]] = {
     Topic.EVIDENCE: EvidenceAttached,
     Topic.INCIDENTS: IncidentEvent,
     Topic.MODELS: ModelPromoted,
+    Topic.FRAMES: ObservationBatch,
+    Topic.TELEMETRY: FixBatch,
 }
 
 #: Topics still carrying plain dicts while their types are being written (removed once empty).

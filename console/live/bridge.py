@@ -17,8 +17,9 @@ only to screens whose jurisdiction contains one of them:
 
 Vehicle and drone positions reach the hub through :mod:`telemetry.positions`.
 
-Tracks come from the frame batches of the workers, at most ``tracks_hz`` messages per camera
-per second: the latest positions, which is what a map can show.
+Tracks come from the frame batches of the workers (:class:`~zhizhi.bus.messages.frames.ObservationBatch`,
+its located rows), at most ``tracks_hz`` messages per camera per second: the latest positions,
+which is what a map can show.
 """
 
 from __future__ import annotations
@@ -28,11 +29,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from zhizhi.alerts.incidents.record import Incident
 from zhizhi.bus import Bus, Topic
 from zhizhi.bus.messages import AlertEvent, CameraStatus, IncidentEvent
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.console.live.hub import LiveHub, Message
 from zhizhi.gis.codes import LEVEL_DIGITS, Level, is_within
 from zhizhi.gis.jurisdiction import Jurisdictions
@@ -117,23 +117,19 @@ class LiveBridge:
             self._status[camera_id] = wire
         self.hub.publish(wire, audience=[self._camera_audience(camera_id)])
 
-    def on_frame(self, message: dict[str, Any]) -> None:
-        camera_id = str(message.get("camera_id", ""))
-        ts = float(message.get("ts", 0.0))
+    def on_frame(self, batch: ObservationBatch) -> None:
+        """A frame's batch: its located rows as live tracks, one message per town they are in."""
+        camera_id, ts = batch.camera_id, batch.ts
         with self._lock:
             if ts - self._last_tracks.get(camera_id, float("-inf")) < self.min_interval_s:
                 return
             self._last_tracks[camera_id] = ts
-        tracks = [
-            {k: o.get(k) for k in TRACK_FIELDS}
-            for o in message.get("observations", ())
-            if o.get("lon") is not None and o.get("lat") is not None
-        ]
-        if not tracks:
+        located = batch[batch.located]
+        if located.is_empty():
             self.hub.publish({"type": "tracks", "camera_id": camera_id, "ts": ts, "tracks": []},
                              audience=[self._camera_audience(camera_id)])
             return
-        for town, members in self._by_town(tracks).items():
+        for town, members in self._by_town(located).items():
             self.hub.publish({"type": "tracks", "camera_id": camera_id, "ts": ts, "tracks": members},
                              audience=[town])
 
@@ -147,10 +143,10 @@ class LiveBridge:
     def _camera_audience(self, camera_id: str) -> str:
         return self.camera_grid(camera_id) or self.jurisdictions.district_code
 
-    def _by_town(self, tracks: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
-        lon = np.array([t["lon"] for t in tracks], dtype=float)
-        lat = np.array([t["lat"] for t in tracks], dtype=float)
-        grids = self.jurisdictions.locate_many(lon, lat)
+    def _by_town(self, located: ObservationBatch) -> dict[str, list[dict[str, Any]]]:
+        """The located rows as track records (:data:`TRACK_FIELDS`), grouped by town."""
+        tracks = [{k: row[k] for k in TRACK_FIELDS} for row in located.rows()]
+        grids = self.jurisdictions.locate_many(located.lon, located.lat)
         groups: dict[str, list[dict[str, Any]]] = {}
         district = self.jurisdictions.district_code
         for track, grid in zip(tracks, grids):

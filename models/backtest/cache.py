@@ -4,7 +4,10 @@ The key is the sha256 of the clip file's bytes, of the weights file's bytes and 
 detector settings (kind, image size, confidence, tracker) together with the camera config
 (its calibration places the observations) and the analysis rate. Anything that changes the
 observations changes the key; the device does not (CPU and GPU runs share entries). Entries
-are gzipped JSON lines written atomically, so parallel runs never see half an entry.
+are gzipped JSON lines, one frame's batch in its wire form each
+(:meth:`~zhizhi.bus.messages.frames.ObservationBatch.to_wire`), written atomically, so parallel
+runs never see half an entry; an entry that does not read back (damaged, an older format) is
+computed again.
 """
 
 from __future__ import annotations
@@ -18,11 +21,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.models.versions.content import file_sha256
 from zhizhi.video.camera_config import CameraConfig
-from zhizhi.video.observation import Observation
 
-Frames = list[tuple[float, list[Observation]]]
+Frames = list[ObservationBatch]
 
 
 class DetectorSpec(BaseModel):
@@ -86,10 +89,7 @@ class ObservationCache:
             return None
         try:
             with gzip.open(path, "rt", encoding="utf-8") as lines:
-                return [
-                    (record["ts"], [Observation.model_validate(o) for o in record["observations"]])
-                    for record in map(json.loads, lines)
-                ]
+                return [ObservationBatch.from_wire(record) for record in map(json.loads, lines)]
         except (OSError, EOFError, ValueError, KeyError):
             return None  # a damaged entry is recomputed
 
@@ -98,8 +98,7 @@ class ObservationCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         with gzip.open(tmp, "wt", encoding="utf-8") as out:
-            for ts, observations in frames:
-                record = {"ts": ts, "observations": [o.model_dump(mode="json") for o in observations]}
-                out.write(json.dumps(record, separators=(",", ":")) + "\n")
+            for batch in frames:
+                out.write(json.dumps(batch.to_wire(), separators=(",", ":")) + "\n")
         os.replace(tmp, path)
         return path

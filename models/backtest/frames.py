@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.models.backtest.cache import DetectorSpec, Frames, ObservationCache, cache_key
 from zhizhi.models.backtest.dataset import BacktestError, Clip, json_object, validate
 from zhizhi.video.observation import Observation
@@ -41,18 +42,19 @@ def clip_frames(
     return frames, "detector"
 
 
-def sample(frames: Iterable[tuple[float, list[Observation]]], rate: float) -> Iterator[tuple[float, list[Observation]]]:
+def sample(frames: Iterable[ObservationBatch], rate: float) -> Iterator[ObservationBatch]:
     """Frames at most ``rate`` per second (the first, then one per ``1 / rate`` seconds)."""
     next_ts: float | None = None
-    for ts, observations in frames:
+    for batch in frames:
+        ts = batch.ts
         if next_ts is None or ts + 1e-6 >= next_ts:
             next_ts = (ts if next_ts is None else next_ts) + 1.0 / rate
-            yield ts, observations
+            yield batch
 
 
 def read_observations(path: Path, camera_id: str) -> Frames:
-    """``observations.jsonl`` grouped into frames by ``ts`` (in time order)."""
-    by_ts: dict[float, list[Observation]] = {}
+    """``observations.jsonl`` grouped into frames by ``ts`` (in time order), each line checked."""
+    by_ts: dict[float, list[dict]] = {}
     with Path(path).open(encoding="utf-8") as lines:
         for number, line in enumerate(lines, 1):
             if not line.strip():
@@ -62,8 +64,8 @@ def read_observations(path: Path, camera_id: str) -> Frames:
                 continue  # alert and summary lines of ``zhizhi analyze --jsonl``
             data.setdefault("camera_id", camera_id)
             obs = validate(Observation, data, path, number)
-            by_ts.setdefault(obs.ts, []).append(obs)
-    return sorted(by_ts.items())
+            by_ts.setdefault(obs.ts, []).append(obs.model_dump())
+    return [ObservationBatch.from_rows(camera_id, ts, rows) for ts, rows in sorted(by_ts.items())]
 
 
 def build_detector(spec: DetectorSpec):
@@ -86,6 +88,6 @@ def detect(clip: Clip, spec: DetectorSpec) -> Frames:
 
     detector = build_detector(spec)
     try:
-        return [(ts, list(obs)) for ts, obs in analyze_file(clip.video, clip.camera, detector)]
+        return list(analyze_file(clip.video, clip.camera, detector))
     except SourceError as exc:
         raise BacktestError(f"{clip.video}: {exc}") from None

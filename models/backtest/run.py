@@ -196,8 +196,8 @@ def predict(model: WarningModelConfig, places, camera_id: str, frames) -> list[P
             out.append(Prediction(rule_id=e.rule_id, rule=e.rule, track_id=e.track_id, cls=e.cls, ts=e.last_ts,
                                   first_ts=e.first_ts, lon=e.lon, lat=e.lat))
 
-    for ts, observations in frames:
-        keep(engine.process_frame(camera_id, ts, observations))
+    for batch in frames:
+        keep(engine.process_frame(batch))
     keep(engine.flush())
     return out
 

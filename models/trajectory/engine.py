@@ -1,7 +1,7 @@
 """The trajectory engine: vehicle fixes in, :class:`WarningEvent` s out.
 
 Same lifecycle as the video engine (:mod:`models.warning.engine`): per rule and vehicle, a
-debounced timer turns "meets the condition at this fix" into "has met it for
+debounce timer (the same :class:`~zhizhi.models.debounce.Debounce`) turns "meets the condition at this fix" into "has met it for
 ``min_duration_s``, with lapses of at most ``max_gap_s``"; then it fires a warning, re-sends it
 (same ``key``, growing ``last_ts``) at most every ``update_every_s`` while it lasts, and sends it
 once more with ``active=False`` when a fix shows the condition over. ``signal_loss`` has no fix
@@ -16,11 +16,12 @@ nor ``route_deviation``).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from zhizhi.layers.hazmat import HazmatVehicle
+from zhizhi.models.debounce import Debounce
 from zhizhi.models.trajectory import conditions as cond
 from zhizhi.models.trajectory.batch import Batch, Last, Profile, make_batch, profiles
 from zhizhi.models.trajectory.config import SignalLossRule, TrajectoryModelConfig, load_model
@@ -31,14 +32,13 @@ from zhizhi.telemetry.record import Fix
 Lookup = Callable[[str], HazmatVehicle | None]
 
 
-@dataclass
-class _Timer:
-    start: float
-    last_true: float
+@dataclass(kw_only=True)
+class _Timer(Debounce):
+    """The debounce of one (rule, vehicle), with where it was and its live warning."""
+
     since: float | None = None
     lon: float = 0.0
     lat: float = 0.0
-    details: dict = field(default_factory=dict)
     event: WarningEvent | None = None
     sent_ts: float = 0.0
 
@@ -98,7 +98,7 @@ class TrajectoryEngine:
                 if silent <= rule.after_s:
                     continue
                 if timer is None:
-                    timer = timers[vid] = _Timer(last.ts, now_ts, lon=last.lon, lat=last.lat)
+                    timer = timers[vid] = _Timer(start=last.ts, last_true=now_ts, lon=last.lon, lat=last.lat)
                 timer.last_true = now_ts
                 timer.details = {"silent_s": round(silent, 1), "last_report_ts": last.ts}
                 out.extend(self._send(rule, vid, timer, now_ts, last.x, last.y))
@@ -165,7 +165,7 @@ class TrajectoryEngine:
             vid, ts = b.vid[i], float(b.ts[i])
             timer = timers.get(vid)
             if not hits.hit[i]:
-                if timer is not None and ts - timer.last_true > rule.max_gap_s:
+                if timer is not None and timer.lapsed(ts, rule.max_gap_s):
                     del timers[vid]
                     if timer.event is not None:
                         out.append(self._ended(timer))
@@ -174,17 +174,12 @@ class TrajectoryEngine:
             if timer is None or (since is not None and since != timer.since):
                 if timer is not None and timer.event is not None:
                     out.append(self._ended(timer))
-                timer = timers[vid] = _Timer(since if since is not None else ts, ts, since)
-            timer.last_true = ts
+                timer = timers[vid] = _Timer(start=since if since is not None else ts, last_true=ts, since=since)
+            timer.hit(ts, hits.facts(i))
             timer.lon, timer.lat = (
                 hits.where(i) if hits.where else (float(b.lon[i]), float(b.lat[i]))
             )
-            facts = hits.facts(i)
-            for k, v in facts.items():
-                if k.startswith("max_") and k in timer.details:
-                    v = max(timer.details[k], v)
-                timer.details[k] = v
-            if ts - timer.start >= rule.min_duration_s:
+            if timer.due(ts, rule.min_duration_s):
                 out.extend(self._send(rule, vid, timer, ts, b.x[i], b.y[i]))
         return out
 
@@ -194,7 +189,7 @@ class TrajectoryEngine:
         details = {
             **self._profile_details(vid),
             **timer.details,
-            "duration_s": round(ts - timer.start, 1),
+            "duration_s": round(timer.held(ts), 1),
         }
         due = timer.event is None or ts - timer.sent_ts >= self.config.update_every_s
         if not due:

@@ -1,7 +1,8 @@
 """Running the trajectory rules live: telemetry batches from the bus in, warnings handed on.
 
 The console's telemetry gate publishes accepted fixes on :data:`~zhizhi.bus.Topic.TELEMETRY`
-as ``{"type": "fixes", "fixes": [...]}``. A :class:`TrajectoryRunner` queues them (bus handlers
+as one :class:`~zhizhi.bus.messages.telemetry.FixBatch` per accepted batch, validated once, at
+the gate. A :class:`TrajectoryRunner` queues them as they are (bus handlers
 only enqueue) and one thread owns the engine: it feeds each batch in order, calls
 :meth:`tick` every ``tick_s`` seconds of wall time (signal loss needs the clock, not a fix) and
 hands every :class:`~models.warning.record.WarningEvent` to ``on_warning``.
@@ -17,13 +18,13 @@ rules and later ones the new. The old engine's live warnings are ended cleanly
 the registry and each vehicle's last fix, so signal loss and derived speeds carry on.
 
 >>> from zhizhi.bus import InProcessBus, Topic
+>>> from zhizhi.bus.messages.telemetry import Fix, FixBatch
 >>> class Echo:
 ...     def feed(self, fixes): return []
 ...     def tick(self, now): return []
 >>> bus = InProcessBus()
 >>> runner = TrajectoryRunner(Echo(), print, tick_s=60).attach(bus).start()
->>> bus.publish(Topic.TELEMETRY, {"type": "fixes", "fixes": [
-...     {"vehicle_id": "苏F-1", "ts": 1e9, "lon": 120.9, "lat": 32.0}]})
+>>> bus.publish(Topic.TELEMETRY, FixBatch((Fix("苏F-1", 1e9, 120.9, 32.0),)))
 >>> runner.wait_idle() and runner.stop()
 True
 >>> runner.stats()["fixes"], runner.stats()["batches"]
@@ -39,16 +40,13 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from pydantic import TypeAdapter, ValidationError
-
 from zhizhi.bus import Topic
+from zhizhi.bus.messages.telemetry import Fix, FixBatch
 from zhizhi.models.trajectory.config import TrajectoryModelConfig
 from zhizhi.models.warning.record import WarningEvent
 from zhizhi.models.warning.runner import LOG_EVERY_S, OnWarning, RunnerBase, _Throttle
-from zhizhi.telemetry.record import Fix
 
 log = logging.getLogger(__name__)
-_FIXES = TypeAdapter(list[Fix])
 
 
 class Engine(Protocol):
@@ -108,13 +106,12 @@ class TrajectoryRunner(RunnerBase):
         return [(Topic.TELEMETRY, self.submit)]
 
     # --- bus handler: enqueue only ---------------------------------------------------------
-    def submit(self, message: Any) -> None:
-        """Queue a ``fixes`` message (malformed ones are counted and logged)."""
-        try:
-            fixes = _FIXES.validate_python(message["fixes"])
-        except (ValidationError, KeyError, TypeError) as exc:
-            self._malformed(message, exc)
+    def submit(self, message: FixBatch) -> None:
+        """Queue a batch of fixes as it is (anything else is counted and logged as malformed)."""
+        if not isinstance(message, FixBatch):
+            self._malformed(message, f"a telemetry message is a FixBatch, not {type(message).__name__}")
             return
+        fixes = list(message.fixes)
         if not fixes:
             return
         with self._cond:

@@ -1,8 +1,9 @@
 """What each rule checks in one frame, for all of the frame's objects at once.
 
-A condition takes a :class:`FrameView` (arrays over the frame's geolocated objects, positions
-in the metric frame of :class:`~models.warning.places.Places`) and yields the subjects that
-meet the rule *now*: ``(track_id, index, details)``, or for area rules
+A condition takes a :class:`FrameView` (the frame's located rows of its
+:class:`~zhizhi.bus.messages.frames.ObservationBatch`, with their positions in the metric frame
+of :class:`~models.warning.places.Places`), computes a boolean mask over them with array
+operations, and yields the subjects that meet the rule *now*: ``(track_id, index, details)``, or for area rules
 ``(zone name, None, details)`` with the area's position in ``details["_xy"]``. Timing
 (how long, gaps, ending) is the engine's job, the same for every rule.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.models.warning.config import (
     AbnormalStopRule,
     CrowdRule,
@@ -33,21 +35,16 @@ Condition = Callable[["FrameView"], Iterator[Hit]]
 
 @dataclass(frozen=True)
 class FrameView:
-    """One camera's geolocated objects in one analysed frame, as arrays."""
+    """One camera's located objects in one analysed frame (``objects``: the batch's located
+    rows) and their positions ``x``, ``y`` in metres (row-aligned), at the frame's local minute."""
 
-    camera_id: str
-    ts: float
-    track_id: NDArray[np.int64]
-    cls: NDArray[np.object_]
-    conf: NDArray[np.float64]
+    objects: ObservationBatch
     x: NDArray[np.float64]
     y: NDArray[np.float64]
-    speed_kmh: NDArray[np.float64]
-    heading_deg: NDArray[np.float64]
     local_minute: int
 
     def __len__(self) -> int:
-        return len(self.track_id)
+        return len(self.objects)
 
 
 def inline_zone_name(rule_id: str, attr: str) -> str:
@@ -66,22 +63,25 @@ def _in_hours(hours: Hours | None, minute: int) -> bool:
 
 
 def _watched(rule, view: FrameView) -> NDArray[np.bool_]:
-    return np.isin(view.cls.astype(str), rule.classes) & (view.conf >= rule.min_conf) if len(view) else np.zeros(0, bool)
+    objects = view.objects
+    return np.isin(objects.cls, rule.classes) & (objects.conf >= rule.min_conf)
 
 
 def _hits(view: FrameView, mask: NDArray[np.bool_], details: Callable[[int], dict]) -> Iterator[Hit]:
-    for i in np.flatnonzero(mask):
-        yield int(view.track_id[i]), int(i), details(int(i))
+    track_ids = view.objects.track_id
+    for i in np.flatnonzero(mask).tolist():
+        yield int(track_ids[i]), i, details(i)
 
 
 def abnormal_stop(rule: AbnormalStopRule, places: Places) -> Condition:
     allowed = zone_indices(places, rule.allowed, rule.id, "allowed")
 
     def check(view: FrameView) -> Iterator[Hit]:
-        mask = _watched(rule, view) & (view.speed_kmh <= rule.max_speed_kmh)  # NaN (no speed yet) fails
+        speed = view.objects.speed_kmh
+        mask = _watched(rule, view) & (speed <= rule.max_speed_kmh)  # NaN (no speed yet) fails
         if mask.any() and len(allowed):
             mask &= ~places.inside(allowed, view.x, view.y)
-        return _hits(view, mask, lambda i: {"max_speed_kmh": float(view.speed_kmh[i])})
+        return _hits(view, mask, lambda i: {"max_speed_kmh": float(speed[i])})
 
     return check
 
@@ -104,32 +104,35 @@ def in_zone(rule: ZoneEntryRule | ProhibitedHoursRule, places: Places) -> Condit
 
 def speeding(rule: SpeedingRule, places: Places) -> Condition:
     def check(view: FrameView) -> Iterator[Hit]:
-        mask = _watched(rule, view) & np.isfinite(view.speed_kmh)
+        speed = view.objects.speed_kmh
+        mask = _watched(rule, view) & np.isfinite(speed)
         if not mask.any():
             return iter(())
         limit = places.speed_limit(view.x, view.y)
         if rule.default_limit_kmh is not None:
             limit = np.where(np.isfinite(limit), limit, rule.default_limit_kmh)
-        caps = np.array([rule.class_limits_kmh.get(c, np.nan) for c in view.cls], dtype=float)
+        caps = np.full(len(view), np.nan)
+        for cls, cap in rule.class_limits_kmh.items():
+            caps[view.objects.cls == cls] = cap
         limit = np.fmin(limit, caps)  # fmin: a NaN on one side takes the other
-        over = mask & np.isfinite(limit) & (view.speed_kmh > limit * (1.0 + rule.tolerance))
-        return _hits(view, over, lambda i: {"max_speed_kmh": float(view.speed_kmh[i]),
-                                            "limit_kmh": float(limit[i])})
+        over = mask & np.isfinite(limit) & (speed > limit * (1.0 + rule.tolerance))
+        return _hits(view, over, lambda i: {"max_speed_kmh": float(speed[i]), "limit_kmh": float(limit[i])})
 
     return check
 
 
 def wrong_way(rule: WrongWayRule, places: Places) -> Condition:
     def check(view: FrameView) -> Iterator[Hit]:
-        mask = _watched(rule, view) & np.isfinite(view.heading_deg) & (view.speed_kmh >= rule.min_speed_kmh)
+        heading = view.objects.heading_deg
+        mask = _watched(rule, view) & np.isfinite(heading) & (view.objects.speed_kmh >= rule.min_speed_kmh)
         if not mask.any():
             return iter(())
         lanes = np.where(mask, places.lane_of(view.x, view.y, core=rule.lane_core), -1)
         allowed = places.lane_heading(lanes, view.x, view.y)
-        diff = np.abs((view.heading_deg - allowed + 180.0) % 360.0 - 180.0)
+        diff = np.abs((heading - allowed + 180.0) % 360.0 - 180.0)
         against = (lanes >= 0) & (diff >= rule.min_angle_deg)
         return _hits(view, against, lambda i: {"lane": places.lanes[lanes[i]].id,
-                                               "heading_deg": float(view.heading_deg[i]),
+                                               "heading_deg": float(heading[i]),
                                                "lane_heading_deg": float(allowed[i])})
 
     return check
@@ -139,11 +142,11 @@ def crowd(rule: CrowdRule, places: Places) -> Condition:
     zones = None if rule.zones.empty else zone_indices(places, rule.zones, rule.id, "zones")
 
     def check(view: FrameView) -> Iterator[Hit]:
-        people = view.cls.astype(str) == "person" if len(view) else np.zeros(0, bool)
+        people = view.objects.cls == "person"
         if people.sum() < rule.min_count:
             return
         if zones is None:
-            groups = {f"view:{view.camera_id}": np.flatnonzero(people)}
+            groups = {f"view:{view.objects.camera_id}": np.flatnonzero(people)}
         else:
             which = places.zone_of(zones, view.x, view.y)
             groups = {places.zones[z].name: np.flatnonzero(people & (which == z)) for z in np.unique(which[which >= 0])}

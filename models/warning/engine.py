@@ -1,26 +1,30 @@
-"""The warning engine: geolocated observations in, :class:`WarningEvent` s out.
+"""The warning engine: observation batches in, :class:`WarningEvent` s out.
 
-Feed it one analysed frame at a time per camera (``process_frame``), including frames with
-no objects, so that conditions can end. For each enabled rule it computes, for the whole frame
-at once, which objects meet the rule's condition now (:mod:`models.warning.conditions`); a
-debounced timer per (rule, camera, track) — or per zone, for crowds — turns "meets it now" into
-"has met it for ``min_duration_s``, with gaps of at most ``max_gap_s``". Then it fires a
-warning, updates it while the condition lasts and ends it ``end_after_s`` after the last hit.
+Feed it one analysed frame at a time per camera (``process_frame``, the pipeline's
+:class:`~zhizhi.bus.messages.frames.ObservationBatch`), including frames with no objects, so
+that conditions can end. For each enabled rule it computes, for the whole frame at once, which
+objects meet the rule's condition now (:mod:`models.warning.conditions`, masks over the batch's
+arrays); a debounce timer (:class:`~zhizhi.models.debounce.Debounce`) per (rule, camera,
+track) — or per zone, for crowds — turns "meets it now" into "has met it for
+``min_duration_s``, with gaps of at most ``max_gap_s``". Then it fires a warning, updates it
+while the condition lasts and ends it ``end_after_s`` after the last hit.
 
-A track's class is the one with the highest summed confidence over its life, so a tanker that
-the detector calls a truck in one frame stays a tanker. When a second camera fires the same rule
+A row's class is its track's, voted over the track's life by the pipeline
+(:mod:`video.track_class`), so a tanker that the detector calls a truck in one frame stays a
+tanker; the engine takes it as it is. When a second camera fires the same rule
 within ``merge_within_m`` of a live warning of another camera, it joins that warning
 (one alert for one place, however many cameras see it).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
 
+from zhizhi.bus.messages.frames import ObservationBatch
+from zhizhi.models.debounce import Debounce
 from zhizhi.models.warning.conditions import (
     FrameView,
     condition_for,
@@ -31,8 +35,6 @@ from zhizhi.models.warning.config import CrowdRule, WarningModelConfig
 from zhizhi.models.warning.hours import local_minute
 from zhizhi.models.warning.places import Places, Zone
 from zhizhi.models.warning.record import Severity, WarningEvent
-from zhizhi.video.observation import Observation
-from zhizhi.video.track_class import TrackClasses
 
 #: Live warnings are re-sent at most this often (seconds of stream time) unless they change.
 UPDATE_EVERY_S = 5.0
@@ -49,10 +51,10 @@ class _Fired:
     sent_ts: float = 0.0
 
 
-@dataclass
-class _Timer:
-    start: float
-    last_true: float
+@dataclass(kw_only=True)
+class _Timer(Debounce):
+    """The debounce of one (rule, camera, subject), with where and what it saw."""
+
     camera_id: str
     subject: int | str
     n: int = 0
@@ -61,20 +63,14 @@ class _Timer:
     x: float = 0.0
     y: float = 0.0
     cls: str | None = None
-    details: dict = field(default_factory=dict)
     fired: _Fired | None = None
 
-    def hit(self, ts: float, x: float, y: float, cls: str | None, details: dict) -> None:
-        self.last_true = ts
+    def seen(self, ts: float, x: float, y: float, cls: str | None, details: dict) -> None:
+        self.hit(ts, details)
         self.n += 1
         self.sum_x += x
         self.sum_y += y
         self.x, self.y, self.cls = x, y, cls
-        for k, v in details.items():
-            if isinstance(v, (int, float)) and k.startswith("max_"):
-                self.details[k] = max(self.details.get(k, v), v)
-            else:
-                self.details[k] = v
 
 
 class WarningEngine:
@@ -91,26 +87,26 @@ class WarningEngine:
         ]
         self.places = places.extended(inline) if inline else places
         self.conditions = [(rule, condition_for(rule, self.places)) for rule in model.rules if rule.enabled]
-        self._classes = TrackClasses()
         self._timers: dict[tuple, _Timer] = {}
         self._fired: list[_Fired] = []
 
     # --- public ----------------------------------------------------------------------------
-    def process_frame(self, camera_id: str, ts: float, observations: Sequence[Observation]) -> list[WarningEvent]:
+    def process_frame(self, batch: ObservationBatch) -> list[WarningEvent]:
         """One analysed frame of one camera; returns the warnings it fired, updated or ended."""
-        view = self._view(camera_id, ts, observations)
+        camera_id, ts = batch.camera_id, batch.ts
+        view = self._view(batch)
         out: list[WarningEvent] = []
         for rule, condition in self.conditions:
             for subject, i, details in condition(view):
                 key = (rule.id, camera_id, subject)
                 timer = self._timers.get(key)
-                if timer is None or ts - timer.last_true > rule.max_gap_s:
+                if timer is None or timer.lapsed(ts, rule.max_gap_s):
                     if timer is not None and timer.fired is not None:
                         out.extend(self._end(key, timer))
-                    timer = self._timers[key] = _Timer(ts, ts, camera_id, subject)
+                    timer = self._timers[key] = _Timer(start=ts, last_true=ts, camera_id=camera_id, subject=subject)
                 x, y = (view.x[i], view.y[i]) if i is not None else details.pop("_xy")
-                timer.hit(ts, float(x), float(y), view.cls[i] if i is not None else None, details)
-                if ts - timer.start >= rule.min_duration_s:
+                timer.seen(ts, float(x), float(y), str(view.objects.cls[i]) if i is not None else None, details)
+                if timer.due(ts, rule.min_duration_s):
                     out.extend(self._fire_or_update(rule, key, timer, ts))
         out.extend(self._expire(camera_id, ts))
         return out
@@ -127,22 +123,15 @@ class WarningEngine:
         return out
 
     # --- frame view -----------------------------------------------------------------------
-    def _view(self, camera_id: str, ts: float, observations: Sequence[Observation]) -> FrameView:
-        track_class = {o.track_id: self._classes.vote(camera_id, o.track_id, o.cls, o.conf, ts) for o in observations}
-        located = [o for o in observations if o.lon is not None and o.lat is not None]
-        classes = [track_class[o.track_id] for o in located]
-        x, y = self.places.to_metric([o.lon for o in located], [o.lat for o in located])
+    def _view(self, batch: ObservationBatch) -> FrameView:
+        """The frame's located rows with their positions in the places' metric frame."""
+        located = batch[batch.located] if len(batch) else batch
+        x, y = self.places.to_metric(located.lon, located.lat)
         return FrameView(
-            camera_id=camera_id,
-            ts=ts,
-            track_id=np.array([o.track_id for o in located], dtype=np.int64),
-            cls=np.array(classes, dtype=object),
-            conf=np.array([o.conf for o in located], dtype=float),
-            x=np.atleast_1d(x),
-            y=np.atleast_1d(y),
-            speed_kmh=np.array([np.nan if o.speed_kmh is None else o.speed_kmh for o in located], dtype=float),
-            heading_deg=np.array([np.nan if o.heading_deg is None else o.heading_deg for o in located], dtype=float),
-            local_minute=local_minute(ts, self.model.utc_offset_hours),
+            objects=located,
+            x=np.atleast_1d(np.asarray(x, dtype=float)),
+            y=np.atleast_1d(np.asarray(y, dtype=float)),
+            local_minute=local_minute(batch.ts, self.model.utc_offset_hours),
         )
 
     # --- firing ----------------------------------------------------------------------------
@@ -171,7 +160,7 @@ class WarningEngine:
                 lat=float(np.round(lat, 7)),
                 first_ts=timer.start,
                 last_ts=ts,
-                details=_clean({**timer.details, "duration_s": ts - timer.start}),
+                details=_clean({**timer.details, "duration_s": timer.held(ts)}),
             )
             if not isinstance(timer.subject, int):
                 event.details["area"] = timer.subject
@@ -229,10 +218,9 @@ class WarningEngine:
             if timer.camera_id != camera_id:
                 continue
             rule = rules[key[0]]
-            idle = ts - timer.last_true
-            if timer.fired is None and idle > rule.max_gap_s:
+            if timer.fired is None and timer.lapsed(ts, rule.max_gap_s):
                 del self._timers[key]
-            elif timer.fired is not None and idle > max(rule.end_after_s, rule.max_gap_s):
+            elif timer.fired is not None and timer.lapsed(ts, max(rule.end_after_s, rule.max_gap_s)):
                 out.extend(self._end(key, timer))
         return out
 

@@ -1,10 +1,11 @@
 """Running a warning engine live: frame batches from the bus in, warnings handed on.
 
-The worker publishes one :data:`~zhizhi.bus.Topic.FRAMES` message per analysed frame (also
-when it holds no objects, so that conditions can end). A :class:`WarningRunner` subscribes to
-them and to camera status; its bus handlers only put messages on a bounded queue — when the
-queue is full the oldest frame is dropped (counted, logged), so a slow model never blocks the
-worker. One daemon thread owns the engine: it validates each message, runs
+The worker publishes one :data:`~zhizhi.bus.Topic.FRAMES` message per analysed frame, an
+:class:`~zhizhi.bus.messages.frames.ObservationBatch` (also when it holds no objects, so that
+conditions can end). A :class:`WarningRunner` subscribes to them and to camera status; its bus
+handlers only put messages on a bounded queue — when the queue is full the oldest frame is
+dropped (counted, logged), so a slow model never blocks the worker. One daemon thread owns the
+engine: it takes each batch as the bus delivered it (typed: the Redis bus decoded it), runs
 :meth:`~models.warning.engine.WarningEngine.process_frame`, and hands every
 :class:`~models.warning.record.WarningEvent` to ``on_warning`` (the alert service's ``ingest``
 in the console). A camera reported ``offline`` has its live warnings ended with
@@ -18,11 +19,12 @@ ended cleanly (``active=False``, handed on) — its timers mean nothing to the n
 the new model starts with the same zones and lanes.
 
 >>> from zhizhi.bus import InProcessBus, Topic
+>>> from zhizhi.bus.messages.frames import ObservationBatch
 >>> from zhizhi.models.warning.config import load_model
 >>> from zhizhi.models.warning.engine import WarningEngine
 >>> bus, seen = InProcessBus(), []
 >>> runner = WarningRunner(WarningEngine(load_model()), seen.append).attach(bus).start()
->>> bus.publish(Topic.FRAMES, {"type": "frame", "camera_id": "CAM-1", "ts": 1.0, "observations": []})
+>>> bus.publish(Topic.FRAMES, ObservationBatch.empty("CAM-1", 1.0))
 >>> runner.wait_idle() and runner.stop()
 True
 >>> runner.stats()["frames"], seen
@@ -36,17 +38,15 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from zhizhi.bus import Bus, Topic
 from zhizhi.bus.messages.camera_status import CameraStatus
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.models.warning.config import WarningModelConfig
 from zhizhi.models.warning.engine import WarningEngine
 from zhizhi.models.warning.places import Places
 from zhizhi.models.warning.record import WarningEvent
-from zhizhi.video.observation import Observation
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +54,6 @@ OnWarning = Callable[[WarningEvent], object]
 #: At most one log line per this many seconds about drops, and about malformed messages.
 LOG_EVERY_S = 10.0
 _FRAME, _OFFLINE, _SWAP = "frame", "offline", "swap"
-
-
-class FrameBatch(BaseModel):
-    """A frame message of the bus: one analysed frame of one camera and its observations."""
-
-    model_config = ConfigDict(frozen=True)
-
-    type: Literal["frame"] = "frame"
-    camera_id: str = Field(min_length=1, max_length=64)
-    ts: float = Field(allow_inf_nan=False, description="Frame time, seconds since the epoch.")
-    observations: list[Observation] = Field(default_factory=list)
 
 
 class _Throttle:
@@ -286,11 +275,9 @@ class WarningRunner(RunnerBase):
                     self._busy = False
                     self._cond.notify_all()
 
-    def _frame(self, message: Any) -> None:
-        try:
-            batch = FrameBatch.model_validate(message)
-        except ValidationError as exc:
-            self._malformed(message, exc)
+    def _frame(self, batch: Any) -> None:
+        if not isinstance(batch, ObservationBatch):
+            self._malformed(batch, f"a frame message is an ObservationBatch, not {type(batch).__name__}")
             return
         last = self._last_ts.get(batch.camera_id)
         if last is not None and batch.ts < last:
@@ -299,7 +286,7 @@ class WarningRunner(RunnerBase):
             return
         self._last_ts[batch.camera_id] = batch.ts
         try:
-            warnings = self.engine.process_frame(batch.camera_id, batch.ts, batch.observations)
+            warnings = self.engine.process_frame(batch)
         except Exception:
             self._counts["errors"] += 1
             log.exception("warning model failed on a frame of %s at %.3f", batch.camera_id, batch.ts)
@@ -357,4 +344,4 @@ def _base_places(places: Places) -> Places:
     return Places(zones, places.lanes, frame=places.frame, default_limit_kmh=places.default_limit_kmh)
 
 
-__all__ = ["FrameBatch", "OnWarning", "RunnerBase", "WarningRunner"]
+__all__ = ["OnWarning", "RunnerBase", "WarningRunner"]
