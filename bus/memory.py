@@ -1,4 +1,4 @@
-"""The message bus: publish/subscribe of observations, frame batches, camera status and alerts.
+"""The in-process bus, and the protocol of every bus: publish and subscribe typed messages.
 
 Deliberately tiny — ``publish(topic, message)``, ``subscribe(topic, handler)``,
 ``consume(topic, group, handler)``, ``stop()`` — so producers never know which transport carries
@@ -8,14 +8,19 @@ processes; docs/redis.md), with the same callers.
 ``subscribe`` is broadcast: every handler gets every message. ``consume`` shares the work: each
 message goes to one handler of the group (on the Redis bus, one consumer in all processes).
 
+>>> from zhizhi.bus.messages import EvidenceAttached
 >>> from zhizhi.bus.topics import Topic
 >>> bus = InProcessBus()
 >>> seen = []
->>> sub = bus.subscribe(Topic.OBSERVATIONS, seen.append)
->>> bus.publish(Topic.OBSERVATIONS, {"type": "observation", "track_id": 1})
->>> seen
-[{'type': 'observation', 'track_id': 1}]
->>> sub.cancel(); bus.publish(Topic.OBSERVATIONS, {"x": 2}); len(seen)
+>>> sub = bus.subscribe(Topic.EVIDENCE, seen.append)
+>>> message = EvidenceAttached(alert_id="k3v9q2m7xa1b", snapshot="k3v9q2m7xa1b/snapshot.jpg")
+>>> bus.publish(Topic.EVIDENCE, message)
+>>> seen[0] is message  # the object itself: messages are frozen
+True
+>>> bus.publish(Topic.EVIDENCE, {"alert_id": "k3v9q2m7xa1b"})
+Traceback (most recent call last):
+TypeError: topic <Topic.EVIDENCE: 'evidence'> carries EvidenceAttached, not dict
+>>> sub.cancel(); bus.publish(Topic.EVIDENCE, message); len(seen)
 1
 """
 

@@ -12,8 +12,6 @@ from enum import StrEnum
 class Topic(StrEnum):
     """Topics of the bus (their values are the Redis stream and channel names)."""
 
-    #: Observations one by one (``analyze --jsonl`` prints them).
-    OBSERVATIONS = "observations"
     #: One message per analysed frame of a camera, with all its observations (also none).
     FRAMES = "frames"
     #: A camera source's state, rate and counters, on every change.

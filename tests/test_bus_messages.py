@@ -12,7 +12,6 @@ from zhizhi.alerts.record import Alert
 from zhizhi.bus import InProcessBus, Topic
 from zhizhi.bus.messages import (
     TOPIC_TYPES,
-    UNTYPED,
     AlertEvent,
     CameraStatus,
     DroneState,
@@ -22,7 +21,9 @@ from zhizhi.bus.messages import (
     decode,
     encode,
 )
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.bus.messages.incidents import INCIDENT_FIELDS, TimelineEntryWire
+from zhizhi.bus.messages.telemetry import Fix, FixBatch
 from zhizhi.bus.redis_bus import RedisBus
 
 ALERT = AlertEvent(
@@ -48,6 +49,13 @@ TIMELINE = IncidentEvent(
 
 #: Samples of every registered type (more than one where a type has several shapes).
 SAMPLES: dict[type, list] = {
+    ObservationBatch: [
+        ObservationBatch("CAM-1", 1.8e9, track_id=[1, 2], cls=["car", "hazmat_tanker"], conf=[0.9, 0.6],
+                         xyxy=[[10, 20, 110, 80], [200, 50, 220, 120]], lon=[120.9, float("nan")],
+                         lat=[32.0, float("nan")], speed_kmh=[42.5, float("nan")], heading_deg=[90.0, float("nan")]),
+        ObservationBatch.empty("CAM-1", 1.8e9 + 0.2),
+    ],
+    FixBatch: [FixBatch((Fix("苏F-1", 1.8e9, 120.86, 32.01, speed_kmh=40.0, heading=90.0), Fix("苏F-2", 1.8e9, 120.9, 32.0)))],
     AlertEvent: [ALERT],
     CameraStatus: [CameraStatus(camera_id="CAM-1", state="reconnecting", fps=4.5, frames=10, reconnects=2,
                                 error="file not found", since=1.8e9)],
@@ -65,9 +73,7 @@ def _samples() -> list[tuple[Topic, object]]:
 
 
 def test_every_topic_has_a_registered_type():
-    # FRAMES, TELEMETRY and OBSERVATIONS carry dicts until their batch types are registered
-    assert set(TOPIC_TYPES) | UNTYPED == set(Topic) and not set(TOPIC_TYPES) & UNTYPED
-    assert UNTYPED <= {Topic.FRAMES, Topic.TELEMETRY, Topic.OBSERVATIONS}
+    assert set(TOPIC_TYPES) == set(Topic)
     assert len(set(TOPIC_TYPES.values())) == len(TOPIC_TYPES)  # one type per topic, one topic per type
 
 

@@ -129,7 +129,7 @@ def test_the_bus_takes_batches_only_and_hands_the_object_itself():
     with pytest.raises(TypeError):
         bus.publish(Topic.FRAMES, batch.to_wire())
     with pytest.raises(TypeError):
-        bus.publish(Topic.OBSERVATIONS, batch)
+        bus.publish("observations", batch)  # no topic of the bus
     bus.stop()
 
 

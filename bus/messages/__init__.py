@@ -28,53 +28,43 @@ from zhizhi.bus.topics import Topic
 
 #: The message type of each topic (one line per topic; its module beside this one).
 TOPIC_TYPES: dict[Topic, type[WireMessage]] = {
-    Topic.ALERTS: AlertEvent,
+    Topic.FRAMES: ObservationBatch,
+    Topic.TELEMETRY: FixBatch,
     Topic.CAMERA_STATUS: CameraStatus,
     Topic.DRONES: DroneState,
+    Topic.ALERTS: AlertEvent,
     Topic.EVIDENCE: EvidenceAttached,
     Topic.INCIDENTS: IncidentEvent,
     Topic.MODELS: ModelPromoted,
-    Topic.FRAMES: ObservationBatch,
-    Topic.TELEMETRY: FixBatch,
 }
 
-#: Topics still carrying plain dicts while their types are being written (removed once empty).
-UNTYPED: frozenset[Topic] = frozenset(Topic) - TOPIC_TYPES.keys()
 
-
-def message_type(topic: str) -> type[WireMessage] | None:
-    """The type registered for ``topic``; None for a topic still untyped; ``TypeError`` for
-    a name that is not a topic."""
+def message_type(topic: str) -> type[WireMessage]:
+    """The type registered for ``topic``; ``TypeError`` for a name that is not a topic."""
     try:
-        key = Topic(topic)
-    except ValueError:
+        return TOPIC_TYPES[Topic(topic)]
+    except (ValueError, KeyError):
         raise TypeError(f"{topic!r} is not a bus topic") from None
-    found = TOPIC_TYPES.get(key)
-    if found is None and key not in UNTYPED:
-        raise TypeError(f"no message type registered for topic {key.value!r}")
-    return found
 
 
 def check(topic: str, message: object) -> None:
     """``TypeError`` unless ``message`` is of the type registered for ``topic``."""
     expected = message_type(topic)
-    if expected is not None and type(message) is not expected:
+    if type(message) is not expected:
         raise TypeError(
             f"topic {topic!r} carries {expected.__name__}, not {type(message).__name__}"
         )
 
 
 def encode(topic: str, message: Any) -> dict[str, Any]:
-    """The wire form of a checked ``message`` of ``topic``."""
+    """The wire form of ``message`` (checked against ``topic``'s type)."""
     check(topic, message)
-    return message if message_type(topic) is None else message.to_wire()
+    return message.to_wire()
 
 
 def decode(topic: str, data: dict[str, Any]) -> Any:
     """The message of ``topic`` from its wire form; ``ValueError`` when it does not fit."""
     expected = message_type(topic)
-    if expected is None:
-        return data
     try:
         return expected.from_wire(data)
     except ValueError:
@@ -85,7 +75,6 @@ def decode(topic: str, data: dict[str, Any]) -> Any:
 
 __all__ = [
     "TOPIC_TYPES",
-    "UNTYPED",
     "AlertEvent",
     "BusMessage",
     "CameraStatus",
