@@ -158,7 +158,8 @@ class Incident(BaseModel):
         return impact_counts(self.seen_from(scope).impact) == impact_counts(self.impact)
 
     def to_message(self, event: str) -> dict[str, Any]:
-        """The bus form: ``{"type": "incident", "event": event, "incident_type": ..., **fields}``.
+        """The JSON form (API, websocket; the wire form of :meth:`to_event`):
+        ``{"type": "incident", "event": event, "incident_type": ..., **fields}``.
 
         The message's ``type`` names the message kind (as alert messages do), so the incident's
         own type travels as ``incident_type``; :meth:`from_message` reverses it.
