@@ -315,11 +315,11 @@ def tile_origin(tile_url: str | None) -> str | None:
 
 def content_security_policy(tile_url: str | None = None) -> str:
     """The console's CSP: everything from the console itself, nothing from elsewhere but the
-    configured basemap's tiles; no framing. Scripts and styles may be inline (the pages'
-    ``onclick``/``onerror`` handlers and style attributes, the situation report's inlined
-    Leaflet and folium code); images may be ``data:`` (the report's inlined icons), images
-    and video ``blob:`` (evidence fetched with the bearer header: the token never goes into a
-    URL)."""
+    configured basemap's tiles; no framing. Scripts and styles may be inline (the pages' style
+    attributes, the situation report's inlined Leaflet and folium code; the pages themselves
+    are ES modules with no inline script or handler); images may be ``data:`` (the report's
+    inlined icons), images and video ``blob:`` (evidence fetched with the bearer header: the
+    token never goes into a URL)."""
     images = " ".join(filter(None, ("'self'", "data:", "blob:", tile_origin(tile_url))))
     return "; ".join([
         "default-src 'self'",

@@ -1,10 +1,11 @@
 """The console's pages as files (console/static/): ES modules over one shared lib/.
 
 What a browser test would only find page by page: every page loads modules (the one classic
-script is lib/boot.js, and Leaflet), no page has an inline script, every import resolves to a
-file, the modules hand nothing to each other through ``window`` (the only globals they set are
-the browser tests' hooks and boot.js's entry for the pages' onerror attributes), and the alert
-lifecycle is read from the API, never written in JS. eslint checks the code itself (make lint).
+script is lib/boot.js, and Leaflet), no page has an inline script or event handler attribute,
+every import resolves to a file, the modules hand nothing to each other through ``window`` (the
+only globals they set are the browser tests' hooks and boot.js's entry for the modules), and the
+alert lifecycle is read from the API, never written in JS. eslint checks the code itself
+(make lint).
 """
 
 from __future__ import annotations
@@ -32,7 +33,9 @@ def test_there_are_pages_and_modules():
 
 @pytest.mark.parametrize("page", PAGES, ids=lambda p: str(p.relative_to(STATIC)))
 def test_a_page_loads_modules_and_no_inline_script(page):
-    scripts = SCRIPT.findall(page.read_text(encoding="utf-8"))
+    html = page.read_text(encoding="utf-8")
+    assert not re.search(r"\son[a-z]+=", html), f"an inline event handler in {page.name}"
+    scripts = SCRIPT.findall(html)
     assert scripts, "a page without a script"
     for attrs, body in scripts:
         assert not body.strip(), f"inline script in {page.name}"

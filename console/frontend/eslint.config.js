@@ -28,7 +28,7 @@ export default [
     },
   },
   // The one classic script: the boot-time error reporter, loaded before anything else so that a
-  // failed asset or module is reported (the pages' onerror attributes call it).
+  // failed asset or module is reported.
   {
     basePath: STATIC,
     files: ["lib/boot.js"],

@@ -2,9 +2,10 @@
  *
  * A failed asset (Leaflet, a stylesheet, a module) or a failed call shows a banner instead of a
  * blank screen. Loaded before everything else, so that it sees the failures of what follows:
- * the pages' <link>/<script> tags report to it with onerror="zhizhiBoot.assetFailed(this)", and
- * the modules through lib/errors.js. It builds the banner (#zz-errors) itself, in the map's
- * frame (.zz-map-wrap) or else the page's <main>, once the page has a body.
+ * a <link> or <script> that does not load (an error listener on the window), and what the
+ * modules report through lib/errors.js (window.zhizhiBoot, its one entry). It builds the banner
+ * (#zz-errors) itself, in the map's frame (.zz-map-wrap) or else the page's <main>, once the
+ * page has a body.
  */
 (function () {
   "use strict";
@@ -59,6 +60,19 @@
       if (document.body) document.body.dataset.ready = "error";
     },
   };
+
+  // A <script> or <link> that fails to load: its error event does not bubble, but it passes
+  // the window on its way down (capture), for every tag after this script.
+  window.addEventListener(
+    "error",
+    function (e) {
+      var el = e.target;
+      if (el && el !== window && (el.tagName === "SCRIPT" || el.tagName === "LINK")) {
+        window.zhizhiBoot.assetFailed(el);
+      }
+    },
+    true
+  );
 
   document.addEventListener("DOMContentLoaded", function () {
     var pending = queued;

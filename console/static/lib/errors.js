@@ -1,5 +1,5 @@
 /* zhizhi 智治 — failures shown in the page's banner (lib/boot.js, the classic script every page
- * loads first; window.zhizhiBoot is its one entry, for the pages' onerror attributes). */
+ * loads first; window.zhizhiBoot is its one entry: a classic script cannot export). */
 
 const noBoot = { assetErrors: [], errors: [], fail: () => {} };
 
