@@ -13,7 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
-CONFIG = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["importlinter"]
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+CONFIG = PYPROJECT["tool"]["importlinter"]
 LAYERS = [
     "zhizhi.bench",
     "zhizhi.console",
@@ -56,7 +57,8 @@ def test_an_upward_import_is_reported(tmp_path):
     layers = ", ".join(f'"{layer}"' for layer in upside_down)
     config.write_text(
         f"[tool.importlinter]\nroot_packages = [{roots}]\n\n"
-        f'[[tool.importlinter.contracts]]\nname = "upside down"\ntype = "layers"\nlayers = [{layers}]\n',
+        '[[tool.importlinter.contracts]]\nname = "upside down"\ntype = "layers"\n'
+        f"layers = [{layers}]\n",
         encoding="utf-8",
     )
     done = lint_imports("--config", str(config))

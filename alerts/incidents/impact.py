@@ -4,10 +4,10 @@
 from an :class:`~alerts.incidents.record.IncidentSpec` it builds the hazard area
 (:class:`gis.impact.HazardArea`: circle, drawn polygon or leak plume), overlays it on the stored
 towns, villages, grids, cameras, facilities and shelters, and on the drones and vehicles where
-they are now (:func:`gis.impact.analyze`), and names the jurisdiction codes it touches (towns, villages and
-grids: whoever they belong to sees the incident). Layers are read once and kept; the metric
-frame is the district's. An incident's area is cut to the jurisdiction of the unit that opens
-it: a town's incident never reaches into a neighbour.
+they are now (:func:`gis.impact.analyze`), and names the jurisdiction codes it touches (towns,
+villages and grids: whoever they belong to sees the incident). Layers are read once and kept;
+the metric frame is the district's. An incident's area is cut to the jurisdiction of the unit
+that opens it: a town's incident never reaches into a neighbour.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from zhizhi.gis.jurisdiction import Jurisdictions
 from zhizhi.gis.metric import MetricFrame
 from zhizhi.layers import LayerRegistry, Scope
 
-#: ``moving()``: drones and vehicles where they are now (:meth:`telemetry.fleet.Fleet.moving_objects`).
+#: ``moving()``: drones and vehicles where they are now
+#: (:meth:`telemetry.fleet.Fleet.moving_objects`).
 Moving = Callable[[], dict[str, list[dict[str, Any]]]]
 
 LAYERS = ("towns", "villages", "grids", "cameras", "facilities", "shelters")
