@@ -128,7 +128,7 @@ class Alert(BaseModel):
     def to_event(self, event: AlertEventKind) -> AlertEvent:
         """The ``alerts`` topic's message for this change (``to_event(e).to_wire()`` equals
         ``to_message(e)``)."""
-        return AlertEvent.model_validate({"event": event, **self.model_dump(exclude={"version"})})
+        return AlertEvent.of_record(event, self.model_dump(mode="json", exclude={"version"}))
 
     def to_message(self, event: str | None = None) -> dict[str, Any]:
         """The JSON form of the API: ``{"type": "alert", ["event": ...,] fields}``."""

@@ -126,6 +126,15 @@ def test_message_frozen():
         ALERT.status = "closed"
 
 
+def test_an_alert_event_of_a_record_is_its_json_form_and_validated():
+    alert = Alert.model_validate({**ALERT.to_wire(), "version": 3})
+    event = alert.to_event("transition")
+    assert event == ALERT and event.to_wire() == alert.to_message("transition")
+    assert event.to_wire() is event.to_wire()  # computed once, shared by the bridge and the codec
+    with pytest.raises(ValueError):  # the contract is checked even so
+        AlertEvent.of_record("escalated", {**alert.model_dump(mode="json", exclude={"version"}), "severity": "purple"})
+
+
 def test_an_alert_event_has_the_alert_fields():
     """The wire contract and the domain record keep the same fields (all but the version)."""
     assert set(AlertEvent.model_fields) == set(Alert.model_fields) - {"version"} | {"event"}

@@ -75,3 +75,10 @@ class AlertEvent(BusMessage):
     details: dict[str, Any] = Field(default_factory=dict, description="Rule-specific details.")
     created_ts: float = Field(description="When the alert was opened.")
     updated_ts: float = Field(description="When it last changed.")
+
+    @classmethod
+    def of_record(cls, event: AlertEventKind, fields: dict[str, Any]) -> AlertEvent:
+        """The message of an alert from its record's JSON form (``fields``, without its
+        version), which is also the message's wire form as it is (not dumped again)."""
+        wire = {"type": cls.KIND, "event": event, **fields}
+        return cls.from_wire(wire)._known_wire(wire)

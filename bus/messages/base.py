@@ -16,6 +16,7 @@ True
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict
@@ -43,7 +44,8 @@ class BusMessage(BaseModel):
     """Base of the pydantic message types: frozen, unknown fields refused.
 
     ``KIND``, when set, is the wire form's ``"type"`` (first key; what the browsers switch on):
-    written by :meth:`to_wire`, checked and dropped by :meth:`from_wire`.
+    written by :meth:`to_wire`, checked and dropped by :meth:`from_wire`. The wire form is
+    computed once per message (it is frozen) and shared by every reader: never change it.
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -51,8 +53,21 @@ class BusMessage(BaseModel):
     KIND: ClassVar[str | None] = None
 
     def to_wire(self) -> dict[str, Any]:
+        return self._wire
+
+    def _wire_form(self) -> dict[str, Any]:
+        """The wire form, computed (subclasses whose form differs override this)."""
         data = self.model_dump(mode="json")
         return data if self.KIND is None else {"type": self.KIND, **data}
+
+    @cached_property
+    def _wire(self) -> dict[str, Any]:
+        return self._wire_form()
+
+    def _known_wire(self, wire: dict[str, Any]) -> Self:
+        """Keep ``wire`` as this message's wire form (built by its publisher with the message)."""
+        self.__dict__["_wire"] = wire
+        return self
 
     @classmethod
     def from_wire(cls, data: dict[str, Any]) -> Self:

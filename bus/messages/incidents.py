@@ -78,6 +78,6 @@ class IncidentEvent(BusMessage):
             raise ValueError(f"an {self.event!r} event carries the incident, not an entry")
         return self
 
-    def to_wire(self) -> dict[str, Any]:
+    def _wire_form(self) -> dict[str, Any]:
         drop = set(INCIDENT_FIELDS) if self.event == "timeline" else {"entry"}
         return {"type": self.KIND, **self.model_dump(mode="json", exclude=drop)}
