@@ -4,6 +4,10 @@ It sits beside the stages, not inside one: every stage publishes and subscribes 
 it imports none of them. ``publish(topic, message)``, ``subscribe(topic, handler)``,
 ``consume(topic, group, handler)``, ``stop()``: the in-process bus (:mod:`zhizhi.bus.memory`)
 and the Redis bus (:mod:`zhizhi.bus.redis_bus`, across processes) are interchangeable.
+
+Each topic (:class:`Topic`) carries one message type (:mod:`zhizhi.bus.messages`): publishers
+hand typed, frozen messages, subscribers receive them typed, and a message of another type is
+refused at ``publish`` (``TypeError``).
 """
 
 from zhizhi.bus.memory import Bus, Cancellable, Handler, InProcessBus, Message, Subscription
