@@ -200,3 +200,12 @@ def test_a_telemetry_batch_is_handed_on_as_is_and_round_trips_the_codec():
                 {"fixes": [{"vehicle_id": "x", "ts": 1.0, "lon": float("inf"), "lat": 0.0}]}):
         with pytest.raises(ValueError):
             decode(Topic.TELEMETRY, bad)
+
+
+def test_the_batch_owns_its_arrays():
+    track_id, lon = np.array([1, 2]), np.array([120.9, 121.0])
+    batch = ObservationBatch("CAM-1", T0, track_id=track_id, cls=["car", "bus"], conf=[0.9, 0.8],
+                             xyxy=np.zeros((2, 4), np.float32), lon=lon, lat=lon)
+    track_id[0], lon[0] = 99, 0.0  # the producer goes on with its arrays
+    assert batch.track_id.tolist() == [1, 2] and batch.lon[0] == 120.9
+    assert track_id.flags.writeable  # and they stay writable for it

@@ -46,7 +46,8 @@ MAX_CAMERA_ID = 64
 
 
 def _column(values: ArrayLike | None, n: int | None, dtype: Any, name: str) -> np.ndarray:
-    """A read-only 1-D column; NaN for an optional float column left out; ``None`` -> NaN."""
+    """A read-only 1-D copy of ``values``; NaN for an optional float column left out, and for
+    ``None`` in a float column."""
     if values is None:
         if n is None:
             raise ValueError(f"{name} is required")
@@ -54,7 +55,7 @@ def _column(values: ArrayLike | None, n: int | None, dtype: Any, name: str) -> n
     elif dtype is np.float64 and not isinstance(values, np.ndarray):
         array = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
     else:
-        array = np.asarray(values, dtype=dtype).reshape(-1)
+        array = np.array(values, dtype=dtype).reshape(-1)  # a copy: the caller's array stays theirs
     array.flags.writeable = False
     return array
 
@@ -65,6 +66,12 @@ class ObservationBatch:
 
     ``batch[mask]`` (a boolean mask or index array) is a batch of the same frame with those rows;
     ``rows()`` gives the records for the few places that need them.
+
+    >>> b = ObservationBatch("CAM-1", 0.0, track_id=[7, 8], cls=["car", "bus"], conf=[0.9, 0.8],
+    ...                      xyxy=[[0, 0, 4, 2], [5, 5, 9, 9]], speed_kmh=[30.0, np.nan])
+    >>> cars = b[b.cls == "car"]
+    >>> len(cars), cars.rows()[0]["speed_kmh"], cars.rows()[0]["lon"]
+    (1, 30.0, None)
     """
 
     camera_id: str
@@ -99,7 +106,7 @@ class ObservationBatch:
         set_(self, "track_id", track)
         set_(self, "cls", _column(cls, None, np.str_, "cls") if n else _readonly(np.zeros(0, dtype="<U1")))
         set_(self, "conf", _column(conf, None, np.float32, "conf"))
-        boxes = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+        boxes = np.array(xyxy, dtype=np.float32).reshape(-1, 4)
         boxes.flags.writeable = False
         set_(self, "xyxy", boxes)
         for name, values in zip(OPTIONAL, (lon, lat, speed_kmh, heading_deg)):
