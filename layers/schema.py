@@ -7,7 +7,7 @@ the other way round, so the lowest layer that knows databases imports no part ab
 What the migrations must produce is :func:`schema_metadata`: the registry once every module of
 :data:`STORE_MODULES` is imported. The list holds module *names*, resolved when the whole
 schema is wanted (the migration environment ``layers/migrations/env.py``, Alembic's
-autogenerate, the schema comparison of ``tests/test_storage_backends.py``), the way the
+autogenerate, the schema comparison of ``tests/layers/test_storage_backends.py``), the way the
 migrations themselves name every store's tables. A store whose module is missing here shows up
 as a difference between the migrated database and :func:`schema_metadata` in that test.
 

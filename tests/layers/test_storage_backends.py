@@ -35,7 +35,7 @@ from zhizhi.layers.db import (
 )
 from zhizhi.layers.schema import schema_metadata
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 STORE_TABLES = {
     "layers", "layer_features", "hazmat_vehicles", "alerts", "alert_actions", "incidents",
     "incident_codes", "incident_log", "users", "auth_tokens", "auth_tickets", "model_versions", "model_audit",

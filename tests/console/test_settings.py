@@ -103,7 +103,7 @@ def test_every_zhizhi_variable_the_repository_uses_is_declared():
 
     from zhizhi.console.settings_keys import OTHER_VARIABLES, EnvNames
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     names = EnvNames.of(Settings, "ZHIZHI_", "__")
     files = [p for folder in ("tests", "scripts", "bench", "console", "docs") for p in (root / folder).rglob("*")
              if p.suffix in {".py", ".sh", ".md", ".toml", ".yml", ".yaml"} and "node_modules" not in p.parts]

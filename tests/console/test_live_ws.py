@@ -48,7 +48,7 @@ def _login(base: str, username: str) -> str:
 
 def _ws(base: str, token: str, **params):
     """A screen's websocket with the login's token as a bearer header (a non-browser client;
-    browsers send a ticket: tests/test_sessions_live.py)."""
+    browsers send a ticket: tests/console/test_sessions_live.py)."""
     query = "&".join(f"{k}={v}" for k, v in params.items())
     headers = {"Authorization": f"Bearer {token}"} if token else None
     return connect(base.replace("http://", "ws://") + f"/ws?{query}", open_timeout=10, additional_headers=headers)

@@ -5,7 +5,7 @@ district, seed 7, is generated into SQLite on start-up); Debian's Chromium opens
 tests check what an operator sees: every layer drawn, a click answered with its grid and the
 cameras that see it, a search flown to, errors shown on the page, nothing fetched from outside
 this machine. The page is opened logged in: the test user's token is in the tab's
-sessionStorage before any script runs, as the login page leaves it (tests/test_auth_browser.py
+sessionStorage before any script runs, as the login page leaves it (tests/console/test_auth_browser.py
 drives the login page itself). The last test saves ``docs/screenshots/map.png`` (1600x900).
 """
 
@@ -30,7 +30,7 @@ from tests.browser import (
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # The docs' screenshots are refreshed on request (ZHIZHI_UPDATE_SCREENSHOTS=1); an ordinary test
 # run writes to a temporary folder so that it leaves the working tree as it found it.
 DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"

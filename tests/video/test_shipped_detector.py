@@ -14,7 +14,7 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from tests.test_video_end_to_end import _iou, _run_jsonl
+from tests.video.test_end_to_end import _iou, _run_jsonl
 from zhizhi.gis.metric import geodesic_distance_m
 
 

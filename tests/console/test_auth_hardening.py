@@ -275,7 +275,7 @@ def test_weak_passwords_are_refused_by_the_api(console, headers_of, password, re
 
 
 def test_weak_passwords_are_refused_by_zhizhi_users_add(tmp_path):
-    from tests.test_auth_cli import zhizhi
+    from tests.console.test_auth_cli import zhizhi
 
     data = tmp_path / "var"
     for password, reason in (("password\n", "too common"), ("12345678\n", "sequence")):

@@ -152,7 +152,7 @@ def test_export_round_trip(upload_client):
 
 
 def test_gbk_shapefile_upload_keeps_chinese_names(upload_client, tmp_path):
-    from tests.test_layers_encoding import NAMES, _shapefile_zip
+    from tests.layers.test_encoding import NAMES, _shapefile_zip
 
     archive = _shapefile_zip(tmp_path, "GBK", keep_cpg=False)
     response = _post(upload_client, "gbk-towns", archive.read_bytes(), filename="towns.zip")

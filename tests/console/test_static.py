@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-STATIC = Path(__file__).resolve().parents[1] / "console" / "static"
+STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
 PAGES = sorted(p for p in STATIC.rglob("*.html") if "vendor" not in p.parts)
 MODULES = sorted(p for p in STATIC.rglob("*.js") if "vendor" not in p.parts)
 CLASSIC_SCRIPTS = {"/static/lib/boot.js", "/static/vendor/leaflet/leaflet.js"}

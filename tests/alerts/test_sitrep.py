@@ -31,7 +31,7 @@ def _obj(layer: str, i: int, dx: float, inside: bool, **props) -> dict:
             "lat": LAT + dx / 2, "distance_m": abs(dx) * 94_000, "inside": inside, "properties": props}
 
 
-LEAFLET_DIR = Path(__file__).resolve().parents[1] / "console" / "static" / "vendor" / "leaflet"
+LEAFLET_DIR = Path(__file__).resolve().parents[2] / "console" / "static" / "vendor" / "leaflet"
 GRIDS = ["320612001001001", "320612001001002", "320612001002001"]
 IMPACT = {
     "area": _square(LON, LAT, 0.01),

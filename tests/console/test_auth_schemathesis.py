@@ -27,7 +27,7 @@ CONSOLE_BACKENDS = ("sqlite", "postgresql")
 
 EXAMPLES = 6
 HOSTILE_EXAMPLES = 10
-# Would end the fuzzer's own session (it is tested in tests/test_auth.py).
+# Would end the fuzzer's own session (it is tested in tests/console/test_auth.py).
 SKIPPED = {("POST", "/api/auth/logout")}
 
 

@@ -22,7 +22,7 @@ ANALYST = "analyst-district"
 TOWN_ANALYST = "analyst-town"
 STOPS = (10.0, 45.0, 320.0)
 RULE = "hazmat-abnormal-stop"
-DOCS_SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture(scope="module")

@@ -121,7 +121,7 @@ def test_missed_frames_within_the_gap_do_not_reset_the_timer():
 
 
 def test_the_engine_takes_the_class_it_is_given():
-    """Classes are voted once, in the pipeline (tests/test_observation_batch.py): the engine does
+    """Classes are voted once, in the pipeline (tests/bus/test_observation_batch.py): the engine does
     not vote again, so a row's class is the one its rules see."""
     tanker = Track(1, "hazmat_tanker")
     frames = []

@@ -49,7 +49,7 @@ from tests.wall_support import (
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DOCS_SCREENSHOTS = REPO / "docs" / "screenshots"
 VIEWPORT = {"width": 1600, "height": 900}
 READY_TIMEOUT_MS = 120_000
@@ -616,7 +616,7 @@ def test_fleet_on_the_map(wall, district):
 
 def test_incident_focus_switches_the_wall_to_its_layout(wall, district, town, tmp_path):
     """An incident opened in town A: the district's map switches to the incident layout when it
-    is focused, town A's screens hear of it too (town B's do not: tests/test_console_fleet.py);
+    is focused, town A's screens hear of it too (town B's do not: tests/telemetry/test_fleet.py);
     the screenshot is docs/screenshots/wall-incident.png."""
     folder = DOCS_SCREENSHOTS if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
     spec = {"type": "chemical_leak", "title": "某化工储罐氯气泄漏",

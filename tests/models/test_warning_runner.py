@@ -109,7 +109,7 @@ def test_a_stuck_consumer_never_blocks_the_publisher(scene, frames, bus):
 
 def test_malformed_messages_are_counted_and_the_thread_goes_on(scene, frames, bus, caplog):
     """The bus takes only batches on ``frames`` (a malformed wire form fails in the codec:
-    tests/test_observation_batch.py); anything else handed to the runner is counted, skipped."""
+    tests/bus/test_observation_batch.py); anything else handed to the runner is counted, skipped."""
     runner = make_runner(scene, lambda w: None).attach(bus).start()
     camera = scene.camera.id
     bad = [

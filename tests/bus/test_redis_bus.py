@@ -387,7 +387,7 @@ def test_a_consumer_process_killed_with_kill_9_loses_nothing(redis_server, make_
     for n in range(20):
         publisher.publish(Topic.FRAMES, frame(n))
     assert publisher.flush()
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     doomed = subprocess.Popen(
         [sys.executable, "-c", CONSUMER_PROCESS, redis_server.url],
         cwd=root, stdout=subprocess.PIPE, text=True,
