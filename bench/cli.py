@@ -63,7 +63,9 @@ def bench_workers(
     seconds: Annotated[float, typer.Option(help="Seconds per run (1, 2, 4 workers).", min=5)] = 45.0,
     cameras: Annotated[int, typer.Option(help="Simulated cameras the workers share.", min=1, max=64)] = 8,
     detector: Annotated[Literal["ultralytics", "motion"], typer.Option(help="Workers' detector.")] = "ultralytics",
-    counts: Annotated[str, typer.Option(help="Worker counts to run, comma-separated (the first is the baseline).")] = "1,2,4",
+    counts: Annotated[
+        str, typer.Option(help="Worker counts to run, comma-separated (the first is the baseline).")
+    ] = "1,2,4",
 ) -> None:
     """Frames analysed per second by 1, 2 and 4 `zhizhi worker` processes sharing cameras on a Redis bus."""
     from zhizhi.bench.workers import run_workers_bench
@@ -89,7 +91,9 @@ def bench_alert_latency(
     streams: Annotated[int, typer.Option(help="Simulated camera streams with alerts.", min=1, max=24)] = 8,
     workers: Annotated[int, typer.Option(help="`zhizhi worker` processes sharing the streams.", min=1, max=8)] = 2,
     detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Workers' detector.")] = None,
-    database_url: Annotated[str | None, typer.Option(help="Console database (default: SQLite in a temp folder).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="Console database (default: SQLite in a temp folder).")
+    ] = None,
 ) -> None:
     """Frame timestamp to websocket receipt of alerts: a console and workers on a Redis bus."""
     from zhizhi.bench.alert_latency import run_alert_latency_bench

@@ -663,7 +663,9 @@ def _report(cfg: SurgeConfig, tel: Telemetry, ev: Events, arr: Arrivals, samples
     window = send_end - start
     per_second = np.array([tel.per_second.get(s, 0) for s in range(int(cfg.duration_s))], dtype=float)
     rate = float(per_second.sum()) / max(int(cfg.duration_s), 1)  # accepted during the load
-    tens = per_second[: len(per_second) // 10 * 10].reshape(-1, 10).mean(axis=1) if len(per_second) >= 10 else per_second
+    tens = (
+        per_second[: len(per_second) // 10 * 10].reshape(-1, 10).mean(axis=1) if len(per_second) >= 10 else per_second
+    )
     generated_rate = tel.generated / cfg.duration_s
     return {
         "duration_s": cfg.duration_s,

@@ -679,7 +679,9 @@ class RedisBus:
                     self._count("delivered", 1)
                 except Exception as exc:
                     self._count("failed", 1)
-                    log.exception("redis bus consumer %s/%s failed on entry %s; acknowledged", sub.topic, sub.group, entry_id)
+                    log.exception(
+                        "redis bus consumer %s/%s failed on entry %s; acknowledged", sub.topic, sub.group, entry_id
+                    )
                     error = f"{type(exc).__name__}: {exc}"
             pipe = client.pipeline(transaction=True)
             if error is not None:
@@ -732,7 +734,17 @@ class RedisBus:
             counters = dict(self._counters)
         out = {
             key: counters.get(key, 0)
-            for key in ("published", "sent", "delivered", "failed", "dropped", "reconnects", "claimed", "caught_up", "decode_errors")
+            for key in (
+                "published",
+                "sent",
+                "delivered",
+                "failed",
+                "dropped",
+                "reconnects",
+                "claimed",
+                "caught_up",
+                "decode_errors",
+            )
         }
         out["outbox"] = outbox
         out["connected"] = self.connected

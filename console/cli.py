@@ -242,10 +242,16 @@ def cluster(
     consoles: Annotated[int, typer.Option(help="Console processes (ports from --base-port).", min=1, max=16)] = 2,
     workers: Annotated[int, typer.Option(help="Frame-analysis worker processes.", min=1, max=64)] = 3,
     cameras: Annotated[int, typer.Option(help="Simulated cameras the workers share.", min=1, max=200)] = 6,
-    database_url: Annotated[str, typer.Option(help="PostgreSQL URL (created if missing).")] = "postgresql+psycopg://postgres@127.0.0.1:5432/zhizhi",
-    redis_url: Annotated[str, typer.Option(help="Redis URL (a loopback one is started if nothing answers).")] = "redis://127.0.0.1:6379/0",
+    database_url: Annotated[
+        str, typer.Option(help="PostgreSQL URL (created if missing).")
+    ] = "postgresql+psycopg://postgres@127.0.0.1:5432/zhizhi",
+    redis_url: Annotated[
+        str, typer.Option(help="Redis URL (a loopback one is started if nothing answers).")
+    ] = "redis://127.0.0.1:6379/0",
     base_port: Annotated[int, typer.Option(help="Port of the first console.")] = 8001,
-    detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Workers' detector (default: settings).")] = None,
+    detector: Annotated[
+        Literal["ultralytics", "motion"] | None, typer.Option(help="Workers' detector (default: settings).")
+    ] = None,
     seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
     data_dir: DataDir = None,
 ) -> None:

@@ -18,14 +18,24 @@ def backtest(
     dataset: Annotated[Path, typer.Option(help="Dataset folder: clips with camera.json and events.jsonl.")],
     model: Annotated[Path | None, typer.Option(help="Warning model YAML (default: the shipped one).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
-    truth: Annotated[bool, typer.Option("--truth", help="Use truth.jsonl as perfect observations (no detector).")] = False,
+    truth: Annotated[
+        bool, typer.Option("--truth", help="Use truth.jsonl as perfect observations (no detector).")
+    ] = False,
     jobs: Annotated[int, typer.Option(min=1, help="Clips in parallel (processes).")] = 1,
-    cache: Annotated[Path | None, typer.Option(help="Detector cache folder (default: data_dir/backtest-cache).")] = None,
+    cache: Annotated[
+        Path | None, typer.Option(help="Detector cache folder (default: data_dir/backtest-cache).")
+    ] = None,
     sweep: Annotated[list[str] | None, typer.Option(help="RULE.PARAM=START:STOP:STEP (repeatable).")] = None,
-    out: Annotated[Path | None, typer.Option(help="Where sweep tables and plots go (default: data_dir/backtest-sweep).")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Where sweep tables and plots go (default: data_dir/backtest-sweep).")
+    ] = None,
     tolerance: Annotated[float, typer.Option(min=0, help="Seconds a prediction may fire after an event's end.")] = 5.0,
-    radius: Annotated[float, typer.Option(min=0, help="Metres between prediction and event when track ids differ.")] = 50.0,
-    detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Backend (default: settings).")] = None,
+    radius: Annotated[
+        float, typer.Option(min=0, help="Metres between prediction and event when track ids differ.")
+    ] = 50.0,
+    detector: Annotated[
+        Literal["ultralytics", "motion"] | None, typer.Option(help="Backend (default: settings).")
+    ] = None,
     weights: Annotated[Path | None, typer.Option(help="Weights for ultralytics (default: settings).")] = None,
 ) -> None:
     """Run a warning model over recorded clips and print precision, recall, F1 and delay per rule."""
@@ -66,7 +76,9 @@ def _single(model, dataset: Path, json_out: bool, bar: _Bar, options: dict) -> N
         typer.echo(result.model_dump_json(indent=2))
         return
     typer.echo(f"{result.model} on {result.dataset}: {result.clips} clips ({_sources(result.sources)})")
-    typer.echo(f"{'rule':28} {'kind':16} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7} {'f1':>6} {'delay_s':>8}")
+    typer.echo(
+        f"{'rule':28} {'kind':16} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7} {'f1':>6} {'delay_s':>8}"
+    )
     for rule_id, s in [*result.rules.items(), ("totals", result.totals)]:
         kind = getattr(s, "rule", "")
         typer.echo(f"{rule_id:28} {kind:16} {s.tp:>4} {s.fp:>4} {s.fn:>4} {_num(s.precision):>9} "

@@ -33,7 +33,9 @@ def build_detector(settings: Settings, kind: str | None = None, weights: Path | 
 
 
 def simulate(
-    scenario: Annotated[str, typer.Option(help="normal, hazmat-stop, hazmat-prohibited-zone, wrong-way, speeding, crowd")],
+    scenario: Annotated[
+        str, typer.Option(help="normal, hazmat-stop, hazmat-prohibited-zone, wrong-way, speeding, crowd")
+    ],
     out: Annotated[Path, typer.Option(help="Output folder (clip.mp4, truth.jsonl, events.jsonl, camera.json).")],
     seed: Annotated[int, typer.Option(help="Seed: the same seed renders the same scene.")] = 1,
     duration: Annotated[float | None, typer.Option(help="Seconds (default: the scenario's).")] = None,

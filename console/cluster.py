@@ -258,7 +258,9 @@ def run(plan: ClusterPlan, *, seconds: float | None = None, echo=print) -> int:
             url = f"http://127.0.0.1:{plan.base_port + i}"
             wait_healthy(url, procs[i])
             echo(f"console-{i + 1}: {url}/")
-        echo(f"workers: {plan.workers} sharing {plan.cameras} cameras ({cameras_file}); logs in {plan.data_dir / 'logs'}")
+        echo(
+            f"workers: {plan.workers} sharing {plan.cameras} cameras ({cameras_file}); logs in {plan.data_dir / 'logs'}"
+        )
         deadline = None if seconds is None else time.monotonic() + seconds
         reported: set[str] = set()
         while not stopping and (deadline is None or time.monotonic() < deadline):

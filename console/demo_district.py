@@ -2,8 +2,8 @@
 
 The demo layers (``towns``, ``villages``, ``grids`` with their population, ``roads``,
 ``cameras``, ``zones``, ``shelters`` and the hazardous-chemical enterprises ``facilities``) are
-generated once and stored; an install that lacks one of them is regenerated; the console rebuilds its indexes from the stored
-layers, so an imported real grid table would take the same path later.
+generated once and stored; an install that lacks one of them is regenerated; the console
+rebuilds its indexes from the stored layers, so an imported real grid table would take the same path later.
 """
 
 from __future__ import annotations

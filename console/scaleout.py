@@ -157,4 +157,13 @@ def wire_shared(state) -> list[Cancellable]:
     return subscriptions
 
 
-__all__ = ["RULE_MODELS", "RuleModelsLeader", "attach_evidence", "attach_runner", "is_shared", "open_bus", "wire_rule_models", "wire_shared"]
+__all__ = [
+    "RULE_MODELS",
+    "RuleModelsLeader",
+    "attach_evidence",
+    "attach_runner",
+    "is_shared",
+    "open_bus",
+    "wire_rule_models",
+    "wire_shared",
+]

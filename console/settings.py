@@ -59,7 +59,10 @@ class DemoSettings(Section):
         None, description="A boundary file (GeoJSON, GCJ-02 by default) to build from."
     )
     boundary_crs: str = Field(
-        "gcj02", min_length=1, max_length=40, description="Coordinates of the boundary file: wgs84, gcj02, bd09 or EPSG:n."
+        "gcj02",
+        min_length=1,
+        max_length=40,
+        description="Coordinates of the boundary file: wgs84, gcj02, bd09 or EPSG:n.",
     )
     towns: int = Field(14, ge=1, le=99, description="Towns of the synthetic district.")
     villages_per_town: int = Field(12, ge=1, le=99, description="Villages of each synthetic town.")

@@ -147,7 +147,7 @@ class HazardArea(BaseModel):
         >>> HazardArea.polygon(bow)
         Traceback (most recent call last):
         ...
-        ValueError: the hazard area is not a valid polygon: Self-intersection[120.005 32.005] (the outline crosses itself)
+        ValueError: the hazard area is not a valid polygon: Self-intersection[...] (the outline crosses itself)
         """
         if isinstance(geometry, shapely.Geometry):
             return cls._of("polygon", geometry)

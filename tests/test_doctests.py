@@ -8,7 +8,9 @@ import pkgutil
 
 import pytest
 
-PACKAGES = [f"zhizhi.{part}" for part in ("gis", "layers", "video", "telemetry", "models", "alerts", "bus", "console", "bench")]
+PACKAGES = [
+    f"zhizhi.{part}" for part in ("gis", "layers", "video", "telemetry", "models", "alerts", "bus", "console", "bench")
+]
 
 
 def _modules() -> list[str]:

@@ -39,7 +39,9 @@ def annotate(image: np.ndarray, batch: ObservationBatch, label: str | None = Non
         cv2.rectangle(out, (x1, top), (x1 + tw + 4, top + th + base + 2), colour, -1)
         cv2.putText(out, text, (x1 + 2, top + th), cv2.FONT_HERSHEY_SIMPLEX, 0.5 * scale, (20, 20, 20), thickness)
     if label:
-        cv2.putText(out, label, (10, int(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (255, 255, 255), thickness + 1)
+        cv2.putText(
+            out, label, (10, int(30 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.8 * scale, (255, 255, 255), thickness + 1
+        )
     return out
 
 

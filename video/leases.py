@@ -187,7 +187,9 @@ class CameraLeases:
 
     def start(self) -> CameraLeases:
         if self._thread is None:
-            self._notifier = threading.Thread(target=self._notify_loop, name=f"leases-notify-{self.worker_id}", daemon=True)
+            self._notifier = threading.Thread(
+                target=self._notify_loop, name=f"leases-notify-{self.worker_id}", daemon=True
+            )
             self._notifier.start()
             self._thread = threading.Thread(target=self._run, name=f"leases-{self.worker_id}", daemon=True)
             self._thread.start()

@@ -1,10 +1,11 @@
 """Situation reports (态势报告) of an incident: a standalone HTML map, a JSON summary, a CSV table.
 
-The HTML is made with folium but loads nothing from anywhere: Leaflet's script and stylesheet
-are inlined from the Leaflet folder the caller names (the console's front-end packages,
-``settings.assets_dir / "leaflet"``; its images as ``data:`` URIs), folium's CDN links (jQuery, Bootstrap, Font Awesome, awesome-markers) are dropped — nothing here needs
-them — and there is no tile layer unless a tile URL is passed explicitly. Markers are circle
-markers (drawn, not images). The file opens on an air-gapped duty PC, or attached to a report.
+The HTML is made with folium but loads nothing from anywhere: Leaflet's script and stylesheet are
+inlined from the Leaflet folder the caller names (the console's front-end packages,
+``settings.assets_dir / "leaflet"``; its images as ``data:`` URIs), folium's CDN links (jQuery,
+Bootstrap, Font Awesome, awesome-markers) are dropped — nothing here needs them — and there is no
+tile layer unless a tile URL is passed explicitly. Markers are circle markers (drawn, not images).
+The file opens on an air-gapped duty PC, or attached to a report.
 
 :func:`external_refs` lists what a page would fetch from outside (``src``/``href`` attributes
 and CSS ``url(...)``); :func:`render_html` refuses to return a page that has any (except the

@@ -3,7 +3,8 @@ runners; workers read detector versions at start).
 
 >>> m = ModelPromoted(kind="warning", name="default", version=2, content="rules: []")
 >>> m.to_wire()
-{'type': 'model_promoted', 'kind': 'warning', 'name': 'default', 'version': 2, 'content': 'rules: []', 'action': 'promote'}
+{'type': 'model_promoted', 'kind': 'warning', 'name': 'default', 'version': 2, 'content': 'rules: []',
+ 'action': 'promote'}
 >>> m.label
 'default@2'
 """

@@ -79,7 +79,9 @@ def datasets(state: State, scope: RequestScope) -> list[DatasetInfo]:
     """The dataset folders the console knows (``data_dir/datasets``)."""
     root = _datasets_dir(state)
     found = []
-    for folder in sorted(p for p in root.glob("*") if p.is_dir() and DATASET_NAME.match(p.name)) if root.is_dir() else []:
+    for folder in (
+        sorted(p for p in root.glob("*") if p.is_dir() and DATASET_NAME.match(p.name)) if root.is_dir() else []
+    ):
         clips = [c for c in folder.iterdir() if c.is_dir() and (c / "events.jsonl").is_file()]
         if (folder / "events.jsonl").is_file():
             clips = [folder]

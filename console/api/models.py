@@ -157,7 +157,9 @@ def rollback(state: State, principal: Manager, kind: Kind, body: Reason) -> Mode
 
 
 @router.post("/{kind}/{name}/{version}/promote", response_model=ModelSummary)
-def promote(state: State, principal: Manager, kind: Kind, name: str, version: VersionNumber, body: Reason) -> ModelSummary:
+def promote(
+    state: State, principal: Manager, kind: Kind, name: str, version: VersionNumber, body: Reason
+) -> ModelSummary:
     """Put a version into production; the runners swap to it between two batches."""
     try:
         return _summary(state, _store(state).promote(kind, name, version, principal.username, body.reason))

@@ -14,20 +14,19 @@ permission             admin  duty_officer  emergency  town_operator  analyst  g
 ``models.manage``      yes    no            no         no             yes      no
 =====================  =====  ============  =========  =============  =======  =======
 
-``read`` is the map, layers, cameras, search, alerts with their history and evidence;
-``alerts.act`` is transition, escalate and hand down; ``events.report`` is ``POST
-/api/events``; ``layers.import`` is ``POST /api/layers``; ``hazmat.manage`` is the
-hazardous-chemical vehicle registry; ``incidents.manage`` is opening, noting and closing
-incidents; ``telemetry.ingest`` is ``POST /api/telemetry``; ``users.manage`` is the users API;
-``models.manage`` is adding, promoting and rolling back model versions (``/api/models``) — model
-configurations are district-wide, so only a district-level admin or analyst may change them
-(reading them needs ``read``).
-Every permission applies inside the user's own jurisdiction only (:mod:`layers.scope`): a
-town operator works its town's alerts, a district duty officer the whole district's.
-Analysts build and tune warning models and write reports: they read everything in their
-jurisdiction, may import layers and manage model versions, but never move an alert. Emergency teams work like duty officers. A
-``gateway`` is a machine account — the BeiDou/GPS platform's or a dock's bridge — that posts
-positions and nothing else; it belongs to the district.
+``read`` is the map, layers, cameras, search, alerts with their history and evidence; ``alerts.act``
+is transition, escalate and hand down; ``events.report`` is ``POST /api/events``; ``layers.import``
+is ``POST /api/layers``; ``hazmat.manage`` is the hazardous-chemical vehicle registry;
+``incidents.manage`` is opening, noting and closing incidents; ``telemetry.ingest`` is ``POST
+/api/telemetry``; ``users.manage`` is the users API; ``models.manage`` is adding, promoting and
+rolling back model versions (``/api/models``) — model configurations are district-wide, so only a
+district-level admin or analyst may change them (reading them needs ``read``). Every permission
+applies inside the user's own jurisdiction only (:mod:`layers.scope`): a town operator works its
+town's alerts, a district duty officer the whole district's. Analysts build and tune warning models
+and write reports: they read everything in their jurisdiction, may import layers and manage model
+versions, but never move an alert. Emergency teams work like duty officers. A ``gateway`` is a
+machine account — the BeiDou/GPS platform's or a dock's bridge — that posts positions and nothing
+else; it belongs to the district.
 
 A ``town_operator`` belongs to a town or a village; the other roles to any of district, town
 or village.

@@ -54,7 +54,8 @@ class BacktestResult(BaseModel):
     )
     matching: Matching = Field(default_factory=Matching)
     sources: dict[str, int] = Field(
-        default_factory=dict, description="Clips by where their observations came from: truth, observations, cache, detector."
+        default_factory=dict,
+        description="Clips by where their observations came from: truth, observations, cache, detector.",
     )
 
 
@@ -174,7 +175,11 @@ def run_clip(
     for p in found:
         by_rule.setdefault(p.rule_id, []).append(p)
     per_model = [
-        [p.model_copy(update={"rule_id": own}) for own, merged_id in mapping.items() for p in by_rule.get(merged_id, [])]
+        [
+            p.model_copy(update={"rule_id": own})
+            for own, merged_id in mapping.items()
+            for p in by_rule.get(merged_id, [])
+        ]
         for mapping in maps
     ]
     return ClipRun(per_model, source)

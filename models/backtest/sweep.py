@@ -110,7 +110,9 @@ def _numeric_params(rule_type: type[BaseModel]) -> dict[str, bool]:
     """Numeric fields of a rule class: name -> whether it takes whole numbers."""
     out = {}
     for name, field in rule_type.model_fields.items():
-        kinds = typing.get_args(field.annotation) if isinstance(field.annotation, types.UnionType) else (field.annotation,)
+        kinds = (
+            typing.get_args(field.annotation) if isinstance(field.annotation, types.UnionType) else (field.annotation,)
+        )
         if bool in kinds:
             continue
         if float in kinds:

@@ -163,7 +163,10 @@ def _load_folder(folder: Path, problems: list[str]) -> list[LabelledFrame]:
     images_dir, labels_dir = folder / "images", folder / "labels"
     missing = [d for d in (images_dir, labels_dir) if not d.is_dir()]
     if missing:
-        problems.append(f"{folder}: a labelled folder needs images/ and labels/ (missing {', '.join(d.name + '/' for d in missing)})")
+        problems.append(
+            f"{folder}: a labelled folder needs images/ and labels/"
+            f" (missing {', '.join(d.name + '/' for d in missing)})"
+        )
         return []
     mapping = class_map(folder, problems)
     images: dict[str, Path] = {}

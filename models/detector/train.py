@@ -325,7 +325,9 @@ def evaluate_detector(
     everything = [d for dirs in held_out.values() for d in dirs]
     overall = score("test", everything, f"{stem}.confusion_matrix.png")
     sections = {
-        source: overall if len(held_out) == 1 else score(f"test-{source}", dirs, f"{stem}.{source}.confusion_matrix.png")
+        source: overall
+        if len(held_out) == 1
+        else score(f"test-{source}", dirs, f"{stem}.{source}.confusion_matrix.png")
         for source, dirs in held_out.items()
     }
     report = EvaluationReport(

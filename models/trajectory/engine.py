@@ -1,11 +1,12 @@
 """The trajectory engine: vehicle fixes in, :class:`WarningEvent` s out.
 
-Same lifecycle as the video engine (:mod:`models.warning.engine`): per rule and vehicle, a
-debounce timer (the same :class:`~zhizhi.models.debounce.Debounce`) turns "meets the condition at this fix" into "has met it for
-``min_duration_s``, with lapses of at most ``max_gap_s``"; then it fires a warning, re-sends it
-(same ``key``, growing ``last_ts``) at most every ``update_every_s`` while it lasts, and sends it
-once more with ``active=False`` when a fix shows the condition over. ``signal_loss`` has no fix
-to judge by: :meth:`TrajectoryEngine.tick` raises it, the vehicle's next fix ends it.
+Same lifecycle as the video engine (:mod:`models.warning.engine`): per rule and vehicle, a debounce
+timer (the same :class:`~zhizhi.models.debounce.Debounce`) turns "meets the condition at this fix"
+into "has met it for ``min_duration_s``, with lapses of at most ``max_gap_s``"; then it fires a
+warning, re-sends it (same ``key``, growing ``last_ts``) at most every ``update_every_s`` while it
+lasts, and sends it once more with ``active=False`` when a fix shows the condition over.
+``signal_loss`` has no fix to judge by: :meth:`TrajectoryEngine.tick` raises it, the vehicle's next
+fix ends it.
 
 Every event has ``source="telemetry"``, no camera and no track; its details name the vehicle
 (and, when registered, plate, company, UN number and hazard class) plus the rule's facts.

@@ -7,8 +7,8 @@ the version and the one it replaced). A change and its audit row are one transac
 
 * Rule models (``warning``, ``trajectory``) are validated with their config classes; their
   ``name``/``version`` are the config's own. Detectors are a manifest
-  (:class:`~zhizhi.models.versions.content.DetectorManifest`: ``weights_path``, ``sha256``, ``report``, optional ``name`` and
-  ``version``) whose weights file must exist and match the checksum.
+  (:class:`~zhizhi.models.versions.content.DetectorManifest`: ``weights_path``, ``sha256``,
+  ``report``, optional ``name`` and ``version``) whose weights file must exist and match the checksum.
 * Adding the same ``name@version`` twice is fine with the same content (the stored version is
   returned) and refused (:class:`ModelConflict`) with different content.
 * **One production version per kind** (for all three kinds): the console runs one warning

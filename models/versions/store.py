@@ -221,7 +221,9 @@ class ModelStore:
             self._audit(conn, actor, "retire", kind, name, version, None, reason)
         return found.model_copy(update={"status": "retired"})
 
-    def seed(self, kind: str, content: str, actor: str = "system", reason: str = "shipped model") -> ModelVersion | None:
+    def seed(
+        self, kind: str, content: str, actor: str = "system", reason: str = "shipped model"
+    ) -> ModelVersion | None:
         """Add and promote ``content`` when ``kind`` has no production version; else ``None``."""
         if self.production(kind) is not None:
             return None

@@ -80,7 +80,11 @@ class WarningEngine:
         self.model = model
         places = places or Places()
         inline = [
-            Zone(inline_zone_name(rule.id, attr), f"inline:{inline_zone_name(rule.id, attr)}", shapely.Polygon(ref.polygon))
+            Zone(
+                inline_zone_name(rule.id, attr),
+                f"inline:{inline_zone_name(rule.id, attr)}",
+                shapely.Polygon(ref.polygon),
+            )
             for rule in model.rules
             for attr, ref in _zone_refs(rule)
             if ref.polygon
@@ -178,7 +182,9 @@ class WarningEngine:
         )
         return self._send(fired, ts, severity, changes)
 
-    def _send(self, fired: _Fired, ts: float, severity: Severity, changes: dict, force: bool = False) -> list[WarningEvent]:
+    def _send(
+        self, fired: _Fired, ts: float, severity: Severity, changes: dict, force: bool = False
+    ) -> list[WarningEvent]:
         upgraded = severity.rank < fired.event.severity.rank
         if upgraded:
             changes["severity"] = severity
@@ -193,7 +199,11 @@ class WarningEngine:
             selected = zone_indices(self.places, upgrade.near, rule.id, f"near{n}")
             if self.places.inside(selected, [x], [y], upgrade.within_m)[0]:
                 return upgrade.severity
-        if isinstance(rule, CrowdRule) and rule.upgrade_count and timer.details.get("max_count", 0) >= rule.upgrade_count:
+        if (
+            isinstance(rule, CrowdRule)
+            and rule.upgrade_count
+            and timer.details.get("max_count", 0) >= rule.upgrade_count
+        ):
             ranks = list(Severity)
             return ranks[max(rule.severity.rank - 1, 0)]
         return rule.severity

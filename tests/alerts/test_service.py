@@ -139,7 +139,8 @@ def test_warning_outside_the_district_is_kept_for_the_district(service):
 
 
 @pytest.mark.parametrize(
-    "severity, level", [("blue", Level.VILLAGE), ("yellow", Level.VILLAGE), ("orange", Level.TOWN), ("red", Level.DISTRICT)]
+    "severity, level",
+    [("blue", Level.VILLAGE), ("yellow", Level.VILLAGE), ("orange", Level.TOWN), ("red", Level.DISTRICT)],
 )
 def test_default_routing_by_severity(service, severity, level):
     alert = service.ingest(warning(GRID, severity=severity))
@@ -207,7 +208,9 @@ def _suppressing(tmp_path, clock, *windows):
 
 def test_suppression_by_local_hours(tmp_path, clock):
     # T0 is 23:06 in Beijing time: inside 22:00-06:00.
-    service = _suppressing(tmp_path, clock, SuppressionWindow(name="night works", rule="abnormal_stop", hours="22:00-06:00"))
+    service = _suppressing(
+        tmp_path, clock, SuppressionWindow(name="night works", rule="abnormal_stop", hours="22:00-06:00")
+    )
     assert service.ingest(warning(GRID)) is None
     assert service.ingest(warning(GRID, track=8)) is None
     assert service.counters["suppressed"] == 2 and service.suppressed["night works"] == 2

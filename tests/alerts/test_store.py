@@ -1,4 +1,5 @@
-"""Alert storage on SQLite (a real file, WAL) and PostgreSQL (``db_url``): queries, one transaction per change, restarts."""
+"""Alert storage on SQLite (a real file, WAL) and PostgreSQL (``db_url``): queries, one transaction
+per change, restarts."""
 
 from __future__ import annotations
 

@@ -50,21 +50,50 @@ TIMELINE = IncidentEvent(
 #: Samples of every registered type (more than one where a type has several shapes).
 SAMPLES: dict[type, list] = {
     ObservationBatch: [
-        ObservationBatch("CAM-1", 1.8e9, track_id=[1, 2], cls=["car", "hazmat_tanker"], conf=[0.9, 0.6],
-                         xyxy=[[10, 20, 110, 80], [200, 50, 220, 120]], lon=[120.9, float("nan")],
-                         lat=[32.0, float("nan")], speed_kmh=[42.5, float("nan")], heading_deg=[90.0, float("nan")]),
+        ObservationBatch(
+            "CAM-1",
+            1.8e9,
+            track_id=[1, 2],
+            cls=["car", "hazmat_tanker"],
+            conf=[0.9, 0.6],
+            xyxy=[[10, 20, 110, 80], [200, 50, 220, 120]],
+            lon=[120.9, float("nan")],
+            lat=[32.0, float("nan")],
+            speed_kmh=[42.5, float("nan")],
+            heading_deg=[90.0, float("nan")],
+        ),
         ObservationBatch.empty("CAM-1", 1.8e9 + 0.2),
     ],
-    FixBatch: [FixBatch((Fix("苏F-1", 1.8e9, 120.86, 32.01, speed_kmh=40.0, heading=90.0), Fix("苏F-2", 1.8e9, 120.9, 32.0)))],
+    FixBatch: [
+        FixBatch((Fix("苏F-1", 1.8e9, 120.86, 32.01, speed_kmh=40.0, heading=90.0), Fix("苏F-2", 1.8e9, 120.9, 32.0)))
+    ],
     AlertEvent: [ALERT],
-    CameraStatus: [CameraStatus(camera_id="CAM-1", state="reconnecting", fps=4.5, frames=10, reconnects=2,
-                                error="file not found", since=1.8e9)],
-    DroneState: [DroneState(drone_id="UAV-01", ts=1.8e9, lon=120.86, lat=32.01, height_m=100, heading_deg=90,
-                            gimbal_yaw_deg=270, battery_pct=66)],
+    CameraStatus: [
+        CameraStatus(
+            camera_id="CAM-1",
+            state="reconnecting",
+            fps=4.5,
+            frames=10,
+            reconnects=2,
+            error="file not found",
+            since=1.8e9,
+        )
+    ],
+    DroneState: [
+        DroneState(
+            drone_id="UAV-01",
+            ts=1.8e9,
+            lon=120.86,
+            lat=32.01,
+            height_m=100,
+            heading_deg=90,
+            gimbal_yaw_deg=270,
+            battery_pct=66,
+        )
+    ],
     EvidenceAttached: [EvidenceAttached(alert_id="k3v9q2m7xa1b", clip="k3v9q2m7xa1b/clip.webm")],
     IncidentEvent: [INCIDENT, TIMELINE],
-    ModelPromoted: [ModelPromoted(kind="warning", name="default", version=2, content="rules: []\n",
-                                  action="rollback")],
+    ModelPromoted: [ModelPromoted(kind="warning", name="default", version=2, content="rules: []\n", action="rollback")],
 }
 
 

@@ -335,7 +335,9 @@ def test_malformed_entries_are_skipped(redis_server, make_bus):
 
 def test_publish_throughput(redis_server, make_bus):
     bus = make_bus(redis_server.url, "bench")
-    message = ObservationBatch("cam-001", 1.0, track_id=[1, 2, 3], cls=["car"] * 3, conf=[0.9] * 3, xyxy=[[1, 2, 3, 4]] * 3)
+    message = ObservationBatch(
+        "cam-001", 1.0, track_id=[1, 2, 3], cls=["car"] * 3, conf=[0.9] * 3, xyxy=[[1, 2, 3, 4]] * 3
+    )
     n = 20_000
     started = time.perf_counter()
     for _ in range(n):

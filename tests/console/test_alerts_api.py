@@ -185,7 +185,11 @@ def test_a_town_never_sees_or_touches_another_towns_alert(client, console_state,
         assert hidden.status_code == missing.status_code == 404, suffix
         assert hidden.json()["detail"].replace(theirs.id, unknown_id) == missing.json()["detail"]
     after = console_state.alerts.get(theirs.id)
-    assert after.status == "new" and after.assignee_unit == towns["b"] and len(console_state.alerts.history(theirs.id)) == 1
+    assert (
+        after.status == "new"
+        and after.assignee_unit == towns["b"]
+        and len(console_state.alerts.history(theirs.id)) == 1
+    )
     assert client.get(f"/api/alerts/{theirs.id}", headers=as_unit(towns["b"])).status_code == 200
     assert client.get(f"/api/alerts/{theirs.id}").status_code == 200  # the district sees all
     assert client.get("/api/alerts", headers={"Authorization": "Bearer not-a-token"}).status_code == 401

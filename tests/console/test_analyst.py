@@ -138,7 +138,9 @@ def test_the_analyst_page_compares_two_versions_and_promotes_one(bench, tmp_path
             page.check(f"input[name=an-a][value='{a}']")
             page.check(f"input[name=an-b][value='{b}']")
             page.click("#an-diff")
-            page.wait_for_function("() => document.querySelector('#an-diff-out').textContent.includes('min_duration_s')")
+            page.wait_for_function(
+                "() => document.querySelector('#an-diff-out').textContent.includes('min_duration_s')"
+            )
             page.select_option("#an-dataset", DEMO_DATASET)
             page.click("#an-run-ab")
             try:

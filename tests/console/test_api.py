@@ -89,7 +89,9 @@ def test_bbox_filter(client, console_state):
     fc = client.get("/api/layers/grids/features", params={"bbox": f"{minx},{miny},{maxx},{maxy}"}).json()
     box = shapely.box(minx, miny, maxx, maxy)
     every = client.get("/api/layers/grids/features").json()["features"]
-    expected = {f["properties"]["code"] for f in every if shapely.intersects(shapely.geometry.shape(f["geometry"]), box)}
+    expected = {
+        f["properties"]["code"] for f in every if shapely.intersects(shapely.geometry.shape(f["geometry"]), box)
+    }
     assert {f["properties"]["code"] for f in fc["features"]} == expected
     assert 0 < len(expected) < 1024
 
@@ -198,7 +200,9 @@ def test_real_server_on_loopback(console_settings, console_state, client):
 
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_app(console_settings, state=console_state), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(
+            create_app(console_settings, state=console_state), host="127.0.0.1", port=port, log_level="warning"
+        )
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -316,7 +316,9 @@ def test_only_admins_manage_users_and_only_inside_their_jurisdiction(console, lo
     assert weak.status_code == 422 and "too few different characters" in weak.json()["detail"]
     unknown = client.post("/api/users", json=new | {"username": "lost-one", "jurisdiction": "320612999"}, headers=admin)
     assert unknown.status_code == 422 and "unknown jurisdiction" in unknown.json()["detail"]
-    assert client.post("/api/users", json=new | {"username": "odd-one", "role": "chief"}, headers=admin).status_code == 422
+    assert (
+        client.post("/api/users", json=new | {"username": "odd-one", "role": "chief"}, headers=admin).status_code == 422
+    )
     names = {u["name"] for u in client.get("/api/users", headers=admin).json()}
     assert {"new-analyst", users.operator_a, users.operator_b, "admin-d"} <= names
     # A town's admin sees and creates users of its own town only.
@@ -324,7 +326,9 @@ def test_only_admins_manage_users_and_only_inside_their_jurisdiction(console, lo
     town_admin = logins_of("admin-a")
     listed = client.get("/api/users", headers=town_admin).json()
     assert listed and all(u["jurisdiction"].startswith(users.town_a) for u in listed)
-    outside = client.post("/api/users", json=new | {"username": "spy", "jurisdiction": users.town_b}, headers=town_admin)
+    outside = client.post(
+        "/api/users", json=new | {"username": "spy", "jurisdiction": users.town_b}, headers=town_admin
+    )
     assert outside.status_code == 403 and "not within yours" in outside.json()["detail"]
     above = client.post("/api/users", json=new | {"username": "boss", "jurisdiction": users.district_code},
                         headers=town_admin)

@@ -110,7 +110,10 @@ def test_logging_out_ends_the_session(page, site):
     with page.expect_navigation(url="**/login?next=%2F"):
         page.click("#zz-logout")
     assert state.auth.authenticate(token) is None
-    assert httpx.get(f"{base}/api/layers", headers={"Authorization": f"Bearer {token}"}, trust_env=False).status_code == 401
+    assert (
+        httpx.get(f"{base}/api/layers", headers={"Authorization": f"Bearer {token}"}, trust_env=False).status_code
+        == 401
+    )
 
 
 def test_next_never_leaves_the_console(page, site):

@@ -92,7 +92,9 @@ def test_users_add_list_passwd_from_piped_stdin(tmp_path):
         state.close()
     changed = zhizhi(data, "users", "passwd", "li.ming", stdin="New-duty-pass-9\n")
     assert changed.returncode == 0 and "sessions were ended" in changed.stdout, changed.stderr
-    assert zhizhi(data, "users", "passwd", "nobody", stdin="New-duty-pass-9\n").stderr.strip() == "error: no user 'nobody'"
+    assert (
+        zhizhi(data, "users", "passwd", "nobody", stdin="New-duty-pass-9\n").stderr.strip() == "error: no user 'nobody'"
+    )
     assert "shorter than 8" in zhizhi(data, "users", "passwd", "li.ming", stdin="short\n").stderr
     state = open_console(settings)
     try:

@@ -203,7 +203,9 @@ def test_deeply_nested_bodies_are_refused_with_a_4xx(console, headers_of):
             assert answer.json()["detail"][0]["type"] == "json_too_deep"
     for path, fields in (("/api/layers", {"name": "deep-layer"}), ("/api/hazmat/vehicles/import", {})):
         for body in (deep, b"[" * 900 + b"]" * 900):  # files: their parsers refuse, whatever the depth
-            upload = client.post(path, files={"file": ("deep.geojson", body)}, data=fields, headers=headers_of("admin-h"))
+            upload = client.post(
+                path, files={"file": ("deep.geojson", body)}, data=fields, headers=headers_of("admin-h")
+            )
             assert upload.status_code == 422, (path, upload.status_code, upload.text[:200])
     from zhizhi.telemetry.dji import parse_osd
     from zhizhi.telemetry.errors import TelemetryError

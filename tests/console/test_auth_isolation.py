@@ -390,7 +390,12 @@ def check_users_list(w: World) -> None:
 
 
 def check_users_add(w: World) -> None:
-    body = {"username": "iso-intruder", "role": "town_operator", "jurisdiction": w.users.town_b, "password": "Intrude-9x"}
+    body = {
+        "username": "iso-intruder",
+        "role": "town_operator",
+        "jurisdiction": w.users.town_b,
+        "password": "Intrude-9x",
+    }
     assert w.client.post("/api/users", json=body, headers=w.a).status_code == 403
     assert w.state.auth.get_user("iso-intruder") is None
 
@@ -431,8 +436,19 @@ def _fleet(w: World) -> Fleet:
             permitted_hours="00:00-24:00"))
         report = w.state.ingest_reports([{"vehicle_id": vid, "ts": now - 5, "lon": lon, "lat": lat, "speed_kmh": 20}])
         assert report.accepted == 1, report
-        assert w.state.ingest_drone(DroneState(drone_id=f"ISO-UAV-{tag.upper()}", ts=now, lon=lon, lat=lat, height_m=100,
-                                               heading_deg=0, gimbal_pitch_deg=-90, gimbal_yaw_deg=0, battery_pct=90))
+        assert w.state.ingest_drone(
+            DroneState(
+                drone_id=f"ISO-UAV-{tag.upper()}",
+                ts=now,
+                lon=lon,
+                lat=lat,
+                height_m=100,
+                heading_deg=0,
+                gimbal_pitch_deg=-90,
+                gimbal_yaw_deg=0,
+                battery_pct=90,
+            )
+        )
         spec = {"type": "flood", "title": f"内涝 {tag}", "area": {"point": [lon, lat], "radius_m": 50}}
         opened = w.client.post("/api/incidents", json=spec, headers=w.a if tag == "a" else w.b)
         assert opened.status_code == 201, opened.text

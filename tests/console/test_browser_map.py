@@ -394,10 +394,15 @@ def test_town_operator_sees_only_its_town(browser, live_server, api):
             assert all(code.startswith(mine) for code in drawn[name]), name
         # Roads are district-level: drawn, clipped to the town (their code is the district's).
         assert all(mine.startswith(code) or code.startswith(mine) for code in drawn["roads"])
-        view = mp.js("(() => { const b = zhizhi.map.getBounds(); return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()")
+        view = mp.js(
+            "(() => { const b = zhizhi.map.getBounds(); "
+            "return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()]; })()"
+        )
         town_box = towns[1]["bounds"]
         assert view[0] <= town_box[0] and view[2] >= town_box[2]  # fitted to the town
-        assert view[2] - view[0] < (api("/api/config")["district"]["bounds"][2] - api("/api/config")["district"]["bounds"][0])
+        assert view[2] - view[0] < (
+            api("/api/config")["district"]["bounds"][2] - api("/api/config")["district"]["bounds"][0]
+        )
         assert_stayed_local(mp)
     finally:
         mp.page.context.close()

@@ -420,7 +420,9 @@ def test_evidence_beside_the_tiles_and_on_the_board(wall, district):
     assert httpx.get(url, params={"ticket": api_ticket(wall.base, district.token)}, trust_env=False).status_code == 200
     assert httpx.get(url, trust_env=False).status_code == 401
     assert httpx.get(url, params={"token": district.token}, trust_env=False).status_code == 401  # never in a URL
-    town_b = api_ticket(wall.base, login_answer(wall.base, wall.users.operator_b)["token"])  # another town's: as if none
+    town_b = api_ticket(
+        wall.base, login_answer(wall.base, wall.users.operator_b)["token"]
+    )  # another town's: as if none
     assert httpx.get(url, params={"ticket": town_b}, trust_env=False).status_code == 404
     # The clip plays, or (a codec the browser lacks) offers itself for download.
     district.board.wait_for_function(
@@ -539,7 +541,10 @@ def test_screenshots(wall, district, tmp_path):
     folder.mkdir(parents=True, exist_ok=True)
     alert = wall.alerts["m"]
     headers = {"Authorization": f"Bearer {district.token}"}
-    for to, note in (("acknowledged", "值班员已确认 seen on video"), ("dispatched", "派交警、应急到场 police and hazmat team sent")):
+    for to, note in (
+        ("acknowledged", "值班员已确认 seen on video"),
+        ("dispatched", "派交警、应急到场 police and hazmat team sent"),
+    ):
         r = httpx.post(f"{wall.base}/api/alerts/{alert.id}/transition", json={"to": to, "note": note},
                        headers=headers, trust_env=False)
         assert r.status_code == 200, r.text
@@ -581,8 +586,19 @@ def _fleet_in_town_a(wall) -> tuple[str, str]:
         corridor_m=120, permitted_hours="00:00-24:00")
     state.hazmat.upsert(vehicle)
     now = time.time()
-    report = state.ingest_reports([{"vehicle_id": vehicle.vehicle_id, "ts": now - 10 + i, "lon": lon - 0.001 + 0.0002 * i,
-                                    "lat": lat, "speed_kmh": 35, "heading": 90} for i in range(5)])
+    report = state.ingest_reports(
+        [
+            {
+                "vehicle_id": vehicle.vehicle_id,
+                "ts": now - 10 + i,
+                "lon": lon - 0.001 + 0.0002 * i,
+                "lat": lat,
+                "speed_kmh": 35,
+                "heading": 90,
+            }
+            for i in range(5)
+        ]
+    )
     assert report.accepted == 5, report
     pose = DroneState(drone_id="UAV-WALL", ts=now, lon=lon + 0.003, lat=lat + 0.002, height_m=120,
                       heading_deg=200, gimbal_pitch_deg=-50, gimbal_yaw_deg=220, battery_pct=76)

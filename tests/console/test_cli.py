@@ -53,17 +53,33 @@ def test_layers_import_good_and_bad(data_dir, tmp_path):
     info = json.loads(run("layers", "import", str(good), "--layer", "test-points", data_dir=data_dir).stdout)
     assert info["name"] == "test-points" and info["feature_count"] == 1
     bowtie = tmp_path / "bowtie.geojson"
-    bowtie.write_text(json.dumps({
-        "type": "FeatureCollection",
-        "features": [{"type": "Feature", "properties": {},
-                      "geometry": {"type": "Polygon", "coordinates": [[[121.0, 32.0], [121.1, 32.1], [121.1, 32.0], [121.0, 32.1], [121.0, 32.0]]]}}],
-    }))
+    bowtie.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [
+                                [[121.0, 32.0], [121.1, 32.1], [121.1, 32.0], [121.0, 32.1], [121.0, 32.0]]
+                            ],
+                        },
+                    }
+                ],
+            }
+        )
+    )
     bad = run("layers", "import", str(bowtie), "--layer", "test-points", data_dir=data_dir, check=False)
     assert bad.returncode == 2 and "invalid_geometry" in bad.stderr and "feature 0" in bad.stderr
     listed = [json.loads(line) for line in run("layers", "list", data_dir=data_dir).stdout.splitlines()]
     kept = next(layer for layer in listed if layer["name"] == "test-points")
     assert kept["feature_count"] == 1  # the failed import left the stored layer intact
-    fixed = json.loads(run("layers", "import", str(bowtie), "--layer", "bowtie", "--make-valid", data_dir=data_dir).stdout)
+    fixed = json.loads(
+        run("layers", "import", str(bowtie), "--layer", "bowtie", "--make-valid", data_dir=data_dir).stdout
+    )
     assert fixed["feature_count"] == 1
 
 

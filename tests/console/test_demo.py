@@ -74,9 +74,13 @@ def test_demo_shows_live_video_and_a_hazmat_alert_within_a_minute_of_video(tmp_p
         assert status == 200 and content_type == "image/jpeg" and body[:2] == b"\xff\xd8"
         # the town's operator sees it too; another town's does not
         town = alert["town"]
-        assert any(a["id"] == alert["id"] for a in json.loads(_get(f"{base}/api/alerts", _login(base, f"town-{town}"))[2]))
+        assert any(
+            a["id"] == alert["id"] for a in json.loads(_get(f"{base}/api/alerts", _login(base, f"town-{town}"))[2])
+        )
         other = next(t for t in _towns(tmp_path) if t != town)
-        assert all(a["id"] != alert["id"] for a in json.loads(_get(f"{base}/api/alerts", _login(base, f"town-{other}"))[2]))
+        assert all(
+            a["id"] != alert["id"] for a in json.loads(_get(f"{base}/api/alerts", _login(base, f"town-{other}"))[2])
+        )
         print(f"demo: console up in {up_s:.1f} s, abnormal-stop alert {alert_s:.1f} s after start")
     finally:
         proc.send_signal(signal.SIGINT)

@@ -98,7 +98,11 @@ def test_tracks_are_throttled_and_split_by_town(jurisdictions):
         # the browsers' JSON, exactly: the located rows' track fields, None where unknown
         first = sorted((m["tracks"] for m in got[:2]), key=lambda tracks: tracks[0]["track_id"])
         assert json.dumps(first) == json.dumps([[rows[0]], [rows[1]]])  # same keys, order and values
-        assert {k: got[0][k] for k in ("type", "camera_id", "ts")} == {"type": "tracks", "camera_id": "CAM-A", "ts": 100.0}
+        assert {k: got[0][k] for k in ("type", "camera_id", "ts")} == {
+            "type": "tracks",
+            "camera_id": "CAM-A",
+            "ts": 100.0,
+        }
         mine = await _all(town_a)
         assert len(mine) == 2 and all([t["track_id"] for t in m["tracks"]] == [1] for m in mine)
 
@@ -119,15 +123,31 @@ def test_incidents_reach_each_screen_as_its_jurisdiction_reads_them(jurisdiction
         area = shapely.union(jurisdictions.get(towns[0]).geometry, jurisdictions.get(towns[1]).geometry)
         (lon_a, lat_a), (lon_b, lat_b) = jurisdictions.get(grid_a).anchor, jurisdictions.get(grid_b).anchor
         incident = Incident(
-            id="typhoon00001", type="typhoon", title="台风", area={"point": [lon_a, lat_a], "radius_m": 50_000},
-            geometry=mapping(area), owner_unit=jurisdictions.district_code, codes=[towns[0], towns[1], grid_a, grid_b],
-            impact={"area": mapping(area), "area_km2": 100.0, "population": 3000,
-                    "towns": [{"code": towns[0], "population": 1000, "share": 1.0},
-                              {"code": towns[1], "population": 2000, "share": 1.0}],
-                    "grids": [{"code": grid_a, "population": 1000, "share": 1.0},
-                              {"code": grid_b, "population": 2000, "share": 1.0}],
-                    "vehicles": [{"id": "HZ-A", "lon": lon_a, "lat": lat_a}, {"id": "HZ-B", "lon": lon_b, "lat": lat_b}]},
-            created_ts=1.0, created_by="duty", updated_ts=1.0)
+            id="typhoon00001",
+            type="typhoon",
+            title="台风",
+            area={"point": [lon_a, lat_a], "radius_m": 50_000},
+            geometry=mapping(area),
+            owner_unit=jurisdictions.district_code,
+            codes=[towns[0], towns[1], grid_a, grid_b],
+            impact={
+                "area": mapping(area),
+                "area_km2": 100.0,
+                "population": 3000,
+                "towns": [
+                    {"code": towns[0], "population": 1000, "share": 1.0},
+                    {"code": towns[1], "population": 2000, "share": 1.0},
+                ],
+                "grids": [
+                    {"code": grid_a, "population": 1000, "share": 1.0},
+                    {"code": grid_b, "population": 2000, "share": 1.0},
+                ],
+                "vehicles": [{"id": "HZ-A", "lon": lon_a, "lat": lat_a}, {"id": "HZ-B", "lon": lon_b, "lat": lat_b}],
+            },
+            created_ts=1.0,
+            created_by="duty",
+            updated_ts=1.0,
+        )
         bus.publish(Topic.INCIDENTS, incident.to_event("opened"))
         entry = TimelineEntryWire(incident_id=incident.id, ts=2.0, kind="alert", actor="system", alert_id="ALERT-IN-B",
                                   data={"grid": grid_b, "assignee_unit": towns[1], "lon": lon_b, "lat": lat_b})

@@ -20,7 +20,9 @@ def test_defaults(monkeypatch, tmp_path):
 
 def test_file_then_environment(monkeypatch, tmp_path):
     config = tmp_path / "site.toml"
-    config.write_text('port = 9001\ndata_dir = "/srv/zz"\n[demo]\nseed = 5\ngrids = 512\n[layers]\nmax_upload_bytes = 1000\n')
+    config.write_text(
+        'port = 9001\ndata_dir = "/srv/zz"\n[demo]\nseed = 5\ngrids = 512\n[layers]\nmax_upload_bytes = 1000\n'
+    )
     monkeypatch.setenv("ZHIZHI_CONFIG", str(config))
     monkeypatch.setenv("ZHIZHI_DEMO__SEED", "9")
     s = Settings()
@@ -31,7 +33,11 @@ def test_file_then_environment(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     "env, fragment",
-    [({"ZHIZHI_PORT": "70000"}, "port"), ({"ZHIZHI_DEMO__ADCODE": "32061"}, "adcode"), ({"ZHIZHI_DEMO__GRIDS": "0"}, "grids")],
+    [
+        ({"ZHIZHI_PORT": "70000"}, "port"),
+        ({"ZHIZHI_DEMO__ADCODE": "32061"}, "adcode"),
+        ({"ZHIZHI_DEMO__GRIDS": "0"}, "grids"),
+    ],
 )
 def test_bad_values_name_the_field(monkeypatch, tmp_path, env, fragment):
     monkeypatch.chdir(tmp_path)
@@ -108,7 +114,12 @@ def test_every_zhizhi_variable_the_repository_uses_is_declared():
     files = [p for folder in ("tests", "scripts", "bench", "console", "docs") for p in (root / folder).rglob("*")
              if p.suffix in {".py", ".sh", ".md", ".toml", ".yml", ".yaml"} and "node_modules" not in p.parts]
     files += [root / "README.md", root / "Makefile"]
-    used = {m for f in files if f.is_file() for m in re.findall(r"\bZHIZHI_[A-Z0-9_]*[A-Z0-9]", f.read_text(errors="replace"))}
+    used = {
+        m
+        for f in files
+        if f.is_file()
+        for m in re.findall(r"\bZHIZHI_[A-Z0-9_]*[A-Z0-9]", f.read_text(errors="replace"))
+    }
     unknown = sorted(n for n in used if n not in names and n not in OTHER_VARIABLES and n not in TYPOS)
     assert not unknown, f"ZHIZHI_* variables used but not declared: {unknown}"
 
@@ -132,7 +143,9 @@ def test_every_section_and_field_is_described():
     for path, model in _sections(Settings):
         if not (model.__doc__ or "").strip():
             missing.append(path)
-        missing += [f"{path}.{name}" for name, info in model.model_fields.items() if not (info.description or "").strip()]
+        missing += [
+            f"{path}.{name}" for name, info in model.model_fields.items() if not (info.description or "").strip()
+        ]
     assert not missing, f"settings without a description: {missing}"
 
 

@@ -32,10 +32,14 @@ def upload_client(tmp_path_factory):
 
 
 def _fc(*geometries, **props):
-    return json.dumps({
-        "type": "FeatureCollection",
-        "features": [{"type": "Feature", "properties": dict(props, n=i), "geometry": g} for i, g in enumerate(geometries)],
-    }).encode()
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {"type": "Feature", "properties": dict(props, n=i), "geometry": g} for i, g in enumerate(geometries)
+            ],
+        }
+    ).encode()
 
 
 def _point(lon=121.06, lat=32.09):
@@ -73,7 +77,10 @@ def test_upload_gcj02_is_converted(upload_client):
     assert abs(lon - want[0]) < 1e-9 and abs(lat - want[1]) < 1e-9
 
 
-BOWTIE = {"type": "Polygon", "coordinates": [[[121.0, 32.0], [121.1, 32.1], [121.1, 32.0], [121.0, 32.1], [121.0, 32.0]]]}
+BOWTIE = {
+    "type": "Polygon",
+    "coordinates": [[[121.0, 32.0], [121.1, 32.1], [121.1, 32.0], [121.0, 32.1], [121.0, 32.0]]],
+}
 UNCLOSED = {"type": "Polygon", "coordinates": [[[121.0, 32.0], [121.1, 32.0], [121.1, 32.1], [121.0, 32.1]]]}
 METRES = {"type": "Point", "coordinates": [351000.0, 3543000.0]}
 
@@ -140,7 +147,9 @@ def test_town_uploads_only_for_itself(upload_client):
     created = _post(upload_client, "town-layer", _fc(inside_mine), headers=headers)
     assert created.status_code == 201 and created.json()["owner_code"] == mine
     # A sibling town cannot see that layer at all.
-    assert "town-layer" not in {layer["name"] for layer in upload_client.get("/api/layers", headers=other_headers).json()}
+    assert "town-layer" not in {
+        layer["name"] for layer in upload_client.get("/api/layers", headers=other_headers).json()
+    }
     assert upload_client.get("/api/layers/town-layer/features", headers=other_headers).status_code == 404
 
 

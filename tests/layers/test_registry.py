@@ -1,4 +1,5 @@
-"""The registry on SQLite and PostgreSQL/PostGIS (``db_url``): atomic saves, scoped reads, bbox queries, import/export."""
+"""The registry on SQLite and PostgreSQL/PostGIS (``db_url``): atomic saves, scoped reads, bbox
+queries, import/export."""
 
 from __future__ import annotations
 

@@ -170,14 +170,22 @@ def one_clip(stops, tmp_path) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("events", "message"), [
-    ('{"rule": "abnormal_stop", "start_ts": 1, "end_ts": 5, "lon": 121, "lat": 32}\nnot json\n',
-     "events.jsonl:2: not valid JSON"),
-    ('{"rule": "abnormal_stop", "start_ts": 9, "end_ts": 5, "lon": 121, "lat": 32}\n', "end_ts 5.0 is before start_ts 9.0"),
-    ('{"rule": "loitering", "start_ts": 1, "end_ts": 5, "lon": 121, "lat": 32}\n', "unknown rule kind 'loitering'"),
-    ('{"rule": "crowd", "start_ts": 1, "end_ts": 5, "lon": 500, "lat": 32}\n', "events.jsonl:1: lon"),
-    ('[1, 2]\n', "events.jsonl:1: expected a JSON object"),
-])
+@pytest.mark.parametrize(
+    ("events", "message"),
+    [
+        (
+            '{"rule": "abnormal_stop", "start_ts": 1, "end_ts": 5, "lon": 121, "lat": 32}\nnot json\n',
+            "events.jsonl:2: not valid JSON",
+        ),
+        (
+            '{"rule": "abnormal_stop", "start_ts": 9, "end_ts": 5, "lon": 121, "lat": 32}\n',
+            "end_ts 5.0 is before start_ts 9.0",
+        ),
+        ('{"rule": "loitering", "start_ts": 1, "end_ts": 5, "lon": 121, "lat": 32}\n', "unknown rule kind 'loitering'"),
+        ('{"rule": "crowd", "start_ts": 1, "end_ts": 5, "lon": 500, "lat": 32}\n', "events.jsonl:1: lon"),
+        ("[1, 2]\n", "events.jsonl:1: expected a JSON object"),
+    ],
+)
 def test_bad_events_are_refused_with_file_and_line(one_clip, events, message):
     (one_clip / "clip-a" / "events.jsonl").write_text(events, encoding="utf-8")
     result = _cli("--dataset", str(one_clip), "--truth")

@@ -385,7 +385,10 @@ def test_a_promotion_reaches_the_running_trajectory_runner(console):
                        headers=analyst).status_code == 201
     diff = client.get("/api/models/trajectory/hazmat-telemetry/diff", params={"a": 1, "b": 2}, headers=analyst)
     assert f"rules.{STOP_RULE}.min_duration_s: 300 -> 30" in [
-        f"{c['path']}: {c['old']:g} -> {c['new']:g}" for c in diff.json()["changes"] if c["path"].endswith("min_duration_s")]
+        f"{c['path']}: {c['old']:g} -> {c['new']:g}"
+        for c in diff.json()["changes"]
+        if c["path"].endswith("min_duration_s")
+    ]
     assert client.post("/api/models/trajectory/hazmat-telemetry/2/promote", json={"reason": "30 s"},
                        headers=analyst).status_code == 200
     publish(stopped(now - 70))  # the same stop again
@@ -447,7 +450,9 @@ def test_reading_needs_read_and_changing_needs_a_district_model_manager(console)
         "rules.0.abnormal_stop.min_duration_s", "rules.0.abnormal_stop.max_gap_s"}
     assert client.get("/api/models/warning/default/999", headers=admin).status_code == 404
     assert client.get("/api/models/radar/default/1", headers=admin).status_code == 422
-    assert client.post("/api/models/warning/default/999/promote", json={"reason": "x"}, headers=admin).status_code == 404
+    assert (
+        client.post("/api/models/warning/default/999/promote", json={"reason": "x"}, headers=admin).status_code == 404
+    )
     assert client.post("/api/models/warning/default/40/promote", json={"reason": ""}, headers=admin).status_code == 422
     assert client.get("/api/models").status_code == 401
 

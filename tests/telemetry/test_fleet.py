@@ -149,7 +149,9 @@ def test_hazmat_register_and_scope(console):
     assert r.status_code == 201, r.text
     assert client.get("/api/hazmat/vehicles/HZ-A1", headers=heads[users.operator_a]).status_code == 200
     assert client.get("/api/hazmat/vehicles/HZ-A1", headers=heads[users.operator_b]).status_code == 404
-    assert "HZ-A1" not in [v["vehicle_id"] for v in client.get("/api/hazmat/vehicles", headers=heads[users.operator_b]).json()]
+    assert "HZ-A1" not in [
+        v["vehicle_id"] for v in client.get("/api/hazmat/vehicles", headers=heads[users.operator_b]).json()
+    ]
     corridors = client.get("/api/hazmat/corridors", headers=heads[users.operator_a]).json()
     parts = {f["properties"]["part"] for f in corridors["features"] if f["properties"]["vehicle_id"] == "HZ-A1"}
     assert parts == {"route", "corridor"}
@@ -221,7 +223,9 @@ def test_drone_footprint_nearest_and_scope(console):
     drone = next(d for d in drones if d["drone_id"] == "UAV-7")
     footprint = shapely.geometry.shape(drone["footprint"])
     assert footprint.contains(shapely.Point(lon, lat)) and footprint.area > 0
-    assert not [d for d in client.get("/api/drones", headers=heads[users.operator_b]).json() if d["drone_id"] == "UAV-7"]
+    assert not [
+        d for d in client.get("/api/drones", headers=heads[users.operator_b]).json() if d["drone_id"] == "UAV-7"
+    ]
     near = client.get("/api/drones/nearest", params={"lon": lon + 0.01, "lat": lat},
                       headers=heads[users.operator_a]).json()
     assert near[0]["drone_id"] == "UAV-7" and 800 < near[0]["distance_m"] < 1100
@@ -270,9 +274,19 @@ def test_incident_open_scope_timeline_close_and_reports(console):
 @pytest.mark.parametrize(
     "area",
     [
-        {"polygon": {"type": "Polygon", "coordinates": [[[120, 32], [120.01, 32.01], [120.01, 32], [120, 32.01], [120, 32]]]}},
+        {
+            "polygon": {
+                "type": "Polygon",
+                "coordinates": [[[120, 32], [120.01, 32.01], [120.01, 32], [120, 32.01], [120, 32]]],
+            }
+        },
         {"point": [120.9, 32.0], "radius_m": -5},
-        {"polygon": {"type": "Polygon", "coordinates": [[[400000, 3500000], [400100, 3500000], [400100, 3500100], [400000, 3500000]]]}},
+        {
+            "polygon": {
+                "type": "Polygon",
+                "coordinates": [[[400000, 3500000], [400100, 3500000], [400100, 3500100], [400000, 3500000]]],
+            }
+        },
     ],
 )
 def test_bad_incident_areas_are_422(console, area):
@@ -285,8 +299,11 @@ def test_bad_incident_areas_are_422(console, area):
 def test_leak_needs_wind_and_points_downwind(console):
     state, client, users, heads = console
     lon, lat = _town_point(state, users.town_a)
-    r = client.post("/api/incidents", json={"type": "chemical_leak", "title": "泄漏", "area": {"point": [lon, lat], "radius_m": 200}},
-                    headers=heads[users.district])
+    r = client.post(
+        "/api/incidents",
+        json={"type": "chemical_leak", "title": "泄漏", "area": {"point": [lon, lat], "radius_m": 200}},
+        headers=heads[users.district],
+    )
     assert r.status_code == 422 and "wind" in r.text
     r = client.post("/api/incidents", json={"type": "chemical_leak", "title": "氯气泄漏",
                                             "area": {"point": [lon, lat], "wind_from_deg": 0, "wind_speed_ms": 3}},
@@ -302,8 +319,11 @@ def test_incident_messages_reach_only_the_towns_they_touch(console):
     a = state.hub.connect(users.town_a, last_seq=state.hub.seq)
     b = state.hub.connect(users.town_b, last_seq=state.hub.seq)
     lon, lat = _town_point(state, users.town_a)
-    r = client.post("/api/incidents", json={"type": "typhoon", "title": "台风梅花", "area": {"point": [lon, lat], "radius_m": 200}},
-                    headers=heads[users.operator_a])
+    r = client.post(
+        "/api/incidents",
+        json={"type": "typhoon", "title": "台风梅花", "area": {"point": [lon, lat], "radius_m": 200}},
+        headers=heads[users.operator_a],
+    )
     assert r.status_code == 201
     for name, c in (("a", a), ("b", b)):
         seen[name] = [e.message for e in list(c._queue)]
@@ -388,7 +408,9 @@ def test_positions_reach_only_the_town_they_are_in(console):
         ):
             time.sleep(0.05)
         assert any(m["type"] == "drone" and m["drone_id"] == "POS-UAV" for m in seen(a))
-        assert not any(m["type"] == "vehicles" and any(v["vehicle_id"] == "POS-A" for v in m["vehicles"]) for m in seen(b))
+        assert not any(
+            m["type"] == "vehicles" and any(v["vehicle_id"] == "POS-A" for v in m["vehicles"]) for m in seen(b)
+        )
         assert not any(m["type"] == "drone" and m["drone_id"] == "POS-UAV" for m in seen(b))
         snapshot = {m["type"] for m in state.hub.snapshot_for(a)["items"]}
         assert {"vehicles", "drone"} <= snapshot

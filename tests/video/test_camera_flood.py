@@ -1,10 +1,10 @@
 """Camera flood: 100 live streams on one worker sized for about 10.
 
 Ninety-nine cameras loop a quiet street, one loops a box that drives and then stops. The worker
-analyses at most ``max_batch`` = 10 frames a step with the motion backend (about 300 frames/s
-on two cores), far below the 1,000 frames/s the cameras ask for (10 each). Expected: frames are dropped (counted, never queued),
-every camera is still analysed in turn (no starvation), memory stays flat once warmed up, and
-the one camera with something happening still yields its observations.
+analyses at most ``max_batch`` = 10 frames a step with the motion backend (about 300 frames/s on two
+cores), far below the 1,000 frames/s the cameras ask for (10 each). Expected: frames are dropped
+(counted, never queued), every camera is still analysed in turn (no starvation), memory stays flat
+once warmed up, and the one camera with something happening still yields its observations.
 
 What memory a camera costs is its state, not its frames: the motion backend's background model
 (MOG2, about 6 MB at 320x180) and the decoder (about 1.5 MB), some 8 MB a camera measured here.
@@ -65,7 +65,9 @@ def test_hundred_cameras_on_a_worker_sized_for_ten(tmp_path):
         CameraConfig(id=f"CAM-{k:03d}", source=SourceConfig(url=str(quiet), loop=True), analysis_fps=CLIP_FPS)
         for k in range(CAMERAS - 1)
     ]
-    cameras.insert(CAMERAS // 2, CameraConfig(id=EVENT, source=SourceConfig(url=str(event), loop=True), analysis_fps=CLIP_FPS))
+    cameras.insert(
+        CAMERAS // 2, CameraConfig(id=EVENT, source=SourceConfig(url=str(event), loop=True), analysis_fps=CLIP_FPS)
+    )
 
     bus = InProcessBus()
     lock = threading.Lock()

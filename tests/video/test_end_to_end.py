@@ -43,7 +43,9 @@ def _iou(a, b) -> float:
 def test_real_highway_clip_through_motion_backend(tmp_path):
     camera = tmp_path / "camera.json"
     camera.write_text(json.dumps({"id": "HWY-1", "source": {"url": str(HIGHWAY)}, "analysis_fps": 24}))
-    lines = _run_jsonl("analyze", str(HIGHWAY), "--camera-config", str(camera), "--detector", "motion", "--jsonl", tmp_path=tmp_path)
+    lines = _run_jsonl(
+        "analyze", str(HIGHWAY), "--camera-config", str(camera), "--detector", "motion", "--jsonl", tmp_path=tmp_path
+    )
     summary = lines[-1]
     observations = [m for m in lines if m["type"] == "observation"]
     assert summary["type"] == "summary" and summary["frames"] == 161
@@ -89,7 +91,9 @@ def test_worker_keeps_going_when_cameras_fail(tmp_path):
     observations, statuses = [], []
     bus.subscribe(Topic.FRAMES, lambda batch: observations.extend(batch.rows()))
     bus.subscribe(Topic.CAMERA_STATUS, statuses.append)
-    worker = Worker(cameras, make_detector("motion"), bus.publish, runner_options={"backoff_initial_s": 0.1, "backoff_max_s": 0.5})
+    worker = Worker(
+        cameras, make_detector("motion"), bus.publish, runner_options={"backoff_initial_s": 0.1, "backoff_max_s": 0.5}
+    )
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,))
     thread.start()

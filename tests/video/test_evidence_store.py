@@ -54,7 +54,9 @@ def test_clip_round_trip(store):
     assert rel.endswith("clip.webm") and (store.root / rel).stat().st_size < 100_000
 
 
-@pytest.mark.parametrize("bad", ["../../etc/passwd", "..", "", "a/b", "ABCDEFGHJKMN", "abc", "k3v9q2m7xa1b/..", "k3v9q2m7xa1b\x00"])
+@pytest.mark.parametrize(
+    "bad", ["../../etc/passwd", "..", "", "a/b", "ABCDEFGHJKMN", "abc", "k3v9q2m7xa1b/..", "k3v9q2m7xa1b\x00"]
+)
 def test_ids_cannot_escape_the_folder(store, bad):
     with pytest.raises(EvidenceError, match="invalid alert id"):
         store.save_snapshot(bad, b"\xff\xd8\xff")

@@ -78,7 +78,11 @@ def test_noisy_pairs_report_their_error():
         ([(0, 0), (1, 1), (2, 2), (3, 3)], [(121, 32), (121.001, 32), (121, 32.001), (121.001, 32.001)], "collinear"),
         ([(0, 0), (100, 0), (100, 100), (0, 100)], [(351000, 3543000)] * 4, "out of range"),
         ([(0, 0), (100, 0), (100, 100)], [(121, 32)] * 4, "3 pixel points but 4"),
-        ([(0, 0), (100, 0), (100, 100), (float("nan"), 1)], [(121, 32), (121.001, 32), (121, 32.001), (121.001, 32.001)], "finite"),
+        (
+            [(0, 0), (100, 0), (100, 100), (float("nan"), 1)],
+            [(121, 32), (121.001, 32), (121, 32.001), (121.001, 32.001)],
+            "finite",
+        ),
     ],
 )
 def test_bad_calibrations_are_refused(pixels, lonlats, fragment):
@@ -87,7 +91,9 @@ def test_bad_calibrations_are_refused(pixels, lonlats, fragment):
 
 
 def test_calibration_round_trips_through_camera_config(calibration, tmp_path):
-    cam = CameraConfig(id="CAM-1", source=SourceConfig(url="x.mp4"), lon=ORIGIN[0], lat=ORIGIN[1], calibration=calibration)
+    cam = CameraConfig(
+        id="CAM-1", source=SourceConfig(url="x.mp4"), lon=ORIGIN[0], lat=ORIGIN[1], calibration=calibration
+    )
     path = tmp_path / "camera.json"
     path.write_text(cam.model_dump_json())
     loaded = load_camera_configs(path)[0]
@@ -139,7 +145,10 @@ def test_camera_config_files(tmp_path):
     one.write_text(json.dumps({"id": "C1", "source": {"url": "rtsp://10.0.0.1/live"}}))
     assert load_camera_configs(one)[0].source.resolved_kind == "rtsp"
     many = tmp_path / "many.yaml"
-    many.write_text("cameras:\n  - id: C1\n    source: {url: 'http://x/video.mjpg'}\n  - id: C2\n    source: {url: 'a.mp4', loop: true}\n")
+    many.write_text(
+        "cameras:\n  - id: C1\n    source: {url: 'http://x/video.mjpg'}\n"
+        "  - id: C2\n    source: {url: 'a.mp4', loop: true}\n"
+    )
     cams = load_camera_configs(many)
     assert [c.source.resolved_kind for c in cams] == ["mjpeg", "file"]
     bad = tmp_path / "bad.json"

@@ -131,7 +131,10 @@ def test_variation_is_drawn_from_the_seed_unless_set():
     assert all(v.resolved for v in looks)
     assert any(v.night for v in looks) and not all(v.night for v in looks)
     assert any(v.rain for v in looks) and any(v.shake for v in looks) and any(v.noise for v in looks)
-    assert build_simulation("normal", 3, duration_s=0.5).variation == build_simulation("normal", 3, duration_s=0.5).variation
+    assert (
+        build_simulation("normal", 3, duration_s=0.5).variation
+        == build_simulation("normal", 3, duration_s=0.5).variation
+    )
     forced = build_simulation("normal", 3, duration_s=0.5, variation=Variation(night=True, rain=0.0)).variation
     assert forced.night is True and forced.rain == 0.0
 
@@ -162,7 +165,9 @@ def test_hazmat_stop_tanker_stops_for_the_configured_time(hazmat_stop):
     assert min(stopped) == pytest.approx(facts["stop_start_ts"], abs=0.25)
     assert max(stopped) == pytest.approx(facts["stop_end_ts"], abs=0.25)
     assert max(stopped) - min(stopped) == pytest.approx(12.0, abs=0.45)
-    assert all(o["speed_kmh"] == 0.0 for ts, o in track if facts["stop_start_ts"] + 0.1 < ts < facts["stop_end_ts"] - 0.1)
+    assert all(
+        o["speed_kmh"] == 0.0 for ts, o in track if facts["stop_start_ts"] + 0.1 < ts < facts["stop_end_ts"] - 0.1
+    )
     assert any(o["speed_kmh"] > 30 for ts, o in track if ts < facts["stop_start_ts"] - 5)
     assert any(o["speed_kmh"] > 15 for ts, o in track if ts > facts["stop_end_ts"])
     # on the hard shoulder, fully in view and big enough to detect while stopped

@@ -2,8 +2,8 @@
 
 ``simulate(scenario, seed, out_dir)`` renders a clip (``clip.mp4``), its per-frame truth
 (``truth.jsonl``), its ground-truth events (``events.jsonl``, :mod:`.events`), a calibrated
-camera config (``camera.json``) and the scene's facts (``scene.json``); ``export_yolo_dataset`` renders detector training data straight from the
-renderer. Modules, in the order things happen:
+camera config (``camera.json``) and the scene's facts (``scene.json``); ``export_yolo_dataset``
+renders detector training data straight from the renderer. Modules, in the order things happen:
 
 - :mod:`.scene` draws a site from the seed: :mod:`.camera` (pinhole over flat ground) and
   :mod:`.road` (lanes, shoulders, footways), roadside props;

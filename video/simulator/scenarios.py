@@ -101,7 +101,9 @@ def build_hazmat_stop(ctx: Context) -> ScenarioPlan:
     model = make_model("hazmat_tanker", rng)
     lane_d = road.lane_offset(direction, road.lanes_per_direction - 1)
     shoulder_d = road.shoulder_offset(direction)
-    s_stop = float(p["stop_s_m"]) if p.get("stop_s_m") is not None else _stop_position(ctx, model, direction, shoulder_d)
+    s_stop = (
+        float(p["stop_s_m"]) if p.get("stop_s_m") is not None else _stop_position(ctx, model, direction, shoulder_d)
+    )
     approach, stop = float(p["approach_s"]), float(p["stop_s"])
     decel = float(rng.uniform(1.2, 1.8))
     t_dec = min(v0 / decel, approach)
@@ -115,7 +117,9 @@ def build_hazmat_stop(ctx: Context) -> ScenarioPlan:
         (t_cruise + 0.1 * t_dec, t_cruise + 0.75 * t_dec, shoulder_d),
         (t_go + 0.15 * t_acc, t_go + 0.85 * t_acc, lane_d),
     ))
-    tanker = Actor(next(ctx.ids), "hazmat_tanker", model, RoadTrajectory(road, along, lateral, direction), role="stopping")
+    tanker = Actor(
+        next(ctx.ids), "hazmat_tanker", model, RoadTrajectory(road, along, lateral, direction), role="stopping"
+    )
     weights = {k: v for k, v in VEHICLE_WEIGHTS.items() if k != "hazmat_tanker"}
     actors = _traffic(ctx, [tanker], weights=weights)
     x, y = road.point(s_stop, shoulder_d)
@@ -178,7 +182,9 @@ def build_wrong_way(ctx: Context) -> ScenarioPlan:
     # enter the picture at ``appear``: from far away when coming closer, from behind otherwise
     s_at_appear = 260.0 if direction < 0 else -30.0
     along = Longitudinal.cruise(direction * s_at_appear - v * appear, v)
-    car = Actor(next(ctx.ids), "car", make_model("car", rng), RoadTrajectory(road, along, d, direction), role="wrong_way")
+    car = Actor(
+        next(ctx.ids), "car", make_model("car", rng), RoadTrajectory(road, along, d, direction), role="wrong_way"
+    )
     actors = _traffic(ctx, [car])
     lane_id = _lane_id(lane_direction, lane)
     facts = {

@@ -25,7 +25,20 @@ down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TABLES = ['layers', 'layer_features', 'hazmat_vehicles', 'alerts', 'alert_actions', 'incidents', 'incident_codes', 'incident_log', 'users', 'auth_tokens', 'model_audit', 'model_versions']
+TABLES = [
+    "layers",
+    "layer_features",
+    "hazmat_vehicles",
+    "alerts",
+    "alert_actions",
+    "incidents",
+    "incident_codes",
+    "incident_log",
+    "users",
+    "auth_tokens",
+    "model_audit",
+    "model_versions",
+]
 
 
 def _create(table: str) -> bool:
@@ -147,7 +160,14 @@ def upgrade() -> None:
         op.create_index('ix_alerts_key', 'alerts', ['key'])
         op.create_index('ix_alerts_last_ts', 'alerts', ['last_ts'])
         op.create_index('ix_alerts_status', 'alerts', ['status'])
-        op.create_index('ux_alerts_open_key', 'alerts', ['key'], unique=True, sqlite_where=sa.text("status IN ('new', 'acknowledged', 'dispatched', 'on_scene', 'reopened')"), postgresql_where=sa.text("status IN ('new', 'acknowledged', 'dispatched', 'on_scene', 'reopened')"))
+        op.create_index(
+            "ux_alerts_open_key",
+            "alerts",
+            ["key"],
+            unique=True,
+            sqlite_where=sa.text("status IN ('new', 'acknowledged', 'dispatched', 'on_scene', 'reopened')"),
+            postgresql_where=sa.text("status IN ('new', 'acknowledged', 'dispatched', 'on_scene', 'reopened')"),
+        )
 
     if _create('alert_actions'):
         op.create_table(
@@ -215,7 +235,14 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint('id'),
         )
         op.create_index('ix_incident_log_incident_id', 'incident_log', ['incident_id'])
-        op.create_index('ux_incident_log_alert', 'incident_log', ['incident_id', 'alert_id'], unique=True, sqlite_where=sa.text("kind = 'alert'"), postgresql_where=sa.text("kind = 'alert'"))
+        op.create_index(
+            "ux_incident_log_alert",
+            "incident_log",
+            ["incident_id", "alert_id"],
+            unique=True,
+            sqlite_where=sa.text("kind = 'alert'"),
+            postgresql_where=sa.text("kind = 'alert'"),
+        )
 
     if _create('users'):
         op.create_table(
@@ -277,7 +304,14 @@ def upgrade() -> None:
             sa.PrimaryKeyConstraint('id'),
             sa.UniqueConstraint('kind', 'name', 'version', name='ux_model_versions_kind_name_version'),
         )
-        op.create_index('ux_model_versions_production', 'model_versions', ['kind'], unique=True, sqlite_where=sa.text("status = 'production'"), postgresql_where=sa.text("status = 'production'"))
+        op.create_index(
+            "ux_model_versions_production",
+            "model_versions",
+            ["kind"],
+            unique=True,
+            sqlite_where=sa.text("status = 'production'"),
+            postgresql_where=sa.text("status = 'production'"),
+        )
 
     if op.get_bind().dialect.name == "postgresql":
         _postgis()
