@@ -14,6 +14,22 @@ from tests.redis_support import redis_server  # noqa: F401
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NANTONG = SHARED / "data" / "gis" / "nantong_320600.geojson"
 
+@pytest.fixture(scope="module")  # closed with the module: a live sync Playwright holds an event loop
+def browser():
+    """Debian's Chromium, headless, driven by Playwright (the one launch for every browser test)."""
+    from tests.browser import chromium_missing_reason, launch_chromium
+
+    reason = chromium_missing_reason()
+    if reason:  # never skip: the set-up (make test) installs Chromium
+        pytest.fail(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
 # Keep third-party tools from writing into the home folder or reaching the network.
 os.environ.setdefault("YOLO_CONFIG_DIR", "/tmp/zhizhi-test-ultralytics")
 

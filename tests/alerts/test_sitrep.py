@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import chromium_missing_reason, launch_chromium
 from zhizhi.alerts.incidents.record import Incident, TimelineEntry
 from zhizhi.alerts.incidents.sitrep import CSV_COLUMNS, external_refs, summary_csv, summary_json
 from zhizhi.alerts.incidents.sitrep import render_html as render_with
@@ -165,18 +164,6 @@ def test_summary_csv_defuses_formulas(incident):
 
 # ------------------------------------------------------------------------------ browser
 
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = chromium_missing_reason()
-    if reason:
-        pytest.fail(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.mark.browser

@@ -12,9 +12,7 @@ import pytest
 
 from tests.auth_support import PASSWORD, create_test_users, small_console_settings
 from tests.browser import (
-    chromium_missing_reason,
     is_loopback,
-    launch_chromium,
     log_in_with_form,
     serve,
 )
@@ -31,18 +29,6 @@ def site(tmp_path_factory):
     with serve(app) as base:
         yield base, app.state.console, create_test_users(app.state.console)
 
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = chromium_missing_reason()
-    if reason:  # never skip: the set-up (make test) installs Chromium
-        pytest.fail(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

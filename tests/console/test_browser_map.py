@@ -20,9 +20,7 @@ import pytest
 
 from tests.auth_support import create_test_users
 from tests.browser import (
-    chromium_missing_reason,
     is_loopback,
-    launch_chromium,
     log_in,
     login_answer,
     serve,
@@ -82,18 +80,6 @@ def api(live_server, district_token):
 
         yield get
 
-
-@pytest.fixture(scope="module")  # closed with the module: a live sync Playwright holds an event loop
-def browser():
-    reason = chromium_missing_reason()
-    if reason:  # never skip: the set-up (make test) installs Chromium
-        pytest.fail(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @dataclass

@@ -29,10 +29,8 @@ import pytest
 
 from tests.auth_support import create_test_users
 from tests.browser import (
-    chromium_missing_reason,
     install_session,
     is_loopback,
-    launch_chromium,
     log_in,
     log_in_with_form,
     login_answer,
@@ -114,18 +112,6 @@ def wall(tmp_path_factory):
                    video_cameras=video)
     state.close()
 
-
-@pytest.fixture(scope="module")
-def browser():
-    reason = chromium_missing_reason()
-    if reason:  # never skip: the set-up (make test) installs Chromium
-        pytest.fail(reason)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @dataclass
