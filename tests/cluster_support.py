@@ -16,8 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+from tests.browser import login_answer
 from tests.redis_support import free_port, wait_until
 from zhizhi.bench.live_client import follow_live
 
@@ -119,9 +118,7 @@ class Screen:
 
 
 def login(url: str, username: str = "district") -> str:
-    r = httpx.post(url + "/api/auth/login", json={"username": username, "password": PASSWORD}, timeout=30)
-    r.raise_for_status()
-    return str(r.json()["token"])
+    return str(login_answer(url, username, PASSWORD)["token"])
 
 
 def kill9(process: subprocess.Popen) -> None:

@@ -16,6 +16,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.browser import login_answer
+
 ZHIZHI = str(Path(sys.executable).with_name("zhizhi"))
 PASSWORD = "Demo-pass-2026"
 
@@ -27,12 +29,7 @@ def _get(url: str, token: str | None = None, timeout: float = 10.0):
 
 
 def _login(base: str, username: str) -> str:
-    request = urllib.request.Request(
-        f"{base}/api/auth/login", data=json.dumps({"username": username, "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["token"]
+    return login_answer(base, username, PASSWORD)["token"]
 
 
 def test_demo_shows_live_video_and_a_hazmat_alert_within_a_minute_of_video(tmp_path):

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-import urllib.request
 
 import pytest
 from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
-from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import serve
+from tests.auth_support import create_test_users
+from tests.browser import login_answer, serve
 from zhizhi.models.warning.record import WarningEvent
 
 #: The session console's tests of this module run on SQLite and on PostgreSQL (tests/conftest.py).
@@ -38,12 +37,7 @@ def live(tmp_path_factory):
 
 
 def _login(base: str, username: str) -> str:
-    request = urllib.request.Request(
-        f"{base}/api/auth/login", data=json.dumps({"username": username, "password": PASSWORD}).encode(),
-        headers={"Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())["token"]
+    return login_answer(base, username)["token"]
 
 
 def _ws(base: str, token: str, **params):
