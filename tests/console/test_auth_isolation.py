@@ -358,6 +358,17 @@ def check_config(w: World) -> None:
     assert config["scope"]["code"] == w.users.town_a and w.users.town_b not in json.dumps(config)
 
 
+def check_basemap(w: World) -> None:
+    answer = w.client.get("/api/basemap", headers=w.a)
+    assert answer.status_code == 200 and answer.json() == w.client.get("/api/basemap", headers=w.b).json()
+
+
+def check_basemap_tile(w: World) -> None:
+    # District-wide imagery, the same for every town (none imported here: 404 for both).
+    for headers in (w.a, w.b):
+        assert w.client.get("/api/basemap/tiles/10/857/418.png", headers=headers).status_code in (200, 404)
+
+
 def check_alert_lifecycle(w: World) -> None:
     table = w.client.get("/api/alerts/lifecycle", headers=w.a).json()
     assert table["transitions"]["new"] and table == w.client.get("/api/alerts/lifecycle", headers=w.b).json()
@@ -782,6 +793,8 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/wall/units"): check_wall_units,
     ("GET", "/api/wall/scope"): check_wall_scope,
     ("GET", "/api/config"): check_config,
+    ("GET", "/api/basemap"): check_basemap,
+    ("GET", "/api/basemap/tiles/{z}/{x}/{y}.{ext}"): check_basemap_tile,
     ("GET", "/api/auth/me"): check_me,
     ("POST", "/api/auth/ticket"): check_ticket,
     ("POST", "/api/auth/login"): check_login,
