@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from zhizhi.console.cli_basemap import basemap_app
 from zhizhi.console.cli_common import fail as _fail
 from zhizhi.console.cli_config import config_app
+from zhizhi.console.cli_jurisdictions import jurisdictions_app
 from zhizhi.console.cli_models import models_app
 from zhizhi.console.cli_users import announce_demo_users, users_app
 from zhizhi.console.settings import Settings
@@ -31,6 +32,7 @@ app.add_typer(gis_app, name="gis")
 app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
+app.add_typer(jurisdictions_app, name="jurisdictions")
 app.add_typer(basemap_app, name="basemap")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settings / ./var).")]
