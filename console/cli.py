@@ -223,14 +223,29 @@ def layers_export(
 
 @gis_app.command("locate")
 def gis_locate(
-    lon: Annotated[float, typer.Argument(help="Longitude.")],
-    lat: Annotated[float, typer.Argument(help="Latitude.")],
-    crs: Annotated[str, typer.Option(help="wgs84, gcj02 or bd09.")] = "wgs84",
+    lon: Annotated[float | None, typer.Argument(help="Longitude (or --points FILE).")] = None,
+    lat: Annotated[float | None, typer.Argument(help="Latitude.")] = None,
+    crs: Annotated[str, typer.Option(help="wgs84, gcj02 or bd09 (with --points: rows without a crs).")] = "wgs84",
+    points: Annotated[
+        Path | None, typer.Option(help="CSV with lon,lat[,crs][,id] columns: one JSON line per row.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON output (the one format; for scripts).")] = False,
+    encoding: Annotated[str | None, typer.Option(help="Encoding of --points (default: UTF-8, else GBK).")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Print the grid, village, town and district of a point as JSON."""
+    """Print the grid, village, town and district of a point as JSON; with ``--points``, of every
+    row of a CSV file, one line each (exit 1 when rows were refused: console/cli_points.py)."""
     from zhizhi.gis.jurisdiction import OutsideDistrictError
 
+    if points is not None:
+        from zhizhi.console.cli_points import locate_points_file
+
+        if lon is not None:
+            _fail("give LON LAT or --points FILE, not both")
+        locate_points_file(points, crs, encoding, lambda: _console(_settings(data_dir)))
+        return
+    if lon is None or lat is None:
+        _fail("give LON LAT, or --points FILE")
     with _console(_settings(data_dir)) as state:
         try:
             location = state.jurisdictions.locate(lon, lat, crs)
