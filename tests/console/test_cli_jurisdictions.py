@@ -34,13 +34,14 @@ def _args(files: dict[str, Path], *extra: str) -> list[str]:
             "--grids", str(files["grids"]), "--crs", "gcj02", "--district", "320612", *extra]
 
 
-def test_a_valid_dry_run_prints_the_report_and_exits_0(files):
+def test_a_valid_dry_run_prints_the_report_and_exits_0(files, tongzhou):
     result = subprocess.run([ZHIZHI, *_args(files, "--dry-run", "--json")], capture_output=True, text=True,
                             timeout=120, check=False, stdin=subprocess.DEVNULL)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert set(report) == KEYS
-    assert (report["towns"], report["villages"], report["grids"]) == (14, 168, 1024 + DEDICATED)
+    assert (report["towns"], report["villages"], report["grids"]) == (
+        len(tongzhou.towns), len(tongzhou.villages), len(tongzhou.grids) + DEDICATED)
     assert report["errors"] == [] and report["warnings"] == []
 
 

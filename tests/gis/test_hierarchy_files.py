@@ -32,7 +32,8 @@ def _errors(report, reason: str) -> list[list[str]]:
 def test_the_real_shaped_hierarchy_is_valid(tables, tongzhou, tmp_path):
     files = write_hierarchy(tables, tmp_path)
     report = _check(files)
-    assert (report.towns, report.villages, report.grids) == (14, 168, 1024 + DEDICATED)
+    assert (report.towns, report.villages, report.grids) == (
+        len(tongzhou.towns), len(tongzhou.villages), len(tongzhou.grids) + DEDICATED)
     assert report.errors == [] and report.warnings == []
     assert report.overlap_m2 < 1.0 and report.gap_m2 < 1.0  # dedicated grids' overlaps do not count
     # Each level came back where the generator put it: GCJ-02 towns converted, EPSG:4490 grids as they are.
@@ -165,3 +166,42 @@ def test_a_file_without_crs_is_refused_naming_it(tables, tmp_path):
     assert all("carries no CRS" in e.reason for e in report.errors)
     assert any(str(files["grids"]) in e.reason for e in report.errors)
     assert any(str(files["towns"]) in e.reason for e in report.errors)
+
+
+def _micro_grids(tables, n: int = 20):
+    """Each of the first ``n`` comprehensive grids cut into a western and an eastern micro-grid."""
+    import geopandas as gpd
+
+    rows = []
+    for grid in tables.grids.iloc[:n].itertuples():
+        minx, miny, maxx, maxy = grid.geometry.bounds
+        mid = (minx + maxx) / 2
+        for k, box in enumerate((shapely.box(minx, miny, mid, maxy), shapely.box(mid, miny, maxx, maxy))):
+            rows.append({"微网格编码": f"{grid.网格编码}{k + 1:02d}", "微网格名称": f"{grid.网格名称}微网格{k + 1}",
+                         "所属网格": grid.网格编码, "geometry": shapely.intersection(grid.geometry, box)})
+    return gpd.GeoDataFrame(rows, geometry="geometry", crs=4326)
+
+
+def test_micro_grids_nest_in_their_grids(tables, tmp_path):
+    import pyogrio
+
+    files = write_hierarchy(tables, tmp_path)
+    micro = _micro_grids(tables)
+    files["micro_grids"] = tmp_path / "micro.gpkg"
+    pyogrio.write_dataframe(micro, files["micro_grids"], driver="GPKG")
+    report = _check(files)
+    assert report.errors == [] and report.micro_grids == 40
+    micro.loc[0, "所属网格"] = micro.loc[2, "所属网格"]  # the first grid's western half, said to be in the second
+    pyogrio.write_dataframe(micro, files["micro_grids"], driver="GPKG")
+    report = _check(files)
+    assert _errors(report, "lies outside its parent") == [[micro.loc[0, "微网格编码"]]]
+    assert report.errors[0].level == "micro_grids" and report.errors[0].area_m2 > 1000
+
+
+def test_an_unknown_grid_kind_is_refused(tables, tmp_path):
+    def odd_kind(grids):
+        grids.loc[[4, 5], "网格类型"] = "其他"
+
+    report = _check(_grids_variant(tables, tmp_path, odd_kind))
+    codes = list(tables.grids["网格编码"][[4, 5]])
+    assert _errors(report, "unknown grid kind '其他'") == [codes]
