@@ -1,6 +1,6 @@
 """Small MBTiles files for the basemap tests: PNG tiles rendered with OpenCV over a box.
 
-Each tile shows a pale land colour, a darker frame and its own ``z/x/y``, so a test can tell
+Each tile shows a dark land colour (the console's maps are dark), a frame and its own ``z/x/y``, so a test can tell
 which tile it got (and that the TMS row was flipped) by comparing bytes with ``tiles``.
 """
 
@@ -31,12 +31,12 @@ def tile_range(bounds: tuple[float, float, float, float], z: int) -> tuple[range
 
 def render_tile(z: int, x: int, y: int, ext: str = "png") -> bytes:
     """A 256 px tile that names itself."""
-    img = np.full((256, 256, 3), (214, 232, 238), np.uint8)  # pale beige land (BGR)
+    img = np.full((256, 256, 3), (52, 44, 36), np.uint8)  # dark slate land (BGR)
     if (x + y) % 2:
-        img[:] = (205, 226, 233)
-    cv2.rectangle(img, (0, 0), (255, 255), (170, 190, 200), 1)
-    cv2.line(img, (0, 200), (255, 150 + 10 * (x % 5)), (226, 200, 160), 10)  # a "river"
-    cv2.putText(img, f"{z}/{x}/{y}", (12, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (120, 130, 140), 1, cv2.LINE_AA)
+        img[:] = (58, 50, 41)
+    cv2.rectangle(img, (0, 0), (255, 255), (92, 80, 68), 1)
+    cv2.line(img, (0, 200), (255, 150 + 10 * (x % 5)), (120, 84, 40), 9, cv2.LINE_AA)  # a "river"
+    cv2.putText(img, f"{z}/{x}/{y}", (12, 30), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (150, 140, 128), 1, cv2.LINE_AA)
     return cv2.imencode(f".{ext}", img)[1].tobytes()
 
 

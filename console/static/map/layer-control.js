@@ -1,5 +1,6 @@
-/* zhizhi 智治 — the layers panel (top right): every drawn layer with its swatch and feature
- * count, the cameras' fields of view beside the cameras; name labels follow their layer. */
+/* zhizhi 智治 — the layers panel (top right): the offline basemap (if any), every drawn layer with
+ * its swatch and feature count, the cameras' fields of view beside the cameras; name labels follow
+ * their layer. */
 
 import { esc } from "../lib/dom.js";
 import { fmtInt } from "../lib/format.js";
@@ -36,6 +37,13 @@ export function addLayerControl(view, loaded, cameraInfo) {
   };
   const fovLabel = (base) => controlLabel(FOV_TITLE, fovLayer.getLayers().length, swatchHtml({ kind: "fov" }, base));
   loaded.sort((a, b) => rank(a.info) - rank(b.info));
+  if (view.basemap) {
+    const { info, layer } = view.basemap;
+    const swatch = '<i class="zz-swatch zz-swatch-basemap"></i>';
+    const label = `<span class="zz-lc">${swatch}<span class="zz-lc-title">底图 ${esc(info.name || "Basemap")}</span>` +
+      `<span class="zz-lc-count">${esc(info.format)}</span></span>`;
+    control.addOverlay(layer, label);
+  }
   for (const { info, layer, count } of loaded) {
     if (info.kind === "camera" && fovLayer) control.addOverlay(fovLayer, fovLabel(baseStyle(cameraInfo || info)));
     control.addOverlay(layer, controlLabel(info.title || info.name, count, swatchHtml(info, baseStyle(info))));

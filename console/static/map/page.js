@@ -6,8 +6,8 @@
  * token, or when the console refuses it (401), the page goes to /login?next=... (lib/session.js).
  *
  * startMap() returns the map's view: {map, layers, fov, labels, layerInfo, units, camerasById,
- * config, selected, highlight, located, ready, fitDistrict, clearSelection, inspect, search,
- * select}. ``ready`` resolves, and body[data-ready] becomes "true", once every layer is drawn;
+ * basemap ({info, layer} of the offline basemap, or null), config, selected, highlight, located,
+ * ready, fitDistrict, clearSelection, inspect, search, select}. ``ready`` resolves, and body[data-ready] becomes "true", once every layer is drawn;
  * on any failure a banner says what failed and body[data-ready] becomes "error". The page's
  * header (lib/header.js, with statusItemHtml) must be mounted first.
  */
@@ -17,6 +17,7 @@ import { setStatus, showConfig, showUnavailable } from "../lib/header.js";
 import { ApiError, api, toLogin, token } from "../lib/session.js";
 import { addLayerControl } from "./layer-control.js";
 import { applyConfig, createMap, fitDistrict, leafletMissing, showFeatureCount } from "./base.js";
+import { loadBasemap } from "./basemap.js";
 import { loadFov, loadLayer } from "./layers.js";
 import { buildLegend } from "./legend.js";
 import { createLocator } from "./locate.js";
@@ -38,6 +39,7 @@ export function startMap({ pageTitle }) {
     map: null,
     layers: {}, // layer name -> L.GeoJSON, one Leaflet layer per feature
     fov: null, // camera field-of-view cones (L.GeoJSON)
+    basemap: null, // the offline basemap: {info, layer} (map/basemap.js)
     labels: {}, // layer name -> L.LayerGroup of permanent name labels
     layerInfo: {}, // layer name -> the entry of GET /api/layers
     units: new Map(), // code -> {name, level, layer}: towns, villages and grids drawn
@@ -98,6 +100,12 @@ export function startMap({ pageTitle }) {
       return;
     }
     for (const info of layerList) view.layerInfo[info.name] = info;
+    // The offline basemap under the layers, when one is imported (GET /api/basemap).
+    const basemap = loadBasemap(view).catch((err) => {
+      reportError("底图加载失败 The basemap failed to load", err);
+      throw err;
+    });
+    basemap.catch(() => {}); // awaited below, with the layers
 
     const total = layerList.length + 1;
     let done = 0;
@@ -121,6 +129,8 @@ export function startMap({ pageTitle }) {
         throw err;
       }),
     ]);
+    const basemapSettled = (await Promise.allSettled([basemap]))[0];
+    if (basemapSettled.status === "rejected") settled.push(basemapSettled);
     const loaded = settled.slice(0, layerList.length).filter((r) => r.status === "fulfilled").map((r) => r.value);
     addLayerControl(view, loaded, cameraInfo);
     fitDistrict(view);

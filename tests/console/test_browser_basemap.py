@@ -1,0 +1,107 @@
+"""The offline basemap in a real headless Chromium: the map page and the wall's map screen draw
+the imported MBTiles under the layers, every request stays on the console's host, and the
+layers panel turns the basemap off and on. With ``ZHIZHI_UPDATE_SCREENSHOTS=1`` the map page
+is saved as ``docs/screenshots/map-basemap.png`` (1600x900)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import shapely
+
+from tests.auth_support import create_test_users
+from tests.basemap_support import write_mbtiles
+from tests.browser import log_in, serve
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[2]
+VIEWPORT = {"width": 1600, "height": 900}
+READY_TIMEOUT_MS = 90_000
+LOADED_TILES = "document.querySelectorAll('.zz-basemap img.leaflet-tile.leaflet-tile-loaded').length"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory):
+    """A console (seed-7 demo district) with a three-zoom basemap over the district imported."""
+    from zhizhi.console.app import create_app
+    from zhizhi.console.basemap import import_basemap
+    from zhizhi.console.runtime import Runtime
+    from zhizhi.console.settings import DemoSettings, MapSettings, Settings
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), demo=DemoSettings(seed=7), map=MapSettings())
+    with Runtime(settings) as runtime:
+        j = runtime.state.jurisdictions
+        box = tuple(shapely.bounds(j.get(j.district_code).geometry).tolist())
+        path = tmp_path_factory.mktemp("basemap") / "county.mbtiles"
+        write_mbtiles(path, box, (9, 10, 11))
+        import_basemap(settings.data_dir, path, name="县域底图")
+        users = create_test_users(runtime.state)
+        with serve(create_app(settings, state=runtime.state)) as base:
+            yield base, users
+
+
+def open_logged_in(browser, base: str, username: str, url: str):
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    log_in(context, base, username)
+    requests: list[str] = []
+    errors: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="domcontentloaded")
+    return page, requests, errors
+
+
+def assert_own_host(base: str, requests: list[str]) -> None:
+    host = urlsplit(base).netloc
+    elsewhere = [u for u in requests if urlsplit(u).scheme not in ("blob", "data") and urlsplit(u).netloc != host]
+    assert not elsewhere, f"requests left the console's host: {elsewhere}"
+    assert any("/api/basemap/tiles/" in u for u in requests)
+
+
+def test_map_page_draws_the_basemap_from_its_own_host(browser, live, tmp_path):
+    base, users = live
+    page, requests, errors = open_logged_in(browser, base, users.district, f"{base}/")
+    try:
+        page.wait_for_function("() => document.body.dataset.ready !== 'false'", timeout=READY_TIMEOUT_MS)
+        assert page.evaluate("document.body.dataset.ready") == "true"
+        page.wait_for_function(f"() => {LOADED_TILES} >= 2", timeout=30_000)
+        tiles = page.evaluate(
+            "Array.from(document.querySelectorAll('.zz-basemap img.leaflet-tile-loaded'))"
+            ".map((img) => [img.src, img.naturalWidth])")
+        assert all(src.startswith("blob:") and width == 256 for src, width in tiles)
+        assert_own_host(base, requests)
+        assert not [u for u in requests if "/basemap/" in u and ("token=" in u or "ticket=" in u)]
+        assert page.evaluate("window.getComputedStyle(document.querySelector('.zz-basemap')).zIndex") == "1"
+        assert not errors
+
+        shot = REPO / "docs" / "screenshots" if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(shot / "map-basemap.png"))
+
+        # The layers panel turns it off and on.
+        label = page.locator(".zz-layers label", has_text="县域底图")
+        label.locator("input").uncheck()
+        page.wait_for_function("() => !document.querySelector('.zz-basemap')")
+        label.locator("input").check()
+        page.wait_for_function(f"() => {LOADED_TILES} >= 2", timeout=30_000)
+    finally:
+        page.context.close()
+
+
+def test_wall_map_screen_draws_the_basemap(browser, live):
+    base, users = live
+    page, requests, errors = open_logged_in(browser, base, users.district, f"{base}/wall?screen=map&wall=bm")
+    try:
+        page.wait_for_function("() => document.body.dataset.wallReady !== undefined", timeout=READY_TIMEOUT_MS)
+        assert page.evaluate("document.body.dataset.wallReady") == "true"
+        page.wait_for_function(f"() => {LOADED_TILES} >= 2", timeout=30_000)
+        assert_own_host(base, requests)
+        assert not errors
+    finally:
+        page.context.close()
