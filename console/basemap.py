@@ -7,8 +7,9 @@ reads the manifest again when it changes (:class:`BasemapSource`), so an import 
 without a restart. The id is a digest of the file, so tile URLs (``?v=<id>``) and ETags change
 with the file and browsers may cache tiles for long.
 
-GCJ-02-shifted tiles (most Chinese web maps) would be drawn hundreds of metres off the
-WGS-84 layers; they are refused until the console can reproject them.
+GCJ-02-shifted tiles (most Chinese web maps; declared with ``--gcj02``) are redrawn in WGS-84
+when served (:func:`zhizhi.gis.tile_shift.shifted_tile`, the newest tiles kept in memory), and
+their bounds are given in WGS-84, so they sit under the WGS-84 layers where they belong.
 """
 
 from __future__ import annotations
@@ -18,13 +19,18 @@ import json
 import os
 import shutil
 import threading
-from dataclasses import dataclass
+from collections import OrderedDict
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from zhizhi.gis.crs import gcj02_to_wgs84
 from zhizhi.gis.mbtiles import RASTER_FORMATS, MBTilesError, TileReader, inspect_mbtiles
+from zhizhi.gis.tile_shift import shifted_tile
 
 MANIFEST = "basemap.json"
 TILE_PATH = "/api/basemap/tiles/{z}/{x}/{y}."
+#: Redrawn (GCJ-02 → WGS-84) tiles kept in memory per basemap.
+SHIFTED_CACHE = 512
 
 
 def basemap_dir(data_dir: Path) -> Path:
@@ -42,7 +48,8 @@ def _digest(path: Path) -> str:
 
 def describe(manifest: dict) -> dict:
     """The public description of an imported basemap (``GET /api/basemap``, the CLI's summary)."""
-    keys = ("id", "name", "kind", "format", "bounds", "minzoom", "maxzoom", "tiles", "gcj02", "attribution")
+    keys = ("id", "name", "kind", "format", "bounds", "minzoom", "maxzoom", "tiles", "gcj02", "attribution",
+            "source_bounds")
     out = {k: manifest[k] for k in keys if k in manifest}
     out["tile_url"] = f"{TILE_PATH}{manifest['format']}?v={manifest['id']}"
     return out
@@ -55,22 +62,22 @@ def import_basemap(data_dir: Path, file: Path, *, name: str | None = None, gcj02
     if file.suffix.lower() == ".pmtiles":
         raise MBTilesError(f"{file.name}: PMTiles is not supported yet; give an MBTiles file")
     info = inspect_mbtiles(file)
-    if gcj02:
-        raise MBTilesError(
-            f"{file.name}: GCJ-02-shifted tiles are not supported yet (they would be drawn hundreds of metres "
-            "off the WGS-84 layers); give tiles in WGS-84/CGCS2000 Web Mercator")
     folder = basemap_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
-    basemap_id = _digest(file)
-    target = folder / f"{basemap_id}.mbtiles"
+    digest = _digest(file)
+    basemap_id = f"{digest}g" if gcj02 else digest  # the same file served shifted has other tiles
+    target = folder / f"{digest}.mbtiles"
     if not target.is_file():
-        partial = folder / f".{basemap_id}.partial"
+        partial = folder / f".{digest}.partial"
         shutil.copyfile(file, partial)
         os.replace(partial, target)
     manifest = {
         **info.as_dict(), "id": basemap_id, "kind": "mbtiles", "name": name or info.name, "gcj02": gcj02,
         "file": target.name, "source": str(file.resolve()),
     }
+    if gcj02:
+        manifest["source_bounds"] = list(info.bounds)
+        manifest["bounds"] = wgs84_bounds(info.bounds)
     partial = folder / f".{MANIFEST}.partial"
     partial.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(partial, folder / MANIFEST)
@@ -80,12 +87,39 @@ def import_basemap(data_dir: Path, file: Path, *, name: str | None = None, gcj02
     return describe(manifest)
 
 
+def wgs84_bounds(gcj: tuple[float, float, float, float]) -> list[float]:
+    """The WGS-84 box around a GCJ-02 box."""
+    w, s, e, n = gcj
+    lon, lat = gcj02_to_wgs84([w, e, w, e], [s, s, n, n])
+    return [float(min(lon)), float(min(lat)), float(max(lon)), float(max(lat))]
+
+
 @dataclass
 class Basemap:
     """The basemap a console serves: its manifest and a reader of its tiles."""
 
     manifest: dict
     reader: TileReader
+    _shifted: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def tile(self, z: int, x: int, y: int) -> bytes | None:
+        """The served tile ``z/x/y`` (XYZ, WGS-84 Web Mercator); ``None`` where there is none."""
+        if not self.manifest.get("gcj02"):
+            return self.reader.tile(z, x, y)
+        if not (0 <= z <= 30 and 0 <= x < (1 << z) and 0 <= y < (1 << z)):
+            return None
+        key = (z, x, y)
+        with self._lock:
+            if key in self._shifted:
+                self._shifted.move_to_end(key)
+                return self._shifted[key]
+        data = shifted_tile(z, x, y, self.reader.tile, self.manifest["format"])
+        with self._lock:
+            self._shifted[key] = data
+            while len(self._shifted) > SHIFTED_CACHE:
+                self._shifted.popitem(last=False)
+        return data
 
     @property
     def description(self) -> dict:

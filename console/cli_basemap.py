@@ -30,7 +30,9 @@ def _data_dir(data_dir: Path | None) -> Path:
 def import_(
     file: Annotated[Path, typer.Argument(help="A raster MBTiles file (png, jpg or webp tiles).")],
     name: Annotated[str | None, typer.Option(help="Name shown on the map (default: the file's own).")] = None,
-    gcj02: Annotated[bool, typer.Option("--gcj02", help="The tiles are GCJ-02-shifted (refused for now).")] = False,
+    gcj02: Annotated[
+        bool, typer.Option("--gcj02", help="The tiles are GCJ-02-shifted (redrawn in WGS-84 when served).")
+    ] = False,
     data_dir: DataDir = None,
 ) -> None:
     """Check FILE and make it the console's basemap; print its JSON summary."""

@@ -57,7 +57,7 @@ def tile(
     fmt = current.manifest["format"]
     if EXTENSIONS.get(ext.lower()) != fmt:
         raise HTTPException(404, f"the basemap's tiles are .{fmt}")
-    data = current.reader.tile(z, x, y)
+    data = current.tile(z, x, y)
     if data is None:
         raise HTTPException(404, f"no tile {z}/{x}/{y} in the basemap")
     etag = f'"{current.manifest["id"]}-{z}-{x}-{y}"'

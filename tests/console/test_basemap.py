@@ -58,7 +58,6 @@ def test_import_prints_a_summary(imported, district_box, console_settings):
     ("notiles", [], "no tiles table"),
     ("vector", [], "vector tiles (pbf) are not supported yet"),
     ("empty", [], "holds no tiles"),
-    ("good", ["--gcj02"], "GCJ-02-shifted tiles are not supported yet"),
 ])
 def test_import_refuses_broken_files(tmp_path, district_box, content, extra, message):
     path = tmp_path / "bad.mbtiles"
@@ -79,6 +78,34 @@ def test_import_refuses_broken_files(tmp_path, district_box, content, extra, mes
     assert result.returncode == 2 and result.stdout == ""
     assert message in result.stderr and "bad.mbtiles" in result.stderr
     assert not (data_dir / "basemap" / "basemap.json").exists()
+
+
+def test_pmtiles_is_not_supported_yet(tmp_path):
+    path = tmp_path / "county.pmtiles"
+    path.write_bytes(b"PMTiles\x03")
+    result = zhizhi("basemap", "import", str(path), data_dir=tmp_path / "data")
+    assert result.returncode == 2 and "PMTiles is not supported yet" in result.stderr
+
+
+def test_gcj02_tiles_are_served_redrawn_in_wgs84(tmp_path, district_box):
+    from zhizhi.console.basemap import BasemapSource
+    from zhizhi.gis.crs import gcj02_to_wgs84
+
+    path = tmp_path / "gcj.mbtiles"
+    tiles = write_mbtiles(path, district_box, (11,))
+    data_dir = tmp_path / "data"
+    result = zhizhi("basemap", "import", str(path), "--gcj02", data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["gcj02"] is True and summary["source_bounds"] == pytest.approx(list(district_box))
+    lon, lat = gcj02_to_wgs84(district_box[0], district_box[1])
+    assert summary["bounds"][:2] == pytest.approx([float(lon), float(lat)], abs=1e-3)
+    assert summary["bounds"][0] < district_box[0] - 0.002  # GCJ-02 lies east of WGS-84 here
+    basemap = BasemapSource(data_dir).current()
+    (z, x, y) = next(iter(tiles))
+    served = basemap.tile(z, x, y)
+    assert served is not None and served != tiles[(z, x, y)] and served[:4] == b"\x89PNG"
+    assert basemap.tile(z, x, y) is served  # kept in memory once redrawn
 
 
 def test_api_describes_the_basemap(client, imported):
