@@ -36,6 +36,11 @@ app.add_typer(jurisdictions_app, name="jurisdictions")
 app.add_typer(basemap_app, name="basemap")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settings / ./var).")]
+Grids = Annotated[
+    int | None,
+    typer.Option(help="Grids of the demo district (default: settings; else 1,024 synthetic, one per 1.2 km² of a "
+                 "real --boundary).", min=1, max=50_000),
+]
 
 
 def _settings(data_dir: Path | None = None, **demo: object) -> Settings:
@@ -79,6 +84,7 @@ def demo(
     boundary: Annotated[Path | None, typer.Option(help="District boundary file (GeoJSON).")] = None,
     adcode: Annotated[str | None, typer.Option(help="Adcode of the district in --boundary.")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of the demo generator.")] = None,
+    grids: Grids = None,
     data_dir: DataDir = None,
     open_browser: Annotated[bool, typer.Option("--open/--no-open", help="Open the map page.")] = True,
     cameras: Annotated[int, typer.Option(help="Simulated live cameras (0: none).", min=0, max=4)] = 4,
@@ -94,7 +100,7 @@ def demo(
         _fail("--boundary needs --adcode (the 6-digit code of the district in the file)")
     if video is not None and not video.is_file():
         _fail(f"video not found: {video}")
-    settings = _settings(data_dir, boundary=boundary, adcode=adcode, seed=seed)
+    settings = _settings(data_dir, boundary=boundary, adcode=adcode, seed=seed, grids=grids)
     settings.host, settings.port = host, port
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from zhizhi.console.demo_datasets import start_demo_dataset
@@ -272,6 +278,7 @@ def cluster(
         Literal["ultralytics", "motion"] | None, typer.Option(help="Workers' detector (default: settings).")
     ] = None,
     seconds: Annotated[float | None, typer.Option(help="Stop after this many seconds.")] = None,
+    grids: Grids = None,
     data_dir: DataDir = None,
 ) -> None:
     """Start a deployment on this machine: consoles and workers sharing PostgreSQL and Redis
@@ -279,7 +286,7 @@ def cluster(
     from zhizhi.console.cluster import ClusterError, ClusterPlan
     from zhizhi.console.cluster import run as run_cluster
 
-    settings = _settings(data_dir)
+    settings = _settings(data_dir, grids=grids)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     password = settings.demo_password.get_secret_value() if settings.demo_password else None
     plan = ClusterPlan(consoles=consoles, workers=workers, cameras=cameras, database_url=database_url,

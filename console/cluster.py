@@ -67,11 +67,12 @@ class ClusterPlan:
             "ZHIZHI_BUS__NODE": node,
             "ZHIZHI_WORKER__CAMERAS_FILE": str(cameras_file.resolve()),
             "ZHIZHI_DEMO__SEED": str(self.demo.seed),
-            "ZHIZHI_DEMO__TOWNS": str(self.demo.towns),
-            "ZHIZHI_DEMO__VILLAGES_PER_TOWN": str(self.demo.villages_per_town),
-            "ZHIZHI_DEMO__GRIDS": str(self.demo.grids),
             "ZHIZHI_DEMO__CAMERAS": str(self.demo.cameras),
         }
+        # counts left unset follow from the boundary in every process alike
+        for key in ("towns", "villages_per_town", "grids"):
+            if getattr(self.demo, key) is not None:
+                env[f"ZHIZHI_DEMO__{key.upper()}"] = str(getattr(self.demo, key))
         if self.detector:
             env["ZHIZHI_DETECTOR__KIND"] = self.detector
         if self.password:

@@ -64,9 +64,18 @@ class DemoSettings(Section):
         max_length=40,
         description="Coordinates of the boundary file: wgs84, gcj02, bd09 or EPSG:n.",
     )
-    towns: int = Field(14, ge=1, le=99, description="Towns of the synthetic district.")
-    villages_per_town: int = Field(12, ge=1, le=99, description="Villages of each synthetic town.")
-    grids: int = Field(1024, ge=1, le=50_000, description="Grid cells the district is divided into.")
+    towns: int | None = Field(
+        None, ge=1, le=99, description="Towns of the district; default: 14 for the synthetic boundary, "
+        "one per 100 km² of a real one."
+    )
+    villages_per_town: int | None = Field(
+        None, ge=1, le=99, description="Villages of each town; default: 12 for the synthetic boundary, "
+        "about 6 grids a village for a real one."
+    )
+    grids: int | None = Field(
+        None, ge=1, le=50_000, description="Grid cells the district is divided into; default: 1,024 for the "
+        "synthetic boundary, one per 1.2 km² of a real one (Haimen: 969 over 1,136 km²)."
+    )
     cameras: int = Field(120, ge=0, le=5_000, description="Cameras placed in the district.")
 
 

@@ -46,13 +46,25 @@ _FACILITY_KINDS: dict[str, tuple[str, list[tuple[str, str]]]] = {
 _FACILITY_WEIGHTS = {"production": 0.35, "storage": 0.3, "gas_station": 0.35}
 
 
+#: Grid density of a real boundary: the published counts of three districts over their outlines
+#: in ``shared/data/gis`` (Tongzhou 1,024 grids / 1,453 km², Haimen 969 / 1,136, Zhangjiagang
+#: 1,036 / 1,008: 3,029 grids over 3,597 km², 1.19 km² a grid; Haimen's alone is 1.17).
+KM2_PER_GRID = 1.2
+#: About 100 km² a town or street (Tongzhou's 14 over 1,453 km², Zhangjiagang's 10 over 1,008).
+KM2_PER_TOWN = 100.0
+#: About 6 grids a village or community (the demo's 1,024 grids in 14 x 12 villages).
+GRIDS_PER_VILLAGE = 6.0
+#: The synthetic outline stands for Tongzhou and keeps its published counts.
+SYNTHETIC_COUNTS = {"grids": 1024, "towns": 14, "villages_per_town": 12}
+
+
 class DistrictSpec(BaseModel):
-    """What to generate."""
+    """What to generate; counts left ``None`` follow from the boundary (:func:`resolve_spec`)."""
 
     seed: int = 20261121
-    towns: int = Field(14, ge=1, le=99)
-    villages_per_town: int = Field(12, ge=1, le=99)
-    grids: int = Field(1024, ge=1, le=50_000)
+    towns: int | None = Field(None, ge=1, le=99)
+    villages_per_town: int | None = Field(None, ge=1, le=99)
+    grids: int | None = Field(None, ge=1, le=50_000)
     cameras: int = Field(120, ge=0, le=5_000)
     schools_per_town: int = Field(2, ge=0, le=20)
     shelters_per_town: int = Field(2, ge=0, le=20)
@@ -84,6 +96,37 @@ class District:
         return {name: getattr(self, name) for name in LAYER_NAMES}
 
 
+def scaled_counts(area_km2: float) -> dict[str, int]:
+    """Grids, towns and villages per town for a real district of ``area_km2``.
+
+    >>> scaled_counts(1136.0)  # Haimen: 969 comprehensive grids in reality
+    {'grids': 947, 'towns': 11, 'villages_per_town': 14}
+    """
+    grids = int(np.clip(round(area_km2 / KM2_PER_GRID), 1, 50_000))
+    towns = int(np.clip(round(area_km2 / KM2_PER_TOWN), 1, min(99, grids)))
+    villages = int(np.clip(round(grids / towns / GRIDS_PER_VILLAGE), 1, 99))
+    return {"grids": grids, "towns": towns, "villages_per_town": villages}
+
+
+def resolve_spec(spec: DistrictSpec, boundary: Boundary) -> DistrictSpec:
+    """``spec`` with its missing counts filled: the synthetic boundary's :data:`SYNTHETIC_COUNTS`,
+    or, for a real one, counts scaled with its area (towns and villages from the grids given)."""
+    given = {k: getattr(spec, k) for k in SYNTHETIC_COUNTS if getattr(spec, k) is not None}
+    if len(given) == len(SYNTHETIC_COUNTS):
+        return spec
+    if boundary.synthetic:
+        return spec.model_copy(update={**SYNTHETIC_COUNTS, **given})
+    frame = MetricFrame.for_geometry(boundary.geometry)
+    area_km2 = float(frame.area_m2(boundary.geometry)) / 1e6
+    counts = scaled_counts(area_km2) | given
+    if "towns" not in given:
+        counts["towns"] = min(counts["towns"], counts["grids"])
+    if "villages_per_town" not in given:
+        per_town = counts["grids"] / counts["towns"] / GRIDS_PER_VILLAGE
+        counts["villages_per_town"] = int(np.clip(round(per_town), 1, 99))
+    return spec.model_copy(update=counts)
+
+
 def _names(rng: np.random.Generator, n: int, suffix: str, taken: set[str]) -> list[str]:
     names: list[str] = []
     while len(names) < n:
@@ -101,9 +144,11 @@ def _frame(rows: dict, geometry, frame: MetricFrame) -> gpd.GeoDataFrame:
 
 
 def generate_district(spec: DistrictSpec | None = None, boundary: Boundary | None = None) -> District:
-    """Generate the demo district for ``spec`` inside ``boundary`` (synthetic by default)."""
+    """Generate the demo district for ``spec`` inside ``boundary`` (synthetic by default); the
+    district's ``spec`` is the resolved one, every count filled."""
     spec = spec or DistrictSpec()
     boundary = boundary or synthetic_boundary(spec.seed)
+    spec = resolve_spec(spec, boundary)
     rng = np.random.default_rng(spec.seed)
     frame = MetricFrame.for_geometry(boundary.geometry)
     region = shapely.make_valid(frame.geometry_to_metric(boundary.geometry))

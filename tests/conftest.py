@@ -51,10 +51,12 @@ def jurisdictions(district):
 @pytest.fixture(scope="session")
 def tongzhou():
     from zhizhi.gis.boundary import load_boundary
-    from zhizhi.gis.district import generate_district
+    from zhizhi.gis.district import SYNTHETIC_COUNTS, DistrictSpec, generate_district
 
     assert NANTONG.is_file(), f"shared test data missing: {NANTONG}"
-    return generate_district(boundary=load_boundary(NANTONG, "320612", "gcj02"))
+    # Tongzhou's published counts (1,024 grids, 14 towns), not those scaled with its area (1,211)
+    spec = DistrictSpec(**SYNTHETIC_COUNTS)
+    return generate_district(spec, boundary=load_boundary(NANTONG, "320612", "gcj02"))
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,7 @@ def test_each_field_names_its_source(configured):
     assert (entries["demo.grids"].value, entries["demo.grids"].source) == (64, "environment")
     assert entries["demo.grids"].env == "ZHIZHI_DEMO__GRIDS"
     assert (entries["demo.seed"].value, entries["demo.seed"].source) == (5, "file")
-    assert (entries["demo.towns"].value, entries["demo.towns"].source) == (14, "default")
+    assert (entries["demo.towns"].value, entries["demo.towns"].source) == (None, "default")  # from the boundary
     assert entries["telemetry.mqtt.username"].source == "file"
     assert all(e.description for e in entries.values())
 
@@ -62,7 +62,7 @@ def test_the_command_prints_no_secret(configured, args):
         assert report["file"] == str(configured) and report["file_exists"]
         rows = {row["key"]: row for row in report["settings"]}
         assert rows["port"]["source"] == "cli" and rows["demo.seed"]["source"] == "file"
-        assert rows["demo.grids"]["description"] == "Grid cells the district is divided into."
+        assert rows["demo.grids"]["description"].startswith("Grid cells the district is divided into; default:")
     else:
         assert f"# settings file: {configured} (read)" in result.output
         line = next(line for line in result.output.splitlines() if line.startswith("demo.grids "))

@@ -13,7 +13,8 @@ def test_defaults(monkeypatch, tmp_path):
     for key in ("ZHIZHI_CONFIG", "ZHIZHI_DATA_DIR", "ZHIZHI_DEMO__SEED", "ZHIZHI_PORT"):
         monkeypatch.delenv(key, raising=False)
     s = Settings()
-    assert s.port == 8000 and s.demo.grids == 1024 and s.demo.towns == 14 and s.demo.cameras == 120
+    assert s.port == 8000 and s.demo.cameras == 120
+    assert s.demo.grids is s.demo.towns is s.demo.villages_per_town is None  # from the boundary (gis.district)
     assert s.map.tile_url is None  # nothing from the internet unless configured
     assert s.resolved_database_url == f"sqlite:///{(tmp_path / 'var' / 'zhizhi.db').resolve()}"
 

@@ -169,3 +169,61 @@ def test_additions_leave_the_older_layers_alone():
     assert len(b.facilities) == 0
     for name in ("towns", "grids", "cameras", "zones", "shelters"):
         assert a.layers()[name].drop(columns="geometry").equals(b.layers()[name].drop(columns="geometry"))
+
+
+def _real_boundaries():
+    import pyogrio
+
+    from tests.conftest import SHARED
+    from zhizhi.gis.boundary import load_boundary
+
+    for path in sorted((SHARED / "data" / "gis").glob("*.geojson")):
+        for adcode in pyogrio.read_dataframe(path, columns=["adcode"])["adcode"].astype(str):
+            if len(adcode) == 6:
+                yield load_boundary(path, adcode)
+
+
+def test_counts_scale_with_the_area_of_real_boundaries():
+    from zhizhi.gis.district import KM2_PER_GRID, resolve_spec
+
+    rows = []
+    for b in _real_boundaries():
+        spec = resolve_spec(DistrictSpec(), b)
+        area_km2 = float(MetricFrame.for_geometry(b.geometry).area_m2(b.geometry)) / 1e6
+        assert abs(spec.grids - area_km2 / KM2_PER_GRID) <= 0.5, b.name  # about 1.2 km² a grid
+        assert 1 <= spec.towns <= 99 and 1 <= spec.villages_per_town <= 99
+        assert 4 <= spec.grids / (spec.towns * spec.villages_per_town) <= 9 or spec.villages_per_town in (1, 99)
+        rows.append((area_km2, spec.grids, spec.towns, b.adcode))
+    assert len(rows) >= 20
+    rows.sort()
+    assert [r[1] for r in rows] == sorted(r[1] for r in rows)  # a larger district, more grids
+    assert [r[2] for r in rows] == sorted(r[2] for r in rows)  # and no fewer towns
+    by_code = {code: (grids, towns) for _, grids, towns, code in rows}
+    assert abs(by_code["320684"][0] - 969) / 969 < 0.05  # Haimen: 969 comprehensive grids
+    assert by_code["430923"][0] > 4 * by_code["320684"][0]  # Anhua, 4,950 km²
+
+
+def test_given_counts_win_and_the_synthetic_district_keeps_its_own():
+    from tests.conftest import NANTONG
+    from zhizhi.gis.boundary import load_boundary, synthetic_boundary
+    from zhizhi.gis.district import SYNTHETIC_COUNTS, resolve_spec
+
+    synthetic = resolve_spec(DistrictSpec(), synthetic_boundary(7))
+    assert {k: getattr(synthetic, k) for k in SYNTHETIC_COUNTS} == {"grids": 1024, "towns": 14, "villages_per_town": 12}
+    assert resolve_spec(DistrictSpec(grids=64), synthetic_boundary(7)).towns == 14  # as before: only grids given
+    haimen = load_boundary(NANTONG, "320684")
+    spec = resolve_spec(DistrictSpec(grids=64), haimen)
+    assert spec.grids == 64 and spec.towns == 11 and spec.villages_per_town == 1  # about 6 grids a village
+    spec = resolve_spec(DistrictSpec(grids=5, towns=3, villages_per_town=40), haimen)
+    assert (spec.grids, spec.towns, spec.villages_per_town) == (5, 3, 40)
+    assert resolve_spec(DistrictSpec(grids=3), haimen).towns == 3  # never more towns than grids
+
+
+def test_a_small_real_district_gets_fewer_grids():
+    from tests.conftest import SHARED
+    from zhizhi.gis.boundary import load_boundary
+
+    gusu = load_boundary(SHARED / "data" / "gis" / "suzhou_320500.geojson", "320508")  # 82 km²
+    d = generate_district(DistrictSpec(cameras=0), gusu)
+    assert len(d.grids) == d.spec.grids == 68 and len(d.towns) == d.spec.towns == 1
+    assert len(d.villages) == d.spec.villages_per_town == 11
