@@ -25,6 +25,7 @@ from pathlib import Path
 
 from zhizhi.gis.crs import gcj02_to_wgs84
 from zhizhi.gis.mbtiles import RASTER_FORMATS, MBTilesError, TileReader, inspect_mbtiles
+from zhizhi.gis.tile_mosaic import mosaic
 from zhizhi.gis.tile_shift import shifted_tile
 
 MANIFEST = "basemap.json"
@@ -128,6 +129,17 @@ class Basemap:
     @property
     def media_type(self) -> str:
         return RASTER_FORMATS[self.manifest["format"]]
+
+
+def report_image(basemap: Basemap, bounds: tuple[float, float, float, float], pad: float = 1.0,
+                 max_px: int = 2048) -> tuple[bytes, tuple[float, float, float, float]] | None:
+    """The basemap over ``bounds`` (west, south, east, north; widened by ``pad`` of its size, at
+    least 0.02 degrees, on each side, room to pan) as one PNG and its bounds, for a standalone
+    page such as the situation report."""
+    w, s, e, n = bounds
+    dx, dy = max((e - w) * pad, 0.02), max((n - s) * pad, 0.02)
+    box = (max(w - dx, -180.0), max(s - dy, -85.0), min(e + dx, 180.0), min(n + dy, 85.0))
+    return mosaic(basemap.tile, box, (basemap.manifest["minzoom"], basemap.manifest["maxzoom"]), max_px)
 
 
 class BasemapSource:

@@ -339,6 +339,7 @@ def render_html(
     tiles: str | None = None,
     attribution: str | None = None,
     generated_ts: float | None = None,
+    basemap: tuple[bytes, tuple[float, float, float, float]] | None = None,
 ) -> str:
     """A standalone HTML situation report of ``incident`` with ``impact`` (the plain dict).
 
@@ -348,7 +349,9 @@ def render_html(
     whose features carry ``properties.code`` — the affected ones are outlined — and any other
     name drawn as grey context lines. ``timeline`` fills the table under the map. ``tiles``
     (a Leaflet URL template, with ``attribution``) adds a base map; without it the page has
-    none and needs no network at all.
+    none and needs no network at all. ``basemap`` (a PNG and its bounds: west, south, east, north,
+    in Web Mercator like a tile mosaic) is drawn under the layers from a ``data:`` URL, so the
+    page still needs no network.
     """
     layers = layers or {}
     geometry = impact.get("area") or incident.geometry
@@ -364,6 +367,12 @@ def render_html(
     )
     if tiles:
         folium.TileLayer(tiles=tiles, attr=attribution or " ", name="底图 Base map", overlay=False).add_to(fmap)
+    if basemap is not None:
+        png, (west, south, east, north) = basemap
+        folium.raster_layers.ImageOverlay(
+            image="data:image/png;base64," + base64.b64encode(png).decode("ascii"),
+            bounds=[[south, west], [north, east]], name="底图 Basemap", zindex=1,
+        ).add_to(fmap)
 
     for name, layer in layers.items():
         if name in UNIT_SECTIONS or not layer:

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+import shapely
+import shapely.geometry
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
@@ -30,8 +32,10 @@ from zhizhi.alerts.incidents.errors import (
     NotOwner,
 )
 from zhizhi.alerts.incidents.record import Incident, IncidentSpec, IncidentStatus, TimelineEntry
+from zhizhi.console.api.basemap import basemap_source
 from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
 from zhizhi.console.auth import Permission
+from zhizhi.console.basemap import report_image
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 MayManage = [Depends(require(Permission.INCIDENTS_MANAGE))]
@@ -138,11 +142,18 @@ def _report_parts(state, scope, incident_id: str) -> tuple[Incident, list[Timeli
 
 
 @router.get("/{incident_id}/report.html", response_class=HTMLResponse)
-async def report_html(state: State, scope: RequestScope, incident_id: str) -> HTMLResponse:
-    """A standalone situation-report map (folium, no internet needed to open it)."""
+async def report_html(request: Request, state: State, scope: RequestScope, incident_id: str) -> HTMLResponse:
+    """A standalone situation-report map (folium, no internet needed to open it), over the
+    offline basemap when one is imported (inlined as one image)."""
     incident, entries = _report_parts(state, scope, incident_id)
+    basemap = basemap_source(request, state).current()
+    geometry = incident.impact.get("area") or incident.geometry
+    image = None
+    if basemap is not None and geometry:
+        bounds = tuple(shapely.bounds(shapely.geometry.shape(geometry)).tolist())
+        image = await run_in_threadpool(report_image, basemap, bounds)
     html = await run_in_threadpool(sitrep.render_html, incident, incident.impact, timeline=entries,
-                                   leaflet_dir=state.settings.assets_dir / "leaflet")
+                                   leaflet_dir=state.settings.assets_dir / "leaflet", basemap=image)
     return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="sitrep-{incident.id}.html"'})
 
 

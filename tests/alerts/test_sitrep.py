@@ -125,6 +125,18 @@ def test_tiles_only_when_asked(incident):
     assert external_refs(with_tiles) == []
 
 
+def test_basemap_inlined_as_one_image(incident):
+    import cv2
+    import numpy as np
+
+    png = cv2.imencode(".png", np.zeros((8, 8, 3), np.uint8))[1].tobytes()
+    page = render_html(incident, IMPACT, basemap=(png, (120.9, 31.9, 121.3, 32.2)))
+    assert "L.imageOverlay(" in page and '"data:image/png;base64,' in page and " Basemap\" : image_overlay" in page
+    assert "[[31.9, 120.9], [32.2, 121.3]]" in page
+    assert external_refs(page) == []
+    assert "L.imageOverlay(" not in render_html(incident, IMPACT)
+
+
 def test_grids_outlined_only_when_affected(page):
     assert page.count("320612001001001") == 1  # in the tooltip of an affected grid
     assert "320612002001001" not in page and "elsewhere" not in page

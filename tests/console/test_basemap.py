@@ -158,3 +158,19 @@ def test_a_new_import_reaches_the_running_console(client, imported, console_sett
         result = zhizhi("basemap", "import", str(imported[2]), "--name", "县域底图", data_dir=console_settings.data_dir)
         assert json.loads(result.stdout) == imported[0]
         assert client.get("/api/basemap").json() == {"basemap": imported[0]}
+
+
+def test_the_situation_report_carries_the_basemap(client, imported, console_state):
+    import re
+
+    from zhizhi.alerts.incidents.sitrep import external_refs
+
+    j = console_state.jurisdictions
+    lon, lat = j.get(j.grid_codes[0]).anchor
+    opened = client.post("/api/incidents", json={
+        "type": "fire", "title": "底图报告", "area": {"point": [lon, lat], "radius_m": 800}})
+    assert opened.status_code == 201, opened.text
+    page = client.get(f"/api/incidents/{opened.json()['id']}/report.html").text
+    assert "L.imageOverlay(" in page and external_refs(page) == []
+    image = re.search(r'L\.imageOverlay\(\s*"data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert image is not None and len(image.group(1)) > 1000  # tiles, not an empty image

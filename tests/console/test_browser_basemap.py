@@ -1,7 +1,8 @@
 """The offline basemap in a real headless Chromium: the map page and the wall's map screen draw
 the imported MBTiles under the layers, every request stays on the console's host, and the
-layers panel turns the basemap off and on. With ``ZHIZHI_UPDATE_SCREENSHOTS=1`` the map page
-is saved as ``docs/screenshots/map-basemap.png`` (1600x900)."""
+layers panel turns the basemap off and on; the situation report shows it inlined. With
+``ZHIZHI_UPDATE_SCREENSHOTS=1`` the map page and the report are saved as
+``docs/screenshots/map-basemap.png`` and ``report-basemap.png`` (1600x900)."""
 
 from __future__ import annotations
 
@@ -92,6 +93,39 @@ def test_map_page_draws_the_basemap_from_its_own_host(browser, live, tmp_path):
         page.wait_for_function(f"() => {LOADED_TILES} >= 2", timeout=30_000)
     finally:
         page.context.close()
+
+
+def test_the_situation_report_shows_the_basemap(browser, live, tmp_path):
+    import httpx
+
+    base, users = live
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    token = log_in(context, base, users.district)["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    config = httpx.get(f"{base}/api/config", headers=headers, trust_env=False).json()
+    lon, lat = config["district"]["center"]
+    incident = httpx.post(f"{base}/api/incidents", headers=headers, trust_env=False, json={
+        "type": "fire", "title": "仓库火灾", "area": {"point": [lon, lat], "radius_m": 1500}}).json()
+    context.set_extra_http_headers(headers)
+    context.add_init_script(
+        "window.zzViolations = []; document.addEventListener('securitypolicyviolation', "
+        "e => window.zzViolations.push(`${e.violatedDirective} ${e.blockedURI}`));")
+    requests: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    try:
+        page.goto(f"{base}/api/incidents/{incident['id']}/report.html", wait_until="load")
+        page.wait_for_function(
+            "() => { const i = document.querySelector('img.leaflet-image-layer');"
+            " return !!i && i.complete && i.naturalWidth > 0; }", timeout=30_000)
+        assert page.evaluate("window.zzViolations") == []
+        host = urlsplit(base).netloc
+        assert all(urlsplit(u).scheme == "data" or urlsplit(u).netloc == host for u in requests), requests
+        shot = REPO / "docs" / "screenshots" if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
+        page.screenshot(path=str(shot / "report-basemap.png"))
+    finally:
+        context.close()
 
 
 def test_wall_map_screen_draws_the_basemap(browser, live):
