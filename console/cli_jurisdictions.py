@@ -39,6 +39,8 @@ def import_hierarchy(
         fields = field_options(field or [])
     except FieldMappingError as exc:
         fail(str(exc))
+    if district is not None and not (len(district) == 6 and district.isdigit()):
+        fail(f"--district takes the district's 6-digit code, not {district!r}")
     files = {"towns": towns, "villages": villages, "grids": grids, "micro_grids": micro_grids}
     report = check_files(files, fields, crs=crs, encoding=encoding, district=district, tolerance_m=tolerance_m)
     if as_json:

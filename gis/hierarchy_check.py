@@ -1,10 +1,11 @@
 """Check a county's jurisdiction hierarchy before anything is stored: one report of every problem.
 
 Errors refuse the import: a duplicate code, a missing or unknown parent, a unit outside its
-parent, comprehensive grids (综合网格) overlapping each other, invalid or empty geometry, an
-unknown grid kind. Warnings do not: gaps inside a village not covered by its comprehensive grids
-(or inside a town not covered by its villages), with area and a representative point, since
-rivers and lakes are real gaps. Dedicated grids (专属网格) may overlap comprehensive ones.
+parent, comprehensive grids (综合网格) overlapping each other (towns and villages likewise),
+invalid or empty geometry, an unknown grid kind. Warnings do not: gaps inside a village not
+covered by its comprehensive grids (or inside a town not covered by its villages), with area and
+a representative point, since rivers and lakes are real gaps. Dedicated grids (专属网格) may
+overlap comprehensive ones.
 
 All geometry work happens in a local metric frame (:class:`~zhizhi.gis.metric.MetricFrame`);
 ``tolerance_m`` is the width in metres below which an overlap, a gap or a part outside the
@@ -170,7 +171,8 @@ class _Checker:
                        **self.where(piece))
 
     # -- grids --------------------------------------------------------------------------------
-    def overlaps(self, level: str, table: gpd.GeoDataFrame, rows: np.ndarray) -> None:
+    def overlaps(self, level: str, table: gpd.GeoDataFrame, rows: np.ndarray, what: str) -> float:
+        """Overlaps among ``rows`` wider than the tolerance as errors; the total overlap area."""
         geoms = self.metric[level][rows]
         codes = table["code"].to_numpy(dtype=object)[rows]
         tree = shapely.STRtree(geoms)
@@ -179,10 +181,10 @@ class _Checker:
         a, b = a[keep], b[keep]
         pieces = shapely.intersection(geoms[a], geoms[b])
         areas = shapely.area(pieces)
-        self.overlap_m2 += float(areas.sum())
         wide = (areas > 0) & ~shapely.is_empty(shapely.buffer(pieces, -self.tol / 2))
         for i, j, piece in zip(a[wide], b[wide], pieces[wide], strict=True):
-            self.error(level, [codes[i], codes[j]], "comprehensive grids overlap", **self.where(piece))
+            self.error(level, [codes[i], codes[j]], f"{what} overlap", **self.where(piece))
+        return float(areas.sum())
 
     def gaps(self, parent_level: str, level: str, rows: np.ndarray) -> None:
         """Parts of each parent not covered by its children (``rows`` of ``level``)."""
@@ -227,9 +229,12 @@ class _Checker:
                 self.inside_parents(level, table)
         if "grids" in self.levels:
             comprehensive = np.flatnonzero(self.kinds["grids"] == COMPREHENSIVE)
-            self.overlaps("grids", self.levels["grids"], comprehensive)
+            self.overlap_m2 = self.overlaps("grids", self.levels["grids"], comprehensive, "comprehensive grids")
             if "villages" in self.levels:
                 self.gaps("villages", "grids", comprehensive)
+        for level in ("towns", "villages"):  # they tile their parents as well; not in overlap_m2
+            if level in self.levels:
+                self.overlaps(level, self.levels[level], np.arange(len(self.levels[level])), level)
         if "villages" in self.levels and "towns" in self.levels:
             self.gaps("towns", "villages", np.arange(len(self.levels["villages"])))
 

@@ -70,6 +70,8 @@ def test_storing_is_not_available_yet(files):
 def test_bad_field_option_and_missing_crs(files):
     bad = CliRunner().invoke(app, _args(files, "--dry-run", "--field", "grids.colour=X"))
     assert bad.exit_code == 2 and "LEVEL.ROLE=NAME" in bad.stderr
+    bad = CliRunner().invoke(app, [*_args(files, "--dry-run"), "--district", "3206"])
+    assert bad.exit_code == 2 and "6-digit" in bad.stderr
     args = _args(files, "--dry-run", "--json")
     no_crs = CliRunner().invoke(app, args[: args.index("--crs")] + args[args.index("--crs") + 2:])
     assert no_crs.exit_code == 2

@@ -205,3 +205,14 @@ def test_an_unknown_grid_kind_is_refused(tables, tmp_path):
     report = _check(_grids_variant(tables, tmp_path, odd_kind))
     codes = list(tables.grids["网格编码"][[4, 5]])
     assert _errors(report, "unknown grid kind '其他'") == [codes]
+
+
+def test_overlapping_villages_are_refused(tables, tmp_path):
+    villages = tables.villages.copy()
+    frame = MetricFrame.for_geometry(villages.geometry.values[0])
+    villages.loc[0, "geometry"] = frame.buffer_m(villages.geometry.values[0], 150.0)
+    report = _check(write_hierarchy(type(tables)(tables.towns, villages, tables.grids), tmp_path))
+    first = villages.loc[0, "村居代码"]
+    overlaps = _errors(report, "villages overlap")
+    assert overlaps and all(first in codes for codes in overlaps)
+    assert report.overlap_m2 < 1.0  # the grids themselves still tile
