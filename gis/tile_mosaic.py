@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from zhizhi.gis.mbtiles import tile_bounds
-from zhizhi.gis.tile_shift import TILE
+from zhizhi.gis.tile_canvas import TILE, paste_tiles
 
 
 def _tiles_over(box: tuple[float, float, float, float], z: int) -> tuple[int, int, int, int]:
@@ -46,23 +46,8 @@ def mosaic(
             break
     x0, x1, y0, y1 = _tiles_over(box, z)
     x1, y1 = min(x1, x0 + max_px // TILE - 1), min(y1, y0 + max_px // TILE - 1)
-    canvas = np.zeros(((y1 - y0 + 1) * TILE, (x1 - x0 + 1) * TILE, 4), np.uint8)
-    found = False
-    for y in range(y0, y1 + 1):
-        for x in range(x0, x1 + 1):
-            data = fetch(z, x, y)
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-            if img is None:
-                continue
-            if img.ndim == 2:
-                img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA)
-            elif img.shape[2] == 3:
-                img = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
-            if img.shape[:2] != (TILE, TILE):
-                img = cv2.resize(img, (TILE, TILE), interpolation=cv2.INTER_AREA)
-            canvas[(y - y0) * TILE:(y - y0 + 1) * TILE, (x - x0) * TILE:(x - x0 + 1) * TILE] = img
-            found = True
-    if not found:
+    canvas = paste_tiles(fetch, z, x0, x1, y0, y1)
+    if canvas is None:
         return None
     west, _, _, north = tile_bounds(z, x0, y0)
     _, south, east, _ = tile_bounds(z, x1, y1)

@@ -15,8 +15,8 @@ import cv2
 import numpy as np
 
 from zhizhi.gis.crs import wgs84_to_gcj02
+from zhizhi.gis.tile_canvas import TILE, paste_tiles
 
-TILE = 256
 _ENCODE = {"png": ".png", "jpg": ".jpg", "webp": ".webp"}
 
 
@@ -46,29 +46,10 @@ def shifted_tile(
     lon, lat = _lonlat_of_pixels(z, x, y)
     glon, glat = wgs84_to_gcj02(lon.ravel(), lat.ravel())
     sx, sy = _pixels_of_lonlat(z, np.asarray(glon).reshape(lon.shape), np.asarray(glat).reshape(lat.shape))
-    n = 1 << z
     x0, x1 = int(np.floor(sx.min() - 0.5)) // TILE, int(np.floor(sx.max() + 0.5)) // TILE
     y0, y1 = int(np.floor(sy.min() - 0.5)) // TILE, int(np.floor(sy.max() + 0.5)) // TILE
-    canvas = np.zeros(((y1 - y0 + 1) * TILE, (x1 - x0 + 1) * TILE, 4), np.uint8)
-    found = False
-    for ty in range(y0, y1 + 1):
-        for tx in range(x0, x1 + 1):
-            data = fetch(z, tx, ty) if 0 <= tx < n and 0 <= ty < n else None
-            if data is None:
-                continue
-            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-            if img is None:
-                continue
-            if img.ndim == 2:
-                img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGRA)
-            elif img.shape[2] == 3:
-                img = cv2.cvtColor(img, cv2.COLOR_BGR2BGRA)
-            if img.shape[:2] != (TILE, TILE):
-                img = cv2.resize(img, (TILE, TILE), interpolation=cv2.INTER_LINEAR)
-            r, c = (ty - y0) * TILE, (tx - x0) * TILE
-            canvas[r:r + TILE, c:c + TILE] = img
-            found = True
-    if not found:
+    canvas = paste_tiles(fetch, z, x0, x1, y0, y1)
+    if canvas is None:
         return None
     map_x = (sx - x0 * TILE - 0.5).astype(np.float32)
     map_y = (sy - y0 * TILE - 0.5).astype(np.float32)
