@@ -46,7 +46,7 @@ class Camera(BaseModel):
     'fixed'
     """
 
-    model_config = ConfigDict(frozen=True, allow_inf_nan=False)
+    model_config = ConfigDict(frozen=True, allow_inf_nan=False, arbitrary_types_allowed=True)
 
     id: str = Field(min_length=1)
     name: str = ""
@@ -59,6 +59,11 @@ class Camera(BaseModel):
     road_id: str | None = None
     kind: str = "fixed"
     status: str = "unknown"
+    height_m: float | None = Field(None, gt=0.0, description="mounting height above the ground, metres")
+    tilt_deg: float | None = Field(None, gt=0.0, lt=90.0, description="optical axis below the horizon, degrees")
+    footprint: shapely.Geometry | None = Field(
+        None, description="calibrated ground area it really sees (WGS-84 polygon); the sector when None"
+    )
 
     @field_validator("grid", "road_id", mode="before")
     @classmethod
