@@ -28,6 +28,7 @@ metadata = MetaData()
 STORE_MODULES: tuple[str, ...] = (
     "zhizhi.layers.models",
     "zhizhi.layers.hazmat",
+    "zhizhi.layers.camera_registry",
     "zhizhi.models.versions.store",
     "zhizhi.alerts.store",
     "zhizhi.alerts.incidents.store",
