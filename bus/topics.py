@@ -28,3 +28,5 @@ class Topic(StrEnum):
     MODELS = "models"
     #: Incident changes: opened, updated, closed, and timeline entries.
     INCIDENTS = "incidents"
+    #: The camera registry changed: cameras added, changed, removed, imported.
+    CAMERAS = "cameras"

@@ -18,6 +18,7 @@ from typing import Any
 from zhizhi.bus.messages.alerts import AlertEvent
 from zhizhi.bus.messages.base import BusMessage, WireMessage
 from zhizhi.bus.messages.camera_status import CameraStatus
+from zhizhi.bus.messages.cameras import CamerasChanged
 from zhizhi.bus.messages.drones import DroneState
 from zhizhi.bus.messages.evidence import EvidenceAttached
 from zhizhi.bus.messages.frames import ObservationBatch
@@ -36,6 +37,7 @@ TOPIC_TYPES: dict[Topic, type[WireMessage]] = {
     Topic.EVIDENCE: EvidenceAttached,
     Topic.INCIDENTS: IncidentEvent,
     Topic.MODELS: ModelPromoted,
+    Topic.CAMERAS: CamerasChanged,
 }
 
 
@@ -78,6 +80,7 @@ __all__ = [
     "AlertEvent",
     "BusMessage",
     "CameraStatus",
+    "CamerasChanged",
     "DroneState",
     "EvidenceAttached",
     "IncidentEvent",

@@ -13,6 +13,7 @@ from zhizhi.bus import InProcessBus, Topic
 from zhizhi.bus.messages import (
     TOPIC_TYPES,
     AlertEvent,
+    CamerasChanged,
     CameraStatus,
     DroneState,
     EvidenceAttached,
@@ -94,6 +95,8 @@ SAMPLES: dict[type, list] = {
     EvidenceAttached: [EvidenceAttached(alert_id="k3v9q2m7xa1b", clip="k3v9q2m7xa1b/clip.webm")],
     IncidentEvent: [INCIDENT, TIMELINE],
     ModelPromoted: [ModelPromoted(kind="warning", name="default", version=2, content="rules: []\n", action="rollback")],
+    CamerasChanged: [CamerasChanged(action="updated", ids=("CAM-1",), revision=2),
+                     CamerasChanged(action="imported", ids=("CAM-1", "34020000001320000001"))],
 }
 
 
