@@ -7,6 +7,11 @@ camera (what a local metric frame centred on the camera gives, to a millimetre a
 and "does this camera see that point" is the geodesic inverse (distance and bearing), so the
 drawn polygon and the test agree.
 
+A calibrated camera carries a ``footprint``: the ground it really sees (the image below its
+horizon mapped to the ground through its calibration, cut at its range: see
+``video.calibration.ground_footprint``). Where a camera has one, it replaces the nominal sector
+both in "does this camera see that point" and in the drawn field of view.
+
 >>> cam = Camera(id="C1", name="东门", lon=120.86, lat=32.01, heading_deg=90, hfov_deg=60,
 ...              range_m=200)
 >>> index = CameraIndex([cam])
@@ -77,6 +82,20 @@ class Camera(BaseModel):
     @classmethod
     def _valid_code(cls, value: str | None) -> str | None:
         return None if value is None else validate_code(value)
+
+    @field_validator("footprint")
+    @classmethod
+    def _area(cls, value: object) -> object:
+        if value is None:
+            return None
+        if not isinstance(value, (shapely.Polygon, shapely.MultiPolygon)) or value.is_empty:
+            raise ValueError("footprint must be a non-empty (multi)polygon, WGS-84")
+        if not value.is_valid:
+            raise ValueError(f"footprint is not a valid polygon: {shapely.is_valid_reason(value)}")
+        minx, miny, maxx, maxy = value.bounds
+        if not (-180 <= minx and maxx <= 180 and -90 <= miny and maxy <= 90):
+            raise ValueError("footprint coordinates must be lon/lat, WGS-84")
+        return value
 
 
 class CameraHit(BaseModel):
@@ -188,13 +207,19 @@ def fov_sector(
 
 
 def fov_sectors(cameras: Sequence[Camera], *, segments: int = 32) -> NDArray[np.object_]:
-    """Field-of-view polygons of many cameras, in their order."""
-    if len(cameras) == 0:
-        return np.empty(0, dtype=object)
-    cols = np.array(
-        [(c.lon, c.lat, c.heading_deg, c.hfov_deg, c.range_m) for c in cameras], dtype=np.float64
-    )
-    return sector_polygons(*cols.T, segments=segments)
+    """Field-of-view polygons of many cameras, in their order: each calibrated camera's
+    footprint, the nominal sector of the others."""
+    out = np.empty(len(cameras), dtype=object)
+    nominal = np.array([c.footprint is None for c in cameras], dtype=bool)
+    if nominal.any():
+        cols = np.array(
+            [(c.lon, c.lat, c.heading_deg, c.hfov_deg, c.range_m) for c, n in zip(cameras, nominal) if n],
+            dtype=np.float64,
+        )
+        out[nominal] = sector_polygons(*cols.T, segments=segments)
+    for i in np.flatnonzero(~nominal):
+        out[i] = cameras[i].footprint
+    return out
 
 
 def pick_cameras(cameras: Sequence[Camera], count: int) -> list[Camera]:
@@ -213,7 +238,8 @@ class CameraIndex:
     """Which cameras see a point (nearest first), for any number of points.
 
     Cameras are projected once into one :class:`MetricFrame`; an STRtree of their range boxes
-    there picks the few candidates, which are then tested exactly on the ellipsoid.
+    there picks the few candidates, which are then tested exactly on the ellipsoid (the nominal
+    sector) or against the camera's calibrated footprint (point in polygon, edges included).
 
     >>> index = CameraIndex([
     ...     Camera(id="far", lon=120.8600, lat=32.01, heading_deg=90, hfov_deg=90, range_m=300),
@@ -249,9 +275,13 @@ class CameraIndex:
         if not (np.isfinite(self.x).all() and np.isfinite(self.y).all()):
             raise ValueError("some cameras are too far from the index's frame to project")
         half = self._half_width_m(self.lon, self.lat, self.range)
-        self._range_tree = shapely.STRtree(
-            shapely.box(self.x - half, self.y - half, self.x + half, self.y + half)
-        )
+        boxes = np.stack([self.x - half, self.y - half, self.x + half, self.y + half], axis=-1).reshape(-1, 4)
+        self.footprints = np.array([c.footprint for c in self.cameras] or [], dtype=object).reshape(-1)
+        self.calibrated = np.array([c.footprint is not None for c in self.cameras], dtype=bool).reshape(-1)
+        if self.calibrated.any():
+            boxes[self.calibrated] = self._footprint_boxes(self.footprints[self.calibrated], boxes[self.calibrated])
+            shapely.prepare(self.footprints[self.calibrated])
+        self._range_tree = shapely.STRtree(shapely.box(*boxes.T))
         self._point_tree = shapely.STRtree(shapely.points(self.x, self.y))
 
     def __len__(self) -> int:
@@ -276,6 +306,19 @@ class CameraIndex:
             ex, ey = self.frame.to_metric(e_lon, e_lat)
             scale = np.maximum(scale, np.hypot(ex - x0, ey - y0) / np.maximum(dist, 1.0))
         return dist * scale * 1.001 + 0.5
+
+    def _footprint_boxes(self, footprints: NDArray[np.object_], boxes: Float) -> Float:
+        """The frame boxes of the cameras' range grown to hold their footprints' corners (with
+        a metre of headroom): a footprint drawn past the range must not escape the prefilter."""
+        minx, miny, maxx, maxy = shapely.bounds(footprints).T
+        xs, ys = self.frame.to_metric(
+            np.stack([minx, maxx, minx, maxx], axis=-1), np.stack([miny, miny, maxy, maxy], axis=-1)
+        )
+        xs, ys = np.asarray(xs).reshape(-1, 4), np.asarray(ys).reshape(-1, 4)
+        return np.column_stack([
+            np.minimum(boxes[:, 0], xs.min(axis=1) - 1.0), np.minimum(boxes[:, 1], ys.min(axis=1) - 1.0),
+            np.maximum(boxes[:, 2], xs.max(axis=1) + 1.0), np.maximum(boxes[:, 3], ys.max(axis=1) + 1.0),
+        ])
 
     def _query_points(self, lons: ArrayLike, lats: ArrayLike) -> tuple[Float, Float, Float, Float]:
         lon_a = np.atleast_1d(np.asarray(lons, dtype=np.float64))
@@ -312,6 +355,11 @@ class CameraIndex:
         seen = (dist <= self.range[ci]) & (
             (dist <= _APEX_M) | (off_axis <= self.hfov[ci] / 2.0 + _ANGLE_EPS)
         )
+        calibrated = self.calibrated[ci]
+        if calibrated.any():  # what a calibrated camera really sees replaces its sector
+            seen[calibrated] = shapely.intersects_xy(
+                self.footprints[ci[calibrated]], lon[pi[calibrated]], lat[pi[calibrated]]
+            )
         pi, ci, dist, bearing = pi[seen], ci[seen], dist[seen], bearing[seen]
         order = np.lexsort((ci, dist, pi))
         return pi[order], ci[order], dist[order], bearing[order]

@@ -303,3 +303,77 @@ def test_index_bookkeeping():
         index.covering(LON, float("nan"))
     empty = CameraIndex([])
     assert empty.covering(LON, LAT) == [] and empty.near(LON, LAT, 100) == []
+
+
+def _ground(*bearing_dist) -> shapely.Polygon:
+    """A WGS-84 polygon through points given as (bearing, distance) from the test camera."""
+    return shapely.Polygon([at(b, d) for b, d in bearing_dist])
+
+
+def test_a_calibrated_camera_sees_its_footprint_not_its_sector():
+    """The camera is nominally looking east; calibrated, it really sees an area north-east."""
+    footprint = _ground((20, 40), (70, 40), (60, 180), (30, 180))
+    calibrated = cam(footprint=footprint, height_m=9.0, tilt_deg=12.0)
+    index = CameraIndex([calibrated])
+    north_east, east = at(45, 100), at(90, 100)
+    assert cam().heading_deg == 90 and ids(CameraIndex([cam()]).covering(*north_east)) == []
+    assert ids(index.covering(*north_east)) == ["C1"]  # inside the footprint, outside the old sector
+    assert ids(index.covering(*east)) == []  # on the old axis, outside the footprint
+    assert ids(index.covering(LON, LAT)) == []  # the foot of its pole is not in view
+    hit = index.covering(*north_east)[0]
+    assert hit.distance_m == pytest.approx(100, abs=0.01) and hit.bearing_deg == pytest.approx(45, abs=0.01)
+    drawn = fov_sectors([calibrated, cam(id="C2")])
+    assert drawn[0].equals(footprint) and drawn[1].equals(fov_sector(LON, LAT, 90, 60, 200))
+
+
+def test_a_footprint_past_the_range_is_still_found():
+    """The prefilter boxes grow to hold a footprint reaching past the nominal range."""
+    far = _ground((80, 300), (100, 300), (100, 900), (80, 900))
+    index = CameraIndex([cam(range_m=50, footprint=far)])
+    assert ids(index.covering(*at(90, 600))) == ["C1"]
+
+
+def test_covering_many_with_calibrated_and_nominal_cameras_matches_single_queries():
+    rng = np.random.default_rng(5)
+    cameras = []
+    for i in range(60):
+        lon, lat = at(rng.uniform(0, 360), rng.uniform(0, 1500))
+        heading = rng.uniform(0, 360)
+        footprint = None
+        if i % 2:
+            a, b = heading - 25, heading + 25
+            footprint = shapely.Polygon([at(a, 20, lon, lat), at(b, 20, lon, lat), at(b, 150, lon, lat),
+                                         at(a, 150, lon, lat)])
+        cameras.append(cam(id=f"C{i}", lon=lon, lat=lat, heading=heading, range_m=200, footprint=footprint))
+    index = CameraIndex(cameras)
+    bearing, dist = np.radians(rng.uniform(0, 360, 3000)), rng.uniform(0, 1700, 3000)
+    points = list(zip(*MetricFrame.around(LON, LAT).to_lonlat(dist * np.sin(bearing), dist * np.cos(bearing))))
+    many = index.covering_many([p[0] for p in points], [p[1] for p in points])
+    for (lon, lat), hits in zip(points[:300], many[:300]):
+        assert ids(hits) == ids(index.covering(lon, lat))
+    lons, lats = np.array(points).T
+    want: list[set[str]] = [set() for _ in points]
+    for c in cameras:  # each camera alone, over all the points: its footprint, or its own sector index
+        if c.footprint is not None:
+            seen = shapely.intersects_xy(c.footprint, lons, lats)
+        else:
+            seen = np.array([bool(h) for h in CameraIndex([c]).covering_many(lons, lats)])
+        for i in np.flatnonzero(seen):
+            want[i].add(c.id)
+    assert [set(ids(h)) for h in many] == want
+    assert sum(len(h) for h in many) > 100 and any(cameras[int(h.id[1:])].footprint is not None
+                                                   for hits in many for h in hits)
+
+
+@pytest.mark.parametrize(
+    "footprint, reason",
+    [
+        (shapely.Point(LON, LAT), "polygon"),
+        (shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)]), "not a valid polygon"),
+        (shapely.box(351000, 3543000, 351100, 3543100), "lon/lat"),
+        (shapely.Polygon(), "non-empty"),
+    ],
+)
+def test_invalid_footprints_rejected(footprint, reason):
+    with pytest.raises(ValidationError, match=reason):
+        cam(footprint=footprint)
