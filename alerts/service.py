@@ -57,9 +57,9 @@ from zhizhi.alerts.record import (
 from zhizhi.alerts.store import AlertStore, DuplicateOpenKey, StaleAlert
 from zhizhi.bus import Bus, Topic
 from zhizhi.gis.codes import (
-    LEVEL_DIGITS,
     InvalidCodeError,
     Level,
+    chain,
     is_within,
     level_of,
     validate_code,
@@ -114,10 +114,11 @@ class InvalidReport(AlertError, ValueError):
 def unit_above(code: str) -> str | None:
     """The command tier above ``code``: grid or village -> town -> district -> ``None``."""
     level = level_of(code)
-    if level in (Level.GRID, Level.VILLAGE):
-        return code[: LEVEL_DIGITS[Level.TOWN]]
+    codes = chain(code)
+    if level in (Level.GRID, Level.VILLAGE, Level.MICRO_GRID):
+        return codes[1]
     if level == Level.TOWN:
-        return code[: LEVEL_DIGITS[Level.DISTRICT]]
+        return codes[0]
     return None
 
 

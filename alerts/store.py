@@ -46,7 +46,7 @@ from sqlalchemy.exc import IntegrityError
 from zhizhi.alerts.record import OPEN_STATUSES, Alert, AlertAction, AlertStatus
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
-from zhizhi.layers.scope import Scope
+from zhizhi.layers.scope import Scope, within_clause
 from zhizhi.models.warning.record import Severity
 
 _OPEN = [s.value for s in OPEN_STATUSES]
@@ -131,8 +131,8 @@ def scope_clause(scope: Scope | str | None) -> ColumnElement[bool]:
     if code == "":
         return true()
     return or_(
-        _A.grid.startswith(code, autoescape=True),
-        _A.assignee_unit.startswith(code, autoescape=True),
+        within_clause(_A.grid, code),
+        within_clause(_A.assignee_unit, code),
     )
 
 

@@ -28,6 +28,7 @@ from zhizhi.console.api import (
     hazmat,
     health,
     incidents,
+    jurisdictions,
     layers,
     models,
     telemetry,
@@ -76,7 +77,7 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     for error in STORAGE_DOWN:
         app.add_exception_handler(error, storage_unavailable)
     for module in (health, auth, grids, cameras, layers, alerts, events, video, wall, ws, telemetry, hazmat,
-                   incidents, backtests, models, basemap):
+                   incidents, backtests, models, basemap, jurisdictions):
         app.include_router(module.router)
     app.include_router(auth.users_router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():

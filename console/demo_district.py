@@ -75,9 +75,13 @@ def needs_install(registry: LayerRegistry, demo: DemoSettings) -> bool:
     """True when a demo layer is missing or was generated from other settings."""
     everything = Scope.everything()
     stored = {info.name: info for info in registry.list_layers(everything)}
+    if "grids" in stored and (stored["grids"].meta or {}).get("imported"):
+        return False
     if any(name not in stored for name in LAYER_NAMES):
         return True
     meta = stored["grids"].meta or {}
+    if meta.get("imported"):  # the county's own hierarchy: never replaced by the demo's
+        return False
     return meta.get("demo_source") not in (None, demo_source(demo))
 
 

@@ -34,6 +34,7 @@ from zhizhi.alerts.store import AlertStore
 from zhizhi.alerts.watch import DeadlineWatch
 from zhizhi.bus import Bus, Cancellable, Topic
 from zhizhi.console.auth import AuthService, AuthStore
+from zhizhi.console.hierarchy import HierarchyWatch, apply_hierarchy
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.lifecycle import Lifecycle
 from zhizhi.console.scaleout import open_bus, wire_rule_models, wire_shared
@@ -81,6 +82,7 @@ class Runtime(Lifecycle):
         "recorders",  # evidence recorders of in-process workers (added later, stopped here)
         "fleet_feed",  # positions and drone poses of the bus into the fleet
         "live",  # websocket hub, its bridge from the bus, the position feed
+        "jurisdictions",  # the watch for a hierarchy imported by another process (applied live)
         "incident_links",  # alerts linked to incidents, workers' evidence attached, resync on reconnect
         "models",  # model store, promotions over the bus, the watch for other processes' promotions
         "warnings",  # the video warning model's runner
@@ -198,6 +200,14 @@ class Runtime(Lifecycle):
 
     def start_live(self) -> None:
         start_live(self._state)
+
+    def start_jurisdictions(self) -> None:
+        state = self._state
+        state.hierarchy_watch = HierarchyWatch(state.registry, lambda: apply_hierarchy(state)).start()
+
+    def stop_jurisdictions(self) -> None:
+        if self.state is not None and self.state.hierarchy_watch is not None:
+            self.state.hierarchy_watch.stop()
 
     def stop_live(self) -> None:
         state = self._state

@@ -33,6 +33,7 @@ from zhizhi.console.live.hub import LiveHub
 from zhizhi.console.scaleout import RuleModelsLeader
 from zhizhi.console.settings import Settings
 from zhizhi.gis.cameras import Camera, CameraIndex, fov_sectors
+from zhizhi.gis.codes import install_book
 from zhizhi.gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
 from zhizhi.layers import LayerRegistry, Scope, create_schema, make_engine
 from zhizhi.layers.hazmat import HazmatRegistry
@@ -62,6 +63,7 @@ from zhizhi.video.evidence_store import EvidenceStore
 from zhizhi.video.shared_frames import SharedFrames
 
 if TYPE_CHECKING:
+    from zhizhi.console.hierarchy import HierarchyWatch
     from zhizhi.console.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -97,6 +99,7 @@ class ConsoleState:
     warnings: WarningRunner | None = None
     models: ModelStore | None = None
     model_watch: ModelWatch | None = None
+    hierarchy_watch: HierarchyWatch | None = None  # a hierarchy imported elsewhere (console.hierarchy)
     recorders: list[EvidenceRecorder] = field(default_factory=list)
     hub: LiveHub | None = None
     live: LiveBridge | None = None
@@ -190,18 +193,22 @@ def sector_geojson(index: CameraIndex) -> list[dict]:
 
 
 def load_jurisdictions(registry: LayerRegistry) -> tuple[Jurisdictions, bool]:
-    """Rebuild the hierarchy from the stored ``towns``, ``villages`` and ``grids`` layers."""
+    """Rebuild the hierarchy from the stored ``towns``, ``villages``, ``grids`` (and
+    ``micro_grids``) layers and install its code book (:func:`zhizhi.gis.codes.install_book`)."""
     everything = Scope.everything()
     grids_info = registry.get_layer("grids", everything)
     meta = grids_info.meta or {}
-    tables = {name: registry.read_features(name, everything) for name in ("towns", "villages", "grids")}
+    names = ["towns", "villages", "grids"] + (["micro_grids"] if _has_layer(registry, "micro_grids") else [])
+    tables = {name: registry.read_features(name, everything) for name in names}
     jurisdictions = Jurisdictions.from_layers(
         meta.get("district_code", grids_info.owner_code),
         meta.get("district_name", grids_info.owner_code),
         tables["towns"],
         tables["villages"],
         tables["grids"],
+        tables.get("micro_grids"),
     )
+    install_book(jurisdictions.code_book())
     return jurisdictions, bool(meta.get("synthetic", False))
 
 

@@ -225,6 +225,7 @@ class _Checker:
             if level in ("grids", "micro_grids"):
                 self.kinds[level], issues = normalise_kinds(table, level)
                 self.errors.extend(issues)
+                table["kind"] = self.kinds[level]
             if level != "towns":
                 self.inside_parents(level, table)
         if "grids" in self.levels:
@@ -248,9 +249,26 @@ def check_hierarchy(
     tolerance_m: float = 1.0,
 ) -> HierarchyReport:
     """Validate tables as :func:`~zhizhi.gis.hierarchy_files.read_level` returns them."""
+    return checked_hierarchy(towns, villages, grids, micro_grids, district, tolerance_m)[0]
+
+
+def checked_hierarchy(
+    towns: gpd.GeoDataFrame,
+    villages: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    micro_grids: gpd.GeoDataFrame | None = None,
+    district: str | None = None,
+    tolerance_m: float = 1.0,
+) -> tuple[HierarchyReport, dict[str, gpd.GeoDataFrame]]:
+    """:func:`check_hierarchy`'s report and the tables as checked: every unit's ``parent`` filled
+    (from the code prefix where the file had none) and grid ``kind`` normalised."""
     levels = {"towns": towns, "villages": villages, "grids": grids, "micro_grids": micro_grids}
     checker = _Checker(levels, district, tolerance_m)
     checker.run()
+    return _report(checker, towns, villages, grids, micro_grids), checker.levels
+
+
+def _report(checker: _Checker, towns, villages, grids, micro_grids) -> HierarchyReport:
     return HierarchyReport(
         towns=len(towns),
         villages=len(villages),

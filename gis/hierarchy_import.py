@@ -10,7 +10,7 @@ from pathlib import Path
 
 import geopandas as gpd
 
-from zhizhi.gis.hierarchy_check import HierarchyReport, Issue, check_hierarchy
+from zhizhi.gis.hierarchy_check import HierarchyReport, Issue, checked_hierarchy
 from zhizhi.gis.hierarchy_fields import FieldMappingError, parse_field
 from zhizhi.gis.hierarchy_files import HierarchyFileError, read_level
 
@@ -33,6 +33,18 @@ def check_files(
     tolerance_m: float = 1.0,
 ) -> HierarchyReport:
     """Read ``files`` (level -> path: towns, villages, grids, optional micro_grids) and check them."""
+    return read_and_check(files, fields, crs, encoding, district, tolerance_m)[0]
+
+
+def read_and_check(
+    files: dict[str, Path | None],
+    fields: dict[str, dict[str, str]] | None = None,
+    crs: str | None = None,
+    encoding: str | None = None,
+    district: str | None = None,
+    tolerance_m: float = 1.0,
+) -> tuple[HierarchyReport, dict[str, gpd.GeoDataFrame]]:
+    """:func:`check_files`'s report and the checked tables (empty when a file did not read)."""
     fields = fields or {}
     tables: dict[str, gpd.GeoDataFrame | None] = {}
     errors: list[Issue] = []
@@ -46,17 +58,21 @@ def check_files(
             errors.append(Issue(level=level, codes=[], reason=str(exc)))
             tables[level] = None
     if errors:
-        return HierarchyReport(
+        return _unread_report(files, tables, errors), {}
+    return checked_hierarchy(
+        tables["towns"], tables["villages"], tables["grids"], tables.get("micro_grids"),
+        district=district, tolerance_m=tolerance_m,
+    )
+
+
+def _unread_report(files, tables, errors: list[Issue]) -> HierarchyReport:
+    return HierarchyReport(
             towns=_count(tables.get("towns")),
             villages=_count(tables.get("villages")),
             grids=_count(tables.get("grids")),
             micro_grids=None if files.get("micro_grids") is None else _count(tables.get("micro_grids")),
             errors=errors,
         )
-    return check_hierarchy(
-        tables["towns"], tables["villages"], tables["grids"], tables.get("micro_grids"),
-        district=district, tolerance_m=tolerance_m,
-    )
 
 
 def _count(table: gpd.GeoDataFrame | None) -> int:

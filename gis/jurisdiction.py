@@ -1,7 +1,13 @@
-"""The jurisdiction hierarchy: district -> town -> village/community -> grid.
+"""The jurisdiction hierarchy: district -> town -> village/community -> grid (-> micro-grid).
 
 :class:`Jurisdictions` holds every unit with its code, name, parent and WGS-84 geometry, and
 answers "which grid / village / town is this point in" for one point or a million.
+
+Grids come in kinds: comprehensive grids (综合网格) tile their village and give a point its chain;
+dedicated grids (专属网格: a school, a park, a hospital) may overlap them and are reported beside
+it; micro-grids (微网格), when a county has them, lie below the comprehensive grids. A unit's
+parent is the one stored with it, so imported codes need not extend their parent's
+(:meth:`Jurisdictions.code_book`).
 
 >>> from zhizhi.gis.district import DistrictSpec, generate_district
 >>> j = Jurisdictions.from_district(generate_district(DistrictSpec(seed=1, grids=64, towns=3,
@@ -21,9 +27,12 @@ import shapely
 from numpy.typing import ArrayLike, NDArray
 from pydantic import BaseModel, ConfigDict
 
-from zhizhi.gis.codes import LEVELS, Level, chain, level_of, validate_code
+from zhizhi.gis.codes import LEVELS, CodeBook, Level, validate_code
 from zhizhi.gis.crs import convert
 from zhizhi.gis.grid_index import OUTSIDE, GridIndex
+
+COMPREHENSIVE, DEDICATED, MICRO = "comprehensive", "dedicated", "micro"
+_TABLE_LEVELS = {"towns": Level.TOWN, "villages": Level.VILLAGE, "grids": Level.GRID, "micro_grids": Level.MICRO_GRID}
 
 
 class Jurisdiction(BaseModel):
@@ -36,6 +45,7 @@ class Jurisdiction(BaseModel):
     level: Level
     parent: str | None
     geometry: shapely.Geometry
+    kind: str = COMPREHENSIVE
 
     @property
     def anchor(self) -> tuple[float, float]:
@@ -45,12 +55,15 @@ class Jurisdiction(BaseModel):
 
 
 class Location(BaseModel):
-    """Where a point lies: its grid and the whole chain above it (the contract of locate)."""
+    """Where a point lies: its grid and the whole chain above it (the contract of locate), and
+    the dedicated grids and the micro-grid that contain it, where the county has them."""
 
     grid: str
     village: str
     town: str
     district: str
+    dedicated_grids: list[str] = []
+    micro_grid: str | None = None
 
 
 class OutsideDistrictError(LookupError):
@@ -66,23 +79,47 @@ class Jurisdictions:
         towns: gpd.GeoDataFrame,
         villages: gpd.GeoDataFrame,
         grids: gpd.GeoDataFrame,
+        micro_grids: gpd.GeoDataFrame | None = None,
     ) -> None:
         code, name, geometry = district
-        self.district_code = validate_code(code)
+        self.district_code = code if len(code) == 6 and code.isdigit() else validate_code(code)
         self._units: dict[str, Jurisdiction] = {
             code: Jurisdiction(code=code, name=name, level=Level.DISTRICT, parent=None, geometry=geometry)
         }
-        for table in (towns, villages, grids):
-            for row_code, row_name, parent, geom in zip(
-                table["code"], table["name"], table["parent"], table.geometry.values
+        tables = {"towns": towns, "villages": villages, "grids": grids, "micro_grids": micro_grids}
+        for table_name, table in tables.items():
+            if table is None:
+                continue
+            level = _TABLE_LEVELS[table_name]
+            default = MICRO if level == Level.MICRO_GRID else COMPREHENSIVE
+            kinds = table["kind"].fillna(default) if "kind" in table else [default] * len(table)
+            for row_code, row_name, parent, geom, kind in zip(
+                table["code"], table["name"], table["parent"], table.geometry.values, kinds
             ):
                 self._units[row_code] = Jurisdiction(
-                    code=row_code, name=row_name, level=level_of(row_code), parent=parent, geometry=geom
+                    code=row_code, name=row_name, level=level, parent=parent, geometry=geom, kind=str(kind)
                 )
-        order = np.argsort(grids["code"].to_numpy())
-        self.grid_codes: NDArray[np.str_] = grids["code"].to_numpy()[order].astype(str)
-        self._grid_index = GridIndex(grids.geometry.values[order])
+        kinds = (
+            grids["kind"].fillna(COMPREHENSIVE).to_numpy() if "kind" in grids else np.full(len(grids), COMPREHENSIVE)
+        )
+        comprehensive = grids[kinds == COMPREHENSIVE]
+        order = np.argsort(comprehensive["code"].to_numpy())
+        self.grid_codes: NDArray[np.str_] = comprehensive["code"].to_numpy()[order].astype(str)
+        self._grid_index = GridIndex(comprehensive.geometry.values[order])
+        dedicated = grids[kinds == DEDICATED]
+        self._dedicated_codes = dedicated["code"].to_numpy().astype(str)
+        self._dedicated = shapely.STRtree(dedicated.geometry.values) if len(dedicated) else None
+        self._micro_codes = np.empty(0, dtype=str)
+        self._micro_index: GridIndex | None = None
+        if micro_grids is not None and len(micro_grids):
+            micro_order = np.argsort(micro_grids["code"].to_numpy())
+            self._micro_codes = micro_grids["code"].to_numpy()[micro_order].astype(str)
+            self._micro_index = GridIndex(micro_grids.geometry.values[micro_order])
         self._check_chains()
+        self._children: dict[str, list[Jurisdiction]] = {}
+        for unit in self._units.values():
+            if unit.parent is not None:
+                self._children.setdefault(unit.parent, []).append(unit)
 
     @classmethod
     def from_district(cls, district) -> Jurisdictions:
@@ -92,18 +129,26 @@ class Jurisdictions:
 
     @classmethod
     def from_layers(
-        cls, district_code: str, district_name: str, towns, villages, grids
+        cls, district_code: str, district_name: str, towns, villages, grids, micro_grids=None
     ) -> Jurisdictions:
-        """From stored ``towns``, ``villages`` and ``grids`` layers (code/name/parent columns)."""
+        """From stored ``towns``, ``villages``, ``grids`` (and ``micro_grids``) layers
+        (code/name/parent columns; grids and micro-grids may carry ``kind``)."""
         geometry = shapely.union_all(towns.geometry.values)
-        return cls((district_code, district_name, geometry), towns, villages, grids)
+        return cls((district_code, district_name, geometry), towns, villages, grids, micro_grids)
 
     def _check_chains(self) -> None:
         for code, unit in self._units.items():
             if unit.parent is not None and unit.parent not in self._units:
                 raise ValueError(f"{code} names parent {unit.parent}, which is not in the hierarchy")
-            if unit.parent is not None and not code.startswith(unit.parent):
-                raise ValueError(f"code {code} does not extend its parent's code {unit.parent}")
+
+    def code_book(self) -> CodeBook:
+        """Every unit's parent and level, for :func:`zhizhi.gis.codes.install_book`."""
+        return CodeBook({c: u.parent for c, u in self._units.items()}, {c: u.level for c, u in self._units.items()})
+
+    def replace_with(self, other: Jurisdictions) -> None:
+        """Become ``other`` in place, so that every holder of this object sees the new hierarchy
+        (a live re-import). One attribute assignment: a reader sees the old or the new whole."""
+        self.__dict__ = other.__dict__
 
     def __contains__(self, code: object) -> bool:
         return code in self._units
@@ -120,7 +165,7 @@ class Jurisdictions:
 
     def children(self, code: str) -> list[Jurisdiction]:
         """The units directly below ``code``."""
-        return [u for u in self._units.values() if u.parent == code]
+        return list(self._children.get(code, ()))
 
     def units(self, level: Level | None = None) -> list[Jurisdiction]:
         """All units, or those of one level."""
@@ -128,7 +173,10 @@ class Jurisdictions:
 
     def chain(self, code: str) -> list[Jurisdiction]:
         """The unit and its ancestors, from the district down."""
-        return [self.get(c) for c in chain(code)]
+        units = [self.get(code)]
+        while units[-1].parent is not None:
+            units.append(self.get(units[-1].parent))
+        return units[::-1]
 
     @property
     def grid_index(self) -> GridIndex:
@@ -152,8 +200,42 @@ class Jurisdictions:
             raise OutsideDistrictError(
                 f"point ({lon:.6f}, {lat:.6f}) [{crs}] is outside district {self.district_code}"
             )
-        grid, village, town, district = chain(code)[::-1]
-        return Location(grid=grid, village=village, town=town, district=district)
+        district, town, village, grid = (u.code for u in self.chain(code)[:4])
+        return Location(grid=grid, village=village, town=town, district=district,
+                        dedicated_grids=self._dedicated_at(lon, lat, crs), micro_grid=self._micro_at(lon, lat, crs))
+
+    def _dedicated_at(self, lon: float, lat: float, crs: str) -> list[str]:
+        if self._dedicated is None:
+            return []
+        lon_w, lat_w = convert(np.array([lon]), np.array([lat]), crs)
+        hits = self._dedicated.query(shapely.points(lon_w[0], lat_w[0]), predicate="intersects")
+        return sorted(self._dedicated_codes[hits].tolist())
+
+    def _micro_at(self, lon: float, lat: float, crs: str) -> str | None:
+        if self._micro_index is None:
+            return None
+        lon_w, lat_w = convert(np.array([lon]), np.array([lat]), crs)
+        i = int(self._micro_index.locate(lon_w, lat_w)[0])
+        return None if i == OUTSIDE else str(self._micro_codes[i])
+
+    def locate_extras_many(
+        self, lon: ArrayLike, lat: ArrayLike, crs: str = "wgs84"
+    ) -> tuple[list[list[str]], NDArray[np.object_]]:
+        """For many points: the dedicated grids containing each, and its micro-grid (``None``)."""
+        lon_w, lat_w = convert(lon, lat, crs)
+        lon_w, lat_w = np.atleast_1d(lon_w), np.atleast_1d(lat_w)
+        dedicated: list[list[str]] = [[] for _ in range(len(lon_w))]
+        if self._dedicated is not None:
+            pts, hits = self._dedicated.query(shapely.points(lon_w, lat_w), predicate="intersects")
+            for p, h in zip(pts, hits):
+                dedicated[p].append(str(self._dedicated_codes[h]))
+            for found in dedicated:
+                found.sort()
+        micro = np.full(len(lon_w), None, dtype=object)
+        if self._micro_index is not None:
+            idx = self._micro_index.locate(lon_w, lat_w)
+            micro[idx != OUTSIDE] = self._micro_codes[idx[idx != OUTSIDE]]
+        return dedicated, micro
 
     def lowest_containing(self, geometries: Sequence[shapely.Geometry] | NDArray) -> list[str]:
         """For each WGS-84 geometry, the code of the smallest unit that covers it whole.
@@ -163,11 +245,10 @@ class Jurisdictions:
         """
         geoms = np.asarray(geometries, dtype=object)
         result = np.full(len(geoms), self.district_code, dtype=object)
-        for level in reversed(LEVELS[1:]):  # town, village, grid: finer levels overwrite
-            units = self.units(level)
+        for level in LEVELS[1:]:  # town, village, grid: a finer unit replaces a coarser one
+            units = [u for u in self.units(level) if u.kind == COMPREHENSIVE]
             tree = shapely.STRtree([u.geometry for u in units])
             geom_idx, unit_idx = tree.query(geoms, predicate="covered_by")
             for g, u in zip(geom_idx, unit_idx):
-                if len(units[u].code) > len(result[g]):
-                    result[g] = units[u].code
+                result[g] = units[u].code
         return result.tolist()

@@ -135,12 +135,19 @@ def parse_points(text: str, default_crs: str = "wgs84") -> PointTable:
 
 def locate_points(jurisdictions: Jurisdictions, table: PointTable) -> dict[str, NDArray[np.object_]]:
     """``grid``, ``village``, ``town`` and ``district`` codes of every point (``None`` outside),
-    one lookup per coordinate system in the table; the chain follows each unit's parent."""
+    one lookup per coordinate system in the table; the chain follows each unit's parent. Also the
+    dedicated grids containing each point (a list) and its micro-grid (``None`` where none)."""
     grid = np.full(len(table), None, dtype=object)
+    dedicated = np.empty(len(table), dtype=object)
+    dedicated[:] = [[] for _ in range(len(table))]
+    micro = np.full(len(table), None, dtype=object)
     for system in CRS:
         hit = table.crs == system
         if hit.any():
             grid[hit] = jurisdictions.locate_many(table.lon[hit], table.lat[hit], system)
+            found, micro[hit] = jurisdictions.locate_extras_many(table.lon[hit], table.lat[hit], system)
+            for i, codes in zip(np.flatnonzero(hit), found):
+                dedicated[i] = codes
     chains = {"grid": grid} | {level: np.full(len(table), None, dtype=object) for level in _ABOVE_GRID}
     inside = np.flatnonzero(pd.notna(grid))
     if len(inside):
@@ -148,7 +155,9 @@ def locate_points(jurisdictions: Jurisdictions, table: PointTable) -> dict[str, 
         for level in _ABOVE_GRID:
             codes = np.array([jurisdictions.get(c).parent for c in codes], dtype=object)
             chains[level][inside] = codes[inverse]
-    return chains
+    outside = pd.isna(grid)
+    micro[outside] = None
+    return chains | {"dedicated_grids": dedicated, "micro_grid": micro}
 
 
 def json_lines(table: PointTable, chains: dict[str, NDArray[np.object_]]) -> list[str]:

@@ -18,7 +18,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection, RowMapping
 from sqlalchemy.exc import IntegrityError
 
-from zhizhi.gis.codes import InvalidCodeError, is_within, validate_code
+from zhizhi.gis.codes import InvalidCodeError, is_code_like, is_within, validate_code
 from zhizhi.layers.crsinfo import WGS84
 from zhizhi.layers.db import migrate
 from zhizhi.layers.errors import LayerError
@@ -56,7 +58,7 @@ from zhizhi.layers.geometry import as_array, geometry_type_of
 from zhizhi.layers.io import ImportLimits, export_layer, read_layer_file
 from zhizhi.layers.models import KIND_PATTERN, NAME_PATTERN, VISIBILITIES, Feature, Layer, utcnow
 from zhizhi.layers.props import json_object, records
-from zhizhi.layers.scope import Scope, apply_scope, feature_clause, layer_clause
+from zhizhi.layers.scope import Scope, apply_scope, feature_clause, layer_clause, within_clause, within_mask
 from zhizhi.layers.validate import check_lonlat
 
 Bbox = tuple[float, float, float, float]
@@ -89,7 +91,7 @@ def _clipped(codes: np.ndarray, scope: Scope) -> np.ndarray:
     """Which features :func:`~layers.scope.apply_scope` clips: those not within the scope."""
     if scope.is_everything or not len(codes):
         return np.zeros(len(codes), dtype=bool)
-    return ~np.char.startswith(codes.astype(str), scope.code)
+    return ~within_mask(codes, scope.code)
 
 
 def _postgis_scope_clause(scope: Scope) -> ColumnElement[bool]:
@@ -100,7 +102,7 @@ def _postgis_scope_clause(scope: Scope) -> ColumnElement[bool]:
     """
     if scope.is_everything or not scope.ancestors or scope.geometry is None:
         return true()
-    within = Feature.code.startswith(scope.code, autoescape=True)
+    within = within_clause(Feature.code, scope.code)
     return or_(within, func.ST_Intersects(_GEOM, _from_wkb(scope.geometry)))
 
 
@@ -181,9 +183,9 @@ def _feature_codes(codes: Sequence[str | None] | None, n: int, owner: str) -> np
         raise LayerError("invalid_argument", f"{len(arr)} codes given for {n} features")
     arr[pd.isna(arr)] = owner
     text = pd.Series(arr, dtype=object).map(str)
-    well_formed = text.str.fullmatch(r"\d{6}(?:\d{3}){0,3}").to_numpy(dtype=bool)
+    well_formed = np.fromiter((is_code_like(c) for c in text), dtype=bool, count=n)
     related = np.fromiter(
-        (c.startswith(owner) or owner.startswith(c) for c in text), dtype=bool, count=n
+        (is_within(c, owner) or is_within(owner, c) for c in text), dtype=bool, count=n
     )
     bad = np.flatnonzero(~(well_formed & related))
     if len(bad):
@@ -239,6 +241,43 @@ def _refuse_foreign(name: str, owner_code: str, writer: Scope) -> None:
             f"layer {name!r} belongs to another jurisdiction: only its owner or a unit above it may "
             "replace it; choose another name",
         )
+
+
+@dataclass(frozen=True)
+class _LayerWrite:
+    """A layer checked and converted for writing (what :meth:`LayerRegistry._write` stores)."""
+
+    name: str
+    replace: bool
+    writer: Scope | None
+    values: dict[str, Any]
+    n: int
+    codes: np.ndarray
+    props: pd.DataFrame
+    wkb: np.ndarray
+    bounds: np.ndarray
+    now: dt.datetime
+
+
+class LayerTransaction:
+    """Writes on one open transaction of a :class:`LayerRegistry` (:meth:`LayerRegistry.transaction`)."""
+
+    def __init__(self, registry: LayerRegistry, conn: Connection) -> None:
+        self.registry = registry
+        self.conn = conn
+
+    def save_layer(self, name: str, gdf: gpd.GeoDataFrame, **options: Any) -> None:
+        """:meth:`LayerRegistry.save_layer` inside this transaction."""
+        self.registry._write(self.conn, self.registry._prepare(name, gdf, **options))
+
+    def delete_layer(self, name: str) -> bool:
+        """Delete layer ``name`` and its features if it exists; whether it did."""
+        layer_id = self.conn.execute(select(_LAYERS.c.id).where(_LAYERS.c.name == name)).scalar()
+        if layer_id is None:
+            return False
+        self.conn.execute(delete(_FEATURES).where(_FEATURES.c.layer_id == layer_id))
+        self.conn.execute(delete(_LAYERS).where(_LAYERS.c.id == layer_id))
+        return True
 
 
 class LayerRegistry:
@@ -389,7 +428,7 @@ class LayerRegistry:
                 within = (
                     true()
                     if scope.is_everything
-                    else f.code.startswith(scope.code, autoescape=True)
+                    else within_clause(f.code, scope.code)
                 )
                 found = conn.execute(select(f.fid).where(*base, within, hit)).scalars().all()
                 rows = []
@@ -451,6 +490,42 @@ class LayerRegistry:
         its jurisdiction (``forbidden`` otherwise: a town never replaces a district's or a
         neighbour's layer), checked in the same transaction as the replacement.
         """
+        prepared = self._prepare(
+            name, gdf, kind=kind, owner_code=owner_code, title=title, style=style, visibility=visibility,
+            meta=meta, codes=codes, replace=replace, writer=writer,
+        )
+        try:
+            with self.engine.begin() as conn:
+                self._write(conn, prepared)
+        except IntegrityError as exc:
+            raise LayerError(
+                "exists", f"layer {name!r} was created concurrently; try again"
+            ) from exc
+        return self.get_layer(name, Scope.everything())
+
+
+    @contextmanager
+    def transaction(self) -> Iterator[LayerTransaction]:
+        """Several writes that commit together or not at all (an imported hierarchy's layers)."""
+        with self.engine.begin() as conn:
+            yield LayerTransaction(self, conn)
+
+    def _prepare(
+        self,
+        name: str,
+        gdf: gpd.GeoDataFrame,
+        *,
+        kind: str,
+        owner_code: str,
+        title: str | None = None,
+        style: Mapping[str, Any] | None = None,
+        visibility: str = "shared",
+        meta: Mapping[str, Any] | None = None,
+        codes: Sequence[str | None] | None = None,
+        replace: bool = True,
+        writer: Scope | None = None,
+    ) -> _LayerWrite:
+        """Check and convert everything a write of :meth:`save_layer` needs, before any SQL."""
         _check_args(name, owner_code, kind, visibility)
         style_d = json_object(style, "style")
         meta_d = json_object(meta, "meta")
@@ -502,41 +577,40 @@ class LayerRegistry:
             "maxy": total[3],
             "updated_at": now,
         }
-        try:
-            with self.engine.begin() as conn:
-                existing = conn.execute(
-                    select(_LAYERS.c.id, _LAYERS.c.owner_code).where(_LAYERS.c.name == name)
-                ).first()
-                layer_id = None if existing is None else existing.id
-                if existing is not None and not replace:
-                    raise LayerError(
-                        "exists", f"layer {name!r} exists (pass replace=True to replace it)"
-                    )
-                if existing is not None and writer is not None:
-                    _refuse_foreign(name, existing.owner_code, writer)
-                if layer_id is None:
-                    layer_id = conn.execute(
-                        insert(_LAYERS).values(name=name, created_at=now, **values)
-                    ).inserted_primary_key[0]
-                else:
-                    conn.execute(delete(_FEATURES).where(_FEATURES.c.layer_id == layer_id))
-                    conn.execute(update(_LAYERS).where(_LAYERS.c.id == layer_id).values(**values))
-                for start in range(0, n, self.chunk_size):
-                    stop = min(start + self.chunk_size, n)
-                    self._insert_features(
-                        conn,
-                        layer_id,
-                        start,
-                        feature_codes[start:stop],
-                        records(props.iloc[start:stop], start),
-                        wkb[start:stop],
-                        bounds[start:stop],
-                    )
-        except IntegrityError as exc:
+        return _LayerWrite(name, replace, writer, values, n, feature_codes, props, wkb, bounds, now)
+
+    def _write(self, conn: Connection, w: _LayerWrite) -> None:
+        """Write a prepared layer on ``conn`` (inside the caller's transaction)."""
+        name, replace, writer, values, n, now = w.name, w.replace, w.writer, w.values, w.n, w.now
+        feature_codes, props, wkb, bounds = w.codes, w.props, w.wkb, w.bounds
+        existing = conn.execute(
+            select(_LAYERS.c.id, _LAYERS.c.owner_code).where(_LAYERS.c.name == name)
+        ).first()
+        layer_id = None if existing is None else existing.id
+        if existing is not None and not replace:
             raise LayerError(
-                "exists", f"layer {name!r} was created concurrently; try again"
-            ) from exc
-        return self.get_layer(name, Scope.everything())
+                "exists", f"layer {name!r} exists (pass replace=True to replace it)"
+            )
+        if existing is not None and writer is not None:
+            _refuse_foreign(name, existing.owner_code, writer)
+        if layer_id is None:
+            layer_id = conn.execute(
+                insert(_LAYERS).values(name=name, created_at=now, **values)
+            ).inserted_primary_key[0]
+        else:
+            conn.execute(delete(_FEATURES).where(_FEATURES.c.layer_id == layer_id))
+            conn.execute(update(_LAYERS).where(_LAYERS.c.id == layer_id).values(**values))
+        for start in range(0, n, self.chunk_size):
+            stop = min(start + self.chunk_size, n)
+            self._insert_features(
+                conn,
+                layer_id,
+                start,
+                feature_codes[start:stop],
+                records(props.iloc[start:stop], start),
+                wkb[start:stop],
+                bounds[start:stop],
+            )
 
     def _insert_features(
         self,

@@ -31,8 +31,9 @@ import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
 from sqlalchemy import ColumnElement, and_, or_, true
+from sqlalchemy.orm import InstrumentedAttribute
 
-from zhizhi.gis.codes import chain, is_within, validate_code
+from zhizhi.gis.codes import active_book, chain, is_within, subtree, validate_code
 from zhizhi.layers.geometry import as_array, keep_dimension
 from zhizhi.layers.models import Feature, Layer
 
@@ -65,6 +66,29 @@ class Scope:
         return [] if self.is_everything else chain(self.code)[:-1]
 
 
+def within_clause(column: ColumnElement[str] | InstrumentedAttribute[str], code: str) -> ColumnElement[bool]:
+    """SQL twin of :func:`~zhizhi.gis.codes.is_within` (``column`` within ``code``): ``LIKE
+    'code%'``, or the explicit codes below ``code`` when the imported hierarchy's codes do not
+    nest by prefix."""
+    codes = subtree(code)
+    if codes is None:
+        return column.startswith(code, autoescape=True)
+    return column.in_(sorted(codes))
+
+
+def within_mask(codes: ArrayLike, code: str) -> NDArray[np.bool_]:
+    """For each of ``codes``, whether it lies within ``code`` (vectorised :func:`is_within`)."""
+    arr = np.asarray(codes, dtype=object).astype(str)
+    if not len(arr):
+        return np.zeros(0, dtype=bool)
+    below = subtree(code)
+    if below is None:
+        return np.char.startswith(arr, code)
+    # Codes the hierarchy does not know (stored under an earlier one) keep the prefix rule.
+    known = np.isin(arr, list(active_book().parents))
+    return np.isin(arr, list(below)) | (~known & np.char.startswith(arr, code))
+
+
 def layer_visible(owner_code: str, visibility: str, scope: Scope) -> bool:
     """Whether ``scope`` may see a layer owned by ``owner_code`` with ``visibility``."""
     if is_within(owner_code, scope.code):
@@ -76,7 +100,7 @@ def layer_clause(scope: Scope) -> ColumnElement[bool]:
     """SQL condition on :class:`Layer` equal to :func:`layer_visible`."""
     if scope.is_everything:
         return true()
-    own = Layer.owner_code.startswith(scope.code, autoescape=True)
+    own = within_clause(Layer.owner_code, scope.code)
     if not scope.ancestors:
         return own
     return or_(own, and_(Layer.owner_code.in_(scope.ancestors), Layer.visibility == "shared"))
@@ -86,7 +110,7 @@ def feature_clause(scope: Scope) -> ColumnElement[bool]:
     """SQL pre-filter on :class:`Feature`: code within the scope, or a strict ancestor of it."""
     if scope.is_everything:
         return true()
-    within = Feature.code.startswith(scope.code, autoescape=True)
+    within = within_clause(Feature.code, scope.code)
     if not scope.ancestors:
         return within
     if scope.geometry is None:  # ancestor features would be clipped to nothing
@@ -106,7 +130,7 @@ def apply_scope(
     codes_a = np.asarray(codes, dtype=object).astype(str)
     if scope.is_everything:
         return np.ones(len(geoms), dtype=bool), geoms
-    within = np.char.startswith(codes_a, scope.code) if len(codes_a) else np.zeros(0, bool)
+    within = within_mask(codes_a, scope.code)
     above = np.isin(codes_a, scope.ancestors) & ~within
     keep = within.copy()
     if scope.geometry is not None and above.any():
@@ -122,4 +146,4 @@ def apply_scope(
     return keep, geoms
 
 
-__all__ = ["Scope", "apply_scope", "feature_clause", "layer_clause", "layer_visible"]
+__all__ = ["Scope", "apply_scope", "feature_clause", "layer_clause", "layer_visible", "within_clause", "within_mask"]

@@ -58,6 +58,17 @@ class Fleet:
         self._dirty_drones: set[str] = set()
         self._drone_index = MovingObjectIndex(frame)
 
+    def rebase(self, frame: MetricFrame, district_code: str) -> None:
+        """Follow a re-imported district: its code and metric frame (the drones are re-indexed)."""
+        index = MovingObjectIndex(frame)
+        with self._lock:
+            self.district_code = district_code
+            for drone_id, record in self._drones.items():
+                record["grid"] = self.locate([record["lon"]], [record["lat"]])[0]
+                index.upsert(drone_id, record["lon"], record["lat"], battery_pct=record.get("battery_pct"))
+            self._drone_index = index
+            self._dirty_drones.update(self._drones)
+
     # --- bus handlers --------------------------------------------------------------------------
     def on_fixes(self, batch: FixBatch) -> None:
         """A batch of the gate's accepted fixes (the ``telemetry`` topic's message): keep each

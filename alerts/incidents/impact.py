@@ -55,6 +55,12 @@ class IncidentImpact:
         district = jurisdictions.get(jurisdictions.district_code).geometry
         self.frame = MetricFrame.for_geometry(district)
 
+    def rebase(self, frame: MetricFrame) -> None:
+        """Follow a re-imported hierarchy: a new metric frame, layers read again on next use."""
+        with self._lock:
+            self.frame = frame
+            self._layers = None
+
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """The district's layers the analysis reads (loaded on first use)."""
         with self._lock:

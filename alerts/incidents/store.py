@@ -42,6 +42,7 @@ from zhizhi.alerts.store import alerts_table
 from zhizhi.alerts.store import scope_clause as alert_scope_clause
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
+from zhizhi.layers.scope import within_clause
 
 incidents_table = Table(
     "incidents",
@@ -110,9 +111,9 @@ def scope_clause(scope: ScopeLike) -> ColumnElement[bool]:
     if code == "":
         return true()
     touched = exists(
-        select(_C.incident_id).where(_C.incident_id == _I.id, _C.code.startswith(code, autoescape=True))
+        select(_C.incident_id).where(_C.incident_id == _I.id, within_clause(_C.code, code))
     )
-    return or_(_I.owner_unit.startswith(code, autoescape=True), touched)
+    return or_(within_clause(_I.owner_unit, code), touched)
 
 
 def _incident(row: Any) -> Incident:

@@ -52,6 +52,7 @@ from zhizhi.console.api.deps import (
     url_session,
 )
 from zhizhi.console.auth import Permission
+from zhizhi.gis.codes import CODE_PATTERN
 from zhizhi.layers import Scope
 from zhizhi.models.warning.record import Severity
 
@@ -85,7 +86,7 @@ class EscalateBody(BaseModel):
 class HandDownBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    unit: str = Field(pattern=r"^\d{6}(\d{3}){0,3}$", description="Jurisdiction code of the unit.")
+    unit: str = Field(pattern=CODE_PATTERN, description="Jurisdiction code of the unit.")
     note: Note = ""
 
 

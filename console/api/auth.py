@@ -52,7 +52,7 @@ from zhizhi.console.auth import (
 from zhizhi.console.auth.models import USERNAME_PATTERN, to_datetime
 from zhizhi.console.auth.passwords import MAX_PASSWORD_LENGTH
 from zhizhi.console.auth.roles import PERMISSIONS, Role
-from zhizhi.gis.codes import is_within
+from zhizhi.gis.codes import CODE_PATTERN, is_within
 
 
 @asynccontextmanager
@@ -147,7 +147,7 @@ class NewUser(BaseModel):
 
     username: str = Field(pattern=USERNAME_PATTERN)
     role: Role
-    jurisdiction: str = Field(pattern=r"^\d{6}(\d{3}){0,2}$", description="District, town or village code.")
+    jurisdiction: str = Field(pattern=CODE_PATTERN, description="District, town or village code.")
     password: str = Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)
 
 

@@ -26,7 +26,7 @@ _STATUS = {"too_large": 413, "not_found": 404, "exists": 409, "forbidden": 403}
 _CHUNK = 1024 * 1024
 # Layers the console's own indexes are built from; replacing them needs a restart path that
 # re-validates the hierarchy, so the upload endpoint refuses them.
-_MANAGED = {"towns", "villages", "grids"}
+_MANAGED = {"towns", "villages", "grids", "micro_grids"}
 _EXPORT_TYPES = {
     "geojson": ("application/geo+json", "geojson"),
     "gpkg": ("application/geopackage+sqlite3", "gpkg"),

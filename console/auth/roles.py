@@ -1,18 +1,19 @@
 """Roles and what each may do: the one permission table of the console.
 
-=====================  =====  ============  =========  =============  =======  =======
-permission             admin  duty_officer  emergency  town_operator  analyst  gateway
-=====================  =====  ============  =========  =============  =======  =======
-``read``               yes    yes           yes        yes            yes      no
-``alerts.act``         yes    yes           yes        yes            no       no
-``events.report``      yes    yes           yes        yes            no       no
-``layers.import``      yes    yes           yes        yes            yes      no
-``hazmat.manage``      yes    yes           yes        no             no       no
-``incidents.manage``   yes    yes           yes        yes            no       no
-``telemetry.ingest``   yes    no            no         no             no       yes
-``users.manage``       yes    no            no         no             no       no
-``models.manage``      yes    no            no         no             yes      no
-=====================  =====  ============  =========  =============  =======  =======
+========================  =====  ============  =========  =============  =======  =======
+permission                admin  duty_officer  emergency  town_operator  analyst  gateway
+========================  =====  ============  =========  =============  =======  =======
+``read``                  yes    yes           yes        yes            yes      no
+``alerts.act``            yes    yes           yes        yes            no       no
+``events.report``         yes    yes           yes        yes            no       no
+``layers.import``         yes    yes           yes        yes            yes      no
+``hazmat.manage``         yes    yes           yes        no             no       no
+``incidents.manage``      yes    yes           yes        yes            no       no
+``telemetry.ingest``      yes    no            no         no             no       yes
+``users.manage``          yes    no            no         no             no       no
+``models.manage``         yes    no            no         no             yes      no
+``jurisdictions.manage``  yes    no            no         no             no       no
+========================  =====  ============  =========  =============  =======  =======
 
 ``read`` is the map, layers, cameras, search, alerts with their history and evidence; ``alerts.act``
 is transition, escalate and hand down; ``events.report`` is ``POST /api/events``; ``layers.import``
@@ -20,7 +21,9 @@ is ``POST /api/layers``; ``hazmat.manage`` is the hazardous-chemical vehicle reg
 ``incidents.manage`` is opening, noting and closing incidents; ``telemetry.ingest`` is ``POST
 /api/telemetry``; ``users.manage`` is the users API; ``models.manage`` is adding, promoting and
 rolling back model versions (``/api/models``) — model configurations are district-wide, so only a
-district-level admin or analyst may change them (reading them needs ``read``). Every permission
+district-level admin or analyst may change them (reading them needs ``read``);
+``jurisdictions.manage`` is importing the county's own towns, villages and grids
+(``/api/jurisdictions``), for district-level admins only. Every permission
 applies inside the user's own jurisdiction only (:mod:`layers.scope`): a town operator works its
 town's alerts, a district duty officer the whole district's. Analysts build and tune warning models
 and write reports: they read everything in their jurisdiction, may import layers and manage model
@@ -67,6 +70,7 @@ class Permission(StrEnum):
     TELEMETRY_INGEST = "telemetry.ingest"
     USERS_MANAGE = "users.manage"
     MODELS_MANAGE = "models.manage"
+    JURISDICTIONS_MANAGE = "jurisdictions.manage"
 
 
 _OPERATE = frozenset(
@@ -94,6 +98,7 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.TELEMETRY_INGEST: "post telemetry",
     Permission.USERS_MANAGE: "manage users",
     Permission.MODELS_MANAGE: "add, promote or roll back model versions",
+    Permission.JURISDICTIONS_MANAGE: "import the district's jurisdictions",
 }
 
 # The levels a role's jurisdiction may have (grids are never a user's jurisdiction).

@@ -37,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
+from zhizhi.layers.scope import within_clause
 
 users_table = Table(
     "users",
@@ -159,7 +160,7 @@ class AuthStore:
         """Users whose jurisdiction lies within ``within`` (all by default), by name."""
         query = select(users_table).order_by(_U.username)
         if within:
-            query = query.where(_U.code.startswith(within, autoescape=True))
+            query = query.where(within_clause(_U.code, within))
         with self.engine.connect() as conn:
             return [UserRow(**row._mapping) for row in conn.execute(query)]
 

@@ -61,10 +61,18 @@ def test_a_refused_import_names_the_codes_and_exits_2(tables, tmp_path):
     assert text.exit_code == 2 and "refused: 2 errors" in text.stdout
 
 
-def test_storing_is_not_available_yet(files):
-    result = CliRunner().invoke(app, _args(files))
-    assert result.exit_code == 2
-    assert "storing an imported hierarchy is not available yet" in result.stderr
+def test_a_refused_import_stores_nothing(tables, tmp_path, monkeypatch):
+    """Without --dry-run, refused files leave the store as it was (here: empty)."""
+    from zhizhi.layers import LayerRegistry, Scope, make_engine
+
+    monkeypatch.setenv("ZHIZHI_DATA_DIR", str(tmp_path / "data"))
+    grids = tables.grids.copy()
+    grids.loc[2, "所属村居"] = "320612999999"
+    files = write_hierarchy(type(tables)(tables.towns, tables.villages, grids), tmp_path / "files")
+    result = CliRunner().invoke(app, _args(files, "--json"))
+    assert result.exit_code == 2 and json.loads(result.stdout)["errors"]
+    registry = LayerRegistry(make_engine(f"sqlite:///{tmp_path / 'data' / 'zhizhi.db'}"))
+    assert registry.list_layers(Scope.everything()) == []
 
 
 def test_bad_field_option_and_missing_crs(files):

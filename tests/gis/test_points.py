@@ -91,7 +91,8 @@ def test_batch_matches_one_point_locate_in_every_crs(small):
     assert len(table) == 600 and 0 < outside < 600
     lines = [json.loads(line) for line in json_lines(table, chains)]
     assert lines[0]["row"] == 2 and lines[0]["id"] == "p0" and lines[-1]["id"] == "p599"
-    assert set(lines[0]) == {"row", "id", "lon", "lat", "crs", "grid", "village", "town", "district"}
+    assert set(lines[0]) == {"row", "id", "lon", "lat", "crs", "grid", "village", "town", "district",
+                             "dedicated_grids", "micro_grid"}
 
 
 # --- the command line -------------------------------------------------------------------------
