@@ -15,9 +15,10 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from zhizhi.video.calibration import Calibration
+from zhizhi.video.masks import MaskError, mask_polygons
 
 SourceKind = Literal["file", "rtsp", "http", "mjpeg", "images"]
 
@@ -102,6 +103,20 @@ class CameraConfig(BaseModel):
     lanes: list[LaneConfig] = Field(default_factory=list, description="Lanes with their direction of travel.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Areas in view for warning rules.")
     drone: DroneCamera | None = Field(None, description="Set when the camera is a drone's (moving: no calibration).")
+    masks: list[list[tuple[float, float]]] = Field(
+        default_factory=list, max_length=64,
+        description="Pixel polygons of the analysed frame where detections are ignored (their box's bottom centre "
+        "inside): a flag pole, a billboard, a tree line.",
+    )
+
+    @field_validator("masks")
+    @classmethod
+    def _simple_masks(cls, masks: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
+        try:
+            mask_polygons(masks)
+        except MaskError as exc:
+            raise ValueError(str(exc)) from None
+        return masks
 
     @model_validator(mode="after")
     def _one_geometry(self) -> CameraConfig:

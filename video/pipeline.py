@@ -9,6 +9,10 @@ nor the rules. The batch is built once and every later stage takes it as it is.
 A drone's camera is geolocated through the drone's pose at each frame's time (:mod:`video.drone`):
 feed its poses to :attr:`FrameAnalyzer.poses`.
 
+A camera's masks (:attr:`CameraConfig.masks <video.camera_config.CameraConfig.masks>`) drop the
+detections whose foot point lies in them before tracking, through the detector's ``set_masks``
+(:mod:`video.masks`); a detector without one has the tracked boxes dropped here instead.
+
 Cameras may come and go while it runs (a worker's camera leases): :meth:`FrameAnalyzer.add_camera`
 and :meth:`FrameAnalyzer.remove_camera`; a removed camera's geolocator, track smoothing, class
 votes and detector state are forgotten, so re-adding it starts afresh. Not thread-safe: the
@@ -29,6 +33,7 @@ from zhizhi.video.drone import DroneGeolocator, DronePoses
 from zhizhi.video.frames import Frame
 from zhizhi.video.geolocate import Geolocator
 from zhizhi.video.kinematics import Kinematics
+from zhizhi.video.masks import FrameMasks
 from zhizhi.video.track_class import TrackClasses
 
 log = logging.getLogger(__name__)
@@ -47,6 +52,7 @@ class FrameAnalyzer:
         self._geo: dict[str, Geolocator] = {}
         self.poses = poses if poses is not None else DronePoses()
         self.drones: dict[str, DroneGeolocator] = {}
+        self._masks: dict[str, FrameMasks] = {}  # only for a detector that cannot mask before tracking
         for camera in cameras:
             self.add_camera(camera)
 
@@ -59,6 +65,16 @@ class FrameAnalyzer:
             self._geo[camera.id] = Geolocator(camera.calibration, _lonlat(camera))
         if camera.drone is not None:
             self.drones[camera.id] = DroneGeolocator(camera.drone, self.poses, _lonlat(camera))
+        self._set_masks(camera.id, camera.masks)
+
+    def _set_masks(self, camera_id: str, masks: list) -> None:
+        set_masks = getattr(self.detector, "set_masks", None)
+        if set_masks is not None:
+            set_masks(camera_id, masks)
+        elif masks:
+            self._masks[camera_id] = FrameMasks(masks)
+        else:
+            self._masks.pop(camera_id, None)
 
     def remove_camera(self, camera_id: str) -> bool:
         """Forget a camera and all its per-camera state (geolocator, tracks, class votes, the
@@ -66,6 +82,8 @@ class FrameAnalyzer:
         known = self.cameras.pop(camera_id, None) is not None
         self._geo.pop(camera_id, None)
         self.drones.pop(camera_id, None)
+        if known:
+            self._set_masks(camera_id, [])
         # Kinematics and TrackClasses key their state by (camera_id, track_id) and have no
         # per-camera forget of their own: drop that camera's keys here.
         for mapping in (
@@ -99,6 +117,10 @@ class FrameAnalyzer:
 
     def _batch(self, frame: Frame, boxes: TrackedBoxes) -> ObservationBatch:
         """The tracker's boxes of a frame -> its batch: the tracks' voted classes, geolocated, timed."""
+        masks = self._masks.get(frame.camera_id)
+        if masks is not None and len(boxes):
+            keep = masks.keep(boxes.xyxy)
+            boxes = TrackedBoxes(boxes.xyxy[keep], boxes.conf[keep], boxes.cls[keep], boxes.track_id[keep], boxes.names)
         n = len(boxes)
         if n == 0:
             return ObservationBatch.empty(frame.camera_id, frame.ts)

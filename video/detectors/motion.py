@@ -17,6 +17,7 @@ import numpy as np
 
 from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
 from zhizhi.video.detectors.tracking import Detections, TrackerPool
+from zhizhi.video.masks import PixelPolygon
 
 _SHADOW = 127  # MOG2 marks shadow pixels 127 and foreground 255
 _SCENE_CHANGE = 0.5  # foreground fraction above which the background model is rebuilt
@@ -89,6 +90,10 @@ class MotionDetector:
         """Whether the camera's background model is still being learnt (no boxes yet)."""
         cam = self._cameras.get(camera_id)
         return cam is None or cam.frames <= self.warmup_frames
+
+    def set_masks(self, camera_id: str, masks: Sequence[PixelPolygon]) -> None:
+        """Drop ``camera_id``'s detections whose foot point lies in a mask, before tracking."""
+        self.trackers.set_masks(camera_id, masks)
 
     def reset(self, camera_id: str) -> None:
         """Forget a camera's background model and tracks."""

@@ -9,6 +9,7 @@ returns rows ``[x1, y1, x2, y2, track_id, conf, cls, det_idx]``.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
+from zhizhi.video.masks import FrameMasks, PixelPolygon
 
 # The console runs on closed networks: stop ultralytics' import-time DNS probe and any online
 # checks or telemetry unless the operator opted in explicitly.
@@ -86,7 +88,11 @@ def tracker_config(tracker: str | Path) -> Any:
 
 
 class TrackerPool:
-    """One ultralytics tracker per camera, created on first use."""
+    """One ultralytics tracker per camera, created on first use.
+
+    A camera's masks (:meth:`set_masks`) drop the detections whose foot point lies in them
+    before the tracker sees them (:mod:`video.masks`).
+    """
 
     def __init__(self, tracker: str | Path, names: tuple[str, ...], **overrides: Any) -> None:
         from ultralytics.trackers.bot_sort import BOTSORT
@@ -98,6 +104,16 @@ class TrackerPool:
         self._cls = {"bytetrack": BYTETracker, "botsort": BOTSORT}[self.cfg.tracker_type]
         self.names = names
         self._trackers: dict[str, Any] = {}
+        self._masks: dict[str, FrameMasks] = {}
+
+    def set_masks(self, camera_id: str, masks: Sequence[PixelPolygon]) -> None:
+        """Ignore ``camera_id``'s detections whose foot point lies in one of ``masks`` (pixel
+        polygons); an empty list lifts them. Kept across :meth:`reset` (a stream reconnect)."""
+        prepared = FrameMasks(masks)
+        if prepared:
+            self._masks[camera_id] = prepared
+        else:
+            self._masks.pop(camera_id, None)
 
     def update(
         self, camera_id: str, dets: Detections, img: np.ndarray | None = None
@@ -109,6 +125,9 @@ class TrackerPool:
         tracker = self._trackers.get(camera_id)
         if tracker is None:
             tracker = self._trackers[camera_id] = self._cls(args=self.cfg)
+        masks = self._masks.get(camera_id)
+        if masks is not None and len(dets):
+            dets = dets[masks.keep(dets.xyxy)]
         tracks = tracker.update(dets, img)
         if len(tracks) == 0:
             return TrackedBoxes.empty(self.names)
@@ -123,8 +142,9 @@ class TrackerPool:
         self._trackers.pop(camera_id, None)
 
     def clear(self) -> None:
-        """Forget every camera."""
+        """Forget every camera (its masks too)."""
         self._trackers.clear()
+        self._masks.clear()
 
     def __contains__(self, camera_id: str) -> bool:
         return camera_id in self._trackers

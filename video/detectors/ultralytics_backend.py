@@ -14,6 +14,7 @@ import numpy as np
 
 from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
 from zhizhi.video.detectors.tracking import Detections, TrackerPool
+from zhizhi.video.masks import PixelPolygon
 
 
 class UltralyticsDetector:
@@ -81,6 +82,10 @@ class UltralyticsDetector:
         """Detect the whole batch at once, then track each frame with its camera's tracker."""
         dets = self.detect([img for _, img in frames])
         return [self.track(cam, d, img) for (cam, img), d in zip(frames, dets)]
+
+    def set_masks(self, camera_id: str, masks: Sequence[PixelPolygon]) -> None:
+        """Drop ``camera_id``'s detections whose foot point lies in a mask, before tracking."""
+        self.trackers.set_masks(camera_id, masks)
 
     def reset(self, camera_id: str) -> None:
         """Forget one camera's tracks."""
