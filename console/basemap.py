@@ -1,21 +1,28 @@
-"""The console's offline basemap: an MBTiles file imported into the data folder.
+"""The console's offline basemap: an MBTiles or PMTiles file imported into the data folder.
 
-``zhizhi basemap import FILE`` checks the file (:func:`zhizhi.gis.mbtiles.inspect_mbtiles`),
-copies it to ``data_dir/basemap/<id>.mbtiles`` and writes ``data_dir/basemap/basemap.json``
-(the manifest: name, format, bounds, zooms, tile count, ``gcj02``, the id). A running console
-reads the manifest again when it changes (:class:`BasemapSource`), so an import reaches it
-without a restart. The id is a digest of the file, so tile URLs (``?v=<id>``) and ETags change
-with the file and browsers may cache tiles for long.
+``zhizhi basemap import FILE`` checks the file (:func:`zhizhi.gis.mbtiles.inspect_mbtiles`,
+:func:`zhizhi.gis.pmtiles_file.inspect_pmtiles`), copies it to ``data_dir/basemap/<id>.mbtiles``
+(or ``.pmtiles``) and writes ``data_dir/basemap/basemap.json`` (the manifest: name, kind,
+format, bounds, zooms, tile count, ``gcj02``, the id). With none imported, the demo renders one
+from the console's own layers the same way (:mod:`zhizhi.console.demo_basemap`; its manifest
+says ``rendered``), and an import replaces it. A running console reads the manifest again when
+it changes (:class:`BasemapSource`), so an import reaches it without a restart. The id is a
+digest of the file, so tile URLs (``?v=<id>``) and ETags change with the file and browsers may
+cache tiles for long.
 
-GCJ-02-shifted tiles (most Chinese web maps; declared with ``--gcj02``) are redrawn in WGS-84
-when served (:func:`zhizhi.gis.tile_shift.shifted_tile`, the newest tiles kept in memory), and
-their bounds are given in WGS-84, so they sit under the WGS-84 layers where they belong.
+Vector tiles (``pbf``) are drawn as PNG when served (:func:`zhizhi.gis.mvt_render.render_mvt`),
+so the pages take any basemap as raster tiles. GCJ-02-shifted tiles (most Chinese web maps;
+declared with ``--gcj02``) are redrawn in WGS-84 when served
+(:func:`zhizhi.gis.tile_shift.shifted_tile`), and their bounds are given in WGS-84, so they sit
+under the WGS-84 layers where they belong. Drawn and redrawn tiles are kept in memory (the
+newest :data:`TILE_CACHE`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import threading
@@ -24,14 +31,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from zhizhi.gis.crs import gcj02_to_wgs84
-from zhizhi.gis.mbtiles import RASTER_FORMATS, MBTilesError, TileReader, inspect_mbtiles
+from zhizhi.gis.fonts import cjk_font
+from zhizhi.gis.mbtiles import RASTER_FORMATS, MBTilesInfo, TileReader, inspect_mbtiles
+from zhizhi.gis.mvt_render import render_mvt
+from zhizhi.gis.pmtiles_file import PMTilesReader, inspect_pmtiles
 from zhizhi.gis.tile_mosaic import mosaic
 from zhizhi.gis.tile_shift import shifted_tile
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "basemap.json"
 TILE_PATH = "/api/basemap/tiles/{z}/{x}/{y}."
-#: Redrawn (GCJ-02 → WGS-84) tiles kept in memory per basemap.
-SHIFTED_CACHE = 512
+#: Drawn (vector) and redrawn (GCJ-02 → WGS-84) tiles kept in memory per basemap.
+TILE_CACHE = 512
 
 
 def basemap_dir(data_dir: Path) -> Path:
@@ -49,43 +61,75 @@ def _digest(path: Path) -> str:
 
 def describe(manifest: dict) -> dict:
     """The public description of an imported basemap (``GET /api/basemap``, the CLI's summary)."""
-    keys = ("id", "name", "kind", "format", "bounds", "minzoom", "maxzoom", "tiles", "gcj02", "attribution",
-            "source_bounds")
+    keys = ("id", "name", "kind", "format", "source_format", "bounds", "minzoom", "maxzoom", "tiles", "gcj02",
+            "attribution", "source_bounds", "rendered")
     out = {k: manifest[k] for k in keys if k in manifest}
     out["tile_url"] = f"{TILE_PATH}{manifest['format']}?v={manifest['id']}"
     return out
 
 
-def import_basemap(data_dir: Path, file: Path, *, name: str | None = None, gcj02: bool = False) -> dict:
-    """Check ``file`` and make it the console's basemap; its description. :class:`MBTilesError`
-    names what is wrong (nothing changes then)."""
+def inspect_file(file: Path) -> tuple[str, MBTilesInfo]:
+    """The kind (``mbtiles`` or ``pmtiles``, by the file's first bytes) and description of a
+    basemap file; :class:`~zhizhi.gis.mbtiles.TilesetError` names what is wrong."""
     file = Path(file)
-    if file.suffix.lower() == ".pmtiles":
-        raise MBTilesError(f"{file.name}: PMTiles is not supported yet; give an MBTiles file")
-    info = inspect_mbtiles(file)
+    head = file.open("rb").read(16) if file.is_file() else b""
+    if head.startswith(b"PMTiles") or (file.suffix.lower() == ".pmtiles" and not head.startswith(b"SQLite")):
+        return "pmtiles", inspect_pmtiles(file)
+    return "mbtiles", inspect_mbtiles(file)
+
+
+def import_basemap(data_dir: Path, file: Path, *, name: str | None = None, gcj02: bool = False) -> dict:
+    """Check ``file`` (MBTiles or PMTiles) and make it the console's basemap; its description.
+    :class:`~zhizhi.gis.mbtiles.TilesetError` names what is wrong (nothing changes then)."""
+    file = Path(file)
+    kind, info = inspect_file(file)
+    return install(data_dir, file, kind, info, name=name, gcj02=gcj02, extra={"source": str(file.resolve())})
+
+
+def install(data_dir: Path, file: Path, kind: str, info: MBTilesInfo, *, name: str | None = None,
+            gcj02: bool = False, extra: dict | None = None, move: bool = False) -> dict:
+    """Make the checked ``file`` the basemap of ``data_dir`` (copied, or moved with ``move``);
+    its description. The manifest is replaced last, in one step, so a console reads either the
+    old basemap or the new one; the old file goes."""
     folder = basemap_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True)
     digest = _digest(file)
     basemap_id = f"{digest}g" if gcj02 else digest  # the same file served shifted has other tiles
-    target = folder / f"{digest}.mbtiles"
+    target = folder / f"{digest}.{kind}"
     if not target.is_file():
-        partial = folder / f".{digest}.partial"
-        shutil.copyfile(file, partial)
-        os.replace(partial, target)
+        if move:
+            os.replace(file, target)
+        else:
+            partial = folder / f".{digest}.partial"
+            shutil.copyfile(file, partial)
+            os.replace(partial, target)
+    elif move:
+        Path(file).unlink(missing_ok=True)
     manifest = {
-        **info.as_dict(), "id": basemap_id, "kind": "mbtiles", "name": name or info.name, "gcj02": gcj02,
-        "file": target.name, "source": str(file.resolve()),
+        **info.as_dict(), "id": basemap_id, "kind": kind, "name": name or info.name, "gcj02": gcj02,
+        "file": target.name, **(extra or {}),
     }
+    if info.format == "pbf":  # vector tiles: served drawn as PNG
+        manifest["format"], manifest["source_format"] = "png", "pbf"
     if gcj02:
         manifest["source_bounds"] = list(info.bounds)
         manifest["bounds"] = wgs84_bounds(info.bounds)
     partial = folder / f".{MANIFEST}.partial"
     partial.write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     os.replace(partial, folder / MANIFEST)
-    for old in folder.glob("*.mbtiles"):
+    for old in (*folder.glob("*.mbtiles"), *folder.glob("*.pmtiles")):
         if old != target:
             old.unlink(missing_ok=True)  # a console still reading it keeps its open handle
     return describe(manifest)
+
+
+def read_manifest(data_dir: Path) -> dict | None:
+    """The manifest of ``data_dir``'s basemap, or ``None`` when there is none (or it is unreadable)."""
+    try:
+        data = json.loads((basemap_dir(data_dir) / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def wgs84_bounds(gcj: tuple[float, float, float, float]) -> list[float]:
@@ -97,29 +141,59 @@ def wgs84_bounds(gcj: tuple[float, float, float, float]) -> list[float]:
 
 @dataclass
 class Basemap:
-    """The basemap a console serves: its manifest and a reader of its tiles."""
+    """The basemap a console serves: its manifest and a reader of its tiles.
+
+    Tiles are served as stored, except vector tiles, drawn as PNG (:func:`render_mvt`), and
+    GCJ-02-shifted ones, redrawn in WGS-84 (:func:`shifted_tile`); both kinds are computed on
+    the first request and the newest :data:`TILE_CACHE` kept in memory.
+    """
 
     manifest: dict
-    reader: TileReader
-    _shifted: OrderedDict = field(default_factory=OrderedDict, repr=False)
+    reader: TileReader | PMTilesReader
+    _made: OrderedDict = field(default_factory=OrderedDict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def vector(self) -> bool:
+        return self.manifest.get("source_format") == "pbf"
 
     def tile(self, z: int, x: int, y: int) -> bytes | None:
         """The served tile ``z/x/y`` (XYZ, WGS-84 Web Mercator); ``None`` where there is none."""
-        if not self.manifest.get("gcj02"):
+        gcj02 = bool(self.manifest.get("gcj02"))
+        if not gcj02 and not self.vector:
             return self.reader.tile(z, x, y)
         if not (0 <= z <= 30 and 0 <= x < (1 << z) and 0 <= y < (1 << z)):
             return None
-        key = (z, x, y)
+        if gcj02:
+            source = self._drawn if self.vector else self.reader.tile
+            return self._cached(("shifted", z, x, y), lambda: shifted_tile(z, x, y, source, self.manifest["format"]))
+        return self._drawn(z, x, y)
+
+    def _drawn(self, z: int, x: int, y: int) -> bytes | None:
+        """Vector tile ``z/x/y`` drawn as PNG (``None`` where the file has none, or a tile that
+        is no vector tile: logged)."""
+        def draw() -> bytes | None:
+            data = self.reader.tile(z, x, y)
+            if data is None:
+                return None
+            try:
+                return render_mvt(data, z, cjk_font())
+            except ValueError as exc:
+                log.warning("basemap %s: tile %d/%d/%d: %s", self.manifest.get("name"), z, x, y, exc)
+                return None
+
+        return self._cached(("drawn", z, x, y), draw)
+
+    def _cached(self, key: tuple, make) -> bytes | None:
         with self._lock:
-            if key in self._shifted:
-                self._shifted.move_to_end(key)
-                return self._shifted[key]
-        data = shifted_tile(z, x, y, self.reader.tile, self.manifest["format"])
+            if key in self._made:
+                self._made.move_to_end(key)
+                return self._made[key]
+        data = make()
         with self._lock:
-            self._shifted[key] = data
-            while len(self._shifted) > SHIFTED_CACHE:
-                self._shifted.popitem(last=False)
+            self._made[key] = data
+            while len(self._made) > TILE_CACHE:
+                self._made.popitem(last=False)
         return data
 
     @property
@@ -172,7 +246,13 @@ class BasemapSource:
             path = self.folder / data["file"]
         except (OSError, ValueError, KeyError):
             return None
-        return Basemap(data, TileReader(path)) if path.is_file() else None
+        if not path.is_file():
+            return None
+        try:
+            reader = PMTilesReader(path) if data.get("kind") == "pmtiles" else TileReader(path)
+        except (OSError, ValueError):
+            return None
+        return Basemap(data, reader)
 
     def close(self) -> None:
         with self._lock:

@@ -479,3 +479,80 @@ def _facilities(spec, region, towns, town_geoms, zones, road_geoms, roads, frame
     columns = ("id", "name", "kind", "hazard_class", "un_numbers", "max_storage_t")
     table = _frame({k: [r[k] for r in rows] for k in columns}, np.asarray(points, dtype=object), frame)
     return table
+
+
+#: Water of the demo basemap: river widths (m) per km of the district's span, the lake's radius.
+_RIVER_WIDTH_PER_KM, _CANAL_WIDTH_PER_KM, _LAKE_RADIUS_PER_KM = 3.0, 1.4, 42.0
+
+
+def generate_water(boundary: shapely.Geometry, seed: int, avoid=None) -> gpd.GeoDataFrame:
+    """A river, a canal branching off it and a lake inside ``boundary`` (WGS-84), deterministic
+    for ``seed`` and scaled with the district: drawn into the demo's rendered basemap, not a
+    stored layer (the demo's other layers do not depend on it). ``avoid`` (WGS-84 geometries,
+    such as the roads and the towns' centres) keeps the lake away from them.
+
+    >>> from zhizhi.gis.boundary import synthetic_boundary
+    >>> water = generate_water(synthetic_boundary(1).geometry, 1)
+    >>> water["kind"].tolist(), bool(water.geometry.is_valid.all())
+    (['river', 'canal', 'lake'], True)
+    """
+    rng = np.random.default_rng([seed, 3])  # its own stream: the generated layers stay as they were
+    frame = MetricFrame.for_geometry(boundary)
+    region = shapely.make_valid(frame.geometry_to_metric(boundary))
+    minx, miny, maxx, maxy = region.bounds
+    span = max(maxx - minx, maxy - miny)
+    centre = shapely.centroid(region)
+    t = np.linspace(-1.0, 1.0, 400)
+
+    def meander(origin, angle: float, amplitude: float, length: float) -> shapely.LineString:
+        """A line through ``origin`` at ``angle``, bent by a few smooth waves."""
+        along = np.array([np.cos(angle), np.sin(angle)])
+        across = np.array([-along[1], along[0]])
+        offset = np.zeros_like(t)
+        for k in (1.5, 2.5, 4.0, 7.0):
+            offset += amplitude / np.sqrt(k) * np.sin(np.pi * k * t + rng.uniform(0, 2 * np.pi))
+        points = np.asarray(origin) + np.outer(t * length, along) + np.outer(offset, across)
+        return shapely.LineString(points)
+
+    def inside(geom: shapely.Geometry) -> shapely.Geometry:
+        return shapely.make_valid(shapely.intersection(geom, region))
+
+    angle = rng.uniform(0, np.pi)
+    shift = rng.uniform(-0.15, 0.15) * span
+    origin = (centre.x - shift * np.sin(angle), centre.y + shift * np.cos(angle))
+    river_line = meander(origin, angle, 0.06 * span, span)
+    river = inside(shapely.buffer(river_line, _RIVER_WIDTH_PER_KM * span / 1000 / 2, quad_segs=4))
+    # The canal leaves the river a third of the way along, at 50-80 degrees to it, and runs straight-ish.
+    start = shapely.line_interpolate_point(river_line, rng.uniform(0.35, 0.65), normalized=True)
+    turn = angle + np.radians(rng.uniform(50, 80)) * (1 if rng.random() < 0.5 else -1)
+    canal_line = meander((start.x + 0.5 * span * np.cos(turn), start.y + 0.5 * span * np.sin(turn)),
+                         turn, 0.015 * span, 0.5 * span)
+    canal = inside(shapely.buffer(canal_line, _CANAL_WIDTH_PER_KM * span / 1000 / 2, quad_segs=4))
+    # The lake: an irregular round shape where it is farthest from the points to avoid and the river.
+    radius = _LAKE_RADIUS_PER_KM * span / 1000
+    core = shapely.buffer(region, -2.5 * radius)
+    if core.is_empty:
+        core = shapely.buffer(region, -radius)
+    candidates = shapely.points(rng.uniform((minx, miny), (maxx, maxy), size=(400, 2)))
+    candidates = candidates[shapely.contains(core, candidates)] if not core.is_empty else candidates[:0]
+    away = [shapely.union(river_line, canal_line)]
+    if avoid is not None and len(avoid):
+        away.append(shapely.union_all(frame.geometry_to_metric(np.asarray(avoid, dtype=object))))
+    geoms, kinds = [river, canal], ["river", "canal"]
+    if len(candidates):
+        score = np.min([shapely.distance(candidates, a) for a in away], axis=0)
+        at = candidates[int(np.argmax(score))]
+        theta = np.linspace(0, 2 * np.pi, 121)[:-1]
+        r = np.ones_like(theta)
+        for k in (2, 3, 5):
+            r += rng.uniform(0.05, 0.18) / k * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+        ring = np.column_stack([at.x + radius * r * np.cos(theta), at.y + 0.75 * radius * r * np.sin(theta)])
+        geoms.append(inside(shapely.Polygon(ring)))
+        kinds.append("lake")
+    suffix = {"river": "河", "canal": "运河", "lake": "湖"}
+    names = _names(rng, len(kinds), "", set())
+    keep = [i for i, g in enumerate(geoms) if not g.is_empty]
+    return _frame(
+        {"kind": [kinds[i] for i in keep], "name": [names[i] + suffix[kinds[i]] for i in keep]},
+        [geoms[i] for i in keep], frame,
+    )

@@ -3,8 +3,9 @@
 An MBTiles file (https://github.com/mapbox/mbtiles-spec) is SQLite with a ``metadata`` table
 (name/value) and a ``tiles`` table (``zoom_level``, ``tile_column``, ``tile_row``,
 ``tile_data``) whose rows count from the south (TMS): :func:`tms_row` turns an XYZ ``y``
-into the stored row. Only raster tiles (png, jpg, webp) are supported; a vector (pbf) file is
-refused by :func:`inspect_mbtiles` with the reason.
+into the stored row. :func:`inspect_mbtiles` checks a file and describes it (raster png, jpg or
+webp tiles, or vector ``pbf`` tiles, which the console renders itself); :class:`MBTilesWriter`
+writes one (the demo's rendered basemap).
 """
 
 from __future__ import annotations
@@ -14,16 +15,24 @@ import sqlite3
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Self
 
 #: Raster formats drawn by the map pages, with their media types.
 RASTER_FORMATS = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 _MAGIC = ((b"\x89PNG", "png"), (b"\xff\xd8\xff", "jpg"), (b"RIFF", "webp"))
+#: Every tile format a basemap file may hold: the raster ones and vector tiles (``pbf``: Mapbox
+#: Vector Tile), which the console draws itself (:mod:`zhizhi.gis.mvt_render`).
+TILE_FORMATS = (*RASTER_FORMATS, "pbf")
 #: Web-Mercator's latitude limit.
 MAX_LAT = 85.0511287798
 
 
-class MBTilesError(ValueError):
-    """A file that cannot be used as a basemap; the message names the problem."""
+class TilesetError(ValueError):
+    """A tileset file (MBTiles, PMTiles) that cannot be used as a basemap; the message names the problem."""
+
+
+class MBTilesError(TilesetError):
+    """An MBTiles file that cannot be used as a basemap; the message names the problem."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +80,16 @@ def _sniff(data: bytes) -> str | None:
     return None
 
 
+def check_vector_tile(data: bytes, where: str, error: type[TilesetError]) -> None:
+    """Refuse (``error``, naming the file) a first tile that is no Mapbox Vector Tile."""
+    from zhizhi.gis.mvt_render import decode
+
+    try:
+        decode(data)
+    except ValueError as exc:
+        raise error(f"{where}: says vector tiles (pbf) but a tile is {exc}") from None
+
+
 def _bounds(text: str | None, where: str) -> tuple[float, float, float, float] | None:
     if not text:
         return None
@@ -84,9 +103,9 @@ def _bounds(text: str | None, where: str) -> tuple[float, float, float, float] |
 
 
 def inspect_mbtiles(path: Path) -> MBTilesInfo:
-    """Check ``path`` as a raster MBTiles file and describe it (:class:`MBTilesError` naming
-    the problem: not SQLite, no ``metadata``/``tiles`` table, vector tiles, no tiles, bad
-    metadata)."""
+    """Check ``path`` as an MBTiles file and describe it (:class:`MBTilesError` naming the
+    problem: not SQLite, no ``metadata``/``tiles`` table, an unknown tile format, tiles that are
+    not what the metadata says, no tiles, bad metadata)."""
     path = Path(path)
     where = path.name
     if not path.is_file():
@@ -111,19 +130,20 @@ def inspect_mbtiles(path: Path) -> MBTilesInfo:
             raise MBTilesError(f"{where}: not an MBTiles file ({exc})") from None
         fmt = meta.get("format", "").strip().lower()
         fmt = "jpg" if fmt == "jpeg" else fmt
-        if fmt == "pbf" or "json" in meta and not fmt:
-            raise MBTilesError(f"{where}: vector tiles (pbf) are not supported yet; give a raster MBTiles "
-                               "(png, jpg or webp)")
+        if fmt in ("mvt", "application/x-protobuf") or "json" in meta and not fmt:
+            fmt = "pbf"  # vector tiles
         if not count:
             raise MBTilesError(f"{where}: the MBTiles file holds no tiles")
         first = con.execute("SELECT tile_data FROM tiles LIMIT 1").fetchone()[0]
         sniffed = _sniff(bytes(first or b""))
         if not fmt:
             fmt = sniffed or ""
-        if fmt not in RASTER_FORMATS:
+        if fmt not in TILE_FORMATS:
             raise MBTilesError(f"{where}: tile format {fmt or 'unknown'!r} is not supported "
-                               f"(raster {', '.join(RASTER_FORMATS)})")
-        if sniffed != fmt:
+                               f"(raster {', '.join(RASTER_FORMATS)}, or vector pbf)")
+        if fmt == "pbf":
+            check_vector_tile(bytes(first or b""), where, MBTilesError)
+        elif sniffed != fmt:
             raise MBTilesError(f"{where}: metadata says {fmt} but the tiles are {sniffed or 'not an image'}")
         minzoom = int(meta.get("minzoom") or zmin)
         maxzoom = int(meta.get("maxzoom") or zmax)
@@ -182,3 +202,45 @@ class TileReader:
                 con.close()
             self._all.clear()
         self._local = threading.local()
+
+
+class MBTilesWriter:
+    """A new MBTiles file written in one transaction: ``add`` tiles by XYZ address, then ``close``.
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "t.mbtiles"
+    >>> png = b"\\x89PNG\\r\\n\\x1a\\n" + bytes(8)
+    >>> with MBTilesWriter(path, {"name": "t", "format": "png", "bounds": "120,31,121,32"}) as out:
+    ...     out.add(9, 427, 210, png)
+    >>> TileReader(path).tile(9, 427, 210) == png
+    True
+    """
+
+    def __init__(self, path: Path, metadata: dict[str, str]) -> None:
+        self.path = Path(path)
+        self.path.unlink(missing_ok=True)
+        self._con = sqlite3.connect(self.path)
+        self._con.executescript(
+            "CREATE TABLE metadata (name TEXT, value TEXT);"
+            "CREATE TABLE tiles (zoom_level INTEGER, tile_column INTEGER, tile_row INTEGER, tile_data BLOB);"
+            "CREATE UNIQUE INDEX tile_index ON tiles (zoom_level, tile_column, tile_row);"
+            "BEGIN;"
+        )
+        self._con.executemany("INSERT INTO metadata VALUES (?, ?)", [(k, str(v)) for k, v in metadata.items()])
+
+    def add(self, z: int, x: int, y: int, data: bytes) -> None:
+        """Store tile ``z/x/y`` (XYZ row; kept as the TMS row)."""
+        self._con.execute("INSERT OR REPLACE INTO tiles VALUES (?, ?, ?, ?)", (z, x, tms_row(z, y), data))
+
+    def close(self) -> None:
+        """Commit and close the file."""
+        if self._con is not None:
+            self._con.commit()
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -70,3 +70,58 @@ def write_mbtiles(
                         con.execute("INSERT INTO tiles VALUES (?, ?, ?, ?)", (z, x, (1 << z) - 1 - y, data))
     con.close()
     return made
+
+
+def write_pmtiles(
+    path: Path,
+    tiles: dict[tuple[int, int, int], bytes],
+    bounds: tuple[float, float, float, float],
+    *,
+    tile_type: str = "png",
+    metadata: dict | None = None,
+    header: dict | None = None,
+) -> None:
+    """Write ``tiles`` (by XYZ address) as a PMTiles v3 file with the ``pmtiles`` package's
+    writer; ``header`` overrides header fields (to make broken files)."""
+    from pmtiles.tile import Compression, TileType, zxy_to_tileid
+    from pmtiles.writer import Writer
+
+    types = {"png": TileType.PNG, "jpg": TileType.JPEG, "webp": TileType.WEBP, "pbf": TileType.MVT,
+             "avif": TileType.AVIF}
+    zooms = [z for z, _, _ in tiles] or [0]
+    w, s, e, n = bounds
+    with path.open("wb") as fh:
+        writer = Writer(fh)
+        for tile_id, data in sorted((zxy_to_tileid(*k), v) for k, v in tiles.items()):
+            writer.write_tile(tile_id, data)
+        if not tiles:  # the writer needs one entry: a tile the tests never ask for
+            writer.write_tile(0, b"")
+        fields = {
+            "tile_type": types[tile_type], "tile_compression": Compression.NONE,
+            "min_lon_e7": int(w * 1e7), "min_lat_e7": int(s * 1e7), "max_lon_e7": int(e * 1e7),
+            "max_lat_e7": int(n * 1e7), "center_zoom": min(zooms), "center_lon_e7": int((w + e) / 2 * 1e7),
+            "center_lat_e7": int((s + n) / 2 * 1e7),
+        }
+        fields.update(header or {})
+        writer.finalize(fields, {"name": "测试 PMTiles", "attribution": "测试底图", **(metadata or {})})
+
+
+def mvt_tile(z: int, x: int, y: int, *, lake: bool = True) -> bytes:
+    """A gzip-compressed OpenMapTiles-style vector tile: a motorway across the middle, a lake in
+    the north-west quarter, a village name in the south-east quarter (tile pixels / 16)."""
+    import gzip
+
+    import mapbox_vector_tile
+
+    layers = [
+        {"name": "transportation", "features": [
+            {"geometry": "LINESTRING (-64 2048, 4160 2048)", "properties": {"class": "motorway"}}]},
+        {"name": "place", "features": [
+            {"geometry": "POINT (3072 3072)",
+             "properties": {"class": "village", "name:zh": "东湖村", "name": "Donghu"}}]},
+    ]
+    if lake:
+        layers.append({"name": "water", "features": [
+            {"geometry": "POLYGON ((256 256, 1792 256, 1792 1792, 256 1792, 256 256))",
+             "properties": {"class": "lake"}}]})
+    return gzip.compress(mapbox_vector_tile.encode(layers, default_options={"y_coord_down": True}), mtime=0)

@@ -14,7 +14,7 @@ import pytest
 import shapely
 from fastapi.testclient import TestClient
 
-from tests.basemap_support import write_mbtiles
+from tests.basemap_support import mvt_tile, tile_range, write_mbtiles, write_pmtiles
 
 ZHIZHI = shutil.which("zhizhi", path=str(Path(sys.executable).parent)) or "zhizhi"
 
@@ -56,7 +56,7 @@ def test_import_prints_a_summary(imported, district_box, console_settings):
 @pytest.mark.parametrize(("content", "extra", "message"), [
     ("notsqlite", [], "not an MBTiles file (not an SQLite database)"),
     ("notiles", [], "no tiles table"),
-    ("vector", [], "vector tiles (pbf) are not supported yet"),
+    ("vector", [], "says vector tiles (pbf) but a tile is not a Mapbox Vector Tile"),
     ("empty", [], "holds no tiles"),
 ])
 def test_import_refuses_broken_files(tmp_path, district_box, content, extra, message):
@@ -80,11 +80,95 @@ def test_import_refuses_broken_files(tmp_path, district_box, content, extra, mes
     assert not (data_dir / "basemap" / "basemap.json").exists()
 
 
-def test_pmtiles_is_not_supported_yet(tmp_path):
-    path = tmp_path / "county.pmtiles"
-    path.write_bytes(b"PMTiles\x03")
-    result = zhizhi("basemap", "import", str(path), data_dir=tmp_path / "data")
-    assert result.returncode == 2 and "PMTiles is not supported yet" in result.stderr
+def pmtiles_of(tmp_path: Path, box, zooms=(9, 10, 11), name="county.pmtiles") -> tuple[Path, dict]:
+    """A raster PMTiles file over ``box`` (converted from an MBTiles one, as a county would) and its tiles."""
+    from pmtiles.convert import mbtiles_to_pmtiles
+
+    mb = tmp_path / f"{name}.mbtiles"
+    tiles = write_mbtiles(mb, box, zooms)
+    path = tmp_path / name
+    mbtiles_to_pmtiles(str(mb), str(path), None)
+    return path, tiles
+
+
+def vector_pmtiles(tmp_path: Path, box, z: int = 12) -> Path:
+    cols, rows = tile_range(box, z)
+    path = tmp_path / "vector.pmtiles"
+    write_pmtiles(path, {(z, x, y): mvt_tile(z, x, y) for x in cols for y in rows}, box, tile_type="pbf")
+    return path
+
+
+def test_a_pmtiles_import_is_served_through_the_same_tile_route(client, imported, console_settings, district_box,
+                                                                 tmp_path):
+    path, tiles = pmtiles_of(tmp_path, district_box)
+    try:
+        result = zhizhi("basemap", "import", str(path), data_dir=console_settings.data_dir)
+        assert result.returncode == 0, result.stderr
+        summary = json.loads(result.stdout)
+        assert (summary["kind"], summary["format"], summary["tiles"]) == ("pmtiles", "png", len(tiles))
+        assert (summary["minzoom"], summary["maxzoom"]) == (9, 11)
+        assert summary["bounds"] == pytest.approx(list(district_box), abs=1e-6)
+        assert client.get("/api/basemap").json() == {"basemap": summary}
+        assert (console_settings.data_dir / "basemap" / f"{summary['id']}.pmtiles").is_file()
+        assert not list((console_settings.data_dir / "basemap").glob("*.mbtiles"))  # the MBTiles one went
+        for (z, x, y), data in tiles.items():
+            resp = client.get(f"/api/basemap/tiles/{z}/{x}/{y}.png", params={"v": summary["id"]})
+            assert resp.status_code == 200 and resp.content == data and "max-age" in resp.headers["cache-control"]
+        (z, x, y) = max(tiles)
+        assert client.get(f"/api/basemap/tiles/{z}/{x}/{(1 << z) - 1 - y}.png").status_code == 404
+    finally:  # the module's own basemap back
+        result = zhizhi("basemap", "import", str(imported[2]), "--name", "县域底图", data_dir=console_settings.data_dir)
+        assert json.loads(result.stdout) == imported[0]
+
+
+def test_a_vector_basemap_is_served_drawn(tmp_path, district_box):
+    import cv2
+    import numpy as np
+
+    from zhizhi.console.basemap import BasemapSource
+    from zhizhi.gis.basemap_render import DARK
+
+    data_dir = tmp_path / "data"
+    result = zhizhi("basemap", "import", str(vector_pmtiles(tmp_path, district_box)), data_dir=data_dir)
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert (summary["format"], summary["source_format"]) == ("png", "pbf")
+    assert summary["tile_url"] == f"/api/basemap/tiles/{{z}}/{{x}}/{{y}}.png?v={summary['id']}"
+    basemap = BasemapSource(data_dir).current()
+    cols, rows = tile_range(district_box, 12)
+    served = basemap.tile(12, cols[0], rows[0])
+    img = cv2.imdecode(np.frombuffer(served, np.uint8), cv2.IMREAD_COLOR)
+    assert img[128, 10].tolist() == list(DARK.roads["expressway"].colour) and img[60, 60].tolist() == list(DARK.water)
+    assert basemap.tile(12, cols[0], rows[0]) is served  # drawn once, then kept
+    assert basemap.tile(11, cols[0] // 2, rows[0] // 2) is None
+
+
+@pytest.mark.parametrize(("make", "message"), [
+    ("not-pmtiles", "not a PMTiles file (no PMTiles header)"),
+    ("truncated", "lies past the end of the file (truncated?)"),
+    ("bad-vector", "says vector tiles (pbf) but a tile is not a Mapbox Vector Tile"),
+    ("avif", "tile type avif is not supported"),
+])
+def test_bad_pmtiles_are_refused_and_the_basemap_stays(tmp_path, district_box, make, message):
+    data_dir = tmp_path / "data"
+    good, _ = pmtiles_of(tmp_path, district_box, (10,), name="good.pmtiles")
+    assert zhizhi("basemap", "import", str(good), data_dir=data_dir).returncode == 0
+    folder = data_dir / "basemap"
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    bad = tmp_path / "bad.pmtiles"
+    if make == "not-pmtiles":
+        bad.write_text("<html>" + "x" * 300 + "</html>")
+    elif make == "truncated":
+        bad.write_bytes(good.read_bytes()[:-200])
+    elif make == "bad-vector":
+        cols, rows = tile_range(district_box, 10)
+        write_pmtiles(bad, {(10, cols[0], rows[0]): b"\x08\x96\x01garbage"}, district_box, tile_type="pbf")
+    else:
+        write_pmtiles(bad, {(10, 1, 1): b"\x00" * 50}, district_box, tile_type="avif")
+    result = zhizhi("basemap", "import", str(bad), data_dir=data_dir)
+    assert result.returncode == 2 and result.stdout == ""
+    assert message in result.stderr and "bad.pmtiles" in result.stderr
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before  # nothing changed
 
 
 def test_gcj02_tiles_are_served_redrawn_in_wgs84(tmp_path, district_box):
