@@ -29,6 +29,7 @@ from pydantic_settings import EnvSettingsSource, TomlConfigSettingsSource
 
 from zhizhi.console.settings import Settings, config_file
 from zhizhi.console.settings_keys import section_type
+from zhizhi.layers.camera_registry import mask_stream_url
 
 MASK = "***"
 #: Field names whose values are secrets whatever their type.
@@ -118,7 +119,15 @@ def mask(value: Any) -> Any:
 
 
 def mask_url(text: str) -> str:
-    """``text`` with a URL's password and credential query parameters masked (other text as is)."""
+    """``text`` with a URL's password and credential query parameters masked (other text as is).
+
+    A password holding ``@``, ``/`` or ``#`` is masked whole, as camera streams' are
+    (:func:`~zhizhi.layers.camera_registry.mask_stream_url`):
+
+    >>> mask_url("rtsp://admin:p@ss/w0rd@10.0.0.9:554/ch1")
+    'rtsp://admin:***@10.0.0.9:554/ch1'
+    """
+    text = mask_stream_url(text) or text
     try:
         parts = urlsplit(text)
         password = parts.password

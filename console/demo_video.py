@@ -29,9 +29,10 @@ from pathlib import Path
 
 from zhizhi.console.demo_fleet import DRONE_ID, drone_station
 from zhizhi.console.scaleout import attach_runner
-from zhizhi.console.state import ConsoleState, sector_geojson, start_model, start_warnings
-from zhizhi.gis.cameras import CameraIndex, pick_cameras
+from zhizhi.console.state import ConsoleState, start_model, start_warnings
+from zhizhi.gis.cameras import pick_cameras
 from zhizhi.gis.drones import DroneView
+from zhizhi.layers.camera_registry import CameraRecord
 from zhizhi.video.camera_config import CameraConfig, DroneCamera, SourceConfig
 
 log = logging.getLogger(__name__)
@@ -156,16 +157,21 @@ def plan_scenes(state: ConsoleState, count: int, seed: int) -> list[DemoScene]:
 
 
 def aim_cameras(state: ConsoleState, configs: Sequence[CameraConfig]) -> None:
-    """Point the demo cameras' fields of view where their simulated views look (in memory)."""
-    aims = {c.id: c for c in configs if c.heading_deg is not None}
-    cameras = [
-        c.model_copy(update={"heading_deg": aims[c.id].heading_deg, "hfov_deg": aims[c.id].hfov_deg or c.hfov_deg,
-                             "range_m": min(aims[c.id].range_m or c.range_m, 250.0), "status": "online"})
-        if c.id in aims else c
-        for c in state.cameras.cameras
-    ]
-    state.cameras = CameraIndex(cameras)
-    state.camera_sectors = sector_geojson(state.cameras)
+    """Point the demo cameras' fields of view where their simulated views look (their registry
+    records: the map, the cameras page and every console see the same aim)."""
+    registry = state.camera_registry
+    changed = []
+    for config in configs:
+        record = registry.get(config.id) if registry is not None and config.heading_deg is not None else None
+        if record is None:
+            continue
+        aimed = CameraRecord.model_validate({
+            **record.model_dump(), "heading_deg": config.heading_deg, "hfov_deg": config.hfov_deg or record.hfov_deg,
+            "range_m": min(config.range_m or record.range_m, 250.0)})
+        if aimed.as_input() != record.as_input():
+            changed.append(registry.replace(aimed).id)
+    if changed:
+        state.cameras_changed("updated", changed)
 
 
 def start_demo_video(state: ConsoleState, *, count: int = 4, seed: int = 7, video: Path | None = None,

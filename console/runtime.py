@@ -34,6 +34,7 @@ from zhizhi.alerts.store import AlertStore
 from zhizhi.alerts.watch import DeadlineWatch
 from zhizhi.bus import Bus, Cancellable, Topic
 from zhizhi.console.auth import AuthService, AuthStore
+from zhizhi.console.cameras import CAMERA_POLL_S, RegistryWorker, open_camera_registry
 from zhizhi.console.hierarchy import HierarchyWatch, apply_hierarchy
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.lifecycle import Lifecycle
@@ -57,6 +58,7 @@ from zhizhi.console.state import (
     start_warnings,
 )
 from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers.camera_registry import RegistryWatch
 from zhizhi.layers.hazmat import HazmatRegistry
 from zhizhi.models.trajectory.fusion import TrackFusion
 from zhizhi.models.versions.watch import ModelWatch
@@ -82,6 +84,7 @@ class Runtime(Lifecycle):
         "recorders",  # evidence recorders of in-process workers (added later, stopped here)
         "fleet_feed",  # positions and drone poses of the bus into the fleet
         "live",  # websocket hub, its bridge from the bus, the position feed
+        "cameras",  # the camera index follows the registry: other processes' changes (bus, polling)
         "jurisdictions",  # the watch for a hierarchy imported by another process (applied live)
         "incident_links",  # alerts linked to incidents, workers' evidence attached, resync on reconnect
         "models",  # model store, promotions over the bus, the watch for other processes' promotions
@@ -91,6 +94,7 @@ class Runtime(Lifecycle):
         "shared_frames",  # workers' newest frames in Redis
         "mqtt",  # vehicle and drone reports from the broker
         "deadline_watch",  # reminders, supervision orders, evidence purge
+        "camera_worker",  # the registry's analysed cameras in an in-process worker (in-process bus)
     )
 
     def __init__(self, settings: Settings) -> None:
@@ -142,12 +146,14 @@ class Runtime(Lifecycle):
         settings, engine, registry, bus = self.settings, self._engine, self._registry, self._bus
         jurisdictions, synthetic = load_jurisdictions(registry)
         hazmat = HazmatRegistry(engine)
+        camera_registry = open_camera_registry(engine, registry, jurisdictions)
         state = ConsoleState(
             settings=settings,
             engine=engine,
             registry=registry,
             jurisdictions=jurisdictions,
-            cameras=load_camera_index(registry),
+            cameras=load_camera_index(camera_registry),
+            camera_registry=camera_registry,
             synthetic=synthetic,
             bus=bus,
             alerts=AlertService(AlertStore(engine), locator(jurisdictions), bus=bus, policy=settings.alerts.policy,
@@ -215,6 +221,18 @@ class Runtime(Lifecycle):
             state.positions.stop()
         if state.live is not None:
             state.live.detach()
+
+    def start_cameras(self) -> None:
+        state = self._state
+        state.camera_watch = RegistryWatch(state.camera_registry, state.reload_cameras, interval_s=CAMERA_POLL_S)
+        state.camera_watch.note(state.camera_registry.fingerprint())
+        self._subscribe("cameras", state.bus.subscribe(Topic.CAMERAS, state.camera_watch.poke))
+        state.camera_watch.start()
+
+    def stop_cameras(self) -> None:
+        self._cancel("cameras")
+        if self.state is not None and self.state.camera_watch is not None:
+            self.state.camera_watch.stop()
 
     def start_incident_links(self) -> None:
         self._subscribe("incident_links", *wire_shared(self._state))
@@ -299,6 +317,16 @@ class Runtime(Lifecycle):
     def stop_deadline_watch(self) -> None:
         if self._watch is not None:
             self._watch.stop()
+
+    def start_camera_worker(self) -> None:
+        state = self._state
+        if self.settings.worker.in_console and not self.settings.bus.url:
+            state.camera_feed = RegistryWorker(state).start()
+
+    def stop_camera_worker(self) -> None:
+        """Stop the registry's cameras (their last frames are analysed before the bus goes)."""
+        if self.state is not None and self.state.camera_feed is not None:
+            self.state.camera_feed.stop()
 
     @property
     def bus(self) -> Bus | None:

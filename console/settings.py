@@ -113,6 +113,10 @@ class WorkerSettings(Section):
         None, description="Camera-config file (JSON/YAML); default: simulated demo cameras."
     )
     jpeg_quality: int = Field(80, ge=10, le=100, description="JPEG quality of annotated frames and snapshots.")
+    in_console: bool = Field(
+        True, description="A console on the in-process bus analyses the camera registry's enabled cameras that have "
+        "a main stream itself (with a Redis bus, `zhizhi worker` processes do)."
+    )
     evidence_pre_s: float = Field(
         10, ge=0, le=120, description="Seconds of annotated frames kept per camera for alert clips."
     )

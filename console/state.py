@@ -23,19 +23,22 @@ from zhizhi.alerts.incidents.service import IncidentService
 from zhizhi.alerts.record import OPEN_STATUSES
 from zhizhi.alerts.service import AlertService, Locate
 from zhizhi.bus import Bus, Topic
+from zhizhi.bus.messages.cameras import CamerasChanged
 from zhizhi.bus.messages.models import ModelPromoted
 from zhizhi.bus.messages.telemetry import FixBatch
 from zhizhi.console.auth import AuthService
+from zhizhi.console.cameras import camera_index
 from zhizhi.console.demo_district import install_demo_district, needs_install
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.live.bridge import LiveBridge
 from zhizhi.console.live.hub import LiveHub
 from zhizhi.console.scaleout import RuleModelsLeader
 from zhizhi.console.settings import Settings
-from zhizhi.gis.cameras import Camera, CameraIndex, fov_sectors
+from zhizhi.gis.cameras import CameraIndex, fov_sectors
 from zhizhi.gis.codes import install_book
 from zhizhi.gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
 from zhizhi.layers import LayerRegistry, Scope, create_schema, make_engine
+from zhizhi.layers.camera_registry import CameraRegistry, RegistryWatch
 from zhizhi.layers.hazmat import HazmatRegistry
 from zhizhi.models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
 from zhizhi.models.trajectory.config import load_model as load_trajectory_model
@@ -107,6 +110,9 @@ class ConsoleState:
     leader: RuleModelsLeader | None = None  # several consoles: whether this one runs the rule models
     shared_frames: SharedFrames | None = None  # several processes: the workers' newest frames (Redis)
     runtime: Runtime | None = field(default=None, repr=False)  # what started it (console.runtime)
+    camera_registry: CameraRegistry | None = None  # the cameras' records: state.cameras is built from it
+    camera_watch: RegistryWatch | None = None  # camera changes of other processes (bus message or polling)
+    camera_feed: object | None = None  # the registry's analysed cameras in an in-process worker (console.cameras)
 
     def latest_jpeg(self, camera_id: str) -> bytes | None:
         """The newest annotated frame of a camera analysed in this process, if any."""
@@ -125,9 +131,28 @@ class ConsoleState:
         return Scope(code=code, geometry=self.jurisdictions.get(code).geometry)
 
     def reload_cameras(self) -> None:
-        """Rebuild the camera index from the stored ``cameras`` layer."""
-        self.cameras = load_camera_index(self.registry)
-        self.camera_sectors = sector_geojson(self.cameras)
+        """Rebuild the camera index and its field-of-view sectors from the camera registry."""
+        if self.camera_registry is None:
+            return
+        fingerprint = self.camera_registry.fingerprint()
+        index = load_camera_index(self.camera_registry)
+        self.cameras, self.camera_sectors = index, sector_geojson(index)
+        if self.camera_watch is not None:
+            self.camera_watch.note(fingerprint)
+
+    def cameras_changed(self, action: str, ids: list[str], revision: int | None = None) -> None:
+        """After a write to the camera registry: this console's index rebuilt at once, and the
+        other consoles and the workers told on the bus (``Topic.CAMERAS``)."""
+        self.reload_cameras()
+        self.bus.publish(Topic.CAMERAS, CamerasChanged(action=action, ids=tuple(ids), revision=revision))
+
+    def camera_states(self) -> dict[str, str]:
+        """The newest live state of each camera whose status reached this console (``online``,
+        ``reconnecting``, ``offline``), by id."""
+        if self.live is None:
+            return {}
+        messages = self.live.camera_statuses(self.jurisdictions.district_code)
+        return {m["camera_id"]: m["state"] for m in messages if "camera_id" in m and "state" in m}
 
     def evidence_recorder(self) -> EvidenceRecorder:
         """An evidence recorder for a worker run in this process (``Worker(evidence=...)``).
@@ -212,26 +237,9 @@ def load_jurisdictions(registry: LayerRegistry) -> tuple[Jurisdictions, bool]:
     return jurisdictions, bool(meta.get("synthetic", False))
 
 
-def load_camera_index(registry: LayerRegistry) -> CameraIndex:
-    """Index the stored ``cameras`` layer (point features with heading, hfov and range)."""
-    table = registry.read_features("cameras", Scope.everything())
-    cameras = [
-        Camera(
-            id=str(row["id"]),
-            name=str(row.get("name") or row["id"]),
-            lon=geom.x,
-            lat=geom.y,
-            heading_deg=float(row["heading_deg"]),
-            hfov_deg=float(row["hfov_deg"]),
-            range_m=float(row["range_m"]),
-            grid=row.get("grid"),
-            road_id=row.get("road_id"),
-            kind=str(row.get("kind") or "fixed"),
-            status=str(row.get("status") or "unknown"),
-        )
-        for row, geom in zip(table.drop(columns="geometry").to_dict("records"), table.geometry.values)
-    ]
-    return CameraIndex(cameras)
+def load_camera_index(registry: CameraRegistry) -> CameraIndex:
+    """Index every camera of the camera registry (:func:`zhizhi.console.cameras.camera_index`)."""
+    return camera_index(registry.list())
 
 
 def locator(jurisdictions: Jurisdictions) -> Locate:

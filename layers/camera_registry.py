@@ -36,8 +36,10 @@ hfov_deg
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -63,6 +65,8 @@ from sqlalchemy.exc import IntegrityError
 
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
+
+log = logging.getLogger(__name__)
 
 #: Kinds of camera.
 KINDS = ("fixed", "ptz", "drone")
@@ -141,15 +145,16 @@ def mask_stream_url(url: str | None) -> str | None:
 def _userinfo_end(rest: str) -> int:
     """Index in ``rest`` (what follows ``scheme://``) of the ``@`` ending the user info, or -1.
 
-    That is the last ``@`` after which the authority (host, port) holds no ``/``, ``?`` or ``@``.
+    That is the last ``@`` after which the authority (host, port) holds no ``/``, ``?`` or ``@``;
+    failing that (no host after it), the last ``@`` of all, so that a password is never shown.
     """
-    at = rest.rfind("@")
+    last = at = rest.rfind("@")
     while at >= 0:
         host = re.split(r"[/?#]", rest[at + 1 :], maxsplit=1)[0]
         if host and "@" not in host:
             return at
         at = rest.rfind("@", 0, at)
-    return -1
+    return last
 
 
 def has_credentials(url: str | None) -> bool:
@@ -177,8 +182,8 @@ def _stream(value: object) -> object:
     if scheme not in STREAM_SCHEMES:
         raise ValueError(f"scheme {scheme!r} is not one of {', '.join(STREAM_SCHEMES)}")
     at = _userinfo_end(match["rest"])
-    host = match["rest"][at + 1 :] if at >= 0 else match["rest"]
-    if not re.split(r"[/?#]", host, maxsplit=1)[0]:
+    host = re.split(r"[/?#]", match["rest"][at + 1 :] if at >= 0 else match["rest"], maxsplit=1)[0]
+    if not host or "@" in host:
         raise ValueError("has no host")
     return value
 
@@ -459,6 +464,77 @@ class CameraRegistry:
         return len(records)
 
 
+class RegistryWatch:
+    """Calls ``on_change()`` when the registry's :meth:`~CameraRegistry.fingerprint` changes.
+
+    It looks every ``interval_s`` seconds (changes another process made without telling this
+    one) and at once after :meth:`poke` (a change announced on the bus). ``on_change`` runs in
+    the watch's thread, never in the caller's; :meth:`note` records a fingerprint this process
+    has applied already, so its own writes are not reported back to it.
+    """
+
+    def __init__(self, registry: CameraRegistry, on_change: Callable[[], None], *, interval_s: float = 5.0,
+                 name: str = "camera-registry-watch") -> None:
+        self.registry = registry
+        self.on_change = on_change
+        self.interval_s = interval_s
+        self.name = name
+        self.seen: str | None = None
+        self.checks = 0
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def note(self, fingerprint: str) -> None:
+        """This fingerprint has been applied (by this process)."""
+        with self._lock:
+            self.seen = fingerprint
+
+    def check(self) -> bool:
+        """Look once; whether ``on_change`` was called."""
+        current = self.registry.fingerprint()
+        with self._lock:
+            self.checks += 1
+            if current == self.seen:
+                return False
+        try:
+            self.on_change()
+        except Exception:
+            log.exception("%s: applying a change of the camera registry failed", self.name)
+            return False
+        self.note(current)
+        return True
+
+    def poke(self, *_: object) -> None:
+        """Look now (a bus handler: returns at once)."""
+        self._wake.set()
+
+    def start(self) -> RegistryWatch:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self.name, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(self.interval_s if self.interval_s > 0 else None)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
+            try:
+                self.check()
+            except Exception:
+                log.warning("%s: reading the camera registry failed; trying again in %.0f s", self.name,
+                            self.interval_s, exc_info=True)
+
+
 def registry_cameras(engine: Engine) -> list[CameraRecord]:
     """Every camera of the registry in ``engine``'s database, by id."""
     return CameraRegistry(engine).list()
@@ -472,6 +548,7 @@ __all__ = [
     "CameraRegistryError",
     "CameraZone",
     "DuplicateCameraError",
+    "RegistryWatch",
     "StaleRevisionError",
     "UnknownCameraError",
     "camera_registry",

@@ -26,11 +26,12 @@ import time
 from collections import deque
 from pathlib import Path
 from typing import Protocol, runtime_checkable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
+from zhizhi.layers.camera_registry import mask_stream_url
 from zhizhi.video.camera_config import SourceConfig
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,10 @@ def redact_url(url: str) -> str:
 
     >>> redact_url("rtsp://admin:secret@10.0.0.9:554/live")
     'rtsp://admin:***@10.0.0.9:554/live'
+    >>> redact_url("rtsp://admin:se/cr@t@10.0.0.9:554/live?pwd=x")  # (the camera registry's masking)
+    'rtsp://admin:***@10.0.0.9:554/live?pwd=***'
     """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+    return mask_stream_url(url) or url
 
 
 def describe_error(exc: BaseException) -> str:

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 from zhizhi.console.api.deps import RequestScope, State
 from zhizhi.console.api.grids import CrsName, Lat, Lon
+from zhizhi.console.cameras import DISABLED_STATUS
 from zhizhi.gis.codes import is_within
 from zhizhi.gis.crs import convert
 
@@ -33,6 +34,11 @@ def _visible(camera, scope) -> bool:
     return camera.grid is not None and is_within(camera.grid, scope.code)
 
 
+def _status(camera, states: dict[str, str]) -> str:
+    """A camera's live state when its worker reported one (a disabled camera stays so)."""
+    return camera.status if camera.status == DISABLED_STATUS else states.get(camera.id, camera.status)
+
+
 @router.get("/covering", response_model=list[CoveringCamera])
 def covering(
     state: State, scope: RequestScope, lon: Lon, lat: Lat, crs: CrsName = "wgs84"
@@ -40,6 +46,7 @@ def covering(
     """Cameras that see the point, nearest first (only those of the caller's jurisdiction)."""
     lon_w, lat_w = convert(lon, lat, crs)
     hits = state.cameras.covering(float(lon_w), float(lat_w))
+    states = state.camera_states()
     return [
         CoveringCamera(
             id=h.id,
@@ -52,7 +59,7 @@ def covering(
             lon=h.camera.lon,
             lat=h.camera.lat,
             grid=h.camera.grid,
-            status=h.camera.status,
+            status=_status(h.camera, states),
         )
         for h in hits
         if _visible(h.camera, scope)
@@ -63,7 +70,9 @@ def covering(
 def fov(state: State, scope: RequestScope) -> dict:
     """Field-of-view sectors of the caller's cameras as a GeoJSON FeatureCollection."""
     features = []
-    for camera, sector in zip(state.cameras.cameras, state.camera_sectors):
+    states = state.camera_states()
+    index, sectors = state.cameras, state.camera_sectors
+    for camera, sector in zip(index.cameras, sectors):
         if not _visible(camera, scope):
             continue
         features.append(
@@ -73,7 +82,7 @@ def fov(state: State, scope: RequestScope) -> dict:
                 "properties": {
                     "id": camera.id,
                     "name": camera.name,
-                    "status": camera.status,
+                    "status": _status(camera, states),
                     "grid": camera.grid,
                     "heading_deg": camera.heading_deg,
                     "hfov_deg": camera.hfov_deg,

@@ -13,6 +13,7 @@ permission                admin  duty_officer  emergency  town_operator  analyst
 ``users.manage``          yes    no            no         no             no       no
 ``models.manage``         yes    no            no         no             yes      no
 ``jurisdictions.manage``  yes    no            no         no             no       no
+``cameras.manage``        yes    no            no         yes            no       no
 ========================  =====  ============  =========  =============  =======  =======
 
 ``read`` is the map, layers, cameras, search, alerts with their history and evidence; ``alerts.act``
@@ -23,7 +24,10 @@ is ``POST /api/layers``; ``hazmat.manage`` is the hazardous-chemical vehicle reg
 rolling back model versions (``/api/models``) — model configurations are district-wide, so only a
 district-level admin or analyst may change them (reading them needs ``read``);
 ``jurisdictions.manage`` is importing the county's own towns, villages and grids
-(``/api/jurisdictions``), for district-level admins only. Every permission
+(``/api/jurisdictions``), for district-level admins only; ``cameras.manage`` is adding, changing,
+removing and importing cameras of the camera registry (``/api/cameras``): a district admin
+manages every camera, a town's admin or operator its own; only admins read the stream URLs'
+credentials. Every permission
 applies inside the user's own jurisdiction only (:mod:`layers.scope`): a town operator works its
 town's alerts, a district duty officer the whole district's. Analysts build and tune warning models
 and write reports: they read everything in their jurisdiction, may import layers and manage model
@@ -37,7 +41,7 @@ or village.
 >>> can(Role.ANALYST, Permission.ALERTS_ACT)
 False
 >>> sorted(p.value for p in PERMISSIONS[Role.TOWN_OPERATOR])
-['alerts.act', 'events.report', 'incidents.manage', 'layers.import', 'read']
+['alerts.act', 'cameras.manage', 'events.report', 'incidents.manage', 'layers.import', 'read']
 """
 
 from __future__ import annotations
@@ -71,6 +75,7 @@ class Permission(StrEnum):
     USERS_MANAGE = "users.manage"
     MODELS_MANAGE = "models.manage"
     JURISDICTIONS_MANAGE = "jurisdictions.manage"
+    CAMERAS_MANAGE = "cameras.manage"
 
 
 _OPERATE = frozenset(
@@ -83,7 +88,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.DUTY_OFFICER: _COMMAND,
     Role.EMERGENCY: _COMMAND,
-    Role.TOWN_OPERATOR: _OPERATE | {Permission.INCIDENTS_MANAGE},
+    Role.TOWN_OPERATOR: _OPERATE | {Permission.INCIDENTS_MANAGE, Permission.CAMERAS_MANAGE},
     Role.ANALYST: frozenset({Permission.READ, Permission.LAYERS_IMPORT, Permission.MODELS_MANAGE}),
     Role.GATEWAY: frozenset({Permission.TELEMETRY_INGEST}),
 }
@@ -99,6 +104,7 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.USERS_MANAGE: "manage users",
     Permission.MODELS_MANAGE: "add, promote or roll back model versions",
     Permission.JURISDICTIONS_MANAGE: "import the district's jurisdictions",
+    Permission.CAMERAS_MANAGE: "add, change, remove or import cameras",
 }
 
 # The levels a role's jurisdiction may have (grids are never a user's jurisdiction).

@@ -726,6 +726,84 @@ def check_model_rollback(w: World) -> None:
     assert _production(w) == prod and all(a.actor != w.users.operator_a for a in w.state.models.audit())
 
 
+def _camera_body(w: World, town: str, camera_id: str, **extra) -> dict:
+    lon, lat = w.point_in(town)
+    return {"id": camera_id, "name": "iso", "lon": lon, "lat": lat, "heading_deg": 90, "hfov_deg": 60,
+            "range_m": 100, **extra}
+
+
+def _unchanged_camera_b(w: World, check: Callable[[], None]) -> None:
+    before = w.state.camera_registry.get(w.camera_b.id)
+    check()
+    assert w.state.camera_registry.get(w.camera_b.id) == before
+
+
+def check_cameras_list(w: World) -> None:
+    listed = w.client.get("/api/cameras", headers=w.a).json()
+    assert w.camera_a.id in {c["id"] for c in listed} and w.camera_b.id not in {c["id"] for c in listed}
+    assert listed and all(w.within_a(c["owner_code"]) and w.within_a(c["town_code"]) for c in listed)
+    assert w.camera_b.id in {c["id"] for c in w.client.get("/api/cameras", headers=w.b).json()}
+
+
+def check_camera_detail(w: World) -> None:
+    theirs = w.client.get(f"/api/cameras/{w.camera_b.id}", headers=w.a)
+    assert theirs.status_code == 403, theirs.text
+    assert w.client.get("/api/cameras/ISO-NO-SUCH-CAMERA", headers=w.a).status_code == 404
+    assert w.client.get(f"/api/cameras/{w.camera_a.id}", headers=w.a).json()["id"] == w.camera_a.id
+
+
+def check_camera_add(w: World) -> None:
+    for body in (_camera_body(w, w.users.town_b, "ISO-A-IN-B"),
+                 _camera_body(w, w.users.town_a, "ISO-A-FOR-B", owner_code=w.users.town_b)):
+        refused = w.client.post("/api/cameras", json=body, headers=w.a)
+        assert refused.status_code == 403, refused.text
+        assert w.state.camera_registry.get(body["id"]) is None
+    own = w.client.post("/api/cameras", json=_camera_body(w, w.users.town_a, "ISO-A-OWN"), headers=w.a)
+    assert own.status_code == 201 and w.within_a(own.json()["owner_code"]), own.text
+    assert w.state.camera_registry.delete("ISO-A-OWN")
+    w.state.reload_cameras()
+
+
+def check_camera_patch(w: World) -> None:
+    _unchanged_camera_b(w, lambda: _refused(w, "PATCH", {"name": "越界"}))
+    own = w.client.patch(f"/api/cameras/{w.camera_a.id}", json={"name": w.camera_a.name}, headers=w.a)
+    assert own.status_code == 200 and own.json()["name"] == w.camera_a.name, own.text
+
+
+def check_camera_put(w: World) -> None:
+    body = _camera_body(w, w.users.town_b, w.camera_b.id)
+    _unchanged_camera_b(w, lambda: _refused(w, "PUT", body))
+    mine = w.state.camera_registry.get(w.camera_a.id).as_input()
+    own = w.client.put(f"/api/cameras/{w.camera_a.id}", json=mine, headers=w.a)
+    assert own.status_code == 200 and own.json()["owner_code"] == mine["owner_code"], own.text
+
+
+def check_camera_delete(w: World) -> None:
+    _unchanged_camera_b(w, lambda: _refused(w, "DELETE"))
+    made = w.client.post("/api/cameras", json=_camera_body(w, w.users.town_a, "ISO-A-GONE"), headers=w.a)
+    assert made.status_code == 201, made.text
+    assert w.client.delete("/api/cameras/ISO-A-GONE", headers=w.a).status_code == 204
+    assert w.state.camera_registry.get("ISO-A-GONE") is None
+
+
+def _refused(w: World, method: str, body: dict | None = None) -> None:
+    refused = w.client.request(method, f"/api/cameras/{w.camera_b.id}", json=body, headers=w.a)
+    assert refused.status_code == 403, (method, refused.text)
+
+
+def check_camera_import(w: World) -> None:
+    (lon_b, lat_b), (lon_a, lat_a) = w.point_in(w.users.town_b), w.point_in(w.users.town_a)
+    rows = f"id,name,lon,lat,heading\nISO-IMP-A,a,{lon_a},{lat_a},10\nISO-IMP-B,b,{lon_b},{lat_b},10\n"
+    for dry_run in ("true", "false"):
+        answer = w.client.post("/api/cameras/import", data={"dry_run": dry_run}, headers=w.a,
+                               files={"file": ("cams.csv", rows.encode(), "text/csv")})
+        assert answer.status_code == (200 if dry_run == "true" else 422), answer.text
+        report = answer.json()
+        assert [i["action"] for i in report["items"]] == ["add", "error"] and not report["stored"]
+        assert report["items"][1]["errors"][0]["field"] == "lon"
+    assert w.state.camera_registry.get("ISO-IMP-A") is None and w.state.camera_registry.get("ISO-IMP-B") is None
+
+
 def check_datasets(w: World) -> None:
     _same_for_both_towns(w, "/api/datasets")  # datasets are district-wide, like the models
 
@@ -788,6 +866,13 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/grids/locate"): check_locate,
     ("GET", "/api/cameras/covering"): check_covering,
     ("GET", "/api/cameras/fov"): check_fov,
+    ("GET", "/api/cameras"): check_cameras_list,
+    ("GET", "/api/cameras/{camera_id}"): check_camera_detail,
+    ("POST", "/api/cameras"): check_camera_add,
+    ("PATCH", "/api/cameras/{camera_id}"): check_camera_patch,
+    ("PUT", "/api/cameras/{camera_id}"): check_camera_put,
+    ("DELETE", "/api/cameras/{camera_id}"): check_camera_delete,
+    ("POST", "/api/cameras/import"): check_camera_import,
     ("GET", "/api/cameras/{camera_id}/frame.jpg"): check_camera_video("frame.jpg"),
     ("GET", "/api/cameras/{camera_id}/mjpeg"): check_camera_video("mjpeg"),
     ("GET", "/api/wall/units"): check_wall_units,
