@@ -336,6 +336,12 @@ class Settings(BaseSettings):
         description="Password of the demo users (ZHIZHI_DEMO_PASSWORD); default: generated once "
         "and printed when `zhizhi demo` first creates them.",
     )
+    demo_basemap: bool = Field(
+        True,
+        description="With no basemap imported and no map.tile_url, render one from the district's layers at "
+        "start-up (roads, water, boundaries, names; about 10 s once, again when the layers change) "
+        "(ZHIZHI_DEMO_BASEMAP; the tests turn it off).",
+    )
     assets_dir: Path = Field(
         Path(__file__).parent / "static" / "vendor",
         description="Front-end packages installed at set-up (Leaflet).",

@@ -7,11 +7,15 @@ which tile it got (and that the TMS row was flipped) by comparing bytes with ``t
 from __future__ import annotations
 
 import math
+import shutil
 import sqlite3
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
+
+from tests.browser import log_in
 
 
 def tile_range(bounds: tuple[float, float, float, float], z: int) -> tuple[range, range]:
@@ -125,3 +129,53 @@ def mvt_tile(z: int, x: int, y: int, *, lake: bool = True) -> bytes:
             {"geometry": "POLYGON ((256 256, 1792 256, 1792 1792, 256 1792, 256 256))",
              "properties": {"class": "lake"}}]})
     return gzip.compress(mapbox_vector_tile.encode(layers, default_options={"y_coord_down": True}), mtime=0)
+
+
+#: How many basemap tiles a map page has loaded (a browser expression).
+LOADED_TILES = "document.querySelectorAll('.zz-basemap img.leaflet-tile.leaflet-tile-loaded').length"
+
+
+def open_logged_in(browser, base: str, username: str, url: str, viewport: dict):
+    """A page of a new browser context logged in as ``username`` on ``url``; the page, the
+    URLs it requested and its script errors (both lists grow as it runs)."""
+    context = browser.new_context(viewport=viewport, device_scale_factor=1, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    log_in(context, base, username)
+    requests: list[str] = []
+    errors: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url, wait_until="domcontentloaded")
+    return page, requests, errors
+
+
+def assert_own_host(base: str, requests: list[str]) -> None:
+    """Every request went to the console's host (or a blob:/data: URL), basemap tiles among them."""
+    host = urlsplit(base).netloc
+    elsewhere = [u for u in requests if urlsplit(u).scheme not in ("blob", "data") and urlsplit(u).netloc != host]
+    assert not elsewhere, f"requests left the console's host: {elsewhere}"
+    assert any("/api/basemap/tiles/" in u for u in requests)
+
+
+def demo_settings(data_dir: Path, **extra):
+    """Settings of a seed-7 demo console that renders its basemap (the tests' default is not to)."""
+    from zhizhi.console.settings import DemoSettings, MapSettings, Settings
+
+    return Settings(data_dir=data_dir, demo=DemoSettings(seed=7), map=MapSettings(), demo_basemap=True, **extra)
+
+
+def demo_basemap_data(tmp_path_factory, target: Path) -> Path:
+    """``target``: a copy of a data folder whose console rendered the demo basemap at its first
+    start. The first call of a test session starts that console (about ten seconds of rendering);
+    later calls copy the folder, and a console started on the copy finds its basemap up to date."""
+    from zhizhi.console.runtime import Runtime
+
+    made = tmp_path_factory.getbasetemp() / "demo-basemap-console"
+    if not (made / ".complete").exists():
+        shutil.rmtree(made, ignore_errors=True)
+        with Runtime(demo_settings(made)):
+            pass
+        (made / ".complete").touch()
+    shutil.copytree(made, target)
+    return target

@@ -32,6 +32,9 @@ def browser():
 
 # Keep third-party tools from writing into the home folder or reaching the network.
 os.environ.setdefault("YOLO_CONFIG_DIR", "/tmp/zhizhi-test-ultralytics")
+# The many consoles the tests start render no basemap from their layers (about 10 s each); the
+# tests of that rendering ask for it (Settings(demo_basemap=True)). Child processes inherit this.
+os.environ.setdefault("ZHIZHI_DEMO_BASEMAP", "false")
 
 
 @pytest.fixture(scope="session")

@@ -14,7 +14,7 @@ import pytest
 import shapely
 
 from tests.auth_support import create_test_users
-from tests.basemap_support import write_mbtiles
+from tests.basemap_support import LOADED_TILES, assert_own_host, open_logged_in, write_mbtiles
 from tests.browser import log_in, serve
 
 pytestmark = pytest.mark.browser
@@ -22,7 +22,6 @@ pytestmark = pytest.mark.browser
 REPO = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1600, "height": 900}
 READY_TIMEOUT_MS = 90_000
-LOADED_TILES = "document.querySelectorAll('.zz-basemap img.leaflet-tile.leaflet-tile-loaded').length"
 
 
 @pytest.fixture(scope="module")
@@ -45,29 +44,9 @@ def live(tmp_path_factory):
             yield base, users
 
 
-def open_logged_in(browser, base: str, username: str, url: str):
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
-    log_in(context, base, username)
-    requests: list[str] = []
-    errors: list[str] = []
-    context.on("request", lambda r: requests.append(r.url))
-    page = context.new_page()
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(url, wait_until="domcontentloaded")
-    return page, requests, errors
-
-
-def assert_own_host(base: str, requests: list[str]) -> None:
-    host = urlsplit(base).netloc
-    elsewhere = [u for u in requests if urlsplit(u).scheme not in ("blob", "data") and urlsplit(u).netloc != host]
-    assert not elsewhere, f"requests left the console's host: {elsewhere}"
-    assert any("/api/basemap/tiles/" in u for u in requests)
-
-
 def test_map_page_draws_the_basemap_from_its_own_host(browser, live, tmp_path):
     base, users = live
-    page, requests, errors = open_logged_in(browser, base, users.district, f"{base}/")
+    page, requests, errors = open_logged_in(browser, base, users.district, f"{base}/", VIEWPORT)
     try:
         page.wait_for_function("() => document.body.dataset.ready !== 'false'", timeout=READY_TIMEOUT_MS)
         assert page.evaluate("document.body.dataset.ready") == "true"
@@ -130,7 +109,7 @@ def test_the_situation_report_shows_the_basemap(browser, live, tmp_path):
 
 def test_wall_map_screen_draws_the_basemap(browser, live):
     base, users = live
-    page, requests, errors = open_logged_in(browser, base, users.district, f"{base}/wall?screen=map&wall=bm")
+    page, requests, errors = open_logged_in(browser, base, users.district, f"{base}/wall?screen=map&wall=bm", VIEWPORT)
     try:
         page.wait_for_function("() => document.body.dataset.wallReady !== undefined", timeout=READY_TIMEOUT_MS)
         assert page.evaluate("document.body.dataset.wallReady") == "true"
