@@ -29,6 +29,7 @@ STORE_MODULES: tuple[str, ...] = (
     "zhizhi.layers.models",
     "zhizhi.layers.hazmat",
     "zhizhi.layers.camera_registry",
+    "zhizhi.layers.camera_calibrations",
     "zhizhi.models.versions.store",
     "zhizhi.alerts.store",
     "zhizhi.alerts.incidents.store",
