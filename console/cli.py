@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 
 from zhizhi.console.cli_basemap import basemap_app
+from zhizhi.console.cli_cameras import cameras_app
 from zhizhi.console.cli_common import fail as _fail
 from zhizhi.console.cli_config import config_app
 from zhizhi.console.cli_jurisdictions import jurisdictions_app
@@ -34,6 +35,7 @@ app.add_typer(models_app, name="models")
 app.add_typer(config_app, name="config")
 app.add_typer(jurisdictions_app, name="jurisdictions")
 app.add_typer(basemap_app, name="basemap")
+app.add_typer(cameras_app, name="cameras")
 
 DataDir = Annotated[Path | None, typer.Option(help="Data folder (default: settings / ./var).")]
 Grids = Annotated[

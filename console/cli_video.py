@@ -248,7 +248,9 @@ def train(
 
 
 def worker(
-    cameras: Annotated[Path | None, typer.Option(help="Camera config file (default: settings).")] = None,
+    cameras: Annotated[
+        Path | None, typer.Option(help="Camera config file (default: settings; without one: the camera registry).")
+    ] = None,
     detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(help="Backend.")] = None,
     weights: Annotated[Path | None, typer.Option(help="Weights path for ultralytics.")] = None,
     jsonl: Annotated[bool, typer.Option("--jsonl", help="Print bus messages as JSON lines.")] = False,
@@ -256,23 +258,27 @@ def worker(
 ) -> None:
     """Run the frame-analysis worker on its cameras, publishing on the bus until stopped.
 
-    With a Redis bus (``ZHIZHI_BUS__URL``) several workers share the cameras of the file by
-    leases: each runs its fair share, and a dead worker's cameras move to the others within
-    ``bus.lease_ttl_s`` plus a renew period."""
+    The cameras are those of ``--cameras FILE`` (or ``worker.cameras_file``); without a file,
+    the camera registry's enabled cameras with a main stream (the database of the settings),
+    followed while the worker runs: a camera added, changed or disabled on the console reaches
+    it without a restart. With a Redis bus (``ZHIZHI_BUS__URL``) several workers share the
+    cameras by leases: each runs its fair share, and a dead worker's cameras move to the others
+    within ``bus.lease_ttl_s`` plus a renew period."""
     from zhizhi.bus import Topic
     from zhizhi.bus.messages import encode
     from zhizhi.console.worker_runtime import WorkerRuntime
+    from zhizhi.layers.db import DatabaseError
     from zhizhi.video.camera_config import CameraConfigError, load_camera_configs
 
     settings = Settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     path = cameras or settings.worker.cameras_file
-    if path is None:
-        _fail("no cameras: pass --cameras FILE or set ZHIZHI_WORKER__CAMERAS_FILE")
-    try:
-        configs = load_camera_configs(path)
-    except CameraConfigError as exc:
-        _fail(str(exc))
+    configs = None  # the camera registry's
+    if path is not None:
+        try:
+            configs = load_camera_configs(path)
+        except CameraConfigError as exc:
+            _fail(str(exc))
 
     def echo(topic: str, message: Any) -> None:
         """``--jsonl``: what the worker publishes, as JSON lines."""
@@ -288,6 +294,8 @@ def worker(
         runtime.start()  # bus, evidence recorder, worker, camera leases, frame publisher (console.worker_runtime)
     except ValueError as exc:  # a malformed bus URL
         _fail(f"bus {settings.bus.url}: {exc}")
+    except DatabaseError as exc:  # the registry's database
+        _fail(str(exc))
     runner = runtime.worker
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

@@ -1,16 +1,22 @@
 """The start-up and shutdown of a ``zhizhi worker`` process: the same ordered steps as a console's.
 
 :class:`WorkerRuntime` starts, in order, the bus, the evidence recorder (on a shared bus), the
-frame-analysis worker, the camera leases and the frame publisher (both on a shared bus), and
-stops them in reverse (:class:`~zhizhi.console.lifecycle.Lifecycle`). On the in-process bus the
-worker runs every camera of its file; on a Redis bus several workers share them by lease,
-write evidence into the folder the consoles share and put their newest frames into Redis.
+frame-analysis worker, the camera leases (on a shared bus), the camera registry's feed (when
+the cameras come from the registry) and the frame publisher (on a shared bus), and stops them in
+reverse (:class:`~zhizhi.console.lifecycle.Lifecycle`). On the in-process bus the worker runs
+every camera of its file; on a Redis bus several workers share them by lease, write evidence
+into the folder the consoles share and put their newest frames into Redis.
+
+Without a file (``configs`` is ``None``) the cameras are the camera registry's enabled cameras
+with a main stream, in the database of ``settings``; a camera added, changed, disabled or
+removed there reaches the running worker (and its leases) without a restart
+(:class:`~zhizhi.video.registry_feed.RegistryFeed`: the ``cameras`` topic, else polling).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from zhizhi.bus import Bus, Topic
@@ -29,17 +35,20 @@ class WorkerRuntime(Lifecycle):
     """Starts and stops what a worker process runs (see the module)."""
 
     WHAT = "worker"
-    STEPS = ("bus", "recorder", "worker", "leases", "frames")
+    STEPS = ("bus", "recorder", "worker", "leases", "cameras", "frames")
 
-    def __init__(self, settings: Settings, configs: Sequence[CameraConfig], detector, *,
+    def __init__(self, settings: Settings, configs: Sequence[CameraConfig] | None, detector, *,
                  echo: Echo | None = None) -> None:
         super().__init__()
         self.settings = settings
-        self.configs = list(configs)
+        self.from_registry = configs is None
+        self.configs = list(configs or [])
+        self.by_id: dict[str, CameraConfig] = {c.id: c for c in self.configs}
         self.detector = detector
         self.echo = echo
         self.bus: Bus | None = None
-        self.recorder = self.worker = self.leases = self.frames = None
+        self.recorder = self.worker = self.leases = self.frames = self.feed = None
+        self._engine = None
 
     @property
     def shared(self) -> bool:
@@ -72,7 +81,7 @@ class WorkerRuntime(Lifecycle):
         from zhizhi.video.worker import Worker
 
         assert self.bus is not None
-        self.worker = Worker([] if self.shared else self.configs, self.detector, self.publish,
+        self.worker = Worker([] if self.shared or self.from_registry else self.configs, self.detector, self.publish,
                              evidence=self.recorder, jpeg_quality=self.settings.worker.jpeg_quality,
                              subscribe=self.bus.subscribe)
 
@@ -82,12 +91,43 @@ class WorkerRuntime(Lifecycle):
 
     def start_leases(self) -> None:
         if self.shared:
-            self.leases = worker_leases(self.settings, self.worker, self.configs)
+            self.leases = worker_leases(self.settings, self.worker, lambda: self.by_id)
 
     def stop_leases(self) -> None:
         """Hand the cameras back at once (other workers take them within a renew period)."""
         if self.leases is not None:
             self.leases.stop(release=True)
+
+    def start_cameras(self) -> None:
+        """The registry's cameras, followed while the worker runs (without a camera file)."""
+        if not self.from_registry:
+            return
+        from zhizhi.console.cameras import CAMERA_POLL_S
+        from zhizhi.layers import make_engine
+        from zhizhi.layers.camera_registry import CameraRegistry
+        from zhizhi.video.registry_feed import RegistryFeed
+
+        assert self.bus is not None
+        self._engine = make_engine(self.settings.resolved_database_url)
+        self.feed = RegistryFeed(CameraRegistry(self._engine), self.apply_cameras, subscribe=self.bus.subscribe,
+                                 interval_s=CAMERA_POLL_S).start()
+
+    def stop_cameras(self) -> None:
+        if self.feed is not None:
+            self.feed.stop()
+        if self._engine is not None:
+            self._engine.dispose()
+
+    def apply_cameras(self, configs: list[CameraConfig]) -> None:
+        """Run the registry's cameras: all of them, or on a shared bus those this worker's leases
+        hold (a camera gone from the registry is handed back, a new one shared out)."""
+        self.by_id = {c.id: c for c in configs}
+        if self.leases is None:
+            self.worker.set_cameras(configs)
+            return
+        self.leases.set_cameras(list(self.by_id))
+        owned = self.leases.owned
+        self.worker.set_cameras([self.by_id[i] for i in sorted(owned) if i in self.by_id])
 
     def start_frames(self) -> None:
         if self.shared:
@@ -118,17 +158,28 @@ def shared_evidence_recorder(settings: Settings, bus: Bus):
     return EvidenceRecorder(store, announce, **settings.worker.evidence_options).attach(bus)
 
 
-def worker_leases(settings: Settings, runner, configs: Sequence[CameraConfig]):
-    """Camera leases of a worker on a shared bus: the worker runs the cameras it holds."""
+def worker_leases(settings: Settings, runner,
+                  configs: Sequence[CameraConfig] | Callable[[], Mapping[str, CameraConfig]]):
+    """Camera leases of a worker on a shared bus: the worker runs the cameras it holds.
+
+    ``configs``: the cameras, or a function giving the current ones by id (they change: the
+    camera registry's)."""
     from zhizhi.video.leases import CameraLeases
 
-    by_id = {c.id: c for c in configs}
+    if callable(configs):
+        current = configs
+    else:
+        fixed = {c.id: c for c in configs}
+
+        def current() -> Mapping[str, CameraConfig]:
+            return fixed
 
     def on_change(owned: set[str]) -> None:
         log.info("cameras of this worker: %s", ", ".join(sorted(owned)) or "none")
+        by_id = current()
         runner.set_cameras([by_id[i] for i in sorted(owned) if i in by_id])
 
-    return CameraLeases(settings.bus.url, settings.bus.resolved_node, list(by_id),
+    return CameraLeases(settings.bus.url, settings.bus.resolved_node, list(current()),
                         ttl_s=settings.bus.lease_ttl_s, prefix=settings.bus.prefix, on_change=on_change).start()
 
 

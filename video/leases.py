@@ -195,6 +195,19 @@ class CameraLeases:
             self._thread.start()
         return self
 
+    def set_cameras(self, cameras: Sequence[str]) -> None:
+        """Share another set of cameras (the camera registry changed while the worker runs): a
+        camera no longer in it that this worker holds is given up (out of ``owned`` first, its
+        lease deleted at the next round); new cameras are taken at the coming rounds, by share."""
+        cameras = list(dict.fromkeys(cameras))
+        gone = set(self.cameras) - set(cameras)
+        self.cameras = cameras
+        with self._lock:
+            dropped = sorted(gone & set(self._deadline))
+        if dropped:
+            self._give_up(dropped)
+        self._wake.set()
+
     @property
     def owned(self) -> set[str]:
         """The cameras this worker runs: the set its ``on_change`` listener was last given."""
@@ -374,12 +387,13 @@ class CameraLeases:
             for key in self._client.scan_iter(match=self.worker_key("*"), count=1000)
         )
         self.live_workers = len(live)
-        values = self._client.mget([self.lease_key(c) for c in self.cameras]) if self.cameras else []
-        holders = {c: (v.decode() if v is not None else None) for c, v in zip(self.cameras, values, strict=True)}
+        cameras = self.cameras  # one set for the whole round (set_cameras may replace it meanwhile)
+        values = self._client.mget([self.lease_key(c) for c in cameras]) if cameras else []
+        holders = {c: (v.decode() if v is not None else None) for c, v in zip(cameras, values, strict=True)}
         holdings = Counter(h for h in holders.values() if h is not None and h in live)
-        share = share_of(self.worker_id, live, holdings, len(self.cameras))
+        share = share_of(self.worker_id, live, holdings, len(cameras))
 
-        kept = self._kept()
+        kept = self._kept() & set(cameras)
         if len(kept) > share:
             excess = sorted(kept, key=lambda c: _preference(self.worker_id, c))[: len(kept) - share]
             self._give_up(excess)  # out of `owned` before the lease goes, never after
@@ -389,7 +403,7 @@ class CameraLeases:
         elif len(kept) < share and self.rounds > 0:  # (first round: let the others see us)
             trusted = self._trusted()
             candidates = [
-                c for c in self.cameras
+                c for c in cameras
                 if c not in trusted and (holders[c] == self.worker_id or (holders[c] is None and not in_grace))
             ]
             candidates.sort(key=lambda c: (holders[c] != self.worker_id, -_preference(self.worker_id, c)))

@@ -91,3 +91,68 @@ def test_the_worker_command(clip, tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["type"] == "summary"
+
+
+# --- cameras from the camera registry ---------------------------------------------------------
+
+
+def _registry(settings: Settings):
+    from zhizhi.layers import make_engine
+    from zhizhi.layers.camera_registry import CameraRegistry
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return CameraRegistry(make_engine(settings.resolved_database_url))
+
+
+def _registry_camera(camera_id: str, clip: Path):
+    from zhizhi.layers.camera_registry import CameraInput
+
+    return CameraInput(id=camera_id, lon=120.9, lat=32.0, heading_deg=0, hfov_deg=60, range_m=100,
+                       stream_main=str(clip), analysis_fps=10).record("320612001001001")
+
+
+def _announce(runtime: WorkerRuntime, action: str, camera_id: str) -> None:
+    from zhizhi.bus import Topic
+    from zhizhi.bus.messages import CamerasChanged
+
+    runtime.bus.publish(Topic.CAMERAS, CamerasChanged(action=action, ids=(camera_id,)))
+
+
+def _wait(condition, timeout: float = 15.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_without_a_file_the_worker_runs_the_registrys_cameras_and_follows_them(clip, tmp_path):
+    settings = Settings(data_dir=tmp_path)
+    registry = _registry(settings)
+    registry.add(_registry_camera("r1", clip))
+    with WorkerRuntime(settings, None, make_detector("motion")) as runtime:
+        assert _steps(runtime, "start") == list(WorkerRuntime.STEPS) and runtime.feed is not None
+        assert runtime.worker.camera_ids == ["r1"]
+        registry.add(_registry_camera("r2", clip))
+        _announce(runtime, "added", "r2")
+        assert _wait(lambda: runtime.worker.camera_ids == ["r1", "r2"])
+        registry.replace(registry.get("r1").model_copy(update={"enabled": False}))
+        _announce(runtime, "updated", "r1")
+        assert _wait(lambda: runtime.worker.camera_ids == ["r2"])
+    assert _steps(runtime, "stop") == list(reversed(WorkerRuntime.STEPS))
+
+
+def test_registry_cameras_are_shared_by_lease_and_follow_the_registry(clip, tmp_path, redis_server):
+    settings = Settings(data_dir=tmp_path, bus=BusSettings(url=redis_server.url, node="w-reg", lease_ttl_s=1.5))
+    registry = _registry(settings)
+    registry.add(_registry_camera("r1", clip))
+    with WorkerRuntime(settings, None, make_detector("motion")) as runtime:
+        assert _wait(lambda: runtime.worker.camera_ids == ["r1"])  # the only worker takes the only camera
+        registry.add(_registry_camera("r2", clip))
+        _announce(runtime, "added", "r2")
+        assert _wait(lambda: runtime.worker.camera_ids == ["r1", "r2"])
+        registry.delete("r1")
+        _announce(runtime, "removed", "r1")
+        assert _wait(lambda: runtime.worker.camera_ids == ["r2"])
+        assert _wait(lambda: not redis_server.client().exists("zhizhi:lease:r1"))  # handed back
