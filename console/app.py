@@ -22,6 +22,7 @@ from zhizhi.console.api import (
     auth,
     backtests,
     basemap,
+    calibration,
     camera_registry,
     cameras,
     events,
@@ -77,8 +78,8 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     app.add_middleware(SecurityHeaders, tile_url=settings.map.tile_url)
     for error in STORAGE_DOWN:
         app.add_exception_handler(error, storage_unavailable)
-    for module in (health, auth, grids, cameras, camera_registry, layers, alerts, events, video, wall, ws, telemetry,
-                   hazmat, incidents, backtests, models, basemap, jurisdictions):
+    for module in (health, auth, grids, cameras, camera_registry, calibration, layers, alerts, events, video, wall, ws,
+                   telemetry, hazmat, incidents, backtests, models, basemap, jurisdictions):
         app.include_router(module.router)
     app.include_router(auth.users_router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():

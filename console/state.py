@@ -27,6 +27,7 @@ from zhizhi.bus.messages.cameras import CamerasChanged
 from zhizhi.bus.messages.models import ModelPromoted
 from zhizhi.bus.messages.telemetry import FixBatch
 from zhizhi.console.auth import AuthService
+from zhizhi.console.calibration import with_footprints
 from zhizhi.console.cameras import camera_index
 from zhizhi.console.demo_district import install_demo_district, needs_install
 from zhizhi.console.jobs import JobRunner
@@ -38,6 +39,7 @@ from zhizhi.gis.cameras import CameraIndex, fov_sectors
 from zhizhi.gis.codes import install_book
 from zhizhi.gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
 from zhizhi.layers import LayerRegistry, Scope, create_schema, make_engine
+from zhizhi.layers.camera_calibrations import CameraCalibrations
 from zhizhi.layers.camera_registry import CameraRegistry, RegistryWatch
 from zhizhi.layers.hazmat import HazmatRegistry
 from zhizhi.models.trajectory.config import SHIPPED_MODEL as SHIPPED_TRAJECTORY
@@ -238,8 +240,9 @@ def load_jurisdictions(registry: LayerRegistry) -> tuple[Jurisdictions, bool]:
 
 
 def load_camera_index(registry: CameraRegistry) -> CameraIndex:
-    """Index every camera of the camera registry (:func:`zhizhi.console.cameras.camera_index`)."""
-    return camera_index(registry.list())
+    """Index every camera of the camera registry (:func:`zhizhi.console.cameras.camera_index`), a
+    calibrated camera with the ground area of its newest calibration (:mod:`console.calibration`)."""
+    return with_footprints(camera_index(registry.list()), CameraCalibrations(registry.engine).footprints())
 
 
 def locator(jurisdictions: Jurisdictions) -> Locate:

@@ -6,7 +6,10 @@ the image size the pixels belong to, the mean reprojection error (pixels) and gr
 (metres), and the calibrated ground area (``footprint``: a GeoJSON Polygon, WGS-84) that replaces
 the camera's nominal sector in "which cameras see this point". Each save is a new ``version``
 (1, 2, ... per camera) in the ``camera_calibrations`` table, with who saved it and when; a
-camera removed from the registry takes its calibrations with it (foreign key, cascade).
+camera removed from the registry takes its calibrations with it (foreign key, cascade). A
+calibration is part of its camera's record: saving one moves the camera's registry revision up in
+the same transaction, so every reader that follows the registry (the other consoles' indexes,
+the workers) notices it as a change of that camera.
 
 This module stores and reads; fitting and the footprint are :mod:`video.calibration`'s.
 
@@ -24,6 +27,8 @@ This module stores and reads; fitting and the footprint are :mod:`video.calibrat
 ...     ground_error_m=0.1, footprint=square), created_by="admin")
 >>> saved.version, store.newest("C1").version, [v.version for v in store.versions("C1")]
 (1, 1, [1])
+>>> CameraRegistry(engine).get("C1").revision  # the camera's record changed with it
+2
 >>> sorted(store.footprints())
 ['C1']
 """
@@ -51,9 +56,11 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 
+from zhizhi.layers.camera_registry import camera_registry
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
 
@@ -169,6 +176,8 @@ class CameraCalibrations:
                         "created_by": created_by,
                     }
                     conn.execute(insert(camera_calibrations), [row])
+                    conn.execute(update(camera_registry).where(camera_registry.c.id == calibration.camera_id)
+                                 .values(revision=camera_registry.c.revision + 1, updated_at=row["created_at"]))
                 return _stored(row)
             except IntegrityError:
                 if attempt == 2 or not self._registered(calibration.camera_id):  # no such camera: refused
@@ -177,8 +186,6 @@ class CameraCalibrations:
 
     def _registered(self, camera_id: str) -> bool:
         """Whether the camera is in the registry (then a failed insert lost a race for its version)."""
-        from zhizhi.layers.camera_registry import camera_registry
-
         with self.engine.connect() as conn:
             return conn.execute(select(camera_registry.c.id).where(camera_registry.c.id == camera_id)).first() \
                 is not None

@@ -2,7 +2,7 @@
 
 Every camera of the registry that is enabled and has a main stream becomes a
 :class:`~video.camera_config.CameraConfig` (:func:`camera_config`: source, analysis rate,
-placement, zones, masks). A :class:`RegistryFeed` hands the list to ``apply`` when it starts and
+placement, zones, masks, the newest calibration). A :class:`RegistryFeed` hands the list to ``apply`` when it starts and
 again after every change of the registry: announced on the bus (``Topic.CAMERAS``, from the
 console that wrote it) or noticed by polling (a change made by a process without a bus). Given
 ``Worker.set_cameras`` as ``apply``, a running worker starts an added camera, stops a disabled
@@ -23,19 +23,38 @@ or removed one and restarts one whose stream or placement changed, the others un
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import Engine
+
 from zhizhi.bus import Topic
+from zhizhi.layers.camera_calibrations import CameraCalibrations, StoredCalibration
 from zhizhi.layers.camera_registry import CameraRecord, CameraRegistry, RegistryWatch, mask_stream_url
+from zhizhi.video.calibration import Calibration
 from zhizhi.video.camera_config import CameraConfig, DroneCamera, SourceConfig, ZoneConfig
 
 log = logging.getLogger(__name__)
 Subscribe = Callable[[str, Callable[[Any], None]], Any]  # returns something with cancel()
 
 
-def camera_config(record: CameraRecord) -> CameraConfig:
-    """How a worker runs a registry camera (its main stream; files loop, as recorded streams)."""
+def stored_calibration(stored: StoredCalibration) -> Calibration:
+    """A calibration version of the store as the worker's :class:`Calibration`."""
+    return Calibration(
+        pixels=[tuple(p["px"]) for p in stored.points], lonlats=[tuple(p["lonlat"]) for p in stored.points],
+        origin=stored.origin, homography=stored.homography, reprojection_error_px=stored.reprojection_px,
+        ground_error_m=stored.ground_error_m, image_size=stored.image_size,
+    )
+
+
+def newest_calibrations(engine: Engine) -> dict[str, Calibration]:
+    """Each calibrated camera's newest calibration (:mod:`layers.camera_calibrations`), by id."""
+    return {cid: stored_calibration(s) for cid, s in CameraCalibrations(engine).newest_all().items()}
+
+
+def camera_config(record: CameraRecord, calibration: Calibration | None = None) -> CameraConfig:
+    """How a worker runs a registry camera (its main stream; files loop, as recorded streams),
+    geolocating through ``calibration`` (its newest, saved on the calibration page) when given."""
     source = SourceConfig(url=record.stream_main or "")
     if source.resolved_kind in ("file", "images"):
         source = source.model_copy(update={"loop": True})
@@ -57,18 +76,22 @@ def camera_config(record: CameraRecord) -> CameraConfig:
         range_m=record.range_m,
         zones=[ZoneConfig.model_validate(zone.model_dump()) for zone in record.zones],
         drone=drone,
+        calibration=calibration if drone is None else None,
         **extra,
     )
 
 
-def worker_configs(records: Iterable[CameraRecord]) -> list[CameraConfig]:
-    """The configs of the cameras a worker runs: enabled and with a main stream, by id."""
+def worker_configs(records: Iterable[CameraRecord],
+                   calibrations: Mapping[str, Calibration] | None = None) -> list[CameraConfig]:
+    """The configs of the cameras a worker runs: enabled and with a main stream, by id (each
+    with its calibration in ``calibrations``, by camera id)."""
+    calibrations = calibrations or {}
     configs = []
     for record in sorted(records, key=lambda r: r.id):
         if not record.analysed:
             continue
         try:
-            configs.append(camera_config(record))
+            configs.append(camera_config(record, calibrations.get(record.id)))
         except ValueError as exc:  # a record the worker cannot run: said once per change, never fatal
             log.warning("camera %s (%s) cannot be run: %s", record.id, mask_stream_url(record.stream_main),
                         exc.__class__.__name__)
@@ -92,7 +115,7 @@ class RegistryFeed:
     def refresh(self) -> list[CameraConfig]:
         """Read the registry and hand its analysed cameras to ``apply`` (when they changed)."""
         fingerprint = self.registry.fingerprint()
-        configs = worker_configs(self.registry.list())
+        configs = worker_configs(self.registry.list(), newest_calibrations(self.registry.engine))
         by_id = {c.id: c for c in configs}
         if by_id != self.configs or self.changes == 0:
             self.configs = by_id
@@ -117,4 +140,4 @@ class RegistryFeed:
         self.watch.stop()
 
 
-__all__ = ["RegistryFeed", "camera_config", "worker_configs"]
+__all__ = ["RegistryFeed", "camera_config", "newest_calibrations", "stored_calibration", "worker_configs"]

@@ -306,6 +306,67 @@ def check_fov(w: World) -> None:
     assert all(w.within_a(f["properties"]["grid"]) for f in features)
 
 
+def _calibration_pairs(w: World, camera) -> list[dict]:
+    """Pairs the camera's own pinhole first guess would give (a valid calibration of it)."""
+    from zhizhi.video.calibration import pinhole_calibration
+
+    guess = pinhole_calibration(camera.lon, camera.lat, camera.heading_deg, min(camera.hfov_deg, 120.0), (1280, 720))
+    pixels = [(200, 650), (1080, 650), (900, 500), (380, 500)]
+    lon, lat = guess.pixel_to_lonlat(*np.asarray(pixels, float).T)
+    return [{"px": list(p), "lonlat": [float(x), float(y)]} for p, x, y in zip(pixels, lon, lat)]
+
+
+def _calibrations_of(w: World, camera_id: str) -> int:
+    from zhizhi.layers.camera_calibrations import CameraCalibrations
+
+    return len(CameraCalibrations(w.state.engine).versions(camera_id))
+
+
+def check_calibration_get(w: World) -> None:
+    hidden = w.client.get(f"/api/cameras/{w.camera_b.id}/calibration", headers=w.a)
+    assert hidden.status_code == 403 and "another jurisdiction" in hidden.text
+    own = w.client.get(f"/api/cameras/{w.camera_a.id}/calibration", headers=w.a)
+    assert own.status_code == 200 and own.json()["camera"]["id"] == w.camera_a.id
+
+
+def check_calibration_preview(w: World) -> None:
+    body = {"points": _calibration_pairs(w, w.camera_b), "image_size": [1280, 720]}
+    assert w.client.post(f"/api/cameras/{w.camera_b.id}/calibration/preview", json=body,
+                         headers=w.a).status_code == 403
+    body = {"points": _calibration_pairs(w, w.camera_a), "image_size": [1280, 720]}
+    own = w.client.post(f"/api/cameras/{w.camera_a.id}/calibration/preview", json=body, headers=w.a)
+    assert own.status_code == 200 and own.json()["fov"]["type"] == "Polygon"
+
+
+def check_calibration_put(w: World) -> None:
+    from sqlalchemy import delete
+
+    from zhizhi.layers.camera_calibrations import camera_calibrations
+
+    before = _calibrations_of(w, w.camera_b.id)
+    body = {"points": _calibration_pairs(w, w.camera_b), "image_size": [1280, 720]}
+    refused = w.client.put(f"/api/cameras/{w.camera_b.id}/calibration", json=body, headers=w.a)
+    assert refused.status_code == 403 and _calibrations_of(w, w.camera_b.id) == before
+    body = {"points": _calibration_pairs(w, w.camera_a), "image_size": [1280, 720]}
+    own = w.client.put(f"/api/cameras/{w.camera_a.id}/calibration", json=body, headers=w.a)
+    try:
+        assert own.status_code == 200 and own.json()["version"] >= 1, own.text
+    finally:  # the session console's other tests expect the demo camera's nominal sector
+        with w.state.engine.begin() as conn:
+            conn.execute(delete(camera_calibrations).where(camera_calibrations.c.camera_id == w.camera_a.id))
+        w.state.reload_cameras()
+
+
+def check_masks_put(w: World) -> None:
+    before = w.state.camera_registry.get(w.camera_b.id)
+    refused = w.client.put(f"/api/cameras/{w.camera_b.id}/masks", json={"masks": [[[0, 0], [9, 0], [9, 9]]]},
+                           headers=w.a)
+    assert refused.status_code == 403 and w.state.camera_registry.get(w.camera_b.id) == before
+    own = w.client.put(f"/api/cameras/{w.camera_a.id}/masks", json={"masks": w.state.camera_registry.get(
+        w.camera_a.id).masks}, headers=w.a)
+    assert own.status_code == 200 and own.json()["id"] == w.camera_a.id
+
+
 def check_camera_video(suffix: str) -> Callable[[World], None]:
     def check(w: World) -> None:
         from fastapi.testclient import TestClient
@@ -875,6 +936,10 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/cameras/import"): check_camera_import,
     ("GET", "/api/cameras/{camera_id}/frame.jpg"): check_camera_video("frame.jpg"),
     ("GET", "/api/cameras/{camera_id}/mjpeg"): check_camera_video("mjpeg"),
+    ("GET", "/api/cameras/{camera_id}/calibration"): check_calibration_get,
+    ("POST", "/api/cameras/{camera_id}/calibration/preview"): check_calibration_preview,
+    ("PUT", "/api/cameras/{camera_id}/calibration"): check_calibration_put,
+    ("PUT", "/api/cameras/{camera_id}/masks"): check_masks_put,
     ("GET", "/api/wall/units"): check_wall_units,
     ("GET", "/api/wall/scope"): check_wall_scope,
     ("GET", "/api/config"): check_config,
