@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything zhizhi needs on a fresh machine: a virtual environment with the Python
-# packages, the front-end assets (from the npm registry, served locally by the console) and,
+# packages, the front-end assets (from the npm registry, served locally by the console), a
+# Chinese font (Debian's fonts-noto-cjk, for the demo's rendered basemap) and,
 # with --test, Debian's Chromium for the browser tests and PostGIS on the machine's PostgreSQL
 # (started when not running) for the store tests. Idempotent; safe with CI=true and no
 # standard input.
@@ -29,6 +30,13 @@ fi
 
 echo "==> front-end assets"
 bash scripts/install_assets.sh
+
+echo "==> a Chinese font for the names of the demo's rendered basemap"
+if [[ $want_test -eq 1 ]]; then
+  bash scripts/install_fonts.sh  # the basemap tests check the names
+else
+  bash scripts/install_fonts.sh || echo "(no Chinese font: the demo's basemap is drawn without names)"
+fi
 
 if [[ $want_test -eq 1 ]]; then
   echo "==> Chromium for browser tests"

@@ -38,7 +38,7 @@ def render(scene, font, zooms=ZOOMS):
 @pytest.fixture(scope="module")
 def rendered(scene):
     font = cjk_font()
-    assert font is not None, "no CJK font: the set-up installs fonts-noto-cjk (scripts/install_chromium.sh)"
+    assert font is not None, "no CJK font: the set-up installs fonts-noto-cjk (scripts/install_fonts.sh)"
     return render(scene, font)
 
 
