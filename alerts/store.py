@@ -44,6 +44,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from zhizhi.alerts.record import OPEN_STATUSES, Alert, AlertAction, AlertStatus
+from zhizhi.gis.codes import CODE_LENGTH
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
 from zhizhi.layers.scope import Scope, within_clause
@@ -68,16 +69,16 @@ alerts_table = Table(
     Column("cls", String(64)),
     Column("lon", Float, nullable=False),
     Column("lat", Float, nullable=False),
-    Column("grid", String(15), index=True),
-    Column("village", String(15)),
-    Column("town", String(15)),
-    Column("district", String(15)),
+    Column("grid", String(CODE_LENGTH), index=True),
+    Column("village", String(CODE_LENGTH)),
+    Column("town", String(CODE_LENGTH)),
+    Column("district", String(CODE_LENGTH)),
     Column("evidence", JSON, nullable=False),
     Column("first_ts", Float, nullable=False),
     Column("last_ts", Float, nullable=False, index=True),
     Column("active", Boolean, nullable=False),
     Column("status", String(16), nullable=False, index=True),
-    Column("assignee_unit", String(15), nullable=False, index=True),
+    Column("assignee_unit", String(CODE_LENGTH), nullable=False, index=True),
     Column("deadline_ts", Float),
     Column("reminded_ts", Float),
     Column("supervised_ts", Float),
@@ -109,8 +110,8 @@ actions_table = Table(
     Column("action", String(16), nullable=False),
     Column("from_status", String(16)),
     Column("to_status", String(16)),
-    Column("from_unit", String(15)),
-    Column("unit", String(15)),
+    Column("from_unit", String(CODE_LENGTH)),
+    Column("unit", String(CODE_LENGTH)),
     Column("note", Text, nullable=False),
 )
 

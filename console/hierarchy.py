@@ -59,6 +59,9 @@ class ImportRequest(BaseModel):
     district_name: str | None = None
     tolerance_m: float = 1.0
     dry_run: bool = True
+    #: The files' names as the user knows them (an upload's own name), stored as the sources;
+    #: by default the names of ``files``.
+    names: dict[str, str] = {}
 
 
 def import_hierarchy(registry: LayerRegistry | None, request: ImportRequest) -> tuple[HierarchyReport, bool]:
@@ -86,7 +89,8 @@ def import_hierarchy(registry: LayerRegistry | None, request: ImportRequest) -> 
     try:
         stored = replace_hierarchy(
             registry, jurisdictions, tables,
-            meta={"sources": {k: Path(v).name for k, v in request.files.items() if v is not None}},
+            meta={"sources": {k: request.names.get(k) or Path(v).name for k, v in request.files.items()
+                              if v is not None}},
             also=lambda conn: _users_follow(conn, jurisdictions, old_district, report),
         )
     except Exception:

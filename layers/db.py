@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Engine, String, create_engine, event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
@@ -168,6 +168,15 @@ def include_object(obj: Any, name: str | None, type_: str, reflected: bool, comp
     if type_ == "table" and (name in POSTGIS_TABLES or (name or "").startswith(SQLITE_RTREE)):
         return False
     return (type_, name) not in POSTGIS_ONLY
+
+
+def compare_type(context: Any, inspected_column: Any, metadata_column: Any, inspected_type: Any,
+                 metadata_type: Any) -> bool | None:
+    """Alembic ``compare_type``: the default comparison, except that on SQLite a string's length is
+    no difference (SQLite never enforces it, and changing it would mean copying every table)."""
+    if context.dialect.name == "sqlite" and isinstance(inspected_type, String) and isinstance(metadata_type, String):
+        return False
+    return None
 
 
 def create_schema(engine: Engine) -> None:

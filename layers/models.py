@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from zhizhi.gis.codes import CODE_LENGTH
 from zhizhi.layers import schema
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -78,7 +79,7 @@ class Layer(Base):
     kind: Mapped[str] = mapped_column(String(32))
     geometry_type: Mapped[str] = mapped_column(String(32))
     style: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    owner_code: Mapped[str] = mapped_column(String(15), index=True)
+    owner_code: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
     visibility: Mapped[str] = mapped_column(String(8), default="shared")
     meta: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     fields: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -107,7 +108,7 @@ class Feature(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     layer_id: Mapped[int] = mapped_column(ForeignKey("layers.id", ondelete="CASCADE"))
     fid: Mapped[int] = mapped_column(Integer)
-    code: Mapped[str] = mapped_column(String(15), index=True)
+    code: Mapped[str] = mapped_column(String(CODE_LENGTH), index=True)
     properties: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     geometry: Mapped[bytes] = mapped_column(LargeBinary)
     minx: Mapped[float] = mapped_column(Float)

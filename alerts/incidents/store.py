@@ -40,6 +40,7 @@ from zhizhi.alerts.incidents.record import (
 )
 from zhizhi.alerts.store import alerts_table
 from zhizhi.alerts.store import scope_clause as alert_scope_clause
+from zhizhi.gis.codes import CODE_LENGTH
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
 from zhizhi.layers.scope import within_clause
@@ -53,7 +54,7 @@ incidents_table = Table(
     Column("status", String(16), nullable=False, index=True),
     Column("area", JSON, nullable=False),
     Column("geometry", JSON, nullable=False),
-    Column("owner_unit", String(15), nullable=False, index=True),
+    Column("owner_unit", String(CODE_LENGTH), nullable=False, index=True),
     Column("codes", JSON, nullable=False),
     Column("impact", JSON, nullable=False),
     Column("created_ts", Float, nullable=False, index=True),
@@ -68,7 +69,7 @@ incident_codes_table = Table(
     "incident_codes",
     metadata,
     Column("incident_id", String(16), ForeignKey("incidents.id", ondelete="CASCADE"), primary_key=True),
-    Column("code", String(15), primary_key=True, index=True),
+    Column("code", String(CODE_LENGTH), primary_key=True, index=True),
 )
 
 incident_log_table = Table(

@@ -4,6 +4,8 @@
 multipart form and answers the same JSON report: 200 when valid (stored unless ``dry_run``, which is
 the default), 422 with the report when refused (nothing changed). An accepted import is applied to
 this console at once and reaches the others within seconds (:mod:`zhizhi.console.hierarchy`).
+``GET /jurisdictions`` is the admin page that does the same in a browser
+(``console/static/jurisdictions/``: the current hierarchy, a dry run's report, then the import).
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 
 from zhizhi.console.api.deps import State, require_district
 from zhizhi.console.auth import Permission
 from zhizhi.console.hierarchy import ImportRequest, apply_hierarchy, import_hierarchy
+from zhizhi.console.middleware import printable
 from zhizhi.gis.codes import Level
 from zhizhi.gis.hierarchy_check import HierarchyReport, Issue
 from zhizhi.gis.hierarchy_fields import FieldMappingError
@@ -26,13 +29,14 @@ from zhizhi.gis.hierarchy_import import field_options
 from zhizhi.layers import Scope
 from zhizhi.layers.hierarchy_store import stored_revision
 
-router = APIRouter(prefix="/api/jurisdictions", tags=["jurisdictions"])
+router = APIRouter(tags=["jurisdictions"])
 _ADMIN = require_district(Permission.JURISDICTIONS_MANAGE, "the hierarchy is the district's", "import jurisdictions")
 _CHUNK = 1024 * 1024
 _SUFFIXES = (".zip", ".gpkg", ".geojson", ".json", ".shp")
+PAGE = Path(__file__).resolve().parents[1] / "static" / "jurisdictions" / "index.html"
 
 
-@router.get("", dependencies=[Depends(_ADMIN)])
+@router.get("/api/jurisdictions", dependencies=[Depends(_ADMIN)])
 def current(state: State) -> dict:
     """The stored hierarchy: district, counts per level and grid kind, and where it came from."""
     j = state.jurisdictions
@@ -78,7 +82,7 @@ def _refused(level: str, reason: str, status: int) -> JSONResponse:
     return JSONResponse(status_code=status, content=report.model_dump(mode="json", exclude={"micro_grids"}))
 
 
-@router.post("/import", dependencies=[Depends(_ADMIN)])
+@router.post("/api/jurisdictions/import", dependencies=[Depends(_ADMIN)])
 def import_files(
     state: State,
     towns: Annotated[UploadFile, File(description="Towns: zipped Shapefile, GeoPackage or GeoJSON")],
@@ -110,8 +114,10 @@ def import_files(
                 return _refused(level, str(exc), 422)
             except OverflowError as exc:
                 return _refused(level, str(exc), 413)
+        names = {level: printable(Path(upload.filename or "").name, limit=120)
+                 for level, upload in uploads.items() if upload is not None and upload.filename}
         request = ImportRequest(files=files, fields=fields, crs=crs, encoding=encoding, district=district,
-                                district_name=district_name, tolerance_m=tolerance_m, dry_run=dry_run)
+                                district_name=district_name, tolerance_m=tolerance_m, dry_run=dry_run, names=names)
         report, stored = import_hierarchy(state.registry, request)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -121,3 +127,9 @@ def import_files(
             state.hierarchy_watch.seen(stored_revision(state.registry))
     body = report.model_dump(mode="json", exclude={"micro_grids"} if micro_grids is None else None)
     return JSONResponse(status_code=200 if report.valid else 422, content=body)
+
+
+@router.get("/jurisdictions", include_in_schema=False)
+def jurisdictions_page() -> FileResponse:
+    """The admin page (anyone may load it; its calls answer 403 to all but district admins)."""
+    return FileResponse(PAGE, headers={"Cache-Control": "no-cache"})

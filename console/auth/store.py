@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import IntegrityError
 
+from zhizhi.gis.codes import CODE_LENGTH
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
 from zhizhi.layers.scope import within_clause
@@ -45,7 +46,7 @@ users_table = Table(
     Column("username", String(64), primary_key=True),
     Column("password_hash", String(256), nullable=False),
     Column("role", String(32), nullable=False),
-    Column("code", String(15), nullable=False, index=True),
+    Column("code", String(CODE_LENGTH), nullable=False, index=True),
     Column("created_ts", Float, nullable=False),
     Column("updated_ts", Float, nullable=False),
 )

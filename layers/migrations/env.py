@@ -9,7 +9,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from zhizhi.layers.db import include_object, make_engine
+from zhizhi.layers.db import compare_type, include_object, make_engine
 from zhizhi.layers.schema import schema_metadata
 
 config = context.config
@@ -20,7 +20,7 @@ def _run(connection: Connection) -> None:
         target_metadata=schema_metadata(),
         include_object=include_object,
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
+        compare_type=compare_type,
     )
     with context.begin_transaction():
         context.run_migrations()

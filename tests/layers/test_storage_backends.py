@@ -27,6 +27,7 @@ from zhizhi.layers import LayerRegistry, Scope, make_engine
 from zhizhi.layers.db import (
     MIGRATION_LOCK_KEY,
     DatabaseError,
+    compare_type,
     current_revision,
     forget_migrated,
     head_revision,
@@ -50,7 +51,7 @@ def schema_differences(engine) -> list:
 
     with engine.connect() as conn:
         context = MigrationContext.configure(
-            conn, opts={"include_object": include_object, "compare_type": True}
+            conn, opts={"include_object": include_object, "compare_type": compare_type}
         )
         return compare_metadata(context, schema_metadata())
 
@@ -236,6 +237,21 @@ def test_auth_store_on_each_backend(db_url):
     assert store.token_owner("t-1").code == "320612001"
     assert store.set_password_hash("town", "h3", now=4.0)  # revokes its tokens
     assert store.token_owner("t-1") is None and store.get_user("town").password_hash == "h3"
+
+
+def test_long_imported_codes_are_stored_on_each_backend(db_url):
+    """A county's micro-grid codes are longer than 15 digits: users, layers and alerts keep them."""
+    from zhizhi.gis.codes import CODE_LENGTH
+
+    long_code = "32068400900400204" + "M" * (CODE_LENGTH - 17)
+    engine = make_engine(db_url)
+    store = AuthStore(engine)
+    store.add_user("micro", "h1", "town_operator", long_code, now=1.0)
+    assert store.get_user("micro").code == long_code
+    registry = LayerRegistry(engine)
+    layer = gpd.GeoDataFrame({"name": ["a"]}, geometry=[shapely.box(120.0, 32.0, 120.1, 32.1)], crs=4326)
+    registry.save_layer("micro_grids", layer, kind="micro_grid", owner_code="320684", codes=["320684"])
+    assert registry.read_features("micro_grids", Scope.everything())["code"].tolist() == ["320684"]
 
 
 # --- PostGIS spatial reads equal SQLite's ---------------------------------------------------
