@@ -430,6 +430,20 @@ def check_basemap_tile(w: World) -> None:
         assert w.client.get("/api/basemap/tiles/10/857/418.png", headers=headers).status_code in (200, 404)
 
 
+def check_jurisdictions(w: World) -> None:
+    # The hierarchy's summary is for district admins: a town's operator gets 403 naming the permission.
+    answer = w.client.get("/api/jurisdictions", headers=w.a)
+    assert answer.status_code == 403 and "jurisdictions.manage" in answer.json()["detail"]
+
+
+def check_jurisdictions_import(w: World) -> None:
+    before = len(w.state.jurisdictions)
+    files = {level: (f"{level}.geojson", b'{"type": "FeatureCollection", "features": []}')
+             for level in ("towns", "villages", "grids")}
+    answer = w.client.post("/api/jurisdictions/import", files=files, data={"dry_run": "false"}, headers=w.a)
+    assert answer.status_code == 403 and len(w.state.jurisdictions) == before
+
+
 def check_alert_lifecycle(w: World) -> None:
     table = w.client.get("/api/alerts/lifecycle", headers=w.a).json()
     assert table["transitions"]["new"] and table == w.client.get("/api/alerts/lifecycle", headers=w.b).json()
@@ -944,6 +958,8 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/wall/scope"): check_wall_scope,
     ("GET", "/api/config"): check_config,
     ("GET", "/api/basemap"): check_basemap,
+    ("GET", "/api/jurisdictions"): check_jurisdictions,
+    ("POST", "/api/jurisdictions/import"): check_jurisdictions_import,
     ("GET", "/api/basemap/tiles/{z}/{x}/{y}.{ext}"): check_basemap_tile,
     ("GET", "/api/auth/me"): check_me,
     ("POST", "/api/auth/ticket"): check_ticket,
