@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,7 @@ from zhizhi.gis.hierarchy_import import read_and_check
 from zhizhi.gis.jurisdiction import Jurisdictions
 from zhizhi.gis.metric import MetricFrame
 from zhizhi.layers import LayerRegistry, Scope
+from zhizhi.layers.camera_registry import camera_registry
 from zhizhi.layers.errors import LayerError
 from zhizhi.layers.hierarchy_store import replace_hierarchy, stored_revision
 
@@ -91,7 +93,7 @@ def import_hierarchy(registry: LayerRegistry | None, request: ImportRequest) -> 
             registry, jurisdictions, tables,
             meta={"sources": {k: request.names.get(k) or Path(v).name for k, v in request.files.items()
                               if v is not None}},
-            also=lambda conn: _users_follow(conn, jurisdictions, old_district, report),
+            also=lambda conn: _follow(conn, jurisdictions, old_district, report),
         )
     except Exception:
         install_book(previous)
@@ -127,6 +129,38 @@ def _current_district(registry: LayerRegistry) -> tuple[str, str] | None:
         return None
     code = meta.get("district_code")
     return (code, meta.get("district_name", code)) if code else None
+
+
+def _follow(conn: Connection, jurisdictions: Jurisdictions, old_district: str | None,
+            report: HierarchyReport) -> None:
+    _users_follow(conn, jurisdictions, old_district, report)
+    _cameras_follow(conn, jurisdictions, report)
+
+
+def _cameras_follow(conn: Connection, jurisdictions: Jurisdictions, report: HierarchyReport) -> None:
+    """Each registry camera keeps its owner when that unit still holds its position; else it
+    belongs to the grid it stands in (the district outside every grid). A moved owner bumps the
+    camera's revision, so every console's camera index and the workers follow."""
+    c = camera_registry.c
+    rows = conn.execute(select(c.id, c.lon, c.lat, c.owner_code, c.revision)).all()
+    if not rows:
+        return
+    lon = np.array([r.lon for r in rows], dtype=float)
+    lat = np.array([r.lat for r in rows], dtype=float)
+    grids = jurisdictions.locate_many(lon, lat)
+    now = datetime.now(UTC)
+    moved = 0
+    for row, x, y, grid in zip(rows, lon, lat, grids):
+        owner = row.owner_code
+        if owner in jurisdictions and shapely.intersects_xy(jurisdictions.get(owner).geometry, x, y):
+            continue
+        new_owner = grid if grid is not None else jurisdictions.district_code
+        conn.execute(update(camera_registry).where(c.id == row.id)
+                     .values(owner_code=new_owner, revision=row.revision + 1, updated_at=now))
+        moved += 1
+    if moved:
+        report.warnings.append(Issue(level="cameras", codes=[],
+                                     reason=f"{moved} camera(s) now belong to the unit they stand in"))
 
 
 def _users_follow(conn: Connection, jurisdictions: Jurisdictions, old_district: str | None,

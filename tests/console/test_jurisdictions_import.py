@@ -160,7 +160,7 @@ def test_only_a_district_admin_imports(api, consoles, county):
 @pytest.fixture(scope="module")
 def imported(api, consoles, county):
     """The irregular county imported through the API (the second console applies it by polling)."""
-    _, state, other = consoles
+    _, _, other = consoles
     status, report = _post(api, county["files"], dry_run="false", district_name="通州区")
     assert status == 200, report
     assert report["errors"] == []
@@ -236,6 +236,9 @@ def test_other_layers_were_placed_in_the_new_units(imported, consoles):
     roads = state.registry.read_features("roads", Scope.everything())
     codes = set(roads["code"])
     assert codes and all(c == "320612" or c in state.jurisdictions for c in codes)
+    cameras = state.camera_registry.list()  # the demo's cameras now belong to the new units
+    assert cameras and all(camera.owner_code in state.jurisdictions for camera in cameras)
+    assert all(camera.grid in state.jurisdictions for camera in state.cameras.cameras)
 
 
 def test_the_cli_reimports_and_the_running_console_applies_it(imported, consoles, tongzhou, tmp_path):
@@ -251,7 +254,7 @@ def test_the_cli_reimports_and_the_running_console_applies_it(imported, consoles
     report = json.loads(result.stdout)
     assert report["errors"] == [] and report["grids"] == len(tongzhou.grids) + DEDICATED
     state.hierarchy_watch.check()
-    assert state.jurisdictions.grid_codes[0] == sorted(tongzhou.grids["code"])[0]
+    assert state.jurisdictions.grid_codes[0] == min(tongzhou.grids["code"])
     lon, lat = state.jurisdictions.get(state.jurisdictions.grid_codes[0]).anchor
     assert state.jurisdictions.locate(lon, lat).micro_grid is None  # the micro-grids went with the import
     assert not np.any([c.startswith("TZWG") for c in state.jurisdictions.grid_codes])
