@@ -1,8 +1,8 @@
 """The demo's own basemap: with no basemap imported, one is rendered from the console's layers.
 
-At start-up (:func:`zhizhi.console.state.open_store`, after the demo district is installed) a
-console with ``demo_basemap`` on and no tile server (``map.tile_url``) calls
-:func:`ensure_demo_basemap`: when ``data_dir/basemap`` holds no basemap, or holds a rendered one
+When a console starts (:class:`zhizhi.console.runtime.Runtime`, right after its store and the
+demo district), :func:`start_basemap` renders one if ``demo_basemap`` is on and no tile server
+(``map.tile_url``) is configured: when ``data_dir/basemap`` holds no basemap, or holds a rendered one
 made from other layers, it draws the stored ``towns``, ``villages`` and ``roads`` (and, for the
 synthetic demo, its generated rivers and lake, :func:`zhizhi.gis.district.generate_water`) into
 a raster MBTiles file (:func:`zhizhi.gis.basemap_render.render_pyramid`, zooms
@@ -29,6 +29,7 @@ import numpy as np
 import shapely
 
 from zhizhi.console.basemap import basemap_dir, install, read_manifest
+from zhizhi.console.settings import Settings
 from zhizhi.gis.basemap_render import Scene, leaflet_center, render_pyramid
 from zhizhi.gis.district import generate_water
 from zhizhi.gis.fonts import cjk_font
@@ -146,11 +147,13 @@ def render_demo_basemap(data_dir: Path, registry: LayerRegistry, *, seed: int | 
     return summary
 
 
-def ensure_demo_basemap(data_dir: Path, registry: LayerRegistry, *, seed: int | None = None) -> dict | None:
-    """:func:`render_demo_basemap` at start-up: a failure is logged, never fatal (the map
-    pages draw the layers without a basemap)."""
+def start_basemap(settings: Settings, registry: LayerRegistry) -> dict | None:
+    """:func:`render_demo_basemap` when a console starts, if ``settings`` ask for it: a failure
+    is logged, never fatal (the map pages draw the layers without a basemap)."""
+    if not settings.demo_basemap or settings.map.tile_url:
+        return None
     try:
-        return render_demo_basemap(data_dir, registry, seed=seed)
+        return render_demo_basemap(settings.data_dir, registry, seed=settings.demo.seed)
     except Exception:  # a basemap is not worth a console that does not start
         log.exception("basemap: rendering the demo basemap failed; the map pages show the layers without one")
         return None

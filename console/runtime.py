@@ -130,6 +130,9 @@ class Runtime(Lifecycle):
 
     def start_store(self) -> None:
         self._engine, self._registry = open_store(self.settings)
+        from zhizhi.console.demo_basemap import start_basemap
+
+        start_basemap(self.settings, self._registry)  # with no basemap imported, one drawn from the layers
 
     def stop_store(self) -> None:
         if self._engine is not None:

@@ -304,10 +304,6 @@ def open_store(settings: Settings) -> tuple[Engine, LayerRegistry]:
     if needs_install(registry, settings.demo):
         log.info("installing the demo district (seed %s)", settings.demo.seed)
         install_demo_district(registry, settings.demo)
-    if settings.demo_basemap and not settings.map.tile_url:  # no basemap yet: one drawn from the layers
-        from zhizhi.console.demo_basemap import ensure_demo_basemap
-
-        ensure_demo_basemap(settings.data_dir, registry, seed=settings.demo.seed)
     return engine, registry
 
 

@@ -156,10 +156,19 @@ def test_render_by_hand_when_up_to_date_changes_nothing(copy):
 @pytest.mark.parametrize("settings", [
     {"demo_basemap": False}, {"map": {"tile_url": "http://tiles.center.lan/{z}/{x}/{y}.png"}}])
 def test_none_is_rendered_when_turned_off_or_with_a_tile_server(copy, settings):
+    from zhizhi.console.demo_basemap import start_basemap
     from zhizhi.console.settings import DemoSettings, Settings
+
+    shutil.rmtree(copy / "basemap")
+    assert start_basemap(Settings(data_dir=copy, demo=DemoSettings(seed=7), **settings), store(copy)) is None
+    assert not (copy / "basemap" / "basemap.json").exists()
+
+
+def test_commands_that_only_open_the_store_render_nothing(copy):
+    """``zhizhi cameras list`` and the like open the store, not a console: no basemap for them."""
     from zhizhi.console.state import open_store
 
     shutil.rmtree(copy / "basemap")
-    engine, _ = open_store(Settings(data_dir=copy, demo=DemoSettings(seed=7), **settings))
+    engine, _ = open_store(demo_settings(copy))
     engine.dispose()
     assert not (copy / "basemap" / "basemap.json").exists()
