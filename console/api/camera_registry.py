@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -47,7 +48,8 @@ from zhizhi.layers.camera_registry import (
 )
 
 log = logging.getLogger(__name__)
-router = APIRouter(prefix="/api/cameras", tags=["cameras"])
+router = APIRouter(tags=["cameras"])
+STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 MayManage = [Depends(require(Permission.CAMERAS_MANAGE))]
 _CHUNK = 1 << 16
 #: The largest JSON body of one camera (masks and zones included).
@@ -120,7 +122,7 @@ def _validated(data: dict[str, Any]) -> CameraInput:
         raise HTTPException(422, _errors(exc)) from None
 
 
-@router.get("")
+@router.get("/api/cameras")
 def list_cameras(
     state: State, scope: RequestScope, principal: CurrentPrincipal,
     enabled: Annotated[bool | None, Query(description="Only enabled (true) or disabled (false) cameras.")] = None,
@@ -131,13 +133,13 @@ def list_cameras(
     return [_answer(state, r, principal, states) for r in records if enabled is None or r.enabled == enabled]
 
 
-@router.get("/{camera_id}")
+@router.get("/api/cameras/{camera_id}")
 def get_camera(state: State, scope: RequestScope, principal: CurrentPrincipal, camera_id: str) -> dict[str, Any]:
     """One camera (404 unknown, 403 another jurisdiction's)."""
     return _answer(state, _find(state, camera_id, scope.code), principal)
 
 
-@router.post("", status_code=201, dependencies=MayManage)
+@router.post("/api/cameras", status_code=201, dependencies=MayManage)
 async def add_camera(request: Request, state: State, scope: RequestScope,
                      principal: CurrentPrincipal) -> dict[str, Any]:
     """Register a camera; its owner is the grid it stands in unless ``owner_code`` names one."""
@@ -196,21 +198,21 @@ async def _change(request: Request, state: ConsoleState, scope, principal: Princ
     return _answer(state, await run_in_threadpool(change), principal)
 
 
-@router.patch("/{camera_id}", dependencies=MayManage)
+@router.patch("/api/cameras/{camera_id}", dependencies=MayManage)
 async def patch_camera(request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal,
                        camera_id: str) -> dict[str, Any]:
     """Change some fields of a camera (``revision``: refuse with 409 when it changed meanwhile)."""
     return await _change(request, state, scope, principal, camera_id, partial=True)
 
 
-@router.put("/{camera_id}", dependencies=MayManage)
+@router.put("/api/cameras/{camera_id}", dependencies=MayManage)
 async def put_camera(request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal,
                      camera_id: str) -> dict[str, Any]:
     """Replace a camera's fields (those left out get their defaults)."""
     return await _change(request, state, scope, principal, camera_id, partial=False)
 
 
-@router.delete("/{camera_id}", status_code=204, dependencies=MayManage)
+@router.delete("/api/cameras/{camera_id}", status_code=204, dependencies=MayManage)
 def delete_camera(state: State, scope: RequestScope, principal: CurrentPrincipal, camera_id: str) -> Response:
     """Remove a camera from the registry (its workers stop it)."""
     _find(state, camera_id, scope.code)
@@ -220,7 +222,7 @@ def delete_camera(state: State, scope: RequestScope, principal: CurrentPrincipal
     return Response(status_code=204)
 
 
-@router.post("/import", dependencies=MayManage)
+@router.post("/api/cameras/import", dependencies=MayManage)
 async def import_file(
     state: State,
     scope: RequestScope,
@@ -257,3 +259,9 @@ async def import_file(
     report = await run_in_threadpool(run)
     refused = not dry_run and report["errors"] > 0
     return JSONResponse(report, status_code=422 if refused else 200)
+
+
+@router.get("/cameras", include_in_schema=False)
+def cameras_page() -> FileResponse:
+    """The cameras page (it logs in and calls the API like every page)."""
+    return FileResponse(STATIC_DIR / "cameras" / "index.html")
