@@ -16,6 +16,24 @@ export function statusItemHtml({ hidden = false } = {}) {
     </div>`;
 }
 
+/** The console's pages in the header's links: a page with ``roles`` shows to those roles only
+ *  (the console still checks every call it makes). */
+export const CONSOLE_PAGES = [
+  { href: "/", label: "一张图", en: "Map" },
+  { href: "/wall", label: "大屏", en: "Wall" },
+  { href: "/analyst", label: "模型分析", en: "Analyst", roles: ["admin", "analyst"] },
+  { href: "/jurisdictions", label: "辖区", en: "Jurisdictions", roles: ["admin"] },
+];
+
+/** The links to the console's other pages the user's role may use (``nav`` of mountHeader; the
+ *  page open now is named by its subtitle, and the header has no room to spare). */
+export function consolePagesHtml() {
+  const role = user().role;
+  const links = CONSOLE_PAGES.filter((p) => p.href !== location.pathname && (!p.roles || p.roles.includes(role)))
+    .map((p) => `<a href="${p.href}" title="${p.en}">${p.label}</a>`);
+  return `<nav class="zz-pages" aria-label="页面 pages">${links.join("")}</nav>`;
+}
+
 /**
  * Fill the page's <header class="zz-header">: ``subtitle`` (HTML) under the district's name,
  * ``nav`` (HTML) after the badge, ``status`` (HTML) before the clock. Shows the user, wires the
