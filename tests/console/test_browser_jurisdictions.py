@@ -194,6 +194,18 @@ def test_an_admin_checks_refused_files_then_imports_valid_ones(browser, live, co
         page.wait_for_timeout(300)  # let the map settle for the picture
         page.screenshot(path=str(shots / "jurisdictions-import.png"))
 
+        # Bad inputs: a 5-digit district code is stopped in the page, a bad mapping refused by the console.
+        page.fill("#zj-district", "32061")
+        page.click("#zj-check")
+        assert "6 位数字" in page.inner_text("#zj-state") and page.evaluate(f"() => {REPORT}") == "stale"
+        page.fill("#zj-district", "")
+        page.fill("#zj-field", "grids.colour=颜色")
+        page.click("#zj-check")
+        page.wait_for_function(f"() => {REPORT} === 'refused' && "
+                               "window.zhizhiJurisdictions.report.errors[0].level === 'fields'")
+        assert "grids.colour=颜色" in page.inner_text("#zj-issue-rows") and page.is_disabled("#zj-import")
+        page.fill("#zj-field", "")
+
         # The valid files (and micro-grids): a dry run, then Import opens for these inputs only.
         _pick(page, county["valid"])
         assert page.evaluate(f"() => {REPORT}") == "stale"
