@@ -2,18 +2,21 @@
 
 When a console starts (:class:`zhizhi.console.runtime.Runtime`, right after its store and the
 demo district), :func:`start_basemap` renders one if ``demo_basemap`` is on and no tile server
-(``map.tile_url``) is configured: when ``data_dir/basemap`` holds no basemap, or holds a rendered one
-made from other layers, it draws the stored ``towns``, ``villages`` and ``roads`` (and, for the
-synthetic demo, its generated rivers and lake, :func:`zhizhi.gis.district.generate_water`) into
-a raster MBTiles file (:func:`zhizhi.gis.basemap_render.render_pyramid`, zooms
-:data:`ZOOMS`) and installs it exactly as ``zhizhi basemap import`` would, named
-:data:`DEMO_NAME`. An imported basemap is never replaced; importing one replaces the rendered
-one. ``zhizhi basemap render`` does the same by hand.
+(``map.tile_url``) is configured: when ``data_dir/basemap`` holds no basemap, or holds a
+rendered one made from other layers, it draws the stored ``towns``, ``villages`` and ``roads``
+(and, for the synthetic demo, its generated rivers and lake,
+:func:`zhizhi.gis.district.generate_water`) into a raster MBTiles file
+(:func:`zhizhi.gis.basemap_render.render_pyramid`, zooms :data:`ZOOMS`) and installs it exactly
+as ``zhizhi basemap import`` would, named :data:`DEMO_NAME`. An imported basemap is never
+replaced; importing one replaces the rendered one. ``zhizhi basemap render`` does the same by
+hand.
 
 What it was made from (each layer's feature count and last change, the demo's settings, the
 style's version, whether names could be drawn) is kept in the manifest under ``rendered``: a
 new demo district, an imported hierarchy or a CJK font installed later makes the next start
-render it again. Consoles that share the data folder render it once (a file lock).
+render it again (a running console that applies an imported hierarchy renders it in the
+background, :func:`refresh_basemap`). Consoles that share the data folder render it once (a file
+lock).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -119,6 +123,8 @@ def render_demo_basemap(data_dir: Path, registry: LayerRegistry, *, seed: int | 
             return None
         if font is None:
             log.warning("basemap: no CJK font found (install fonts-noto-cjk): the rendered basemap has no names")
+        for stale in folder.glob(".rendered-*.mbtiles"):  # left by a render that was killed (we hold the lock)
+            stale.unlink(missing_ok=True)
         scene = scene_of(registry, current["synthetic"], seed)
         w, s, e, n = scene.bounds()
         partial = folder / f".rendered-{os.getpid()}.mbtiles"
@@ -157,3 +163,12 @@ def start_basemap(settings: Settings, registry: LayerRegistry) -> dict | None:
     except Exception:  # a basemap is not worth a console that does not start
         log.exception("basemap: rendering the demo basemap failed; the map pages show the layers without one")
         return None
+
+
+def refresh_basemap(settings: Settings, registry: LayerRegistry) -> threading.Thread:
+    """:func:`start_basemap` on a thread of its own, for a running console whose layers just
+    changed (an imported hierarchy): the pages keep the old basemap until the new one is
+    installed, then pick it up like an import. The thread, started."""
+    thread = threading.Thread(target=start_basemap, args=(settings, registry), name="basemap-render", daemon=True)
+    thread.start()
+    return thread

@@ -196,6 +196,9 @@ def apply_hierarchy(state: ConsoleState) -> None:
         state.incident_impact.rebase(MetricFrame.for_geometry(outline))
     state.reload_cameras()
     log.info("jurisdictions reloaded: district %s, %d units", district, len(state.jurisdictions))
+    from zhizhi.console.demo_basemap import refresh_basemap
+
+    refresh_basemap(state.settings, state.registry)  # a basemap rendered from the old layers follows them
 
 
 class HierarchyWatch:

@@ -172,3 +172,31 @@ def test_commands_that_only_open_the_store_render_nothing(copy):
     engine, _ = open_store(demo_settings(copy))
     engine.dispose()
     assert not (copy / "basemap" / "basemap.json").exists()
+
+
+def test_a_running_console_that_applies_new_layers_renders_it_again(copy):
+    """An imported hierarchy reaches a running console (console/hierarchy.apply_hierarchy): the
+    basemap drawn from the old towns is drawn again, in the background, and served."""
+    import threading
+
+    from zhizhi.console.hierarchy import apply_hierarchy
+    from zhizhi.console.runtime import Runtime
+    from zhizhi.layers import Scope
+
+    before = manifest(copy)
+    with Runtime(demo_settings(copy)) as runtime:
+        state = runtime.state
+        towns = state.registry.read_features("towns", Scope.everything())
+        towns.loc[towns.index[0], "name"] = "新名镇"
+        info = state.registry.get_layer("towns", Scope.everything())
+        state.registry.save_layer("towns", towns.reset_index(drop=True), kind=info.kind, owner_code=info.owner_code,
+                                  title=info.title, style=info.style, visibility=info.visibility, meta=info.meta,
+                                  codes=towns["code"].tolist(), replace=True)
+        apply_hierarchy(state)
+        for thread in [t for t in threading.enumerate() if t.name == "basemap-render"]:
+            thread.join()
+        after = manifest(copy)
+        assert after["id"] != before["id"] and after["name"] == "demo (rendered)"
+        assert after["rendered"]["fingerprint"]["layers"]["towns"][1] != before["rendered"]["fingerprint"]["layers"][
+            "towns"][1]
+        assert [p.name for p in (copy / "basemap").glob("*.mbtiles")] == [after["file"]]
