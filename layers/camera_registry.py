@@ -43,6 +43,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import (
     JSON,
@@ -260,6 +261,9 @@ class CameraInput(BaseModel):
                 raise ValueError(f"mask {i} has more than 1000 points")
             if any(x < 0 or y < 0 for x, y in ring):
                 raise ValueError(f"mask {i}: pixel coordinates must not be negative")
+            polygon = shapely.Polygon(ring)  # a worker refuses any other (video.masks): check it here
+            if not (polygon.area > 0 and polygon.is_valid):
+                raise ValueError(f"mask {i} is not a simple polygon enclosing an area (its edges cross, or it is flat)")
         return masks
 
     def record(self, owner_code: str, *, revision: int = 1, updated_at: datetime | None = None) -> CameraRecord:

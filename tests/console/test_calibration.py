@@ -23,6 +23,7 @@ from zhizhi.console.state import load_camera_index
 from zhizhi.gis.cameras import fov_sector
 from zhizhi.gis.metric import MetricFrame
 from zhizhi.layers.camera_calibrations import CameraCalibrations
+from zhizhi.layers.camera_registry import CameraRegistry, RegistryWatch
 from zhizhi.video.calibration import pinhole_calibration
 from zhizhi.video.registry_feed import newest_calibrations, worker_configs
 
@@ -131,6 +132,23 @@ def test_a_saved_calibration_becomes_the_cameras_field_of_view(console):
         shapely.geometry.shape(second.json()["fov"]), 1e-9)
 
 
+def test_another_console_notices_a_calibration(console):
+    """A console that did not save it sees the change of the registry (the revision went up with
+    the calibration) and its rebuilt index takes the new ground area."""
+    c = console
+    record = c.mine[4]
+    seen: list[int] = []
+    watch = RegistryWatch(CameraRegistry(c.state.engine), lambda: seen.append(1), interval_s=0)
+    watch.note(watch.registry.fingerprint())
+    assert watch.check() is False
+    saved = c.client.put(f"/api/cameras/{record.id}/calibration",
+                         json={"points": pairs(record), "image_size": list(SIZE)}, headers=c.admin)
+    assert saved.status_code == 200, saved.text
+    assert watch.check() is True and seen == [1]
+    other = load_camera_index(CameraRegistry(c.state.engine))
+    assert other.get(record.id).footprint.equals(shapely.geometry.shape(saved.json()["fov"]))
+
+
 def test_the_preview_predicts_and_fits_without_storing(console):
     c = console
     record = c.mine[1]
@@ -237,6 +255,10 @@ def test_masks_are_stored_with_the_camera_and_reach_the_workers(console):
     ):
         refused = c.client.put(f"/api/cameras/{record.id}/masks", json=body, headers=c.a)
         assert refused.status_code == 422 and fragment in refused.text, (body, refused.text)
+    # the registry's own edit refuses a mask a worker could not use, too
+    crossed = c.client.patch(f"/api/cameras/{record.id}", json={"masks": [[[0, 0], [10, 10], [10, 0], [0, 5]]]},
+                             headers=c.a)
+    assert crossed.status_code == 422 and "not a simple polygon" in crossed.text
     assert c.state.camera_registry.get(record.id).masks == stored.masks
     assert c.client.put(f"/api/cameras/{c.theirs.id}/masks", json={"masks": []}, headers=c.a).status_code == 403
     lifted = c.client.put(f"/api/cameras/{record.id}/masks", json={"masks": []}, headers=c.admin)
