@@ -21,6 +21,7 @@ export function statusItemHtml({ hidden = false } = {}) {
 export const CONSOLE_PAGES = [
   { href: "/", label: "一张图", en: "Map" },
   { href: "/wall", label: "大屏", en: "Wall" },
+  { href: "/cameras", label: "摄像机", en: "Cameras" },
   { href: "/analyst", label: "模型分析", en: "Analyst", roles: ["admin", "analyst"] },
   { href: "/jurisdictions", label: "辖区", en: "Jurisdictions", roles: ["admin"] },
 ];
