@@ -171,6 +171,9 @@ def _check_points(px: np.ndarray, ll: np.ndarray, complete: list[int], record: C
 def fit(record: CameraRecord, points: Any, image_size: Any = None, *,
         fallback_size: tuple[int, int] | None = None) -> Fitted:
     """Check and fit the pairs of a camera (see the module); :class:`CalibrationRefused` otherwise."""
+    if record.kind == "drone":
+        raise CalibrationRefused("points", f"camera {record.id!r} is a drone's: it moves, and its frames are placed "
+                                           "on the ground from its telemetry, not from a calibration")
     size = image_size_of(image_size, fallback_size)
     px, ll, complete = _pairs(points, need_lonlat=True)
     if len(px) < 4:

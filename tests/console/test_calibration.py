@@ -220,6 +220,11 @@ def test_bad_pairs_are_refused_naming_the_point_and_nothing_is_stored(console):
     _refused(c, record.id, {"points": good, "extra": 1}, "unknown field")
     _refused(c, record.id, {"points": [{"px": [1, "a"], "lonlat": [1, 2]}] * 4}, "point 1: px must be [x, y]")
     _refused(c, record.id, b"{not json", "the body is not JSON")
+    drone = c.state.camera_registry.add(record.model_copy(update={"id": "CAL-UAV-1", "kind": "drone"}))
+    try:
+        _refused(c, drone.id, {"points": good}, "is a drone's: it moves")
+    finally:
+        c.state.camera_registry.delete(drone.id)
     # who may: not another town's camera (403), not an unknown one (404), not without cameras.manage (403)
     _refused(c, c.theirs.id, {"points": pairs(c.theirs)}, "belongs to another jurisdiction", status=403)
     missing = c.client.put("/api/cameras/NO-SUCH-CAM/calibration", json={"points": good}, headers=c.a)
