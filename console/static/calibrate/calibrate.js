@@ -294,7 +294,7 @@ async function loadCalibration() {
   cal.info = info;
   const c = info.camera;
   showCameraTitle(c, info.calibration && info.calibration.version);
-  $("#zk-version").textContent = info.calibration ? `第 ${info.calibration.version} 版` : "未标定 none";
+  $("#zk-version").textContent = info.calibration ? `第 ${info.calibration.version} 版` : "未标定";
   cal.masks = info.masks || [];
   return info;
 }
