@@ -36,7 +36,8 @@ def test_locate_contract(client, console_state):
     code = console_state.jurisdictions.grid_codes[321]
     lon, lat = console_state.jurisdictions.get(code).anchor
     body = client.get("/api/grids/locate", params={"lon": lon, "lat": lat}).json()
-    assert body == {"grid": code, "village": code[:12], "town": code[:9], "district": code[:6]}
+    assert body == {"grid": code, "village": code[:12], "town": code[:9], "district": code[:6],
+                    "dedicated_grids": [], "micro_grid": None}
     g_lon, g_lat = wgs84_to_gcj02(lon, lat)
     body = client.get("/api/grids/locate", params={"lon": float(g_lon), "lat": float(g_lat), "crs": "gcj02"})
     assert body.json()["grid"] == code

@@ -35,7 +35,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 def test_gis_locate_inside_and_outside(data_dir):
     out = json.loads(run("gis", "locate", "121.06", "32.09", data_dir=data_dir).stdout)
-    assert set(out) == {"grid", "village", "town", "district"}
+    assert set(out) == {"grid", "village", "town", "district", "dedicated_grids", "micro_grid"}
     assert out["district"] == "320612" and out["grid"].startswith(out["village"])
     outside = run("gis", "locate", "100.0", "30.0", data_dir=data_dir, check=False)
     assert outside.returncode == 1 and "outside district 320612" in outside.stderr
