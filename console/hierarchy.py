@@ -31,6 +31,7 @@ from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
 from zhizhi.console.auth.store import users_table
+from zhizhi.console.demo_basemap import refresh_basemap
 from zhizhi.gis.codes import active_book, install_book
 from zhizhi.gis.hierarchy_check import HierarchyReport, Issue
 from zhizhi.gis.hierarchy_import import read_and_check
@@ -196,8 +197,6 @@ def apply_hierarchy(state: ConsoleState) -> None:
         state.incident_impact.rebase(MetricFrame.for_geometry(outline))
     state.reload_cameras()
     log.info("jurisdictions reloaded: district %s, %d units", district, len(state.jurisdictions))
-    from zhizhi.console.demo_basemap import refresh_basemap
-
     refresh_basemap(state.settings, state.registry)  # a basemap rendered from the old layers follows them
 
 

@@ -244,6 +244,21 @@ def _refuse_foreign(name: str, owner_code: str, writer: Scope) -> None:
 
 
 @dataclass(frozen=True)
+class LayerOptions:
+    """How a layer is stored (the keyword options of :meth:`LayerRegistry.save_layer`)."""
+
+    kind: str
+    owner_code: str
+    title: str | None = None
+    style: Mapping[str, Any] | None = None
+    visibility: str = "shared"
+    meta: Mapping[str, Any] | None = None
+    codes: Sequence[str | None] | None = None
+    replace: bool = True
+    writer: Scope | None = None
+
+
+@dataclass(frozen=True)
 class _LayerWrite:
     """A layer checked and converted for writing (what :meth:`LayerRegistry._write` stores)."""
 
@@ -267,8 +282,8 @@ class LayerTransaction:
         self.conn = conn
 
     def save_layer(self, name: str, gdf: gpd.GeoDataFrame, **options: Any) -> None:
-        """:meth:`LayerRegistry.save_layer` inside this transaction."""
-        self.registry._write(self.conn, self.registry._prepare(name, gdf, **options))
+        """:meth:`LayerRegistry.save_layer` inside this transaction (the same keyword options)."""
+        self.registry._write(self.conn, self.registry._prepare(name, gdf, LayerOptions(**options)))
 
     def delete_layer(self, name: str) -> bool:
         """Delete layer ``name`` and its features if it exists; whether it did."""
@@ -490,10 +505,9 @@ class LayerRegistry:
         its jurisdiction (``forbidden`` otherwise: a town never replaces a district's or a
         neighbour's layer), checked in the same transaction as the replacement.
         """
-        prepared = self._prepare(
-            name, gdf, kind=kind, owner_code=owner_code, title=title, style=style, visibility=visibility,
-            meta=meta, codes=codes, replace=replace, writer=writer,
-        )
+        options = LayerOptions(kind=kind, owner_code=owner_code, title=title, style=style, visibility=visibility,
+                               meta=meta, codes=codes, replace=replace, writer=writer)
+        prepared = self._prepare(name, gdf, options)
         try:
             with self.engine.begin() as conn:
                 self._write(conn, prepared)
@@ -503,29 +517,17 @@ class LayerRegistry:
             ) from exc
         return self.get_layer(name, Scope.everything())
 
-
     @contextmanager
     def transaction(self) -> Iterator[LayerTransaction]:
         """Several writes that commit together or not at all (an imported hierarchy's layers)."""
         with self.engine.begin() as conn:
             yield LayerTransaction(self, conn)
 
-    def _prepare(
-        self,
-        name: str,
-        gdf: gpd.GeoDataFrame,
-        *,
-        kind: str,
-        owner_code: str,
-        title: str | None = None,
-        style: Mapping[str, Any] | None = None,
-        visibility: str = "shared",
-        meta: Mapping[str, Any] | None = None,
-        codes: Sequence[str | None] | None = None,
-        replace: bool = True,
-        writer: Scope | None = None,
-    ) -> _LayerWrite:
+    def _prepare(self, name: str, gdf: gpd.GeoDataFrame, options: LayerOptions) -> _LayerWrite:
         """Check and convert everything a write of :meth:`save_layer` needs, before any SQL."""
+        kind, owner_code, title, style = options.kind, options.owner_code, options.title, options.style
+        visibility, meta, codes = options.visibility, options.meta, options.codes
+        replace, writer = options.replace, options.writer
         _check_args(name, owner_code, kind, visibility)
         style_d = json_object(style, "style")
         meta_d = json_object(meta, "meta")
