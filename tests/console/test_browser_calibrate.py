@@ -28,6 +28,7 @@ import shapely.geometry
 
 from tests.auth_support import PASSWORD, create_test_users
 from tests.browser import log_in, login_answer, serve
+from tests.calibrate_support import PIXELS, SIZE, click_frame, click_map, previews, wait_preview
 from tests.conftest import SHARED
 from zhizhi.gis.cameras import fov_sector
 from zhizhi.gis.metric import MetricFrame
@@ -39,9 +40,6 @@ REPO = Path(__file__).resolve().parents[2]
 VIEWPORT = {"width": 1920, "height": 1080}
 READY_MS = 60_000
 ADMIN = "calibrate-page-admin"
-SIZE = (1280, 720)
-# Road marks of the highway frame: lane dashes and the yellow edge line.
-PIXELS = [(541, 562), (748, 596), (553, 447), (707, 466), (905, 520)]
 LAMP_POST = [(100, 128), (136, 128), (136, 560), (100, 560)]
 
 
@@ -78,34 +76,6 @@ def _shots(tmp_path: Path) -> Path:
     return REPO / "docs" / "screenshots" if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
-def _previews(page) -> int:
-    return page.evaluate("() => window.zhizhiCalibrate.previews")
-
-
-def _wait_preview(page, before: int) -> None:
-    page.wait_for_function(f"() => window.zhizhiCalibrate.previews > {before} && !window.zhizhiCalibrate.busy")
-
-
-def _click_frame(page, x: float, y: float) -> None:
-    box = page.locator("#zk-overlay").bounding_box()
-    page.mouse.click(box["x"] + x * box["width"] / SIZE[0], box["y"] + y * box["height"] / SIZE[1])
-
-
-def _click_map(page, lon: float, lat: float) -> None:
-    """Zoom the map in on the place (as a user would) and click it."""
-    point = page.evaluate(
-        """([lat, lon]) => {
-             const map = window.zhizhiCalibrate.map;
-             map.setView([lat, lon], 19, {animate: false});
-             const p = map.latLngToContainerPoint([lat, lon]);
-             const r = map.getContainer().getBoundingClientRect();
-             return [r.left + p.x, r.top + p.y];
-           }""",
-        [lat, lon],
-    )
-    page.mouse.click(*point)
-
-
 def test_a_district_admin_calibrates_a_camera_by_clicking_pairs(browser, live, still, tmp_path):
     base, state, users = live
     record = next(r for r in state.camera_registry.list()
@@ -133,24 +103,24 @@ def test_a_district_admin_calibrates_a_camera_by_clicking_pairs(browser, live, s
         info = page.evaluate("() => window.zhizhiCalibrate.info")
         assert info["calibration"] is None and info["first_guess"]["fov"]["type"] == "Polygon"
 
-        before = _previews(page)
+        before = previews(page)
         page.set_input_files("#zk-file", str(still))
         page.wait_for_function("() => (window.zhizhiCalibrate.size || [])[0] === 1280")
-        _wait_preview(page, before)
+        wait_preview(page, before)
         assert page.is_visible("#zk-stage") and not page.is_visible("#zk-noframe")
 
         for n, (x, y) in enumerate(PIXELS, start=1):
-            before = _previews(page)
-            _click_frame(page, x, y)
-            _wait_preview(page, before)
+            before = previews(page)
+            click_frame(page, x, y)
+            wait_preview(page, before)
             pending = page.evaluate("() => window.zhizhiCalibrate.pairs.at(-1)")
             assert pending["n"] == n and pending["lonlat"] is None and pending["predicted"] is not None
             # a click lands on a whole screen pixel: the frame shown at about 0.7 of its size
             assert pending["px"] == pytest.approx([x, y], abs=2.0)
             lon, lat = (float(c) for c in real.pixel_to_lonlat(*pending["px"]))  # where that pixel really is
-            before = _previews(page)
-            _click_map(page, float(lon), float(lat))
-            _wait_preview(page, before)
+            before = previews(page)
+            click_map(page, float(lon), float(lat))
+            wait_preview(page, before)
             pair = page.evaluate("() => window.zhizhiCalibrate.pairs.at(-1)")
             assert pair["lonlat"] == pytest.approx([lon, lat], abs=6e-6)  # within 2 screen pixels at zoom 19
         preview = page.evaluate("() => window.zhizhiCalibrate.preview")
@@ -194,8 +164,8 @@ def test_a_district_admin_calibrates_a_camera_by_clicking_pairs(browser, live, s
         # A mask around the lamp post: four corners, closed on the first.
         page.click("#zk-mode-masks")
         for x, y in LAMP_POST:
-            _click_frame(page, x, y)
-        _click_frame(page, *LAMP_POST[0])
+            click_frame(page, x, y)
+        click_frame(page, *LAMP_POST[0])
         page.wait_for_function("() => window.zhizhiCalibrate.masks.length === 1"
                                " && !window.zhizhiCalibrate.draft.length")
         page.click("#zk-save-masks")
