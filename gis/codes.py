@@ -82,6 +82,7 @@ class CodeBook:
                 children.setdefault(parent, []).append(code)
         self._children = children
         self._subtrees: dict[str, frozenset[str]] = {}
+        self._ordered = sorted(self.parents)
         self.prefix_exact = self._check_prefix_exact()
 
     def __contains__(self, code: object) -> bool:
@@ -110,12 +111,27 @@ class CodeBook:
             self._subtrees[code] = frozenset(found)
         return self._subtrees[code]
 
+    def within_parts(self, code: str) -> tuple[bool, frozenset[str]]:
+        """How to select the codes at and below ``code``: ``(prefix, extra)``. ``prefix``: every
+        code of the book starting with ``code`` is in its subtree, so ``startswith`` may be used;
+        ``extra``: the subtree's codes ``startswith`` does not find (all of them when ``prefix``
+        is false). Short SQL for a hierarchy where only a few codes (dedicated grids) break the
+        pattern."""
+        below = self.subtree(code)
+        ordered = self._ordered
+        i = bisect.bisect_left(ordered, code)
+        j = bisect.bisect_left(ordered, code + "\U0010ffff", i)
+        starting = ordered[i:j]
+        if all(c in below for c in starting):
+            return True, frozenset(c for c in below if not c.startswith(code))
+        return False, below
+
     def _check_prefix_exact(self) -> bool:
         """Whether ``startswith`` is the same test as the parents: each code extends its parent's
         and the codes starting with a unit's code are exactly its subtree."""
         if any(p is not None and not c.startswith(p) for c, p in self.parents.items()):
             return False
-        ordered = sorted(self.parents)
+        ordered = self._ordered
         for i, code in enumerate(ordered):
             j = bisect.bisect_left(ordered, code + "\U0010ffff", i)
             if j - i != len(self.subtree(code)):
@@ -183,13 +199,13 @@ def is_within(code: str, ancestor: str) -> bool:
     return code.startswith(ancestor)
 
 
-def subtree(code: str) -> frozenset[str] | None:
-    """The codes at and below ``code`` when the prefix test is not exact for them; ``None`` when
-    ``code.startswith`` answers (no imported hierarchy, or one whose codes nest by prefix)."""
+def within_parts(code: str) -> tuple[bool, frozenset[str]]:
+    """:meth:`CodeBook.within_parts` of the installed book; ``(True, {})`` (``startswith`` alone)
+    without one, for a book whose codes nest by prefix, and for a code the book does not know."""
     book = _book
     if book is None or book.prefix_exact or code not in book:
-        return None
-    return book.subtree(code)
+        return True, frozenset()
+    return book.within_parts(code)
 
 
 def child_code(parent: str, index: int) -> str:

@@ -30,10 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import shapely
 from numpy.typing import ArrayLike, NDArray
-from sqlalchemy import ColumnElement, and_, or_, true
+from sqlalchemy import ColumnElement, and_, false, or_, true
 from sqlalchemy.orm import InstrumentedAttribute
 
-from zhizhi.gis.codes import active_book, chain, is_within, subtree, validate_code
+from zhizhi.gis.codes import active_book, chain, is_within, validate_code, within_parts
 from zhizhi.layers.geometry import as_array, keep_dimension
 from zhizhi.layers.models import Feature, Layer
 
@@ -68,12 +68,15 @@ class Scope:
 
 def within_clause(column: ColumnElement[str] | InstrumentedAttribute[str], code: str) -> ColumnElement[bool]:
     """SQL twin of :func:`~zhizhi.gis.codes.is_within` (``column`` within ``code``): ``LIKE
-    'code%'``, or the explicit codes below ``code`` when the imported hierarchy's codes do not
-    nest by prefix."""
-    codes = subtree(code)
-    if codes is None:
-        return column.startswith(code, autoescape=True)
-    return column.in_(sorted(codes))
+    'code%'``, with the codes below ``code`` that do not extend it listed beside it (or alone,
+    where the prefix would also catch another branch's codes) for an imported hierarchy whose
+    codes do not nest by prefix."""
+    prefix, extra = within_parts(code)
+    listed = column.in_(sorted(extra)) if extra else None
+    if not prefix:
+        return listed if listed is not None else false()
+    starts = column.startswith(code, autoescape=True)
+    return or_(starts, listed) if listed is not None else starts
 
 
 def within_mask(codes: ArrayLike, code: str) -> NDArray[np.bool_]:
@@ -81,12 +84,13 @@ def within_mask(codes: ArrayLike, code: str) -> NDArray[np.bool_]:
     arr = np.asarray(codes, dtype=object).astype(str)
     if not len(arr):
         return np.zeros(0, dtype=bool)
-    below = subtree(code)
-    if below is None:
-        return np.char.startswith(arr, code)
-    # Codes the hierarchy does not know (stored under an earlier one) keep the prefix rule.
-    known = np.isin(arr, list(active_book().parents))
-    return np.isin(arr, list(below)) | (~known & np.char.startswith(arr, code))
+    prefix, extra = within_parts(code)
+    hit = np.isin(arr, list(extra)) if extra else np.zeros(len(arr), dtype=bool)
+    starts = np.char.startswith(arr, code)
+    book = active_book()
+    if not prefix and book is not None:  # the prefix only for codes the hierarchy does not know
+        starts &= ~np.isin(arr, list(book.parents))
+    return hit | starts
 
 
 def layer_visible(owner_code: str, visibility: str, scope: Scope) -> bool:

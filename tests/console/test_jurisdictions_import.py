@@ -29,6 +29,7 @@ from tests.hierarchy_files_support import DEDICATED, HierarchyTables, hierarchy_
 from zhizhi.console.app import create_app
 from zhizhi.console.runtime import Runtime
 from zhizhi.console.settings import DemoSettings, Settings
+from zhizhi.gis.codes import install_book
 from zhizhi.layers import Scope
 
 ZHIZHI = shutil.which("zhizhi", path=str(Path(sys.executable).parent)) or "zhizhi"
@@ -81,6 +82,7 @@ def consoles(tmp_path_factory):
     with Runtime(settings) as first, Runtime(settings) as second:
         first.state.auth.add_user(ADMIN, "admin", "320685", PASSWORD)
         yield settings, first.state, second.state
+    install_book(None)  # the process's code book was this county's: later modules start their own
 
 
 @pytest.fixture(scope="module")

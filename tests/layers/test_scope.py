@@ -90,3 +90,28 @@ def test_apply_scope_without_geometry_hides_ancestor_features():
 def test_apply_scope_empty_input():
     keep, out = apply_scope([], np.array([], dtype=object), scope(TOWN_A))
     assert keep.shape == (0,) and out.shape == (0,)
+
+
+def test_within_clause_and_mask_follow_an_imported_hierarchy(tmp_path):
+    """SQL and numpy agree with is_within for every pair of an irregular county's codes."""
+    import sqlalchemy as sa
+
+    from tests.gis.test_codes import LEVELS, PARENTS
+    from zhizhi.gis.codes import CodeBook, install_book, is_within
+    from zhizhi.layers.scope import within_clause, within_mask
+
+    install_book(CodeBook(PARENTS, LEVELS))
+    try:
+        engine = sa.create_engine(f"sqlite:///{tmp_path / 'codes.db'}")
+        table = sa.Table("codes", sa.MetaData(), sa.Column("code", sa.String(40)))
+        table.metadata.create_all(engine)
+        codes = [*PARENTS, "UNKNOWN-1"]
+        with engine.begin() as conn:
+            conn.execute(table.insert(), [{"code": c} for c in codes])
+            for unit in PARENTS:
+                expected = {c for c in codes if is_within(c, unit)}
+                found = set(conn.execute(sa.select(table.c.code).where(within_clause(table.c.code, unit))).scalars())
+                assert found == expected, unit
+                assert set(np.asarray(codes)[within_mask(codes, unit)]) == expected, unit
+    finally:
+        install_book(None)
