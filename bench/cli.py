@@ -176,3 +176,59 @@ def bench_fanout(
             typer.echo(line)
     if result["lost"] or result["connect_failed"]:
         raise typer.Exit(1)
+
+
+@app.command("real-footage")
+def bench_real_footage(
+    folder: Annotated[Path | None, typer.Argument(
+        help="Folder of clips (NAME.mp4, optional NAME.camera.json and labels.json); "
+             "default: ../shared/data/video beside the repository.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    labels: Annotated[Path | None, typer.Option(
+        help="Hand labels (default: the folder's labels.json when there is one), e.g. "
+             "tests/data/real_footage_labels.json.")] = None,
+    detector: Annotated[Literal["ultralytics", "motion"] | None, typer.Option(
+        help="Backend (default: the console's settings, i.e. the shipped detector).")] = None,
+    weights: Annotated[Path | None, typer.Option(help="Weights for ultralytics (default: the shipped ones).")] = None,
+    analysis_fps: Annotated[float | None, typer.Option(
+        help="Frames analysed per second of clip (default: each camera's, 5).", min=0.1, max=60)] = None,
+) -> None:
+    """Every clip of a folder through `zhizhi analyze`'s path: tracks, tanker tracks, alerts, frames/s,
+    and with hand labels precision/recall and line counts (the baseline of issue 16)."""
+    import sys
+
+    from zhizhi.bench.real_footage import LabelsError, default_folder, find_clips, run_real_footage_bench, table_lines
+    from zhizhi.console.cli_video import build_detector
+    from zhizhi.console.settings import Settings
+    from zhizhi.models.warning.config import ModelConfigError, load_model
+
+    folder = folder or default_folder()
+    if not folder.is_dir():
+        fail(f"clip folder not found: {folder}")
+    if not find_clips(folder):
+        fail(f"no clips (*.mp4, *.mkv, *.avi, *.mov) in {folder}")
+    if labels is not None and not labels.is_file():
+        fail(f"labels not found: {labels}")
+    settings = Settings()
+    try:
+        warning_model = load_model(None)
+    except ModelConfigError as exc:
+        fail(str(exc))
+    build_detector(settings, detector, weights)  # a missing or broken detector stops here, before any clip
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        result = run_real_footage_bench(
+            folder, labels_path=labels, warning_model=warning_model, settings=settings, analysis_fps=analysis_fps,
+            detector_factory=lambda camera: build_detector(settings, detector or camera.detector, weights),
+            progress=progress,
+        )
+    except LabelsError as exc:
+        fail(str(exc))
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+    else:
+        for line in table_lines(result):
+            typer.echo(line)

@@ -64,9 +64,9 @@ def analyze(
     alerts: Annotated[bool, typer.Option("--alerts/--no-alerts", help="Run the warning model.")] = True,
 ) -> None:
     """Print the observations of a clip, the alerts of the warning model, then a summary line."""
+    from zhizhi.console.clip_analysis import analyze_clip
     from zhizhi.models.warning.config import ModelConfigError, load_model
     from zhizhi.video.camera_config import CameraConfigError, load_camera_configs
-    from zhizhi.video.offline import Summary, analyze_file
     from zhizhi.video.sources import SourceError
 
     try:
@@ -81,83 +81,32 @@ def analyze(
     except ModelConfigError as exc:
         _fail(str(exc))
     det = build_detector(settings, detector or camera.detector, weights)
-    warnings = _WarningPrinter(settings, warning_model, camera, jsonl) if warning_model else None
-    summary = Summary()
+
+    def echo(batch) -> None:
+        for line in observation_lines(batch):
+            typer.echo(json.dumps(line, ensure_ascii=False) if jsonl else
+                       f"{line['ts']:8.2f} #{line['track_id']} {line['cls']} {line['conf']:.2f}")
+
     try:
-        for batch in analyze_file(video, camera, det, analysis_fps=analysis_fps, summary=summary):
-            for line in observation_lines(batch):
-                typer.echo(json.dumps(line, ensure_ascii=False) if jsonl else
-                           f"{line['ts']:8.2f} #{line['track_id']} {line['cls']} {line['conf']:.2f}")
-            if warnings is not None:
-                warnings.frame(batch)
+        result = analyze_clip(video, camera, det, warning_model=warning_model, settings=settings,
+                              analysis_fps=analysis_fps, on_batch=echo)
     except SourceError as exc:
         _fail(str(exc))
-    if warnings is not None:
-        warnings.finish()
-    final = summary.as_message()
+    if warning_model is not None:
+        from zhizhi.models.warning.alert_line import alert_line
+
+        for warning in result.alerts:
+            line = alert_line(warning, result.jurisdictions)
+            typer.echo(json.dumps(line, ensure_ascii=False) if jsonl else
+                       f"ALERT {line['severity']} {line['rule']} track {line['track_id']} grid {line['grid']} "
+                       f"{line['first_ts']:.1f}-{line['last_ts']:.1f}s")
+    final = result.summary.as_message()
     typer.echo(json.dumps(final) if jsonl else f"summary: {final}")
 
 
 def observation_lines(batch) -> list[dict]:
     """The ``--jsonl`` lines of a frame's batch: ``{"type": "observation", **row}`` per row."""
     return [{"type": "observation", **row} for row in batch.rows()]
-
-
-class _WarningPrinter:
-    """Runs a warning model beside ``analyze`` and prints its alerts at the end of the clip.
-
-    One line per alert as the alert service keeps them: a track that meets a rule, stops, and
-    meets it again is one alert (first seen at its first episode, last seen at its last).
-    """
-
-    def __init__(self, settings: Settings, model, camera, jsonl: bool) -> None:
-        from zhizhi.models.warning.engine import WarningEngine
-        from zhizhi.models.warning.scene import places_for
-
-        self.jurisdictions, zones = _deployment(settings)
-        self.engine = WarningEngine(model, places_for([camera], zones))
-        self.jsonl = jsonl
-        self._alerts: dict[str, object] = {}
-
-    def frame(self, batch) -> None:
-        self._keep(self.engine.process_frame(batch))
-
-    def finish(self) -> None:
-        from zhizhi.models.warning.alert_line import alert_line
-
-        self._keep(self.engine.flush())
-        for warning in sorted(self._alerts.values(), key=lambda w: (w.first_ts, w.key)):
-            line = alert_line(warning, self.jurisdictions)
-            typer.echo(json.dumps(line, ensure_ascii=False) if self.jsonl else
-                       f"ALERT {line['severity']} {line['rule']} track {line['track_id']} grid {line['grid']} "
-                       f"{line['first_ts']:.1f}-{line['last_ts']:.1f}s")
-
-    def _keep(self, warnings) -> None:
-        for warning in warnings:
-            if warning.active:
-                continue
-            known = self._alerts.get(warning.key)
-            if known is None:
-                self._alerts[warning.key] = warning
-                continue
-            self._alerts[warning.key] = warning.model_copy(update={
-                "first_ts": min(known.first_ts, warning.first_ts),
-                "last_ts": max(known.last_ts, warning.last_ts),
-                "severity": min(known.severity, warning.severity, key=lambda s: s.rank),
-                "cameras": sorted({*known.cameras, *warning.cameras}),
-                "details": {**known.details, **warning.details},
-            })
-
-
-def _deployment(settings: Settings):
-    """The district's jurisdictions and zones from the console's store (the demo district if empty)."""
-    from zhizhi.console.state import load_jurisdictions, open_store, read_zones
-
-    engine, registry = open_store(settings)
-    try:
-        return load_jurisdictions(registry)[0], read_zones(registry)
-    finally:
-        engine.dispose()
 
 
 def train(
