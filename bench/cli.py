@@ -209,6 +209,7 @@ def bench_real_footage(
         fail(f"no clips (*.mp4, *.mkv, *.avi, *.mov) in {folder}")
     if labels is not None and not labels.is_file():
         fail(f"labels not found: {labels}")
+    out, sys.stdout = sys.stdout, sys.stderr  # what libraries print (ultralytics' settings notice) goes to stderr
     settings = Settings()
     try:
         warning_model = load_model(None)
@@ -227,6 +228,7 @@ def bench_real_footage(
         )
     except LabelsError as exc:
         fail(str(exc))
+    sys.stdout = out
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:
