@@ -20,7 +20,8 @@ PAGES = sorted(p for p in STATIC.rglob("*.html") if "vendor" not in p.parts)
 MODULES = sorted(p for p in STATIC.rglob("*.js") if "vendor" not in p.parts)
 CLASSIC_SCRIPTS = {"/static/lib/boot.js", "/static/vendor/leaflet/leaflet.js"}
 #: window.NAME = ... : the browser tests' hooks, and the boot reporter's entry.
-WINDOW_HOOKS = {"zhizhi", "zhizhiWall", "zhizhiAnalyst", "zhizhiBoot"}
+WINDOW_HOOKS = {"zhizhi", "zhizhiWall", "zhizhiAnalyst", "zhizhiBoot", "zhizhiCameras", "zhizhiCalibrate",
+                "zhizhiJurisdictions"}
 
 SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.DOTALL)
 IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;'"]*?\bfrom\s+["']([^"']+)["']""", re.MULTILINE)
