@@ -192,6 +192,9 @@ def bench_real_footage(
     weights: Annotated[Path | None, typer.Option(help="Weights for ultralytics (default: the shipped ones).")] = None,
     analysis_fps: Annotated[float | None, typer.Option(
         help="Frames analysed per second of clip (default: each camera's, 5).", min=0.1, max=60)] = None,
+    cameras: Annotated[Path | None, typer.Option(
+        help="Folder of camera configs NAME.camera.json for the clips NAME.* (before those beside the clips), "
+             "e.g. tests/data/real_footage_cameras.")] = None,
 ) -> None:
     """Every clip of a folder through `zhizhi analyze`'s path: tracks, tanker tracks, alerts, frames/s,
     and with hand labels precision/recall and line counts (the baseline of issue 16)."""
@@ -209,6 +212,8 @@ def bench_real_footage(
         fail(f"no clips (*.mp4, *.mkv, *.avi, *.mov) in {folder}")
     if labels is not None and not labels.is_file():
         fail(f"labels not found: {labels}")
+    if cameras is not None and not cameras.is_dir():
+        fail(f"camera config folder not found: {cameras}")
     out, sys.stdout = sys.stdout, sys.stderr  # what libraries print (ultralytics' settings notice) goes to stderr
     settings = Settings()
     try:
@@ -223,8 +228,8 @@ def bench_real_footage(
     try:
         result = run_real_footage_bench(
             folder, labels_path=labels, warning_model=warning_model, settings=settings, analysis_fps=analysis_fps,
+            cameras=cameras, progress=progress,
             detector_factory=lambda camera: build_detector(settings, detector or camera.detector, weights),
-            progress=progress,
         )
     except LabelsError as exc:
         fail(str(exc))

@@ -3,8 +3,10 @@
 The measuring contract of issue 16 (docs/benchmarks.md, "Real footage"). Each ``NAME.mp4`` of the
 folder runs through :func:`console.clip_analysis.analyze_clip` — the function ``zhizhi analyze``
 runs — with the console's detector (the shipped one unless told otherwise) and the shipped
-warning model, on ``NAME.camera.json`` beside it when there is one (as ``analyze --camera-config``
-takes it), else on an uncalibrated camera at the default analysis rate. With hand labels
+warning model, on ``NAME.camera.json`` of the ``--cameras`` folder when given and there (the
+shared clips' are in ``tests/data/real_footage_cameras``), else beside the clip when there is one
+(as ``analyze --camera-config`` takes it), else on an uncalibrated camera at the default analysis
+rate. With hand labels
 (``labels.json``, format in docs/backtest.md "Hand labels of real footage") the detections of the
 labelled frames are scored and vehicles crossing each counting line are counted.
 
@@ -237,10 +239,16 @@ def count_crossings(paths: dict[int, list[tuple[float, float]]], classes: dict[i
 # --- one clip -----------------------------------------------------------------------------------
 
 
-def clip_camera(clip: Path):
-    """``NAME.camera.json`` beside the clip when there is one, else an uncalibrated camera."""
+def clip_camera(clip: Path, cameras: Path | None = None):
+    """The clip's camera and where it came from: ``NAME.camera.json`` of the ``cameras`` folder
+    when given and there (its path), else the one beside the clip (its name), else an
+    uncalibrated camera (None)."""
     from zhizhi.video.camera_config import CameraConfig, SourceConfig, load_camera_configs
 
+    if cameras is not None:
+        config = Path(cameras) / f"{clip.stem}.camera.json"
+        if config.is_file():
+            return load_camera_configs(config)[0], str(config)
     config = clip.with_name(f"{clip.stem}.camera.json")
     if config.is_file():
         return load_camera_configs(config)[0], config.name
@@ -277,11 +285,11 @@ class _Tally:
 
 
 def run_clip(clip: Path, detector, warning_model, settings, labels: dict | None,
-             analysis_fps: float | None = None) -> dict:
+             analysis_fps: float | None = None, cameras: Path | None = None) -> dict:
     """One clip's entry (raises on a clip or camera config that cannot be used)."""
     from zhizhi.console.clip_analysis import analyze_clip
 
-    camera, config = clip_camera(clip)
+    camera, config = clip_camera(clip, cameras)
     frames_labelled = (labels or {}).get("frames", {})
     tally = _Tally(frames_labelled)
     started = time.perf_counter()
@@ -402,11 +410,13 @@ def run_real_footage_bench(
     warning_model,
     settings,
     analysis_fps: float | None = None,
+    cameras: Path | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> dict:
     """Every clip of ``folder`` (see the module's doc); a clip that fails is an entry with
     ``"error"`` and the others still run. ``detector_factory(camera)`` gives a fresh detector per
-    clip (tracks never carry from one clip to the next)."""
+    clip (tracks never carry from one clip to the next). ``cameras``: a folder of
+    ``NAME.camera.json`` used before the ones beside the clips."""
     folder = Path(folder)
     labels_path = labels_path or (folder / "labels.json" if (folder / "labels.json").is_file() else None)
     labels = load_labels(labels_path) if labels_path else None
@@ -416,11 +426,11 @@ def run_real_footage_bench(
     for n, clip in enumerate(clips, 1):
         name = clip.stem
         try:
-            camera, _ = clip_camera(clip)
+            camera, _ = clip_camera(clip, cameras)
             detector = detector_factory(camera)
             entry = run_clip(clip, detector, warning_model, settings,
                              None if labels is None else labels.get(name, {"frames": {}, "lines": []}),
-                             analysis_fps)
+                             analysis_fps, cameras)
         except Exception as exc:  # noqa: BLE001 - one bad clip is reported; the others still run
             errors += 1
             entry = {"clip": clip.name, "error": f"{type(exc).__name__}: {exc}"}
@@ -434,6 +444,7 @@ def run_real_footage_bench(
     unknown = sorted(set(labels or {}) - set(entries))
     return {
         "folder": str(folder),
+        "cameras": str(cameras) if cameras is not None else None,
         "labels": str(labels_path) if labels_path else None,
         "labels_without_clip": unknown,
         "clips": entries,

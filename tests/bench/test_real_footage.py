@@ -225,3 +225,70 @@ def test_the_repository_labels_are_valid():
     assert len(labels["highway_720p_24fps"]["frames"]) >= 6 and labels["highway_720p_24fps"]["lines"][0]["count"] == 7
     indoor = labels["indoor_people_768x432_10fps"]["frames"]
     assert {b["cls"] for boxes in indoor.values() for b in boxes} == {"person"}
+
+
+# --- camera configs from a folder (--cameras) ----------------------------------------------------
+
+CAMERAS = REPO / "tests" / "data" / "real_footage_cameras"
+SHARED_CLIPS = ("highway_720p_24fps", "parking_lot_768x432_12fps", "indoor_people_768x432_10fps")
+
+
+def test_a_cameras_folder_comes_before_the_config_beside_the_clip(tmp_path):
+    from zhizhi.bench.real_footage import clip_camera
+
+    clips, cameras = tmp_path / "clips", tmp_path / "cameras"
+    clips.mkdir()
+    cameras.mkdir()
+    for name in ("echo", "fox", "golf"):
+        (clips / f"{name}.mp4").write_bytes(b"")
+    (clips / "echo.camera.json").write_text(json.dumps({"id": "ECHO-BESIDE", "source": {"url": "echo.mp4"}}))
+    (cameras / "echo.camera.json").write_text(json.dumps({"id": "ECHO-DIR", "source": {"url": "echo.mp4"}}))
+    (clips / "fox.camera.json").write_text(json.dumps({"id": "FOX-BESIDE", "source": {"url": "fox.mp4"}}))
+    camera, source = clip_camera(clips / "echo.mp4", cameras)
+    assert (camera.id, source) == ("ECHO-DIR", str(cameras / "echo.camera.json"))
+    camera, source = clip_camera(clips / "fox.mp4", cameras)  # none in the folder: the one beside
+    assert (camera.id, source) == ("FOX-BESIDE", "fox.camera.json")
+    camera, source = clip_camera(clips / "golf.mp4", cameras)  # neither: uncalibrated
+    assert (camera.id, source, camera.calibration) == ("golf", None, None)
+    assert clip_camera(clips / "echo.mp4")[0].id == "ECHO-BESIDE"  # without the folder, as before
+
+
+def test_the_cameras_option_through_the_command(tmp_path):
+    clips, cameras = tmp_path / "clips", tmp_path / "cameras"
+    clips.mkdir()
+    cameras.mkdir()
+    _write_clip(clips / "delta.mp4", frames=10)
+    (clips / "delta.camera.json").write_text(json.dumps({"id": "DELTA-BESIDE", "source": {"url": "delta.mp4"}}))
+    config = json.loads((CAMERAS / "parking_lot_768x432_12fps.camera.json").read_text())
+    (cameras / "delta.camera.json").write_text(json.dumps({**config, "id": "DELTA-DIR", "analysis_fps": 2}))
+    run = _run("bench", "real-footage", str(clips), "--cameras", str(cameras), "--json", tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    out = json.loads(run.stdout)
+    delta = out["clips"]["delta"]
+    assert out["cameras"] == str(cameras)
+    assert delta["camera"] == "DELTA-DIR" and delta["calibrated"] and delta["camera_config"] == str(
+        cameras / "delta.camera.json")
+    assert delta["analysed_frames"] == 2  # its own 2 frames/s of the clip's 10: frames 0 and 5
+    missing = _run("bench", "real-footage", str(clips), "--cameras", str(tmp_path / "nope"), tmp_path=tmp_path)
+    assert missing.returncode == 2 and "camera config folder not found" in missing.stderr and missing.stdout == ""
+
+
+def test_the_repository_camera_configs_are_valid_and_measure_the_highway():
+    from zhizhi.bench.real_footage_cameras import configs
+    from zhizhi.video.camera_config import load_camera_configs
+
+    assert sorted(p.name for p in CAMERAS.glob("*.camera.json")) == sorted(f"{n}.camera.json" for n in SHARED_CLIPS)
+    made = configs()
+    for name in SHARED_CLIPS:
+        [camera] = load_camera_configs(CAMERAS / f"{name}.camera.json")
+        assert camera.calibration is not None and camera.calibration.reprojection_error_px < 1.0, name
+        assert json.loads((CAMERAS / f"{name}.camera.json").read_text()) == json.loads(json.dumps(made[name])), (
+            f"{name}: differs from bench/real_footage_cameras.py (python -m zhizhi.bench.real_footage_cameras)")
+    [highway] = load_camera_configs(CAMERAS / "highway_720p_24fps.camera.json")
+    cal = highway.calibration
+    # the edge lines, not used in the fit, lie one lane (3.66 m) outside the dashed lines: 3 lanes
+    x, _ = cal.pixel_to_metric(np.array([424.0, 360.0, 295.5]), np.array([420.0, 540.0, 660.0]))
+    assert np.allclose(x - cal.pixel_to_metric(531.6, 653.7)[0], -3.66, atol=0.1)
+    x, _ = cal.pixel_to_metric(np.array([918.2, 962.5, 1008.1]), np.array([540.0, 600.0, 660.0]))
+    assert np.allclose(x - cal.pixel_to_metric(531.6, 653.7)[0], 7.32, atol=0.1)
+    assert [lane.speed_limit_kmh for lane in highway.lanes] == [105.0] * 3 and highway.speed_limit_kmh == 105.0
