@@ -265,6 +265,14 @@ def test_toggling_a_layer_removes_it(map_page):
     assert_stayed_local(mp)
 
 
+def test_the_legend_lists_the_kinds_the_district_has(map_page):
+    """The demo has zones, roads and shelters: their entries and the cameras' (a county's own import
+    without them shows the cameras' alone)."""
+    items = map_page.js("[...document.querySelectorAll('#zz-legend li')].map(li => li.textContent.trim())")
+    assert len(items) == 4 + 2 + 1 + 1  # four zone kinds, two road entries, cameras, shelters
+    assert any("School" in i for i in items) and any("Shelter" in i for i in items)
+
+
 def test_click_shows_the_grid(map_page, api):
     mp = map_page
     grids = api("/api/layers/grids/features")["features"]

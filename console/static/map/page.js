@@ -72,7 +72,6 @@ export function startMap({ pageTitle }) {
       return;
     }
     mountPanels();
-    buildLegend();
     Object.assign(view, createSearch(view));
     view.inspect = createLocator(view);
     if (leafletMissing()) {
@@ -100,6 +99,7 @@ export function startMap({ pageTitle }) {
       return;
     }
     for (const info of layerList) view.layerInfo[info.name] = info;
+    buildLegend(new Set(layerList.map((info) => info.kind)));
     // The offline basemap under the layers, when one is imported (GET /api/basemap).
     const basemap = loadBasemap(view).catch((err) => {
       reportError("底图加载失败 The basemap failed to load", err);
