@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import random
 import re
 import secrets
 import signal
@@ -83,11 +84,33 @@ class SurgeConfig:
 # --------------------------------------------------------------------------- the server
 
 
+#: Where servers started for a run listen: below Linux's ephemeral range (32768-60999), so a port
+#: found free is not handed to some outgoing connection (Redis, PostgreSQL, HTTP clients) in the
+#: seconds before the server binds it.
+LISTEN_PORTS = range(20000, 32000)
+
+
+def free_ports(n: int = 1) -> int:
+    """The first of ``n`` consecutive free TCP ports on loopback (in :data:`LISTEN_PORTS`)."""
+    rng = random.Random()
+    while True:
+        base = rng.randrange(LISTEN_PORTS.start, LISTEN_PORTS.stop - n)
+        if all(_bindable(base + i) for i in range(n)):
+            return base
+
+
 def free_port() -> int:
-    """A free TCP port on loopback."""
+    """A free TCP port on loopback (in :data:`LISTEN_PORTS`)."""
+    return free_ports(1)
+
+
+def _bindable(port: int) -> bool:
     with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind((HOST, port))
+        except OSError:
+            return False
+        return True
 
 
 def _server_env(data_dir: Path, small: bool) -> dict[str, str]:

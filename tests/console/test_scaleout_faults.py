@@ -23,12 +23,12 @@ from tests.cluster_support import (
     PASSWORD,
     PostgresServer,
     Screen,
-    free_port,
     kill9,
     login,
     wait_until,
 )
 from tests.redis_support import RedisServer
+from zhizhi.bench.surge import free_ports
 from zhizhi.console.cluster import (
     Child,
     ClusterPlan,
@@ -82,24 +82,6 @@ class Deployment:
                           headers={"Authorization": f"Bearer {token}"})
 
 
-def _consecutive_free_ports(n: int) -> int:
-    while True:
-        base = free_port()
-        if base + n < 65535 and all(_port_free(base + i) for i in range(1, n)):
-            return base
-
-
-def _port_free(port: int) -> bool:
-    import socket
-
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 def _grid_point(url: str) -> tuple[float, float]:
     token = login(url)
     r = httpx.get(url + "/api/layers/grids/features", headers={"Authorization": f"Bearer {token}"}, timeout=60)
@@ -115,7 +97,7 @@ def deployment(tmp_path_factory):
     redis_server = RedisServer().start()
     plan = ClusterPlan(
         consoles=2, workers=3, cameras=3, database_url=postgres.url("zhizhi"), redis_url=redis_server.url,
-        data_dir=tmp_path_factory.mktemp("cluster"), base_port=_consecutive_free_ports(2),
+        data_dir=tmp_path_factory.mktemp("cluster"), base_port=free_ports(2),
         demo=DemoSettings(seed=11, grids=64, towns=3, villages_per_town=2, cameras=24), password=PASSWORD,
     )
     procs: dict[str, Child] = {}
