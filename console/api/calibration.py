@@ -22,13 +22,13 @@ pairs or masks are a 422 naming the point or mask and what is wrong; nothing is 
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from zhizhi.console.api.camera_registry import json_object_body
 from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
 from zhizhi.console.auth.roles import Permission
 from zhizhi.console.calibration import (
@@ -50,8 +50,6 @@ log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/cameras", tags=["calibration"])
 MayManage = [Depends(require(Permission.CAMERAS_MANAGE))]
 MayRead = [Depends(require(Permission.READ))]
-#: The largest body of a calibration or masks request.
-MAX_BODY = 1 << 20
 
 
 def _store(state: ConsoleState) -> CameraCalibrations:
@@ -68,19 +66,6 @@ def _camera(state: ConsoleState, camera_id: str, code: str) -> CameraRecord:
     except CameraWriteError as exc:
         raise HTTPException(exc.status, exc.detail()) from None
     return record
-
-
-async def _body(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if len(raw) > MAX_BODY:
-        raise HTTPException(413, f"body is over the limit of {MAX_BODY:,} bytes")
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):
-        raise HTTPException(422, [{"loc": ["body"], "msg": "the body is not JSON", "type": "json_invalid"}]) from None
-    if not isinstance(body, dict):
-        raise HTTPException(422, [{"loc": ["body"], "msg": "the body must be a JSON object", "type": "dict_type"}])
-    return body
 
 
 def _only(body: dict[str, Any], allowed: set[str]) -> None:
@@ -123,7 +108,7 @@ def get_calibration(state: State, scope: RequestScope, camera_id: str, width: Si
 @router.post("/{camera_id}/calibration/preview", dependencies=MayRead)
 async def preview_calibration(request: Request, state: State, scope: RequestScope, camera_id: str) -> dict[str, Any]:
     """Check and fit the pairs clicked so far, storing nothing (see the module)."""
-    body = await _body(request)
+    body = await json_object_body(request)
     _only(body, {"points", "image_size"})
 
     def run() -> dict[str, Any]:
@@ -140,7 +125,7 @@ async def preview_calibration(request: Request, state: State, scope: RequestScop
 async def put_calibration(request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal,
                           camera_id: str) -> dict[str, Any]:
     """Fit and store a new calibration version; the camera's field of view becomes its ground area."""
-    body = await _body(request)
+    body = await json_object_body(request)
     _only(body, {"points", "image_size"})
     if "points" not in body:
         raise HTTPException(422, [{"loc": ["body", "points"], "msg": "points is required: at least 4 "
@@ -170,7 +155,7 @@ async def put_calibration(request: Request, state: State, scope: RequestScope, p
 async def put_masks(request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal,
                     camera_id: str) -> dict[str, Any]:
     """Store the camera's masks (pixel polygons where detections are ignored); ``[]`` lifts them."""
-    body = await _body(request)
+    body = await json_object_body(request)
     _only(body, {"masks", "image_size"})
     if "masks" not in body:
         raise HTTPException(422, [{"loc": ["body", "masks"], "msg": "masks is required: a list of pixel polygons "

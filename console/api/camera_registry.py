@@ -65,8 +65,9 @@ def _refuse(exc: CameraWriteError) -> HTTPException:
     return HTTPException(exc.status, exc.detail())
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    """The JSON object of a request, read without echoing it in errors."""
+async def json_object_body(request: Request) -> dict[str, Any]:
+    """The JSON object of a request (at most :data:`MAX_CAMERA_BODY` bytes), read without echoing
+    it in errors; the cameras' and their calibrations' routes read their bodies with it."""
     raw = await request.body()
     if len(raw) > MAX_CAMERA_BODY:
         raise HTTPException(413, f"body is over the limit of {MAX_CAMERA_BODY:,} bytes")
@@ -143,7 +144,7 @@ def get_camera(state: State, scope: RequestScope, principal: CurrentPrincipal, c
 async def add_camera(request: Request, state: State, scope: RequestScope,
                      principal: CurrentPrincipal) -> dict[str, Any]:
     """Register a camera; its owner is the grid it stands in unless ``owner_code`` names one."""
-    camera = _validated(await _body(request))
+    camera = _validated(await json_object_body(request))
 
     def add() -> CameraRecord:
         try:
@@ -161,7 +162,7 @@ async def add_camera(request: Request, state: State, scope: RequestScope,
 
 async def _change(request: Request, state: ConsoleState, scope, principal: Principal, camera_id: str,
                   *, partial: bool) -> dict[str, Any]:
-    body = await _body(request)
+    body = await json_object_body(request)
     expect = body.pop("revision", None)
     if expect is not None and (not isinstance(expect, int) or isinstance(expect, bool) or expect < 1):
         raise HTTPException(422, [{"loc": ["body", "revision"], "msg": "must be a positive integer",
