@@ -201,22 +201,9 @@ class Jurisdictions:
                 f"point ({lon:.6f}, {lat:.6f}) [{crs}] is outside district {self.district_code}"
             )
         district, town, village, grid = (u.code for u in self.chain(code)[:4])
+        (dedicated,), (micro,) = self.locate_extras_many(np.array([lon]), np.array([lat]), crs)
         return Location(grid=grid, village=village, town=town, district=district,
-                        dedicated_grids=self._dedicated_at(lon, lat, crs), micro_grid=self._micro_at(lon, lat, crs))
-
-    def _dedicated_at(self, lon: float, lat: float, crs: str) -> list[str]:
-        if self._dedicated is None:
-            return []
-        lon_w, lat_w = convert(np.array([lon]), np.array([lat]), crs)
-        hits = self._dedicated.query(shapely.points(lon_w[0], lat_w[0]), predicate="intersects")
-        return sorted(self._dedicated_codes[hits].tolist())
-
-    def _micro_at(self, lon: float, lat: float, crs: str) -> str | None:
-        if self._micro_index is None:
-            return None
-        lon_w, lat_w = convert(np.array([lon]), np.array([lat]), crs)
-        i = int(self._micro_index.locate(lon_w, lat_w)[0])
-        return None if i == OUTSIDE else str(self._micro_codes[i])
+                        dedicated_grids=dedicated, micro_grid=None if micro is None else str(micro))
 
     def locate_extras_many(
         self, lon: ArrayLike, lat: ArrayLike, crs: str = "wgs84"
