@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, Field
@@ -47,7 +48,8 @@ class DetectorRecipe(BaseModel):
     init_from: str | None = Field(
         None,
         description="Start from the weights of an earlier recipe of this project (a name under "
-        "weights/); None trains from scratch. Nothing is ever downloaded.",
+        "weights/), or from a weights file (a path ending in .pt: a registered version's); None "
+        "trains from scratch. Nothing is ever downloaded.",
     )
     classes: list[str]
     seed: int
@@ -88,7 +90,8 @@ class DetectorRecipe(BaseModel):
         """The weights training starts from, or None (from scratch); they must exist locally."""
         if self.init_from is None:
             return None
-        path = WEIGHTS_DIR / f"{self.init_from}.pt"
+        is_file = self.init_from.endswith(".pt")
+        path = Path(self.init_from).expanduser() if is_file else WEIGHTS_DIR / f"{self.init_from}.pt"
         if not path.is_file():
             raise FileNotFoundError(f"{self.name} starts from {self.init_from}, but {path} does not exist")
         return path
@@ -139,6 +142,11 @@ class EvaluationReport(BaseModel):
         default_factory=dict, description="Labelled frames in train, val and (held-out) test."
     )
     trained_at: str | None = None
+    site: dict[str, Any] | None = Field(
+        None,
+        description="Site adaptation (zhizhi adapt): the camera, its recording, the mined frames and the "
+        "false boxes before and after on the held-out slice (models.detector.site).",
+    )
 
 
 def output_weights(recipe: DetectorRecipe, weights_out: Path | None = None) -> Path:
