@@ -4,8 +4,9 @@
 API and the calibration page all read): id, name, main and sub stream URLs, kind (fixed, PTZ,
 drone), WGS-84 position, mounting height, heading, tilt, horizontal field of view, range, the
 owner jurisdiction, the analysis rate, whether it is enabled, masks (pixel polygons where
-detections are ignored) and zones, and ``updated_at``/``revision`` (the revision starts at 1 and
-goes up by one on every change of the record, so a writer can refuse a stale edit).
+detections are ignored), zones, object filters per class (:mod:`layers.camera_filters`) and
+``updated_at``/``revision`` (the revision starts at 1 and goes up by one on every change of the
+record, so a writer can refuse a stale edit).
 :class:`CameraInput` is what a writer gives: the same fields without the bookkeeping, with the
 owner optional (the console derives it by locating the position).
 
@@ -43,7 +44,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-import shapely
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import (
     JSON,
@@ -60,10 +60,12 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
 
+from zhizhi.layers.camera_filters import CameraFilters, check_pixel_polygons
 from zhizhi.layers.db import migrate
 from zhizhi.layers.schema import metadata
 
@@ -106,6 +108,7 @@ camera_registry = Table(
     Column("enabled", Boolean, nullable=False),
     Column("masks", JSON, nullable=False),
     Column("zones", JSON, nullable=False),
+    Column("filters", JSON, nullable=False, server_default=text("'{}'")),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("revision", Integer, nullable=False),
     Index("ix_camera_registry_owner_code", "owner_code"),
@@ -238,6 +241,9 @@ class CameraInput(BaseModel):
                                           description="Pixel polygons where detections are ignored.")
     zones: list[CameraZone] = Field(default_factory=list, max_length=100,
                                     description="Areas in view for warning rules.")
+    filters: CameraFilters = Field(default_factory=CameraFilters,
+                                   description="Object filters per class (min score, track threshold, area, ratio, "
+                                   "ground size, masks); '*' for every other class.")
 
     @field_validator("id")
     @classmethod
@@ -254,16 +260,7 @@ class CameraInput(BaseModel):
     @field_validator("masks")
     @classmethod
     def _masks(cls, masks: list[list[PixelPoint]]) -> list[list[PixelPoint]]:
-        for i, ring in enumerate(masks):
-            if len(ring) < 3:
-                raise ValueError(f"mask {i} needs at least 3 points")
-            if len(ring) > 1000:
-                raise ValueError(f"mask {i} has more than 1000 points")
-            if any(x < 0 or y < 0 for x, y in ring):
-                raise ValueError(f"mask {i}: pixel coordinates must not be negative")
-            polygon = shapely.Polygon(ring)  # a worker refuses any other (video.masks): check it here
-            if not (polygon.area > 0 and polygon.is_valid):
-                raise ValueError(f"mask {i} is not a simple polygon enclosing an area (its edges cross, or it is flat)")
+        check_pixel_polygons(masks)  # a worker refuses any other (video.masks): check it here
         return masks
 
     def record(self, owner_code: str, *, revision: int = 1, updated_at: datetime | None = None) -> CameraRecord:

@@ -3,6 +3,8 @@
 A camera-config file is JSON (or YAML) holding one camera or ``{"cameras": [...]}``; the
 simulator's ``camera.json`` is one such camera. A drone's camera has ``drone`` instead of a
 fixed ``calibration``: its frames are geolocated through the drone's telemetry (:mod:`video.drone`).
+Object filters per class go under ``filters`` (:mod:`video.object_filters`; a class is one of
+``video.observation.CLASSES`` or ``"*"``), e.g. ``"filters": {"classes": {"person": {"min_score": 0.5}}}``.
 
 >>> cam = CameraConfig(id="CAM-0001", source=SourceConfig(url="clip.mp4", loop=True))
 >>> cam.source.resolved_kind, cam.analysis_fps
@@ -19,6 +21,8 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from zhizhi.video.calibration import Calibration
 from zhizhi.video.masks import MaskError, mask_polygons
+from zhizhi.video.object_filters import ANY_CLASS, ObjectFilters
+from zhizhi.video.observation import CLASSES
 
 SourceKind = Literal["file", "rtsp", "http", "mjpeg", "images"]
 
@@ -108,6 +112,11 @@ class CameraConfig(BaseModel):
         description="Pixel polygons of the analysed frame where detections are ignored (their box's bottom centre "
         "inside): a flag pole, a billboard, a tree line.",
     )
+    filters: ObjectFilters = Field(
+        default_factory=ObjectFilters,
+        description="Object filters per class (video.object_filters: min_score, threshold, min/max_area, "
+        "min/max_ratio, min/max_size_m, masks) under 'classes'; '*' for every class without its own.",
+    )
 
     @field_validator("masks")
     @classmethod
@@ -117,6 +126,17 @@ class CameraConfig(BaseModel):
         except MaskError as exc:
             raise ValueError(str(exc)) from None
         return masks
+
+    @field_validator("filters")
+    @classmethod
+    def _known_classes(cls, filters: ObjectFilters) -> ObjectFilters:
+        for name in filters.classes:
+            if name not in CLASSES and name != ANY_CLASS:
+                raise ValueError(
+                    f"unknown class {name!r}: a filter's class is one of {', '.join(CLASSES)}, "
+                    f"or {ANY_CLASS} for every class without its own"
+                )
+        return filters
 
     @model_validator(mode="after")
     def _one_geometry(self) -> CameraConfig:

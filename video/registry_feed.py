@@ -2,11 +2,12 @@
 
 Every camera of the registry that is enabled and has a main stream becomes a
 :class:`~video.camera_config.CameraConfig` (:func:`camera_config`: source, analysis rate,
-placement, zones, masks, the newest calibration). A :class:`RegistryFeed` hands the list to ``apply`` when it starts and
-again after every change of the registry: announced on the bus (``Topic.CAMERAS``, from the
-console that wrote it) or noticed by polling (a change made by a process without a bus). Given
-``Worker.set_cameras`` as ``apply``, a running worker starts an added camera, stops a disabled
-or removed one and restarts one whose stream or placement changed, the others untouched.
+placement, zones, masks, object filters, the newest calibration). A :class:`RegistryFeed` hands
+the list to ``apply`` when it starts and again after every change of the registry: announced on
+the bus (``Topic.CAMERAS``, from the console that wrote it) or noticed by polling (a change made
+by a process without a bus). Given ``Worker.set_cameras`` as ``apply``, a running worker starts
+an added camera, stops a disabled or removed one and restarts one whose stream, placement, masks
+or filters changed, the others untouched.
 
 >>> from datetime import UTC, datetime
 >>> from zhizhi.layers.camera_registry import CameraRecord
@@ -33,6 +34,7 @@ from zhizhi.layers.camera_calibrations import CameraCalibrations, StoredCalibrat
 from zhizhi.layers.camera_registry import CameraRecord, CameraRegistry, RegistryWatch, mask_stream_url
 from zhizhi.video.calibration import Calibration
 from zhizhi.video.camera_config import CameraConfig, DroneCamera, SourceConfig, ZoneConfig
+from zhizhi.video.object_filters import ObjectFilters
 
 log = logging.getLogger(__name__)
 Subscribe = Callable[[str, Callable[[Any], None]], Any]  # returns something with cancel()
@@ -77,6 +79,7 @@ def camera_config(record: CameraRecord, calibration: Calibration | None = None) 
         zones=[ZoneConfig.model_validate(zone.model_dump()) for zone in record.zones],
         drone=drone,
         calibration=calibration if drone is None else None,
+        filters=ObjectFilters.model_validate(record.filters.model_dump()),  # the record's are the same model
         **extra,
     )
 
