@@ -3,7 +3,8 @@
 Reads are scoped like everything else: a town sees the cameras whose owner lies within it.
 Writes need ``cameras.manage`` (admins; town operators) and stay within the writer's
 jurisdiction: 403 for another town's camera (or an owner outside it), 404 for an unknown id,
-409 for an id taken or a stale ``revision``, 422 naming the field for bad values. Stream URLs go
+409 for an id taken or a stale ``revision``, 422 naming the field for bad values (for the object
+filters, ``filters``: the class and the field, :mod:`layers.camera_filters`). Stream URLs go
 out whole to admins only; everyone else reads ``rtsp://user:***@host/...``; no answer, error
 or log line carries a password. Every change rebuilds this console's camera index at once and
 goes out on the bus (``Topic.CAMERAS``) to the other consoles and the workers.
