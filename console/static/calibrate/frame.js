@@ -8,9 +8,8 @@
  * their spot when the window changes. */
 
 import { $ } from "../lib/dom.js";
+import { drawMasks, svgEl as el, svgText as text } from "../lib/pixel-svg.js";
 import { fetchWithToken } from "../lib/session.js";
-
-const SVG = "http://www.w3.org/2000/svg";
 
 /** Pair colours: distinct on a dark picture and on the dark map, by pair number. */
 export const COLORS = ["#ff5252", "#40c4ff", "#ffd740", "#69f0ae", "#e040fb", "#ff9100", "#18ffff", "#b2ff59",
@@ -78,12 +77,7 @@ export function createFrame({ onClick }) {
     if (!dims) return;
     const r = Math.max(8, dims[0] / 64);
     svg.replaceChildren();
-    masks.forEach((ring, i) => {
-      const poly = el("polygon", { points: ring.map((p) => p.join(",")).join(" "), class: "zk-mask" });
-      svg.appendChild(poly);
-      const [cx, cy] = centroid(ring);
-      svg.appendChild(text(cx, cy, `遮罩 ${i + 1}`, r * 1.5, "zk-mask-label"));
-    });
+    drawMasks(svg, masks, { size: r * 1.5, cls: "zk-mask" });
     if (draft.length) {
       svg.appendChild(el("polyline", { points: draft.map((p) => p.join(",")).join(" "), class: "zk-draft" }));
       draft.forEach(([x, y], i) => svg.appendChild(el("circle", { cx: x, cy: y, r: i === 0 ? r * 0.8 : r * 0.5,
@@ -108,22 +102,4 @@ export function createFrame({ onClick }) {
   }
 
   return { show, loadLive, draw, near, size: () => dims };
-}
-
-function el(name, attrs) {
-  const node = document.createElementNS(SVG, name);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  return node;
-}
-
-function text(x, y, value, size, cls) {
-  const t = el("text", { x, y, class: cls, "font-size": size.toFixed(1), "text-anchor": "middle",
-    "dominant-baseline": "central" });
-  t.textContent = value;
-  return t;
-}
-
-function centroid(ring) {
-  const n = ring.length;
-  return [ring.reduce((s, p) => s + p[0], 0) / n, ring.reduce((s, p) => s + p[1], 0) / n];
 }

@@ -2,8 +2,10 @@
  *
  * The table (GET /api/cameras, refreshed every REFRESH_MS): id, name, kind, town and grid,
  * live status, enabled, analysis rate, and a link to each camera's calibration page
- * (/static/calibrate/index.html?camera=<id>). A click on a row opens it in the form; the form
- * adds (POST /api/cameras) or changes (PATCH /api/cameras/{id} with the revision it was read at,
+ * (/static/calibrate/index.html?camera=<id>). A click on a row opens the camera's detail below the
+ * table for every role (detail.js: its masks over its picture, its object filters per class, which
+ * users with cameras.manage edit there: filters.js) and, for those users, the camera in the form;
+ * the form adds (POST /api/cameras) or changes (PATCH /api/cameras/{id} with the revision it was read at,
  * so an edit made meanwhile elsewhere is refused, not overwritten) and deletes (a second click
  * confirms). A refused field is marked and named under the form. Stream URLs come back masked
  * for non-admins (rtsp://user:***@host/…); sent back unchanged they keep the stored password.
@@ -13,7 +15,8 @@
  * anything is stored; "导入 Import" opens only after a check without errors of the very file and
  * CRS now chosen. Users without cameras.manage (GET /api/auth/me) see the table only.
  *
- * For tests: window.zhizhiCameras = {cameras, report, editing, canManage};
+ * For tests: window.zhizhiCameras = {cameras, report, editing, canManage, detail} (detail: the panel,
+ * whose ``addSection`` lets another module add to it);
  * body[data-ready] = "true" once the table has loaded; #zc-report[data-state]: empty, checking,
  * valid, refused, importing, imported, failed.
  */
@@ -23,6 +26,7 @@ import { fail } from "../lib/errors.js";
 import { fmtInt } from "../lib/format.js";
 import * as header from "../lib/header.js";
 import { ApiError, api, fetchWithToken, toLogin, token } from "../lib/session.js";
+import { createDetail } from "./detail.js";
 
 const PAGE_TITLE = "摄像机台账 Cameras";
 const REFRESH_MS = 15_000;
@@ -44,7 +48,7 @@ const FIELD_INPUT = {
 };
 const DEFAULTS = { kind: "fixed", heading_deg: 0, hfov_deg: 60, range_m: 150, analysis_fps: 5, enabled: true };
 
-const zc = { cameras: [], report: null, editing: null, canManage: false, checkedKey: null };
+const zc = { cameras: [], report: null, editing: null, canManage: false, checkedKey: null, detail: null };
 window.zhizhiCameras = zc;
 
 // ------------------------------------------------------------------------------------ the table
@@ -87,7 +91,8 @@ function renderTable() {
   const shown = zc.cameras.filter((c) => matches(c, text, show));
   $("#zc-rows").innerHTML = shown
     .map((c) => {
-      const selected = zc.editing && zc.editing.id === c.id ? " zc-selected" : "";
+      const open = zc.editing || (zc.detail && zc.detail.camera);
+      const selected = open && open.id === c.id ? " zc-selected" : "";
       const calibrate = `/static/calibrate/index.html?camera=${encodeURIComponent(c.id)}`;
       return `<tr data-id="${esc(c.id)}" class="zc-row${selected}" tabindex="0">
         <td><code>${esc(c.id)}</code></td>
@@ -108,6 +113,18 @@ function renderTable() {
 async function loadCameras() {
   zc.cameras = await api("/api/cameras");
   renderTable();
+  const shown = zc.detail && zc.detail.camera;
+  const fresh = shown && zc.cameras.find((c) => c.id === shown.id);
+  if (fresh) zc.detail.refresh(fresh);
+}
+
+/** A change stored from the detail (its filters): the form, if on the same camera, edits from it. */
+async function detailSaved(saved) {
+  if (zc.editing && zc.editing.id === saved.id) {
+    zc.editing = saved;
+    $("#zc-form-title").innerHTML = `编辑摄像机 <small>Edit ${esc(saved.id)} · revision ${esc(saved.revision)}</small>`;
+  }
+  await loadCameras().catch(() => {});
 }
 
 // ------------------------------------------------------------------------------------- the form
@@ -201,7 +218,9 @@ async function save(event) {
       saved = await api("/api/cameras", { method: "POST", body: formBody(false) });
     }
     await loadCameras();
-    showForm(zc.cameras.find((c) => c.id === saved.id) || saved);
+    const fresh = zc.cameras.find((c) => c.id === saved.id) || saved;
+    showForm(fresh);
+    zc.detail.show(fresh);
     msg.dataset.kind = "ok";
     msg.textContent = `已保存 Saved: ${saved.id} · revision ${saved.revision} · ${saved.owner_code}`;
   } catch (err) {
@@ -222,6 +241,7 @@ async function remove() {
     await api(`/api/cameras/${encodeURIComponent(editing.id)}`, { method: "DELETE" });
     zc.editing = null;
     $("#zc-form").hidden = true;
+    if (zc.detail.camera && zc.detail.camera.id === editing.id) zc.detail.hide();
     await loadCameras();
   } catch (err) {
     showErrors(err);
@@ -315,6 +335,7 @@ async function boot() {
     const [config, me] = await Promise.all([api("/api/config"), api("/api/auth/me")]);
     header.showConfig(config, PAGE_TITLE);
     zc.canManage = (me.permissions || []).includes("cameras.manage");
+    zc.detail = createDetail({ canManage: zc.canManage, onSaved: detailSaved, onClose: renderTable });
     await loadCameras();
   } catch (err) {
     header.showUnavailable("无法连接 Console unavailable");
@@ -337,8 +358,11 @@ async function boot() {
   $("#zc-rows").addEventListener("click", (event) => {
     if (event.target.closest("a")) return; // the calibration link
     const row = event.target.closest("tr[data-id]");
-    if (!row || !zc.canManage) return;
-    showForm(zc.cameras.find((c) => c.id === row.dataset.id) || null);
+    const camera = row && zc.cameras.find((c) => c.id === row.dataset.id);
+    if (!camera) return;
+    zc.detail.show(camera);
+    if (zc.canManage) showForm(camera);
+    else renderTable();
   });
   $("#zc-check").addEventListener("click", () => sendImport(true));
   $("#zc-commit").addEventListener("click", () => sendImport(false));

@@ -64,14 +64,7 @@ export const INCIDENT = {
   other: { label: "突发事件", en: "Incident" },
 };
 
-export const CLASS = {
-  hazmat_tanker: { label: "危化品车", en: "Hazmat tanker", color: "#ff6d00" },
-  truck: { label: "货车", en: "Truck", color: "#b388ff" },
-  bus: { label: "客车", en: "Bus", color: "#40c4ff" },
-  car: { label: "小汽车", en: "Car", color: "#e0f7fa" },
-  person: { label: "行人", en: "Person", color: "#69f0ae" },
-};
-export const CLASS_OTHER = { label: "其他", en: "Other", color: "#b0bec5" };
+export { CLASS, CLASS_OTHER } from "../lib/classes.js"; // the cameras page names them too
 
 /** Camera source states of video/status.py (and "unknown": nothing heard yet). */
 export const CAMERA_STATE = {
