@@ -36,6 +36,12 @@ CONFUSION_HELP = (
 )
 
 
+#: The ultralytics training arguments :func:`train_detector` sets itself (not in ``train_args``).
+TRAIN_ARGS_SET = frozenset({
+    "data", "epochs", "imgsz", "batch", "device", "seed", "deterministic", "amp", "plots", "pretrained", "cls",
+    "close_mosaic", "warmup_epochs", "workers", "project", "name", "exist_ok", "verbose", "model", "resume",
+})
+
 #: Detector names: file stems of the weights and report, and model-version names.
 NAME_PATTERN = r"^[A-Za-z0-9_.-]+$"
 
@@ -71,6 +77,11 @@ class DetectorRecipe(BaseModel):
     real_val_fraction: float = Field(0.15, gt=0, lt=1, description="Share of labelled frames for validation.")
     real_test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of labelled frames held out for the report.")
     goal_map50: float = 0.9
+    train_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="More ultralytics training arguments (e.g. optimizer, lr0, nbs, val: a fine-tuning's "
+        "gentler steps); none of those set from the fields above.",
+    )
 
     @classmethod
     def load(cls, path: Path = RECIPE_PATH) -> DetectorRecipe:
@@ -83,8 +94,15 @@ class DetectorRecipe(BaseModel):
             raise ValueError(f"test seeds must be held out; also used for training: {sorted(overlap)}")
         if recipe.real_val_fraction + recipe.real_test_fraction >= 1:
             raise ValueError("real_val_fraction + real_test_fraction must leave labelled frames to train on")
+        recipe.check_train_args()
         recipe.data = [d if d.is_absolute() else path.parent / d for d in recipe.data]
         return recipe
+
+    def check_train_args(self) -> None:
+        """``train_args`` may not set what the recipe's fields or the training itself set."""
+        taken = sorted(set(self.train_args) & TRAIN_ARGS_SET)
+        if taken:
+            raise ValueError(f"train_args may not set {taken}: the recipe's fields or the training set them")
 
     def init_weights(self) -> Path | None:
         """The weights training starts from, or None (from scratch); they must exist locally."""
@@ -194,6 +212,7 @@ def train_detector(
             test_fraction=recipe.real_test_fraction,
         )
     init = recipe.init_weights()
+    recipe.check_train_args()
     workdir = Path(workdir).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     yolo = _ultralytics(workdir)
@@ -238,6 +257,7 @@ def train_detector(
         name="train",
         exist_ok=True,
         verbose=progress,
+        **recipe.train_args,
     )
     best = workdir / "runs" / "train" / "weights" / "best.pt"
     out = output_weights(recipe, weights_out)
