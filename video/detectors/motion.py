@@ -130,7 +130,7 @@ class MotionDetector:
         cam.frames += 1
         if cam.frames <= self.warmup_frames:
             return Detections.empty()
-        mask = _clean(fg)
+        mask = foreground_mask(fg)
         if np.count_nonzero(mask) > _SCENE_CHANGE * mask.size:  # camera moved / lights: relearn
             cam.subtractor, cam.frames = self._subtractor(), 0
             return Detections.empty()
@@ -184,7 +184,7 @@ class MotionDetector:
         return Detections(full, conf, np.zeros(len(full)))
 
 
-def _clean(fg: np.ndarray) -> np.ndarray:
+def foreground_mask(fg: np.ndarray) -> np.ndarray:
     """Foreground mask without shadows and speckle, with vehicle bodies filled in."""
     _, mask = cv2.threshold(fg, _SHADOW + 1, 255, cv2.THRESH_BINARY)
     mask = cv2.morphologyEx(
