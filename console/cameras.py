@@ -213,6 +213,7 @@ class RegistryWorker:
         self.thread: threading.Thread | None = None
         self.stop_event = threading.Event()
         self.failed: str | None = None  # why the worker could not be made (its detector)
+        self.site_detectors = None  # the cameras' own promoted detectors (models.detector.site.serving)
         self._lock = threading.Lock()
         self.feed = RegistryFeed(state.camera_registry, self.apply, subscribe=state.bus.subscribe,
                                  interval_s=CAMERA_POLL_S)
@@ -250,6 +251,13 @@ class RegistryWorker:
             self.failed = str(exc)
             log.error("the registry's cameras are not analysed: the detector cannot load: %s", exc)
             return None
+        from zhizhi.console.state import MODEL_POLL_S
+        from zhizhi.models.detector.site.serving import serve_site_detectors
+
+        # a camera with a promoted site detector (zhizhi adapt) runs its own weights
+        detector, self.site_detectors = serve_site_detectors(detector, self.state.models, settings,
+                                                             subscribe=self.state.bus.subscribe,
+                                                             interval_s=MODEL_POLL_S)
         worker = Worker([], detector, self.state.bus.publish, evidence=self.state.evidence_recorder(),
                         subscribe=self.state.bus.subscribe, jpeg_quality=settings.worker.jpeg_quality)
         self.thread = threading.Thread(target=worker.run, args=(self.stop_event,), name="registry-worker",
@@ -264,6 +272,8 @@ class RegistryWorker:
 
     def stop(self) -> None:
         self.feed.stop()
+        if self.site_detectors is not None:
+            self.site_detectors.stop()
         with self._lock:
             self.stop_event.set()
             worker, thread = self.worker, self.thread

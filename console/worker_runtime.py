@@ -47,8 +47,9 @@ class WorkerRuntime(Lifecycle):
         self.detector = detector
         self.echo = echo
         self.bus: Bus | None = None
-        self.recorder = self.worker = self.leases = self.frames = self.feed = None
+        self.recorder = self.worker = self.leases = self.frames = self.feed = self.site_detectors = None
         self._engine = None
+        self._models_engine = None
 
     @property
     def shared(self) -> bool:
@@ -81,13 +82,40 @@ class WorkerRuntime(Lifecycle):
         from zhizhi.video.worker import Worker
 
         assert self.bus is not None
+        self.detector = self.with_site_detectors(self.detector)
         self.worker = Worker([] if self.shared or self.from_registry else self.configs, self.detector, self.publish,
                              evidence=self.recorder, jpeg_quality=self.settings.worker.jpeg_quality,
                              subscribe=self.bus.subscribe)
 
     def stop_worker(self) -> None:
+        if self.site_detectors is not None:
+            self.site_detectors.stop()
         if self.worker is not None:
             self.worker.close()
+        if self._models_engine is not None:
+            self._models_engine.dispose()
+
+    def with_site_detectors(self, detector):
+        """``detector``, running the cameras' own promoted detectors (``zhizhi adapt``) for them, as
+        the model store of the settings' database says (without a database: as it is)."""
+        from zhizhi.console.state import MODEL_POLL_S
+        from zhizhi.layers import make_engine
+        from zhizhi.layers.db import DatabaseError
+        from zhizhi.models.detector.site.serving import serve_site_detectors
+        from zhizhi.models.versions.store import ModelStore
+
+        url = self.settings.resolved_database_url
+        if not self.from_registry and url.startswith("sqlite") and not _sqlite_file_exists(url):
+            return detector  # a camera file and no database: nothing to follow (and none made)
+        try:
+            self._models_engine = make_engine(url)
+            store = ModelStore(self._models_engine)
+        except DatabaseError as exc:
+            log.warning("the cameras' own detectors are not used: %s", exc)
+            return detector
+        detector, self.site_detectors = serve_site_detectors(detector, store, self.settings,
+                                                             subscribe=self.bus.subscribe, interval_s=MODEL_POLL_S)
+        return detector
 
     def start_leases(self) -> None:
         if self.shared:
@@ -140,6 +168,15 @@ class WorkerRuntime(Lifecycle):
     def stop_frames(self) -> None:
         if self.frames is not None:
             self.frames.stop()
+
+
+def _sqlite_file_exists(url: str) -> bool:
+    from pathlib import Path
+
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    return bool(database) and database != ":memory:" and Path(database).is_file()
 
 
 def shared_evidence_recorder(settings: Settings, bus: Bus):

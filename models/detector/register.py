@@ -37,6 +37,8 @@ class DetectorManifest(BaseModel):
     weights_path: str = Field(description="Absolute path of the weights file.")
     sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
     report: dict[str, Any] = Field(description="The evaluation report (report.json) of these weights.")
+    camera_id: str | None = Field(None, min_length=1, max_length=64,
+                                  description="The one camera these weights are for (zhizhi adapt); None: all.")
 
 
 def manifest_for(
@@ -44,8 +46,10 @@ def manifest_for(
     report: EvaluationReport | Mapping[str, Any] | None = None,
     *,
     version: int | None = None,
+    camera_id: str | None = None,
 ) -> dict[str, Any]:
-    """The manifest of ``weights_path``; ``report`` defaults to the ``.report.json`` beside it."""
+    """The manifest of ``weights_path``; ``report`` defaults to the ``.report.json`` beside it;
+    ``camera_id`` scopes it to one camera (a site adaptation's weights)."""
     weights_path = Path(weights_path).resolve()
     if not weights_path.is_file():
         raise FileNotFoundError(f"weights not found: {weights_path}")
@@ -63,7 +67,8 @@ def manifest_for(
         weights_path=str(weights_path),
         sha256=file_sha256(weights_path),
         report=checked.model_dump(mode="json"),
-    ).model_dump(mode="json")
+        camera_id=camera_id,
+    ).model_dump(mode="json", exclude={"camera_id"} if camera_id is None else None)
 
 
 def register_weights(
@@ -72,12 +77,14 @@ def register_weights(
     report: EvaluationReport | Mapping[str, Any] | None,
     author: str,
     reason: str,
+    *,
+    camera_id: str | None = None,
 ) -> Any:
-    """Add the weights as a draft ``detector`` model version; returns what ``store.add`` returns
-    (a ``models.versions.record.ModelVersion``)."""
+    """Add the weights as a draft ``detector`` model version (``camera_id``: that camera's own);
+    returns what ``store.add`` returns (a ``models.versions.record.ModelVersion``)."""
     if not author.strip():
         raise ValueError("registering a model version needs an author")
     if not reason.strip():
         raise ValueError("registering a model version needs a reason")
-    manifest = manifest_for(weights_path, report)
+    manifest = manifest_for(weights_path, report, camera_id=camera_id)
     return store.add(KIND, json.dumps(manifest, ensure_ascii=False), author, reason)

@@ -15,6 +15,10 @@ the version and the one it replaced). A change and its audit row are one transac
   model over video, one set of trajectory rules, one detector. Promoting a version retires the
   one it replaces (status ``retired``); a partial unique index makes the database itself refuse
   two productions of a kind.
+* **Camera-scoped detectors**: a detector manifest with a ``camera_id`` (a detector adapted to
+  one camera's site, ``zhizhi adapt``) is stored with that camera as its ``scope``; production is
+  one version per kind *and scope*, so a camera's own detector is promoted (and rolled back)
+  beside the district-wide one, and the workers run it for that camera alone.
 * :meth:`ModelStore.rollback` is an undo of promotions: it goes back to the version that was in
   production before the current one, reading the audit (a promotion pushes, a rollback pops),
   so repeated rollbacks walk further back.

@@ -33,6 +33,9 @@ class DetectorManifest(Strict):
     weights_path: str = Field(min_length=1)
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
     report: dict[str, Any] | str | None = Field(None, description="Evaluation report (metrics) or its path.")
+    camera_id: str | None = Field(None, min_length=1, max_length=64,
+                                  description="The one camera this detector is for (adapted to its site by "
+                                  "zhizhi adapt); None: every camera.")
 
 
 

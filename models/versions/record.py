@@ -30,6 +30,12 @@ class ModelVersion(BaseModel):
     reason: str
     created_ts: float
     checksum: str
+    scope: str = ""  # a camera id: a version for that camera alone (a detector adapted to its site)
+
+    @property
+    def camera_id(self) -> str | None:
+        """The one camera this version is for, or None (every camera)."""
+        return self.scope or None
 
     @property
     def label(self) -> str:

@@ -78,12 +78,15 @@ versions_table = Table(
     Column("reason", Text, nullable=False),
     Column("created_ts", Float, nullable=False),
     Column("checksum", String(64), nullable=False),
+    # '' for a version of every camera; a camera id for a detector adapted to one camera's site
+    Column("scope", String(64), nullable=False, server_default=""),
     UniqueConstraint("kind", "name", "version", name="ux_model_versions_kind_name_version"),
 )
-# At most one production version per kind: the database itself refuses a second one.
+# At most one production version per kind and scope: the database itself refuses a second one.
 Index(
     "ux_model_versions_production",
     versions_table.c.kind,
+    versions_table.c.scope,
     unique=True,
     sqlite_where=versions_table.c.status == "production",
     postgresql_where=versions_table.c.status == "production",
@@ -132,21 +135,31 @@ class ModelStore:
         with self.engine.connect() as conn:
             return self._get(conn, check_kind(kind), name, version)
 
-    def list(self, kind: str | None = None, name: str | None = None) -> list[ModelVersion]:
-        """Versions by kind, name and version."""
+    def list(self, kind: str | None = None, name: str | None = None, scope: str | None = None) -> list[ModelVersion]:
+        """Versions by kind, name and version (of one ``scope``: a camera id, or ``''``; None: all)."""
         query = select(versions_table).order_by(_V.kind, _V.name, _V.version)
         if kind is not None:
             query = query.where(_V.kind == check_kind(kind))
         if name is not None:
             query = query.where(_V.name == name)
+        if scope is not None:
+            query = query.where(_V.scope == scope)
         with self.engine.connect() as conn:
             return [_version(r) for r in conn.execute(query)]
 
-    def production(self, kind: str, name: str | None = None) -> ModelVersion | None:
-        """The production version of ``kind`` (of that ``name``, if given), or ``None``."""
+    def production(self, kind: str, name: str | None = None, scope: str = "") -> ModelVersion | None:
+        """The production version of ``kind`` (of that ``name``, if given) for ``scope`` (``''``:
+        every camera's; a camera id: that camera's own, if it has one), or ``None``."""
         with self.engine.connect() as conn:
-            found = self._production(conn, check_kind(kind))
+            found = self._production(conn, check_kind(kind), scope)
         return found if found is not None and (name is None or found.name == name) else None
+
+    def scoped_productions(self, kind: str) -> dict[str, ModelVersion]:
+        """The production versions of ``kind`` scoped to one camera, by camera id."""
+        query = select(versions_table).where(
+            and_(_V.kind == check_kind(kind), _V.status == "production", _V.scope != ""))
+        with self.engine.connect() as conn:
+            return {v.scope: v for v in (_version(r) for r in conn.execute(query))}
 
     def audit(self, kind: str | None = None, name: str | None = None, limit: int = 1000) -> list[AuditEntry]:
         """Changes, newest first."""
@@ -174,9 +187,11 @@ class ModelStore:
         kind = check_kind(kind)
         author, reason = _required(author, "author"), _required(reason, "reason", 2000)
         parsed = parse_content(kind, content)
+        scope = ""
         if isinstance(parsed, DetectorManifest):
             content = self._detector_content(parsed)
             parsed = DetectorManifest.model_validate_json(content)
+            scope = parsed.camera_id or ""
         name, version = parsed.name, parsed.version
         assert name is not None and version is not None
         digest = checksum(content)
@@ -188,25 +203,28 @@ class ModelStore:
                 raise ModelConflict(
                     f"{kind} model {name}@{version} exists with a different text: raise the version number")
             row = {"kind": kind, "name": name, "version": version, "content": content, "status": "draft",
-                   "author": author, "reason": reason, "created_ts": self.clock(), "checksum": digest}
+                   "author": author, "reason": reason, "created_ts": self.clock(), "checksum": digest,
+                   "scope": scope}
             new_id = conn.execute(insert(versions_table).values(row)).inserted_primary_key[0]
             self._audit(conn, author, "add", kind, name, version, None, reason)
         log.info("%s model %s@%d added by %s: %s", kind, name, version, author, reason)
         return ModelVersion(id=new_id, **row)
 
     def promote(self, kind: str, name: str, version: int, actor: str, reason: str) -> ModelVersion:
-        """Put a version into production (the kind's current one is retired)."""
+        """Put a version into production (the current one of its kind and scope is retired)."""
         return self._switch(check_kind(kind), name, version, _required(actor, "actor"),
                             _required(reason, "reason", 2000), "promote")
 
-    def rollback(self, kind: str, actor: str, reason: str) -> ModelVersion:
-        """Back to the version in production before the current one (from the audit)."""
+    def rollback(self, kind: str, actor: str, reason: str, scope: str = "") -> ModelVersion:
+        """Back to the version in production before the current one (from the audit), in ``scope``
+        (``''``: every camera's; a camera id: that camera's own versions)."""
         kind, actor, reason = check_kind(kind), _required(actor, "actor"), _required(reason, "reason", 2000)
         with self._lock:
             with self.engine.connect() as conn:
-                stack = self._promotions(conn, kind)
+                stack = self._promotions(conn, kind, scope)
             if len(stack) < 2:
-                raise ModelConflict(f"no earlier {kind} production version to roll back to")
+                where = f" of camera {scope}" if scope else ""
+                raise ModelConflict(f"no earlier {kind} production version{where} to roll back to")
             name, version = stack[-2]
             return self._switch(kind, name, version, actor, reason, "rollback")
 
@@ -241,7 +259,7 @@ class ModelStore:
                     target = self._get(conn, kind, name, version)
                     if target.status == "production":
                         raise ModelConflict(f"{kind} model {target.label} is in production already")
-                    current = self._production(conn, kind)
+                    current = self._production(conn, kind, target.scope)
                     if current is not None:
                         conn.execute(update(versions_table).where(_V.id == current.id).values(status="retired"))
                     conn.execute(update(versions_table).where(_V.id == target.id).values(status="production"))
@@ -258,10 +276,12 @@ class ModelStore:
                 log.exception("a listener of model promotions failed")
         return promoted
 
-    def _promotions(self, conn: Connection, kind: str) -> list[tuple[str, int]]:
-        """The production history as a stack: a promotion pushes, a rollback pops."""
-        rows = conn.execute(select(_A.action, _A.name, _A.version).where(
-            and_(_A.kind == kind, _A.action.in_(("promote", "rollback")))).order_by(_A.id))
+    def _promotions(self, conn: Connection, kind: str, scope: str = "") -> list[tuple[str, int]]:
+        """The production history of a scope as a stack: a promotion pushes, a rollback pops."""
+        joined = audit_table.join(versions_table, and_(
+            _V.kind == _A.kind, _V.name == _A.name, _V.version == _A.version))
+        rows = conn.execute(select(_A.action, _A.name, _A.version).select_from(joined).where(
+            and_(_A.kind == kind, _V.scope == scope, _A.action.in_(("promote", "rollback")))).order_by(_A.id))
         stack: list[tuple[str, int]] = []
         for action, name, version in rows:
             if action == "rollback" and stack:
@@ -301,16 +321,16 @@ class ModelStore:
             raise UnknownModel(f"no {kind} model {name}@{version}")
         return found
 
-    def _production(self, conn: Connection, kind: str) -> ModelVersion | None:
+    def _production(self, conn: Connection, kind: str, scope: str = "") -> ModelVersion | None:
         row = conn.execute(select(versions_table).where(
-            and_(_V.kind == kind, _V.status == "production"))).first()
+            and_(_V.kind == kind, _V.scope == scope, _V.status == "production"))).first()
         return _version(row) if row is not None else None
 
 
 def _same_detector(stored: ModelVersion, manifest: DetectorManifest) -> bool:
     other = DetectorManifest.model_validate_json(stored.content)
-    return (other.weights_path, other.sha256.lower(), other.report) == (
-        manifest.weights_path, manifest.sha256.lower(), manifest.report)
+    return (other.weights_path, other.sha256.lower(), other.report, other.camera_id) == (
+        manifest.weights_path, manifest.sha256.lower(), manifest.report, manifest.camera_id)
 
 
 def _version(row: Any) -> ModelVersion:

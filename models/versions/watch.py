@@ -36,6 +36,8 @@ class ModelWatch:
         return None if version is None else f"{version.label}:{version.checksum}"
 
     def _note(self, version: ModelVersion) -> None:
+        if version.scope:  # a camera's own version: not the kind's district-wide production
+            return
         with self._lock:
             self._seen[version.kind] = self._label(version)
 
