@@ -53,7 +53,8 @@ def _when(ts: float) -> str:
 
 
 def _line(v) -> str:
-    return f"{v.kind:<10} {v.label:<32} {v.status:<10} {v.author:<16} {_when(v.created_ts)}  {v.reason}"
+    camera = f"  (camera {v.scope})" if getattr(v, "scope", "") else ""
+    return f"{v.kind:<10} {v.label:<32} {v.status:<10} {v.author:<16} {_when(v.created_ts)}  {v.reason}{camera}"
 
 
 def guess_kind(content: str) -> str:
@@ -144,10 +145,14 @@ def models_promote(kind: KindArg, name: str, version: int, reason: Reason, autho
 
 
 @models_app.command("rollback")
-def models_rollback(kind: KindArg, reason: Reason, author: Author = None, data_dir: DataDir = None) -> None:
-    """Go back to the version in production before the current one."""
+def models_rollback(
+    kind: KindArg, reason: Reason, author: Author = None, data_dir: DataDir = None,
+    camera: Annotated[str | None, typer.Option(help="A camera's own versions (zhizhi adapt's), not the "
+                                                    "district-wide ones.")] = None,
+) -> None:
+    """Go back to the version in production before the current one (of one camera: --camera)."""
     store = _store(data_dir)
-    back = _run(lambda: store.rollback(kind, _author(author), reason))
+    back = _run(lambda: store.rollback(kind, _author(author), reason, scope=camera or ""))
     typer.echo(f"rolled back to: {_line(back)}")
 
 

@@ -44,6 +44,7 @@ class ModelSummary(BaseModel):
     reason: str
     created_ts: float
     checksum: str
+    scope: str = Field("", description="A camera id: that camera's own version (a site adaptation); '': all.")
     running: bool = False
 
 

@@ -173,3 +173,31 @@ def test_the_feed_follows_the_stores_camera_productions(store, tmp_path):
     assert camera_weights(store) == {}
     feed.refresh()
     assert per.weights_of("C1") is None
+
+
+def test_models_commands_show_the_camera_and_roll_back_its_versions(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from zhizhi.console.cli_models import models_app
+    from zhizhi.console.settings import Settings
+
+    monkeypatch.delenv("ZHIZHI_DATABASE_URL", raising=False)
+    data = tmp_path / "var"
+    data.mkdir()
+    settings = Settings()
+    settings.data_dir = data
+    engine = make_engine(settings.resolved_database_url)
+    store = ModelStore(engine)
+    for n, payload in ((1, b"a"), (2, b"b")):
+        store.add("detector", _manifest(tmp_path, f"site-C1-v{n}", "C1", payload), "ops", "adapted")
+        store.promote("detector", "site-C1", n, "chief", "go")
+    engine.dispose()
+    runner = CliRunner()
+    listed = runner.invoke(models_app, ["list", "--kind", "detector", "--data-dir", str(data)])
+    assert listed.exit_code == 0 and "(camera C1)" in listed.output
+    refused = runner.invoke(models_app, ["rollback", "detector", "--reason", "x", "--author", "chief",
+                                         "--data-dir", str(data)])
+    assert refused.exit_code == 2 and "no earlier detector production version to roll back" in refused.output
+    back = runner.invoke(models_app, ["rollback", "detector", "--camera", "C1", "--reason", "worse at night",
+                                      "--author", "chief", "--data-dir", str(data)])
+    assert back.exit_code == 0 and "site-C1@1" in back.output
