@@ -18,6 +18,7 @@ from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 
 from zhizhi.console.api import (
+    adapt,
     alerts,
     auth,
     backtests,
@@ -78,8 +79,8 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     app.add_middleware(SecurityHeaders, tile_url=settings.map.tile_url)
     for error in STORAGE_DOWN:
         app.add_exception_handler(error, storage_unavailable)
-    for module in (health, auth, grids, cameras, camera_registry, calibration, layers, alerts, events, video, wall, ws,
-                   telemetry, hazmat, incidents, backtests, models, basemap, jurisdictions):
+    for module in (health, auth, grids, cameras, camera_registry, calibration, adapt, layers, alerts, events, video,
+                   wall, ws, telemetry, hazmat, incidents, backtests, models, basemap, jurisdictions):
         app.include_router(module.router)
     app.include_router(auth.users_router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():

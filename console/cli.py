@@ -309,6 +309,7 @@ def _register_video_commands() -> None:
 
 _register_video_commands()
 app.command("backtest")(__import__("zhizhi.console.cli_backtest", fromlist=["backtest"]).backtest)
+app.command("adapt")(__import__("zhizhi.console.cli_adapt", fromlist=["adapt"]).adapt)
 
 
 def _register_plugin_commands() -> None:

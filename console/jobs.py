@@ -28,7 +28,8 @@ from pydantic import BaseModel, Field
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[int, int], None]
+#: ``progress(done, total)``, or ``progress(done, total, stage)`` naming the step under way.
+Progress = Callable[..., None]
 
 
 class JobStatus(StrEnum):
@@ -48,6 +49,7 @@ class Job(BaseModel):
     status: JobStatus = JobStatus.QUEUED
     done: int = 0
     total: int = 0
+    stage: str | None = Field(None, description="The step under way, for jobs that have steps.")
     created_ts: float
     started_ts: float | None = None
     finished_ts: float | None = None
@@ -89,7 +91,8 @@ class JobRunner:
     def _run(self, job_id: str, work: Callable[[Progress], Any]) -> None:
         self._update(job_id, status=JobStatus.RUNNING, started_ts=time.time())
         try:
-            result = work(lambda done, total: self._update(job_id, done=done, total=total))
+            result = work(lambda done, total, stage=None: self._update(
+                job_id, done=done, total=total, **({"stage": stage} if stage else {})))
         except Exception as exc:  # a failed job reports why; the console goes on
             log.exception("job %s failed", job_id)
             self._update(job_id, status=JobStatus.FAILED, error=str(exc) or type(exc).__name__,

@@ -322,6 +322,41 @@ def _calibrations_of(w: World, camera_id: str) -> int:
     return len(CameraCalibrations(w.state.engine).versions(camera_id))
 
 
+def _adaptation_of_b(w: World) -> str:
+    """A finished adaptation job of town B's camera (made directly: no stream to record here)."""
+    job = w.state.jobs.submit("adapt", lambda progress: {"camera_id": w.camera_b.id, "figure": None},
+                              owner="b", params={"camera_id": w.camera_b.id})
+    w.state.jobs.wait(job.id, 10)
+    return job.id
+
+
+def check_adapt_start(w: World) -> None:
+    refused = w.client.post(f"/api/cameras/{w.camera_b.id}/adapt", json={"minutes": 0.5}, headers=w.a)
+    assert refused.status_code == 403 and "another jurisdiction" in refused.text
+    assert not [j for j in w.state.jobs.list("adapt") if j.owner == w.users.operator_a]
+    own = w.client.post(f"/api/cameras/{w.camera_a.id}/adapt", json={"minutes": 0.5}, headers=w.a)
+    assert own.status_code == 422 and "no main stream" in own.text  # allowed: the demo camera has no stream
+
+
+def check_adapt_list(w: World) -> None:
+    _adaptation_of_b(w)
+    assert w.client.get(f"/api/cameras/{w.camera_b.id}/adapt", headers=w.a).status_code == 403
+    own = w.client.get(f"/api/cameras/{w.camera_a.id}/adapt", headers=w.a)
+    assert own.status_code == 200 and all(j["params"]["camera_id"] == w.camera_a.id for j in own.json())
+    assert w.client.get(f"/api/cameras/{w.camera_b.id}/adapt", headers=w.b).json()
+
+
+def check_adapt_detail(suffix: str):
+    def check(w: World) -> None:
+        job_id = _adaptation_of_b(w)
+        assert w.client.get(f"/api/cameras/{w.camera_b.id}/adapt/{job_id}{suffix}", headers=w.a).status_code == 403
+        assert w.client.get(f"/api/cameras/{w.camera_a.id}/adapt/{job_id}{suffix}", headers=w.a).status_code == 404
+        theirs = w.client.get(f"/api/cameras/{w.camera_b.id}/adapt/{job_id}{suffix}", headers=w.b)
+        assert theirs.status_code == (404 if suffix else 200)  # no figure: the job made none
+
+    return check
+
+
 def check_calibration_get(w: World) -> None:
     hidden = w.client.get(f"/api/cameras/{w.camera_b.id}/calibration", headers=w.a)
     assert hidden.status_code == 403 and "another jurisdiction" in hidden.text
@@ -954,6 +989,10 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/cameras/{camera_id}/calibration/preview"): check_calibration_preview,
     ("PUT", "/api/cameras/{camera_id}/calibration"): check_calibration_put,
     ("PUT", "/api/cameras/{camera_id}/masks"): check_masks_put,
+    ("POST", "/api/cameras/{camera_id}/adapt"): check_adapt_start,
+    ("GET", "/api/cameras/{camera_id}/adapt"): check_adapt_list,
+    ("GET", "/api/cameras/{camera_id}/adapt/{job_id}"): check_adapt_detail(""),
+    ("GET", "/api/cameras/{camera_id}/adapt/{job_id}/figure.png"): check_adapt_detail("/figure.png"),
     ("GET", "/api/wall/units"): check_wall_units,
     ("GET", "/api/wall/scope"): check_wall_scope,
     ("GET", "/api/config"): check_config,

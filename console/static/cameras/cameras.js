@@ -26,6 +26,7 @@ import { fail } from "../lib/errors.js";
 import { fmtInt } from "../lib/format.js";
 import * as header from "../lib/header.js";
 import { ApiError, api, fetchWithToken, toLogin, token } from "../lib/session.js";
+import { adaptSection } from "./adapt.js";
 import { createDetail } from "./detail.js";
 
 const PAGE_TITLE = "摄像机台账 Cameras";
@@ -336,6 +337,7 @@ async function boot() {
     header.showConfig(config, PAGE_TITLE);
     zc.canManage = (me.permissions || []).includes("cameras.manage");
     zc.detail = createDetail({ canManage: zc.canManage, onSaved: detailSaved, onClose: renderTable });
+    zc.detail.addSection(adaptSection({ canManage: zc.canManage })); // 现场自适应 (adapt.js)
     await loadCameras();
   } catch (err) {
     header.showUnavailable("无法连接 Console unavailable");
