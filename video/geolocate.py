@@ -96,5 +96,38 @@ class Geolocator:
             scale = np.where(dist > 0, (dist + half) / dist, 1.0)
         return self.camera_xy[0] + dx * scale, self.camera_xy[1] + dy * scale
 
+    def ground_extent(self, xyxy: NDArray) -> tuple[Float, Float, Float, Float]:
+        """Each box's foot point on the ground (x, y, frame metres; no depth correction) and its
+        size there: the bottom edge's ground width and the box's height at that scale (metres).
+        NaN where the foot is not on the ground (behind the horizon, or the box cut by the image's
+        bottom edge)."""
+        boxes = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+        n = len(boxes)
+        u = np.concatenate([boxes[:, 0], boxes[:, 2], (boxes[:, 0] + boxes[:, 2]) / 2.0])
+        v = np.tile(boxes[:, 3], 3)
+        gx, gy = (np.asarray(c, dtype=np.float64) for c in self.calibration.pixel_to_metric(u, v))
+        width = np.hypot(gx[n : 2 * n] - gx[:n], gy[n : 2 * n] - gy[:n])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            height = width / np.maximum(boxes[:, 2] - boxes[:, 0], 1.0) * (boxes[:, 3] - boxes[:, 1])
+        lost = ~_on_ground(self.calibration, boxes[:, 2], boxes[:, 3])
+        size = self.calibration.image_size
+        if size is not None:
+            lost |= boxes[:, 3] >= size[1] - 1 - BOTTOM_MARGIN_PX
+        x, y = gx[2 * n :].copy(), gy[2 * n :].copy()
+        for column in (x, y, width, height):
+            column[lost] = np.nan
+        return x, y, width, height
+
     def to_lonlat(self, x: ArrayLike, y: ArrayLike) -> tuple[Float, Float]:
         return self.frame.to_lonlat(x, y)
+
+
+def _on_ground(calibration, u: Float, v: Float) -> NDArray[np.bool_]:
+    """Whether image points lie on the ground side of a fixed camera's horizon (True where the
+    calibration cannot tell: a drone's gives NaN beyond its horizon instead)."""
+    side = getattr(calibration, "ground_side", 0)
+    homography = getattr(calibration, "homography", None)
+    if not side or homography is None:
+        return np.ones(len(u), dtype=bool)
+    h = np.asarray(homography, dtype=np.float64)
+    return (u * h[2, 0] + v * h[2, 1] + h[2, 2]) * side > 0

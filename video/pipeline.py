@@ -35,6 +35,8 @@ from zhizhi.video.geolocate import Geolocator
 from zhizhi.video.kinematics import Kinematics
 from zhizhi.video.masks import FrameMasks
 from zhizhi.video.track_class import TrackClasses
+from zhizhi.video.track_identity import TrackIdentity
+from zhizhi.video.track_verify import TrackVerifier
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,8 @@ class FrameAnalyzer:
         self.cameras: dict[str, CameraConfig] = {}
         self.kinematics = Kinematics()
         self.classes = TrackClasses()
+        self.identity = TrackIdentity()
+        self.verifier = TrackVerifier()
         self._geo: dict[str, Geolocator] = {}
         self.poses = poses if poses is not None else DronePoses()
         self.drones: dict[str, DroneGeolocator] = {}
@@ -66,6 +70,9 @@ class FrameAnalyzer:
         if camera.drone is not None:
             self.drones[camera.id] = DroneGeolocator(camera.drone, self.poses, _lonlat(camera))
         self._set_masks(camera.id, camera.masks)
+        self.verifier.set_filters(camera.id, getattr(camera, "filters", None))
+        moving_only = getattr(self.detector, "moving_only", False)
+        self.verifier.set_require_motion(camera.id, not moving_only and camera.drone is None)
 
     def _set_masks(self, camera_id: str, masks: list) -> None:
         set_masks = getattr(self.detector, "set_masks", None)
@@ -84,6 +91,10 @@ class FrameAnalyzer:
         self.drones.pop(camera_id, None)
         if known:
             self._set_masks(camera_id, [])
+        self.identity.reset(camera_id)
+        self.verifier.reset(camera_id)
+        self.verifier.set_filters(camera_id, None)
+        self.verifier.set_require_motion(camera_id, True)
         # Kinematics and TrackClasses key their state by (camera_id, track_id) and have no
         # per-camera forget of their own: drop that camera's keys here.
         for mapping in (
@@ -116,43 +127,59 @@ class FrameAnalyzer:
         return [self._batch(frame, boxes) for frame, boxes in zip(frames, results)]
 
     def _batch(self, frame: Frame, boxes: TrackedBoxes) -> ObservationBatch:
-        """The tracker's boxes of a frame -> its batch: the tracks' voted classes, geolocated, timed."""
+        """The tracker's boxes of a frame -> its batch: shown ids, verified classes, geolocated, timed.
+
+        Every box is voted, geolocated and timed; only the rows of tracks the evidence allows
+        (:mod:`video.track_verify`) and the camera's filters keep reach the batch."""
         masks = self._masks.get(frame.camera_id)
         if masks is not None and len(boxes):
             keep = masks.keep(boxes.xyxy)
             boxes = TrackedBoxes(boxes.xyxy[keep], boxes.conf[keep], boxes.cls[keep], boxes.track_id[keep], boxes.names)
-        n = len(boxes)
-        if n == 0:
+        if len(boxes) == 0:
             return ObservationBatch.empty(frame.camera_id, frame.ts)
-        ids = boxes.track_id
-        names = [
-            self.classes.vote(frame.camera_id, t, c, p, frame.ts)
-            for t, c, p in zip(ids.tolist(), boxes.class_names(), boxes.conf.tolist())
-        ]
-        lon = lat = speed = heading = None  # unknown (NaN) without a geolocator
+        camera, ts = frame.camera_id, frame.ts
+        detected = boxes.class_names()
+        ids = self.identity.assign(camera, ts, boxes.track_id, boxes.xyxy, detected)
+        voted = [self.classes.vote(camera, t, c, p, ts) for t, c, p in zip(ids.tolist(), detected, boxes.conf.tolist())]
         geo = self._geolocator(frame)
+        ground = geo.ground_extent(boxes.xyxy) if geo is not None else None
+        self.verifier.observe(camera, ts, ids, detected, boxes.conf, boxes.xyxy, ground)
+        names, shown = self.verifier.decide(camera, ids, voted, [self.classes.votes_of(camera, t) for t in ids])
+        lon = lat = speed = heading = None  # unknown (NaN) without a geolocator
         if geo is not None:
-            headings = [self.kinematics.heading_of(frame.camera_id, t) for t in ids]
-            x, y = geo.locate(boxes.xyxy, names, headings)
-            state = self.kinematics.update(frame.camera_id, frame.ts, ids, x, y)
+            headings = [self.kinematics.heading_of(camera, t) for t in ids]
+            x, y = geo.locate(boxes.xyxy, voted, headings)  # the shape voted, steady while verification decides
+            state = self.kinematics.update(camera, ts, ids, x, y)
+            self.verifier.record_speeds(camera, ids, state.speed_kmh)
             lon, lat = geo.to_lonlat(state.x, state.y)
             speed, heading = state.speed_kmh, state.heading_deg
+        filters = self.verifier.filters(camera)
+        if filters:
+            shown &= filters.keep(names, boxes.conf, boxes.xyxy, ground[2] if ground is not None else None)
+        if not shown.any():
+            return ObservationBatch.empty(camera, ts)
+        rows = np.flatnonzero(shown)
         return ObservationBatch(
-            frame.camera_id,
-            frame.ts,
-            track_id=ids,
-            cls=names,
-            conf=np.clip(boxes.conf, 0.0, 1.0),
-            xyxy=boxes.xyxy,
-            lon=_finite(lon),
-            lat=_finite(lat),
-            speed_kmh=_finite(speed),
-            heading_deg=_finite(heading),
+            camera,
+            ts,
+            track_id=ids[rows],
+            cls=[names[i] for i in rows],
+            conf=np.clip(boxes.conf[rows], 0.0, 1.0),
+            xyxy=boxes.xyxy[rows],
+            lon=_rows(lon, rows),
+            lat=_rows(lat, rows),
+            speed_kmh=_rows(speed, rows),
+            heading_deg=_rows(heading, rows),
         )
 
 
 def _lonlat(camera: CameraConfig) -> tuple[float, float] | None:
     return (camera.lon, camera.lat) if camera.lon is not None and camera.lat is not None else None
+
+
+def _rows(values: np.ndarray | None, rows: np.ndarray) -> np.ndarray | None:
+    """The shown rows of a column (None stays None: unknown throughout)."""
+    return None if values is None else _finite(np.asarray(values)[rows])
 
 
 def _finite(values: np.ndarray | None) -> np.ndarray | None:

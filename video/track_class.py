@@ -50,6 +50,10 @@ class TrackClasses:
                 self.forget(ts)
         return _decide(votes)
 
+    def votes_of(self, camera_id: str, track_id: int) -> dict[str, float]:
+        """A track's summed confidence per class (empty when unknown)."""
+        return dict(self._votes.get((camera_id, int(track_id)), {}))
+
     def forget(self, now: float) -> None:
         """Drop the tracks not seen for ``forget_after_s``."""
         stale = [k for k, seen in self._seen.items() if now - seen > self.forget_after_s]

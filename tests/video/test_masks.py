@@ -77,10 +77,14 @@ class _NoMasking:
     """A detector without ``set_masks``: FrameAnalyzer drops the masked boxes after tracking."""
 
     names = ("car",)
+    calls = 0
 
     def update(self, frames):
-        boxes = [[10, 300, 50, 400], [600, 300, 700, 500], [900, 10, 920, 100]]  # feet (30,400) (650,500) (910,100)
-        return [TrackedBoxes(boxes, [0.9] * 3, [0] * 3, [1, 2, 3], self.names) for _ in frames]
+        self.calls += 1
+        # feet (30,400) (650,500) (910,100), driving up the picture 5 px a frame (shown once they move)
+        boxes = np.array([[10, 300, 50, 400], [600, 300, 700, 500], [900, 10, 920, 100]], float)
+        shift = [0, 5 * self.calls, 0, 5 * self.calls]
+        return [TrackedBoxes(boxes - shift, [0.9] * 3, [0] * 3, [1, 2, 3], self.names) for _ in frames]
 
     def reset(self, camera_id):
         pass
@@ -92,8 +96,9 @@ class _NoMasking:
 def test_a_detector_without_masking_has_its_boxes_dropped_by_the_analyzer():
     analyzer = FrameAnalyzer(_NoMasking(), [CameraConfig(id="C", source=SourceConfig(url="x.mp4"),
                                                          masks=[NEAR_LEFT, POLE])])
-    (batch,) = analyzer.analyze([Frame("C", 0, 1e9, np.zeros((720, 1280, 3), np.uint8))])
-    assert batch.track_id.tolist() == [2]
+    image = np.zeros((720, 1280, 3), np.uint8)
+    batches = [analyzer.analyze([Frame("C", seq, 1e9 + seq * 0.2, image)])[0] for seq in range(10)]
+    assert batches[-1].track_id.tolist() == [2]
 
 
 def test_masks_are_checked():

@@ -40,6 +40,9 @@ class MotionDetector:
     blob with confidence >= ``new_track_conf``; weaker blobs can only continue a track.
     """
 
+    #: Everything it finds moves (the frame analyzer need not wait for motion to believe a track).
+    moving_only = True
+
     def __init__(
         self,
         *,

@@ -31,6 +31,7 @@ class UltralyticsDetector:
         tracker: str = "bytetrack",
         classes: list[str] | None = None,
         half: bool = False,
+        agnostic_nms: bool = False,
     ) -> None:
         path = Path(weights).expanduser()
         if not path.exists():
@@ -56,6 +57,9 @@ class UltralyticsDetector:
             conf=conf,
             iou=iou,
             classes=self.classes,
+            # one box per object, of its most confident class: a tanker that is also a truck in
+            # the same frame would otherwise start two tracks (the track's class is voted later)
+            agnostic_nms=agnostic_nms,
             verbose=False,
             **precision,
         )
