@@ -146,6 +146,8 @@ export function adaptSection({ canManage }) {
         <tbody>${rows}</tbody>
       </table>${sim}
       <p class="zc-hint">${version}</p>
+      ${(r.warnings || []).length ? `<ul class="zc-adapt-warnings" id="zc-adapt-warnings">${r.warnings.map((w) =>
+        `<li>发布前请核查 <small>Check before promoting:</small> ${esc(w)}</li>`).join("")}</ul>` : ""}
       <p class="zc-hint">录制 ${fmt(r.recording.seconds)} 秒，${esc(r.train_frames.mined)} 帧训练，用时 ${fmt(r.seconds.total)} 秒
         <small>recorded, frames trained on, seconds</small></p>
       <img class="zc-adapt-figure" id="zc-adapt-figure" alt="false boxes before and after" hidden>`;

@@ -80,6 +80,7 @@ class AdaptResult(BaseModel):
     simulator_map50: dict[str, float | None] = Field(default_factory=dict)
     seconds: dict[str, float]
     options: dict[str, Any]
+    warnings: list[str] = Field(default_factory=list, description="What to check before promoting it.")
     version: dict[str, Any] | None = None
 
     @property
@@ -201,8 +202,9 @@ def adapt_camera(
                                      weights=f"{name} (adapted)", width=width)
     sim_map = {}
     if options.sim_frames > 0:
+        after_map = report.held_out["simulator"].map50 if "simulator" in report.held_out else None
         sim_map = {"before": simulator_map50(start_weights, workdir / "train", options),
-                   "after": report.held_out["simulator"].map50 if "simulator" in report.held_out else None}
+                   "after": round(after_map, 4) if after_map is not None else None}
     seconds["evaluate"] = round(time.perf_counter() - t0, 1)
     seconds["total"] = round(time.perf_counter() - begun, 1)
     stem = weights_out.name.removesuffix(".pt")
@@ -221,13 +223,35 @@ def adapt_camera(
         train_frames={"mined": len(trained), "labelled": sum(f.kind == "labelled" for f in trained),
                       "background": sum(f.kind == "background" for f in trained), **report.real_frames},
         before=before, after=after, simulator_map50=sim_map, seconds=seconds,
-        options=options.model_dump(mode="json"),
+        options=options.model_dump(mode="json"), warnings=check_before_promoting(before, after, sim_map, options),
     )
     from zhizhi.models.detector.site.report import write_reports
 
     result = write_reports(result, report, held_out, recording, fired_before, fired_after)
     _stage(progress, "evaluate", 1.0)
     return result
+
+
+def check_before_promoting(before: BoxCounts, after: BoxCounts, sim_map: dict[str, float | None],
+                           options: AdaptOptions) -> list[str]:
+    """What the figures cannot vouch for: objects the adapted weights may no longer find."""
+    out = []
+    if before.positives == 0:
+        out.append("no moving object was confirmed in the held-out slice: whether the adapted detector still "
+                   "finds real objects there is not measured; watch the camera before promoting it")
+    elif after.positives_found < 0.8 * before.positives_found:
+        out.append(f"the adapted detector finds {after.positives_found} of the {before.positives} moving objects "
+                   f"of the held-out slice, the starting one {before.positives_found}")
+    for name in options.mining.still_classes:
+        was, now = before.by_class.get(name, 0), after.by_class.get(name, 0)
+        if was >= 10 and now < 0.5 * was:
+            out.append(f"{name} boxes fell from {was} to {now}: where they were real, the adapted detector misses "
+                       "them (a still one fades into the background and may have been mined as a negative)")
+    was_map, now_map = sim_map.get("before"), sim_map.get("after")
+    if was_map is not None and now_map is not None and now_map < was_map - 0.03:
+        out.append(f"simulator held-out mAP50 fell from {was_map:.3f} to {now_map:.3f}: the "
+                   "adapted detector forgot some of what it knew (more --sim-frames, fewer --epochs)")
+    return out
 
 
 def adapt_recipe(name: str, start_weights: Path, options: AdaptOptions) -> DetectorRecipe:

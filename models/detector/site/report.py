@@ -79,6 +79,8 @@ def _markdown(result, png: str | None) -> str:
     s = result.seconds
     lines += ["", (f"Run time: {s.get('total', 0):.0f} s (record {s.get('record', 0):.0f}, mine "
                    f"{s.get('mine', 0):.0f}, train {s.get('train', 0):.0f}, evaluate {s.get('evaluate', 0):.0f})."), ""]
+    if result.warnings:
+        lines += ["## Check before promoting", "", *(f"- {w}" for w in result.warnings), ""]
     if png:
         lines += [f"![false boxes before and after]({png})", ""]
     return "\n".join(lines)
