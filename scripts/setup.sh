@@ -24,7 +24,7 @@ stamp=.venv/.zhizhi-installed
 if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   echo "==> installing Python packages"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".[dev]"
+  .venv/bin/python -m pip install --quiet -e ".[dev,train]"
   touch "$stamp"
 fi
 

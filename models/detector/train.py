@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 
 from zhizhi.models.detector import RECIPE_PATH, WEIGHTS_DIR
 from zhizhi.models.detector.labelled import IMAGE_SUFFIXES, load_labelled, split_frames, write_split
+from zhizhi.models.detector.realmix import RealMixOptions, build_real_mix
 from zhizhi.video.observation import CLASSES
 
 #: The sections of a held-out evaluation, by where its frames come from.
@@ -64,6 +65,7 @@ class DetectorRecipe(BaseModel):
     batch: int = Field(gt=0)
     cls_gain: float = Field(0.5, gt=0, description="Weight of the classification loss.")
     close_mosaic: int = Field(10, ge=0, description="Last epochs trained without mosaic.")
+    warmup_epochs: float = Field(3.0, ge=0, description="Epochs of learning-rate warm-up (ultralytics' default 3).")
     frames_per_clip: int = Field(gt=0)
     scenarios: list[str] | None = Field(None, description="Simulator scenarios rendered (None: all).")
     train_seeds: list[int]
@@ -82,6 +84,12 @@ class DetectorRecipe(BaseModel):
         description="More ultralytics training arguments (e.g. optimizer, lr0, nbs, val: a fine-tuning's "
         "gentler steps); none of those set from the fields above.",
     )
+    real_mix: RealMixOptions | None = Field(
+        None,
+        description="Real-looking images made for training (models.detector.realmix): composites of "
+        "simulator objects on real backgrounds, hard negatives mined from real clips, surveillance "
+        "augmentation. They are split and held out like labelled frames.",
+    )
 
     @classmethod
     def load(cls, path: Path = RECIPE_PATH) -> DetectorRecipe:
@@ -96,6 +104,8 @@ class DetectorRecipe(BaseModel):
             raise ValueError("real_val_fraction + real_test_fraction must leave labelled frames to train on")
         recipe.check_train_args()
         recipe.data = [d if d.is_absolute() else path.parent / d for d in recipe.data]
+        if recipe.real_mix is not None:
+            recipe.real_mix = recipe.real_mix.resolved(path.parent)
         return recipe
 
     def check_train_args(self) -> None:
@@ -201,6 +211,19 @@ def train_detector(
     from zhizhi.video.simulator.dataset import export_yolo_dataset
 
     folders = list(dict.fromkeys(Path(d) for d in [*recipe.data, *data_dirs]))
+    if recipe.real_mix is not None:
+        mix = recipe.real_mix
+        mine_with = mix.mine_weights or recipe.init_from
+        folders.append(
+            build_real_mix(
+                mix,
+                Path(workdir).resolve() / "real_mix",
+                seed=recipe.seed,
+                weights=WEIGHTS_DIR / f"{mine_with}.pt" if mine_with else None,
+                device=device,
+                progress=progress,
+            )
+        )
     if not simulator and not folders:
         raise ValueError("training without simulator frames needs labelled frames (--data DIR)")
     split = None
@@ -252,6 +275,7 @@ def train_detector(
         pretrained=init is not None,
         cls=recipe.cls_gain,
         close_mosaic=recipe.close_mosaic,
+        warmup_epochs=recipe.warmup_epochs,
         workers=workers,
         project=str(workdir / "runs"),  # absolute: ultralytics nests relative ones
         name="train",
