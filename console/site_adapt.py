@@ -5,13 +5,15 @@ as a draft detector version of that camera.
 The run starts from the camera's own production detector when it has one (an earlier adaptation,
 promoted), else from the console's configured weights (``detector.weights``). The weights go to
 ``data_dir/detectors/site-<camera>-<time>.pt`` with their reports beside them, the recording and
-datasets to ``data_dir/adapt/<camera>/<time>/`` (kept: what was mined can be looked at). The
+datasets to ``data_dir/adapt/<camera>/<time>/`` (kept: what was mined can be looked at; removed
+when the run fails). The
 version is registered as a draft scoped to the camera; promoting it (``zhizhi models promote``,
 the models API) makes the workers run it for that camera.
 """
 
 from __future__ import annotations
 
+import shutil
 import threading
 from pathlib import Path
 from typing import Any
@@ -82,13 +84,19 @@ def run_site_adaptation(
     """Adapt ``camera``'s detector (see the module); the result, with its registered version."""
     start, label = starting_weights(store, settings, camera.id)
     when = stamp()
+    own_workdir = workdir is None  # made here: removed again when the run fails
     workdir = Path(workdir) if workdir else settings.data_dir / "adapt" / camera_slug(camera.id) / when
     if weights_out is None:
         weights_out = settings.data_dir / "detectors" / f"{site_name(camera.id)}-{when}.pt"
     d = settings.detector
     options = options.model_copy(update={"detect_imgsz": d.imgsz, "conf": d.conf, "tracker": d.tracker})
-    result = adapt_camera(camera.id, camera.stream_main or "", start, started_from=label, workdir=workdir,
-                          weights_out=weights_out, options=options, progress=progress, stop=stop)
+    try:
+        result = adapt_camera(camera.id, camera.stream_main or "", start, started_from=label, workdir=workdir,
+                              weights_out=weights_out, options=options, progress=progress, stop=stop)
+    except Exception:
+        if own_workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+        raise
     if register and store is not None:
         from zhizhi.models.detector.register import register_weights
 

@@ -226,6 +226,14 @@ def test_a_stream_that_cannot_be_read_is_an_error_and_stores_nothing(cli, stream
     _nothing_stored(cli.data)
 
 
+def test_too_short_a_recording_is_refused_and_leaves_nothing(cli):
+    _register(cli.data, "SHORT", str(CLIP))
+    result = cli.invoke("--camera", "SHORT", "--minutes", "0.5")  # 30 s: a handful of empty-room frames
+    assert result.exit_code == 1, result.output
+    assert "too few frames to train on" in result.output and "12 needed" in result.output
+    _nothing_stored(cli.data)
+
+
 @pytest.mark.parametrize("minutes", ["0", "-1", "61", "1e9", "nan", "half"])
 def test_minutes_out_of_range_are_refused(cli, minutes):
     _register(cli.data, "KNOWN", str(CLIP))
