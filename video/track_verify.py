@@ -6,13 +6,14 @@ strip a tanker for 45 s, a traffic cone a person, a motorcycle a person at 109 k
 show and whether to show the track at all:
 
 - **Background until it moves.** A track is shown once its foot point has moved from where it
-  was first seen — by half its box height in the picture, or ``move_m`` on the ground of a
-  calibrated camera — measured between medians of three sightings so that box jitter does not
-  count; or, slower, by a tenth of its box height in a steady drift (a line through its last
-  sightings moves it ``drift_sigmas`` times farther than their scatter about the line) at a
-  ground speed of at least ``drift_min_kmh`` (a walker; trees and signs sway slower).
-  Something that has not moved since the camera first saw it is background; once it has
-  moved it stays shown (a tanker that drove in and stopped is what the rules are for).
+  was first seen: by half its box height in the picture, measured between medians of three
+  sightings so that box jitter does not count; or by two steps of a quarter box height each,
+  the same way, in its last three sightings (a vehicle under way: jitter keeps no direction);
+  or, slower, by a tenth of its box height in a steady drift (a line through its last sightings
+  moves it ``drift_sigmas`` times farther than their scatter about the line) at a ground speed
+  of at least ``drift_min_kmh`` (a walker; trees and signs sway slower). Something that has not
+  moved since the camera first saw it is background; once it has moved it stays shown (a
+  tanker that drove in and stopped is what the rules are for).
 - **A tanker is verified before it is believed**: it moved, it was a confident
   (``confident_score``) ``hazmat_tanker`` in ``tanker_frames`` frames, and its ground size fits
   a tanker (bottom edge at least ``tanker_min_width_m`` across, box at least
@@ -73,8 +74,8 @@ class VerifyRules:
     person_max_kmh: float = 30.0
     move_box_share: float = 0.5
     move_min_px: float = 4.0
-    move_m: float = 5.0
     drift_box_share: float = 0.1
+    step_box_share: float = 0.25
     drift_sigmas: float = 4.0
     drift_min_kmh: float = 3.5
     size_samples: int = 3
@@ -177,14 +178,13 @@ class TrackVerifier:
 
     def _has_moved(self, ev: _Evidence) -> bool:
         rules = self.rules
-        su, sv, sx, sy = _median_point(ev.start)
-        ru, rv, rx, ry = _median_point(ev.recent)
+        su, sv, _, _ = _median_point(ev.start)
+        ru, rv, _, _ = _median_point(ev.recent)
         shift_px = float(np.hypot(ru - su, rv - sv))
         box = float(np.median(ev.heights))
         if shift_px >= max(rules.move_box_share * box, rules.move_min_px):
             return True
-        shift_m = float(np.hypot(rx - sx, ry - sy))
-        if np.isfinite(shift_m) and shift_m >= rules.move_m and shift_px >= rules.move_min_px:
+        if _two_steps(ev.feet, max(rules.step_box_share * box, rules.move_min_px)):
             return True
         drift_px = max(rules.move_min_px, rules.drift_box_share * box)
         if shift_px < drift_px or len(ev.feet) < 4:
@@ -267,6 +267,17 @@ class TrackVerifier:
         """Forget a camera's tracks (its filters and motion rule stay)."""
         for key in [k for k in self._tracks if k[0] == camera_id]:
             del self._tracks[key]
+
+
+def _two_steps(feet, min_px: float) -> bool:
+    """Whether the last three sightings make two steps of at least ``min_px`` the same way (a
+    vehicle under way; jitter does not keep a direction)."""
+    if len(feet) < 3:
+        return False
+    (_, u0, v0, *_), (_, u1, v1, *_), (_, u2, v2, *_) = list(feet)[-3:]
+    a, b = np.array([u1 - u0, v1 - v0]), np.array([u2 - u1, v2 - v1])
+    na, nb = float(np.hypot(*a)), float(np.hypot(*b))
+    return na >= min_px and nb >= min_px and float(a @ b) >= 0.7 * na * nb
 
 
 def _line(t: NDArray, a: NDArray, b: NDArray) -> tuple[float, float, NDArray]:
