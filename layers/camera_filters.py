@@ -1,10 +1,8 @@
 """A camera's object filters as its registry record stores them (``CameraRecord.filters``).
 
-The same model as :class:`video.object_filters.ObjectFilters` (Frigate's ``objects.filters``
-per class, plus ground sizes), field for field with the same bounds and checks, declared here
-because the registry (``layers``) sits below ``video`` and cannot import it; a test holds the two
-equal (``tests/layers/test_camera_filters.py``). The worker's config is made from it
-(:func:`video.registry_feed.camera_config`), where the filters are applied. What the record adds:
+The one model of the filters: the worker's :class:`video.object_filters.ObjectFilters` extends
+it with how they are applied (``video`` sits above ``layers`` and imports it). The worker's config
+is made from the record (:func:`video.registry_feed.camera_config`). What the record adds:
 a class must be one of the detector's classes (:data:`OBJECT_CLASSES`, as
 ``video.observation.CLASSES``) or ``"*"`` (every class without its own entry), so a typo is
 refused when it is written, not silently never matched.
@@ -56,8 +54,7 @@ def check_pixel_polygons(masks: Sequence[Sequence[Sequence[float]]], what: str =
 
 
 class CameraClassFilter(BaseModel):
-    """The filter of one class (every field optional: None applies nothing); as
-    ``video.object_filters.ClassFilter``."""
+    """The filter of one class (every field optional: None applies nothing)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
@@ -91,8 +88,8 @@ class CameraClassFilter(BaseModel):
 
 
 class CameraFilters(BaseModel):
-    """A camera's filters by class name (``"*"``: every other class); as
-    ``video.object_filters.ObjectFilters``, its classes checked against :data:`OBJECT_CLASSES`."""
+    """A camera's filters by class name (``"*"``: every other class), its classes checked against
+    :data:`OBJECT_CLASSES`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -21,8 +21,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from zhizhi.video.calibration import Calibration
 from zhizhi.video.masks import MaskError, mask_polygons
-from zhizhi.video.object_filters import ANY_CLASS, ObjectFilters
-from zhizhi.video.observation import CLASSES
+from zhizhi.video.object_filters import ObjectFilters
 
 SourceKind = Literal["file", "rtsp", "http", "mjpeg", "images"]
 
@@ -126,17 +125,6 @@ class CameraConfig(BaseModel):
         except MaskError as exc:
             raise ValueError(str(exc)) from None
         return masks
-
-    @field_validator("filters")
-    @classmethod
-    def _known_classes(cls, filters: ObjectFilters) -> ObjectFilters:
-        for name in filters.classes:
-            if name not in CLASSES and name != ANY_CLASS:
-                raise ValueError(
-                    f"unknown class {name!r}: a filter's class is one of {', '.join(CLASSES)}, "
-                    f"or {ANY_CLASS} for every class without its own"
-                )
-        return filters
 
     @model_validator(mode="after")
     def _one_geometry(self) -> CameraConfig:

@@ -1,6 +1,7 @@
 """Object filters of one camera, per class (Frigate's ``objects.filters``, plus ground sizes).
 
-A camera's record holds them (``filters``); the frame analyzer applies them to every detection
+A camera's record holds them (``filters``, :mod:`layers.camera_filters`, whose model these
+extend with what the worker does with them); the frame analyzer applies them to every detection
 before its track is believed (:mod:`video.track_verify`). Per class, all optional:
 
 - ``min_score``: a detection below it is dropped;
@@ -28,51 +29,17 @@ from collections.abc import Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr
 
-from zhizhi.video.masks import FrameMasks, MaskError, mask_polygons
-
-#: The key of the filter that holds for every class without its own.
-ANY_CLASS = "*"
+from zhizhi.layers.camera_filters import ANY_CLASS, CameraClassFilter, CameraFilters
+from zhizhi.video.masks import FrameMasks
 
 
-class ClassFilter(BaseModel):
-    """The filter of one class (every field optional: None applies nothing)."""
-
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
-
-    min_score: float | None = Field(None, ge=0, le=1, description="Smallest detection score kept.")
-    threshold: float | None = Field(
-        None, ge=0, le=1, description="Median score of the track's history it needs to be shown."
-    )
-    min_area: float | None = Field(None, ge=0, description="Smallest box area, pixels.")
-    max_area: float | None = Field(None, gt=0, description="Largest box area, pixels.")
-    min_ratio: float | None = Field(None, gt=0, description="Smallest box width / height.")
-    max_ratio: float | None = Field(None, gt=0, description="Largest box width / height.")
-    min_size_m: float | None = Field(None, ge=0, description="Smallest ground width, metres (calibrated cameras).")
-    max_size_m: float | None = Field(None, gt=0, description="Largest ground width, metres (calibrated cameras).")
-    masks: list[list[tuple[float, float]]] = Field(
-        default_factory=list, max_length=64, description="Pixel polygons where this class is not detected."
-    )
+class ClassFilter(CameraClassFilter):
+    """The filter of one class (the registry's model, :class:`layers.camera_filters.CameraClassFilter`,
+    with its masks prepared for the worker)."""
 
     _frame_masks: FrameMasks | None = PrivateAttr(None)
-
-    @field_validator("masks")
-    @classmethod
-    def _simple_masks(cls, masks: list[list[tuple[float, float]]]) -> list[list[tuple[float, float]]]:
-        try:
-            mask_polygons(masks)
-        except MaskError as exc:
-            raise ValueError(str(exc)) from None
-        return masks
-
-    @model_validator(mode="after")
-    def _ordered(self) -> ClassFilter:
-        for low, high in (("min_area", "max_area"), ("min_ratio", "max_ratio"), ("min_size_m", "max_size_m")):
-            lo, hi = getattr(self, low), getattr(self, high)
-            if lo is not None and hi is not None and lo > hi:
-                raise ValueError(f"{low} ({lo}) is larger than {high} ({hi})")
-        return self
 
     @property
     def frame_masks(self) -> FrameMasks:
@@ -82,15 +49,10 @@ class ClassFilter(BaseModel):
         return self._frame_masks
 
 
-class ObjectFilters(BaseModel):
-    """A camera's filters by class name (``"*"``: every other class)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class ObjectFilters(CameraFilters):
+    """A camera's filters by class name (``"*"``: every other class; an unknown class is refused)."""
 
     classes: dict[str, ClassFilter] = Field(default_factory=dict, max_length=32)
-
-    def __bool__(self) -> bool:
-        return bool(self.classes)
 
     def for_class(self, cls: str) -> ClassFilter | None:
         """The filter that holds for ``cls`` (its own, else ``"*"``, else None)."""

@@ -1,5 +1,5 @@
 """A camera's object filters in its registry record (``layers/camera_filters.py``): the record's
-model is the worker's (``video/object_filters.py``) field for field, it refuses what the worker
+model is the one the worker's (``video/object_filters.py``) extends, it refuses what the worker
 would refuse and an unknown class besides, it is stored and read back on SQLite and PostgreSQL
 (migration 0007 gives cameras registered before it no filters), and a worker's config carries it.
 """

@@ -47,7 +47,7 @@ def test_a_workers_yaml_takes_filters_per_class(tmp_path):
     ({"classes": {"tanker": {"min_score": 0.5}}}, "unknown class 'tanker'"),
     ({"classes": {"car": {"min_area": 900, "max_area": 100}}}, "min_area (900.0) is larger than max_area (100.0)"),
     ({"classes": {"car": {"min_ratio": -1}}}, "filters.classes.car.min_ratio"),
-    ({"classes": {"bus": {"masks": [[[0, 0], [100, 100], [100, 0], [0, 40]]]}}}, "mask 1 is not a simple polygon"),
+    ({"classes": {"bus": {"masks": [[[0, 0], [100, 100], [100, 0], [0, 40]]]}}}, "mask 0 is not a simple polygon"),
 ])
 def test_bad_filters_in_a_file_are_refused_naming_camera_class_and_field(tmp_path, filters, says):
     path = tmp_path / "camera.json"
