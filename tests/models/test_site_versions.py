@@ -201,3 +201,36 @@ def test_models_commands_show_the_camera_and_roll_back_its_versions(tmp_path, mo
     back = runner.invoke(models_app, ["rollback", "detector", "--camera", "C1", "--reason", "worse at night",
                                       "--author", "chief", "--data-dir", str(data)])
     assert back.exit_code == 0 and "site-C1@1" in back.output
+
+
+def test_a_worker_runs_a_cameras_promoted_weights_for_that_camera_alone(store, tmp_path):
+    import shutil
+
+    from zhizhi.console.settings import Settings
+    from zhizhi.models.detector import SHIPPED_WEIGHTS
+    from zhizhi.models.detector.site.serving import serve_site_detectors
+    from zhizhi.video.detectors import UltralyticsDetector
+
+    weights = tmp_path / "site-C1-v1.pt"
+    shutil.copyfile(SHIPPED_WEIGHTS, weights)
+    manifest = {"name": "site-C1", "weights_path": str(weights), "camera_id": "C1", "report": {},
+                "sha256": hashlib.sha256(weights.read_bytes()).hexdigest()}
+    store.add("detector", json.dumps(manifest), "ops", "adapted")
+    store.promote("detector", "site-C1", 1, "chief", "go")
+    settings = Settings(data_dir=tmp_path)
+    shared = UltralyticsDetector(SHIPPED_WEIGHTS, imgsz=settings.detector.imgsz, conf=settings.detector.conf)
+    detector, feed = serve_site_detectors(shared, store, settings, interval_s=60)
+    try:
+        assert isinstance(detector, PerCameraDetector) and detector.shared is shared
+        assert detector.weights_of("C1") == str(weights) and detector.weights_of("C2") is None
+        image = np.full((216, 384, 3), 120, np.uint8)
+        out = detector.update([("C1", image), ("C2", image)])
+        assert len(out) == 2 and all(isinstance(b, TrackedBoxes) for b in out)
+    finally:
+        feed.stop()
+        detector.close()
+    # a motion detector has no weights to swap: it is left as it is
+    from zhizhi.video.detectors import MotionDetector
+
+    motion = MotionDetector()
+    assert serve_site_detectors(motion, store, settings) == (motion, None)
