@@ -195,6 +195,9 @@ def bench_real_footage(
     cameras: Annotated[Path | None, typer.Option(
         help="Folder of camera configs NAME.camera.json for the clips NAME.* (before those beside the clips), "
              "e.g. tests/data/real_footage_cameras.")] = None,
+    plot: Annotated[Path | None, typer.Option(help="Also draw boxes by class per clip into this PNG.")] = None,
+    compare: Annotated[list[Path] | None, typer.Option(
+        help="An earlier run's --json output, drawn beside this run in --plot (repeatable).")] = None,
 ) -> None:
     """Every clip of a folder through `zhizhi analyze`'s path: tracks, tanker tracks, alerts, frames/s,
     and with hand labels precision/recall and line counts (the baseline of issue 16)."""
@@ -214,6 +217,14 @@ def bench_real_footage(
         fail(f"labels not found: {labels}")
     if cameras is not None and not cameras.is_dir():
         fail(f"camera config folder not found: {cameras}")
+    from zhizhi.bench.real_footage_plot import load_runs, plot_runs
+
+    try:
+        earlier = load_runs(compare or [])
+    except ValueError as exc:
+        fail(str(exc))
+    if earlier and plot is None:
+        fail("--compare draws into --plot: give --plot FILE.png")
     out, sys.stdout = sys.stdout, sys.stderr  # what libraries print (ultralytics' settings notice) goes to stderr
     settings = Settings()
     try:
@@ -234,6 +245,8 @@ def bench_real_footage(
     except LabelsError as exc:
         fail(str(exc))
     sys.stdout = out
+    if plot is not None:
+        plot_runs([*earlier, ("this run", result)], plot)
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
     else:

@@ -164,6 +164,22 @@ def test_bad_input_is_refused_with_a_clear_message(folder, tmp_path):
     assert refused.stdout == ""  # refused before any clip ran
 
 
+def test_a_plot_of_this_run_beside_an_earlier_one(folder, result, tmp_path):
+    earlier = tmp_path / "before.json"
+    earlier.write_text(json.dumps(result[0]))
+    png = tmp_path / "boxes.png"
+    run = _run("bench", "real-footage", str(folder), "--plot", str(png), "--compare", str(earlier), tmp_path=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    image = cv2.imread(str(png))
+    assert image is not None and image.shape[1] >= 1.9 * image.shape[0]  # a panel per clip (2), side by side
+    bad = tmp_path / "bad.json"
+    bad.write_text("{}")
+    refused = _run("bench", "real-footage", str(folder), "--plot", str(png), "--compare", str(bad), tmp_path=tmp_path)
+    assert refused.returncode == 2 and "bad.json: not a real-footage benchmark JSON" in refused.stderr
+    lone = _run("bench", "real-footage", str(folder), "--compare", str(earlier), tmp_path=tmp_path)
+    assert lone.returncode == 2 and "--plot" in lone.stderr
+
+
 @pytest.mark.parametrize(("data", "message"), [
     ({}, "expected"),
     ({"clips": {"a": {"frames": [{"frame": -1}]}}}, "'frame' must be a frame index"),
