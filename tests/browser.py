@@ -167,3 +167,57 @@ def log_in_with_form(page, username: str, password: str = PASSWORD) -> None:
     page.fill("#zz-username", username)
     page.fill("#zz-password", password)
     page.click("#zz-login-submit")
+
+
+#: The wall's screen size, and how long a page may take to say it is ready (data-ready="true").
+WALL_VIEWPORT = {"width": 1920, "height": 1080}
+READY_MS = 60_000
+
+
+class WatchedPage:
+    """A logged-in page with every request it made and every script error it logged."""
+
+    def __init__(self, page, requests: list[str], problems: list[str]) -> None:
+        self.page, self.requests, self.problems = page, requests, problems
+
+    def __iter__(self):  # page, requests, problems = open_page(...)
+        return iter((self.page, self.requests, self.problems))
+
+
+def open_page(browser, base: str, username: str, path: str, *, expected_errors: tuple[str, ...] = (),
+              viewport: dict | None = None, wait_ready: bool = True) -> WatchedPage:
+    """Open ``path`` of the console at ``base`` in a new context of ``browser``, logged in as
+    ``username`` (zh-CN, Asia/Shanghai, the wall's screen size); page errors and console errors
+    are collected, except console lines containing one of ``expected_errors`` (the browser's own
+    line for a 4xx a test provokes on purpose). Waits for ``document.body.dataset.ready``."""
+    context = browser.new_context(viewport=viewport or WALL_VIEWPORT, device_scale_factor=1, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    log_in(context, base, username)
+    requests: list[str] = []
+    problems: list[str] = []
+    context.on("request", lambda r: requests.append(r.url))
+    page = context.new_page()
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.on("console", lambda m: problems.append(m.text)
+            if m.type == "error" and not any(e in m.text for e in expected_errors) else None)
+    page.goto(base + path, wait_until="domcontentloaded")
+    if wait_ready:
+        page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_MS)
+    return WatchedPage(page, requests, problems)
+
+
+def only_own_host(base: str, requests: list[str]) -> list[str]:
+    """The requests that left the console's host (blob: and data: URLs stay in the page)."""
+    host = urlsplit(base).netloc
+    return [u for u in requests if urlsplit(u).scheme not in ("blob", "data") and urlsplit(u).netloc != host]
+
+
+def open_camera_detail(browser, base: str, username: str, camera: str, *,
+                       expected_errors: tuple[str, ...] = ()) -> WatchedPage:
+    """The cameras page with ``camera``'s detail panel open and loaded (see :func:`open_page`)."""
+    watched = open_page(browser, base, username, "/cameras", expected_errors=expected_errors)
+    watched.page.click(f'#zc-rows tr[data-id="{camera}"] td.zc-name')
+    watched.page.wait_for_function(
+        f"() => {{ const d = document.getElementById('zc-detail');"
+        f" return d.dataset.camera === '{camera}' && d.dataset.state === 'ready'; }}")
+    return watched

@@ -15,20 +15,17 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import log_in, login_answer, serve
+from tests.browser import WALL_VIEWPORT, login_answer, only_own_host, open_camera_detail, serve
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
-VIEWPORT = {"width": 1920, "height": 1080}
-READY_MS = 60_000
 ADMIN = "adapt-admin"
 CAMERA = "ADAPT-ROOM-01"
 CLIP = SHARED / "data" / "video" / "indoor_people_768x432_10fps.mp4"
@@ -60,22 +57,7 @@ def live(tmp_path_factory):
 
 
 def _open_camera(browser, base: str, username: str):
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
-    log_in(context, base, username)
-    requests: list[str] = []
-    problems: list[str] = []
-    context.on("request", lambda r: requests.append(r.url))
-    page = context.new_page()
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.goto(f"{base}/cameras", wait_until="domcontentloaded")
-    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_MS)
-    page.click(f'#zc-rows tr[data-id="{CAMERA}"] td.zc-name')
-    page.wait_for_function(
-        f"() => {{ const d = document.getElementById('zc-detail');"
-        f" return d.dataset.camera === '{CAMERA}' && d.dataset.state === 'ready'; }}")
-    return page, requests, problems
+    return open_camera_detail(browser, base, username, CAMERA)
 
 
 def test_an_admin_adapts_a_camera_from_its_page_and_sees_the_result(browser, live):
@@ -110,11 +92,10 @@ def test_an_admin_adapts_a_camera_from_its_page_and_sees_the_result(browser, liv
         job = httpx.get(f"{base}/api/cameras/{CAMERA}/adapt", headers=auth).json()[0]
         assert job["status"] == "finished" and job["owner"] == ADMIN
         assert job["result"]["after"]["on_background"] == after
-        host = urlsplit(base).netloc
-        assert all(urlsplit(u).netloc == host for u in requests if not u.startswith(("blob:", "data:")))
+        assert not only_own_host(base, requests)
         assert problems == []
         if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1":  # the whole section, not the panel's scrolled view
-            page.set_viewport_size({"width": VIEWPORT["width"], "height": 2400})
+            page.set_viewport_size({"width": WALL_VIEWPORT["width"], "height": 2400})
             page.evaluate("() => { document.getElementById('zc-detail').style.maxHeight = 'none'; }")
             page.locator("#zc-adapt").screenshot(path=str(REPO / "docs" / "screenshots" / "cameras-adapt.png"))
     finally:

@@ -16,20 +16,17 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import log_in, login_answer, serve
+from tests.browser import login_answer, only_own_host, open_camera_detail, serve
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
-VIEWPORT = {"width": 1920, "height": 1080}
-READY_MS = 60_000
 ADMIN = "filters-admin"
 CAMERA = "FLT-PARK-01"
 CLIP = SHARED / "data" / "video" / "parking_lot_768x432_12fps.mp4"
@@ -82,23 +79,7 @@ def _wait_online(base: str, auth: dict, deadline_s: float = 120.0) -> None:
 
 
 def _open_camera(browser, base: str, username: str):
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
-    log_in(context, base, username)
-    requests: list[str] = []
-    problems: list[str] = []
-    context.on("request", lambda r: requests.append(r.url))
-    page = context.new_page()
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" and "status of 422" not in m.text
-            else None)
-    page.goto(f"{base}/cameras", wait_until="domcontentloaded")
-    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_MS)
-    page.click(f'#zc-rows tr[data-id="{CAMERA}"] td.zc-name')
-    page.wait_for_function(
-        f"() => {{ const d = document.getElementById('zc-detail');"
-        f" return d.dataset.camera === '{CAMERA}' && d.dataset.state === 'ready'; }}")
-    return page, requests, problems
+    return open_camera_detail(browser, base, username, CAMERA, expected_errors=("status of 422",))
 
 
 def _cells(page) -> dict[str, list[str]]:
@@ -172,8 +153,7 @@ def test_an_admin_sees_masks_and_filters_edits_them_and_sees_a_refusal(browser, 
         page.click("#zc-filters-cancel")
         assert _cells(page)["person"][1] == "0.55"
         assert not problems, problems
-        host = urlsplit(base).netloc
-        assert not [u for u in requests if urlsplit(u).scheme not in ("blob", "data") and urlsplit(u).netloc != host]
+        assert not only_own_host(base, requests)
     finally:
         page.context.close()
 

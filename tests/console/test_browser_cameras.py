@@ -10,19 +10,16 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
 from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import log_in, login_answer, serve
+from tests.browser import login_answer, only_own_host, open_page, serve
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
-VIEWPORT = {"width": 1920, "height": 1080}
-READY_MS = 60_000
 ADMIN = "cam-page-admin"
 
 
@@ -43,29 +40,13 @@ def live(tmp_path_factory):
 
 
 def _open(browser, base: str, username: str):
-    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN",
-                                  timezone_id="Asia/Shanghai")
-    log_in(context, base, username)
-    requests: list[str] = []
-    problems: list[str] = []
-    context.on("request", lambda r: requests.append(r.url))
-    page = context.new_page()
-    page.on("pageerror", lambda e: problems.append(str(e)))
-    page.on("console", lambda m: problems.append(m.text)
-            if m.type == "error" and not _refused_on_purpose(m.text) else None)
-    page.goto(f"{base}/cameras", wait_until="domcontentloaded")
-    page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=READY_MS)
-    return page, requests, problems
-
-
-def _refused_on_purpose(text: str) -> bool:
-    """The browser's own line for the 422 the tests provoke (a bad value typed in the form)."""
-    return text.startswith("Failed to load resource: the server responded with a status of 422")
+    # the browser's own line for the 422 the tests provoke (a bad value typed in the form)
+    return open_page(browser, base, username, "/cameras",
+                     expected_errors=("Failed to load resource: the server responded with a status of 422",))
 
 
 def _own_host(base: str, requests: list[str]) -> None:
-    host = urlsplit(base).netloc
-    assert not [u for u in requests if urlsplit(u).scheme not in ("blob", "data") and urlsplit(u).netloc != host]
+    assert not only_own_host(base, requests)
 
 
 def _shots(tmp_path: Path) -> Path:
