@@ -111,6 +111,12 @@ def test_an_admin_adds_a_camera_and_sees_it_in_the_table_and_on_the_map(browser,
         page.wait_for_function("() => document.querySelector('#zc-form-msg').dataset.kind === 'ok'")
         assert state.camera_registry.get("PAGE-CAM-1").enabled is False
         assert state.camera_registry.get("PAGE-CAM-1").revision == 2
+        # the detail panel shows the new revision, its reads answered, before the camera goes
+        page.wait_for_function("() => { const d = document.getElementById('zc-detail');"
+                               " return d.dataset.state === 'ready'"
+                               " && document.getElementById('zc-detail-title').textContent.includes('revision 2')"
+                               " && [...document.querySelectorAll('#zc-detail-extra > div')]"
+                               ".every(s => s.dataset.loaded === 'true'); }")
         page.click("#zc-delete")
         assert state.camera_registry.get("PAGE-CAM-1") is not None
         page.click("#zc-delete")

@@ -68,6 +68,8 @@ export function adaptSection({ canManage }) {
     } catch (err) {
       if (shownCamera === camera.id) message(el, "error", `读取失败 Cannot read adaptations: ${detailOf(err)}`);
       return;
+    } finally {
+      el.dataset.loaded = "true"; // its read answered (tests wait for it)
     }
     if (shownCamera !== camera.id) return;
     if (jobs.length) show(camera, el, jobs[0]);
