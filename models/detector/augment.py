@@ -13,7 +13,7 @@ picture.
 >>> import numpy as np
 >>> image = np.full((40, 60, 3), 120, np.uint8)
 >>> a, done = augment_image(image, np.random.default_rng(1), AugmentOptions(p_night=1.0))
->>> "night" in done and a.mean() < image.mean()
+>>> "night" in done and bool(a.mean() < image.mean())
 True
 """
 
