@@ -16,6 +16,10 @@ boxes is sorted by how much of it moves:
   it is only a small part of a moving blob that no positive explains (a leg, a hand);
 - a static detection of a trusted class at or above ``static_trusted_share`` of its threshold
   (a person standing or sitting still) is not a negative: it is painted out (below);
+- in a clip where only one class ever moves (``movers``, e.g. ``person`` in a corridor), a moving
+  blob that no positive explains and that has that class's shape (``mover_aspect``,
+  ``mover_min_height_px``) is itself a positive of that class, its box the blob's: motion finds
+  the whole walker where the detector saw a head or a hand;
 - anything else (moving but untrusted, or in between) is not evidence either way: its box is
   *painted out* (filled with a heavy blur of itself: its colours stay, its shapes go), and so is
   every moving blob that no positive covers, grown by a quarter on each side, so nothing that
@@ -37,6 +41,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
+from zhizhi.video.detectors.motion import foreground_mask
 from zhizhi.video.detectors.tracking import Detections
 
 Image = NDArray[np.uint8]
@@ -60,6 +65,8 @@ class MiningOptions(BaseModel):
     moving_cover: float = Field(0.35, ge=0, le=1, description="At least this share of a moving box moves.")
     min_motion_px: int = Field(120, gt=0, description="Smallest moving blob (pixels) that counts.")
     motion_threshold: float = Field(30.0, gt=0, description="Grey levels from the clip's median that are motion.")
+    mover_aspect: tuple[float, float] = Field((1.3, 4.5), description="Height / width of a blob taken as a mover.")
+    mover_min_height_px: int = Field(40, gt=0, description="Smallest blob height taken as a mover.")
     static_trusted_share: float = Field(
         0.7, ge=0, le=1, description="A static trusted-class box at this share of its threshold is painted out."
     )
@@ -107,11 +114,12 @@ def coverage(box: Sequence[float], mask: NDArray[np.uint8]) -> float:
 
 def sort_detections(
     dets: Detections, names: Sequence[str], motion_boxes: NDArray[np.float32], shape: tuple[int, int],
-    options: MiningOptions,
+    options: MiningOptions, movers: str | None = None,
 ) -> tuple[list, list, list]:
     """Positives, negatives and boxes to paint out of one frame (see the module's rule).
 
-    ``motion_boxes`` are the background model's moving blobs (x1, y1, x2, y2) in the frame's pixels.
+    ``motion_boxes`` are the background model's moving blobs (x1, y1, x2, y2) in the frame's pixels;
+    ``movers`` the one class that moves in this clip, if there is one.
     """
     h, w = shape
     moving = np.zeros((h, w), np.uint8)
@@ -136,15 +144,25 @@ def sort_detections(
         labelled[max(int(b[1]), 0):int(np.ceil(b[3])), max(int(b[0]), 0):int(np.ceil(b[2]))] = 1
     for x1, y1, x2, y2 in np.asarray(motion_boxes, np.float32).reshape(-1, 4):
         if coverage((x1, y1, x2, y2), labelled) < 0.5:  # a moving thing no positive explains
+            blob = (float(x1), float(y1), float(x2), float(y2))
             gx, gy = 0.25 * (x2 - x1), 0.25 * (y2 - y1)
-            painted.append((float(x1 - gx), float(y1 - gy), float(x2 + gx), float(y2 + gy)))
+            grown = (float(x1 - gx), float(y1 - gy), float(x2 + gx), float(y2 + gy))
             # a positive inside a much larger unexplained blob is a part of something (a leg, a
-            # hand): it is painted out with the blob rather than labelled
-            inside = [p for p in positives if _share_inside(p[1], painted[-1]) > 0.8
-                      and _area(painted[-1]) > 2.5 * _area(p[1])]
+            # hand): the blob replaces it when it is a mover, else both are painted out
+            inside = [p for p in positives if _share_inside(p[1], grown) > 0.8 and _area(grown) > 2.5 * _area(p[1])]
             positives = [p for p in positives if p not in inside]
-            painted += [b for _, b in inside]
+            if movers is not None and _mover_shaped(blob, options):
+                positives.append((movers, (blob[0] + 1, blob[1] + 1, blob[2] - 1, blob[3] - 1)))  # the mask's dilation
+            else:
+                painted.append(grown)
+                painted += [b for _, b in inside]
     return positives, negatives, painted
+
+
+def _mover_shaped(box: Sequence[float], options: MiningOptions) -> bool:
+    w, h = box[2] - box[0], box[3] - box[1]
+    lo, hi = options.mover_aspect
+    return h >= options.mover_min_height_px and w > 0 and lo <= h / w <= hi
 
 
 def _area(box: Sequence[float]) -> float:
@@ -180,17 +198,19 @@ def paint_out(image: Image, boxes: Sequence[Sequence[float]], *, keep: Sequence[
 def moving_blobs(frame: Image, background: Image, options: MiningOptions) -> NDArray[np.float32]:
     """Boxes (x1, y1, x2, y2) of the blobs where ``frame`` differs from the clip's ``background``."""
     diff = cv2.absdiff(cv2.GaussianBlur(frame, (5, 5), 0), cv2.GaussianBlur(background, (5, 5), 0)).max(axis=2)
-    mask = (diff > options.motion_threshold).astype(np.uint8) * 255
-    mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3)))
-    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)))
+    mask = foreground_mask((diff > options.motion_threshold).astype(np.uint8) * 255)  # the motion backend's cleaning
+    # one walker often splits at the belt (clothes of the background's colour): join blobs a few
+    # pixels apart vertically
+    mask = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (3, 15)))
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask)
     boxes = [(x, y, x + bw, y + bh) for x, y, bw, bh, area in stats[1:count] if area >= options.min_motion_px]
     return np.asarray(boxes, np.float32).reshape(-1, 4)
 
 
 def mine_frames(frames: Sequence[Image], detect: DetectFn, names: Sequence[str], options: MiningOptions,
-                *, batch: int = 8) -> list[MinedFrame]:
-    """Mine a clip's frames (see the module's rule); ``detect`` runs the detector on a batch."""
+                *, batch: int = 8, movers: str | None = None) -> list[MinedFrame]:
+    """Mine a clip's frames (see the module's rule); ``detect`` runs the detector on a batch;
+    ``movers`` is the one class that moves in the clip, if there is one."""
     if not frames:
         return []
     h, w = frames[0].shape[:2]
@@ -201,7 +221,7 @@ def mine_frames(frames: Sequence[Image], detect: DetectFn, names: Sequence[str],
     for start in range(0, len(picked), batch):
         chunk = picked[start:start + batch]
         for i, dets in zip(chunk, detect([frames[i] for i in chunk])):
-            positives, negatives, painted = sort_detections(dets, names, blobs[i], (h, w), options)
+            positives, negatives, painted = sort_detections(dets, names, blobs[i], (h, w), options, movers)
             if not positives and not negatives:
                 continue
             image = paint_out(frames[i], painted, keep=[b for _, b in positives])

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from zhizhi.models.detector.augment import AugmentOptions, augment_image
 from zhizhi.models.detector.composite import PASTE_WEIGHTS, composite_image, render_cutout, yolo_row
@@ -50,6 +50,16 @@ class MediaSource(BaseModel):
     licence: str
     mine: bool = Field(True, description="Mine hard negatives (and moving people) from it.")
     empty: bool = Field(False, description="None of the classes is ever in view: any frame is a background.")
+    movers: str | None = Field(
+        None, description="The one class that moves in this clip (e.g. person): its moving blobs are labelled."
+    )
+
+    @field_validator("movers")
+    @classmethod
+    def _a_class(cls, value: str | None) -> str | None:
+        if value is not None and value not in CLASSES:
+            raise ValueError(f"movers {value!r} is not one of the project's classes ({', '.join(CLASSES)})")
+        return value
     max_frames: int = Field(400, gt=0, description="Frames read from its start.")
 
 
@@ -173,7 +183,7 @@ def build_real_mix(options: RealMixOptions, out_dir: Path, *, seed: int, weights
             if weights is None:
                 raise ValueError("mining real clips needs the detector's weights (mine_weights or init_from)")
             detect, names = ultralytics_detect(weights, options.mining, device)
-        mined = mine_frames(frames, detect, names, options.mining)
+        mined = mine_frames(frames, detect, names, options.mining, movers=medium.movers)
         if len(mined) > options.max_mined_per_clip:
             keep = np.unique(np.linspace(0, len(mined) - 1, options.max_mined_per_clip).round().astype(int))
             mined = [mined[i] for i in keep]

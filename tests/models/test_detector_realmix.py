@@ -233,6 +233,34 @@ def test_a_person_standing_still_is_painted_not_taught_as_background():
     assert painted == [(10.0, 10.0, 40.0, 90.0)]
 
 
+def test_in_a_clip_where_only_people_move_a_walker_the_detector_missed_is_labelled():
+    frames = draw_clip()
+    def nothing(images):
+        return [Detections.empty() for _ in images]
+
+    assert mine_frames(frames, nothing, NAMES, MiningOptions(every=10, min_motion_px=50)) == []  # nothing to learn
+    options = MiningOptions(every=10, min_motion_px=50, mover_min_height_px=30)
+    mined = mine_frames(frames, lambda images: [Detections([STATIC_CAR], [0.6], [1]) for _ in images], NAMES,
+                        options, movers="person")
+    assert [m.index for m in mined] == [0, 10, 20, 30]
+    for m in mined:
+        (cls, box), = m.positives
+        assert cls == "person" and iou_of(box, person_box(m.index)) > 0.8
+        assert [n for n, _ in m.negatives] == ["bus"]
+
+
+def test_movers_must_be_a_class(tmp_path):
+    with pytest.raises(ValueError, match="not one of the project's classes"):
+        MediaSource(path=tmp_path / "a.mp4", source="s", licence="l", movers="bicycle")
+
+
+def iou_of(a, b) -> float:
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(w, 0) * max(h, 0)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
 def _write_clip(path: Path, frames: list[np.ndarray]) -> None:
     h, w = frames[0].shape[:2]
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10, (w, h))
