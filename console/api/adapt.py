@@ -21,9 +21,9 @@ from fastapi import APIRouter, Depends, HTTPException
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
+from zhizhi.console.api.camera_registry import registered_camera
 from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
 from zhizhi.console.auth.roles import Permission
-from zhizhi.console.cameras import CameraWriteError, check_access
 from zhizhi.console.jobs import Job, JobStatus
 from zhizhi.models.detector.site.adapt import MAX_MINUTES
 
@@ -38,18 +38,6 @@ class AdaptRequest(BaseModel):
     minutes: float = Field(5.0, gt=0, le=MAX_MINUTES, description="Minutes of stream recorded.")
     epochs: int = Field(5, ge=1, le=30, description="Training epochs.")
     sample_fps: float = Field(2.0, ge=0.1, le=10, description="Frames kept per second of stream.")
-
-
-def _find(state, camera_id: str, code: str):
-    """The registry camera of this id within ``code``: 404 unknown, 403 another jurisdiction's."""
-    record = state.camera_registry.get(camera_id) if state.camera_registry is not None else None
-    if record is None:
-        raise HTTPException(404, f"no camera {camera_id!r}")
-    try:
-        check_access(record, code)
-    except CameraWriteError as exc:
-        raise HTTPException(exc.status, exc.detail()) from None
-    return record
 
 
 def _jobs(state, camera_id: str) -> list[Job]:
@@ -70,7 +58,7 @@ def start_adaptation(state: State, scope: RequestScope, principal: CurrentPrinci
     from zhizhi.console.site_adapt import AdaptRefused, check_camera, run_site_adaptation, starting_weights
     from zhizhi.models.detector.site.adapt import AdaptOptions
 
-    record = _find(state, camera_id, scope.code)
+    record = registered_camera(state, camera_id, scope.code)
     try:
         check_camera(record, camera_id)
         starting_weights(state.models, state.settings, camera_id)
@@ -94,21 +82,21 @@ def start_adaptation(state: State, scope: RequestScope, principal: CurrentPrinci
 @router.get("/api/cameras/{camera_id}/adapt", response_model=list[Job])
 def list_adaptations(state: State, scope: RequestScope, camera_id: str) -> list[Job]:
     """The camera's adaptation jobs in this console, newest first."""
-    _find(state, camera_id, scope.code)
+    registered_camera(state, camera_id, scope.code)
     return _jobs(state, camera_id)
 
 
 @router.get("/api/cameras/{camera_id}/adapt/{job_id}", response_model=Job)
 def get_adaptation(state: State, scope: RequestScope, camera_id: str, job_id: str) -> Job:
     """One adaptation job: its progress, then its result or error."""
-    _find(state, camera_id, scope.code)
+    registered_camera(state, camera_id, scope.code)
     return _job(state, camera_id, job_id)
 
 
 @router.get("/api/cameras/{camera_id}/adapt/{job_id}/figure.png", response_class=FileResponse)
 def adaptation_figure(state: State, scope: RequestScope, camera_id: str, job_id: str) -> FileResponse:
     """The figure of a finished adaptation's report (false boxes before and after)."""
-    _find(state, camera_id, scope.code)
+    registered_camera(state, camera_id, scope.code)
     job = _job(state, camera_id, job_id)
     figure = (job.result or {}).get("figure") if job.status == JobStatus.FINISHED else None
     if not figure or not Path(figure).is_file():

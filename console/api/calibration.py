@@ -28,7 +28,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from zhizhi.console.api.camera_registry import json_object_body
+from zhizhi.console.api.camera_registry import json_object_body, registered_camera
 from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
 from zhizhi.console.auth.roles import Permission
 from zhizhi.console.calibration import (
@@ -41,10 +41,9 @@ from zhizhi.console.calibration import (
     sector_of,
     stored_answer,
 )
-from zhizhi.console.cameras import CameraWriteError, check_access
 from zhizhi.console.state import ConsoleState
 from zhizhi.layers.camera_calibrations import CameraCalibrations
-from zhizhi.layers.camera_registry import CameraRecord, StaleRevisionError, UnknownCameraError
+from zhizhi.layers.camera_registry import StaleRevisionError, UnknownCameraError
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/cameras", tags=["calibration"])
@@ -54,18 +53,6 @@ MayRead = [Depends(require(Permission.READ))]
 
 def _store(state: ConsoleState) -> CameraCalibrations:
     return CameraCalibrations(state.engine)
-
-
-def _camera(state: ConsoleState, camera_id: str, code: str) -> CameraRecord:
-    """The registry camera of this id within ``code``: 404 unknown, 403 another jurisdiction's."""
-    record = state.camera_registry.get(camera_id) if state.camera_registry is not None else None
-    if record is None:
-        raise HTTPException(404, f"no camera {camera_id!r}")
-    try:
-        check_access(record, code)
-    except CameraWriteError as exc:
-        raise HTTPException(exc.status, exc.detail()) from None
-    return record
 
 
 def _only(body: dict[str, Any], allowed: set[str]) -> None:
@@ -87,7 +74,7 @@ Size = Annotated[int | None, Query(ge=16, le=16384, description="Frame width or 
 def get_calibration(state: State, scope: RequestScope, camera_id: str, width: Size = None,
                     height: Size = None) -> dict[str, Any]:
     """The camera's newest calibration and its versions, masks, sector and pinhole first guess."""
-    record = _camera(state, camera_id, scope.code)
+    record = registered_camera(state, camera_id, scope.code)
     versions = _store(state).versions(camera_id)
     newest = versions[0] if versions else None
     fallback = tuple(newest.image_size) if newest is not None else None
@@ -112,7 +99,7 @@ async def preview_calibration(request: Request, state: State, scope: RequestScop
     _only(body, {"points", "image_size"})
 
     def run() -> dict[str, Any]:
-        record = _camera(state, camera_id, scope.code)
+        record = registered_camera(state, camera_id, scope.code)
         try:
             return predict(record, body.get("points", []), body.get("image_size"), _store(state).newest(camera_id))
         except CalibrationRefused as exc:
@@ -132,7 +119,7 @@ async def put_calibration(request: Request, state: State, scope: RequestScope, p
                                    "{px: [x, y], lonlat: [lon, lat]} pairs", "type": "missing"}])
 
     def run() -> dict[str, Any]:
-        record = _camera(state, camera_id, scope.code)
+        record = registered_camera(state, camera_id, scope.code)
         store = _store(state)
         newest = store.newest(camera_id)
         try:
@@ -162,7 +149,7 @@ async def put_masks(request: Request, state: State, scope: RequestScope, princip
                                    "([] for none)", "type": "missing"}])
 
     def run() -> dict[str, Any]:
-        record = _camera(state, camera_id, scope.code)
+        record = registered_camera(state, camera_id, scope.code)
         try:
             size = image_size_of(body["image_size"]) if body.get("image_size") is not None else None
             masks = check_masks(body["masks"], size)

@@ -105,9 +105,10 @@ def _answer(state: ConsoleState, record: CameraRecord, principal: Principal,
     return camera_json(record, secrets=_secrets(principal), status=status) | _place(state, record.owner_code)
 
 
-def _find(state: ConsoleState, camera_id: str, code: str) -> CameraRecord:
-    """The camera of this id within ``code`` (404 unknown, 403 another jurisdiction's)."""
-    record = state.camera_registry.get(camera_id)
+def registered_camera(state: ConsoleState, camera_id: str, code: str) -> CameraRecord:
+    """The registry camera of this id within ``code`` (404 unknown, 403 another jurisdiction's);
+    the cameras', calibrations' and adaptations' routes find their camera with it."""
+    record = state.camera_registry.get(camera_id) if state.camera_registry is not None else None
     if record is None:
         raise HTTPException(404, f"no camera {camera_id!r}")
     try:
@@ -138,7 +139,7 @@ def list_cameras(
 @router.get("/api/cameras/{camera_id}")
 def get_camera(state: State, scope: RequestScope, principal: CurrentPrincipal, camera_id: str) -> dict[str, Any]:
     """One camera (404 unknown, 403 another jurisdiction's)."""
-    return _answer(state, _find(state, camera_id, scope.code), principal)
+    return _answer(state, registered_camera(state, camera_id, scope.code), principal)
 
 
 @router.post("/api/cameras", status_code=201, dependencies=MayManage)
@@ -175,7 +176,7 @@ async def _change(request: Request, state: ConsoleState, scope, principal: Princ
         body.pop(key, None)
 
     def change() -> CameraRecord:
-        old = _find(state, camera_id, scope.code)
+        old = registered_camera(state, camera_id, scope.code)
         data = {**old.as_input(), **body} if partial else {**body, "id": camera_id}
         if partial and ({"lon", "lat"} & body.keys()) and "owner_code" not in body:
             data["owner_code"] = None  # moved: its owner follows its position
@@ -217,7 +218,7 @@ async def put_camera(request: Request, state: State, scope: RequestScope, princi
 @router.delete("/api/cameras/{camera_id}", status_code=204, dependencies=MayManage)
 def delete_camera(state: State, scope: RequestScope, principal: CurrentPrincipal, camera_id: str) -> Response:
     """Remove a camera from the registry (its workers stop it)."""
-    _find(state, camera_id, scope.code)
+    registered_camera(state, camera_id, scope.code)
     if state.camera_registry.delete(camera_id):
         state.cameras_changed("removed", [camera_id])
         log.info("camera %s removed by %s", camera_id, principal.username)
