@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import WALL_VIEWPORT, login_answer, only_own_host, open_camera_detail, serve
+from tests.auth_support import create_test_users
+from tests.browser import WALL_VIEWPORT, login_answer, only_own_host, open_camera_detail, small_console
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.browser
@@ -33,27 +33,18 @@ CLIP = SHARED / "data" / "video" / "indoor_people_768x432_10fps.mp4"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from zhizhi.console.app import create_app
-    from zhizhi.console.runtime import Runtime
-    from zhizhi.console.settings import DemoSettings, DetectorSettings, Settings
-
     assert CLIP.is_file(), f"shared test data missing: {CLIP}"
-    demo = DemoSettings(seed=11, grids=24, towns=3, villages_per_town=2, cameras=4)
     # the console's own analysis uses the motion detector (cheap); the adaptation fine-tunes the
     # configured YOLO weights all the same
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), demo=demo, detector=DetectorSettings(kind="motion"))
-    with Runtime(settings) as runtime:
-        state = runtime.state
+    with small_console(tmp_path_factory.mktemp("data"), ADMIN) as (base, state):
         users = create_test_users(state)
-        state.auth.add_user(ADMIN, "admin", state.jurisdictions.district_code, PASSWORD)
-        with serve(create_app(settings, state=state)) as base:
-            auth = {"Authorization": f"Bearer {login_answer(base, ADMIN)['token']}"}
-            lon, lat = state.jurisdictions.get(state.jurisdictions.grid_codes[0]).anchor
-            added = httpx.post(f"{base}/api/cameras", headers=auth, json={
-                "id": CAMERA, "name": "会议室", "lon": lon, "lat": lat, "heading_deg": 45, "hfov_deg": 70,
-                "range_m": 30, "stream_main": str(CLIP), "enabled": False})
-            assert added.status_code == 201, added.text
-            yield base, state, users, auth
+        auth = {"Authorization": f"Bearer {login_answer(base, ADMIN)['token']}"}
+        lon, lat = state.jurisdictions.get(state.jurisdictions.grid_codes[0]).anchor
+        added = httpx.post(f"{base}/api/cameras", headers=auth, json={
+            "id": CAMERA, "name": "会议室", "lon": lon, "lat": lat, "heading_deg": 45, "hfov_deg": 70,
+            "range_m": 30, "stream_main": str(CLIP), "enabled": False})
+        assert added.status_code == 201, added.text
+        yield base, state, users, auth
 
 
 def _open_camera(browser, base: str, username: str):

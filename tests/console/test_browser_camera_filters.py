@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import login_answer, only_own_host, open_camera_detail, serve
+from tests.auth_support import create_test_users
+from tests.browser import login_answer, only_own_host, open_camera_detail, small_console
 from tests.conftest import SHARED
 
 pytestmark = pytest.mark.browser
@@ -43,27 +43,17 @@ FILTERS = {
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from zhizhi.console.app import create_app
-    from zhizhi.console.runtime import Runtime
-    from zhizhi.console.settings import DemoSettings, DetectorSettings, Settings
-
     assert CLIP.is_file(), f"shared test data missing: {CLIP}"
-    demo = DemoSettings(seed=11, grids=24, towns=3, villages_per_town=2, cameras=4)
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), demo=demo,
-                        detector=DetectorSettings(kind="motion"))
-    with Runtime(settings) as runtime:
-        state = runtime.state
+    with small_console(tmp_path_factory.mktemp("data"), ADMIN) as (base, state):
         users = create_test_users(state)
-        state.auth.add_user(ADMIN, "admin", state.jurisdictions.district_code, PASSWORD)
-        with serve(create_app(settings, state=state)) as base:
-            auth = {"Authorization": f"Bearer {login_answer(base, ADMIN)['token']}"}
-            lon, lat = state.jurisdictions.get(state.jurisdictions.grid_codes[0]).anchor
-            added = httpx.post(f"{base}/api/cameras", headers=auth, json={
-                "id": CAMERA, "name": "停车场入口", "lon": lon, "lat": lat, "heading_deg": 45, "hfov_deg": 70,
-                "range_m": 80, "stream_main": str(CLIP), "analysis_fps": 2, "masks": MASKS, "filters": FILTERS})
-            assert added.status_code == 201, added.text
-            _wait_online(base, auth)
-            yield base, state, users, auth
+        auth = {"Authorization": f"Bearer {login_answer(base, ADMIN)['token']}"}
+        lon, lat = state.jurisdictions.get(state.jurisdictions.grid_codes[0]).anchor
+        added = httpx.post(f"{base}/api/cameras", headers=auth, json={
+            "id": CAMERA, "name": "停车场入口", "lon": lon, "lat": lat, "heading_deg": 45, "hfov_deg": 70,
+            "range_m": 80, "stream_main": str(CLIP), "analysis_fps": 2, "masks": MASKS, "filters": FILTERS})
+        assert added.status_code == 201, added.text
+        _wait_online(base, auth)
+        yield base, state, users, auth
 
 
 def _wait_online(base: str, auth: dict, deadline_s: float = 120.0) -> None:

@@ -19,8 +19,7 @@ import pytest
 import shapely
 import shapely.geometry
 
-from tests.auth_support import PASSWORD
-from tests.browser import log_in, login_answer, serve
+from tests.browser import log_in, login_answer, small_console
 from tests.calibrate_support import SIZE, click_pairs
 from tests.conftest import SHARED
 from zhizhi.gis.cameras import fov_sector
@@ -38,19 +37,9 @@ HEADING, HFOV, RANGE_M = 60.0, 60.0, 250.0
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from zhizhi.console.app import create_app
-    from zhizhi.console.runtime import Runtime
-    from zhizhi.console.settings import DemoSettings, DetectorSettings, Settings
-
     assert CLIP.is_file(), f"shared test data missing: {CLIP}"
-    demo = DemoSettings(seed=11, grids=24, towns=3, villages_per_town=2, cameras=4)
-    settings = Settings(data_dir=tmp_path_factory.mktemp("data"), demo=demo,
-                        detector=DetectorSettings(kind="motion"))
-    with Runtime(settings) as runtime:
-        state = runtime.state
-        state.auth.add_user(ADMIN, "admin", state.jurisdictions.district_code, PASSWORD)
-        with serve(create_app(settings, state=state)) as base:
-            yield base, state
+    with small_console(tmp_path_factory.mktemp("data"), ADMIN) as (base, state):
+        yield base, state
 
 
 def _wait_for_frame(base: str, auth: dict, deadline_s: float = 120.0) -> None:
