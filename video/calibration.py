@@ -166,6 +166,14 @@ class Calibration(BaseModel):
         (those below the horizon); 0 when the fitted pixels lie on both sides of it."""
         return self._side
 
+    def on_ground(self, u: ArrayLike, v: ArrayLike) -> NDArray[np.bool_]:
+        """Whether image points lie on the ground side of the horizon (all of them when the fitted
+        pixels straddle it: :attr:`ground_side` 0)."""
+        pts = np.column_stack([np.ravel(u), np.ravel(v)]).astype(np.float64)
+        if self._side == 0:
+            return np.ones(len(pts), dtype=bool)
+        return _w(self._h, pts) * self._side > 0
+
     def point_errors(self) -> tuple[Float, Float]:
         """Each fitted pair's reprojection error (pixels) and ground error (metres), in order."""
         px = np.asarray(self.pixels, dtype=np.float64).reshape(-1, 2)

@@ -109,7 +109,9 @@ class Geolocator:
         width = np.hypot(gx[n : 2 * n] - gx[:n], gy[n : 2 * n] - gy[:n])
         with np.errstate(invalid="ignore", divide="ignore"):
             height = width / np.maximum(boxes[:, 2] - boxes[:, 0], 1.0) * (boxes[:, 3] - boxes[:, 1])
-        lost = ~_on_ground(self.calibration, boxes[:, 2], boxes[:, 3])
+        # a drone's view gives NaN beyond its horizon instead of an on_ground test
+        on_ground = getattr(self.calibration, "on_ground", None)
+        lost = ~on_ground(u[2 * n :], v[2 * n :]) if on_ground is not None else np.zeros(n, dtype=bool)
         size = self.calibration.image_size
         if size is not None:
             lost |= boxes[:, 3] >= size[1] - 1 - BOTTOM_MARGIN_PX
@@ -120,14 +122,3 @@ class Geolocator:
 
     def to_lonlat(self, x: ArrayLike, y: ArrayLike) -> tuple[Float, Float]:
         return self.frame.to_lonlat(x, y)
-
-
-def _on_ground(calibration, u: Float, v: Float) -> NDArray[np.bool_]:
-    """Whether image points lie on the ground side of a fixed camera's horizon (True where the
-    calibration cannot tell: a drone's gives NaN beyond its horizon instead)."""
-    side = getattr(calibration, "ground_side", 0)
-    homography = getattr(calibration, "homography", None)
-    if not side or homography is None:
-        return np.ones(len(u), dtype=bool)
-    h = np.asarray(homography, dtype=np.float64)
-    return (u * h[2, 0] + v * h[2, 1] + h[2, 2]) * side > 0

@@ -70,7 +70,7 @@ class FrameAnalyzer:
         if camera.drone is not None:
             self.drones[camera.id] = DroneGeolocator(camera.drone, self.poses, _lonlat(camera))
         self._set_masks(camera.id, camera.masks)
-        self.verifier.set_filters(camera.id, getattr(camera, "filters", None))
+        self.verifier.set_filters(camera.id, camera.filters)
         moving_only = getattr(self.detector, "moving_only", False)
         self.verifier.set_require_motion(camera.id, not moving_only and camera.drone is None)
 
