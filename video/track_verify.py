@@ -83,8 +83,7 @@ class VerifyRules:
 
 @dataclass
 class _Evidence:
-    start: list[tuple[float, float, float, float]] = field(default_factory=list)  # first 3 (u, v, x, y)
-    recent: deque = field(default_factory=lambda: deque(maxlen=3))  # last 3 (u, v, x, y)
+    start: list[tuple[float, float]] = field(default_factory=list)  # the first 3 foot points (u, v)
     heights: deque = field(default_factory=lambda: deque(maxlen=15))  # box heights, px
     feet: deque = field(default_factory=lambda: deque(maxlen=12))  # (ts, u, v, x, y) of the foot point
     scores: deque = field(default_factory=lambda: deque(maxlen=64))
@@ -95,11 +94,6 @@ class _Evidence:
     moved: bool = False
     tanker: bool = False  # verified, for good
     last_ts: float = 0.0
-
-
-def _median_point(points) -> tuple[float, float, float, float]:
-    return tuple(float(np.nanmedian([p[k] for p in points])) if any(np.isfinite(p[k]) for p in points)
-                 else float("nan") for k in range(4))  # type: ignore[return-value]
 
 
 class TrackVerifier:
@@ -153,11 +147,10 @@ class TrackVerifier:
         for i, tid in enumerate(np.asarray(track_ids, dtype=np.int64).reshape(-1).tolist()):
             ev = self._tracks.setdefault((camera_id, tid), _Evidence())
             ev.last_ts = ts
-            point = ((boxes[i, 0] + boxes[i, 2]) / 2.0, boxes[i, 3], gx[i], gy[i])
+            u, v = (boxes[i, 0] + boxes[i, 2]) / 2.0, boxes[i, 3]
             if len(ev.start) < 3:
-                ev.start.append(point)
-            ev.recent.append(point)
-            ev.feet.append((ts, *point))
+                ev.start.append((u, v))
+            ev.feet.append((ts, u, v, gx[i], gy[i]))
             ev.heights.append(boxes[i, 3] - boxes[i, 1])
             ev.scores.append(scores[i])
             if np.isfinite(gw[i]) and np.isfinite(gh[i]):
@@ -170,7 +163,7 @@ class TrackVerifier:
             elif not ev.moved and len(ev.feet) == 2:  # a whole box height at once
                 (_, u0, v0, *_), (_, u1, v1, *_) = ev.feet
                 ev.moved = bool(np.hypot(u1 - u0, v1 - v0) >= max(ev.heights))
-            if not ev.moved and len(ev.start) == 3 and len(ev.recent) == 3:
+            if not ev.moved and len(ev.feet) >= 3:
                 ev.moved = self._has_moved(ev)
         self._calls += 1
         if self._calls % 500 == 0:
@@ -178,8 +171,8 @@ class TrackVerifier:
 
     def _has_moved(self, ev: _Evidence) -> bool:
         rules = self.rules
-        su, sv, _, _ = _median_point(ev.start)
-        ru, rv, _, _ = _median_point(ev.recent)
+        su, sv = np.median(ev.start, axis=0)
+        ru, rv = np.median([f[1:3] for f in list(ev.feet)[-3:]], axis=0)
         shift_px = float(np.hypot(ru - su, rv - sv))
         box = float(np.median(ev.heights))
         if shift_px >= max(rules.move_box_share * box, rules.move_min_px):
