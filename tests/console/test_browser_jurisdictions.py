@@ -235,7 +235,8 @@ def test_an_admin_checks_refused_files_then_imports_valid_ones(browser, live, co
         page.wait_for_function("() => document.querySelector('#zj-origin').dataset.origin === 'imported'")
         assert len(state.jurisdictions.grid_codes) == grids - DEDICATED
         assert page.inner_text("#zj-district-name") == "通州区"
-        assert page.inner_text("#zz-district-name") == "通州区"  # the header follows
+        # the header follows once the page has re-read the console's config (a moment later)
+        page.wait_for_function("() => document.querySelector('#zz-district-name').innerText === '通州区'")
         assert page.inner_text("#zj-counts [data-count='towns'] dd") == "14"
         assert page.inner_text("#zj-counts [data-count='grids'] dd") == f"{grids - DEDICATED:,}"
         assert page.inner_text("#zj-counts [data-count='dedicated_grids'] dd") == str(DEDICATED)
