@@ -16,22 +16,6 @@ fail() {
   exit 1
 }
 
-command -v apt-get >/dev/null 2>&1 || fail "apt-get not found; this script needs Debian or Ubuntu"
-
-SUDO=()
-if [[ "$(id -u)" -ne 0 ]]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO=(sudo -n)
-  else
-    fail "not root and no password-less sudo available"
-  fi
-fi
-
-export DEBIAN_FRONTEND=noninteractive
-echo "==> apt-get update"
-"${SUDO[@]}" apt-get update </dev/null || fail "apt-get update failed"
-echo "==> apt-get install fonts-noto-cjk"
-"${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-  apt-get install -y --no-install-recommends fonts-noto-cjk fontconfig </dev/null \
-  || fail "apt-get install failed"
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+apt_install fonts-noto-cjk fontconfig
 echo "Chinese font installed"

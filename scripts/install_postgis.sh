@@ -6,7 +6,6 @@
 # The tests connect to postgresql+psycopg://postgres@127.0.0.1:5432/postgres (trust auth) unless
 # ZHIZHI_TEST_POSTGRES says otherwise.
 set -euo pipefail
-export DEBIAN_FRONTEND=noninteractive
 
 fail() {
   echo "install_postgis.sh: $*" >&2
@@ -15,30 +14,7 @@ fail() {
   exit 1
 }
 
-SUDO=()
-if [[ "$(id -u)" -ne 0 ]]; then
-  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    SUDO=(sudo -n)
-  else
-    SUDO=(false)  # used only when something must be installed or started
-  fi
-fi
-
-updated=0
-apt_install() {
-  command -v apt-get >/dev/null 2>&1 || fail "apt-get not found; this script needs Debian or Ubuntu"
-  [[ "${SUDO[*]}" != "false" ]] || fail "not root and no password-less sudo: cannot install $*"
-  local candidate
-  candidate="$(apt-cache policy "$@" 2>/dev/null | awk '/Candidate:/ {print $2}' | sort -u)"
-  if [[ $updated -eq 0 && ( -z "$candidate" || "$candidate" == *"(none)"* ) ]]; then
-    echo "==> apt-get update"
-    "${SUDO[@]}" apt-get update </dev/null || fail "apt-get update failed"
-    updated=1
-  fi
-  echo "==> apt-get install $*"
-  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y --no-install-recommends "$@" </dev/null || fail "apt-get install $* failed"
-}
+source "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 pg_version() { ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1; }
 
