@@ -4,9 +4,13 @@ A labelled folder holds ``images/`` and ``labels/`` (flat or with sub-folders su
 ``images/train``; a label is matched to the image at the same relative path) and optionally a
 ``data.yaml`` whose ``names`` (a list, or a mapping of id to name) must all be classes of
 :data:`video.observation.CLASSES` — a subset in any order is fine, its ids are remapped onto the
-project's. Without ``data.yaml`` the ids are the project's own. Any train/val split the folder's
+project's. An open dataset's other classes (``bike``, ``traffic light``...) are listed under
+``drop:`` in the same ``data.yaml``; their boxes are left out, never guessed onto a project class.
+Without ``data.yaml`` the ids are the project's own. Any train/val split the folder's
 ``data.yaml`` declares is ignored: the frames are split here, by seed, so a part is held out for
-the evaluation. Images without a label file are background frames.
+the evaluation; the augmented copies an export made of one source image (Roboflow's
+``NAME_jpg.rf.HASH``) stay in one part, so the held-out part never holds a copy of a trained image.
+Images without a label file are background frames.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ SPLITS = ("train", "val", "test")
 MAX_LISTED = 25
 
 Row = tuple[int, float, float, float, float]
+#: Roboflow names each exported copy ``SOURCE_ext.rf.HASH``: the part before ``.rf.`` is the source.
+EXPORT_COPY_MARK = ".rf."
 
 
 class LabelledDataError(ValueError):
@@ -66,8 +72,11 @@ class LabelledSplit(BaseModel):
         return {name: len(getattr(self, name)) for name in SPLITS}
 
 
-def class_map(folder: Path, problems: list[str]) -> dict[int, int]:
-    """The folder's class ids mapped onto the project's (from its ``data.yaml``, else identity)."""
+def class_map(folder: Path, problems: list[str]) -> dict[int, int | None]:
+    """The folder's class ids mapped onto the project's (from its ``data.yaml``, else identity).
+
+    Ids of the classes ``data.yaml`` lists under ``drop`` map to None: their boxes are left out.
+    """
     path = folder / "data.yaml"
     if not path.is_file():
         return {i: i for i in range(len(CLASSES))}
@@ -82,7 +91,13 @@ def class_map(folder: Path, problems: list[str]) -> dict[int, int]:
     if not isinstance(names, dict) or not names:
         problems.append(f"{path}: 'names' must list the class names (a list, or a mapping id: name)")
         return {}
-    mapping: dict[int, int] = {}
+    drop = data.get("drop", [])
+    if not isinstance(drop, list) or not all(isinstance(d, str) for d in drop):
+        problems.append(f"{path}: 'drop' must list class names whose boxes are left out")
+        return {}
+    for name in sorted(set(drop) & set(CLASSES)):
+        problems.append(f"{path}: {name!r} is one of the project's classes: it cannot be dropped")
+    mapping: dict[int, int | None] = {}
     seen: dict[str, int] = {}
     for key, name in names.items():
         try:
@@ -90,10 +105,13 @@ def class_map(folder: Path, problems: list[str]) -> dict[int, int]:
         except (TypeError, ValueError):
             problems.append(f"{path}: class id {key!r} is not an integer")
             continue
+        if name in drop:
+            mapping[cls_id] = None
+            continue
         if name not in CLASSES:
             problems.append(
                 f"{path}: class name {name!r} (id {cls_id}) is not one of the project's classes "
-                f"({', '.join(CLASSES)})"
+                f"({', '.join(CLASSES)}); list it under 'drop' to leave its boxes out"
             )
             continue
         if name in seen:
@@ -104,8 +122,9 @@ def class_map(folder: Path, problems: list[str]) -> dict[int, int]:
     return mapping
 
 
-def parse_label_file(path: Path, mapping: dict[int, int], problems: list[str]) -> list[Row]:
-    """The rows of one label file (``cls cx cy w h``, normalised), ids mapped; problems noted."""
+def parse_label_file(path: Path, mapping: dict[int, int | None], problems: list[str]) -> list[Row]:
+    """The rows of one label file (``cls cx cy w h``, normalised), ids mapped, dropped classes left
+    out; problems noted."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -144,7 +163,9 @@ def parse_label_file(path: Path, mapping: dict[int, int], problems: list[str]) -
         if values[2] <= 0 or values[3] <= 0:
             problems.append(f"{where}: box width and height must be above 0")
             continue
-        rows.append((mapping[int(raw_id)], *values))
+        project_id = mapping[int(raw_id)]
+        if project_id is not None:
+            rows.append((project_id, *values))
     return rows
 
 
@@ -201,22 +222,45 @@ def split_frames(
 ) -> LabelledSplit:
     """A seeded split: the same frames and seed always give the same split, whatever their order.
 
-    At least one frame goes to each of validation and test, and at least one is left to train.
+    Frames of one source (:func:`source_of`) go to one part together. At least one source goes
+    to each of validation and test, and at least one is left to train.
     """
     if len(frames) < 3:
         raise LabelledDataError(
             [f"{len(frames)} labelled frame(s): at least 3 are needed (train, validation, held-out test)"]
         )
-    ordered = sorted(frames, key=lambda f: (str(f.folder), f.key))
-    order = np.random.default_rng(seed).permutation(len(ordered))
-    n = len(ordered)
+    by_source: dict[tuple[str, str], list[LabelledFrame]] = {}
+    for frame in sorted(frames, key=lambda f: (str(f.folder), f.key)):
+        by_source.setdefault((str(frame.folder), source_of(frame.key)), []).append(frame)
+    sources = [by_source[key] for key in sorted(by_source)]
+    if len(sources) < 3:
+        problem = (f"{len(frames)} labelled frame(s) from {len(sources)} source image(s): at least 3 "
+                   "sources are needed (train, validation, held-out test)")
+        raise LabelledDataError([problem])
+    order = np.random.default_rng(seed).permutation(len(sources))
+    n = len(sources)
     n_test = max(1, round(n * test_fraction))
     n_val = max(1, round(n * val_fraction))
     if n_test + n_val > n - 1:
         n_test = max(1, min(n_test, (n - 1) // 2))
         n_val = max(1, n - 1 - n_test)
-    picked = [ordered[i] for i in order]
-    return LabelledSplit(test=picked[:n_test], val=picked[n_test : n_test + n_val], train=picked[n_test + n_val :])
+    picked = [sources[i] for i in order]
+
+    def flat(groups: list[list[LabelledFrame]]) -> list[LabelledFrame]:
+        return [frame for group in groups for frame in group]
+
+    return LabelledSplit(test=flat(picked[:n_test]), val=flat(picked[n_test : n_test + n_val]),
+                         train=flat(picked[n_test + n_val :]))
+
+
+def source_of(key: str) -> str:
+    """The source image a frame was exported from: the key up to Roboflow's ``.rf.`` copy mark,
+    less the ``_jpg``-style suffix it leaves (``cam3/12_png.rf.ab12`` -> ``cam3/12``); else the key."""
+    head, mark, _ = key.partition(EXPORT_COPY_MARK)
+    if not mark:
+        return key
+    stem, _, ext = head.rpartition("_")
+    return stem if stem and ext.lower() in {s.lstrip(".") for s in IMAGE_SUFFIXES} else head
 
 
 def write_split(split: LabelledSplit, out_dir: Path, folders: Sequence[Path]) -> dict[str, Path]:

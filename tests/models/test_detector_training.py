@@ -114,6 +114,39 @@ def test_an_unknown_class_name_in_data_yaml_is_refused(tmp_path):
     assert "car, bus, truck, hazmat_tanker, person" in message
 
 
+def test_classes_listed_under_drop_are_left_out(tmp_path):
+    folder = write_frames(tmp_path / "frames", 3, names=["bike", "person", "car"])
+    (folder / "labels" / "frame000.txt").write_text(
+        "0 0.5 0.5 0.1 0.2\n2 0.3 0.3 0.2 0.1\n1 0.6 0.6 0.05 0.2\n", encoding="utf-8")
+    (folder / "data.yaml").write_text("names: [bike, person, car]\ndrop: [bike]\n", encoding="utf-8")
+    frames = {f.key: f for f in load_labelled([folder])}
+    assert [row[0] for row in frames["frame000"].rows] == [CLASSES.index("car"), CLASSES.index("person")]
+
+
+def test_a_project_class_cannot_be_dropped_and_an_unlisted_one_is_named(tmp_path):
+    folder = write_frames(tmp_path / "frames", 3)
+    (folder / "data.yaml").write_text("names: [car, bike]\ndrop: [car]\n", encoding="utf-8")
+    message = problems_of(folder)
+    assert "'car' is one of the project's classes: it cannot be dropped" in message
+    assert "class name 'bike' (id 1) is not one of the project's classes" in message
+    assert "list it under 'drop'" in message
+    (folder / "data.yaml").write_text("names: [car, person]\ndrop: bike\n", encoding="utf-8")
+    assert "'drop' must list class names" in problems_of(folder)
+
+
+def test_an_exports_copies_of_one_picture_stay_in_one_part_of_the_split(tmp_path):
+    folder = write_frames(tmp_path / "frames", 24, backgrounds=0)
+    for i, image in enumerate(sorted((folder / "images").glob("*.jpg"))):
+        source = f"cam{i // 3}_jpg.rf.{i:04x}"  # 8 pictures, 3 augmented copies each (Roboflow's names)
+        image.rename(image.with_name(f"{source}.jpg"))
+        (folder / "labels" / f"{image.stem}.txt").rename(folder / "labels" / f"{source}.txt")
+    split = split_frames(load_labelled([folder]), seed=7, val_fraction=0.15, test_fraction=0.2)
+    parts = {name: {f.key.split("_jpg")[0] for f in getattr(split, name)} for name in ("train", "val", "test")}
+    assert not (parts["train"] & parts["val"] or parts["train"] & parts["test"] or parts["val"] & parts["test"])
+    assert sum(split.counts().values()) == 24 and all(n % 3 == 0 for n in split.counts().values())
+    assert split.counts()["test"] == 6  # 2 of the 8 pictures, with their copies
+
+
 def test_a_label_needs_its_image_and_a_folder_its_subfolders(tmp_path):
     folder = write_frames(tmp_path / "frames", 3)
     (folder / "labels" / "lost.txt").write_text("0 0.5 0.5 0.1 0.1\n", encoding="utf-8")
