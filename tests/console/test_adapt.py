@@ -22,10 +22,9 @@ from types import SimpleNamespace
 
 import cv2
 import pytest
-from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from tests.auth_support import PASSWORD, bearer, create_test_users, login
+from tests.auth_support import admin_console
 from tests.conftest import SHARED
 from zhizhi.layers import make_engine
 from zhizhi.layers.camera_registry import CameraInput, CameraRegistry
@@ -247,21 +246,8 @@ def test_minutes_out_of_range_are_refused(cli, minutes):
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
-    from zhizhi.console.app import create_app
-    from zhizhi.console.runtime import Runtime
-    from zhizhi.console.settings import DemoSettings, DetectorSettings, Settings
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("adapt-api"), demo=DemoSettings(seed=7),
-                        detector=DetectorSettings(kind="motion"))
-    with Runtime(settings) as runtime:
-        state = runtime.state
-        users = create_test_users(state)
-        if state.auth.get_user("adapt-admin") is None:
-            state.auth.add_user("adapt-admin", "admin", users.district_code, PASSWORD)
-        with TestClient(create_app(settings, state=state)) as client:
-            heads = {name: bearer(login(client, name)) for name in ("adapt-admin", users.district, users.operator_a)}
-            yield SimpleNamespace(state=state, client=client, users=users, admin=heads["adapt-admin"],
-                                  duty=heads[users.district], a=heads[users.operator_a])
+    with admin_console(tmp_path_factory.mktemp("adapt-api"), "adapt-admin") as console:
+        yield console
 
 
 def _api_camera(c, camera_id: str, stream: str | None) -> None:

@@ -6,12 +6,9 @@ PostgreSQL is tested in tests/layers/test_camera_filters.py)."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import pytest
-from fastapi.testclient import TestClient
 
-from tests.auth_support import PASSWORD, bearer, create_test_users, login
+from tests.auth_support import admin_console
 from zhizhi.video.object_filters import ObjectFilters
 from zhizhi.video.registry_feed import worker_configs
 
@@ -26,22 +23,8 @@ FILTERS = {
 
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
-    from zhizhi.console.app import create_app
-    from zhizhi.console.runtime import Runtime
-    from zhizhi.console.settings import DemoSettings, DetectorSettings, Settings
-
-    settings = Settings(data_dir=tmp_path_factory.mktemp("filters"), demo=DemoSettings(seed=7),
-                        detector=DetectorSettings(kind="motion"))
-    with Runtime(settings) as runtime:
-        state = runtime.state
-        users = create_test_users(state)
-        if state.auth.get_user("flt-admin") is None:
-            state.auth.add_user("flt-admin", "admin", users.district_code, PASSWORD)
-        with TestClient(create_app(settings, state=state)) as client:
-            heads = {name: bearer(login(client, name)) for name in (
-                "flt-admin", users.district, users.operator_a, users.operator_b)}
-            yield SimpleNamespace(state=state, client=client, users=users, admin=heads["flt-admin"],
-                                  duty=heads[users.district], a=heads[users.operator_a], b=heads[users.operator_b])
+    with admin_console(tmp_path_factory.mktemp("filters"), "flt-admin") as console:
+        yield console
 
 
 def new_camera(c, camera_id: str, **extra) -> dict:

@@ -12,12 +12,11 @@ import logging
 from pathlib import Path
 from types import SimpleNamespace
 
-import cv2
-import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from tests.auth_support import PASSWORD, bearer, create_test_users, login
+from tests.clip_support import write_crossing_clip
 from tests.redis_support import wait_until
 from zhizhi.bus import Topic
 from zhizhi.bus.messages import CamerasChanged
@@ -33,14 +32,7 @@ STREAM = f"rtsp://admin:{SECRET}@10.20.30.40:554/Streaming/Channels/101"
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """Two seconds at 10 fps, 320x180: a bright box crossing a grey road (a camera's stream)."""
-    path = tmp_path_factory.mktemp("clip") / "gate.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 180))
-    for i in range(20):
-        image = np.full((180, 320, 3), 90, np.uint8)
-        cv2.rectangle(image, (20 + 8 * i, 70), (70 + 8 * i, 110), (240, 240, 240), -1)
-        writer.write(image)
-    writer.release()
-    return path
+    return write_crossing_clip(tmp_path_factory.mktemp("clip") / "gate.mp4")
 
 
 @pytest.fixture(scope="module")

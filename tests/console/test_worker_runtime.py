@@ -7,11 +7,10 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from tests.clip_support import write_crossing_clip
 from zhizhi.console.settings import BusSettings, Settings
 from zhizhi.console.worker_runtime import WorkerRuntime
 from zhizhi.video.camera_config import CameraConfig, SourceConfig
@@ -21,14 +20,7 @@ from zhizhi.video.detectors import make_detector
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """Two seconds at 10 fps, 320x180: a bright box crossing a grey road."""
-    path = tmp_path_factory.mktemp("clip") / "road.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 180))
-    for i in range(20):
-        image = np.full((180, 320, 3), 90, np.uint8)
-        cv2.rectangle(image, (20 + 8 * i, 70), (70 + 8 * i, 110), (240, 240, 240), -1)
-        writer.write(image)
-    writer.release()
-    return path
+    return write_crossing_clip(tmp_path_factory.mktemp("clip") / "road.mp4")
 
 
 def _cameras(clip: Path) -> list[CameraConfig]:

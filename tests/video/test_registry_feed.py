@@ -10,10 +10,9 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import cv2
-import numpy as np
 import pytest
 
+from tests.clip_support import write_crossing_clip
 from tests.redis_support import wait_until
 from zhizhi.bus import InProcessBus, Topic
 from zhizhi.bus.messages import CamerasChanged
@@ -29,14 +28,7 @@ GRID = "320612001001001"
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """Two seconds at 10 fps, 320x180: a bright box crossing a grey road."""
-    path = tmp_path_factory.mktemp("clip") / "road.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 180))
-    for i in range(20):
-        image = np.full((180, 320, 3), 90, np.uint8)
-        cv2.rectangle(image, (20 + 8 * i, 70), (70 + 8 * i, 110), (240, 240, 240), -1)
-        writer.write(image)
-    writer.release()
-    return path
+    return write_crossing_clip(tmp_path_factory.mktemp("clip") / "road.mp4")
 
 
 def camera(camera_id: str, stream: str | None, **extra) -> CameraInput:

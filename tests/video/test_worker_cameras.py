@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 from typing import Self
 
-import cv2
 import numpy as np
 import pytest
 
+from tests.clip_support import write_crossing_clip
 from zhizhi.bus import InProcessBus, Topic
 from zhizhi.bus.messages import CameraStatus
 from zhizhi.video.camera_config import CameraConfig, SourceConfig
@@ -30,14 +30,7 @@ from zhizhi.video.worker import Worker
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     """Three seconds at 10 fps, 320x180: a bright box crossing a grey road."""
-    path = tmp_path_factory.mktemp("clip") / "road.mp4"
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 180))
-    for i in range(30):
-        image = np.full((180, 320, 3), 90, np.uint8)
-        cv2.rectangle(image, (20 + 6 * i, 70), (70 + 6 * i, 110), (240, 240, 240), -1)
-        writer.write(image)
-    writer.release()
-    return path
+    return write_crossing_clip(tmp_path_factory.mktemp("clip") / "road.mp4", frames=30, step=6)
 
 
 def camera(camera_id: str, clip: Path, **extra) -> CameraConfig:
