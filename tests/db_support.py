@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Engine, make_url
 
 BACKENDS = ["sqlite", "postgresql"]
 ADMIN_URL = os.environ.get(
@@ -150,3 +150,21 @@ def empty_db_url(request, tmp_path) -> Iterator[str]:
 def backend_of(url: str) -> str:
     """``sqlite`` or ``postgresql``."""
     return make_url(url).get_backend_name()
+
+
+def upgrade_with_rows(engine: Engine, revision: str, insert_sql: str) -> None:
+    """Bring an empty database to migration ``revision``, store rows written then (``insert_sql``),
+    then migrate to the head as a console starting on it would; the head is checked."""
+    from alembic import command
+
+    from zhizhi.layers.db import alembic_config, forget_migrated, head_revision, migrate
+
+    with engine.connect() as conn:
+        command.upgrade(alembic_config(conn), revision)
+        conn.commit()
+        conn.execute(text(insert_sql))
+        conn.commit()
+    forget_migrated(engine)
+    migrate(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()

@@ -7,15 +7,13 @@ would refuse and an unknown class besides, it is stored and read back on SQLite 
 from __future__ import annotations
 
 import pytest
-from alembic import command
 from pydantic import ValidationError
-from sqlalchemy import text
 
 from tests import db_support
+from tests.db_support import upgrade_with_rows
 from zhizhi.layers import make_engine
 from zhizhi.layers.camera_filters import ANY_CLASS, OBJECT_CLASSES, CameraClassFilter, CameraFilters
 from zhizhi.layers.camera_registry import CameraInput, CameraRegistry
-from zhizhi.layers.db import alembic_config, forget_migrated, head_revision, migrate
 from zhizhi.video import object_filters
 from zhizhi.video.observation import CLASSES
 from zhizhi.video.registry_feed import camera_config
@@ -123,18 +121,10 @@ def test_cameras_registered_before_filters_get_none(empty_db_url):
     """A registry at migration 0006 (no filters column) keeps its cameras; they have no filters."""
     engine = make_engine(empty_db_url)
     try:
-        with engine.connect() as conn:
-            command.upgrade(alembic_config(conn), "0006")
-            conn.commit()
-            conn.execute(text(
-                "INSERT INTO camera_registry (id, name, kind, lon, lat, heading_deg, hfov_deg, range_m, owner_code,"
-                " analysis_fps, enabled, masks, zones, updated_at, revision) VALUES ('OLD-1', 'old', 'fixed',"
-                " 120.86, 32.01, 90, 60, 200, '320612', 5, true, '[]', '[]', '2026-12-01 00:00:00+00:00', 3)"))
-            conn.commit()
-        forget_migrated(engine)
-        migrate(engine)
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+        upgrade_with_rows(engine, "0006", (
+            "INSERT INTO camera_registry (id, name, kind, lon, lat, heading_deg, hfov_deg, range_m, owner_code,"
+            " analysis_fps, enabled, masks, zones, updated_at, revision) VALUES ('OLD-1', 'old', 'fixed',"
+            " 120.86, 32.01, 90, 60, 200, '320612', 5, true, '[]', '[]', '2026-12-01 00:00:00+00:00', 3)"))
         registry = CameraRegistry(engine)
         old = registry.get("OLD-1")
         assert old.filters == CameraFilters() and old.revision == 3

@@ -9,11 +9,9 @@ import json
 
 import numpy as np
 import pytest
-from alembic import command
-from sqlalchemy import text
 
+from tests.db_support import upgrade_with_rows
 from zhizhi.layers import make_engine
-from zhizhi.layers.db import alembic_config, forget_migrated, head_revision, migrate
 from zhizhi.models.detector.site.serving import SiteDetectorFeed, camera_weights
 from zhizhi.models.versions.errors import ModelConflict
 from zhizhi.models.versions.store import ModelStore
@@ -79,17 +77,9 @@ def test_a_cameras_promotion_is_not_taken_for_the_district_wide_one(store, tmp_p
 def test_versions_stored_before_the_scope_are_every_cameras(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
     try:
-        with engine.connect() as conn:
-            command.upgrade(alembic_config(conn), "0007")
-            conn.commit()
-            conn.execute(text(
-                "INSERT INTO model_versions (kind, name, version, content, status, author, reason, created_ts, "
-                "checksum) VALUES ('detector', 'old', 1, '{}', 'production', 'a', 'r', 0, 'x')"))
-            conn.commit()
-        forget_migrated(engine)
-        migrate(engine)
-        with engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar() == head_revision()
+        upgrade_with_rows(engine, "0007", (
+            "INSERT INTO model_versions (kind, name, version, content, status, author, reason, created_ts, "
+            "checksum) VALUES ('detector', 'old', 1, '{}', 'production', 'a', 'r', 0, 'x')"))
         store = ModelStore(engine)
         assert store.production("detector").name == "old" and store.production("detector").scope == ""
         store.add("detector", _manifest(tmp_path, "site-C1-v1", "C1"), "ops", "adapted")
