@@ -246,7 +246,7 @@ class RegistryWorker:
         d = settings.detector
         try:
             detector = make_detector("motion") if d.kind == "motion" else make_detector(
-                "ultralytics", weights=d.weights, device=d.device, imgsz=d.imgsz, conf=d.conf, tracker=d.tracker)
+                "ultralytics", weights=d.weights, **d.ultralytics_options())
         except (DetectorError, FileNotFoundError, OSError) as exc:
             self.failed = str(exc)
             log.error("the registry's cameras are not analysed: the detector cannot load: %s", exc)

@@ -25,9 +25,7 @@ def build_detector(settings: Settings, kind: str | None = None, weights: Path | 
         if kind == "motion":
             return make_detector("motion")
         d = settings.detector
-        return make_detector(
-            "ultralytics", weights=weights or d.weights, device=d.device, imgsz=d.imgsz, conf=d.conf, tracker=d.tracker
-        )
+        return make_detector("ultralytics", weights=weights or d.weights, **d.ultralytics_options())
     except (DetectorError, FileNotFoundError) as exc:
         _fail(str(exc))
 

@@ -35,6 +35,7 @@ from zhizhi.console.settings_keys import StrictEnvironment
 from zhizhi.models.detector import SHIPPED_WEIGHTS
 from zhizhi.models.warning.config import SHIPPED_MODEL
 from zhizhi.telemetry.mqtt import MqttSettings
+from zhizhi.video.detectors.tracking import TRACK_MARGIN
 
 #: Where the settings file is named (``./zhizhi.toml`` when unset).
 CONFIG_ENV = "ZHIZHI_CONFIG"
@@ -104,6 +105,17 @@ class DetectorSettings(Section):
     imgsz: int = Field(416, ge=32, le=4096, description="Side in pixels a frame is resized to for detection.")
     conf: float = Field(0.3, gt=0, lt=1, description="Smallest detection confidence kept.")
     tracker: Literal["bytetrack", "botsort"] = Field("bytetrack", description="Multi-object tracker.")
+    track_margin: float = Field(
+        TRACK_MARGIN, ge=0, le=3,
+        description="Boxes are matched from frame to frame grown by this share of their width and height "
+        "on each side (buffered IoU), so a fast vehicle at a low analysis rate still overlaps itself; 0: "
+        "the tracker's plain IoU.",
+    )
+
+    def ultralytics_options(self) -> dict[str, object]:
+        """The keyword arguments of :class:`~video.detectors.UltralyticsDetector` besides the weights."""
+        return {"device": self.device, "imgsz": self.imgsz, "conf": self.conf, "tracker": self.tracker,
+                "track_margin": self.track_margin}
 
 
 class WorkerSettings(Section):

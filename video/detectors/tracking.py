@@ -24,6 +24,8 @@ from zhizhi.video.masks import FrameMasks, PixelPolygon
 os.environ.setdefault("YOLO_OFFLINE", "1")
 
 TRACKERS = ("bytetrack", "botsort")
+#: The default matching margin of :class:`TrackerPool` (of box width and height, each side).
+TRACK_MARGIN = 0.0
 
 
 class Detections:
@@ -87,21 +89,82 @@ def tracker_config(tracker: str | Path) -> Any:
     return cfg
 
 
+def grown(xyxy: np.ndarray, margin: float) -> np.ndarray:
+    """Boxes grown by ``margin`` times their width and height on every side."""
+    xyxy = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+    pad = (xyxy[:, 2:] - xyxy[:, :2]) * margin
+    return np.concatenate([xyxy[:, :2] - pad, xyxy[:, 2:] + pad], axis=1)
+
+
+#: The trackers' distance (1 - overlap x score) above which a pair is not matched: ByteTrack
+#: confirms a new track below 0.7 and follows one below 0.8 (ultralytics' match_thresh).
+WEAK_MATCH = 0.7
+#: Classes that can move more than their own length between analysed frames.
+FAST_CLASSES = frozenset({"car", "bus", "truck", "hazmat_tanker"})
+#: Updates after which a track's Kalman filter knows its speed well enough for the plain overlap.
+YOUNG_UPDATES = 5
+
+
+def with_buffered_confirmation(tracker_cls: type, margin: float, fast: frozenset[int]) -> type:
+    """``tracker_cls`` whose young vehicle tracks are also matched on buffered boxes.
+
+    ByteTrack and BoT-SORT follow a track to the box that overlaps its Kalman prediction. A new
+    track's speed is not known yet (the filter starts at rest), so a vehicle that moves more than
+    its own length between analysed frames — a car on a highway at 5 frames/s — never overlaps
+    its prediction: it is never confirmed, or is dropped and restarted under a new id every
+    frame. For a track with fewer than :data:`YOUNG_UPDATES` updates, of one of the ``fast``
+    classes, a box of the same class that it overlaps too little to be matched (distance at least
+    :data:`WEAK_MATCH`) is matched on both boxes grown by ``margin`` (the buffered IoU of C-BIoU,
+    Yang et al., WACV 2023). Older tracks, people, and boxes that overlap well keep the trackers'
+    plain overlap, so neighbours are not swapped.
+    """
+    from ultralytics.trackers.utils import matching
+
+    class BufferedConfirmation(tracker_cls):  # type: ignore[misc, valid-type]
+        def get_dists(self, tracks: list, detections: list) -> np.ndarray:
+            dists = super().get_dists(tracks, detections)
+            rows = [i for i, track in enumerate(tracks) if int(track.cls) in fast
+                    and (not track.is_activated or track.tracklet_len < YOUNG_UPDATES)]
+            if not rows or not detections:
+                return dists
+            young = [tracks[i] for i in rows]
+            apart = dists[rows] >= WEAK_MATCH  # the plain overlap would not (surely) match them
+            same = np.array([[int(t.cls) == int(d.cls) for d in detections] for t in young])
+            buffered = matching.iou_distance(list(grown(np.array([t.xyxy for t in young]), margin)),
+                                             list(grown(np.array([d.xyxy for d in detections]), margin)))
+            if self.args.fuse_score:
+                buffered = matching.fuse_score(buffered, detections)
+            dists[rows] = np.where(apart & same, np.minimum(dists[rows], buffered), dists[rows])
+            return dists
+
+    BufferedConfirmation.__name__ = f"Buffered{tracker_cls.__name__}"
+    return BufferedConfirmation
+
+
 class TrackerPool:
     """One ultralytics tracker per camera, created on first use.
 
     A camera's masks (:meth:`set_masks`) drop the detections whose foot point lies in them
     before the tracker sees them (:mod:`video.masks`).
+
+    ``margin`` (of box width and height, each side) buffers the overlap a new track is confirmed
+    on (:func:`with_buffered_confirmation`); 0 keeps the trackers as ultralytics ships them.
     """
 
-    def __init__(self, tracker: str | Path, names: tuple[str, ...], **overrides: Any) -> None:
+    def __init__(self, tracker: str | Path, names: tuple[str, ...], *, margin: float = TRACK_MARGIN,
+                 **overrides: Any) -> None:
         from ultralytics.trackers.bot_sort import BOTSORT
         from ultralytics.trackers.byte_tracker import BYTETracker
 
         self.cfg = tracker_config(tracker)
         for key, value in overrides.items():
             setattr(self.cfg, key, value)
-        self._cls = {"bytetrack": BYTETracker, "botsort": BOTSORT}[self.cfg.tracker_type]
+        if margin < 0:
+            raise DetectorError(f"the tracker's margin must be >= 0, got {margin}")
+        self.margin = float(margin)
+        plain = {"bytetrack": BYTETracker, "botsort": BOTSORT}[self.cfg.tracker_type]
+        fast = frozenset(i for i, name in enumerate(names) if name in FAST_CLASSES)
+        self._cls = with_buffered_confirmation(plain, self.margin, fast) if self.margin and fast else plain
         self.names = names
         self._trackers: dict[str, Any] = {}
         self._masks: dict[str, FrameMasks] = {}

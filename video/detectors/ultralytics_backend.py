@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
-from zhizhi.video.detectors.tracking import Detections, TrackerPool
+from zhizhi.video.detectors.tracking import TRACK_MARGIN, Detections, TrackerPool
 from zhizhi.video.masks import PixelPolygon
 
 
@@ -29,6 +29,7 @@ class UltralyticsDetector:
         conf: float = 0.25,
         iou: float = 0.5,
         tracker: str = "bytetrack",
+        track_margin: float = TRACK_MARGIN,
         classes: list[str] | None = None,
         half: bool = False,
         agnostic_nms: bool = False,
@@ -63,7 +64,7 @@ class UltralyticsDetector:
             verbose=False,
             **precision,
         )
-        self.trackers = TrackerPool(tracker, self.names)
+        self.trackers = TrackerPool(tracker, self.names, margin=track_margin)
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
         """Raw detections of each image, from ONE batched ``predict`` call."""

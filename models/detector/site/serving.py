@@ -109,7 +109,7 @@ def serve_site_detectors(detector, store: ModelStore | None, settings, *, subscr
     d = settings.detector
 
     def make(weights: str) -> UltralyticsDetector:
-        return UltralyticsDetector(weights, device=d.device, imgsz=d.imgsz, conf=d.conf, tracker=d.tracker)
+        return UltralyticsDetector(weights, **d.ultralytics_options())
 
     per_camera = PerCameraDetector(detector, make)
     return per_camera, SiteDetectorFeed(store, per_camera, subscribe=subscribe, interval_s=interval_s).start()
