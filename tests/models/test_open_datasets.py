@@ -53,3 +53,18 @@ def test_coco_names_come_from_its_config_and_the_command_prints_counts(tmp_path,
     assert "{'images': 1, 'person': 1, 'car': 1}" in capsys.readouterr().out
     data = yaml.safe_load((tmp_path / "out" / "data.yaml").read_text(encoding="utf-8"))
     assert data["drop"] == ["bicycle", "traffic light"]
+
+
+def test_the_v4_recipe_trains_on_the_open_datasets_laid_out_under_var():
+    import json
+
+    from zhizhi.models.detector import RECIPES_DIR, WEIGHTS_DIR
+    from zhizhi.models.detector.train import DetectorRecipe
+
+    recipe = DetectorRecipe.load(RECIPES_DIR / "zhizhi-det-v4.yaml")
+    assert recipe.init_from == "zhizhi-det-v2" and recipe.init_weights().is_file()
+    assert recipe.test_seeds == [3000, 3001, 3002, 3003, 3004]  # the held-out seeds v1-v3 were scored on
+    assert [d.resolve().relative_to(Path(__file__).resolve().parents[2]).as_posix() for d in recipe.data] == [
+        f"var/open-data/{name}" for name in DATASETS if name in {"atl-traffic", "coco128"}]
+    report = json.loads((WEIGHTS_DIR / "zhizhi-det-v4.report.json").read_text(encoding="utf-8"))
+    assert report["held_out"]["simulator"]["map50"] >= 0.9 and report["real_frames"]["test"] > 100
