@@ -144,24 +144,32 @@ def api_routes(app) -> list[tuple[str, str]]:
 
 
 @contextmanager
+def console_with_admin(settings, admin: str):
+    """The console app of ``settings`` on a running :class:`~console.runtime.Runtime`, with the
+    test users and an admin named ``admin``; yields ``(app, state, users)``."""
+    from zhizhi.console.app import create_app
+    from zhizhi.console.runtime import Runtime
+
+    with Runtime(settings) as runtime:
+        state = runtime.state
+        users = create_test_users(state)
+        if state.auth.get_user(admin) is None:
+            state.auth.add_user(admin, "admin", users.district_code, PASSWORD)
+        yield create_app(settings, state=state), state, users
+
+
+@contextmanager
 def admin_console(data_dir: Path, admin: str):
     """A console of its own (SQLite, demo district, motion detector) on a TestClient, with an
     admin named ``admin`` besides the test users; yields the state, the client, the users and the
     bearer headers of the admin, the district's duty officer (``duty``) and towns A and B."""
     from fastapi.testclient import TestClient
 
-    from zhizhi.console.app import create_app
-    from zhizhi.console.runtime import Runtime
     from zhizhi.console.settings import DemoSettings, DetectorSettings, Settings
 
     settings = Settings(data_dir=data_dir, demo=DemoSettings(seed=7), detector=DetectorSettings(kind="motion"))
-    with Runtime(settings) as runtime:
-        state = runtime.state
-        users = create_test_users(state)
-        if state.auth.get_user(admin) is None:
-            state.auth.add_user(admin, "admin", users.district_code, PASSWORD)
-        with TestClient(create_app(settings, state=state)) as client:
-            heads = {name: bearer(login(client, name)) for name in (
-                admin, users.district, users.operator_a, users.operator_b)}
-            yield SimpleNamespace(state=state, client=client, users=users, admin=heads[admin],
-                                  duty=heads[users.district], a=heads[users.operator_a], b=heads[users.operator_b])
+    with console_with_admin(settings, admin) as (app, state, users), TestClient(app) as client:
+        heads = {name: bearer(login(client, name)) for name in (
+            admin, users.district, users.operator_a, users.operator_b)}
+        yield SimpleNamespace(state=state, client=client, users=users, admin=heads[admin],
+                              duty=heads[users.district], a=heads[users.operator_a], b=heads[users.operator_b])

@@ -26,7 +26,7 @@ import pytest
 import shapely
 import shapely.geometry
 
-from tests.auth_support import PASSWORD, create_test_users
+from tests.auth_support import console_with_admin
 from tests.browser import log_in, login_answer, serve
 from tests.calibrate_support import PIXELS, SIZE, click_frame, click_map, previews, wait_preview
 from tests.conftest import SHARED
@@ -45,18 +45,11 @@ LAMP_POST = [(100, 128), (136, 128), (136, 560), (100, 560)]
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from zhizhi.console.app import create_app
-    from zhizhi.console.runtime import Runtime
     from zhizhi.console.settings import DemoSettings, Settings
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), demo=DemoSettings(seed=7))
-    with Runtime(settings) as runtime:
-        state = runtime.state
-        users = create_test_users(state)
-        if state.auth.get_user(ADMIN) is None:
-            state.auth.add_user(ADMIN, "admin", users.district_code, PASSWORD)
-        with serve(create_app(settings, state=state)) as base:
-            yield base, state, users
+    with console_with_admin(settings, ADMIN) as (app, state, users), serve(app) as base:
+        yield base, state, users
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.auth_support import PASSWORD, create_test_users
+from tests.auth_support import console_with_admin
 from tests.browser import login_answer, only_own_host, open_page, serve
 
 pytestmark = pytest.mark.browser
@@ -25,18 +25,11 @@ ADMIN = "cam-page-admin"
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory):
-    from zhizhi.console.app import create_app
-    from zhizhi.console.runtime import Runtime
     from zhizhi.console.settings import DemoSettings, Settings
 
     settings = Settings(data_dir=tmp_path_factory.mktemp("data"), demo=DemoSettings(seed=7))
-    with Runtime(settings) as runtime:
-        state = runtime.state
-        users = create_test_users(state)
-        if state.auth.get_user(ADMIN) is None:
-            state.auth.add_user(ADMIN, "admin", users.district_code, PASSWORD)
-        with serve(create_app(settings, state=state)) as base:
-            yield base, state, users
+    with console_with_admin(settings, ADMIN) as (app, state, users), serve(app) as base:
+        yield base, state, users
 
 
 def _open(browser, base: str, username: str):
