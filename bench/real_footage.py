@@ -8,7 +8,10 @@ shared clips' are in ``tests/data/real_footage_cameras``), else beside the clip 
 (as ``analyze --camera-config`` takes it), else on an uncalibrated camera at the default analysis
 rate. With hand labels
 (``labels.json``, format in docs/backtest.md "Hand labels of real footage") the detections of the
-labelled frames are scored and vehicles crossing each counting line are counted.
+labelled frames are scored and vehicles crossing each counting line are counted: a track that is
+shown counts when its box foot crosses the line anywhere on its whole tracked path, the sightings
+before track verification showed it included (verification decides whether a track is real, not
+where it was).
 
 Terms, per clip and in total:
 
@@ -227,7 +230,8 @@ def crosses(p: Sequence[float], q: Sequence[float], a: Sequence[float], b: Seque
 
 
 def count_crossings(paths: dict[int, list[tuple[float, float]]], classes: dict[int, str], line: dict) -> int:
-    """Tracks of the line's classes whose box foot (bottom centre) crosses the line at least once."""
+    """Tracks of the line's classes whose box foot (bottom centre) crosses the line at least once;
+    only tracks with a class (those shown) count."""
     a, b = line["points"]
     wanted = set(line["classes"])
     return sum(
@@ -265,8 +269,13 @@ class _Tally:
         self.last: dict[int, float] = {}
         self.cls: dict[int, str] = {}
         self.ever_tanker: set[int] = set()
-        self.paths: dict[int, list[tuple[float, float]]] = {}
+        self.paths: dict[int, list[tuple[float, float]]] = {}  # the foot points of every tracked box
         self.detections: Counter = Counter()
+
+    def tracked(self, camera_id: str, ts: float, track_ids, xyxy) -> None:
+        """Every tracked box of a frame, shown or not yet (the ``on_tracks`` of :func:`analyze_clip`)."""
+        for track, box in zip(track_ids.tolist(), xyxy.tolist(), strict=True):
+            self.paths.setdefault(track, []).append(((box[0] + box[2]) / 2, box[3]))
 
     def __call__(self, batch) -> None:
         ts = float(batch.ts)
@@ -277,7 +286,6 @@ class _Tally:
             self.cls[track] = cls
             if cls == "hazmat_tanker":
                 self.ever_tanker.add(track)
-            self.paths.setdefault(track, []).append(((xyxy[0] + xyxy[2]) / 2, xyxy[3]))
             self.detections[cls] += 1
             boxes.append((cls, xyxy))
         if self.want_boxes:
@@ -294,7 +302,7 @@ def run_clip(clip: Path, detector, warning_model, settings, labels: dict | None,
     tally = _Tally(frames_labelled)
     started = time.perf_counter()
     result = analyze_clip(clip, camera, detector, warning_model=warning_model, settings=settings,
-                          analysis_fps=analysis_fps, on_batch=tally)
+                          analysis_fps=analysis_fps, on_batch=tally, on_tracks=tally.tracked)
     wall = time.perf_counter() - started
     summary = result.summary
     if summary.frames == 0:

@@ -84,15 +84,18 @@ def analyze_clip(
     settings: Settings | None = None,
     analysis_fps: float | None = None,
     on_batch: Callable[[object], None] | None = None,
+    on_tracks: Callable[..., None] | None = None,
 ) -> ClipAnalysis:
     """Run a clip through the detector, tracker and geolocation (``video.offline.analyze_file``)
     and, with ``warning_model``, the warning engine of the console's deployment; ``on_batch`` sees
-    every analysed frame's batch first. A clip that cannot be read raises ``SourceError``."""
+    every analysed frame's batch first, ``on_tracks`` every tracked box (``video.offline.analyze_file``).
+    A clip that cannot be read raises ``SourceError``."""
     from zhizhi.video.offline import analyze_file
 
     collector = AlertCollector(settings or Settings(), warning_model, camera) if warning_model else None
     summary = Summary()
-    for batch in analyze_file(video, camera, detector, analysis_fps=analysis_fps, summary=summary):
+    for batch in analyze_file(video, camera, detector, analysis_fps=analysis_fps, summary=summary,
+                              on_tracks=on_tracks):
         if on_batch is not None:
             on_batch(batch)
         if collector is not None:

@@ -15,7 +15,7 @@ from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.video.camera_config import CameraConfig, SourceConfig
 from zhizhi.video.detectors import TrackingDetector
 from zhizhi.video.frames import Frame
-from zhizhi.video.pipeline import FrameAnalyzer
+from zhizhi.video.pipeline import FrameAnalyzer, TrackHook
 from zhizhi.video.sources import open_source
 
 
@@ -51,12 +51,14 @@ def analyze_file(
     analysis_fps: float | None = None,
     start_ts: float = 0.0,
     summary: Summary | None = None,
+    on_tracks: TrackHook | None = None,
 ) -> Iterator[ObservationBatch]:
-    """Yield the batch of every analysed frame of a clip (also frames with no objects)."""
+    """Yield the batch of every analysed frame of a clip (also frames with no objects);
+    ``on_tracks`` sees every tracked box, shown or not yet (:class:`~video.pipeline.FrameAnalyzer`)."""
     summary = summary if summary is not None else Summary()
     source = open_source(SourceConfig(url=str(video), kind="file", realtime=False), camera.id)
     source.open()
-    analyzer = FrameAnalyzer(detector, [camera])
+    analyzer = FrameAnalyzer(detector, [camera], on_tracks=on_tracks)
     clip_fps = source.fps or 25.0
     summary.clip_fps = clip_fps
     rate = analysis_fps or camera.analysis_fps

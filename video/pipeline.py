@@ -22,7 +22,7 @@ worker calls these and :meth:`FrameAnalyzer.analyze` under one lock.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -41,13 +41,22 @@ from zhizhi.video.track_verify import TrackVerifier
 log = logging.getLogger(__name__)
 
 
+#: ``(camera_id, ts, track_ids, xyxy)`` of every tracked box of a frame (see :class:`FrameAnalyzer`).
+TrackHook = Callable[[str, float, np.ndarray, np.ndarray], None]
+
+
 class FrameAnalyzer:
     """Detect, track, geolocate and time the objects of a batch of frames."""
 
     def __init__(
-        self, detector: TrackingDetector, cameras: Sequence[CameraConfig], poses: DronePoses | None = None
+        self, detector: TrackingDetector, cameras: Sequence[CameraConfig], poses: DronePoses | None = None,
+        *, on_tracks: TrackHook | None = None,
     ) -> None:
+        """``on_tracks(camera_id, ts, track_ids, xyxy)`` sees every tracked box of each frame, shown
+        or not yet (the ids are those of the batches): a line counter counts a track that is shown
+        over its whole path, the sightings before it was verified included."""
         self.detector = detector
+        self.on_tracks = on_tracks
         self.cameras: dict[str, CameraConfig] = {}
         self.kinematics = Kinematics()
         self.classes = TrackClasses()
@@ -140,6 +149,8 @@ class FrameAnalyzer:
         camera, ts = frame.camera_id, frame.ts
         detected = boxes.class_names()
         ids = self.identity.assign(camera, ts, boxes.track_id, boxes.xyxy, detected)
+        if self.on_tracks is not None:
+            self.on_tracks(camera, ts, ids, boxes.xyxy)
         voted = [self.classes.vote(camera, t, c, p, ts) for t, c, p in zip(ids.tolist(), detected, boxes.conf.tolist())]
         geo = self._geolocator(frame)
         ground = geo.ground_extent(boxes.xyxy) if geo is not None else None

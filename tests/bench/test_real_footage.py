@@ -13,6 +13,7 @@ import math
 import os
 import subprocess
 import sys
+import types
 from pathlib import Path
 
 import cv2
@@ -21,6 +22,7 @@ import pytest
 
 from zhizhi.bench.real_footage import (
     LabelsError,
+    _Tally,
     count_crossings,
     crosses,
     match_frame,
@@ -232,6 +234,23 @@ def test_line_crossings_counted_once_per_track_of_the_line_classes():
     classes = {1: "car", 2: "truck", 3: "person", 4: "car"}
     line = {"points": [a, b], "classes": ["car", "bus", "truck", "hazmat_tanker"]}
     assert count_crossings(paths, classes, line) == 2
+
+
+def test_a_shown_track_counts_over_its_path_before_it_was_shown():
+    """Verification shows a car only once it has moved; the line it crossed while being verified
+    still counts. A track never shown (never verified) does not."""
+    tally = _Tally([])
+    line = {"points": [[0.0, 100.0], [200.0, 100.0]], "classes": ["car", "bus", "truck", "hazmat_tanker"]}
+    boxes = {1: [(40, 60, 60, 90), (40, 80, 60, 110), (40, 100, 60, 130)],  # crosses at the 2nd sighting
+             2: [(140, 60, 160, 90), (140, 80, 160, 110), (140, 100, 160, 130)]}  # crosses, never shown
+    for step in range(3):
+        ids = np.array([1, 2])
+        xyxy = np.array([boxes[1][step], boxes[2][step]], dtype=np.float32)
+        tally.tracked("CAM", float(step), ids, xyxy)
+        shown = [0] if step == 2 else []  # track 1 is shown from its 3rd sighting, below the line
+        tally(types.SimpleNamespace(ts=float(step), track_id=ids[shown], cls=np.array(["car"])[: len(shown)],
+                                    xyxy=xyxy[shown]))
+    assert count_crossings(tally.paths, tally.cls, line) == 1 and set(tally.cls) == {1}
 
 
 def test_the_repository_labels_are_valid():

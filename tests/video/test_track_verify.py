@@ -177,6 +177,25 @@ def test_the_analyzer_shows_moving_objects_and_hides_a_phantom():
     assert batches[-1].cls == ["car"]
 
 
+def test_on_tracks_sees_every_tracked_box_from_its_first_sighting():
+    """The hook a line counter uses: the batches' ids, shown or not, before verification shows them."""
+    script = [[(_box(300, 300, 120), 0.9, "hazmat_tanker", 1), (_box(100 + 30 * k, 400, 60), 0.8, "car", 2)]
+              for k in range(12)]
+    tracked: dict[int, list[float]] = {}
+
+    def on_tracks(camera_id, ts, ids, xyxy):
+        assert camera_id == "C" and xyxy.shape == (len(ids), 4)
+        for track in ids.tolist():
+            tracked.setdefault(track, []).append(ts)
+
+    analyzer = FrameAnalyzer(_Scripted(script), [CameraConfig(id="C", source=SourceConfig(url="x.mp4"))],
+                             on_tracks=on_tracks)
+    batches = _run(analyzer, 12)
+    shown_from = min(b.ts for b in batches if 2 in b.track_id.tolist())
+    assert set(tracked) == {1, 2} and len(tracked[1]) == len(tracked[2]) == 12  # the phantom too
+    assert tracked[2][0] == 1e9 < shown_from  # seen from the first frame, shown once it had moved
+
+
 def test_camera_filters_drop_detections_by_class():
     config = CameraConfig(id="C", source=SourceConfig(url="x.mp4"),
                           filters={"classes": {"car": {"min_area": 5000}}})
