@@ -34,8 +34,8 @@ from collections.abc import Callable, Iterable, Sequence
 from itertools import pairwise
 from pathlib import Path
 
-#: Classes counted as vehicles (the shipped detector's vehicle classes).
-VEHICLES = frozenset({"car", "bus", "truck", "hazmat_tanker"})
+from zhizhi.video.observation import VEHICLES
+
 #: Every class a label may name.
 CLASSES = frozenset({*VEHICLES, "person"})
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov")

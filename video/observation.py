@@ -17,6 +17,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 CLASSES: tuple[str, ...] = ("car", "bus", "truck", "hazmat_tanker", "person")
+#: The vehicle classes: every class but ``person``.
+VEHICLES: frozenset[str] = frozenset(CLASSES) - {"person"}
 
 
 class Observation(BaseModel):

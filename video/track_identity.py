@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from zhizhi.video.observation import VEHICLES
+
 #: First id given to a track made by a split (raw tracker ids stay far below it).
 SPLIT_IDS_FROM = 1_000_000
-VEHICLES = frozenset({"car", "bus", "truck", "hazmat_tanker"})
 
 
 @dataclass

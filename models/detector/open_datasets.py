@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -23,9 +24,6 @@ from pydantic import BaseModel
 
 from zhizhi.models.detector.labelled import IMAGE_SUFFIXES, load_labelled
 from zhizhi.video.observation import CLASSES
-
-#: Names open datasets use for a project class.
-SAME_AS: dict[str, str] = {"car": "car", "bus": "bus", "truck": "truck", "person": "person"}
 
 
 class OpenDataset(BaseModel):
@@ -73,7 +71,7 @@ def lay_out(dataset: OpenDataset, source_dir: Path, out_dir: Path) -> dict[str, 
     """Copy the dataset's images and labels into ``out_dir`` as a labelled folder; counts back."""
     source_dir, out_dir = Path(source_dir), Path(out_dir)
     names = source_names(dataset, source_dir)
-    mapped = {i: SAME_AS[n] for i, n in enumerate(names) if n in SAME_AS}
+    mapped = {i for i, n in enumerate(names) if n in CLASSES}
     if not mapped:
         raise ValueError(f"{dataset.name}: none of its classes {names} is a project class")
     for sub in ("images", "labels"):
@@ -95,17 +93,13 @@ def lay_out(dataset: OpenDataset, source_dir: Path, out_dir: Path) -> dict[str, 
             images += 1
     (out_dir / "labels").mkdir(parents=True, exist_ok=True)
     data = {
-        "names": {i: mapped.get(i, n) for i, n in enumerate(names)},
+        "names": dict(enumerate(names)),
         "drop": [n for i, n in enumerate(names) if i not in mapped],
         "source": dataset.source,
         "licence": dataset.licence,
     }
     (out_dir / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
-    frames = load_labelled([out_dir])
-    boxes: dict[str, int] = {}
-    for frame in frames:
-        for row in frame.rows:
-            boxes[CLASSES[row[0]]] = boxes.get(CLASSES[row[0]], 0) + 1
+    boxes = Counter(CLASSES[row[0]] for frame in load_labelled([out_dir]) for row in frame.rows)
     return {"images": images, **boxes}
 
 

@@ -18,6 +18,7 @@ from numpy.typing import ArrayLike
 
 from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
 from zhizhi.video.masks import FrameMasks, PixelPolygon
+from zhizhi.video.observation import VEHICLES
 
 # The console runs on closed networks: stop ultralytics' import-time DNS probe and any online
 # checks or telemetry unless the operator opted in explicitly.
@@ -99,8 +100,6 @@ def grown(xyxy: np.ndarray, margin: float) -> np.ndarray:
 #: The trackers' distance (1 - overlap x score) above which a pair is not matched: ByteTrack
 #: confirms a new track below 0.7 and follows one below 0.8 (ultralytics' match_thresh).
 WEAK_MATCH = 0.7
-#: Classes that can move more than their own length between analysed frames.
-FAST_CLASSES = frozenset({"car", "bus", "truck", "hazmat_tanker"})
 #: Updates after which a track's Kalman filter knows its speed well enough for the plain overlap.
 YOUNG_UPDATES = 5
 
@@ -163,7 +162,7 @@ class TrackerPool:
             raise DetectorError(f"the tracker's margin must be >= 0, got {margin}")
         self.margin = float(margin)
         plain = {"bytetrack": BYTETracker, "botsort": BOTSORT}[self.cfg.tracker_type]
-        fast = frozenset(i for i, name in enumerate(names) if name in FAST_CLASSES)
+        fast = frozenset(i for i, name in enumerate(names) if name in VEHICLES)
         self._cls = with_buffered_confirmation(plain, self.margin, fast) if self.margin and fast else plain
         self.names = names
         self._trackers: dict[str, Any] = {}

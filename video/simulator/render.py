@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from zhizhi.video.observation import VEHICLES
 from zhizhi.video.simulator.background import draw_prop, render_background
 from zhizhi.video.simulator.camera import PinholeCamera
 from zhizhi.video.simulator.draw import (
@@ -32,7 +33,6 @@ from zhizhi.video.simulator.scene import Site, Zone
 from zhizhi.video.simulator.variation import Lighting, NoiseBank, apply_rain
 
 Float = NDArray[np.float64]
-VEHICLES = frozenset({"car", "bus", "truck", "hazmat_tanker"})
 _OCC_SCALE = 0.25
 PROP_RANGE_M = 600.0
 
