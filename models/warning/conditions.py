@@ -4,12 +4,17 @@ A condition takes a :class:`FrameView` (the frame's located rows of its
 :class:`~zhizhi.bus.messages.frames.ObservationBatch`, with their positions in the metric frame
 of :class:`~models.warning.places.Places`), computes a boolean mask over them with array
 operations, and yields the subjects that meet the rule *now*: ``(track_id, index, details)``, or for area rules
-``(zone name, None, details)`` with the area's position in ``details["_xy"]``. Timing
-(how long, gaps, ending) is the engine's job, the same for every rule.
+``(zone name, None, details)`` with the area's position in ``details["_xy"]``. A rule whose
+condition must hold without a break while its subject is in view (``SpeedingRule.sustained``)
+also yields ``(track_id, index, None)`` for a subject seen and measured that does not meet it
+now: that breaks a run that has not fired yet, where a frame without the subject (a missed
+detection) is only a gap. Timing (how long, gaps, ending) is the engine's job, the same for
+every rule.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -29,7 +34,7 @@ from zhizhi.models.warning.config import (
 )
 from zhizhi.models.warning.places import Places
 
-Hit = tuple[int | str, int | None, dict]
+Hit = tuple[int | str, int | None, dict | None]
 Condition = Callable[["FrameView"], Iterator[Hit]]
 
 
@@ -67,7 +72,7 @@ def _watched(rule, view: FrameView) -> NDArray[np.bool_]:
     return np.isin(objects.cls, rule.classes) & (objects.conf >= rule.min_conf)
 
 
-def _hits(view: FrameView, mask: NDArray[np.bool_], details: Callable[[int], dict]) -> Iterator[Hit]:
+def _hits(view: FrameView, mask: NDArray[np.bool_], details: Callable[[int], dict | None]) -> Iterator[Hit]:
     track_ids = view.objects.track_id
     for i in np.flatnonzero(mask).tolist():
         yield int(track_ids[i]), i, details(i)
@@ -115,8 +120,12 @@ def speeding(rule: SpeedingRule, places: Places) -> Condition:
         for cls, cap in rule.class_limits_kmh.items():
             caps[view.objects.cls == cls] = cap
         limit = np.fmin(limit, caps)  # fmin: a NaN on one side takes the other
-        over = mask & np.isfinite(limit) & (speed > limit * (1.0 + rule.tolerance))
-        return _hits(view, over, lambda i: {"max_speed_kmh": float(speed[i]), "limit_kmh": float(limit[i])})
+        measured = mask & np.isfinite(limit)
+        over = measured & (speed > limit * (1.0 + rule.tolerance))
+        hits = _hits(view, over, lambda i: {"max_speed_kmh": float(speed[i]), "limit_kmh": float(limit[i])})
+        if not rule.sustained:
+            return hits
+        return itertools.chain(hits, _hits(view, measured & ~over, lambda i: None))
 
     return check
 

@@ -159,6 +159,11 @@ class SpeedingRule(_ClassRule):
     class_limits_kmh: dict[str, float] = Field(default_factory=dict, description="Caps per class.")
     tolerance: float = Field(0.1, ge=0, le=1, description="Fraction over the limit tolerated.")
     min_duration_s: float = Field(1.5, gt=0, le=3600)
+    sustained: bool = Field(
+        True,
+        description="Over the limit without a break: a frame that sees the vehicle at or under the limit "
+        "(plus tolerance) starts the count again; frames that miss it are gaps (max_gap_s).",
+    )
 
 
 class WrongWayRule(_ClassRule):

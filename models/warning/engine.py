@@ -104,6 +104,10 @@ class WarningEngine:
             for subject, i, details in condition(view):
                 key = (rule.id, camera_id, subject)
                 timer = self._timers.get(key)
+                if details is None:  # seen, and not meeting it: a run not yet fired starts again
+                    if timer is not None and timer.fired is None:
+                        del self._timers[key]
+                    continue
                 if timer is None or timer.lapsed(ts, rule.max_gap_s):
                     if timer is not None and timer.fired is not None:
                         out.extend(self._end(key, timer))

@@ -177,6 +177,20 @@ def test_speeding_uses_zone_lane_and_class_limits():
     assert run(model, drive(Track(6, "car"), lambda t: (800, 800 + 30 * t, 110.0, 0.0), 8))[0] == []
 
 
+def test_speeding_must_hold_while_the_vehicle_is_seen_missed_frames_are_gaps():
+    """A car at the limit whose far-field readings flicker over it (hazmat-stop scene, issue 16:
+    79.7 km/h read as 82-90 against 80 + 10 %) is not speeding; a car seen over the limit in
+    every frame it is seen is, even when the detector misses it in between."""
+    rule = {"id": "speed", "kind": "speeding", "classes": ["car"], "tolerance": 0.1, "min_duration_s": 1.5}
+    flicker = drive(Track(1, "car"), lambda t: (1.75, -100 + 17 * t, 67.0 if int(t * FPS) % 3 == 2 else 62.0, 0.0), 8)
+    assert run({"rules": [rule]}, flicker)[0] == []  # lane limit 60: 67 is over 66, 62 is not
+    assert [e.rule for e in run({"rules": [{**rule, "sustained": False}]}, flicker)[1]] == ["speeding"]
+    missed = [f for i, f in enumerate(drive(Track(2, "car"), lambda t: (1.75, -100 + 20 * t, 75.0, 0.0), 8))
+              if i % 3 != 2]  # a third of the frames without the car: gaps, not breaks
+    (ended,) = run({"rules": [rule]}, missed)[1]
+    assert ended.details["max_speed_kmh"] == 75.0
+
+
 def test_wrong_way_against_the_lane_only():
     rule = {"id": "ww", "kind": "wrong_way", "classes": ["car"], "min_duration_s": 2}
     model = {"rules": [rule]}
