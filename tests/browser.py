@@ -224,15 +224,17 @@ def open_camera_detail(browser, base: str, username: str, camera: str, *,
 
 
 @contextmanager
-def small_console(data_dir: Path, admin: str) -> Iterator[tuple[str, object]]:
+def small_console(data_dir: Path, admin: str, weights: Path | None = None) -> Iterator[tuple[str, object]]:
     """A console on loopback over a small demo district (24 grids, 4 simulated cameras) whose own
-    worker runs the motion detector (cheap), with ``admin`` a district admin: (base URL, state)."""
+    worker runs the motion detector (cheap), with ``admin`` a district admin: (base URL, state).
+    ``weights``: the configured YOLO weights (what an adaptation starts from), default the shipped."""
     from zhizhi.console.app import create_app
     from zhizhi.console.runtime import Runtime
     from zhizhi.console.settings import DemoSettings, DetectorSettings, Settings
 
     demo = DemoSettings(seed=11, grids=24, towns=3, villages_per_town=2, cameras=4)
-    settings = Settings(data_dir=data_dir, demo=demo, detector=DetectorSettings(kind="motion"))
+    detector = DetectorSettings(kind="motion", **({"weights": weights} if weights is not None else {}))
+    settings = Settings(data_dir=data_dir, demo=demo, detector=detector)
     with Runtime(settings) as runtime:
         state = runtime.state
         state.auth.add_user(admin, "admin", state.jurisdictions.district_code, PASSWORD)
