@@ -108,6 +108,31 @@ _DEFAULT_LIMITS = {
 }
 
 
+class Grouping(BaseModel):
+    """When a warning joins an open alert instead of raising its own (one alert per event).
+
+    A warning of another track, camera or source joins an open alert of the same rule kind
+    whose position lies within ``radius_m`` and which was last seen at most ``window_s``
+    before the warning began; ``radius_m`` 0 turns grouping off for the rule.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    radius_m: float = Field(50.0, ge=0, le=5000, description="Same place: within this distance.")
+    window_s: float = Field(
+        1800.0, ge=0, le=7 * 86400, description="Same time: began at most this long after the alert's last sighting."
+    )
+
+
+_DEFAULT_GROUPING = {
+    # A moving vehicle is seen by the next camera down the road, or reported by BeiDou while a
+    # camera sees it: a wider circle, a shorter time.
+    "speeding": Grouping(radius_m=300.0, window_s=300.0),
+    "wrong_way": Grouping(radius_m=300.0, window_s=300.0),
+    "zone_entry": Grouping(radius_m=100.0, window_s=900.0),
+}
+
+
 class AlertPolicy(BaseModel):
     """Everything the alert service decides by; every field has bounds and a default."""
 
@@ -157,6 +182,13 @@ class AlertPolicy(BaseModel):
     default_event_level: Level = Field(
         Level.VILLAGE, description="Level of a people's report whose category is not listed."
     )
+    grouping: dict[str, Grouping] = Field(
+        default_factory=lambda: dict(_DEFAULT_GROUPING),
+        description="Grouping per rule instance id or rule kind (the id wins).",
+    )
+    default_grouping: Grouping = Field(
+        default_factory=Grouping, description="Grouping of a rule not listed in ``grouping``."
+    )
     suppression: list[SuppressionWindow] = Field(
         default_factory=list, description="Windows in which matching machine warnings raise no alert."
     )
@@ -200,6 +232,13 @@ class AlertPolicy(BaseModel):
         """Seconds allowed for ``category``."""
         return self.time_limits_s.get(category, self.default_time_limit_s)
 
+    def grouping_for(self, rule_id: str | None, rule: str | None) -> Grouping:
+        """How warnings of a rule instance (else its kind) are grouped."""
+        for name in (rule_id, rule):
+            if name is not None and name in self.grouping:
+                return self.grouping[name]
+        return self.default_grouping
+
     def event_severity_for(self, category: str) -> Severity:
         return self.event_severity.get(category, self.default_event_severity)
 
@@ -222,4 +261,4 @@ def _village_or_town(level: Level, what: str) -> Level:
     return level
 
 
-__all__ = ["AlertPolicy", "SuppressionWindow"]
+__all__ = ["AlertPolicy", "Grouping", "SuppressionWindow"]

@@ -52,6 +52,27 @@ class AlertStatus(StrEnum):
 OPEN_STATUSES: tuple[AlertStatus, ...] = tuple(s for s in AlertStatus if s.is_open)
 
 
+class Verdict(StrEnum):
+    """What a closed alert turned out to be: the label the false-alarm loop learns from."""
+
+    FALSE_ALARM = "false_alarm"  # nothing was wrong: the rule should not have fired
+    DUPLICATE = "duplicate"  # the same event as another alert (``duplicate_of``)
+    CONFIRMED = "confirmed"  # a true event, resolved
+
+
+class AlertMember(BaseModel):
+    """One warning folded into an alert: a track of a camera, or a vehicle's telemetry."""
+
+    key: str = Field(description="The warning's key (WarningEvent.key).")
+    source: str = Field(description="video, telemetry ...")
+    camera_id: str | None = None
+    track_id: int | None = None
+    vehicle_id: str | None = None
+    first_ts: float
+    last_ts: float
+    active: bool = True
+
+
 class ActionKind(StrEnum):
     """Kinds of audit entries."""
 
@@ -109,6 +130,13 @@ class Alert(BaseModel):
     reporter: str | None = None
     channel: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    members: list[AlertMember] = Field(
+        default_factory=list, description="Every warning (track, camera, source) folded into it."
+    )
+    track_ids: list[int] = Field(default_factory=list, description="Every track id folded into it.")
+    sources: list[str] = Field(default_factory=list, description="Every source that reported it.")
+    verdict: Verdict | None = Field(None, description="What it turned out to be, once closed or resolved.")
+    duplicate_of: str | None = Field(None, description="The alert this one duplicates.")
     created_ts: float
     updated_ts: float
     version: int = Field(0, ge=0, description="Bumped by every stored change (optimistic locking).")
@@ -201,9 +229,11 @@ __all__ = [
     "ActionKind",
     "Alert",
     "AlertAction",
+    "AlertMember",
     "AlertStatus",
     "Channel",
     "EventReport",
     "Evidence",
     "Severity",
+    "Verdict",
 ]

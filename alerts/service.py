@@ -9,6 +9,12 @@
    ``last_ts``, ``active``, cameras (union), details (merged), severity (only ever upwards; an
    upgrade also moves the assignee up to the new severity's level, never down). Never a second
    alert for an open key: the store's unique index guarantees it even across processes.
+   **group**: a warning of a new key (another track after an id switch, another camera, the
+   vehicle's own BeiDou reports) joins an open alert of the same rule kind at the same place
+   (:class:`~alerts.policy.Grouping`: metres and seconds per rule) — of the same rule
+   instance, or of the same kind from another source — unless both name different vehicles.
+   It becomes one of the alert's ``members``; ``track_ids``, ``sources``, cameras and details
+   grow, the alert is ``active`` while any member is. Its key then finds that alert directly.
 3. **suppression**: a warning matching a policy window raises no new alert (counted in
    ``suppressed`` and logged). Windows do not touch alerts already open.
 4. **cooldown**: a key whose alert was resolved or closed less than ``cooldown_s`` ago (by the
@@ -42,17 +48,21 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
-from zhizhi.alerts.lifecycle import check_transition
+from zhizhi.alerts.labels import AlertLabel
+from zhizhi.alerts.lifecycle import NoteRequired, check_transition
 from zhizhi.alerts.policy import AlertPolicy
 from zhizhi.alerts.record import (
     SYSTEM_ACTOR,
     ActionKind,
     Alert,
     AlertAction,
+    AlertMember,
     AlertStatus,
     EventReport,
+    Verdict,
 )
 from zhizhi.alerts.store import AlertStore, DuplicateOpenKey, StaleAlert
 from zhizhi.bus import Bus, Topic
@@ -66,6 +76,7 @@ from zhizhi.gis.codes import (
 )
 from zhizhi.gis.crs import convert
 from zhizhi.gis.jurisdiction import Location
+from zhizhi.gis.metric import geodesic_distance_m
 from zhizhi.layers.ids import new_alert_id
 from zhizhi.layers.scope import Scope
 from zhizhi.models.warning.record import Severity, WarningEvent
@@ -73,6 +84,21 @@ from zhizhi.models.warning.record import Severity, WarningEvent
 log = logging.getLogger(__name__)
 
 Locate = Callable[[float, float], Location | None]
+#: An alert's rule parameters and its camera's configuration (or ``None``), for its label.
+Describe = Callable[[Alert], tuple[dict[str, Any], dict[str, Any] | None]]
+
+
+class BulkAction(StrEnum):
+    """What the board does to a group of alerts at once."""
+
+    ACKNOWLEDGE = "acknowledge"
+    CLOSE_DUPLICATE = "close_duplicate"
+    CLOSE_FALSE_ALARM = "close_false_alarm"
+
+
+def _with_verdict(note: str, verdict: Verdict | None) -> str:
+    """The audit note of a closing with a verdict: ``[false_alarm] why``."""
+    return note if verdict is None else f"[{verdict}] {note}".rstrip()
 ScopeLike = Scope | str | None
 # How far in the future a reported occurred_at may lie (clock skew of phones and PCs).
 FUTURE_SKEW_S = 300.0
@@ -149,7 +175,9 @@ class AlertService:
 
     ``locate(lon, lat)`` gives a WGS-84 point's :class:`~gis.jurisdiction.Location` or
     ``None`` outside the district; ``district`` is the district's code (assignee of alerts that
-    cannot be located); ``clock`` gives "now" in epoch seconds (tests pass a fake one).
+    cannot be located); ``clock`` gives "now" in epoch seconds (tests pass a fake one);
+    ``describe(alert)`` gives the rule's parameters and the camera's configuration a verdict's
+    label keeps (the console's running models and camera registry).
     """
 
     def __init__(
@@ -161,12 +189,14 @@ class AlertService:
         policy: AlertPolicy | None = None,
         *,
         district: str,
+        describe: Describe | None = None,
     ) -> None:
         self.store = store
         self.locate = locate
         self.bus = bus
         self.clock = clock
         self.policy = policy or AlertPolicy()
+        self.describe = describe
         self.district = validate_code(district)
         if level_of(self.district) != Level.DISTRICT:
             raise InvalidCodeError(f"{district} is not a district code")
@@ -188,9 +218,14 @@ class AlertService:
 
     def _ingest(self, w: WarningEvent) -> Alert | None:
         now = self.clock()
+        joined = self.store.open_joined(w.key)
+        if joined is not None:
+            return self._absorb(joined, w, now)
         existing = self.store.latest_by_key(w.key)
-        if existing is not None and existing.is_open:
-            return self._absorb(existing, w, now)
+        if w.active or existing is None:
+            group = self._group_of(w)
+            if group is not None:
+                return self._absorb(group, w, now)
         location = self.locate(w.lon, w.lat)
         grid = location.grid if location else None
         window = self.policy.suppressing(w.rule, w.rule_id, w.rule, grid, w.last_ts)
@@ -241,6 +276,9 @@ class AlertService:
             assignee_unit=assignee,
             deadline_ts=now + self.policy.time_limit(w.rule),
             details=_clean(w.details),
+            members=[_member(w)],
+            track_ids=[w.track_id] if w.track_id is not None else [],
+            sources=[w.source],
             created_ts=now,
             updated_ts=now,
         )
@@ -253,16 +291,53 @@ class AlertService:
         self._publish(alert, ["new"])
         return alert
 
+    def _group_of(self, w: WarningEvent) -> Alert | None:
+        """The open alert this warning of a new key belongs to (same rule, place and time)."""
+        grouping = self.policy.grouping_for(w.rule_id, w.rule)
+        if w.rule is None or grouping.radius_m <= 0:
+            return None
+        vehicle = _vehicle_of(w.details)
+        best: tuple[float, Alert] | None = None
+        for alert in self.store.open_near(w.rule, w.lon, w.lat, grouping.radius_m, w.first_ts - grouping.window_s):
+            if alert.rule_id != w.rule_id and w.source in (alert.sources or [alert.source]):
+                continue  # another rule instance of the same source: its own alert
+            other = _vehicle_of(alert.details)
+            if vehicle is not None and other is not None and vehicle != other:
+                continue  # two registered vehicles side by side are two events
+            distance = float(geodesic_distance_m(alert.lon, alert.lat, w.lon, w.lat))
+            if distance <= grouping.radius_m and (best is None or distance < best[0]):
+                best = (distance, alert)
+        if best is None:
+            return None
+        self.counters["grouped"] += 1
+        return best[1]
+
     def _absorb(self, alert: Alert, w: WarningEvent, now: float) -> Alert:
-        """Fold a repeated warning into its open alert."""
+        """Fold a warning into its open alert: a repeat of a member, or a new member."""
         working = alert.model_copy(deep=True)
         notes: list[str] = []
         actions: list[AlertAction] = []
         events = ["updated"]
+        if not working.members:  # stored before alerts had members
+            working.members = [_member_of_alert(working)]
+            working.sources = working.sources or [working.source]
+        member = next((m for m in working.members if m.key == w.key), None)
+        if member is None:
+            member = _member(w)
+            working.members = _capped([*working.members, member])
+            notes.append("joined by " + _describe(w))
+        elif w.last_ts >= member.last_ts:
+            member.last_ts, member.active = w.last_ts, w.active
+        member.first_ts = min(member.first_ts, w.first_ts)
+        if w.track_id is not None and w.track_id not in working.track_ids:
+            working.track_ids = [*working.track_ids, w.track_id]
+        if w.source not in working.sources:
+            working.sources = [*working.sources, w.source]
+        active = any(m.active for m in working.members)
+        if working.active != active:
+            notes.append("condition ended" if not active else "condition active again")
+            working.active = active
         if w.last_ts >= working.last_ts:
-            if working.active != w.active:
-                notes.append("condition ended" if not w.active else "condition active again")
-            working.active = w.active
             working.last_ts = w.last_ts
             if (w.lon, w.lat) != (alert.lon, alert.lat):
                 working.details["last_position"] = [w.lon, w.lat]
@@ -381,26 +456,135 @@ class AlertService:
     # --- lifecycle --------------------------------------------------------------------------
 
     def transition(
-        self, alert_id: str, to: AlertStatus | str, actor: str, note: str = "", scope: ScopeLike = None
+        self, alert_id: str, to: AlertStatus | str, actor: str, note: str = "", scope: ScopeLike = None,
+        *, verdict: Verdict | str | None = None, duplicate_of: str | None = None,
     ) -> Alert:
-        """Move an alert to status ``to`` (see :mod:`alerts.lifecycle`), recording who and why."""
+        """Move an alert to status ``to`` (see :mod:`alerts.lifecycle`), recording who and why.
+
+        Closing may say what the alert was: ``verdict`` ``false_alarm`` (the note must say why)
+        or ``duplicate`` (of the open alert ``duplicate_of``, which takes over its members).
+        Resolving is a ``confirmed`` event. Each verdict is stored as a label
+        (:mod:`alerts.labels`) with what a backtest needs to replay the case.
+        """
+        verdict = Verdict(verdict) if verdict is not None else None
+        if verdict == Verdict.DUPLICATE:
+            if duplicate_of is None:
+                raise InvalidReport("closing as duplicate needs duplicate_of: the alert it repeats")
+            return self._close_duplicate(alert_id, duplicate_of, actor, note, scope)
+        if verdict is not None and AlertStatus(to) != AlertStatus.CLOSED:
+            raise InvalidReport(f"a verdict ({verdict}) goes with closing, not with {to}")
+        if verdict == Verdict.FALSE_ALARM and not note.strip():
+            raise NoteRequired("closing as a false alarm needs a note saying why")
 
         def change(alert: Alert, now: float):
             target = check_transition(alert.status, to, note)
             action = AlertAction(
                 alert_id=alert.id, ts=now, actor=actor, action=ActionKind.TRANSITION,
-                from_status=alert.status, to_status=target, unit=alert.assignee_unit, note=note,
+                from_status=alert.status, to_status=target, unit=alert.assignee_unit,
+                note=_with_verdict(note, verdict),
             )
             alert.status = target
             if not target.is_open:
                 alert.done_ts = now
+                if verdict is not None:
+                    alert.verdict = verdict
+                elif target == AlertStatus.RESOLVED:
+                    alert.verdict = Verdict.CONFIRMED
             elif target == AlertStatus.REOPENED:
                 alert.done_ts = None
+                alert.verdict = alert.duplicate_of = None
                 alert.deadline_ts = now + self.policy.time_limit(alert.category)
                 alert.reminded_ts = alert.supervised_ts = None
             return [action], ["transition"]
 
-        return self._mutate(alert_id, scope, change)
+        return self._mutate(alert_id, scope, change, label_actor=actor, label_note=note)
+
+    def _close_duplicate(
+        self, alert_id: str, duplicate_of: str, actor: str, note: str, scope: ScopeLike
+    ) -> Alert:
+        """Close ``alert_id`` as a duplicate of the open ``duplicate_of``, which takes over its
+        members (tracks, cameras, sources), so their later warnings join it."""
+        if duplicate_of == alert_id:
+            raise InvalidReport("an alert cannot duplicate itself")
+        with self._lock:
+            target = self.get(duplicate_of, scope)
+            if not target.is_open:
+                raise AlertConflict(f"alert {duplicate_of} is {target.status}: keep an open alert, close the others")
+            why = note or f"duplicate of {duplicate_of}"
+
+            def close(alert: Alert, now: float):
+                to = check_transition(alert.status, AlertStatus.CLOSED, why)
+                action = AlertAction(
+                    alert_id=alert.id, ts=now, actor=actor, action=ActionKind.TRANSITION,
+                    from_status=alert.status, to_status=to, unit=alert.assignee_unit,
+                    note=_with_verdict(why, Verdict.DUPLICATE) + f" (of {duplicate_of})",
+                )
+                alert.status, alert.done_ts = to, now
+                alert.verdict, alert.duplicate_of = Verdict.DUPLICATE, duplicate_of
+                return [action], ["transition"]
+
+            closed = self._mutate(alert_id, scope, close, label_actor=actor, label_note=why)
+
+            def take_over(alert: Alert, now: float):
+                if not alert.is_open:
+                    return None
+                known = {m.key for m in alert.members} or {alert.key}
+                alert.members = _capped(
+                    [*(alert.members or [_member_of_alert(alert)]),
+                     *(m for m in (closed.members or [_member_of_alert(closed)]) if m.key not in known)]
+                )
+                alert.track_ids = [*alert.track_ids, *(t for t in closed.track_ids if t not in alert.track_ids)]
+                alert.sources = _union(alert.sources or [alert.source], list(closed.sources))
+                alert.cameras = _union(alert.cameras, list(closed.cameras))
+                alert.first_ts = min(alert.first_ts, closed.first_ts)
+                alert.last_ts = max(alert.last_ts, closed.last_ts)
+                action = AlertAction(
+                    alert_id=alert.id, ts=now, actor=actor, action=ActionKind.UPDATE,
+                    unit=alert.assignee_unit, note=f"took over duplicate {closed.id}",
+                )
+                return [action], ["updated"]
+
+            self._mutate(duplicate_of, None, take_over)
+            return closed
+
+    def bulk(
+        self, alert_ids: list[str], action: BulkAction | str, actor: str, note: str = "",
+        scope: ScopeLike = None, *, duplicate_of: str | None = None,
+    ) -> tuple[list[Alert], list[tuple[str, AlertError | ValueError]]]:
+        """One action on many alerts, each as its own request would be: (done, failed with why)."""
+        action = BulkAction(action)
+        if action == BulkAction.CLOSE_FALSE_ALARM and not note.strip():
+            raise NoteRequired("closing as false alarms needs a note saying why")
+        if action == BulkAction.CLOSE_DUPLICATE and duplicate_of is None:
+            raise InvalidReport("closing as duplicates needs duplicate_of: the alert they repeat")
+        done: list[Alert] = []
+        failed: list[tuple[str, AlertError | ValueError]] = []
+        for alert_id in dict.fromkeys(alert_ids):
+            try:
+                if action == BulkAction.ACKNOWLEDGE:
+                    done.append(self.transition(alert_id, AlertStatus.ACKNOWLEDGED, actor, note, scope))
+                elif action == BulkAction.CLOSE_FALSE_ALARM:
+                    done.append(self.transition(
+                        alert_id, AlertStatus.CLOSED, actor, note, scope, verdict=Verdict.FALSE_ALARM))
+                elif alert_id != duplicate_of:
+                    done.append(self.transition(
+                        alert_id, AlertStatus.CLOSED, actor, note, scope,
+                        verdict=Verdict.DUPLICATE, duplicate_of=duplicate_of))
+            except (AlertError, ValueError) as exc:
+                failed.append((alert_id, exc))
+        return done, failed
+
+    def false_alarm_rates(self, scope: ScopeLike = None, *, since: float) -> list[dict[str, Any]]:
+        """Per rule and camera, how many machine alerts raised since ``since`` were closed as
+        false alarms: ``{rule, rule_id, camera_id, alerts, false_alarms, rate}``, highest rate
+        (then count) first."""
+        rows = self.store.verdict_counts(scope, since)
+        out = [
+            {"rule": rule, "rule_id": rule_id, "camera_id": camera, "alerts": total,
+             "false_alarms": false, "rate": round(false / total, 4) if total else 0.0}
+            for (rule, rule_id, camera), (total, false) in rows.items()
+        ]
+        return sorted(out, key=lambda r: (-r["rate"], -r["false_alarms"], -r["alerts"], str(r["rule_id"])))
 
     def escalate(self, alert_id: str, actor: str, note: str = "", scope: ScopeLike = None) -> Alert:
         """Move the assignee one tier up (grid/village -> town -> district); refused at the top."""
@@ -530,14 +714,26 @@ class AlertService:
                 f"above it may {what} it"
             )
 
-    def _mutate(self, alert_id: str, scope: ScopeLike, change: Change) -> Alert:
-        alert, _ = self._apply(alert_id, scope, change, None)
+    def _mutate(
+        self, alert_id: str, scope: ScopeLike, change: Change, *,
+        label_actor: str | None = None, label_note: str = "",
+    ) -> Alert:
+        alert, _ = self._apply(alert_id, scope, change, None, label_actor=label_actor, label_note=label_note)
         return alert
 
+    def _label(self, before: Alert, after: Alert, actor: str | None, note: str, now: float) -> AlertLabel | None:
+        """The label a change gives, if it set a verdict on a machine alert."""
+        if actor is None or after.verdict is None or after.verdict == before.verdict or after.rule is None:
+            return None
+        params, camera = self.describe(after) if self.describe is not None else ({}, None)
+        return AlertLabel.of_alert(after, after.verdict, note=note, actor=actor, ts=now, params=params, camera=camera)
+
     def _apply(
-        self, alert_id: str, scope: ScopeLike, change: Change, now: float | None
+        self, alert_id: str, scope: ScopeLike, change: Change, now: float | None, *,
+        label_actor: str | None = None, label_note: str = "",
     ) -> tuple[Alert, list[AlertAction]]:
-        """Read, change, store with the audit entries, publish; retried when a writer races."""
+        """Read, change, store with the audit entries (and a verdict's label), publish; retried
+        when a writer races."""
         with self._lock:
             for _ in range(_ATTEMPTS):
                 alert = self.get(alert_id, scope)
@@ -548,8 +744,9 @@ class AlertService:
                     return alert, []
                 actions, events = result
                 working.updated_ts = at
+                label = self._label(alert, working, label_actor, label_note, at)
                 try:
-                    stored = self.store.update(working, actions)
+                    stored = self.store.update(working, actions, label=label)
                 except StaleAlert:
                     continue
                 except DuplicateOpenKey:
@@ -572,6 +769,45 @@ class AlertService:
                 log.exception("publishing alert %s (%s) failed", alert.id, event)
 
 
+#: At most this many members are listed on one alert (the first and the newest; their keys all
+#: stay in the store's key table, so a dropped member's warnings still find the alert).
+MAX_MEMBERS = 50
+
+
+def _member(w: WarningEvent) -> AlertMember:
+    return AlertMember(
+        key=w.key, source=w.source, camera_id=w.camera_id, track_id=w.track_id,
+        vehicle_id=_vehicle_of(w.details), first_ts=w.first_ts, last_ts=w.last_ts, active=w.active,
+    )
+
+
+def _member_of_alert(alert: Alert) -> AlertMember:
+    return AlertMember(
+        key=alert.key, source=alert.source, camera_id=alert.camera_id, track_id=alert.track_id,
+        vehicle_id=_vehicle_of(alert.details), first_ts=alert.first_ts, last_ts=alert.last_ts,
+        active=alert.active,
+    )
+
+
+def _capped(members: list[AlertMember]) -> list[AlertMember]:
+    if len(members) <= MAX_MEMBERS:
+        return members
+    return [members[0], *members[len(members) - MAX_MEMBERS + 1:]]
+
+
+def _vehicle_of(details: dict[str, Any]) -> str | None:
+    vehicle = details.get("vehicle_id")
+    return str(vehicle) if vehicle else None
+
+
+def _describe(w: WarningEvent) -> str:
+    """How the audit trail names a joining warning."""
+    if w.source == "telemetry":
+        return f"telemetry of {_vehicle_of(w.details) or 'a vehicle'}"
+    what = f"track {w.track_id}" if w.track_id is not None else "a warning"
+    return f"{what} of {w.camera_id}" if w.camera_id else what
+
+
 def _union(first: list[str], more: list[str | None]) -> list[str]:
     """``first`` then the new non-empty entries of ``more``, in order, without repeats."""
     out = list(first)
@@ -587,6 +823,8 @@ __all__ = [
     "AlertNotFound",
     "AlertPolicy",
     "AlertService",
+    "BulkAction",
+    "Describe",
     "InvalidReport",
     "Locate",
     "NotResponsible",

@@ -17,6 +17,7 @@ busy timeout on every connection).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -34,6 +35,8 @@ from sqlalchemy import (
     Table,
     Text,
     and_,
+    case,
+    func,
     insert,
     or_,
     select,
@@ -43,6 +46,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from zhizhi.alerts.labels import AlertLabel, labels_table
 from zhizhi.alerts.record import OPEN_STATUSES, Alert, AlertAction, AlertStatus
 from zhizhi.gis.codes import CODE_LENGTH
 from zhizhi.layers.db import migrate
@@ -87,6 +91,11 @@ alerts_table = Table(
     Column("reporter", String(100)),
     Column("channel", String(32)),
     Column("details", JSON, nullable=False),
+    Column("members", JSON, nullable=False),
+    Column("track_ids", JSON, nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("verdict", String(16)),
+    Column("duplicate_of", String(16)),
     Column("created_ts", Float, nullable=False),
     Column("updated_ts", Float, nullable=False),
     Column("version", Integer, nullable=False),
@@ -115,7 +124,17 @@ actions_table = Table(
     Column("note", Text, nullable=False),
 )
 
+# Every warning key folded into an alert (its own key too): where a later warning of a key finds
+# the alert it joined.
+keys_table = Table(
+    "alert_keys",
+    metadata,
+    Column("alert_id", String(16), ForeignKey("alerts.id", ondelete="CASCADE"), primary_key=True),
+    Column("key", String(300), primary_key=True, index=True),
+)
+
 _A = alerts_table.c
+_K = keys_table.c
 
 
 class StaleAlert(RuntimeError):
@@ -165,6 +184,7 @@ class AlertStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(alerts_table).values(_row(alert)))
+                self._add_keys(conn, alert)
                 self._add_actions(conn, actions)
         except IntegrityError as exc:
             if alert.is_open and self.open_by_key(alert.key) is not None:
@@ -172,10 +192,13 @@ class AlertStore:
             raise
         return alert
 
-    def update(self, alert: Alert, actions: Sequence[AlertAction] = ()) -> Alert:
+    def update(
+        self, alert: Alert, actions: Sequence[AlertAction] = (), *, label: AlertLabel | None = None
+    ) -> Alert:
         """Store ``alert`` (read at ``alert.version``) and its new audit entries together.
 
-        Returns the alert at its new version; :class:`StaleAlert` when the stored version is no
+        Returns the alert at its new version (``label``, a verdict given by the change, is
+        stored in the same transaction); :class:`StaleAlert` when the stored version is no
         longer the one read, :class:`DuplicateOpenKey` when reopening collides with an open
         alert of the same key.
         """
@@ -191,12 +214,22 @@ class AlertStore:
                 )
                 if done.rowcount != 1:
                     raise StaleAlert(f"alert {alert.id} changed since version {alert.version}")
+                self._add_keys(conn, stored)
                 self._add_actions(conn, actions)
+                if label is not None:
+                    conn.execute(insert(labels_table).values(label.model_dump(mode="json", exclude={"id"})))
         except IntegrityError as exc:
             if stored.is_open and self.open_by_key(stored.key) is not None:
                 raise DuplicateOpenKey(f"an open alert with key {alert.key!r} exists") from exc
             raise
         return stored
+
+    def _add_keys(self, conn: Connection, alert: Alert) -> None:
+        keys = {alert.key, *(m.key for m in alert.members)}
+        known = set(conn.execute(select(_K.key).where(_K.alert_id == alert.id)).scalars())
+        fresh = sorted(keys - known)
+        if fresh:
+            conn.execute(insert(keys_table), [{"alert_id": alert.id, "key": k} for k in fresh])
 
     def _add_actions(self, conn: Connection, actions: Sequence[AlertAction]) -> None:
         for action in actions:
@@ -228,6 +261,38 @@ class AlertStore:
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         return None if row is None else _alert(row)
+
+    def open_joined(self, key: str) -> Alert | None:
+        """The open alert a warning key was folded into (its own key or a joined one), if any."""
+        query = (
+            select(alerts_table)
+            .join(keys_table, _K.alert_id == _A.id)
+            .where(_K.key == key, _A.status.in_(_OPEN))
+            .order_by(_A.created_ts.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return None if row is None else _alert(row)
+
+    def open_near(
+        self, category: str, lon: float, lat: float, radius_m: float, since: float
+    ) -> list[Alert]:
+        """Open machine alerts of ``category`` last seen at or after ``since`` whose position lies
+        in the box of ``radius_m`` around (``lon``, ``lat``): candidates for grouping (the
+        caller measures the exact distance)."""
+        dlat = radius_m / 111_000.0
+        dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+        query = select(alerts_table).where(
+            _A.status.in_(_OPEN),
+            _A.rule.is_not(None),
+            _A.category == category,
+            _A.last_ts >= since,
+            _A.lat.between(lat - dlat, lat + dlat),
+            _A.lon.between(lon - dlon, lon + dlon),
+        ).order_by(_A.created_ts)
+        with self.engine.connect() as conn:
+            return [_alert(r) for r in conn.execute(query)]
 
     def latest_by_key(self, key: str) -> Alert | None:
         """The open alert of a key, else the one most recently resolved or closed."""
@@ -271,6 +336,20 @@ class AlertStore:
         with self.engine.connect() as conn:
             return [_alert(r) for r in conn.execute(query)]
 
+    def verdict_counts(
+        self, scope: Scope | str | None, since: float
+    ) -> dict[tuple[str | None, str | None, str | None], tuple[int, int]]:
+        """Machine alerts created since ``since`` that ``scope`` may see, per (rule, rule_id,
+        camera): (how many, how many closed as false alarms)."""
+        false = func.sum(case((_A.verdict == "false_alarm", 1), else_=0))
+        query = (
+            select(_A.rule, _A.rule_id, _A.camera_id, func.count(), false)
+            .where(scope_clause(scope), _A.rule.is_not(None), _A.created_ts >= since)
+            .group_by(_A.rule, _A.rule_id, _A.camera_id)
+        )
+        with self.engine.connect() as conn:
+            return {(r[0], r[1], r[2]): (int(r[3]), int(r[4] or 0)) for r in conn.execute(query)}
+
     def overdue(self, now: float) -> list[Alert]:
         """Open alerts past their deadline that still lack a reminder or a supervision order."""
         query = (
@@ -287,4 +366,12 @@ class AlertStore:
             return [_alert(r) for r in conn.execute(query)]
 
 
-__all__ = ["AlertStore", "DuplicateOpenKey", "StaleAlert", "actions_table", "alerts_table", "scope_clause"]
+__all__ = [
+    "AlertStore",
+    "DuplicateOpenKey",
+    "StaleAlert",
+    "actions_table",
+    "alerts_table",
+    "keys_table",
+    "scope_clause",
+]

@@ -33,6 +33,7 @@ from zhizhi.alerts.service import AlertService
 from zhizhi.alerts.store import AlertStore
 from zhizhi.alerts.watch import DeadlineWatch
 from zhizhi.bus import Bus, Cancellable, Topic
+from zhizhi.console.alert_labels import describe_alerts
 from zhizhi.console.auth import AuthService, AuthStore
 from zhizhi.console.cameras import CAMERA_POLL_S, RegistryWorker, open_camera_registry
 from zhizhi.console.hierarchy import HierarchyWatch, apply_hierarchy
@@ -184,6 +185,7 @@ class Runtime(Lifecycle):
         )
         state.incidents.compute = state.incident_impact.compute
         state.incidents.scope_of = state.scope_for  # readers given by code are cut by their area
+        state.alerts.describe = describe_alerts(state)  # what a verdict's label keeps
         self.state = state
 
     def stop_services(self) -> None:

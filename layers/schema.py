@@ -32,6 +32,7 @@ STORE_MODULES: tuple[str, ...] = (
     "zhizhi.layers.camera_calibrations",
     "zhizhi.models.versions.store",
     "zhizhi.alerts.store",
+    "zhizhi.alerts.labels",
     "zhizhi.alerts.incidents.store",
     "zhizhi.console.auth.store",
 )

@@ -73,6 +73,17 @@ class AlertEvent(BusMessage):
     reporter: str | None = Field(None, description="Who reported it.")
     channel: str | None = Field(None, description="Reporting channel: hotline, grid_worker, app, iot.")
     details: dict[str, Any] = Field(default_factory=dict, description="Rule-specific details.")
+    members: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Every warning folded into it: key, source, camera_id, track_id, vehicle_id, "
+        "first_ts, last_ts, active.",
+    )
+    track_ids: list[int] = Field(default_factory=list, description="Every track id folded into it.")
+    sources: list[str] = Field(default_factory=list, description="Every source that reported it.")
+    verdict: Literal["false_alarm", "duplicate", "confirmed"] | None = Field(
+        None, description="What it turned out to be, once closed or resolved."
+    )
+    duplicate_of: str | None = Field(None, description="The alert this one duplicates.")
     created_ts: float = Field(description="When the alert was opened.")
     updated_ts: float = Field(description="When it last changed.")
 

@@ -23,6 +23,15 @@ Filters of the list: ``status`` and ``severity`` may be repeated (``?status=new&
 or comma-separated (``?status=new,acknowledged``); ``since``/``until`` bound ``last_ts`` (epoch
 seconds, inclusive); newest ``last_ts`` first; ``limit`` (1-1000, default 100) and ``offset``.
 
+Verdicts and groups: ``POST .../transition`` with ``to: closed`` may carry ``verdict``
+(``false_alarm``, which needs a note, or ``duplicate`` with ``duplicate_of``, the open alert
+that takes over its tracks); resolving is a confirmed event. Each verdict is stored as a label
+the analyst backtests against (``zhizhi backtest --dataset labels:false-alarms``).
+``POST /api/alerts/bulk`` does one action (acknowledge, close_duplicate, close_false_alarm) on
+many alerts, each as its own request would, and lists the ones it could not act on with their
+status. ``GET /api/alerts/false-alarm-rates?days=7`` counts, per rule and camera, the machine
+alerts of the period and how many were false alarms.
+
 ``GET /api/alerts/lifecycle`` is the state machine of :mod:`alerts.lifecycle` for the pages (the
 wall's board offers the moves it allows): the same for every logged-in user, no alert in it.
 """
@@ -41,6 +50,7 @@ from zhizhi.alerts.service import (
     AlertConflict,
     AlertError,
     AlertNotFound,
+    BulkAction,
     NotResponsible,
 )
 from zhizhi.console.api.deps import (
@@ -54,6 +64,7 @@ from zhizhi.console.api.deps import (
 from zhizhi.console.auth import Permission
 from zhizhi.gis.codes import CODE_PATTERN
 from zhizhi.layers import Scope
+from zhizhi.layers.ids import ALERT_ID
 from zhizhi.models.warning.record import Severity
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
@@ -70,11 +81,49 @@ MayAct = [Depends(require(Permission.ALERTS_ACT))]
 Note = Annotated[str, Field(max_length=2000, description="Why; shown in the audit trail.")]
 
 
+AlertId = Annotated[str, Field(pattern=ALERT_ID.pattern, description="An alert's id.")]
+
+
 class TransitionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: AlertStatus
     note: Note = ""
+    verdict: Literal["false_alarm", "duplicate"] | None = Field(
+        None, description="With to=closed: what the alert was (false_alarm needs a note)."
+    )
+    duplicate_of: AlertId | None = Field(None, description="With verdict duplicate: the open alert it repeats.")
+
+
+class BulkBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[AlertId] = Field(min_length=1, max_length=500, description="The alerts to act on.")
+    action: BulkAction
+    note: Note = ""
+    duplicate_of: AlertId | None = Field(
+        None, description="close_duplicate: the alert the others repeat (it stays open)."
+    )
+
+
+class BulkFailure(BaseModel):
+    id: str
+    status: int = Field(description="The HTTP status the single-alert request would have answered.")
+    detail: str
+
+
+class BulkResult(BaseModel):
+    done: list[dict[str, Any]] = Field(description="The alerts as they are after the action.")
+    failed: list[BulkFailure]
+
+
+class FalseAlarmRate(BaseModel):
+    rule: str | None
+    rule_id: str | None
+    camera_id: str | None
+    alerts: int = Field(description="Machine alerts raised in the period.")
+    false_alarms: int = Field(description="Of them, closed as false alarms.")
+    rate: float = Field(ge=0, le=1)
 
 
 class EscalateBody(BaseModel):
@@ -90,6 +139,17 @@ class HandDownBody(BaseModel):
     note: Note = ""
 
 
+def error_status(exc: AlertError | ValueError) -> int:
+    """The HTTP status of a service refusal."""
+    if isinstance(exc, AlertNotFound):
+        return 404
+    if isinstance(exc, IllegalTransition | AlertConflict):
+        return 409
+    if isinstance(exc, NotResponsible):
+        return 403
+    return 422
+
+
 def alert_error_response(exc: AlertError | ValueError) -> JSONResponse:
     """A service refusal as its HTTP answer (see the module docstring)."""
     if isinstance(exc, IllegalTransition):
@@ -102,14 +162,7 @@ def alert_error_response(exc: AlertError | ValueError) -> JSONResponse:
                 "allowed": list(exc.allowed),
             },
         )
-    status = 422
-    if isinstance(exc, AlertNotFound):
-        status = 404
-    elif isinstance(exc, AlertConflict):
-        status = 409
-    elif isinstance(exc, NotResponsible):
-        status = 403
-    return JSONResponse(status_code=status, content={"detail": str(exc)})
+    return JSONResponse(status_code=error_status(exc), content={"detail": str(exc)})
 
 
 def _choices(values: list[str] | None, enum: type, name: str) -> list[str] | None:
@@ -183,6 +236,36 @@ def lifecycle(principal: CurrentPrincipal) -> Lifecycle:
     return LIFECYCLE
 
 
+@router.get("/false-alarm-rates")
+def false_alarm_rates(
+    state: State,
+    scope: RequestScope,
+    days: Annotated[float, Query(gt=0, le=90, description="How many days back.")] = 7.0,
+) -> list[FalseAlarmRate]:
+    """Per rule and camera, the machine alerts of the last ``days`` and how many of them were
+    closed as false alarms, highest rate first (within the caller's jurisdiction)."""
+    since = state.alerts.clock() - days * 86400
+    return [FalseAlarmRate(**row) for row in state.alerts.false_alarm_rates(scope, since=since)]
+
+
+@router.post("/bulk", dependencies=MayAct)
+def bulk(state: State, scope: RequestScope, actor: Actor, body: BulkBody):
+    """One action on a group of alerts: acknowledge them all, close them as duplicates of one
+    (``duplicate_of`` stays open and takes over their tracks), or close them as false alarms
+    (a note is required: 422 without). Each alert is handled as its own request would be; the
+    ones that cannot be are listed in ``failed`` with that request's status."""
+    try:
+        done, failed = state.alerts.bulk(
+            body.ids, body.action, actor, body.note, scope=scope, duplicate_of=body.duplicate_of
+        )
+    except (AlertError, NoteRequired) as exc:
+        return alert_error_response(exc)
+    return BulkResult(
+        done=[a.to_message() for a in done],
+        failed=[BulkFailure(id=i, status=error_status(e), detail=str(e)) for i, e in failed],
+    )
+
+
 @router.get("/{alert_id}")
 def read_alert(state: State, scope: RequestScope, alert_id: str):
     """The alert with its audit trail (``history``, oldest first)."""
@@ -229,7 +312,9 @@ def read_evidence(
 def transition(state: State, scope: RequestScope, actor: Actor, alert_id: str, body: TransitionBody):
     """Move the alert to ``to``; 409 with the allowed targets when the move is illegal."""
     try:
-        return state.alerts.transition(alert_id, body.to, actor, body.note, scope=scope).to_message()
+        return state.alerts.transition(
+            alert_id, body.to, actor, body.note, scope=scope, verdict=body.verdict, duplicate_of=body.duplicate_of
+        ).to_message()
     except (AlertError, IllegalTransition, NoteRequired) as exc:
         return alert_error_response(exc)
 

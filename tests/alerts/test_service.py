@@ -235,7 +235,9 @@ def test_suppression_by_category_leaves_open_alerts_alone(tmp_path, clock):
     alert = service.ingest(warning(GRID))
     updated = service.ingest(warning(GRID, last=T0 + 150))
     assert updated.id == alert.id and updated.last_ts == T0 + 150
-    assert service.ingest(warning(GRID, track=99, last=T0 + 150)) is None
+    joined = service.ingest(warning(GRID, track=99, last=T0 + 150))  # same place: the open alert's
+    assert joined.id == alert.id and joined.track_ids == [7, 99]
+    assert service.ingest(warning(OTHER_GRID, track=98, last=T0 + 150)) is None  # elsewhere: suppressed
 
 
 @pytest.mark.parametrize(
@@ -391,7 +393,7 @@ def test_supervision_without_escalation_and_at_the_top(tmp_path, clock):
     policy = AlertPolicy(escalate_on_supervision=False, reminder_after_s=60, supervision_after_s=600)
     service = open_service(tmp_path / "a.db", clock, policy)
     village = service.ingest(warning(GRID, severity="blue", track=1))
-    top = service.ingest(warning(GRID, severity="red", track=2))
+    top = service.ingest(warning(GRID, severity="red", track=2, rule_id="red-stop"))  # its own rule: its own alert
     assert service.check_deadlines(clock.now + 1800 + 59) == []
     assert len(service.check_deadlines(clock.now + 1800 + 60)) == 2
     actions = service.check_deadlines(clock.now + 1800 + 60 + 600)
@@ -474,7 +476,7 @@ def test_bus_messages_carry_the_alert(service, bus):
     assert new.grid == GRID and new.assignee_unit == VILLAGE and new.evidence.snapshot is None
     # the wire form (Redis, the browsers) is the API's form of the alert, with its event
     wire = new.to_wire()
-    assert wire["type"] == "alert" and wire["evidence"] == {"snapshot": None, "clip": None}
+    assert wire["type"] == "alert" and wire["evidence"] == {"snapshot": None, "clip": None, "track": None}
     assert wire == alert.to_message("new") and list(wire)[:3] == ["type", "event", "id"]
 
 

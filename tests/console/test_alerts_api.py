@@ -36,12 +36,14 @@ def towns(console_state):
 
 
 def _raise(state, grid: str, severity: str = "yellow"):
-    """A fresh machine alert at a grid's anchor."""
+    """A fresh machine alert at a grid's anchor (a rule instance of its own: alerts of one rule at
+    one place would be one alert)."""
     lon, lat = state.jurisdictions.get(grid).anchor
     now = time.time()
+    track = next(_tracks)
     w = WarningEvent(
-        rule="abnormal_stop", rule_id="hazmat-stop", severity=severity, camera_id=f"CAM-{new_alert_id()}",
-        track_id=next(_tracks), cls="hazmat_tanker", lon=lon, lat=lat, first_ts=now - 30, last_ts=now,
+        rule="abnormal_stop", rule_id=f"hazmat-stop-{track}", severity=severity, camera_id=f"CAM-{new_alert_id()}",
+        track_id=track, cls="hazmat_tanker", lon=lon, lat=lat, first_ts=now - 30, last_ts=now,
     )
     return state.alerts.ingest(w)
 
@@ -309,3 +311,81 @@ def test_alert_policy_from_a_toml_file(monkeypatch, tmp_path):
     policy = Settings().alerts.policy
     assert policy.cooldown_s == 30 and policy.routing["yellow"] == "town"
     assert policy.suppression[0].rule == "crowd" and policy.suppression[0].hours == "07:00-09:00"
+
+
+# --- verdicts, bulk actions, false-alarm rates -------------------------------------------------
+
+
+def test_close_as_false_alarm_and_as_duplicate(client, console_state, towns):
+    false, kept, dup = (_raise(console_state, towns["grid_a"]) for _ in range(3))
+    url = "/api/alerts/{}/transition"
+    no_note = client.post(url.format(false.id), json={"to": "closed", "verdict": "false_alarm"})
+    assert no_note.status_code == 422 and "false alarm needs a note" in no_note.json()["detail"]
+    wrong = client.post(url.format(false.id), json={"to": "resolved", "verdict": "false_alarm", "note": "x"})
+    assert wrong.status_code == 422 and "goes with closing" in wrong.json()["detail"]
+    closed = client.post(url.format(false.id), json={"to": "closed", "verdict": "false_alarm", "note": "树影"})
+    assert closed.status_code == 200 and closed.json()["verdict"] == "false_alarm"
+    no_target = client.post(url.format(dup.id), json={"to": "closed", "verdict": "duplicate"})
+    assert no_target.status_code == 422 and "duplicate_of" in no_target.json()["detail"]
+    dup_done = client.post(url.format(dup.id), json={"to": "closed", "verdict": "duplicate", "duplicate_of": kept.id})
+    assert dup_done.status_code == 200
+    assert (dup_done.json()["verdict"], dup_done.json()["duplicate_of"]) == ("duplicate", kept.id)
+    assert client.get(f"/api/alerts/{kept.id}").json()["track_ids"] == [kept.track_id, dup.track_id]
+
+
+def test_bulk_contract(client, console_state, towns, as_unit):
+    ids = [_raise(console_state, towns["grid_a"]).id for _ in range(3)]
+    theirs = _raise(console_state, towns["grid_b"]).id
+    a = as_unit(towns["a"])
+    done = client.post("/api/alerts/bulk", json={"ids": [*ids, theirs], "action": "acknowledge"}, headers=a)
+    assert done.status_code == 200, done.text
+    body = done.json()
+    assert [x["id"] for x in body["done"]] == ids and {x["status"] for x in body["done"]} == {"acknowledged"}
+    assert body["failed"] == [{"id": theirs, "status": 404, "detail": f"no alert {theirs!r}"}]
+    again = client.post("/api/alerts/bulk", json={"ids": ids[:1], "action": "acknowledge"}, headers=a).json()
+    assert again["failed"][0]["status"] == 409 and "allowed" in again["failed"][0]["detail"]
+    no_note = client.post("/api/alerts/bulk", json={"ids": ids, "action": "close_false_alarm"}, headers=a)
+    assert no_note.status_code == 422 and "needs a note" in no_note.json()["detail"]
+    no_target = client.post("/api/alerts/bulk", json={"ids": ids, "action": "close_duplicate"}, headers=a)
+    assert no_target.status_code == 422 and "duplicate_of" in no_target.json()["detail"]
+    for bad in ({"ids": [], "action": "acknowledge"}, {"ids": ids, "action": "delete"},
+                {"ids": ["../etc"], "action": "acknowledge"}, {"ids": ids, "action": "acknowledge", "x": 1}):
+        assert client.post("/api/alerts/bulk", json=bad, headers=a).status_code == 422, bad
+    closed = client.post("/api/alerts/bulk", headers=a,
+                         json={"ids": ids, "action": "close_false_alarm", "note": "演练车辆"}).json()
+    assert [x["verdict"] for x in closed["done"]] == ["false_alarm"] * 3
+    assert console_state.alerts.get(theirs).status == "new"
+
+
+def test_an_analyst_may_read_rates_but_not_act(client, console_state, towns, test_users):
+    from tests.auth_support import PASSWORD, bearer, login
+
+    if console_state.auth.get_user("analyst-fa") is None:
+        console_state.auth.add_user("analyst-fa", "analyst", test_users.district_code, PASSWORD)
+    analyst = bearer(login(client, "analyst-fa"))
+    alert = _raise(console_state, towns["grid_a"])
+    refused = client.post("/api/alerts/bulk", json={"ids": [alert.id], "action": "acknowledge"}, headers=analyst)
+    assert refused.status_code == 403
+    assert client.get("/api/alerts/false-alarm-rates", headers=analyst).status_code == 200
+
+
+def test_false_alarm_rates_of_the_last_days(client, console_state, towns, as_unit):
+    camera = f"CAM-FA-{new_alert_id()}"
+    lon, lat = console_state.jurisdictions.get(towns["grid_a"]).anchor
+    now = time.time()
+    ids = []
+    for k in range(4):
+        track = next(_tracks)
+        ids.append(console_state.alerts.ingest(WarningEvent(
+            rule="abnormal_stop", rule_id=f"fa-stop-{track}", severity="yellow", camera_id=camera,
+            track_id=track, lon=lon, lat=lat, first_ts=now - 30, last_ts=now,
+        )).id)
+    client.post("/api/alerts/bulk", json={"ids": ids[:3], "action": "close_false_alarm", "note": "雨雾"})
+    rates = client.get("/api/alerts/false-alarm-rates", params={"days": 7}).json()
+    mine = [r for r in rates if r["camera_id"] == camera]
+    assert len(mine) == 4 and sum(r["false_alarms"] for r in mine) == 3
+    assert rates.index(mine[0]) < rates.index(mine[-1]) and mine[0]["rate"] == 1.0 and mine[-1]["rate"] == 0.0
+    town_b = client.get("/api/alerts/false-alarm-rates", headers=as_unit(towns["b"])).json()
+    assert all(r["camera_id"] != camera for r in town_b)
+    assert client.get("/api/alerts/false-alarm-rates", params={"days": 0}).status_code == 422
+    assert client.get("/api/alerts/false-alarm-rates", params={"days": 91}).status_code == 422

@@ -77,8 +77,9 @@ def _raise_with_evidence(state, town: str) -> Alert:
     lon, lat = state.jurisdictions.get(grid).anchor
     now = time.time()
     alert = state.alerts.ingest(WarningEvent(
-        rule="abnormal_stop", rule_id="hazmat-stop", severity="orange", camera_id=f"CAM-ISO-{next(_tracks)}",
-        track_id=next(_tracks), cls="hazmat_tanker", lon=lon, lat=lat, first_ts=now - 60, last_ts=now,
+        rule="abnormal_stop", rule_id=f"iso-stop-{next(_tracks)}", severity="orange",
+        camera_id=f"CAM-ISO-{next(_tracks)}", track_id=next(_tracks), cls="hazmat_tanker", lon=lon, lat=lat,
+        first_ts=now - 60, last_ts=now,
     ))
     frame = np.full((48, 64, 3), 80, np.uint8)
     jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
@@ -184,6 +185,29 @@ def check_escalate(w: World) -> None:
 def check_hand_down(w: World) -> None:
     _hidden_like_missing(w, "POST", "/hand_down", {"unit": w.alert_b.grid})
     _untouched(w)
+
+
+def check_bulk(w: World) -> None:
+    for action, extra in (("acknowledge", {}), ("close_false_alarm", {"note": "越界"}),
+                          ("close_duplicate", {"duplicate_of": w.alert_a.id})):
+        answer = w.client.post("/api/alerts/bulk", json={"ids": [w.alert_b.id], "action": action, **extra},
+                               headers=w.a)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"done": [], "failed": [
+            {"id": w.alert_b.id, "status": 404, "detail": f"no alert {w.alert_b.id!r}"}]}
+    # nor may B's alert be the one A's duplicates are folded into
+    fold = w.client.post("/api/alerts/bulk", headers=w.a, json={
+        "ids": [w.alert_a.id], "action": "close_duplicate", "duplicate_of": w.alert_b.id})
+    assert fold.json()["failed"][0]["status"] == 404 and w.state.alerts.get(w.alert_a.id).is_open
+    _untouched(w)
+
+
+def check_false_alarm_rates(w: World) -> None:
+    rates = w.client.get("/api/alerts/false-alarm-rates", params={"days": 90}, headers=w.a).json()
+    assert rates and all(r["camera_id"] != w.alert_b.camera_id for r in rates)
+    assert any(r["camera_id"] == w.alert_a.camera_id for r in rates)
+    theirs = w.client.get("/api/alerts/false-alarm-rates", params={"days": 90}, headers=w.b).json()
+    assert any(r["camera_id"] == w.alert_b.camera_id for r in theirs)
 
 
 def check_report_event(w: World) -> None:
@@ -967,6 +991,8 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/alerts/{alert_id}/transition"): check_transition,
     ("POST", "/api/alerts/{alert_id}/escalate"): check_escalate,
     ("POST", "/api/alerts/{alert_id}/hand_down"): check_hand_down,
+    ("POST", "/api/alerts/bulk"): check_bulk,
+    ("GET", "/api/alerts/false-alarm-rates"): check_false_alarm_rates,
     ("POST", "/api/events"): check_report_event,
     ("GET", "/api/layers"): check_layers_list,
     ("GET", "/api/layers/{name}/features"): check_layer_features,
