@@ -137,6 +137,11 @@ class Worker:
         with self._cameras_lock:
             return list(self._configs.values())
 
+    def config_of(self, camera_id: str) -> CameraConfig | None:
+        """The configuration a camera of this worker runs with, if it runs here."""
+        with self._cameras_lock:
+            return self._configs.get(camera_id)
+
     def set_cameras(self, configs: Sequence[CameraConfig]) -> CameraChange:
         """Run exactly ``configs``: start new cameras, stop and forget the others (a camera whose
         config changed is restarted). Safe while :meth:`run` loops in another thread; waits up to
