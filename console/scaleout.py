@@ -134,7 +134,7 @@ def attach_runner(state, runner) -> None:
 def attach_evidence(state, message: EvidenceAttached) -> None:
     """An ``evidence`` message of a worker process: the files it wrote, attached to the alert
     (paths must be relative and inside the evidence folder; anything else is refused)."""
-    files = {"snapshot": message.snapshot, "clip": message.clip}
+    files = {"snapshot": message.snapshot, "clip": message.clip, "track": message.track}
     root = state.evidence.root
     for kind, relative in files.items():
         if relative is not None and not (root / relative).resolve().is_relative_to(root):

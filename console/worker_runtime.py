@@ -180,7 +180,7 @@ def _sqlite_file_exists(url: str) -> bool:
 
 
 def shared_evidence_recorder(settings: Settings, bus: Bus):
-    """Evidence of a worker in its own process: snapshots and clips of its cameras' alerts are
+    """Evidence of a worker in its own process: snapshots, clips and tracks of its cameras' alerts are
     written to the evidence folder the consoles share (``alerts.evidence_dir``, by default
     ``data_dir/evidence``; a network folder across machines) and announced on the bus
     (``Topic.EVIDENCE``) for a console to attach to the alert."""
@@ -188,8 +188,9 @@ def shared_evidence_recorder(settings: Settings, bus: Bus):
     from zhizhi.video.evidence import EvidenceRecorder
     from zhizhi.video.evidence_store import EvidenceStore
 
-    def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> None:
-        bus.publish(Topic.EVIDENCE, EvidenceAttached(alert_id=alert_id, snapshot=snapshot, clip=clip))
+    def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None,
+                 track: str | None = None) -> None:
+        bus.publish(Topic.EVIDENCE, EvidenceAttached(alert_id=alert_id, snapshot=snapshot, clip=clip, track=track))
 
     store = EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days)
     return EvidenceRecorder(store, announce, **settings.worker.evidence_options).attach(bus)

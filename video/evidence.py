@@ -1,13 +1,27 @@
-"""Evidence of alerts from a worker's own frames: a snapshot and a short clip around the moment.
+"""Evidence of alerts from a worker's own frames: a snapshot, a short clip and the observed tracks.
 
 An :class:`EvidenceRecorder` keeps, per camera, the annotated JPEG frames of the last
 ``pre_s`` seconds (bounded by count and bytes as well). It listens to the alerts topic; when
 an alert is ``new`` and names a camera it holds frames of, it writes at once a snapshot — the
 buffered frame nearest the alert's ``first_ts`` — and, once ``post_s`` more seconds of frames
 have come in (or, if the camera stops delivering, ``post_s + grace_s`` seconds of wall time
-later), a clip of the buffered frames and those that followed. Files go through an
-:class:`~video.evidence_store.EvidenceStore`; their paths are reported to ``on_evidence(alert_id,
-snapshot=..., clip=...)`` (the alert service's ``attach_evidence`` in the console).
+later), a clip of the buffered frames and those that followed.
+
+Beside the frames it keeps each camera's observation batches (the frame's
+:class:`~zhizhi.bus.messages.frames.ObservationBatch`, when the worker hands it over) of the
+last ``track_pre_s`` seconds (bounded by batches and rows). A new alert's **track** is the
+camera's observations from ``track_lead_s`` before the condition began (``first_ts``; at most as
+far back as the buffer reaches, and never later than the clip's first frame) until ``post_s``
+after the condition was last seen: the alert's updates move that end on while it lasts, its
+being closed or resolved ends it, and ``track_max_s`` after the alert was raised is the most.
+It is written as ``<alert>/observations.jsonl``, the file a backtest clip reads (``zhizhi
+analyze --jsonl`` lines), so a closed alert can be replayed against a changed rule: the rule
+must see the condition from its start, which is why the track reaches further back than the
+clip and on past the moment the alert fired.
+
+Files go through an :class:`~video.evidence_store.EvidenceStore`; their paths are reported to
+``on_evidence(alert_id, snapshot=..., clip=..., track=...)``, one keyword a call (the alert
+service's ``attach_evidence`` in the console).
 
 The bus handler and :meth:`EvidenceRecorder.add` (called by the worker for every analysed
 frame) only copy references under a lock; decoding, encoding and writing happen in the
@@ -30,6 +44,7 @@ import numpy as np
 
 from zhizhi.bus import Bus, Topic
 from zhizhi.bus.messages.alerts import AlertEvent
+from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.video.evidence_store import EvidenceStore
 
 log = logging.getLogger(__name__)
@@ -38,7 +53,9 @@ log = logging.getLogger(__name__)
 class OnEvidence(Protocol):
     """Where the recorder reports the files it wrote (paths relative to the store's root)."""
 
-    def __call__(self, alert_id: str, *, snapshot: str | None = None, clip: str | None = None) -> object: ...
+    def __call__(
+        self, alert_id: str, *, snapshot: str | None = None, clip: str | None = None, track: str | None = None
+    ) -> object: ...
 
 
 Frame = tuple[float, bytes]  # (frame time, annotated JPEG)
@@ -68,6 +85,43 @@ class FrameRing:
         return self.frames[-1][0] if self.frames else None
 
 
+class BatchRing:
+    """The newest observation batches of one camera that hold objects: none older than
+    ``max_age_s`` before the newest frame, at most ``max_batches`` batches and ``max_rows`` rows."""
+
+    def __init__(self, max_age_s: float, max_batches: int, max_rows: int) -> None:
+        self.max_age_s, self.max_batches, self.max_rows = max_age_s, max_batches, max_rows
+        self.batches: deque[ObservationBatch] = deque()
+        self.rows = 0
+        self.newest_ts: float | None = None
+
+    def add(self, batch: ObservationBatch) -> None:
+        self.newest_ts = batch.ts
+        if not batch.is_empty():  # an observations file has no empty frames
+            self.batches.append(batch)
+            self.rows += len(batch)
+        while self.batches and (
+            len(self.batches) > self.max_batches
+            or self.rows > self.max_rows
+            or self.batches[0].ts < batch.ts - self.max_age_s
+        ):
+            self.rows -= len(self.batches.popleft())
+
+
+@dataclass
+class _Track:
+    """The observations being collected for one alert."""
+
+    alert_id: str
+    camera_id: str
+    end_ts: float  # frame time after which the track is complete (moved on by the alert's updates)
+    limit_ts: float  # the furthest end_ts may move
+    deadline: float  # monotonic time after which it is written with what it has
+    batches: list[ObservationBatch] = field(default_factory=list)
+    rows: int = 0
+    done: bool = False
+
+
 @dataclass
 class _Capture:
     """A clip being collected for one alert."""
@@ -87,6 +141,12 @@ class EvidenceRecorder:
     ``max_frames`` and ``max_bytes`` bound each camera's buffer and each clip being collected;
     at most ``max_pending`` clips are collected at once (further alerts get a snapshot only).
     ``clip_fps`` is used when the frames' own times cannot tell the rate.
+
+    Tracks: ``track_pre_s`` seconds of observation batches are kept per camera, bounded by
+    ``max_track_batches`` and ``max_track_rows`` (the same bounds apply to each track being
+    collected; beyond them a track keeps what it has); a track starts ``track_lead_s`` before the
+    alert's ``first_ts`` and ends at most ``track_max_s`` after the alert was raised; at most
+    ``max_tracks`` are collected at once.
     """
 
     def __init__(
@@ -101,19 +161,33 @@ class EvidenceRecorder:
         max_bytes: int = 32 * 1024 * 1024,
         max_pending: int = 8,
         clip_fps: float = 5.0,
+        track_pre_s: float = 120.0,
+        track_lead_s: float = 10.0,
+        track_max_s: float = 600.0,
+        max_track_batches: int = 3000,
+        max_track_rows: int = 100_000,
+        max_tracks: int = 32,
     ) -> None:
         if pre_s < 0 or post_s < 0 or grace_s < 0:
             raise ValueError("pre_s, post_s and grace_s must not be negative")
         if max_frames < 1 or max_bytes < 1 or max_pending < 1 or not 0 < clip_fps <= 120:
             raise ValueError("max_frames, max_bytes, max_pending must be positive; clip_fps in (0, 120]")
+        if track_pre_s < 0 or track_lead_s < 0 or track_max_s < 0:
+            raise ValueError("track_pre_s, track_lead_s and track_max_s must not be negative")
+        if max_track_batches < 1 or max_track_rows < 1 or max_tracks < 1:
+            raise ValueError("max_track_batches, max_track_rows and max_tracks must be positive")
         self.store = store
         self.on_evidence = on_evidence
         self.pre_s, self.post_s, self.grace_s = pre_s, post_s, grace_s
         self.max_frames, self.max_bytes, self.max_pending = max_frames, max_bytes, max_pending
         self.clip_fps = clip_fps
+        self.track_pre_s, self.track_lead_s, self.track_max_s = track_pre_s, track_lead_s, track_max_s
+        self.max_track_batches, self.max_track_rows, self.max_tracks = max_track_batches, max_track_rows, max_tracks
         self._lock = threading.Lock()
         self._rings: dict[str, FrameRing] = {}
         self._pending: list[_Capture] = []
+        self._batch_rings: dict[str, BatchRing] = {}
+        self._tracks: list[_Track] = []
         self._jobs: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self._active = 0  # jobs queued or running
         self._idle = threading.Condition(self._lock)
@@ -128,14 +202,15 @@ class EvidenceRecorder:
         self._subscription = bus.subscribe(Topic.ALERTS, self.on_alert)
         return self
 
-    def add(self, camera_id: str, ts: float, jpeg: bytes) -> None:
-        """A new annotated frame of a camera (called by the worker for every analysed frame)."""
+    def add(self, camera_id: str, ts: float, jpeg: bytes, batch: ObservationBatch | None = None) -> None:
+        """A new annotated frame of a camera and, when given, its observation batch (called by the
+        worker for every analysed frame)."""
         with self._lock:
             ring = self._rings.get(camera_id)
             if ring is None:
                 ring = self._rings[camera_id] = FrameRing(self.pre_s, self.max_frames, self.max_bytes)
             ring.add(ts, jpeg)
-            for capture in self._pending:
+            for capture in list(self._pending):
                 if capture.camera_id != camera_id or capture.done:
                     continue
                 if ts > capture.end_ts:
@@ -143,10 +218,32 @@ class EvidenceRecorder:
                 elif len(capture.frames) < self.max_frames and capture.bytes + len(jpeg) <= self.max_bytes:
                     capture.frames.append((ts, jpeg))
                     capture.bytes += len(jpeg)
+            if batch is not None:
+                self._add_batch(camera_id, batch)
+
+    def _add_batch(self, camera_id: str, batch: ObservationBatch) -> None:
+        """Buffer a frame's observations and hand them to the tracks of its camera (lock held)."""
+        ring = self._batch_rings.get(camera_id)
+        if ring is None:
+            ring = self._batch_rings[camera_id] = BatchRing(self.track_pre_s, self.max_track_batches,
+                                                            self.max_track_rows)
+        ring.add(batch)
+        for track in list(self._tracks):
+            if track.camera_id != camera_id or track.done:
+                continue
+            if batch.ts > track.end_ts:
+                self._finish_track(track)
+            elif batch.is_empty():
+                continue
+            elif len(track.batches) < self.max_track_batches and track.rows + len(batch) <= self.max_track_rows:
+                track.batches.append(batch)
+                track.rows += len(batch)
 
     def on_alert(self, message: AlertEvent) -> None:
-        """Bus handler of the alerts topic: start the evidence of a new alert of our cameras."""
+        """Bus handler of the alerts topic: start the evidence of a new alert of our cameras, move
+        the end of its track while it goes on, end the track when it is closed or resolved."""
         if message.event != "new":
+            self._follow(message)
             return
         alert_id = message.id
         cameras = [message.camera_id, *message.cameras]
@@ -158,6 +255,7 @@ class EvidenceRecorder:
             pre = list(ring.frames)
             anchor = ring.newest_ts if ring.newest_ts is not None else 0.0
             target = message.first_ts
+            self._start_track(message, camera_id, pre[0][0] if pre else anchor)
             self._submit(("snapshot", (alert_id, camera_id, pre, target)))
             if len(self._pending) >= self.max_pending:
                 self._counts["skipped_clips"] += 1
@@ -169,6 +267,50 @@ class EvidenceRecorder:
             self._pending.append(capture)
             if self.post_s == 0:
                 self._finish(capture)
+
+    def _start_track(self, message: AlertEvent, camera_id: str, clip_start: float) -> None:
+        """Start collecting the track of a new alert from the camera's buffered batches (lock held)."""
+        ring = self._batch_rings.get(camera_id)
+        if ring is None or ring.newest_ts is None:
+            return  # the worker hands over no observations
+        if len(self._tracks) >= self.max_tracks:
+            self._counts["skipped_tracks"] += 1
+            log.warning("evidence: %d tracks already being collected; alert %s gets none",
+                        len(self._tracks), message.id)
+            return
+        start = min(message.first_ts - self.track_lead_s, clip_start)
+        now = ring.newest_ts
+        limit = now + self.track_max_s
+        end = min(limit, max(now, message.last_ts) + self.post_s)
+        batches = [b for b in ring.batches if b.ts >= start]
+        track = _Track(message.id, camera_id, end, limit, time.monotonic() + (end - now) + self.grace_s,
+                       batches, sum(len(b) for b in batches))
+        self._tracks.append(track)
+        if end <= now:
+            self._finish_track(track)
+
+    def _follow(self, message: AlertEvent) -> None:
+        """A later change of an alert: a newer sighting moves its track's end on; a closed or
+        resolved alert's track is written with what it has."""
+        with self._lock:
+            for track in list(self._tracks):
+                if track.alert_id != message.id or track.done:
+                    continue
+                if message.status in ("closed", "resolved"):
+                    self._finish_track(track)
+                    continue
+                end = min(track.limit_ts, message.last_ts + self.post_s)
+                if end > track.end_ts:
+                    ring = self._batch_rings.get(track.camera_id)
+                    now = ring.newest_ts if ring is not None and ring.newest_ts is not None else message.last_ts
+                    track.end_ts = end
+                    track.deadline = max(track.deadline, time.monotonic() + (end - now) + self.grace_s)
+
+    def _finish_track(self, track: _Track) -> None:
+        """Hand a complete track to the thread (lock held)."""
+        track.done = True
+        self._tracks.remove(track)
+        self._submit(("track", track))
 
     def _finish(self, capture: _Capture) -> None:
         """Hand a complete capture to the thread (lock held)."""
@@ -203,6 +345,8 @@ class EvidenceRecorder:
         with self._lock:
             for capture in list(self._pending):
                 self._finish(capture)
+            for track in list(self._tracks):
+                self._finish_track(track)
             self._submit(None)
         self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -213,14 +357,21 @@ class EvidenceRecorder:
             ring = self._rings.get(camera_id)
             return (len(ring.frames), ring.bytes) if ring else (0, 0)
 
+    def buffered_observations(self, camera_id: str) -> tuple[int, int]:
+        """Observation batches (with objects) and rows buffered for a camera."""
+        with self._lock:
+            ring = self._batch_rings.get(camera_id)
+            return (len(ring.batches), ring.rows) if ring else (0, 0)
+
     def stats(self) -> dict[str, int]:
-        """Snapshots and clips written, errors, clips skipped, cameras and bytes buffered."""
+        """Snapshots, clips and tracks written, errors, clips and tracks skipped, cameras and bytes
+        buffered, clips and tracks being collected."""
         with self._lock:
             buffered = sum(r.bytes for r in self._rings.values())
-            cameras, pending = len(self._rings), len(self._pending)
-        keys = ("snapshots", "clips", "errors", "skipped_clips")
+            cameras, pending, tracking = len(self._rings), len(self._pending), len(self._tracks)
+        keys = ("snapshots", "clips", "tracks", "errors", "skipped_clips", "skipped_tracks")
         return {k: self._counts[k] for k in keys} | {
-            "cameras": cameras, "buffered_bytes": buffered, "collecting": pending,
+            "cameras": cameras, "buffered_bytes": buffered, "collecting": pending, "collecting_tracks": tracking,
         }
 
     # --- the thread: files ------------------------------------------------------------------------
@@ -237,6 +388,8 @@ class EvidenceRecorder:
                 kind, args = job
                 if kind == "snapshot":
                     self._snapshot(*args)
+                elif kind == "track":
+                    self._track(args)
                 else:
                     self._clip(args)
             except Exception:
@@ -256,6 +409,10 @@ class EvidenceRecorder:
                 log.info("evidence: no frames of %s for the end of alert %s's clip; writing what there is",
                          capture.camera_id, capture.alert_id)
                 self._finish(capture)
+            for track in [t for t in self._tracks if t.deadline < now]:
+                log.info("evidence: no frames of %s for the end of alert %s's track; writing what there is",
+                         track.camera_id, track.alert_id)
+                self._finish_track(track)
 
     def _snapshot(self, alert_id: str, camera_id: str, frames: list[Frame], target: float) -> None:
         if not frames:
@@ -279,6 +436,17 @@ class EvidenceRecorder:
         log.info("evidence: clip of alert %s (%d frames) written to %s", capture.alert_id, len(images), path)
         self._report(capture.alert_id, clip=path)
 
+    def _track(self, track: _Track) -> None:
+        rows = [row for batch in track.batches for row in batch.rows()]
+        if not rows:
+            log.info("evidence: no observations of %s for alert %s's track", track.camera_id, track.alert_id)
+            return
+        path = self.store.save_track(track.alert_id, rows)
+        self._counts["tracks"] += 1
+        log.info("evidence: track of alert %s (%d frames, %d observations) written to %s", track.alert_id,
+                 len(track.batches), len(rows), path)
+        self._report(track.alert_id, track=path)
+
     def _report(self, alert_id: str, **files: str) -> None:
         try:
             self.on_evidence(alert_id, **files)
@@ -300,4 +468,4 @@ def _decode(frames: list[Frame]) -> list[np.ndarray]:
     return images
 
 
-__all__ = ["EvidenceRecorder", "FrameRing", "OnEvidence"]
+__all__ = ["BatchRing", "EvidenceRecorder", "FrameRing", "OnEvidence"]

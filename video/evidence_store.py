@@ -1,12 +1,16 @@
-"""Evidence files of alerts: a snapshot (JPEG) and a short clip (WebM, VP8) per alert, kept a while.
+"""Evidence files of alerts: a snapshot (JPEG), a short clip (WebM, VP8) and the camera's
+observations around it (``observations.jsonl``) per alert, kept a while.
 
 Written by the workers' recorder (:mod:`video.evidence`), served by the console, purged by
 :mod:`alerts.watch`.
 
 Files live under ``root/<alert id>/``; paths handed out are relative to ``root`` so that the
 folder can move. Alert ids are checked against their strict form before any path is built,
-so no id can reach outside ``root``. Writes go to a temporary file first and are renamed into
-place: a crash never leaves half a file under the final name.
+so no id can reach outside ``root``. The observations file is a backtest clip's
+``observations.jsonl`` (``zhizhi analyze --jsonl`` lines, ``docs/backtest.md``), so that a
+closed alert can be replayed against a changed rule (:mod:`models.backtest.labels`). Writes
+go to a temporary file first and are renamed into place: a crash never leaves half a file
+under the final name.
 
 >>> import tempfile
 >>> store = EvidenceStore(tempfile.mkdtemp(), retention_days=30)
@@ -20,9 +24,10 @@ zhizhi.video.evidence_store.EvidenceError: invalid alert id '../etc'
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -31,10 +36,10 @@ import numpy as np
 
 from zhizhi.layers.ids import is_alert_id
 
-Kind = Literal["snapshot", "clip"]
+Kind = Literal["snapshot", "clip", "track"]
 #: Clips are VP8 WebM: OpenCV writes it everywhere and browsers play it in a <video> tag
 #: (MPEG-4 Part 2, the codec OpenCV writes into .mp4, plays in none of them).
-FILENAMES: dict[str, str] = {"snapshot": "snapshot.jpg", "clip": "clip.webm"}
+FILENAMES: dict[str, str] = {"snapshot": "snapshot.jpg", "clip": "clip.webm", "track": "observations.jsonl"}
 MAX_SNAPSHOT_BYTES = 10 * 1024 * 1024
 MAX_CLIP_FRAMES = 30 * 60  # a minute at 30 fps
 
@@ -44,7 +49,7 @@ class EvidenceError(ValueError):
 
 
 class EvidenceStore:
-    """Snapshots and clips under ``root``, removed ``retention_days`` after they were written."""
+    """Snapshots, clips and observation files under ``root``, removed ``retention_days`` after they were written."""
 
     def __init__(self, root: str | Path, retention_days: float) -> None:
         if retention_days <= 0:
@@ -57,7 +62,7 @@ class EvidenceStore:
         if not is_alert_id(alert_id):
             raise EvidenceError(f"invalid alert id {alert_id!r}")
         if kind not in FILENAMES:
-            raise EvidenceError(f"unknown evidence kind {kind!r}: snapshot or clip")
+            raise EvidenceError(f"unknown evidence kind {kind!r}: snapshot, clip or track")
         return self.root / alert_id / FILENAMES[kind]
 
     def relative(self, path: Path) -> str:
@@ -108,6 +113,23 @@ class EvidenceStore:
         finally:
             writer.release()
             tmp.unlink(missing_ok=True)
+        return self.relative(path)
+
+    def save_track(self, alert_id: str, rows: Iterable[dict]) -> str:
+        """Store observation records (``ObservationBatch.rows()``) as ``observations.jsonl``, one
+        ``{"type": "observation", ...}`` line each; returns its relative path."""
+        path = self.path_of(alert_id, "track")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".observations-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                for row in rows:
+                    out.write(json.dumps({"type": "observation", **row}, ensure_ascii=False, allow_nan=False))
+                    out.write("\n")
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
         return self.relative(path)
 
     def purge(self, now: float) -> list[str]:

@@ -7,7 +7,7 @@ detection over all of them, and publishes through ``publish(topic, message)`` (t
 (also when it holds no objects: the warning models need those to see a condition end) — the
 one message of that frame — and every camera-status change. A slow detector therefore drops
 frames and never builds latency; a dead camera only changes its own status. The latest
-annotated JPEG of each camera is kept for the wall, and handed to an
+annotated JPEG of each camera is kept for the wall, and handed with the frame's batch to an
 :class:`~video.evidence.EvidenceRecorder` when the worker has one.
 
 A worker with drone cameras (``CameraConfig.drone``) geolocates their frames through the
@@ -298,7 +298,7 @@ class Worker:
                 self._jpeg[frame.camera_id] = jpeg
             if self.evidence is not None:  # buffered before the models see the frame it shows
                 try:
-                    self.evidence.add(frame.camera_id, frame.ts, jpeg)
+                    self.evidence.add(frame.camera_id, frame.ts, jpeg, batch)
                 except Exception:  # evidence must never stop detection
                     log.exception("evidence buffer of %s failed", frame.camera_id)
             self.publish(Topic.FRAMES, batch)

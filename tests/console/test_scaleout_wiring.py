@@ -27,12 +27,15 @@ def state(tmp_path):
 
 def test_an_evidence_message_is_attached_to_its_alert(state):
     attach_evidence(state, EvidenceAttached(alert_id="A1", snapshot="A1/snapshot.jpg"))
-    assert state.alerts.attached == [("A1", {"snapshot": "A1/snapshot.jpg", "clip": None})]
+    attach_evidence(state, EvidenceAttached(alert_id="A1", track="A1/observations.jsonl"))
+    assert state.alerts.attached == [("A1", {"snapshot": "A1/snapshot.jpg", "clip": None, "track": None}),
+                                     ("A1", {"snapshot": None, "clip": None, "track": "A1/observations.jsonl"})]
 
 
 @pytest.mark.parametrize("message", [
     EvidenceAttached(alert_id="A1", snapshot="../../etc/passwd"),
     EvidenceAttached(alert_id="A1", clip="/etc/passwd"),
+    EvidenceAttached(alert_id="A1", track="../zhizhi.db"),
 ])
 def test_an_evidence_message_outside_the_folder_is_refused(state, message):
     """Refused with a clear error (the bus logs it and keeps it as a dead letter); nothing attached."""

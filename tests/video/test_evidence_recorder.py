@@ -86,7 +86,7 @@ def test_a_new_alert_gets_a_snapshot_and_a_clip_of_before_and_after(bus, service
     assert frame_count(store.root / done.evidence.clip) == 9 + 4
     assert messages.events == ["new", "updated", "updated"]
     assert messages.messages[-1].evidence.model_dump() == {"snapshot": f"{alert.id}/snapshot.jpg",
-                                                 "clip": f"{alert.id}/clip.webm"}
+                                                 "clip": f"{alert.id}/clip.webm", "track": None}
     assert recorder.stats()["snapshots"] == 1 and recorder.stats()["clips"] == 1
     assert recorder.stop()
 
@@ -94,7 +94,7 @@ def test_a_new_alert_gets_a_snapshot_and_a_clip_of_before_and_after(bus, service
 def test_only_new_alerts_of_its_own_cameras_make_evidence(bus, service, store):
     recorder = EvidenceRecorder(store, service.attach_evidence, pre_s=2.0, post_s=0.0).attach(bus)
     feed(recorder, range(8))
-    other = service.ingest(warning(grids_of(0)[0], camera="CAM-ELSEWHERE", track=8))
+    other = service.ingest(warning(grids_of(1)[0], camera="CAM-ELSEWHERE", track=8))  # elsewhere: its own alert
     mine = service.ingest(warning(grids_of(0)[0], camera="CAM-E", track=9, last=T0))
     assert recorder.wait_idle(10)
     service.ingest(warning(grids_of(0)[0], camera="CAM-E", track=9, last=T0 + 10))  # an update
@@ -217,4 +217,6 @@ def test_the_worker_publishes_every_frame_as_a_batch_and_feeds_the_recorder(tmp_
     assert sum(len(f) for f in frames) == worker.stats()["observations"] > 0
     count, nbytes = recorder.buffered("street")
     assert count == len(frames) and nbytes > 0
+    # and hands the recorder each frame's batch: those with objects are kept for alerts' tracks
+    assert recorder.buffered_observations("street") == (sum(1 for f in frames if len(f)), sum(len(f) for f in frames))
     recorder.stop()

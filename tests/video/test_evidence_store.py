@@ -109,4 +109,4 @@ def test_evidence_recorded_on_the_alert(tmp_path, store):
     updated = service.attach_evidence(alert.id, snapshot=snapshot, clip=clip)
     assert updated.evidence.snapshot == snapshot and updated.evidence.clip == clip
     assert service.history(alert.id)[-1].note == "evidence: clip, snapshot"
-    assert updated.to_message()["evidence"] == {"snapshot": snapshot, "clip": clip}
+    assert updated.to_message()["evidence"] == {"snapshot": snapshot, "clip": clip, "track": None}
