@@ -165,7 +165,8 @@ class Runtime(Lifecycle):
             evidence=EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days),
             auth=AuthService(AuthStore(engine), jurisdictions, settings.auth),
             hazmat=hazmat,
-            gate=TelemetryGate(hazmat.known if settings.telemetry.only_registered else None),
+            gate=TelemetryGate(hazmat.known if settings.telemetry.only_registered else None,
+                               max_age_s=settings.telemetry.max_age_s),
             fleet=Fleet(
                 MetricFrame.for_geometry(jurisdictions.get(jurisdictions.district_code).geometry),
                 locate_many(jurisdictions),

@@ -212,6 +212,9 @@ class TelemetrySettings(Section):
     only_registered: bool = Field(
         False, description="Refuse reports of vehicles missing from the registry (unknown_vehicle)."
     )
+    max_age_s: float = Field(
+        86_400, gt=0, le=30 * 86_400, description="Refuse reports older than this (too_old): history, not live."
+    )
     mqtt_enabled: bool = Field(False, description="Subscribe to the MQTT broker below.")
     mqtt: MqttSettings = Field(default_factory=MqttSettings, description="The MQTT broker and its topics.")
     live_interval_s: float = Field(1.0, gt=0, le=60, description="How often the wall gets positions.")

@@ -17,8 +17,12 @@ class Reason(StrEnum):
     INVALID = "invalid"
     #: ``ts`` further ahead of the console's clock than the gate allows.
     FUTURE = "future"
+    #: ``ts`` older than the console's horizon (``max_age_s``): history, not a live position.
+    TOO_OLD = "too_old"
     #: ``ts`` before the last accepted one of the same device: time going backwards.
     STALE = "stale"
+    #: ``ts`` well before a report of the same vehicle sent earlier in the same batch: back-dated.
+    LATE = "late"
     #: Same device and ``ts`` as a report already accepted.
     DUPLICATE = "duplicate"
     #: A vehicle id the console does not know.

@@ -3,11 +3,17 @@
 A batch of raw reports (decoded JSON) goes in; accepted :class:`~telemetry.record.Fix` (WGS-84,
 epoch seconds, time order) and an :class:`IngestReport` (how many were refused, why, and
 which) come out. Checks, in order: the :class:`~telemetry.record.VehicleReport` contract
-(``invalid``), a clock too far ahead (``future``), an unknown vehicle (``unknown_vehicle``),
-then per vehicle, in ``ts`` order, against its last *accepted* fix: time going backwards
-(``stale``), a repeat (``duplicate``), an impossible speed (``jump``). A batch is sorted per
-vehicle before this (devices upload buffered points out of order), so only a regression across
-batches is ``stale``. A refused report never changes what the gate remembers of a vehicle.
+(``invalid``), a clock too far ahead (``future``), a report older than the horizon
+(``too_old``: ``max_age_s``, 24 h), an unknown vehicle (``unknown_vehicle``), then per
+vehicle, in ``ts`` order, against its last *accepted* fix: time going backwards (``stale``), a
+repeat (``duplicate``), a back-dated report (``late``), an impossible speed (``jump``).
+
+A batch is sorted per vehicle before the sequence checks (devices upload buffered points out of
+order), but only within ``max_reorder_s`` (120 s): a report more than that older than a report
+of its vehicle sent *before it in the same batch* is ``late``, so where a late report lands
+does not depend on how the gateway cut its batches (across batches it is ``stale``). A late
+report never moves the current position nor becomes a fake earlier one. A refused report never
+changes what the gate remembers of a vehicle.
 
 The common case is vectorised: the batch is validated in one pydantic call, GCJ-02 points are
 converted in one :func:`gis.crs.convert` call, and the sequence checks run on numpy arrays;
@@ -28,6 +34,10 @@ only a vehicle with a refused report is walked point by point.
 >>> gate.check([{"vehicle_id": "苏F-1", "ts": 1_799_999_985, "lon": 120.86, "lat": 32.01}]
 ...            ).report.errors[0].reason
 <Reason.STALE: 'stale'>
+>>> gate.check([{"vehicle_id": "苏F-3", "ts": 1_799_999_990, "lon": 120.86, "lat": 32.01},
+...             {"vehicle_id": "苏F-3", "ts": 1_799_999_490, "lon": 120.87, "lat": 32.01},
+...             {"vehicle_id": "苏F-4", "ts": 1_793_000_000, "lon": 120.86, "lat": 32.01}]).report.rejected
+{'too_old': 1, 'late': 1}
 """
 
 from __future__ import annotations
@@ -50,6 +60,10 @@ from zhizhi.telemetry.record import DroneState, Fix, VehicleReport
 MAX_ERRORS = 100
 #: Accepted ``ts`` remembered per device, so a re-sent older report reads ``duplicate``.
 RECENT_TS = 64
+#: Default horizon: a report older than this (by the gate's clock) is history, refused ``too_old``.
+MAX_AGE_S = 86_400.0
+#: Default reordering tolerated inside one batch before a report counts as ``late``.
+MAX_REORDER_S = 120.0
 #: Mean Earth radius (m) for the implied speed.
 EARTH_RADIUS_M = 6_371_008.8
 
@@ -140,8 +154,10 @@ class TelemetryGate:
     """Checks report batches and vehicle tracks; thread-safe (one lock).
 
     ``known_vehicle(vehicle_id)`` (optional) says whether a vehicle is registered;
-    ``max_future_s`` is how far ahead of ``clock()`` a ``ts`` may be; ``max_speed_kmh`` is
-    the fastest believable move between two fixes of one vehicle.
+    ``max_future_s`` is how far ahead of ``clock()`` a ``ts`` may be; ``max_age_s`` how far
+    behind it (None: no horizon); ``max_reorder_s`` how much older than a report sent before it
+    in the same batch a vehicle's report may be; ``max_speed_kmh`` is the fastest believable
+    move between two fixes of one vehicle.
     """
 
     def __init__(
@@ -149,13 +165,19 @@ class TelemetryGate:
         known_vehicle: Callable[[str], bool] | None = None,
         *,
         max_future_s: float = 300,
+        max_age_s: float | None = MAX_AGE_S,
+        max_reorder_s: float = MAX_REORDER_S,
         max_speed_kmh: float = 300,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if max_future_s < 0 or max_speed_kmh <= 0:
-            raise ValueError("max_future_s must be >= 0 and max_speed_kmh > 0")
+        if max_future_s < 0 or max_speed_kmh <= 0 or max_reorder_s < 0:
+            raise ValueError("max_future_s and max_reorder_s must be >= 0 and max_speed_kmh > 0")
+        if max_age_s is not None and max_age_s <= 0:
+            raise ValueError(f"max_age_s must be > 0 (or None for no horizon), not {max_age_s}")
         self.known_vehicle = known_vehicle
         self.max_future_s = float(max_future_s)
+        self.max_age_s = float(max_age_s) if max_age_s is not None else None
+        self.max_reorder_s = float(max_reorder_s)
         self.max_speed_kmh = float(max_speed_kmh)
         self._clock = clock
         self._lock = threading.Lock()
@@ -166,7 +188,7 @@ class TelemetryGate:
     @staticmethod
     def _count_keys() -> list[str]:
         vehicle = ["received", "accepted", *(r.value for r in Reason if r is not Reason.NO_POSITION)]
-        drone = ["received", "accepted", Reason.FUTURE, Reason.STALE, Reason.DUPLICATE]
+        drone = ["received", "accepted", Reason.FUTURE, Reason.TOO_OLD, Reason.STALE, Reason.DUPLICATE]
         return vehicle + [f"drone_{k}" for k in drone]
 
     # --- vehicles -------------------------------------------------------------------------
@@ -233,15 +255,22 @@ class TelemetryGate:
     def _screen(
         self, indexes: list[int], reports: list[VehicleReport], refused: dict[int, Rejection]
     ) -> tuple[list[int], list[VehicleReport]]:
-        """Checks of each report alone: a clock too far ahead, an unknown vehicle."""
-        latest = self._clock() + self.max_future_s
+        """Checks of each report alone: a clock too far ahead or too far behind, an unknown vehicle."""
+        now = self._clock()
+        latest = now + self.max_future_s
+        earliest = now - self.max_age_s if self.max_age_s is not None else -np.inf
         known: dict[str, bool] = {}
         keep_i: list[int] = []
         keep_r: list[VehicleReport] = []
         for i, r in zip(indexes, reports, strict=True):
             if r.ts > latest:
                 refused[i] = Rejection(index=i, vehicle_id=r.vehicle_id, reason=Reason.FUTURE,
-                                       detail=f"ts {r.ts:.0f} is {r.ts - latest + self.max_future_s:.0f} s ahead")
+                                       detail=f"ts {r.ts:.0f} is {r.ts - now:.0f} s ahead")
+                continue
+            if r.ts < earliest:
+                refused[i] = Rejection(index=i, vehicle_id=r.vehicle_id, reason=Reason.TOO_OLD,
+                                       detail=f"ts {r.ts:.0f} is {now - r.ts:.0f} s old; the horizon is "
+                                              f"{self.max_age_s:.0f} s")
                 continue
             if self.known_vehicle is not None:
                 if r.vehicle_id not in known:
@@ -265,11 +294,30 @@ class TelemetryGate:
             lon[gcj], lat[gcj] = convert(lon[gcj], lat[gcj], "gcj02", "wgs84")
         return lon, lat
 
+    def _late(self, codes: np.ndarray, ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per report: whether it is ``late``, and the newest ``ts`` of its vehicle sent before it.
+
+        Vectorised: per vehicle in batch order, a running maximum; each vehicle's times are
+        lifted above the previous vehicle's so one ``maximum.accumulate`` serves them all.
+        """
+        n = len(ts)
+        newest = np.full(n, -np.inf)
+        if n < 2:
+            return np.zeros(n, dtype=bool), newest
+        order = np.argsort(codes, kind="stable")  # per vehicle, in batch order
+        c, t = codes[order], ts[order]
+        low, width = t.min(), t.max() - t.min() + 1.0
+        lifted = (t - low) + c * width
+        before = np.r_[-np.inf, np.maximum.accumulate(lifted)[:-1]]
+        before[np.r_[True, c[1:] != c[:-1]]] = -np.inf  # a vehicle's first report has none before it
+        newest[order] = before - c * width + low
+        return ts < newest - self.max_reorder_s, newest
+
     def _sequence(
         self, vehicles: list[str], ts: np.ndarray, lon: np.ndarray, lat: np.ndarray,
         indexes: list[int], refused: dict[int, Rejection],
     ) -> list[int]:
-        """Per vehicle, in ts order: stale, duplicate, jump against the last accepted fix.
+        """Per vehicle, in ts order: stale, duplicate, late, jump against the last accepted fix.
 
         Vectorised for vehicles whose reports all pass; a vehicle with any suspect report is
         walked point by point (so each report is judged against the last *accepted* one).
@@ -280,6 +328,7 @@ class TelemetryGate:
             return []
         codes_of: dict[str, int] = {}
         codes = np.fromiter((codes_of.setdefault(v, len(codes_of)) for v in vehicles), np.int64, n)
+        late, newest = self._late(codes, ts)
         order = np.lexsort((ts, codes))
         s_code, s_ts, s_lon, s_lat = codes[order], ts[order], lon[order], lat[order]
         starts = np.flatnonzero(np.r_[True, s_code[1:] != s_code[:-1]])
@@ -291,7 +340,7 @@ class TelemetryGate:
             p_ts[g], p_lon[g], p_lat[g] = (track.ts, track.lon, track.lat) if track else (np.nan,) * 3
         with np.errstate(invalid="ignore", divide="ignore"):
             kmh = haversine_m(p_lon, p_lat, s_lon, s_lat) / (s_ts - p_ts) * 3.6
-        suspect = (s_ts <= p_ts) | (kmh > self.max_speed_kmh)
+        suspect = (s_ts <= p_ts) | (kmh > self.max_speed_kmh) | late[order]
         flagged = np.zeros(n, dtype=bool)
         flagged[starts] = np.add.reduceat(suspect, starts) > 0
         accepted: list[int] = []
@@ -306,12 +355,12 @@ class TelemetryGate:
                 track.recent.extend(s_ts[start:end].tolist())
                 track.ts, track.lon, track.lat = float(s_ts[end - 1]), float(s_lon[end - 1]), float(s_lat[end - 1])
             else:
-                accepted.extend(self._walk(name, track, rows, ts, lon, lat, indexes, refused))
+                accepted.extend(self._walk(name, track, rows, ts, lon, lat, newest, indexes, refused))
         return accepted
 
     def _walk(
         self, name: str, track: _Track, rows: np.ndarray, ts: np.ndarray, lon: np.ndarray,
-        lat: np.ndarray, indexes: list[int], refused: dict[int, Rejection],
+        lat: np.ndarray, newest: np.ndarray, indexes: list[int], refused: dict[int, Rejection],
     ) -> list[int]:
         """One vehicle's reports (ts order), each against the last accepted fix."""
         fresh = track.ts == -np.inf
@@ -322,6 +371,10 @@ class TelemetryGate:
             detail = ""
             if reason is not None:
                 detail = f"ts {t:.3f} not after last accepted {track.ts:.3f}"
+            elif t < newest[k] - self.max_reorder_s:
+                reason = Reason.LATE
+                detail = (f"ts {t:.3f} is {newest[k] - t:.0f} s before a report sent earlier in the batch "
+                          f"(at most {self.max_reorder_s:.0f} s out of order)")
             elif not fresh:
                 kmh = float(haversine_m(track.lon, track.lat, x, y)) / (t - track.ts) * 3.6
                 if kmh > self.max_speed_kmh:
@@ -352,13 +405,16 @@ class TelemetryGate:
     # --- drones ---------------------------------------------------------------------------
 
     def accept_drone(self, state: DroneState) -> Rejection | None:
-        """Remember a drone's pose unless it is from the future, stale or a repeat."""
+        """Remember a drone's pose unless it is from the future, too old, stale or a repeat."""
         with self._lock:
             self._counts["drone_received"] += 1
             track = self._drones.get(state.drone_id)
             reason, detail = None, ""
-            if state.ts > self._clock() + self.max_future_s:
+            now = self._clock()
+            if state.ts > now + self.max_future_s:
                 reason, detail = Reason.FUTURE, f"ts {state.ts:.0f} too far ahead"
+            elif self.max_age_s is not None and state.ts < now - self.max_age_s:
+                reason, detail = Reason.TOO_OLD, f"ts {state.ts:.0f} is {now - state.ts:.0f} s old"
             elif track is not None and (reason := track.regression(state.ts)) is not None:
                 detail = f"ts {state.ts:.3f} not after last accepted {track.ts:.3f}"
             if reason is not None:
@@ -389,7 +445,9 @@ class TelemetryGate:
 
 
 __all__ = [
+    "MAX_AGE_S",
     "MAX_ERRORS",
+    "MAX_REORDER_S",
     "GateResult",
     "IngestReport",
     "Reason",

@@ -3,8 +3,10 @@
 ``POST /api/telemetry`` takes a JSON list of reports (the contract of
 :class:`telemetry.record.VehicleReport`) from a gateway account and answers with the batch's
 :class:`~telemetry.gate.IngestReport`: how many were accepted, and which were refused and why
-(bad values, time going backwards, duplicates, unknown vehicles, jumps). Refused reports never
-touch a track; the good ones of the same batch go on. A body that is not a JSON list is a 422,
+(bad values, ``future``, ``too_old`` — older than ``telemetry.max_age_s``, 24 h —, ``stale`` time
+going backwards, ``duplicate``, ``late`` — back-dated behind a newer report of the same batch —,
+``unknown_vehicle``, ``jump``). Refused reports never touch a track; the good ones of the same
+batch go on. A body that is not a JSON list is a 422,
 an oversized one a 413, and while the trajectory rules are behind, a 503 with ``Retry-After``
 (nothing is dropped: the gateway sends the batch again).
 
@@ -65,7 +67,8 @@ async def _read_list(request: Request, max_bytes: int, max_items: int) -> list[A
     },
 )
 async def post_telemetry(request: Request, state: State) -> IngestReport:
-    """Vehicle positions, a JSON list of ``{vehicle_id, ts, lon, lat, speed_kmh?, heading?, crs}``."""
+    """Vehicle positions, a JSON list of ``{vehicle_id, ts, lon, lat, speed_kmh?, heading?, crs}``;
+    the answer counts the refused by reason (``rejected``) and lists the first with their index."""
     limits = state.settings.telemetry
     items = await _read_list(request, limits.max_body_bytes, limits.max_batch)
     if state.trajectory is not None and state.trajectory.full(len(items)):

@@ -94,6 +94,29 @@ def test_post_telemetry_reports_each_refusal_and_keeps_the_good(console):
     assert fleet["T-1"]["ts"] == pytest.approx(now - 10) and fleet["T-1"]["grid"].startswith(users.town_a)
 
 
+def test_post_telemetry_names_late_and_too_old_reports_and_they_move_nothing(console):
+    """A back-dated report sent after newer ones of its vehicle is ``late``; one 75 days old is
+    ``too_old``: both named in the answer, neither reaches the map or the rules."""
+    state, client, users, heads = console
+    now = time.time()
+    lon, lat = _town_point(state, users.town_a)
+    step = 150 / (111_195 * math.cos(math.radians(lat)))  # 150 m east per 30 s: 18 km/h
+    batch = [{"vehicle_id": "L-1", "ts": now - 600 + 30 * k, "lon": lon + step * k, "lat": lat} for k in range(20)]
+    newest = batch[-1]
+    batch.append({"vehicle_id": "L-1", "ts": newest["ts"] - 500, "lon": lon + step * 3, "lat": lat + 625 / 111_195})
+    batch.append({"vehicle_id": "L-2", "ts": now - 75 * 86_400, "lon": lon, "lat": lat})
+    r = client.post("/api/telemetry", json=batch, headers=heads[GATEWAY])
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert (report["accepted"], report["rejected"]) == (20, {"late": 1, "too_old": 1})
+    assert [(e["index"], e["reason"]) for e in report["errors"]] == [(20, "late"), (21, "too_old")]
+    assert "horizon" in report["errors"][1]["detail"]
+    fleet = {v["vehicle_id"]: v for v in state.fleet.vehicles("")}
+    assert (fleet["L-1"]["ts"], fleet["L-1"]["lat"]) == (pytest.approx(newest["ts"]), lat) and "L-2" not in fleet
+    status = client.get("/api/telemetry/status", headers=heads[users.district]).json()
+    assert status["gate"]["late"] >= 1 and status["gate"]["too_old"] >= 1
+
+
 def test_gcj02_reports_are_stored_in_wgs84(console):
     from zhizhi.gis.crs import wgs84_to_gcj02
 

@@ -174,9 +174,79 @@ def test_duplicates_across_batches_also_of_an_older_fix(gate):
     assert [f.ts for f in result.fixes] == [NOW - 5]
 
 
-def test_iso_and_epoch_of_the_same_instant_are_duplicates(gate):
+def test_iso_and_epoch_of_the_same_instant_are_duplicates():
+    gate = TelemetryGate(clock=lambda: 1_795_996_860.0)
     result = gate.check([rep(1_795_996_800), rep("2026-11-30T08:00:00+08:00")])
     assert reasons(result) == [(1, "duplicate")]
+
+
+# --- late and too old ------------------------------------------------------------------------
+
+
+def trip(start: float, n: int, every_s: float = 30.0, kmh: float = 45.0) -> list[dict]:
+    """``n`` reports every ``every_s`` driving east at ``kmh`` from east(0), the first at ``start``."""
+    return [rep(start + k * every_s, east(kmh / 3.6 * every_s * k)) for k in range(n)]
+
+
+def test_a_back_dated_report_after_newer_ones_in_the_same_batch_is_late(gate):
+    """The held-back case: a report 500 s older than the vehicle's newest, 625 m off its track,
+    sent after it in one upload. Sorted into the track it would be a fake earlier position (a
+    zig-zag at 56-113 km/h, under the jump limit); it is refused and the track never moves."""
+    items = trip(NOW - 1200, 40)  # 20 minutes, newest at NOW - 30
+    newest = items[-1]
+    late_ts = newest["ts"] - 500
+    items.append(rep(late_ts, east(45 / 3.6 * (late_ts - (NOW - 1200))), LAT + 625 / 111_195))
+    result = gate.check(items)
+    assert reasons(result) == [(40, "late")] and result.report.rejected == {"late": 1}
+    assert "500 s before a report sent earlier in the batch" in result.report.errors[0].detail
+    assert [f.ts for f in result.fixes] == [r["ts"] for r in items[:40]]
+    assert all(f.lat == LAT for f in result.fixes)  # no fake position among the accepted
+    nxt = gate.check([rep(NOW - 20, east(45 / 3.6 * 1180 + 125))])  # judged against the newest
+    assert nxt.report.accepted == 1
+    assert gate.counts()["late"] == 1
+
+
+def test_a_back_dated_report_is_refused_whichever_way_the_gateway_cuts_its_batches(gate):
+    items = trip(NOW - 1200, 40)
+    late = rep(NOW - 530, east(10), LAT + 0.005)
+    across = TelemetryGate(clock=lambda: NOW)
+    across.check(items)
+    assert across.check([late]).report.rejected == {"stale": 1}  # after its batch: stale
+    assert gate.check([*items, late]).report.rejected == {"late": 1}  # in it, after newer ones: late
+    first = TelemetryGate(clock=lambda: NOW).check([items[-1], late])  # a vehicle's first upload too
+    assert first.report.rejected == {"late": 1} and [f.ts for f in first.fixes] == [items[-1]["ts"]]
+
+
+def test_reordering_within_the_tolerance_is_sorted_beyond_it_late():
+    gate = TelemetryGate(clock=lambda: NOW, max_reorder_s=60)
+    items = [rep(NOW - 10, east(300)), rep(NOW - 70, east(0)), rep(NOW - 71, east(-5))]
+    result = gate.check(items)
+    assert reasons(result) == [(2, "late")]  # 61 s before the report sent first
+    assert [f.ts for f in result.fixes] == [NOW - 70, NOW - 10]
+    # a backlog sent after the live report counts as late too, as it would in the next batch
+    backlog = TelemetryGate(clock=lambda: NOW).check([rep(NOW - 5, east(600)), *trip(NOW - 600, 19, kmh=3)])
+    assert backlog.report.rejected == {"late": 16} and backlog.report.accepted == 4  # 120 s: 4 kept
+
+
+def test_reports_older_than_the_horizon_are_too_old_and_never_move_the_track(gate):
+    gate.check([rep(NOW - 60, east(0))])
+    old = NOW - 75 * 86_400
+    result = gate.check([rep(old + k * 5, east(k * 50), vid=vid) for vid in ("苏F-00001", "苏F-00002")
+                         for k in range(3)])
+    assert result.report.accepted == 0 and result.report.rejected == {"too_old": 6}
+    assert "the horizon is 86400 s" in result.report.errors[0].detail
+    assert gate.check([rep(NOW - 55, east(40))]).report.accepted == 1  # judged against NOW - 60
+    assert gate.check([rep(NOW - 86_399, vid="苏F-00003")]).report.accepted == 1  # just inside
+    assert gate.counts()["too_old"] == 6
+
+
+def test_the_horizon_is_configurable_or_off():
+    short = TelemetryGate(clock=lambda: NOW, max_age_s=3600)
+    assert short.check([rep(NOW - 3601)]).report.rejected == {"too_old": 1}
+    off = TelemetryGate(clock=lambda: NOW, max_age_s=None)
+    assert off.check([rep(NOW - 75 * 86_400)]).report.accepted == 1
+    with pytest.raises(ValueError, match="max_age_s"):
+        TelemetryGate(max_age_s=0)
 
 
 # --- jumps -----------------------------------------------------------------------------------
@@ -320,9 +390,11 @@ def test_drone_poses_stale_duplicate_future(gate):
     assert gate.accept_drone(drone(NOW + 301)).reason is Reason.FUTURE
     assert gate.accept_drone(drone(NOW - 7)) is None  # the future pose did not move it
     assert gate.accept_drone(drone(NOW - 9, sn="other")) is None
+    assert gate.accept_drone(drone(NOW - 86_401, sn="old")).reason is Reason.TOO_OLD
     counts = gate.counts()
     assert {k: v for k, v in counts.items() if k.startswith("drone_")} == {
-        "drone_received": 8, "drone_accepted": 4, "drone_future": 1, "drone_stale": 1, "drone_duplicate": 2}
+        "drone_received": 9, "drone_accepted": 4, "drone_future": 1, "drone_too_old": 1, "drone_stale": 1,
+        "drone_duplicate": 2}
     assert counts["received"] == 0
     gate.forget_drone("1581F5BKD")
     assert gate.accept_drone(drone(NOW - 9)) is None
