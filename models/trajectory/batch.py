@@ -59,6 +59,7 @@ class Batch:
     y: Float
     speed: Float  # km/h, reported or derived; NaN when unknown
     prev_ts: Float  # NaN for a vehicle's first fix ever
+    prev: Int = field(default_factory=lambda: np.zeros(0, dtype=np.int64))  # previous fix in batch, -1: stored
     profiles: list[Profile] = field(default_factory=list)
 
     def __len__(self) -> int:
@@ -124,7 +125,7 @@ def _arrays(
         with np.errstate(invalid="ignore", divide="ignore"):
             derived = np.hypot(x - prev_x, y - prev_y) / dt * 3.6
         speed = np.where(ok, derived, speed)
-    return Batch(vid, code, vehicles, ts, lon, lat, x, y, speed, prev_ts)
+    return Batch(vid, code, vehicles, ts, lon, lat, x, y, speed, prev_ts, prev)
 
 
 def profiles(

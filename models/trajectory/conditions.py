@@ -76,15 +76,27 @@ def zone_entry(rule: ZoneEntryRule, b: Batch, places: TrajectoryPlaces) -> Hits:
 
 
 def speeding(rule: SpeedingRule, b: Batch, places: TrajectoryPlaces) -> Hits:
+    """Over the matched road's limit; off any road (or on a class without a limit), over the
+    rule's ``off_road_limit_kmh`` — when the places have roads at all."""
     road, limit = places.road_of(b.x, b.y, rule.match_distance_m, rule.limits_kmh, rule.ambiguity_m)
+    fallback = np.isnan(limit)
+    if rule.off_road_limit_kmh is not None and len(places.road_ids):
+        limit = np.where(fallback, rule.off_road_limit_kmh, limit)
     with np.errstate(invalid="ignore"):
         hit = b.speed > limit * (1.0 + rule.tolerance)
 
     def facts(i: int) -> dict:
-        rid, rclass = places.road(int(road[i]))
+        rid, rclass = places.road(int(road[i])) if road[i] >= 0 else (None, None)
+        if not fallback[i]:
+            source = f"{rclass} road {rid}"
+        elif rid is None:
+            source = f"no road within {rule.match_distance_m:g} m"
+        else:
+            source = f"no limit for road class {rclass}"
         return {
             "speed_kmh": round(float(b.speed[i]), 1),
             "limit_kmh": float(limit[i]),
+            "limit_source": source,
             "road_class": rclass,
             "road_id": rid,
             "max_speed_kmh": round(float(b.speed[i]), 1),

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from zhizhi.models.config_file import (
     ModelConfigError,
@@ -98,7 +98,9 @@ class ProhibitedHoursRule(_Rule):
 
 
 class SpeedingRule(_Rule):
-    """Over the limit of the road class of the nearest road within ``match_distance_m``."""
+    """Over the limit of the road class of the nearest road within ``match_distance_m``; with no
+    road there (or no limit for its class), over ``off_road_limit_kmh``, the vehicle's own ceiling
+    (hazardous goods: 60 km/h off expressways). Needs a road map: without roads, no limit."""
 
     kind: Literal["speeding"]
     limits_kmh: dict[str, float] = Field(
@@ -111,6 +113,12 @@ class SpeedingRule(_Rule):
         ge=0,
         le=100,
         description="Roads this close to the nearest one also match; the highest limit wins.",
+    )
+    off_road_limit_kmh: float | None = Field(
+        60.0,
+        gt=0,
+        le=200,
+        description="Limit where no road matches (none: no limit there).",
     )
     severity: Severity = Severity.YELLOW
 
@@ -147,11 +155,25 @@ class FatigueRule(_Rule):
 
 
 class SignalLossRule(_Rule):
-    """No report for ``after_s``; raised by ``tick``, ends when reports come back."""
+    """No report for ``after_s``: raised by ``tick`` while it lasts, ended when reports come back;
+    a gap of more than ``after_s`` between two fixes (a buffered upload) is raised and ended at once.
+
+    Never for silence measured from a fix older than ``horizon_s``: that is history, not a
+    vehicle gone quiet.
+    """
 
     kind: Literal["signal_loss"]
     after_s: float = Field(300.0, gt=0, le=86_400)
+    horizon_s: float = Field(
+        86_400.0, gt=0, le=30 * 86_400, description="No alert for silence longer than this."
+    )
     severity: Severity = Severity.YELLOW
+
+    @model_validator(mode="after")
+    def _horizon(self) -> SignalLossRule:
+        if self.horizon_s <= self.after_s:
+            raise ValueError(f"horizon_s ({self.horizon_s:g}) must exceed after_s ({self.after_s:g})")
+        return self
 
 
 Rule = Annotated[

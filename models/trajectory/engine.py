@@ -6,7 +6,10 @@ into "has met it for ``min_duration_s``, with lapses of at most ``max_gap_s``"; 
 warning, re-sends it (same ``key``, growing ``last_ts``) at most every ``update_every_s`` while it
 lasts, and sends it once more with ``active=False`` when a fix shows the condition over.
 ``signal_loss`` has no fix to judge by: :meth:`TrajectoryEngine.tick` raises it, the vehicle's next
-fix ends it.
+fix ends it. A silence the ticks never saw — a gap of more than ``after_s`` between two fixes that
+arrive together (a gateway's buffered upload) — is sent at once as a warning and its end (same
+key, ``active`` then not), so it opens exactly one alert. Neither ever measures silence from a fix
+older than the rule's ``horizon_s``.
 
 Every event has ``source="telemetry"``, no camera and no track; its details name the vehicle
 (and, when registered, plate, company, UN number and hazard class) plus the rule's facts.
@@ -96,8 +99,8 @@ class TrajectoryEngine:
             for vid, last in self._last.items():
                 silent = now_ts - last.ts
                 timer = timers.get(vid)
-                if silent <= rule.after_s:
-                    continue
+                if silent <= rule.after_s or silent > rule.horizon_s:
+                    continue  # beyond the horizon: history, not a vehicle gone quiet
                 if timer is None:
                     timer = timers[vid] = _Timer(start=last.ts, last_true=now_ts, lon=last.lon, lat=last.lat)
                 timer.last_true = now_ts
@@ -246,20 +249,43 @@ class TrajectoryEngine:
 
     # --- signal loss ---------------------------------------------------------------------
     def _signal_back(self, rule: SignalLossRule, b: Batch) -> list[WarningEvent]:
+        """End the live signal losses of the vehicles reporting again; raise (and end) each gap
+        of more than ``after_s`` between two fixes that no tick raised."""
         timers = self._timers[rule.id]
         out: list[WarningEvent] = []
-        if not timers:
-            return out
-        first = np.unique(b.code, return_index=True)[1]
-        for i in first:
-            timer = timers.pop(b.vid[i], None)
-            if timer is not None and timer.event is not None:
-                timer.last_true = float(b.ts[i])
-                timer.event = timer.event.model_copy(
-                    update={"details": {**timer.event.details, "back_ts": float(b.ts[i])}}
-                )
-                out.append(self._ended(timer))
+        raised: set[int] = set()
+        if timers:
+            for i in np.unique(b.code, return_index=True)[1].tolist():
+                timer = timers.pop(b.vid[i], None)
+                if timer is not None and timer.event is not None:
+                    timer.last_true = float(b.ts[i])
+                    timer.event = timer.event.model_copy(
+                        update={"details": {**timer.event.details, "back_ts": float(b.ts[i])}}
+                    )
+                    out.append(self._ended(timer))
+                    raised.add(i)  # this silence was raised live by the ticks
+        with np.errstate(invalid="ignore"):
+            gap = b.ts - b.prev_ts
+            found = (gap > rule.after_s) & (gap <= rule.horizon_s)
+        for i in np.flatnonzero(found).tolist():
+            if i not in raised:
+                out.extend(self._gap(rule, b, i))
         return out
+
+    def _gap(self, rule: SignalLossRule, b: Batch, i: int) -> list[WarningEvent]:
+        """The silence before fix ``i``, already over: its warning and, right after, its end."""
+        start, back, vid = float(b.prev_ts[i]), float(b.ts[i]), b.vid[i]
+        j = int(b.prev[i])
+        if j >= 0:
+            lon, lat, x, y = float(b.lon[j]), float(b.lat[j]), float(b.x[j]), float(b.y[j])
+        else:
+            last = self._last[vid]
+            lon, lat, x, y = last.lon, last.lat, last.x, last.y
+        timer = _Timer(start=start, last_true=back, lon=lon, lat=lat)
+        timer.details = {"silent_s": round(back - start, 1), "last_report_ts": start, "back_ts": back,
+                         "found_in_upload": True}
+        sent = self._send(rule, vid, timer, back, x, y)
+        return [*sent, self._ended(timer)]
 
     def _remember(self, b: Batch) -> None:
         last_of = np.unique(b.code[::-1], return_index=True)[1]
