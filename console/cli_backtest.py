@@ -15,7 +15,9 @@ from zhizhi.console.settings import Settings
 
 
 def backtest(
-    dataset: Annotated[Path, typer.Option(help="Dataset folder: clips with camera.json and events.jsonl.")],
+    dataset: Annotated[str, typer.Option(
+        help="Dataset folder (clips with camera.json and events.jsonl), or labels:false-alarms: the alerts "
+        "closed as false alarms and resolved as true events (their evidence tracks) of the last 30 days.")],
     model: Annotated[Path | None, typer.Option(help="Warning model YAML (default: the shipped one).")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     truth: Annotated[
@@ -37,10 +39,15 @@ def backtest(
         Literal["ultralytics", "motion"] | None, typer.Option(help="Backend (default: settings).")
     ] = None,
     weights: Annotated[Path | None, typer.Option(help="Weights for ultralytics (default: settings).")] = None,
+    since: Annotated[str | None, typer.Option(
+        help="labels:…: verdicts given since this date (YYYY-MM-DD or an ISO time; default: 30 days ago).")] = None,
+    scope: Annotated[str | None, typer.Option(
+        help="labels:…: only the labels of this jurisdiction (a town's code; default: the whole district).")] = None,
 ) -> None:
     """Run a warning model over recorded clips and print precision, recall, F1 and delay per rule."""
     from zhizhi.models.backtest.cache import DetectorSpec
     from zhizhi.models.backtest.dataset import BacktestError
+    from zhizhi.models.backtest.labels import label_dataset_verdicts
     from zhizhi.models.backtest.run import Matching, resolve_model
     from zhizhi.models.config_file import ModelConfigError
 
@@ -54,11 +61,22 @@ def backtest(
     }
     bar = _Bar()
     try:
+        verdicts = label_dataset_verdicts(dataset)
+        if verdicts is None and (since is not None or scope is not None):
+            raise BacktestError("--since and --scope go with a labels:… dataset")
         warning_model = resolve_model(model)
-        if sweep:
-            _sweep(warning_model, dataset, sweep, out or settings.data_dir / "backtest-sweep", json_out, bar, options)
+        if verdicts is not None:
+            if truth:
+                raise BacktestError(f"{dataset} replays the alerts' recorded tracks: --truth does not apply")
+            folder, labels = _label_dataset(settings, dataset, verdicts, since, scope)
         else:
-            _single(warning_model, dataset, json_out, bar, options)
+            folder, labels = Path(dataset), None
+        if sweep:
+            _sweep(warning_model, folder, sweep, out or settings.data_dir / "backtest-sweep", json_out, bar, options)
+        elif labels is not None:
+            _labels(warning_model, folder, labels, json_out, bar, options)
+        else:
+            _single(warning_model, folder, json_out, bar, options)
     except (BacktestError, ModelConfigError) as exc:
         bar.close()
         _fail(str(exc))
@@ -75,6 +93,10 @@ def _single(model, dataset: Path, json_out: bool, bar: _Bar, options: dict) -> N
     if json_out:
         typer.echo(result.model_dump_json(indent=2))
         return
+    _table(result)
+
+
+def _table(result) -> None:
     typer.echo(f"{result.model} on {result.dataset}: {result.clips} clips ({_sources(result.sources)})")
     typer.echo(
         f"{'rule':28} {'kind':16} {'tp':>4} {'fp':>4} {'fn':>4} {'precision':>9} {'recall':>7} {'f1':>6} {'delay_s':>8}"
@@ -83,6 +105,63 @@ def _single(model, dataset: Path, json_out: bool, bar: _Bar, options: dict) -> N
         kind = getattr(s, "rule", "")
         typer.echo(f"{rule_id:28} {kind:16} {s.tp:>4} {s.fp:>4} {s.fn:>4} {_num(s.precision):>9} "
                    f"{_num(s.recall):>7} {_num(s.f1):>6} {_num(s.mean_delay_s):>8}")
+
+
+def _label_dataset(settings: Settings, spec: str, verdicts, since: str | None, scope: str | None):
+    """Write the labels dataset ``spec`` from the console's label store (``data_dir/labels/NAME``);
+    its folder and what to say about it."""
+    import time
+    from datetime import datetime
+
+    from zhizhi.alerts.labels import LabelStore
+    from zhizhi.layers import make_engine
+    from zhizhi.models.backtest.dataset import BacktestError
+    from zhizhi.models.backtest.labels import DEFAULT_DAYS, LABELS_PREFIX, write_label_dataset
+
+    if since is None:
+        since_ts = time.time() - DEFAULT_DAYS * 86400
+    else:
+        try:
+            since_ts = datetime.fromisoformat(since).timestamp()
+        except ValueError:
+            raise BacktestError(f"--since {since!r}: expected a date (YYYY-MM-DD) or an ISO time") from None
+    when = datetime.fromtimestamp(since_ts).strftime("%Y-%m-%d %H:%M")
+    where = f" in {scope}" if scope else ""
+    store = LabelStore(make_engine(settings.resolved_database_url))
+    found = store.list(verdicts=verdicts, since=since_ts, scope=scope)
+    if not found:
+        raise BacktestError(f"{spec}: no labels since {when}{where} (alerts closed as false alarms or resolved "
+                            "as true events on the wall become labels)")
+    name = spec.removeprefix(LABELS_PREFIX)
+    folder = settings.data_dir / "labels" / name
+    summary = write_label_dataset(found, settings.resolved_evidence_dir, folder, verdicts)
+    if not summary.clips:
+        raise BacktestError(f"{spec}: none of the {len(found)} labels since {when}{where} can be replayed: "
+                            + _reasons(summary.skipped))
+    return folder, {"name": spec, "since": when, "scope": scope, "labels": len(found)}
+
+
+def _labels(model, folder: Path, about: dict, json_out: bool, bar: _Bar, options: dict) -> None:
+    from zhizhi.models.backtest.labels import run_label_backtest
+
+    options = {k: v for k, v in options.items() if k != "truth"}
+    with contextlib.redirect_stdout(sys.stderr):  # libraries' chatter (ultralytics logs to stdout)
+        result = run_label_backtest(model, folder, progress=bar, name=about["name"], **options)
+    bar.close()
+    if json_out:
+        typer.echo(result.model_dump_json(indent=2))
+        return
+    _table(result)
+    s = result.labels
+    where = f" in {about['scope']}" if about["scope"] else ""
+    typer.echo(f"labels since {about['since']}{where}: {about['labels']}, replayed {s.false_alarms + s.confirmed} "
+               f"(dataset {folder})" + (f"; skipped: {_reasons(s.skipped)}" if s.skipped else ""))
+    typer.echo(f"false alarms still firing: {s.still_firing} of {s.false_alarms} (prevented {s.prevented})")
+    typer.echo(f"true events still caught:  {s.caught} of {s.confirmed} (missed {s.missed})")
+
+
+def _reasons(skipped: dict[str, int]) -> str:
+    return ", ".join(f"{n} {reason}" for reason, n in skipped.items())
 
 
 def _sweep(model, dataset: Path, specs: list[str], out: Path, json_out: bool, bar: _Bar, options: dict) -> None:
