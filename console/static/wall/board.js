@@ -8,19 +8,41 @@
  * (calling the REST endpoints), its evidence and its timeline (GET /api/alerts/{id}). Which
  * actions a status allows is the console's lifecycle (lifecycle.js), not a copy of it.
  *
- * For tests: window.zhizhiWall = {link, selectedId, timings, ...}; body[data-wall-ready].
+ * What belongs together is one row (groups.js: the same open incident, else the same rule in
+ * the same grid) with a count badge ("×3") that opens it: its members, and the bulk actions of
+ * bulk.js (acknowledge all, close the others as duplicates of the first or the selected one,
+ * close all as false alarms with a note). Below the queue, the rules and cameras with last
+ * week's false-alarm rates (false-alarms.js).
+ *
+ * For tests: window.zhizhiWall = {link, selectedId, groups, falseAlarms, timings, ...};
+ * body[data-wall-ready].
  */
 
 import { $, esc } from "../lib/dom.js";
 import { fail } from "../lib/errors.js";
 import { LEVEL, fmtAge, fmtTime } from "../lib/format.js";
 import { api, toLogin, token } from "../lib/session.js";
+import { askNote, bulkAct } from "./bulk.js";
+import { createFalseAlarmPanel } from "./false-alarms.js";
+import { groupAlerts } from "./groups.js";
 import { isOpen, loadLifecycle, needsNote, targets } from "./lifecycle.js";
 import { WallLink } from "./live.js";
 import { showMedia } from "./media.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { Units } from "./units.js";
-import { ACTION, SEVERITY, STATUS, compareAlerts, ruleEn, ruleLabel } from "./vocabulary.js";
+import {
+  ACTION,
+  BULK,
+  FALSE_ALARM_CLOSE,
+  INCIDENT,
+  SEVERITY,
+  SOURCE,
+  STATUS,
+  VERDICT,
+  compareAlerts,
+  ruleEn,
+  ruleLabel,
+} from "./vocabulary.js";
 
 const HISTORY_LABEL = {
   create: "生成告警 Created",
@@ -34,13 +56,17 @@ const HISTORY_LABEL = {
 
 const wall = wallName();
 const link = new WallLink(wall);
-const zw = { screen: "alerts", wall, link, selectedId: null, selections: [], config: null };
+const zw = { screen: "alerts", wall, link, selectedId: null, selections: [], config: null, groups: [], mayAct: true };
 window.zhizhiWall = zw;
 
 let units = new Units();
 let myCode = "";
 const cameraNames = new Map();
 const arrived = new Map(); // alert id -> when it arrived while this board was open (flashed briefly)
+const expanded = new Set(); // keys of the groups opened on this board
+const incidentOf = new Map(); // alert id -> incident id, from the incidents' timelines heard here
+const falseAlarms = createFalseAlarmPanel($("#zw-fa"), { cameraName: (id) => cameraNames.get(id) || id });
+zw.falseAlarms = falseAlarms;
 
 mountWallHeader({ screen: "alerts", title: "告警", titleEn: "Alerts", link });
 
@@ -82,43 +108,219 @@ function renderQueue() {
         `<span class="zw-sev-${sev}${n ? "" : " zw-zero"}" data-severity="${sev}" title="${esc(SEVERITY[sev].label)} ${esc(SEVERITY[sev].en)}">${n}</span>`,
     )
     .join("");
+  const rows = groupAlerts(alerts, link.incidents, incidentOf);
+  zw.groups = rows
+    .filter((r) => r.kind !== "single")
+    .map((r) => ({ key: r.key, kind: r.kind, lead: r.lead.id, ids: r.members.map((m) => m.id),
+      incident: r.incident ? r.incident.id : null }));
   if (!alerts.length) {
     list.innerHTML = `<li class="zw-empty">暂无告警<span>No open alerts</span></li>`;
     return;
   }
-  const items = alerts.map((a) => {
-    const sev = SEVERITY[a.severity] ? a.severity : "blue";
-    const st = STATUS[a.status] || { label: a.status, en: "" };
-    const rel = relation(a);
-    const li = document.createElement("li");
-    li.className = `zw-item zw-sev-${sev}`;
-    if (!isOpen(a.status)) li.classList.add("zw-done");
-    if (a.id === zw.selectedId) li.classList.add("zw-active");
-    if (Date.now() - (arrived.get(a.id) || 0) < 4000) li.classList.add("zw-new-item");
-    li.dataset.alertId = a.id;
-    li.dataset.status = a.status;
-    li.dataset.severity = a.severity;
-    li.dataset.assignee = a.assignee_unit;
-    li.tabIndex = 0;
-    li.innerHTML =
-      `<div class="zw-item-l1"><span class="zw-sev-chip">${esc(SEVERITY[sev].label)}</span>` +
-      `<span class="zw-item-rule">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></span>` +
-      `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)} <small>${esc(st.en)}</small></span></div>` +
-      `<div class="zw-item-l2">${esc(units.place(a))}</div>` +
-      (a.details && a.details.plate
-        ? `<div class="zw-item-vehicle" data-plate="${esc(a.details.plate)}">🚚 <b>${esc(a.details.plate)}</b> ${esc(cargoText(a.details))}</div>`
-        : "") +
-      `<div class="zw-item-l3">` +
-      `<span>首次 <b>${esc(fmtTime(a.first_ts))}</b></span>` +
-      `<span>最近 <b>${esc(fmtTime(a.last_ts))}</b> ${esc(fmtAge(a.last_ts))}</span>` +
-      `<span>摄像头 <b>${esc((a.cameras || []).length)}</b></span>` +
-      `<span>责任单位 <b class="zw-item-unit">${esc(units.name(a.assignee_unit))}</b> ${esc(rel.tag.split(" ")[0])}</span>` +
-      `</div>`;
-    li.addEventListener("click", () => choose(a.id));
-    li.addEventListener("keydown", (e) => e.key === "Enter" && choose(a.id));
-    return li;
+  const scroll = list.scrollTop;
+  list.replaceChildren(...rows.map((r) => (r.kind === "single" ? alertRow(r.lead, "li") : groupRow(r))));
+  list.scrollTop = scroll;
+}
+
+/** The names of an alert's sources: "视频 · 北斗". */
+function sourceNames(a, withEn = false) {
+  const names = (a.sources && a.sources.length ? a.sources : [a.source]).filter(Boolean);
+  return [...new Set(names)].map((s) => (SOURCE[s] ? SOURCE[s].label + (withEn ? ` ${SOURCE[s].en}` : "") : s));
+}
+
+/** One alert's row (a plain row, a group's first row, or a member of an opened group). */
+function alertRow(a, tag, group = null) {
+  const sev = SEVERITY[a.severity] ? a.severity : "blue";
+  const st = STATUS[a.status] || { label: a.status, en: "" };
+  const rel = relation(a);
+  const verdict = a.verdict && VERDICT[a.verdict];
+  const li = document.createElement(tag);
+  li.className = `zw-item zw-sev-${sev}`;
+  if (!isOpen(a.status)) li.classList.add("zw-done");
+  if (a.id === zw.selectedId) li.classList.add("zw-active");
+  if (Date.now() - (arrived.get(a.id) || 0) < 4000) li.classList.add("zw-new-item");
+  li.dataset.alertId = a.id;
+  li.dataset.status = a.status;
+  li.dataset.severity = a.severity;
+  li.dataset.assignee = a.assignee_unit;
+  if (a.verdict) li.dataset.verdict = a.verdict;
+  li.tabIndex = 0;
+  const badge = group
+    ? `<button type="button" class="zw-group-count" data-count="${group.members.length}" aria-expanded="${expanded.has(group.key)}"` +
+      ` title="${esc(`${group.members.length} 条告警 alerts · 展开 open`)}">×${group.members.length}</button>`
+    : "";
+  li.innerHTML =
+    `<div class="zw-item-l1"><span class="zw-sev-chip">${esc(SEVERITY[sev].label)}</span>` +
+    `<span class="zw-item-rule">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></span>${badge}` +
+    (verdict ? `<span class="zw-verdict zw-v-${esc(a.verdict)}">${esc(verdict.label)} <small>${esc(verdict.en)}</small></span>` : "") +
+    `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)} <small>${esc(st.en)}</small></span></div>` +
+    `<div class="zw-item-l2">${esc(units.place(a))}</div>` +
+    (group ? `<div class="zw-group-why">${groupWhy(group)}</div>` : "") +
+    (a.details && a.details.plate
+      ? `<div class="zw-item-vehicle" data-plate="${esc(a.details.plate)}"><span class="zw-hz">危化品车 <small>Hazmat</small></span> <b>${esc(a.details.plate)}</b> ${esc(cargoText(a.details))}</div>`
+      : "") +
+    `<div class="zw-item-l3">` +
+    `<span>首次 <b>${esc(fmtTime(a.first_ts))}</b></span>` +
+    `<span>最近 <b>${esc(fmtTime(a.last_ts))}</b> ${esc(fmtAge(a.last_ts))}</span>` +
+    `<span>摄像头 <b>${esc((a.cameras || []).length)}</b></span>` +
+    `<span>来源 <b>${esc(sourceNames(a).join("·") || "—")}</b></span>` +
+    `<span>责任单位 <b class="zw-item-unit">${esc(units.name(a.assignee_unit))}</b> ${esc(rel.tag.split(" ")[0])}</span>` +
+    `</div>`;
+  li.addEventListener("click", (e) => {
+    e.stopPropagation();
+    choose(a.id);
   });
-  list.replaceChildren(...items);
+  li.addEventListener("keydown", (e) => e.key === "Enter" && choose(a.id));
+  if (group) {
+    li.querySelector(".zw-group-count").addEventListener("click", (e) => {
+      e.stopPropagation();
+      toggleGroup(group.key);
+    });
+  }
+  return li;
+}
+
+/** Why a group's alerts are together, on its first row. */
+function groupWhy(group) {
+  const n = group.members.length;
+  if (group.kind === "incident") {
+    const i = group.incident;
+    const kind = INCIDENT[i.incident_type || i.type] || INCIDENT.other;
+    return `同一事件 <small>Same incident</small> · <b>${esc(kind.label)}</b> ${esc(i.title || "")} · <b>${n}</b> 条 <small>alerts</small>`;
+  }
+  return `同一规则、同一网格 <small>Same rule, same grid</small> · <b>${n}</b> 条 <small>alerts</small>`;
+}
+
+function toggleGroup(key) {
+  if (expanded.has(key)) expanded.delete(key);
+  else expanded.add(key);
+  renderQueue();
+}
+
+const can = (to) => (a) => targets(a.status).includes(to);
+
+/** The alert the others of ``group`` duplicate: the selected one if it is a member, else the first. */
+function keeper(group) {
+  return group.members.find((m) => m.id === zw.selectedId) || group.lead;
+}
+
+/** The ids each bulk action of ``group`` would move (those whose status allows it). */
+function bulkIds(group) {
+  const keep = keeper(group);
+  return {
+    acknowledge: group.members.filter(can("acknowledged")).map((m) => m.id),
+    close_duplicate: group.members.filter((m) => m.id !== keep.id && can("closed")(m)).map((m) => m.id),
+    close_false_alarm: group.members.filter(can("closed")).map((m) => m.id),
+  };
+}
+
+/** A group: its first alert's row with the count badge; opened, the bulk actions and the others. */
+function groupRow(group) {
+  const open = expanded.has(group.key);
+  const li = document.createElement("li");
+  li.className = `zw-group zw-sev-${SEVERITY[group.lead.severity] ? group.lead.severity : "blue"}`;
+  li.classList.toggle("zw-open", open);
+  li.dataset.groupKey = group.key;
+  li.dataset.kind = group.kind;
+  li.dataset.count = String(group.members.length);
+  li.dataset.lead = group.lead.id;
+  li.dataset.expanded = String(open);
+  const head = alertRow(group.lead, "div", group);
+  head.classList.add("zw-group-lead");
+  const body = document.createElement("div");
+  body.className = "zw-group-body";
+  body.hidden = !open;
+  if (zw.mayAct) {
+    const ids = bulkIds(group);
+    const keep = keeper(group);
+    const bar = document.createElement("div");
+    bar.className = "zw-bulk";
+    bar.innerHTML =
+      `<div class="zw-bulk-buttons">` +
+      Object.entries(BULK)
+        .map(
+          ([action, v]) =>
+            `<button type="button" data-bulk="${action}" data-n="${ids[action].length}"${ids[action].length ? "" : " disabled"}>` +
+            `<span>${esc(v.short)} <b>${ids[action].length}</b></span><small>${esc(v.en)}</small></button>`,
+        )
+        .join("") +
+      `</div><div class="zw-bulk-keep" data-keep="${esc(keep.id)}">重复关闭时保留 <small>Kept open as the original:</small> ` +
+      `<b>${esc(keep.id === group.lead.id ? "第一条 the first" : "选中的 the selected")}</b> <code>${esc(keep.id)}</code></div>`;
+    for (const b of bar.querySelectorAll("button[data-bulk]")) {
+      b.addEventListener("click", (e) => {
+        e.stopPropagation();
+        runBulk(group, b.dataset.bulk);
+      });
+    }
+    body.append(bar);
+  }
+  const members = document.createElement("ul");
+  members.className = "zw-group-members";
+  members.append(...group.members.slice(1).map((m) => alertRow(m, "li")));
+  body.append(members);
+  li.append(head, body);
+  return li;
+}
+
+let bulkMessageTimer = null;
+
+function bulkMessage(text, kind) {
+  const box = $("#zw-bulk-msg");
+  box.textContent = text;
+  box.dataset.kind = kind;
+  box.hidden = !text;
+  clearTimeout(bulkMessageTimer);
+  // A result stays while the room reads it, then gives the queue its room back.
+  if (text && kind) bulkMessageTimer = setTimeout(() => bulkMessage("", ""), kind === "ok" ? 20_000 : 60_000);
+}
+
+/** One of a group's bulk actions: its note asked where needed, then POST /api/alerts/bulk. */
+async function runBulk(group, action) {
+  const ids = bulkIds(group)[action];
+  if (!ids.length) return;
+  const keep = keeper(group);
+  const what = `${esc(ruleLabel(group.lead))} · ${esc(units.place(group.lead))}`;
+  let note = "";
+  if (action === "close_false_alarm") {
+    note = await askNote({
+      action, title: BULK[action].label, titleEn: BULK[action].en, required: true,
+      confirm: FALSE_ALARM_CLOSE.label, confirmEn: FALSE_ALARM_CLOSE.en,
+      summary: `<b>${ids.length}</b> 条告警以误报关闭 <small>alerts closed as false alarms</small><div>${what}</div>`,
+    });
+  } else if (action === "close_duplicate") {
+    note = await askNote({
+      action, title: BULK[action].label, titleEn: BULK[action].en, required: false,
+      confirm: "作为重复关闭", confirmEn: "Close as duplicates",
+      summary: `<b>${ids.length}</b> 条告警作为重复关闭 <small>alerts closed as duplicates</small><div>${what}</div>` +
+        `<div>保留 <small>kept open:</small> <code>${esc(keep.id)}</code></div>`,
+    });
+    // Closing a new alert must say why: a duplicate's reason is the one it duplicates.
+    if (note !== null && !note) note = `重复告警，同 ${keep.id} · duplicate of ${keep.id}`;
+  }
+  if (note === null) return; // cancelled
+  bulkMessage("提交中 Sending…", "");
+  let answer;
+  try {
+    answer = await bulkAct(ids, action, { note, duplicateOf: action === "close_duplicate" ? keep.id : null });
+  } catch (err) {
+    bulkMessage(`未完成 Refused (HTTP ${err.status}): ${err.detail || err.message}`, "error");
+    return;
+  }
+  const done = Array.isArray(answer && answer.done) ? answer.done : [];
+  const failed = Array.isArray(answer && answer.failed) ? answer.failed : [];
+  for (const u of done) {
+    // The websocket brings the same changes to every screen; show them here without waiting.
+    if (u && u.id) link.alerts.set(u.id, Object.assign({}, link.alerts.get(u.id) || {}, u));
+  }
+  const refused = failed.map((f) => `${f.id} (HTTP ${f.status}: ${f.detail})`).join("; ");
+  bulkMessage(
+    `${BULK[action].label} ${BULK[action].en}: 已完成 done ${done.length}` + (failed.length ? ` · 未完成 refused ${failed.length}: ${refused}` : ""),
+    failed.length ? "error" : "ok",
+  );
+  if (action !== "acknowledge") falseAlarms.soon();
+  renderQueue();
+  renderDetail();
+  if (zw.selectedId && ids.includes(zw.selectedId)) loadTimeline(zw.selectedId);
 }
 
 /** A click on the board: show it here at once, and move the whole wall. */
@@ -133,6 +335,11 @@ function choose(id) {
 function select(id) {
   const changed = zw.selectedId !== id;
   zw.selectedId = id;
+  const group = zw.groups.find((g) => g.ids.includes(id));
+  if (group && changed) {
+    expanded.add(group.key); // a member chosen here or on another screen: its group opens
+    renderQueue(); // (also: the selected member is the one the others duplicate)
+  }
   for (const li of document.querySelectorAll("#zw-list .zw-item")) {
     li.classList.toggle("zw-active", li.dataset.alertId === id);
   }
@@ -178,14 +385,51 @@ function renderDetail() {
     fact("最近发现", "Last seen", `${esc(fmtTime(a.last_ts))} · ${esc(fmtAge(a.last_ts))}${a.active ? "" : " · 已结束 ended"}`) +
     fact("责任单位", "Responsible", `<span id="zw-d-unit">${esc(unitText(a.assignee_unit))}</span><span class="zw-unit-tag${rel.ours ? " zw-ours" : ""}">${esc(rel.tag)}</span>`) +
     fact("处置时限", "Deadline", a.deadline_ts ? `<span style="${overdue ? "color:var(--danger);font-weight:700" : ""}">${esc(fmtTime(a.deadline_ts))}${overdue ? " 已超时 overdue" : ""}</span>` : "—") +
-    fact("来源", "Source", esc([a.source, a.cls, a.channel, a.reporter].filter(Boolean).join(" · ")) + (a.text ? `<div>${esc(a.text)}</div>` : "")) +
+    fact("来源", "Source",
+      `<span data-field="sources">${esc(sourceNames(a, true).join(" + "))}</span>` +
+        esc([a.cls, a.channel, a.reporter].filter(Boolean).map((x) => ` · ${x}`).join("")) +
+        (a.text ? `<div>${esc(a.text)}</div>` : "")) +
+    fact("合并", "Folded in", foldedText(a)) +
+    (a.verdict ? fact("结论", "Verdict", verdictText(a)) : "") +
     (a.details && a.details.plate
       ? fact("危化品车辆", "Hazmat vehicle",
           `<b data-field="plate">${esc(a.details.plate)}</b> · ${esc(a.details.company || "")}<div>${esc(cargoText(a.details))}` +
             `${a.details.fused ? " · 视频与北斗定位融合 video matched to BeiDou" : ""}</div>`)
       : "");
+  const dup = $("#zw-d-facts .zw-dup-of");
+  if (dup) {
+    dup.addEventListener("click", (e) => {
+      e.preventDefault();
+      if (link.alerts.has(dup.dataset.alertId)) choose(dup.dataset.alertId);
+    });
+  }
   renderActions(a, rel);
   renderEvidence(a);
+}
+
+/** What the alert service folded into the alert: tracks, cameras, BeiDou vehicles. */
+function foldedText(a) {
+  const members = Array.isArray(a.members) ? a.members : [];
+  const tracks = new Set(members.filter((m) => m.track_id != null).map((m) => `${m.camera_id || ""}#${m.track_id}`));
+  if (!tracks.size) for (const t of a.track_ids || (a.track_id != null ? [a.track_id] : [])) tracks.add(String(t));
+  const cameras = new Set(members.map((m) => m.camera_id).filter(Boolean));
+  if (!cameras.size && a.camera_id) cameras.add(a.camera_id);
+  const vehicles = new Set(members.map((m) => m.vehicle_id).filter(Boolean));
+  const parts = [
+    `<b data-field="tracks">${tracks.size}</b> 条轨迹 <small>tracks</small>`,
+    `<b data-field="cameras">${cameras.size}</b> 个摄像头 <small>cameras</small>`,
+  ];
+  if (vehicles.size) parts.push(`<b data-field="vehicles">${vehicles.size}</b> 辆北斗车辆 <small>BeiDou vehicles</small>`);
+  return parts.join(" · ");
+}
+
+/** A closed alert's verdict: "误报 False alarm", "重复 Duplicate of <id>". */
+function verdictText(a) {
+  const v = VERDICT[a.verdict] || { label: a.verdict, en: "" };
+  const of = a.duplicate_of
+    ? ` · 同 <small>of</small> <a href="#" class="zw-dup-of" data-alert-id="${esc(a.duplicate_of)}"><code>${esc(a.duplicate_of)}</code></a>`
+    : "";
+  return `<b class="zw-verdict zw-v-${esc(a.verdict)}" data-field="verdict">${esc(v.label)} <small>${esc(v.en)}</small></b>${of}`;
 }
 
 /** A vehicle's cargo from an alert's details: "UN1203 · 第3类 class 3". */
@@ -210,6 +454,19 @@ function renderActions(a, rel) {
     b.addEventListener("click", () => act(a.id, "transition", { to, note: $("#zw-note").value.trim() }, needs));
     return b;
   });
+  if (targets(a.status).includes("closed")) {
+    // Beside the plain close: closed as a false alarm, which says why (the false-alarm rates count it).
+    const b = document.createElement("button");
+    b.type = "button";
+    b.dataset.to = "closed";
+    b.dataset.verdict = "false_alarm";
+    b.className = "zw-needs-note zw-false-alarm";
+    b.title = "需填写误报原因 needs a note saying why";
+    b.innerHTML = `${esc(FALSE_ALARM_CLOSE.label)} <small>${esc(FALSE_ALARM_CLOSE.en)}</small>`;
+    b.addEventListener("click", () =>
+      act(a.id, "transition", { to: "closed", verdict: "false_alarm", note: $("#zw-note").value.trim() }, true));
+    buttons.push(b);
+  }
   $("#zw-d-buttons").replaceChildren(...buttons);
 
   const open = isOpen(a.status);
@@ -305,9 +562,11 @@ async function act(id, kind, body, needsNote = false) {
       link.alerts.set(updated.id, Object.assign({}, link.alerts.get(updated.id) || {}, updated));
     }
     $("#zw-note").value = "";
+    const verdict = body.verdict && VERDICT[body.verdict];
+    if (verdict) falseAlarms.soon();
     const done =
       kind === "transition"
-        ? `${STATUS[body.to].label} ${STATUS[body.to].en}`
+        ? `${STATUS[body.to].label} ${STATUS[body.to].en}${verdict ? ` · ${verdict.label} ${verdict.en}` : ""}`
         : kind === "escalate"
           ? `上报至 escalated to ${units.name(updated.assignee_unit)}`
           : `下派至 handed down to ${units.name(body.unit)}`;
@@ -329,13 +588,15 @@ async function start() {
     toLogin(); // nothing is asked of the console before the login
     return;
   }
-  const [config, loaded, fov] = await Promise.all([
+  const [config, loaded, fov, me] = await Promise.all([
     loadConfig("告警"),
     Units.load(),
     api("/api/cameras/fov"),
+    api("/api/auth/me").catch(() => null), // unknown: the actions are offered, the console decides
     loadLifecycle(),
   ]);
   zw.config = config;
+  zw.mayAct = !me || !Array.isArray(me.permissions) || me.permissions.includes("alerts.act");
   myCode = (config.scope && config.scope.code) || "";
   units = loaded;
   for (const f of fov.features || []) {
@@ -343,6 +604,7 @@ async function start() {
     if (p.id != null) cameraNames.set(String(p.id), p.name || String(p.id));
   }
   renderQueue();
+  falseAlarms.refresh();
   link.addEventListener("snapshot", () => {
     renderQueue();
     renderDetail();
@@ -350,11 +612,19 @@ async function start() {
   link.addEventListener("alert", (e) => {
     const a = e.detail;
     if (a.event === "new") arrived.set(a.id, Date.now());
+    if (a.verdict && !isOpen(a.status)) falseAlarms.soon();
     renderQueue();
     if (a.id === zw.selectedId) {
       renderDetail();
       loadTimeline(a.id, 150);
     }
+  });
+  link.addEventListener("incident", (e) => {
+    // An incident's area groups the alerts inside it; its timeline names the ones it linked.
+    const m = e.detail || {};
+    const entry = m.entry || {};
+    if (m.event === "timeline" && entry.kind === "alert" && entry.alert_id) incidentOf.set(entry.alert_id, m.id);
+    renderQueue();
   });
   link.addEventListener("select", (e) => {
     const sel = e.detail;

@@ -54,6 +54,31 @@ export const RULE_EN = {
   signal_loss: "Signal lost",
 };
 
+/** Where an alert's reports came from (an alert's "sources", "source"). */
+export const SOURCE = {
+  video: { label: "视频", en: "Video" },
+  telemetry: { label: "北斗", en: "BeiDou" },
+  hotline: { label: "热线", en: "Hotline" },
+  grid_worker: { label: "网格员", en: "Grid worker" },
+  app: { label: "随手拍", en: "App" },
+  iot: { label: "物联感知", en: "IoT" },
+};
+
+/** What a closed alert turned out to be (an alert's "verdict"). */
+export const VERDICT = {
+  false_alarm: { label: "误报", en: "False alarm" },
+  duplicate: { label: "重复", en: "Duplicate" },
+  confirmed: { label: "属实", en: "Confirmed" },
+};
+
+/** The board's bulk actions (POST /api/alerts/bulk) and the single alert's false-alarm close. */
+export const BULK = {
+  acknowledge: { label: "全部确认", short: "全部确认", en: "Acknowledge all" },
+  close_duplicate: { label: "其余作重复关闭", short: "其余重复关闭", en: "Others: duplicates" },
+  close_false_alarm: { label: "全部误报关闭", short: "全部误报关闭", en: "All: false alarms" },
+};
+export const FALSE_ALARM_CLOSE = { label: "误报关闭", en: "Close as false alarm" };
+
 /** Kinds of incidents (alerts/incidents/record.py). */
 export const INCIDENT = {
   typhoon: { label: "台风", en: "Typhoon" },
