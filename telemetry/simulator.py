@@ -8,6 +8,15 @@ each anomaly vehicle breaks exactly one rule, so :attr:`Simulation.expected` lis
 ``(rule, vehicle_id)`` alerts a correct engine raises. Deterministic for a seed; cheap enough
 for thousands of vehicles (``normal=...``).
 
+``cases`` adds the held-back cases of issue 17, each one vehicle, whose reports reach the console
+as a gateway would send them (:attr:`Simulation.arrivals`; the trajectory backtest uploads them
+so): ``buffered_gap`` (20 minutes silent mid-trip, the whole log uploaded at once after it
+parks: one ``signal_loss``), ``back_dated`` (its log uploaded 10 minutes after it parks,
+followed by a report 500 s older than its newest and 625 m off: refused ``late``, no alert),
+``off_road_speeding`` (95 km/h for 90 s with no road within 60 m: one ``speeding``) and
+``stale_upload`` (a trip 75 days old uploaded 15 minutes into the run: every report refused
+``too_old``, no alert). :attr:`Simulation.refuse` names the reports a correct gate refuses.
+
 >>> from zhizhi.gis.district import DistrictSpec, generate_district
 >>> d = generate_district(DistrictSpec(seed=5, grids=64, towns=3, villages_per_town=2, cameras=0))
 >>> sim = simulate(d.roads, d.zones, seed=1, anomalies=("speeding",), normal=2, unregistered=False)
@@ -18,7 +27,7 @@ for thousands of vehicles (``normal=...``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import geopandas as gpd
 import numpy as np
@@ -29,6 +38,12 @@ from zhizhi.gis.metric import MetricFrame
 from zhizhi.layers.hazmat import HazmatVehicle
 from zhizhi.telemetry.record import Fix
 
+#: The held-back cases (see the module docstring) and the alert each one should raise.
+CASES = ("buffered_gap", "back_dated", "off_road_speeding", "stale_upload")
+CASE_RULES = {"buffered_gap": "signal_loss", "off_road_speeding": "speeding"}
+#: How old the ``stale_upload`` trip is, and when it arrives after the start.
+STALE_AGE_S = 75 * 86_400.0
+STALE_ARRIVAL_S = 900.0
 #: 2026-11-30 10:00 in China (UTC+8): inside ordinary permitted hours.
 SIM_START = 1_796_004_000.0
 ANOMALIES = (
@@ -53,7 +68,12 @@ _CARGO = [
 
 @dataclass
 class Simulation:
-    """Time-ordered fixes, the registrations, and the alerts a correct engine raises."""
+    """Time-ordered fixes, the registrations, and the alerts a correct engine raises.
+
+    ``arrivals`` (aligned with ``fixes``; empty: each arrives at its ``ts``) is when a report
+    reaches the console; ``refuse`` maps the index of each report a correct gate refuses to the
+    reason.
+    """
 
     fixes: list[Fix]
     vehicles: list[HazmatVehicle]
@@ -62,6 +82,12 @@ class Simulation:
     start_ts: float
     end_ts: float
     _by_id: dict[str, HazmatVehicle] = field(default_factory=dict, repr=False)
+    arrivals: list[float] = field(default_factory=list)
+    refuse: dict[int, str] = field(default_factory=dict)
+
+    def arrival(self, index: int) -> float:
+        """When report ``index`` reaches the console."""
+        return self.arrivals[index] if self.arrivals else self.fixes[index].ts
 
     def lookup(self, vehicle_id: str) -> HazmatVehicle | None:
         """The registration of a vehicle (None: unregistered), for the engine."""
@@ -129,6 +155,7 @@ class _Map:
     ) -> None:
         self.frame = MetricFrame.for_geometry(np.asarray(roads.geometry.values, dtype=object))
         lines = self.frame.geometry_to_metric(np.asarray(roads.geometry.values, dtype=object))
+        self.roads = shapely.union_all(lines)
         classes = roads["road_class"].to_numpy()
         zone_m = self.frame.geometry_to_metric(np.asarray(zones.geometry.values, dtype=object))
         kinds = zones["zone_type"].to_numpy()
@@ -180,6 +207,7 @@ def simulate(
     rest_s: float = 20 * 60.0,
     signal_s: float = 300.0,
     utc_offset_hours: float = 8.0,
+    cases: Iterable[str] = (),
 ) -> Simulation:
     """Trips to parking for ``normal`` vehicles and one vehicle per anomaly (plus, when
     ``unregistered``, an unregistered normal vehicle and an unregistered speeding one).
@@ -191,6 +219,9 @@ def simulate(
     ``prohibited_hours`` one, whose window is the other 10 — so the run raises the same
     alerts whatever time of day it starts.
     """
+    cases = list(cases)
+    if unknown := [c for c in cases if c not in CASES]:
+        raise ValueError(f"unknown case(s) {unknown}; known: {list(CASES)}")
     rng = np.random.default_rng(seed)
     world = _Map(roads, zones, prohibited_zone_types)
     day, night = _hour_windows(start_ts, utc_offset_hours)
@@ -225,17 +256,37 @@ def simulate(
                 ),
             )
         )
+    case_rng = np.random.default_rng([seed, 17])  # the plain run stays as it was without cases
+    syncs: dict[str, float] = {}
+    for case in cases:
+        vid = f"HZ-{len(trips) + 1:04d}"
+        t0 = start_ts + float(case_rng.uniform(0, 600))
+        path, route, trip, sync = _case_plan(case, world, t0, case_rng, report_s, signal_s)
+        trips.append((vid, case, CASE_RULES.get(case, ""), True, path, route, trip, day))
+        if sync is not None:
+            syncs[vid] = sync
     arrive = max(trip[6].now for trip in trips)
     end_ts = arrive + (rest_s + 300.0 if "fatigue" in anomalies else 600.0)
+    end_ts = max([end_ts, *(sync + 300.0 for sync in syncs.values())])
     fixes: list[Fix] = []
+    arrivals: list[float] = []
+    refused: list[str | None] = []
     vehicles: list[HazmatVehicle] = []
     expected: set[tuple[str, str]] = set()
     roles: dict[str, str] = {}
     for k, (vid, role, rule, registered, path, route, trip, hours) in enumerate(trips):
         trip.stay(end_ts - trip.now, parked_report_s)
-        fixes.extend(
-            _fixes(vid, path, trip, world.frame, rng, with_speed=(role != "normal" or k % 2 == 0))
-        )
+        own = _fixes(vid, path, trip, world.frame, case_rng if role in CASES else rng,
+                     with_speed=(role != "normal" or k % 2 == 0))
+        if role == "stale_upload":
+            own = [replace(f, ts=f.ts - STALE_AGE_S) for f in own]
+        when, why = _deliveries(role, own, syncs.get(vid), start_ts)
+        if role == "back_dated":
+            newest = max((f for f, t in zip(own, when) if t == syncs[vid]), key=lambda f: f.ts)
+            own, when, why = [*own, _back_dated(newest, world.frame)], [*when, syncs[vid] + 1e-3], [*why, "late"]
+        fixes.extend(own)
+        arrivals.extend(when)
+        refused.extend(why)
         roles[vid] = role if registered else f"{role}, unregistered"
         if rule:
             expected.add((rule, vid))
@@ -257,8 +308,64 @@ def simulate(
                     permitted_hours=hours,
                 )
             )
-    fixes.sort(key=lambda f: f.ts)
-    return Simulation(fixes, vehicles, expected, roles, start_ts, end_ts)
+    order = sorted(range(len(fixes)), key=lambda i: fixes[i].ts)
+    sim = Simulation([fixes[i] for i in order], vehicles, expected, roles, start_ts, end_ts)
+    if cases:
+        sim.arrivals = [arrivals[i] for i in order]
+        sim.refuse = {k: refused[i] for k, i in enumerate(order) if refused[i] is not None}
+    return sim
+
+
+def _case_plan(case: str, world: _Map, t0: float, rng, report_s: float, signal_s: float):
+    """(path, registered route, trip, upload time of its log or None) of a held-back case."""
+    lot = world.lots[0]
+    trip = _Trip(t0, report_s)
+    if case == "off_road_speeding":
+        path, lot = _off_road_path(world)
+        trip.drive(path.length - 150.0, 95.0)  # 95 km/h with no road near
+        trip.drive(path.length, 40.0)  # onto the lot's road, slowly
+        return path, path, trip, None
+    path, length = lot.approach(3000.0)
+    speed = lot.limit * rng.uniform(0.7, 0.85)
+    if case == "buffered_gap":
+        trip.drive(length * 0.3, speed)
+        trip.silence(max(1200.0, signal_s + 240.0))  # 20 minutes without a report
+    trip.drive(length, speed)
+    sync = {"buffered_gap": trip.now + 60.0, "back_dated": trip.now + 600.0}.get(case)
+    return path, path, trip, sync
+
+
+def _off_road_path(world: _Map, length: float = 2600.0) -> tuple[shapely.LineString, _Lot]:
+    """A straight drive to a lot whose first ``length - 150`` m keep 60 m from every road and
+    the whole of it 100 m from prohibited zones, inside the roads' hull."""
+    hull = shapely.convex_hull(world.roads)
+    for lot in world.lots:
+        for deg in range(0, 360, 10):
+            a = np.radians(deg)
+            start = shapely.Point(lot.centre.x + length * np.cos(a), lot.centre.y + length * np.sin(a))
+            path = shapely.LineString([start, lot.centre])
+            fast = substring(path, 0.0, length - 150.0)
+            if not hull.contains(start) or shapely.distance(fast, world.roads) < 60.0:
+                continue
+            if world.prohibited.is_empty or shapely.distance(path, world.prohibited) >= 100.0:
+                return path, lot
+    raise ValueError("no straight stretch off every road leads to a lot: no off_road_speeding case here")
+
+
+def _deliveries(role: str, fixes: list[Fix], sync: float | None, start_ts: float):
+    """When each report of a vehicle arrives, and the reason a correct gate refuses it (or None)."""
+    if role == "stale_upload":
+        return [start_ts + STALE_ARRIVAL_S] * len(fixes), ["too_old"] * len(fixes)
+    when = [f.ts if sync is None or f.ts > sync else sync for f in fixes]
+    return when, [None] * len(fixes)
+
+
+def _back_dated(newest: Fix, frame: MetricFrame) -> Fix:
+    """A report 500 s older than ``newest`` and 625 m north of it, without a speed."""
+    x, y = frame.to_metric(newest.lon, newest.lat)
+    lon, lat = frame.to_lonlat(float(x), float(y) + 625.0)
+    return Fix(vehicle_id=newest.vehicle_id, ts=newest.ts - 500.0, lon=round(float(lon), 7),
+               lat=round(float(lat), 7), speed_kmh=None, heading=None)
 
 
 def _hour_windows(start_ts: float, utc_offset_hours: float) -> tuple[str, str]:
@@ -328,4 +435,4 @@ def _fixes(vid: str, path, trip: _Trip, frame: MetricFrame, rng, with_speed: boo
     ]
 
 
-__all__ = ["ANOMALIES", "LIMITS_KMH", "SIM_START", "Simulation", "simulate"]
+__all__ = ["ANOMALIES", "CASES", "CASE_RULES", "LIMITS_KMH", "SIM_START", "Simulation", "simulate"]
