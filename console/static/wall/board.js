@@ -294,8 +294,7 @@ async function runBulk(group, action) {
       summary: `<b>${ids.length}</b> 条告警作为重复关闭 <small>alerts closed as duplicates</small><div>${what}</div>` +
         `<div>保留 <small>kept open:</small> <code>${esc(keep.id)}</code></div>`,
     });
-    // Closing a new alert must say why: a duplicate's reason is the one it duplicates.
-    if (note !== null && !note) note = `重复告警，同 ${keep.id} · duplicate of ${keep.id}`;
+    // No note: the console's audit says whose duplicate it is.
   }
   if (note === null) return; // cancelled
   bulkMessage("提交中 Sending…", "");
