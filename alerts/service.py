@@ -636,12 +636,14 @@ class AlertService:
 
     def attach_evidence(
         self, alert_id: str, *, snapshot: str | None = None, clip: str | None = None,
-        actor: str = SYSTEM_ACTOR,
+        track: str | None = None, actor: str = SYSTEM_ACTOR,
     ) -> Alert:
-        """Record evidence files (paths relative to the evidence folder) on the alert."""
+        """Record evidence files (paths relative to the evidence folder) on the alert: its
+        snapshot, clip and observed tracks (``observations.jsonl``)."""
 
         def change(alert: Alert, now: float):
-            saved = {k: v for k, v in (("snapshot", snapshot), ("clip", clip)) if v is not None}
+            files = (("snapshot", snapshot), ("clip", clip), ("track", track))
+            saved = {k: v for k, v in files if v is not None}
             if not saved:
                 return None
             alert.evidence = alert.evidence.model_copy(update=saved)
