@@ -161,3 +161,108 @@ def test_the_analyst_page_compares_two_versions_and_promotes_one(bench, tmp_path
             browser.close()
     assert state.models.production("warning").label == b
     assert not blocked, blocked
+
+
+
+@pytest.fixture(scope="module")
+def labelled(bench, tmp_path_factory):
+    """Labels in the console's store with their evidence tracks (a 35-s stop closed as a false
+    alarm and a 120-s stop resolved, in town A; a false alarm in town B; one too old), and two
+    drafts of the warning model: the shipped 20-s stop and a 60-s one. Returns their versions."""
+    from tests.labels_support import FALSE_STOP_S, TRUE_STOP_S, record_stop
+    from zhizhi.alerts.labels import AlertLabel, LabelStore
+
+    state, client, users, heads, _ = bench
+    base = tmp_path_factory.mktemp("labelled")
+    evidence = state.settings.resolved_evidence_dir
+    false_alarm = record_stop(base, evidence, FALSE_STOP_S, seed=1)
+    true_stop = record_stop(base, evidence, TRUE_STOP_S, seed=2)
+    now = time.time()
+    store = LabelStore(state.engine, migrated=True)
+    for label in (
+        false_alarm.label("false_alarm", now - 3600, assignee_unit=users.town_a),
+        true_stop.label("confirmed", now - 1800, assignee_unit=users.town_a),
+        false_alarm.label("false_alarm", now - 600, alert_id="abcdefghjk23", assignee_unit=users.town_b),
+        true_stop.label("false_alarm", now - 40 * 86400, alert_id="abcdefghjk24", assignee_unit=users.town_a),  # old
+    ):
+        store.add(AlertLabel.model_validate(label))
+    prod = state.models.production("warning")
+    latest = max(v.version for v in state.models.list("warning", prod.name))
+    for version, seconds in ((latest + 1, 20.0), (latest + 2, 60.0)):
+        r = client.post("/api/models", headers=heads[ANALYST], json={
+            "kind": "warning", "content": _model_with_stop(state, seconds, version), "reason": "fewer false stops"})
+        assert r.status_code == 201, r.text
+    return prod.name, latest + 1, latest + 2
+
+
+def test_false_alarm_labels_are_a_dataset_of_the_callers_jurisdiction(bench, labelled):
+    """``labels:false-alarms``: a town's analyst backtests its own town's labels; a 60-s rule
+    prevents its false alarm and still catches its true stop."""
+    state, client, users, heads, _ = bench
+    name, shipped, longer = labelled
+
+    def listed(user: str) -> dict:
+        found = client.get("/api/datasets", headers=heads[user]).json()
+        return next(d for d in found if d["name"] == "labels:false-alarms")
+
+    assert listed(TOWN_ANALYST) == {"name": "labels:false-alarms", "clips": 2, "with_truth": 0, "false_alarms": 1,
+                                    "confirmed": 1}
+    assert (listed(ANALYST)["clips"], listed(ANALYST)["false_alarms"]) == (3, 2)
+    for version, still_firing in ((shipped, 1), (longer, 0)):
+        r = client.post("/api/backtests", headers=heads[TOWN_ANALYST], json={
+            "model": {"name": name, "version": version}, "dataset": "labels:false-alarms"})
+        assert r.status_code == 202, r.text
+        job = _finish(client, heads[TOWN_ANALYST], r.json()["id"])
+        assert job["status"] == "finished", job
+        assert job["params"]["scope"] == users.town_a and job["result"]["dataset"] == "labels:false-alarms"
+        labels = job["result"]["labels"]
+        assert (labels["false_alarms"], labels["still_firing"], labels["confirmed"], labels["caught"]) == (
+            1, still_firing, 1, 1)
+        assert "cases" not in labels  # every reader sees results: counts, no alert ids
+        assert (job["result"]["rules"][RULE]["fp"], job["result"]["rules"][RULE]["tp"]) == (still_firing, 1)
+    runs = state.settings.data_dir / "labels" / "runs"
+    assert not runs.exists() or not any(runs.iterdir())  # each run's folder goes with its job
+
+    model = {"name": name, "version": shipped}
+    for user, dataset, status in (
+        (users.operator_a, "labels:false-alarms", 403),  # no models.manage
+        (TOWN_ANALYST, DEMO_DATASET, 403),  # a folder is the whole district's
+        (TOWN_ANALYST, "labels:nope", 404),
+        (TOWN_ANALYST, "labels:../x", 422),
+    ):
+        r = client.post("/api/backtests", headers=heads[user], json={"model": model, "dataset": dataset})
+        assert r.status_code == status, (user, dataset, r.text)
+
+
+@pytest.mark.browser
+def test_the_analyst_page_backtests_false_alarm_labels(bench, labelled):
+    """A town's analyst compares the 20-s and the 60-s stop on its labels in the page."""
+    reason = chromium_missing_reason()
+    if reason:
+        pytest.fail(reason)
+    from playwright.sync_api import sync_playwright
+
+    _, _, _, _, app = bench
+    name, shipped, longer = labelled
+    with serve(app) as base, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            context = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+            context.route("**/*", lambda route: route.continue_() if is_loopback(route.request.url) else route.abort())
+            log_in(context, base, TOWN_ANALYST)
+            page = context.new_page()
+            page.goto(f"{base}/analyst", wait_until="domcontentloaded")
+            page.wait_for_function("() => document.body.dataset.ready === 'true'", timeout=30_000)
+            assert "1 误报 false alarms · 1 确认 confirmed" in page.locator(
+                "#an-dataset option[value='labels:false-alarms']").inner_text()
+            page.check(f"input[name=an-a][value='{name}@{shipped}']")
+            page.check(f"input[name=an-b][value='{name}@{longer}']")
+            page.select_option("#an-dataset", "labels:false-alarms")
+            page.click("#an-run-ab")
+            page.wait_for_function("() => zhizhiAnalyst.results.a && zhizhiAnalyst.results.b", timeout=120_000)
+            lines = {slot: page.locator(f"#an-result-body .an-labels[data-slot='{slot}']").inner_text()
+                     for slot in ("a", "b")}
+        finally:
+            browser.close()
+    assert "false alarms still firing 1 / 1" in lines["a"] and "true events still caught 1 / 1" in lines["a"]
+    assert "false alarms still firing 0 / 1" in lines["b"] and "true events still caught 1 / 1" in lines["b"]

@@ -94,9 +94,15 @@ async function promote(id) {
 async function loadDatasets() {
   const list = await api("/api/datasets");
   $("#an-dataset").innerHTML = list
-    .map((d) => `<option value="${esc(d.name)}">${esc(d.name)} · ${d.clips} clips${d.with_truth ? "" : " · no truth"}</option>`)
+    .map((d) => `<option value="${esc(d.name)}">${esc(d.name)} · ${datasetNote(d)}</option>`)
     .join("");
   if (!list.length) message("#an-run-msg", "没有数据集 no datasets in data_dir/datasets", true);
+}
+
+/** A folder: its clips; a labels dataset (labels:…): the caller's false alarms and confirmed events. */
+function datasetNote(d) {
+  if (d.false_alarms !== undefined) return `${d.false_alarms} 误报 false alarms · ${d.confirmed} 确认 confirmed (30 d)`;
+  return `${d.clips} clips${d.with_truth ? "" : " · no truth"}`;
 }
 
 async function start(slot) {
@@ -166,8 +172,19 @@ function renderResults() {
       );
     })
     .join("");
+  const labels = cols
+    .filter((c) => c.result.labels)
+    .map((c) => {
+      const l = c.result.labels;
+      return `<p class="an-labels" data-slot="${c === a ? "a" : "b"}"><b class="an-${c === a ? "a" : "b"}">${esc(c.model)}</b> ` +
+        `误报仍触发 false alarms still firing <b>${l.still_firing}</b> / ${l.false_alarms} · ` +
+        `真实事件仍捕获 true events still caught <b>${l.caught}</b> / ${l.confirmed}` +
+        (Object.keys(l.skipped || {}).length ? ` · 未回放 skipped ${Object.values(l.skipped).reduce((x, y) => x + y, 0)}` : "") +
+        `</p>`;
+    })
+    .join("");
   $("#an-result-body").className = "";
-  $("#an-result-body").innerHTML = `<table class="an-table"><thead><tr><th>规则 Rule</th>${head}</tr><tr><th></th>${sub}</tr></thead><tbody>${rows}</tbody></table>`;
+  $("#an-result-body").innerHTML = `${labels}<table class="an-table"><thead><tr><th>规则 Rule</th>${head}</tr><tr><th></th>${sub}</tr></thead><tbody>${rows}</tbody></table>`;
   renderChart(cols, [...rules, "totals"]);
 }
 
