@@ -83,19 +83,39 @@ def _message(event: str, alert_id: str, w: WarningEvent, status: str = "new") ->
     )
 
 
-def record_stop(base: Path, evidence_root: Path, stop_s: float, seed: int) -> RecordedAlert:
+def _raise(service, recorder: EvidenceRecorder, event: str, alert_id: str, w: WarningEvent) -> str:
+    """A warning to the alert service (whose bus tells the recorder), or as its message to the
+    recorder itself; the alert's id."""
+    if service is None:
+        recorder.on_alert(_message(event, alert_id, w))
+        return alert_id
+    alert = service.ingest(w)
+    assert alert is not None, w
+    return alert.id
+
+
+def record_stop(base: Path, evidence_root: Path, stop_s: float, seed: int, service=None) -> RecordedAlert:
     """Simulate a hazmat stop of ``stop_s`` (1 fps, tiny frames), run the shipped model over its
     truth frame by frame as the worker and the alert service would, feeding a real evidence
-    recorder frames, observation batches and the alert's messages; return the alert and its files."""
+    recorder frames, observation batches and the alert's messages; return the alert and its files.
+
+    With ``service`` (an ``AlertService`` with a bus) the warnings go to it, the recorder listens
+    to its bus and attaches its files to the alert, as in the console."""
     scene = simulate("hazmat-stop", seed, base / f"stop-{int(stop_s)}s", fps=1.0, width=160, height=90,
                      params={"stop_s": stop_s, "mean_gap_m": 2000.0})
     camera = json.loads((scene.out_dir / "camera.json").read_text(encoding="utf-8"))
     config = load_camera_configs(scene.out_dir / "camera.json")[0]
     engine = WarningEngine(load_model(), places_for([config]))
     files: dict[str, str] = {}
-    recorder = EvidenceRecorder(EvidenceStore(evidence_root, 30),
-                                lambda alert_id, **kw: files.update({k: v for k, v in kw.items() if v}),
-                                pre_s=5.0, post_s=5.0)
+
+    def on_evidence(alert_id: str, **kw) -> None:
+        files.update({k: v for k, v in kw.items() if v})
+        if service is not None:
+            service.attach_evidence(alert_id, **kw)
+
+    recorder = EvidenceRecorder(EvidenceStore(evidence_root, 30), on_evidence, pre_s=5.0, post_s=5.0)
+    if service is not None:
+        recorder.attach(service.bus)
     alert_id = new_alert_id()
     first = last = None
     jpeg = _jpeg()
@@ -107,11 +127,11 @@ def record_stop(base: Path, evidence_root: Path, stop_s: float, seed: int) -> Re
             for w in engine.process_frame(batch):
                 if w.rule_id != RULE:
                     continue
-                recorder.on_alert(_message("new" if first is None else "updated", alert_id, w))
+                alert_id = _raise(service, recorder, "new" if first is None else "updated", alert_id, w)
                 first, last = first or w, w
         for w in engine.flush():
             if w.rule_id == RULE:
-                recorder.on_alert(_message("updated", alert_id, w))
+                alert_id = _raise(service, recorder, "updated", alert_id, w)
                 last = w
     finally:
         assert recorder.stop()

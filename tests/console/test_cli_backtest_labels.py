@@ -118,3 +118,43 @@ def test_labels_none_of_which_can_be_replayed_are_a_clear_error(cli):
     result = cli.invoke("--dataset", "labels:false-alarms")
     assert result.exit_code == 2, result.output
     assert "none of the 1 labels since" in result.stderr and "1 no camera config" in result.stderr
+
+
+def test_alerts_closed_on_the_alert_service_become_the_labels_it_replays(cli, tmp_path):
+    """The whole way: the shipped engine's warnings raise alerts on a real alert service, a real
+    recorder on its bus attaches their evidence (the track too), the officer closes the 35-s stop
+    as a false alarm and resolves the 120-s one; the labels the service stored go through the CLI."""
+    from tests.alerts_support import locator, small_district
+    from zhizhi.alerts.service import AlertService
+    from zhizhi.alerts.store import AlertStore
+    from zhizhi.bus import InProcessBus
+    from zhizhi.layers import make_engine
+
+    cameras = {}
+    params = stop_model(20.0).rules[0].model_dump(mode="json")
+    bus = InProcessBus()
+    engine = make_engine(f"sqlite:///{cli.data / 'zhizhi.db'}")
+    j = small_district()
+    service = AlertService(AlertStore(engine), locator(j), bus=bus, district=j.district_code,
+                           describe=lambda alert: (params, cameras.get(alert.camera_id)))
+    try:
+        evidence = cli.data / "evidence"
+        false_alarm = record_stop(tmp_path, evidence, FALSE_STOP_S, seed=1, service=service)
+        cameras[false_alarm.first.camera_id] = false_alarm.camera
+        assert service.get(false_alarm.alert_id).evidence.track == false_alarm.files["track"]
+        service.transition(false_alarm.alert_id, "closed", "duty-1", "a tanker waiting at the gate",
+                           verdict="false_alarm")
+        true_stop = record_stop(tmp_path, evidence, TRUE_STOP_S, seed=2, service=service)
+        cameras[true_stop.first.camera_id] = true_stop.camera
+        service.transition(true_stop.alert_id, "resolved", "duty-1", "tanker broke down; towed")
+    finally:
+        bus.stop()
+        engine.dispose()
+
+    for model, still_firing in ((None, 1), (_model_file(tmp_path, 60.0), 0)):
+        result = cli.invoke("--dataset", "labels:false-alarms", "--json", *(("--model", str(model)) if model else ()))
+        assert result.exit_code == 0, result.output
+        labels = json.loads(result.stdout)["labels"]
+        assert (labels["false_alarms"], labels["still_firing"], labels["confirmed"], labels["caught"]) == (
+            1, still_firing, 1, 1)
+        assert {c["alert_id"] for c in labels["cases"]} == {false_alarm.alert_id, true_stop.alert_id}

@@ -33,17 +33,15 @@ def batch(i: int, camera: str = "CAM-E") -> ObservationBatch:
 
 
 class Calls:
-    """``on_evidence``: what the recorder reported, and the alert service told of the rest."""
+    """``on_evidence``: what the recorder reported, passed on to the alert service."""
 
-    def __init__(self, service=None) -> None:
+    def __init__(self, service) -> None:
         self.files: list[tuple[str, dict]] = []
         self.service = service
 
     def __call__(self, alert_id: str, **files) -> None:
         self.files.append((alert_id, files))
-        shown = {k: v for k, v in files.items() if k in ("snapshot", "clip")}
-        if self.service is not None and shown:
-            self.service.attach_evidence(alert_id, **shown)
+        self.service.attach_evidence(alert_id, **files)
 
     def track(self, alert_id: str) -> str | None:
         return next((f["track"] for a, f in self.files if a == alert_id and f.get("track")), None)
@@ -86,6 +84,7 @@ def test_the_track_spans_the_condition_and_is_a_backtest_clip_file(bus, service,
     assert recorder.stats()["tracks"] == 1 and recorder.stats()["collecting_tracks"] == 0
     relative = calls.track(alert.id)
     assert relative == f"{alert.id}/observations.jsonl" and store.path_of(alert.id, "track") == store.root / relative
+    assert service.get(alert.id).evidence.track == relative  # on the alert, as the label will keep it
 
     # it reads as a backtest clip's observations: the same frames, from 4 s (first_ts - lead) to 14.75 s
     frames = read_observations(store.root / relative, "CAM-E")
