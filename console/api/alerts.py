@@ -12,8 +12,9 @@ open alert of the same key; 403 escalating or handing down an alert held by a un
 caller; 422 a malformed body, a transition that needs a note, or a hand-down unit that is not
 below the assignee or does not contain the alert's grid.
 
-Evidence: ``GET /api/alerts/{id}/evidence/snapshot`` (``image/jpeg``) and ``.../clip``
-(``video/webm``) serve the files recorded for the alert, to those who may see the alert; 404
+Evidence: ``GET /api/alerts/{id}/evidence/snapshot`` (``image/jpeg``), ``.../clip``
+(``video/webm``) and ``.../track`` (the observed tracks, ``application/x-ndjson``) serve the
+files recorded for the alert, to those who may see the alert; 404
 when the alert is invisible, has no such file yet, or the file is past its retention. An
 ``<img>`` or ``<video>`` tag cannot send a header, so these two also take a short-lived
 ``?ticket=`` of ``POST /api/auth/ticket`` (as the camera video does); a login token in the URL
@@ -275,7 +276,9 @@ def read_alert(state: State, scope: RequestScope, alert_id: str):
         return alert_error_response(exc)
 
 
-EVIDENCE_MEDIA_TYPES: dict[str, str] = {"snapshot": "image/jpeg", "clip": "video/webm"}
+EVIDENCE_MEDIA_TYPES: dict[str, str] = {
+    "snapshot": "image/jpeg", "clip": "video/webm", "track": "application/x-ndjson",
+}
 
 
 def evidence_scope(request: Request, state: State) -> Scope:
@@ -291,9 +294,11 @@ def read_evidence(
     state: State,
     scope: Annotated[Scope, Depends(evidence_scope)],
     alert_id: str,
-    kind: Literal["snapshot", "clip"],
+    kind: Literal["snapshot", "clip", "track"],
 ):
-    """The alert's snapshot (JPEG) or clip (MP4), shown inline; 404 as for the alert itself."""
+    """The alert's snapshot (JPEG), clip (WebM) or observed tracks (``observations.jsonl``, one
+    analysed frame a line, as a backtest clip reads them), shown inline; 404 as for the alert
+    itself."""
     try:
         alert = state.alerts.get(alert_id, scope)
     except AlertError as exc:

@@ -182,9 +182,10 @@ def _alert_in(state, town: str):
     grid = next(g for g in state.jurisdictions.grid_codes if g.startswith(town))
     lon, lat = state.jurisdictions.get(grid).anchor
     now = time.time()
+    track = next(_tracks)  # a rule instance of its own: one rule at one place would be one alert
     return state.alerts.ingest(WarningEvent(
-        rule="abnormal_stop", rule_id="hazmat-stop", severity="yellow", camera_id=f"CAM-HARD-{next(_tracks)}",
-        track_id=next(_tracks), cls="hazmat_tanker", lon=lon, lat=lat, first_ts=now - 30, last_ts=now,
+        rule="abnormal_stop", rule_id=f"hard-stop-{track}", severity="yellow", camera_id=f"CAM-HARD-{track}",
+        track_id=track, cls="hazmat_tanker", lon=lon, lat=lat, first_ts=now - 30, last_ts=now,
     ))
 
 

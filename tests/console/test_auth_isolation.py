@@ -85,7 +85,8 @@ def _raise_with_evidence(state, town: str) -> Alert:
     jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
     snapshot = state.evidence.save_snapshot(alert.id, jpeg)
     clip = state.evidence.save_clip(alert.id, [frame] * 5, 5.0)
-    return state.alerts.attach_evidence(alert.id, snapshot=snapshot, clip=clip)
+    track = state.evidence.save_track(alert.id, [{"type": "frame", "camera_id": alert.camera_id, "ts": now}])
+    return state.alerts.attach_evidence(alert.id, snapshot=snapshot, clip=clip, track=track)
 
 
 def _geojson(point: tuple[float, float]) -> bytes:
@@ -147,7 +148,7 @@ def check_alert_detail(w: World) -> None:
 
 def check_evidence(w: World) -> None:
     gateway = _gateway_headers(w)
-    for kind in ("snapshot", "clip"):
+    for kind in ("snapshot", "clip", "track"):
         _hidden_like_missing(w, "GET", f"/evidence/{kind}")
         assert w.client.get(f"/api/alerts/{w.alert_b.id}/evidence/{kind}", headers=w.b).status_code == 200
         # a role without `read` (the gateway machine account, district-wide) gets no evidence
@@ -156,6 +157,9 @@ def check_evidence(w: World) -> None:
         assert w.client.get(f"/api/alerts/{w.alert_a.id}", headers=gateway).status_code == 403
     own = w.client.get(f"/api/alerts/{w.alert_a.id}/evidence/snapshot", headers=w.a)
     assert own.status_code == 200 and own.content.startswith(b"\xff\xd8")
+    track = w.client.get(f"/api/alerts/{w.alert_a.id}/evidence/track", headers=w.a)
+    assert track.status_code == 200 and track.headers["content-type"] == "application/x-ndjson"
+    assert json.loads(track.text.splitlines()[0])["camera_id"] == w.alert_a.camera_id
 
 
 def _gateway_headers(w: World) -> dict[str, str]:
