@@ -12,7 +12,7 @@ migrations themselves name every store's tables. A store whose module is missing
 as a difference between the migrated database and :func:`schema_metadata` in that test.
 
 >>> sorted(schema_metadata().tables)[:3]
-['alert_actions', 'alerts', 'auth_tickets']
+['alert_actions', 'alert_keys', 'alert_labels']
 """
 
 from __future__ import annotations
