@@ -943,7 +943,33 @@ def check_camera_import(w: World) -> None:
 
 
 def check_datasets(w: World) -> None:
-    _same_for_both_towns(w, "/api/datasets")  # datasets are district-wide, like the models
+    from zhizhi.alerts.labels import LabelStore
+
+    mine = w.client.get("/api/datasets", headers=w.a)
+    theirs = w.client.get("/api/datasets", headers=w.b)
+    assert mine.status_code == theirs.status_code == 200, mine.text
+
+    def folders(listed: list[dict]) -> list[dict]:
+        return [d for d in listed if not d["name"].startswith("labels:")]
+
+    assert folders(mine.json()) == folders(theirs.json())  # folders are district-wide, like the models
+    # the labels dataset counts the caller's own labels: town A's never include town B's
+    from zhizhi.alerts.labels import AlertLabel
+
+    store = LabelStore(w.state.engine, migrated=True)
+    b_label = AlertLabel.of_alert(w.alert_b, "false_alarm", note="a town-B false alarm", actor="iso", ts=time.time())
+    if not store.list(scope=w.users.town_b):
+        store.add(b_label)
+
+    def counted(headers) -> int:
+        listed = w.client.get("/api/datasets", headers=headers).json()
+        return next(d for d in listed if d["name"] == "labels:false-alarms")["false_alarms"]
+
+    since = time.time() - 30 * 86400
+    of_a, of_b = (store.list(verdicts=("false_alarm",), since=since, scope=town)
+                  for town in (w.users.town_a, w.users.town_b))
+    assert w.alert_b.id not in {x.alert_id for x in of_a} and w.alert_b.id in {x.alert_id for x in of_b}
+    assert counted(w.a) == len(of_a) and counted(w.b) == len(of_b)
 
 
 def check_backtest_start(w: World) -> None:
