@@ -221,7 +221,7 @@ class AlertService:
         joined = self.store.open_joined(w.key)
         if joined is not None:
             return self._absorb(joined, w, now)
-        existing = self.store.latest_by_key(w.key)
+        existing = self.store.last_done_by_key(w.key)  # (no open alert holds the key)
         if w.active or existing is None:
             group = self._group_of(w)
             if group is not None:
@@ -361,7 +361,8 @@ class AlertService:
                 alert_id=alert.id, ts=now, actor=SYSTEM_ACTOR, action=ActionKind.UPDATE,
                 unit=working.assignee_unit, note="; ".join(notes),
             ))
-        stored = self.store.update(working, actions)
+        joined = [m.key for m in working.members if m.key not in {k.key for k in alert.members}]
+        stored = self.store.update(working, actions, joined=joined)
         self.counters["updated"] += 1
         self._publish(stored, events)
         return stored
@@ -747,8 +748,10 @@ class AlertService:
                 actions, events = result
                 working.updated_ts = at
                 label = self._label(alert, working, label_actor, label_note, at)
+                known = {m.key for m in alert.members} | {alert.key}
+                joined = [m.key for m in working.members if m.key not in known]
                 try:
-                    stored = self.store.update(working, actions, label=label)
+                    stored = self.store.update(working, actions, label=label, joined=joined)
                 except StaleAlert:
                     continue
                 except DuplicateOpenKey:

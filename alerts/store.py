@@ -184,7 +184,8 @@ class AlertStore:
         try:
             with self.engine.begin() as conn:
                 conn.execute(insert(alerts_table).values(_row(alert)))
-                self._add_keys(conn, alert)
+                keys = sorted({alert.key, *(m.key for m in alert.members)})
+                conn.execute(insert(keys_table), [{"alert_id": alert.id, "key": k} for k in keys])
                 self._add_actions(conn, actions)
         except IntegrityError as exc:
             if alert.is_open and self.open_by_key(alert.key) is not None:
@@ -193,14 +194,15 @@ class AlertStore:
         return alert
 
     def update(
-        self, alert: Alert, actions: Sequence[AlertAction] = (), *, label: AlertLabel | None = None
+        self, alert: Alert, actions: Sequence[AlertAction] = (), *, label: AlertLabel | None = None,
+        joined: Sequence[str] = (),
     ) -> Alert:
         """Store ``alert`` (read at ``alert.version``) and its new audit entries together.
 
-        Returns the alert at its new version (``label``, a verdict given by the change, is
-        stored in the same transaction); :class:`StaleAlert` when the stored version is no
-        longer the one read, :class:`DuplicateOpenKey` when reopening collides with an open
-        alert of the same key.
+        Returns the alert at its new version (``label``, a verdict given by the change, and
+        ``joined``, warning keys folded into it, are stored in the same transaction);
+        :class:`StaleAlert` when the stored version is no longer the one read,
+        :class:`DuplicateOpenKey` when reopening collides with an open alert of the same key.
         """
         stored = alert.model_copy(update={"version": alert.version + 1})
         values = _row(stored)
@@ -214,7 +216,8 @@ class AlertStore:
                 )
                 if done.rowcount != 1:
                     raise StaleAlert(f"alert {alert.id} changed since version {alert.version}")
-                self._add_keys(conn, stored)
+                if joined:
+                    self._add_keys(conn, stored.id, joined)
                 self._add_actions(conn, actions)
                 if label is not None:
                     conn.execute(insert(labels_table).values(label.model_dump(mode="json", exclude={"id"})))
@@ -224,12 +227,12 @@ class AlertStore:
             raise
         return stored
 
-    def _add_keys(self, conn: Connection, alert: Alert) -> None:
-        keys = {alert.key, *(m.key for m in alert.members)}
-        known = set(conn.execute(select(_K.key).where(_K.alert_id == alert.id)).scalars())
-        fresh = sorted(keys - known)
+    def _add_keys(self, conn: Connection, alert_id: str, keys: Iterable[str]) -> None:
+        """Record warning keys folded into an alert (those it has already are skipped)."""
+        known = set(conn.execute(select(_K.key).where(_K.alert_id == alert_id)).scalars())
+        fresh = sorted(set(keys) - known)
         if fresh:
-            conn.execute(insert(keys_table), [{"alert_id": alert.id, "key": k} for k in fresh])
+            conn.execute(insert(keys_table), [{"alert_id": alert_id, "key": k} for k in fresh])
 
     def _add_actions(self, conn: Connection, actions: Sequence[AlertAction]) -> None:
         for action in actions:
@@ -297,8 +300,10 @@ class AlertStore:
     def latest_by_key(self, key: str) -> Alert | None:
         """The open alert of a key, else the one most recently resolved or closed."""
         found = self.open_by_key(key)
-        if found is not None:
-            return found
+        return found if found is not None else self.last_done_by_key(key)
+
+    def last_done_by_key(self, key: str) -> Alert | None:
+        """The alert of a key most recently resolved or closed (its cooldown runs from then)."""
         query = (
             select(alerts_table)
             .where(_A.key == key)
