@@ -750,8 +750,12 @@ class AlertService:
                 label = self._label(alert, working, label_actor, label_note, at)
                 known = {m.key for m in alert.members} | {alert.key}
                 joined = [m.key for m in working.members if m.key not in known]
+                late = working.verdict is not None and label is None and working.evidence != alert.evidence
                 try:
-                    stored = self.store.update(working, actions, label=label, joined=joined)
+                    stored = self.store.update(
+                        working, actions, label=label, joined=joined,
+                        label_evidence=working.evidence.model_dump() if late else None,
+                    )
                 except StaleAlert:
                     continue
                 except DuplicateOpenKey:

@@ -195,12 +195,13 @@ class AlertStore:
 
     def update(
         self, alert: Alert, actions: Sequence[AlertAction] = (), *, label: AlertLabel | None = None,
-        joined: Sequence[str] = (),
+        joined: Sequence[str] = (), label_evidence: dict[str, Any] | None = None,
     ) -> Alert:
         """Store ``alert`` (read at ``alert.version``) and its new audit entries together.
 
         Returns the alert at its new version (``label``, a verdict given by the change, and
-        ``joined``, warning keys folded into it, are stored in the same transaction);
+        ``joined``, warning keys folded into it, are stored in the same transaction, as is
+        ``label_evidence``: evidence that arrived after the verdict, copied to its labels);
         :class:`StaleAlert` when the stored version is no longer the one read,
         :class:`DuplicateOpenKey` when reopening collides with an open alert of the same key.
         """
@@ -221,6 +222,10 @@ class AlertStore:
                 self._add_actions(conn, actions)
                 if label is not None:
                     conn.execute(insert(labels_table).values(label.model_dump(mode="json", exclude={"id"})))
+                if label_evidence is not None:
+                    conn.execute(
+                        update(labels_table).where(labels_table.c.alert_id == alert.id).values(evidence=label_evidence)
+                    )
         except IntegrityError as exc:
             if stored.is_open and self.open_by_key(stored.key) is not None:
                 raise DuplicateOpenKey(f"an open alert with key {alert.key!r} exists") from exc

@@ -1,11 +1,14 @@
 """What a verdict's label keeps of the console's running state: the rule's parameters and the
-camera's configuration at the moment an officer closed the alert (:mod:`alerts.labels`)."""
+camera's configuration at the moment an officer closed the alert (:mod:`alerts.labels`); and the
+evidence purge that keeps the labelled alerts' observed tracks (the false-alarm dataset's
+replays) for ``alerts.label_track_days``, past the evidence's own retention."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
+from zhizhi.alerts.labels import LabelStore
 from zhizhi.alerts.record import Alert
 from zhizhi.alerts.service import Describe
 from zhizhi.video.registry_feed import camera_config as registry_camera
@@ -64,4 +67,13 @@ def describe_alerts(state: Any) -> Describe:
     return describe
 
 
-__all__ = ["camera_config", "describe_alerts", "rule_params"]
+def purge_evidence(state: Any, now: float) -> list[str]:
+    """Old evidence removed, except the tracks of alerts given a verdict within
+    ``alerts.label_track_days`` (small files a backtest of the labels replays)."""
+    since = now - state.settings.alerts.label_track_days * 86400
+    labelled = LabelStore(state.engine, migrated=True).alert_ids(since)
+    keep = [state.evidence.relative(state.evidence.path_of(alert_id, "track")) for alert_id in labelled]
+    return state.evidence.purge(now, keep=keep)
+
+
+__all__ = ["camera_config", "describe_alerts", "purge_evidence", "rule_params"]

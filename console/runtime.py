@@ -33,7 +33,7 @@ from zhizhi.alerts.service import AlertService
 from zhizhi.alerts.store import AlertStore
 from zhizhi.alerts.watch import DeadlineWatch
 from zhizhi.bus import Bus, Cancellable, Topic
-from zhizhi.console.alert_labels import describe_alerts
+from zhizhi.console.alert_labels import describe_alerts, purge_evidence
 from zhizhi.console.auth import AuthService, AuthStore
 from zhizhi.console.cameras import CAMERA_POLL_S, RegistryWorker, open_camera_registry
 from zhizhi.console.hierarchy import HierarchyWatch, apply_hierarchy
@@ -317,7 +317,7 @@ class Runtime(Lifecycle):
         if interval > 0:
             state = self._state
             self._watch = DeadlineWatch(check=state.alerts.check_deadlines,
-                                        purge=lambda: state.evidence.purge(time.time()), interval_s=interval)
+                                        purge=lambda: purge_evidence(state, time.time()), interval_s=interval)
             self._watch.start()
 
     def stop_deadline_watch(self) -> None:

@@ -190,6 +190,11 @@ class AlertSettings(Section):
         None, description="Snapshots and clips of alerts; default: data_dir/evidence."
     )
     retention_days: float = Field(30, gt=0, le=3650, description="Evidence is kept this long.")
+    label_track_days: float = Field(
+        180, gt=0, le=3650,
+        description="The observed tracks of alerts given a verdict (false alarm, confirmed) are kept this long "
+        "for the false-alarm backtest, past retention_days.",
+    )
     check_interval_s: float = Field(
         30, ge=0, le=3600,
         description="How often the console looks for overdue alerts (0: never, e.g. in tests).",

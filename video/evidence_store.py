@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Literal
 
@@ -132,15 +132,17 @@ class EvidenceStore:
             raise
         return self.relative(path)
 
-    def purge(self, now: float) -> list[str]:
-        """Remove evidence written more than ``retention_days`` before ``now``; their paths."""
+    def purge(self, now: float, keep: Collection[str] = ()) -> list[str]:
+        """Remove evidence written more than ``retention_days`` before ``now``, except the files
+        ``keep`` names (relative paths: the tracks of labelled alerts); the paths removed."""
         if not self.root.is_dir():
             return []
         cutoff = now - self.retention_days * 86400
+        kept = set(keep)
         removed: list[str] = []
         for folder in sorted(p for p in self.root.iterdir() if p.is_dir() and is_alert_id(p.name)):
             for file in sorted(folder.iterdir()):
-                if file.is_file() and file.stat().st_mtime < cutoff:
+                if file.is_file() and file.stat().st_mtime < cutoff and self.relative(file) not in kept:
                     removed.append(self.relative(file))
                     file.unlink()
             if not any(folder.iterdir()):

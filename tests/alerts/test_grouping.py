@@ -246,3 +246,34 @@ def test_false_alarm_rates_per_rule_and_camera(service, clock):
     assert cam2
     assert service.false_alarm_rates(OTHER_GRID[:9], since=T0 - 1) == []
     assert service.false_alarm_rates(since=clock.now + 1) == []
+
+
+def test_evidence_that_arrives_after_the_verdict_reaches_its_label(service):
+    alert_id = _three_apart(service)[0]
+    service.transition(alert_id, "closed", "duty", "a parked crane", verdict="false_alarm")
+    # the recorder ends an alert's track when it is closed: the file comes after the label
+    service.attach_evidence(alert_id, track=f"{alert_id}/observations.jsonl")
+    (label,) = LabelStore(service.store.engine).list()
+    assert label.evidence["track"] == f"{alert_id}/observations.jsonl"
+
+
+def test_the_purge_keeps_the_tracks_of_labelled_alerts(service, tmp_path):
+    import os
+    from types import SimpleNamespace
+
+    from zhizhi.console.alert_labels import purge_evidence
+    from zhizhi.console.settings import AlertSettings
+    from zhizhi.video.evidence_store import EvidenceStore
+
+    labelled, other = _three_apart(service)[:2]
+    service.transition(labelled, "closed", "duty", "glare", verdict="false_alarm")
+    evidence = EvidenceStore(tmp_path / "evidence", retention_days=30)
+    rows = [{"camera_id": "CAM-1", "ts": T0, "track_id": 1}]
+    files = [evidence.save_track(a, rows) for a in (labelled, other)] + [evidence.save_snapshot(labelled, b"\xff\xd8x")]
+    for relative in files:  # written 40 days ago
+        os.utime(evidence.root / relative, (T0 - 40 * 86400, T0 - 40 * 86400))
+    state = SimpleNamespace(settings=SimpleNamespace(alerts=AlertSettings()), engine=service.store.engine,
+                            evidence=evidence)
+    removed = purge_evidence(state, T0)
+    assert sorted(removed) == sorted(files[1:])
+    assert (evidence.root / files[0]).is_file()
