@@ -49,6 +49,7 @@ class ClusterPlan:
     detector: str | None = None  # ultralytics (settings' default) or motion
     demo: DemoSettings = field(default_factory=DemoSettings)
     password: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)  # further ZHIZHI_* settings of every child
 
     def settings(self, **changes) -> Settings:
         """The settings every process of the deployment shares (``changes`` on top)."""
@@ -77,7 +78,7 @@ class ClusterPlan:
             env["ZHIZHI_DETECTOR__KIND"] = self.detector
         if self.password:
             env["ZHIZHI_DEMO_PASSWORD"] = self.password
-        return env
+        return env | self.extra_env
 
 
 # --- services ---------------------------------------------------------------------------------
