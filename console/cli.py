@@ -309,6 +309,9 @@ def _register_video_commands() -> None:
 
 _register_video_commands()
 app.command("backtest")(__import__("zhizhi.console.cli_backtest", fromlist=["backtest"]).backtest)
+app.command("backtest-telemetry")(
+    __import__("zhizhi.console.cli_backtest", fromlist=["backtest_telemetry"]).backtest_telemetry
+)
 app.command("adapt")(__import__("zhizhi.console.cli_adapt", fromlist=["adapt"]).adapt)
 
 

@@ -215,3 +215,37 @@ def _num(value: float | None) -> str:
 
 def _sources(sources: dict[str, int]) -> str:
     return "observations: " + (", ".join(f"{k} {v}" for k, v in sources.items()) or "none")
+
+
+def backtest_telemetry(
+    model: Annotated[Path | None, typer.Option(help="Trajectory model YAML (default: the shipped one).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the generated district and its trips.")] = 3,
+    grids: Annotated[int, typer.Option(min=16, max=2000, help="Grids of the generated district.")] = 100,
+    normal: Annotated[int, typer.Option(min=0, max=500, help="Vehicles without an anomaly.")] = 6,
+    cases: Annotated[bool, typer.Option(
+        help="Add the held-back cases: a gap inside one upload, a back-dated report, speeding off any "
+        "road, a stale upload.")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Score a trajectory model on simulated trips sent as gateways send them, through the gate."""
+    from zhizhi.models.config_file import ModelConfigError
+    from zhizhi.models.trajectory.backtest import simulated_backtest
+    from zhizhi.models.trajectory.config import load_model
+
+    try:
+        config = load_model(model)
+    except (ModelConfigError, OSError) as exc:
+        _fail(str(exc))
+    score = simulated_backtest(config, seed=seed, grids=grids, normal=normal, cases=cases)
+    if json_out:
+        typer.echo(json.dumps(score.model_dump(), ensure_ascii=False))
+        return
+    typer.echo(f"{score.model}: {score.vehicles} vehicles, {score.reports} reports in {score.uploads} uploads")
+    for rule in score.rules:
+        typer.echo(f"  {rule.rule:<18} tp {rule.tp:>3}  fp {rule.fp:>3}  fn {rule.fn:>3}")
+    typer.echo(f"precision {score.precision:.3f}  recall {score.recall:.3f}  F1 {score.f1:.3f}")
+    for what, items in (("missed", score.missed), ("false", score.false)):
+        if items:
+            typer.echo(f"{what}: {', '.join(items)}")
+    gate = score.gate
+    typer.echo(f"gate: refused {gate.bad_refused} of {gate.bad} bad reports, {gate.good_refused} good ones")

@@ -168,23 +168,30 @@ def _score(
     )
 
 
-def main(argv: Sequence[str] | None = None) -> TrajectoryScore:
-    """``python -m zhizhi.models.trajectory.backtest``: the shipped rules on a generated district
-    with every anomaly and held-back case; prints the score as JSON."""
+def simulated_backtest(
+    model: TrajectoryModelConfig | None = None, *, seed: int = 3, grids: int = 100, normal: int = 6,
+    cases: bool = True,
+) -> TrajectoryScore:
+    """A trajectory model (the shipped one by default) on a generated district's trips with every
+    anomaly and, with ``cases``, every held-back case (``zhizhi backtest-telemetry``)."""
     from zhizhi.gis.district import DistrictSpec, generate_district
     from zhizhi.telemetry.simulator import CASES, simulate
 
+    district = generate_district(DistrictSpec(seed=seed, grids=grids, towns=3, villages_per_town=2, cameras=0))
+    sim = simulate(district.roads, district.zones, seed=seed, normal=normal, cases=CASES if cases else ())
+    return run_backtest(sim, TrajectoryPlaces.from_layers(district.zones, district.roads), model)
+
+
+def main(argv: Sequence[str] | None = None) -> TrajectoryScore:
+    """``python -m zhizhi.models.trajectory.backtest``: the shipped rules on a generated district
+    with every anomaly and held-back case; prints the score as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument("--grids", type=int, default=100)
     parser.add_argument("--normal", type=int, default=6)
     parser.add_argument("--no-cases", action="store_true", help="Leave the held-back cases out.")
     args = parser.parse_args(argv)
-    district = generate_district(DistrictSpec(seed=args.seed, grids=args.grids, towns=3, villages_per_town=2,
-                                              cameras=0))
-    sim = simulate(district.roads, district.zones, seed=args.seed, normal=args.normal,
-                   cases=() if args.no_cases else CASES)
-    score = run_backtest(sim, TrajectoryPlaces.from_layers(district.zones, district.roads))
+    score = simulated_backtest(seed=args.seed, grids=args.grids, normal=args.normal, cases=not args.no_cases)
     print(json.dumps(score.model_dump(), indent=2, ensure_ascii=False))
     return score
 
