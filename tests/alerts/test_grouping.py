@@ -6,14 +6,13 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from tests.alerts_support import T0, FakeClock, Recorder, grids_of, open_service, small_district, warning
+from tests.alerts_support import T0, Recorder, grids_of, open_service, small_district, warning
 from zhizhi.alerts.labels import LabelStore
 from zhizhi.alerts.lifecycle import IllegalTransition, NoteRequired
 from zhizhi.alerts.policy import AlertPolicy, Grouping
 from zhizhi.alerts.record import AlertStatus, Verdict
 from zhizhi.alerts.service import AlertConflict, AlertNotFound, InvalidReport
 from zhizhi.alerts.store import keys_table
-from zhizhi.bus import InProcessBus
 from zhizhi.gis.metric import MetricFrame
 from zhizhi.models.warning.record import WarningEvent
 
@@ -21,21 +20,6 @@ GRID = grids_of(0)[0]
 TOWN = GRID[:9]
 OTHER_GRID = grids_of(1)[0]
 REGISTRY = {"plate": "苏F·A1234", "company": "南通危运", "un_number": "UN1203", "hazard_class": "3"}
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def bus():
-    return InProcessBus()
-
-
-@pytest.fixture
-def service(tmp_path, clock, bus):
-    return open_service(tmp_path / "alerts.db", clock, bus=bus)
 
 
 def shifted(grid: str, east_m: float, north_m: float = 0.0) -> tuple[float, float]:

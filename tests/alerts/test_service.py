@@ -8,7 +8,6 @@ from pydantic import ValidationError
 
 from tests.alerts_support import (
     T0,
-    FakeClock,
     Recorder,
     grids_of,
     open_service,
@@ -35,21 +34,6 @@ from zhizhi.models.warning.record import Severity
 GRID = grids_of(0)[0]
 VILLAGE, TOWN, DISTRICT = GRID[:12], GRID[:9], GRID[:6]
 OTHER_GRID = grids_of(1)[0]
-
-
-@pytest.fixture
-def clock():
-    return FakeClock()
-
-
-@pytest.fixture
-def bus():
-    return InProcessBus()
-
-
-@pytest.fixture
-def service(tmp_path, clock, bus):
-    return open_service(tmp_path / "alerts.db", clock, bus=bus)
 
 
 # --- intake and dedup -----------------------------------------------------------------------
