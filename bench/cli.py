@@ -40,6 +40,19 @@ def bench_spatial(
     print_result(result, as_json, width=22)
 
 
+@app.command("camera-sectors")
+def bench_camera_sectors(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    cameras: Annotated[int, typer.Option(min=1, help="Random cameras.")] = 20_000,
+    points: Annotated[int, typer.Option(min=1, help="Points for covering_pairs.")] = 5_000,
+) -> None:
+    """Fields of view of many cameras at once against one by one; the camera index's lookups."""
+    from zhizhi.bench.camera_sectors import run_camera_sectors_bench
+
+    result = run_camera_sectors_bench(cameras=cameras, points=points)
+    print_result(result, as_json, width=20)
+
+
 @app.command("spatial-db")
 def bench_spatial_db(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 import math
-import time
 
 import numpy as np
 import pytest
@@ -228,7 +227,7 @@ def test_sector_polygons_vectorized_and_shaped():
         sector_polygons(LON, 95.0, 90, 60, 200)
 
 
-def test_fov_sectors_is_fast_and_matches_one_by_one():
+def test_fov_sectors_match_one_by_one():
     rng = np.random.default_rng(9)
     n = 20_000
     cols = np.column_stack(
@@ -244,19 +243,16 @@ def test_fov_sectors_is_fast_and_matches_one_by_one():
         Camera(id=f"C{i}", lon=a, lat=b, heading_deg=h, hfov_deg=f, range_m=r)
         for i, (a, b, h, f, r) in enumerate(cols.tolist())
     ]
-    start = time.perf_counter()
-    polys = fov_sectors(cams)
-    assert time.perf_counter() - start < 2.0
+    polys = fov_sectors(cams)  # its speed: zhizhi bench camera-sectors (a ratio, not a timed assert)
     assert polys.shape == (n,) and shapely.is_valid(polys).all()
     for i in (0, 17, n - 1):
         c = cams[i]
         assert polys[i].equals_exact(
             fov_sector(c.lon, c.lat, c.heading_deg, c.hfov_deg, c.range_m), 1e-12
         )
-    start = time.perf_counter()
     index = CameraIndex(cams)
-    index.covering_pairs(cols[:5000, 0], cols[:5000, 1])
-    assert time.perf_counter() - start < 2.0
+    point_idx, camera_idx, _, _ = index.covering_pairs(cols[:5000, 0], cols[:5000, 1])
+    assert len(point_idx) == len(camera_idx) and (camera_idx < n).all()
     assert len(fov_sectors([])) == 0
 
 
