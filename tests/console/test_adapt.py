@@ -24,19 +24,14 @@ import cv2
 import pytest
 from typer.testing import CliRunner
 
+from tests.adapt_support import CLIP, SITE_BEFORE
 from tests.auth_support import admin_console
-from tests.conftest import SHARED
 from zhizhi.layers import make_engine
 from zhizhi.layers.camera_registry import CameraInput, CameraRegistry
 from zhizhi.models.detector import SHIPPED_WEIGHTS
 from zhizhi.models.detector.site.mining import VEHICLES
 from zhizhi.models.versions.store import ModelStore
 
-CLIP = SHARED / "data" / "video" / "indoor_people_768x432_10fps.mp4"
-#: The detector the site runs before adapting: zhizhi-det-v2, trained on the simulator only, fires
-#: hundreds of vehicle boxes in this room. The shipped zhizhi-det-v5 fires a few (15 on every 5th
-#: frame of the whole clip at conf 0.25), too few for a held-out slice to show an adaptation's gain.
-SITE_BEFORE = SHIPPED_WEIGHTS.with_name("zhizhi-det-v2.pt")
 CAMERA = "IN-ROOM-1"
 MINUTES = 2.5  # the whole clip (2 min 19 s): it ends first
 
@@ -111,16 +106,16 @@ def test_the_adapted_detector_fires_fewer_false_vehicle_boxes_on_the_held_out_pa
     start = r["split"]["held_out_from_s"]
     assert 100 < start < 110 and r["split"]["holdout"] == 0.25  # the last quarter of 139 s
     frames = list(_held_out_frames(start, r["recording"]["sample_fps"]))
-    shipped, n = _vehicle_boxes(SITE_BEFORE, frames)
+    before, n = _vehicle_boxes(SITE_BEFORE, frames)
     site, n_site = _vehicle_boxes(Path(r["weights"]), frames)
     v5, _ = _vehicle_boxes(SHIPPED_WEIGHTS, frames)
-    print(f"held-out {n} frames from {start:.1f} s: vehicle boxes before {shipped}, adapted {site} (shipped {v5})")
+    print(f"held-out {n} frames from {start:.1f} s: vehicle boxes before {before}, adapted {site} (shipped {v5})")
     assert n == n_site == r["split"]["held_out_frames"] > 50
-    assert shipped > 100  # a room without any vehicle: all of them false
-    assert site < shipped / 2
+    assert before > 100  # a room without any vehicle: all of them false
+    assert site < before / 2
     # the report counts the same on the recorded frames (JPEGs: a box more or less)
-    assert abs(r["before"]["vehicles"] - shipped) <= 0.05 * shipped + 3
-    assert abs(r["after"]["vehicles"] - site) <= 0.05 * shipped + 3
+    assert abs(r["before"]["vehicles"] - before) <= 0.05 * before + 3
+    assert abs(r["after"]["vehicles"] - site) <= 0.05 * before + 3
     assert r["after"]["on_background"] < r["before"]["on_background"]
     assert adapted.seconds < 300
 

@@ -19,18 +19,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.adapt_support import CLIP, SITE_BEFORE
 from tests.auth_support import create_test_users
 from tests.browser import WALL_VIEWPORT, login_answer, only_own_host, open_camera_detail, small_console
-from tests.conftest import SHARED
-from zhizhi.models.detector import SHIPPED_WEIGHTS
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[2]
 ADMIN = "adapt-admin"
 CAMERA = "ADAPT-ROOM-01"
-CLIP = SHARED / "data" / "video" / "indoor_people_768x432_10fps.mp4"
-SITE_BEFORE = SHIPPED_WEIGHTS.with_name("zhizhi-det-v2.pt")
 
 
 @pytest.fixture(scope="module")
