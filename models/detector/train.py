@@ -211,6 +211,8 @@ def train_detector(
     from zhizhi.video.simulator.dataset import export_yolo_dataset
 
     folders = list(dict.fromkeys(Path(d) for d in [*recipe.data, *data_dirs]))
+    if folders and recipe.real_mix is not None:
+        load_labelled(folders)  # the given frames are checked before the real mix is built (minutes)
     if recipe.real_mix is not None:
         mix = recipe.real_mix
         mine_with = mix.mine_weights or recipe.init_from

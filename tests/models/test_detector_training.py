@@ -202,14 +202,15 @@ def test_own_frames_need_a_new_name_so_the_shipped_weights_stay(tmp_path):
     assert result.exit_code == 2 and "--register needs a --reason" in result.output
 
 
-def test_the_command_reports_bad_labels_before_training(tmp_path):
+@pytest.mark.parametrize("recipe", ["zhizhi-det-v2", "zhizhi-det-v5"])  # v5 builds a real mix first
+def test_the_command_reports_bad_labels_before_training(tmp_path, recipe):
     folder = write_frames(tmp_path / "frames", 3)
     (folder / "data.yaml").write_text("names: {0: car, 1: bicycle}\n", encoding="utf-8")
-    sim_only = str(RECIPES_DIR / "zhizhi-det-v2.yaml")  # no real mix of its own to build first
-    result = cli("--data", str(folder), "--name", "x", "--recipe", sim_only, "--workdir", str(tmp_path / "w"))
+    path = str(RECIPES_DIR / f"{recipe}.yaml")
+    result = cli("--data", str(folder), "--name", "x", "--recipe", path, "--workdir", str(tmp_path / "w"))
     assert result.exit_code == 2
     assert "class name 'bicycle' (id 1) is not one of the project's classes" in result.output
-    assert not (tmp_path / "w" / "runs").exists()
+    assert not (tmp_path / "w" / "runs").exists() and not (tmp_path / "w" / "real_mix").exists()
 
 
 # --- registration -------------------------------------------------------------------------------------
