@@ -47,17 +47,17 @@ drone's camera, under which everything moves (:meth:`TrackVerifier.set_require_m
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from zhizhi.video.object_filters import ObjectFilters
+from zhizhi.video.observation import VEHICLES
 
 TANKER = "hazmat_tanker"
 PERSON = "person"
-VEHICLES = ("car", "bus", "truck", TANKER)
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,7 @@ def _scatter(t: NDArray, a: NDArray, b: NDArray) -> float:
     return float(np.sqrt((np.dot(ra, ra) + np.dot(rb, rb)) / (2 * max(len(t) - 2, 1))))
 
 
-def _best(votes: Mapping[str, float], among: Sequence[str]) -> str | None:
-    """The class of ``among`` with the most votes (None: none voted)."""
+def _best(votes: Mapping[str, float], among: Iterable[str]) -> str | None:
+    """The class of ``among`` with the most votes, ties to the later name (None: none voted)."""
     scored = [(votes.get(c, 0.0), c) for c in among if votes.get(c, 0.0) > 0]
     return max(scored)[1] if scored else None

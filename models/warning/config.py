@@ -31,7 +31,6 @@ from zhizhi.models.warning.record import Severity
 from zhizhi.video.observation import CLASSES
 
 SHIPPED_MODEL = Path(__file__).parent / "default.yaml"
-VEHICLES = ["car", "bus", "truck", "hazmat_tanker"]
 
 
 _Strict = Strict

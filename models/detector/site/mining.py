@@ -52,7 +52,6 @@ from zhizhi.video.observation import CLASSES
 Verdict = Literal["positive", "negative", "ambiguous", "fragment"]
 FrameKind = Literal["labelled", "background", "left_out", "empty"]
 #: The classes that are vehicles (every one of them is false where no vehicle can be).
-VEHICLES = ("car", "bus", "truck", "hazmat_tanker")
 
 
 class MiningOptions(BaseModel):
