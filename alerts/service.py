@@ -637,20 +637,39 @@ class AlertService:
 
     def attach_evidence(
         self, alert_id: str, *, snapshot: str | None = None, clip: str | None = None,
-        track: str | None = None, actor: str = SYSTEM_ACTOR,
+        track: str | None = None, camera_id: str | None = None, actor: str = SYSTEM_ACTOR,
     ) -> Alert:
         """Record evidence files (paths relative to the evidence folder) on the alert: its
-        snapshot, clip and observed tracks (``observations.jsonl``)."""
+        snapshot, clip and observed tracks (``observations.jsonl``). With ``camera_id``, a
+        camera other than the alert's first (``alert.camera_id``), they are that camera's view
+        (``evidence.views``, merged with what it has; at most ``MAX_VIEWS`` cameras, further
+        ones are left out) and the first camera's files stay as they are."""
+        from zhizhi.bus.messages.evidence import MAX_VIEWS, CameraEvidence
 
         def change(alert: Alert, now: float):
             files = (("snapshot", snapshot), ("clip", clip), ("track", track))
             saved = {k: v for k, v in files if v is not None}
             if not saved:
                 return None
-            alert.evidence = alert.evidence.model_copy(update=saved)
+            note = "evidence: " + ", ".join(sorted(saved))
+            if camera_id is None or camera_id == alert.camera_id:
+                alert.evidence = alert.evidence.model_copy(update=saved)
+            else:
+                views = list(alert.evidence.views)
+                at = next((i for i, v in enumerate(views) if v.camera_id == camera_id), None)
+                if at is not None:
+                    views[at] = views[at].model_copy(update=saved)
+                elif len(views) < MAX_VIEWS:
+                    views.append(CameraEvidence(camera_id=camera_id, **saved))
+                else:
+                    log.warning("alert %s has the evidence of %d cameras already; %s of %s left out",
+                                alert.id, MAX_VIEWS, sorted(saved), camera_id)
+                    return None
+                alert.evidence = alert.evidence.model_copy(update={"views": views})
+                note += f" of {camera_id}"
             action = AlertAction(
                 alert_id=alert.id, ts=now, actor=actor, action=ActionKind.UPDATE,
-                unit=alert.assignee_unit, note="evidence: " + ", ".join(sorted(saved)),
+                unit=alert.assignee_unit, note=note,
             )
             return [action], ["updated"]
 

@@ -133,13 +133,13 @@ def attach_runner(state, runner) -> None:
 
 def attach_evidence(state, message: EvidenceAttached) -> None:
     """An ``evidence`` message of a worker process: the files it wrote, attached to the alert
-    (paths must be relative and inside the evidence folder; anything else is refused)."""
+    (of the camera that joined it, with ``camera_id``: one of its views). Paths must be
+    relative and inside the evidence folder; anything else is refused."""
     files = {"snapshot": message.snapshot, "clip": message.clip, "track": message.track}
-    root = state.evidence.root
     for kind, relative in files.items():
-        if relative is not None and not (root / relative).resolve().is_relative_to(root):
+        if relative is not None and not state.evidence.contains(relative):
             raise ValueError(f"evidence {kind} {relative!r} is not a file of the evidence folder")
-    state.alerts.attach_evidence(message.alert_id, **files)
+    state.alerts.attach_evidence(message.alert_id, camera_id=message.camera_id, **files)
 
 
 def wire_shared(state) -> list[Cancellable]:

@@ -189,8 +189,9 @@ def shared_evidence_recorder(settings: Settings, bus: Bus):
     from zhizhi.video.evidence_store import EvidenceStore
 
     def announce(alert_id: str, *, snapshot: str | None = None, clip: str | None = None,
-                 track: str | None = None) -> None:
-        bus.publish(Topic.EVIDENCE, EvidenceAttached(alert_id=alert_id, snapshot=snapshot, clip=clip, track=track))
+                 track: str | None = None, camera_id: str | None = None) -> None:
+        bus.publish(Topic.EVIDENCE, EvidenceAttached(alert_id=alert_id, snapshot=snapshot, clip=clip, track=track,
+                                                     camera_id=camera_id))
 
     store = EvidenceStore(settings.resolved_evidence_dir, settings.alerts.retention_days)
     return EvidenceRecorder(store, announce, **settings.worker.evidence_options).attach(bus)

@@ -28,14 +28,29 @@ def state(tmp_path):
 def test_an_evidence_message_is_attached_to_its_alert(state):
     attach_evidence(state, EvidenceAttached(alert_id="A1", snapshot="A1/snapshot.jpg"))
     attach_evidence(state, EvidenceAttached(alert_id="A1", track="A1/observations.jsonl"))
-    assert state.alerts.attached == [("A1", {"snapshot": "A1/snapshot.jpg", "clip": None, "track": None}),
-                                     ("A1", {"snapshot": None, "clip": None, "track": "A1/observations.jsonl"})]
+    assert state.alerts.attached == [
+        ("A1", {"snapshot": "A1/snapshot.jpg", "clip": None, "track": None, "camera_id": None}),
+        ("A1", {"snapshot": None, "clip": None, "track": "A1/observations.jsonl", "camera_id": None}),
+    ]
+
+
+def test_the_evidence_of_a_joining_camera_is_attached_as_its_view(state):
+    """A worker's files of a camera that joined the alert travel with the camera (one of the
+    alert's views); the message's wire form names it, and says nothing of it otherwise."""
+    view = EvidenceAttached(alert_id="A1", clip="A1/clip-CAM-2-468dfbfaa7.webm", camera_id="CAM-2")
+    attach_evidence(state, decode(Topic.EVIDENCE, view.to_wire()))
+    assert state.alerts.attached == [
+        ("A1", {"snapshot": None, "clip": "A1/clip-CAM-2-468dfbfaa7.webm", "track": None, "camera_id": "CAM-2"}),
+    ]
+    assert "camera_id" not in EvidenceAttached(alert_id="A1", clip="A1/clip.webm").to_wire()
 
 
 @pytest.mark.parametrize("message", [
     EvidenceAttached(alert_id="A1", snapshot="../../etc/passwd"),
     EvidenceAttached(alert_id="A1", clip="/etc/passwd"),
     EvidenceAttached(alert_id="A1", track="../zhizhi.db"),
+    EvidenceAttached(alert_id="A1", snapshot="../../etc/passwd", camera_id="CAM-2"),
+    EvidenceAttached(alert_id="A1", clip="A1/../../x.webm", camera_id="../x"),
 ])
 def test_an_evidence_message_outside_the_folder_is_refused(state, message):
     """Refused with a clear error (the bus logs it and keeps it as a dead letter); nothing attached."""
