@@ -19,9 +19,22 @@ analyze --jsonl`` lines), so a closed alert can be replayed against a changed ru
 must see the condition from its start, which is why the track reaches further back than the
 clip and on past the moment the alert fired.
 
+**Cameras that join.** The alert service folds another camera's warning of the same event
+into the open alert (an ``updated`` event whose ``cameras`` grew). For each camera of an open
+alert's ``cameras`` this recorder holds frames of and has no evidence of that alert yet — not
+the alert's first camera (``camera_id``), whose evidence is the main one — it records the same
+three files as for a new alert: the snapshot nearest that camera's latest sighting (its member's
+``last_ts``, else the alert's), a clip and a track from that camera's buffers. They are the
+alert's ``views`` (files named after the camera, :func:`video.evidence_store.filename`). Each
+camera once per alert, at most ``max_views`` cameras per alert; a sighting older than the
+camera's buffer (an old alert's later event, after a restart) gets none. A new alert whose
+first camera is another worker's gets views of the cameras of its ``cameras`` this one holds,
+never the main files (two workers writing them would overwrite each other).
+
 Files go through an :class:`~video.evidence_store.EvidenceStore`; their paths are reported to
 ``on_evidence(alert_id, snapshot=..., clip=..., track=...)``, one keyword a call (the alert
-service's ``attach_evidence`` in the console).
+service's ``attach_evidence`` in the console), with ``camera_id=`` the joining camera for a
+view's files.
 
 The bus handler and :meth:`EvidenceRecorder.add` (called by the worker for every analysed
 frame) only copy references under a lock; decoding, encoding and writing happen in the
@@ -35,7 +48,7 @@ import logging
 import queue
 import threading
 import time
-from collections import Counter, deque
+from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +57,7 @@ import numpy as np
 
 from zhizhi.bus import Bus, Topic
 from zhizhi.bus.messages.alerts import AlertEvent
+from zhizhi.bus.messages.evidence import MAX_VIEWS
 from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.video.evidence_store import EvidenceStore
 
@@ -54,11 +68,14 @@ class OnEvidence(Protocol):
     """Where the recorder reports the files it wrote (paths relative to the store's root)."""
 
     def __call__(
-        self, alert_id: str, *, snapshot: str | None = None, clip: str | None = None, track: str | None = None
+        self, alert_id: str, *, snapshot: str | None = None, clip: str | None = None, track: str | None = None,
+        camera_id: str | None = None,
     ) -> object: ...
 
 
 Frame = tuple[float, bytes]  # (frame time, annotated JPEG)
+#: Alerts whose recorded cameras are remembered (a view is recorded once per alert and camera).
+REMEMBERED_ALERTS = 4096
 
 
 class FrameRing:
@@ -120,6 +137,7 @@ class _Track:
     batches: list[ObservationBatch] = field(default_factory=list)
     rows: int = 0
     done: bool = False
+    view: bool = False  # of a camera that joined the alert (not its first camera)
 
 
 @dataclass
@@ -133,6 +151,7 @@ class _Capture:
     frames: list[Frame] = field(default_factory=list)
     bytes: int = 0
     done: bool = False
+    view: bool = False  # of a camera that joined the alert (not its first camera)
 
 
 class EvidenceRecorder:
@@ -147,6 +166,9 @@ class EvidenceRecorder:
     collected; beyond them a track keeps what it has); a track starts ``track_lead_s`` before the
     alert's ``first_ts`` and ends at most ``track_max_s`` after the alert was raised; at most
     ``max_tracks`` are collected at once.
+
+    Views: at most ``max_views`` cameras that joined an alert get their own snapshot, clip and
+    track (within the same bounds as the first camera's).
     """
 
     def __init__(
@@ -167,6 +189,7 @@ class EvidenceRecorder:
         max_track_batches: int = 3000,
         max_track_rows: int = 100_000,
         max_tracks: int = 32,
+        max_views: int = MAX_VIEWS,
     ) -> None:
         if pre_s < 0 or post_s < 0 or grace_s < 0:
             raise ValueError("pre_s, post_s and grace_s must not be negative")
@@ -176,6 +199,8 @@ class EvidenceRecorder:
             raise ValueError("track_pre_s, track_lead_s and track_max_s must not be negative")
         if max_track_batches < 1 or max_track_rows < 1 or max_tracks < 1:
             raise ValueError("max_track_batches, max_track_rows and max_tracks must be positive")
+        if max_views < 0:
+            raise ValueError("max_views must not be negative")
         self.store = store
         self.on_evidence = on_evidence
         self.pre_s, self.post_s, self.grace_s = pre_s, post_s, grace_s
@@ -183,11 +208,14 @@ class EvidenceRecorder:
         self.clip_fps = clip_fps
         self.track_pre_s, self.track_lead_s, self.track_max_s = track_pre_s, track_lead_s, track_max_s
         self.max_track_batches, self.max_track_rows, self.max_tracks = max_track_batches, max_track_rows, max_tracks
+        self.max_views = max_views
         self._lock = threading.Lock()
         self._rings: dict[str, FrameRing] = {}
         self._pending: list[_Capture] = []
         self._batch_rings: dict[str, BatchRing] = {}
         self._tracks: list[_Track] = []
+        # alert id -> the cameras whose evidence of it was recorded here (True: a view), newest last
+        self._recorded: OrderedDict[str, dict[str, bool]] = OrderedDict()
         self._jobs: queue.Queue[tuple[str, Any] | None] = queue.Queue()
         self._active = 0  # jobs queued or running
         self._idle = threading.Condition(self._lock)
@@ -240,71 +268,115 @@ class EvidenceRecorder:
                 track.rows += len(batch)
 
     def on_alert(self, message: AlertEvent) -> None:
-        """Bus handler of the alerts topic: start the evidence of a new alert of our cameras, move
-        the end of its track while it goes on, end the track when it is closed or resolved."""
-        if message.event != "new":
-            self._follow(message)
-            return
-        alert_id = message.id
-        cameras = [message.camera_id, *message.cameras]
+        """Bus handler of the alerts topic: start the evidence of a new alert of our cameras and of
+        each camera of ours that joins an open alert, move the end of its tracks while it goes on,
+        end them when it is closed or resolved."""
         with self._lock:
-            camera_id = next((c for c in cameras if c is not None and c in self._rings), None)
-            if camera_id is None:
-                return
-            ring = self._rings[camera_id]
-            pre = list(ring.frames)
-            anchor = ring.newest_ts if ring.newest_ts is not None else 0.0
-            target = message.first_ts
-            self._start_track(message, camera_id, pre[0][0] if pre else anchor)
-            self._submit(("snapshot", (alert_id, camera_id, pre, target)))
-            if len(self._pending) >= self.max_pending:
-                self._counts["skipped_clips"] += 1
-                log.warning("evidence: %d clips already being collected; alert %s gets a snapshot only",
-                            len(self._pending), alert_id)
-                return
-            capture = _Capture(alert_id, camera_id, anchor + self.post_s,
-                               time.monotonic() + self.post_s + self.grace_s, pre, sum(len(j) for _, j in pre))
-            self._pending.append(capture)
-            if self.post_s == 0:
-                self._finish(capture)
+            if message.event == "new":
+                camera_id = self._first_camera(message)
+                if camera_id is not None:
+                    self._record(message.id, camera_id, False, message.first_ts, message.first_ts, message.last_ts)
+            else:
+                self._follow(message)
+            if message.status not in ("closed", "resolved"):
+                self._record_views(message)
 
-    def _start_track(self, message: AlertEvent, camera_id: str, clip_start: float) -> None:
-        """Start collecting the track of a new alert from the camera's buffered batches (lock held)."""
+    def _first_camera(self, message: AlertEvent) -> str | None:
+        """The camera whose files are a new alert's main evidence, if this recorder holds its
+        frames: the alert's own camera, or (an alert without one) the first of its cameras."""
+        if message.camera_id is not None:
+            return message.camera_id if message.camera_id in self._rings else None
+        return next((c for c in message.cameras if c in self._rings), None)
+
+    def _record_views(self, message: AlertEvent) -> None:
+        """Start the evidence of the alert's cameras that joined it, this recorder holds frames of
+        and has not recorded for it yet (lock held)."""
+        recorded = self._recorded.get(message.id, {})
+        for camera_id in dict.fromkeys(message.cameras):
+            if camera_id == message.camera_id or camera_id in recorded or camera_id not in self._rings:
+                continue
+            if sum(recorded.values()) >= self.max_views:
+                self._counts["skipped_views"] += 1
+                log.warning("evidence: alert %s has %d views already; %s gets none",
+                            message.id, self.max_views, camera_id)
+                self._remember(message.id, camera_id, False)  # said once
+                recorded = self._recorded[message.id]
+                continue
+            first_ts, last_ts = _sighting(message, camera_id)
+            frames = self._rings[camera_id].frames
+            if not frames or last_ts < frames[0][0]:
+                log.debug("evidence: %s saw alert %s at %.1f, before its buffered frames; no view",
+                          camera_id, message.id, last_ts)
+                continue
+            log.info("evidence: %s joined alert %s; recording its view", camera_id, message.id)
+            self._record(message.id, camera_id, True, last_ts, first_ts, last_ts)
+            recorded = self._recorded[message.id]
+
+    def _record(self, alert_id: str, camera_id: str, view: bool, target: float, first_ts: float,
+                last_ts: float) -> None:
+        """Start a camera's evidence of an alert (lock held): the snapshot nearest ``target`` at
+        once, its clip and track once their ends have come in."""
+        self._remember(alert_id, camera_id, view)
+        ring = self._rings[camera_id]
+        pre = list(ring.frames)
+        anchor = ring.newest_ts if ring.newest_ts is not None else 0.0
+        self._start_track(alert_id, camera_id, view, first_ts, last_ts, pre[0][0] if pre else anchor)
+        self._submit(("snapshot", (alert_id, camera_id, view, pre, target)))
+        if len(self._pending) >= self.max_pending:
+            self._counts["skipped_clips"] += 1
+            log.warning("evidence: %d clips already being collected; alert %s gets a snapshot only of %s",
+                        len(self._pending), alert_id, camera_id)
+            return
+        capture = _Capture(alert_id, camera_id, anchor + self.post_s,
+                           time.monotonic() + self.post_s + self.grace_s, pre, sum(len(j) for _, j in pre), view=view)
+        self._pending.append(capture)
+        if self.post_s == 0:
+            self._finish(capture)
+
+    def _remember(self, alert_id: str, camera_id: str, view: bool) -> None:
+        """Note that a camera of an alert was dealt with here (lock held; the newest alerts kept)."""
+        self._recorded.setdefault(alert_id, {})[camera_id] = view
+        self._recorded.move_to_end(alert_id)
+        while len(self._recorded) > REMEMBERED_ALERTS:
+            self._recorded.popitem(last=False)
+
+    def _start_track(self, alert_id: str, camera_id: str, view: bool, first_ts: float, last_ts: float,
+                     clip_start: float) -> None:
+        """Start collecting a camera's track of an alert from its buffered batches (lock held)."""
         ring = self._batch_rings.get(camera_id)
         if ring is None or ring.newest_ts is None:
             return  # the worker hands over no observations
         if len(self._tracks) >= self.max_tracks:
             self._counts["skipped_tracks"] += 1
-            log.warning("evidence: %d tracks already being collected; alert %s gets none",
-                        len(self._tracks), message.id)
+            log.warning("evidence: %d tracks already being collected; alert %s gets none of %s",
+                        len(self._tracks), alert_id, camera_id)
             return
-        start = min(message.first_ts - self.track_lead_s, clip_start)
+        start = min(first_ts - self.track_lead_s, clip_start)
         now = ring.newest_ts
         limit = now + self.track_max_s
-        end = min(limit, max(now, message.last_ts) + self.post_s)
+        end = min(limit, max(now, last_ts) + self.post_s)
         batches = [b for b in ring.batches if b.ts >= start]
-        track = _Track(message.id, camera_id, end, limit, time.monotonic() + (end - now) + self.grace_s,
-                       batches, sum(len(b) for b in batches))
+        track = _Track(alert_id, camera_id, end, limit, time.monotonic() + (end - now) + self.grace_s,
+                       batches, sum(len(b) for b in batches), view=view)
         self._tracks.append(track)
         if end <= now:
             self._finish_track(track)
 
     def _follow(self, message: AlertEvent) -> None:
-        """A later change of an alert: a newer sighting moves its track's end on; a closed or
-        resolved alert's track is written with what it has."""
-        with self._lock:
-            for track in list(self._tracks):
-                if track.alert_id != message.id or track.done:
-                    continue
-                if message.status in ("closed", "resolved"):
-                    self._finish_track(track)
-                    continue
-                end = min(track.limit_ts, message.last_ts + self.post_s)
-                if end > track.end_ts:
-                    ring = self._batch_rings.get(track.camera_id)
-                    now = ring.newest_ts if ring is not None and ring.newest_ts is not None else message.last_ts
-                    track.end_ts = end
-                    track.deadline = max(track.deadline, time.monotonic() + (end - now) + self.grace_s)
+        """A later change of an alert (lock held): a newer sighting moves its tracks' end on; a
+        closed or resolved alert's tracks are written with what they have."""
+        for track in list(self._tracks):
+            if track.alert_id != message.id or track.done:
+                continue
+            if message.status in ("closed", "resolved"):
+                self._finish_track(track)
+                continue
+            end = min(track.limit_ts, message.last_ts + self.post_s)
+            if end > track.end_ts:
+                ring = self._batch_rings.get(track.camera_id)
+                now = ring.newest_ts if ring is not None and ring.newest_ts is not None else message.last_ts
+                track.end_ts = end
+                track.deadline = max(track.deadline, time.monotonic() + (end - now) + self.grace_s)
 
     def _finish_track(self, track: _Track) -> None:
         """Hand a complete track to the thread (lock held)."""
@@ -364,12 +436,13 @@ class EvidenceRecorder:
             return (len(ring.batches), ring.rows) if ring else (0, 0)
 
     def stats(self) -> dict[str, int]:
-        """Snapshots, clips and tracks written, errors, clips and tracks skipped, cameras and bytes
-        buffered, clips and tracks being collected."""
+        """Snapshots, clips and tracks written (``views``: the snapshots of joining cameras among
+        them), errors, clips, tracks and views skipped, cameras and bytes buffered, clips and tracks
+        being collected."""
         with self._lock:
             buffered = sum(r.bytes for r in self._rings.values())
             cameras, pending, tracking = len(self._rings), len(self._pending), len(self._tracks)
-        keys = ("snapshots", "clips", "tracks", "errors", "skipped_clips", "skipped_tracks")
+        keys = ("snapshots", "clips", "tracks", "views", "errors", "skipped_clips", "skipped_tracks", "skipped_views")
         return {k: self._counts[k] for k in keys} | {
             "cameras": cameras, "buffered_bytes": buffered, "collecting": pending, "collecting_tracks": tracking,
         }
@@ -414,14 +487,15 @@ class EvidenceRecorder:
                          track.camera_id, track.alert_id)
                 self._finish_track(track)
 
-    def _snapshot(self, alert_id: str, camera_id: str, frames: list[Frame], target: float) -> None:
+    def _snapshot(self, alert_id: str, camera_id: str, view: bool, frames: list[Frame], target: float) -> None:
         if not frames:
             return
         _, jpeg = min(frames, key=lambda f: abs(f[0] - target))
-        path = self.store.save_snapshot(alert_id, jpeg)
+        path = self.store.save_snapshot(alert_id, jpeg, camera_id if view else None)
         self._counts["snapshots"] += 1
+        self._counts["views"] += view
         log.info("evidence: snapshot of alert %s from %s written to %s", alert_id, camera_id, path)
-        self._report(alert_id, snapshot=path)
+        self._report(alert_id, camera_id if view else None, snapshot=path)
 
     def _clip(self, capture: _Capture) -> None:
         images = _decode(capture.frames)
@@ -431,28 +505,46 @@ class EvidenceRecorder:
         times = [ts for ts, _ in capture.frames]
         span = times[-1] - times[0]
         fps = (len(times) - 1) / span if len(times) > 1 and span > 0 else self.clip_fps
-        path = self.store.save_clip(capture.alert_id, images, float(np.clip(fps, 0.5, 60.0)))
+        camera = capture.camera_id if capture.view else None
+        path = self.store.save_clip(capture.alert_id, images, float(np.clip(fps, 0.5, 60.0)), camera)
         self._counts["clips"] += 1
-        log.info("evidence: clip of alert %s (%d frames) written to %s", capture.alert_id, len(images), path)
-        self._report(capture.alert_id, clip=path)
+        log.info("evidence: clip of alert %s (%d frames of %s) written to %s", capture.alert_id, len(images),
+                 capture.camera_id, path)
+        self._report(capture.alert_id, camera, clip=path)
 
     def _track(self, track: _Track) -> None:
         rows = [row for batch in track.batches for row in batch.rows()]
         if not rows:
             log.info("evidence: no observations of %s for alert %s's track", track.camera_id, track.alert_id)
             return
-        path = self.store.save_track(track.alert_id, rows)
+        camera = track.camera_id if track.view else None
+        path = self.store.save_track(track.alert_id, rows, camera)
         self._counts["tracks"] += 1
-        log.info("evidence: track of alert %s (%d frames, %d observations) written to %s", track.alert_id,
-                 len(track.batches), len(rows), path)
-        self._report(track.alert_id, track=path)
+        log.info("evidence: track of alert %s (%d frames, %d observations of %s) written to %s", track.alert_id,
+                 len(track.batches), len(rows), track.camera_id, path)
+        self._report(track.alert_id, camera, track=path)
 
-    def _report(self, alert_id: str, **files: str) -> None:
+    def _report(self, alert_id: str, camera_id: str | None, **files: str) -> None:
+        """Hand written files to ``on_evidence`` (``camera_id`` only for a view's files, so a
+        callback of before views still takes the first camera's)."""
         try:
-            self.on_evidence(alert_id, **files)
+            if camera_id is None:
+                self.on_evidence(alert_id, **files)
+            else:
+                self.on_evidence(alert_id, camera_id=camera_id, **files)
         except Exception:
             self._counts["errors"] += 1
             log.exception("reporting evidence %s of alert %s failed", sorted(files), alert_id)
+
+
+def _sighting(message: AlertEvent, camera_id: str) -> tuple[float, float]:
+    """When ``camera_id`` first and last saw the alert's condition: its members' times, or the
+    alert's own when no member names the camera."""
+    members = [m for m in message.members if m.get("camera_id") == camera_id]
+    try:
+        return (min(float(m["first_ts"]) for m in members), max(float(m["last_ts"]) for m in members))
+    except (KeyError, TypeError, ValueError):  # no member of that camera, or one without times
+        return message.first_ts, message.last_ts
 
 
 def _decode(frames: list[Frame]) -> list[np.ndarray]:
