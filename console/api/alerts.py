@@ -14,8 +14,9 @@ below the assignee or does not contain the alert's grid.
 
 Evidence: ``GET /api/alerts/{id}/evidence/snapshot`` (``image/jpeg``), ``.../clip``
 (``video/webm``) and ``.../track`` (the observed tracks, ``application/x-ndjson``) serve the
-files recorded for the alert, to those who may see the alert; 404
-when the alert is invisible, has no such file yet, or the file is past its retention. An
+files recorded for the alert, to those who may see the alert; with ``?camera=CAM-2`` those of a
+camera that joined the alert later (one of its ``evidence.views``). 404 when the alert is
+invisible, has no such file (or no view of that camera) yet, or the file is past its retention. An
 ``<img>`` or ``<video>`` tag cannot send a header, so these two also take a short-lived
 ``?ticket=`` of ``POST /api/auth/ticket`` (as the camera video does); a login token in the URL
 is refused. A role without ``read`` (the gateway) gets 403, as for the alert itself.
@@ -295,20 +296,25 @@ def read_evidence(
     scope: Annotated[Scope, Depends(evidence_scope)],
     alert_id: str,
     kind: Literal["snapshot", "clip", "track"],
+    camera: Annotated[str | None, Query(max_length=200, description="A camera that joined the alert.")] = None,
 ):
     """The alert's snapshot (JPEG), clip (WebM) or observed tracks (``observations.jsonl``, one
-    analysed frame a line, as a backtest clip reads them), shown inline; 404 as for the alert
+    analysed frame a line, as a backtest clip reads them), shown inline — with ``camera``, those
+    of that camera that joined the alert (404 when it has no view of it); 404 as for the alert
     itself."""
     try:
         alert = state.alerts.get(alert_id, scope)
     except AlertError as exc:
         return alert_error_response(exc)
-    relative = getattr(alert.evidence, kind)
+    files = alert.evidence if camera is None else alert.evidence.view(camera)
+    if files is None:
+        raise HTTPException(404, f"alert {alert.id} has no evidence of camera {camera} (yet)")
+    relative = getattr(files, kind)
     if relative is None:
         raise HTTPException(404, f"alert {alert.id} has no {kind} (yet)")
-    root = state.evidence.root
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root) or not path.is_file():
+    path = (state.evidence.root / relative).resolve()
+    inside = state.evidence.contains(relative, None if camera is None else alert.id)
+    if not inside or not path.is_file():
         raise HTTPException(404, f"the {kind} of alert {alert.id} is no longer kept")
     return FileResponse(path, media_type=EVIDENCE_MEDIA_TYPES[kind])
 

@@ -389,3 +389,48 @@ def test_false_alarm_rates_of_the_last_days(client, console_state, towns, as_uni
     assert all(r["camera_id"] != camera for r in town_b)
     assert client.get("/api/alerts/false-alarm-rates", params={"days": 0}).status_code == 422
     assert client.get("/api/alerts/false-alarm-rates", params={"days": 91}).status_code == 422
+
+
+def test_the_evidence_of_a_joining_camera_is_served_with_its_name(client, console_state, towns, as_unit):
+    """``GET .../evidence/{kind}?camera=`` serves a view's files (the camera that joined the alert)
+    to those who may see the alert, by header or ticket; 404 for a camera without a view, a file
+    not written or gone, and for a town that may not see the alert (as if it did not exist)."""
+    import cv2
+    import numpy as np
+
+    state = console_state
+    alert = _raise(state, towns["grid_a"])
+    frame = np.full((48, 64, 3), 120, np.uint8)
+    jpeg = cv2.imencode(".jpg", frame)[1].tobytes()
+    joined = "南门/CAM 2"  # a camera id no file name could hold as it is
+    main = state.evidence.save_snapshot(alert.id, jpeg)
+    snapshot = state.evidence.save_snapshot(alert.id, jpeg, camera_id=joined)
+    clip = state.evidence.save_clip(alert.id, [frame] * 4, 4.0, camera_id=joined)
+    state.alerts.attach_evidence(alert.id, snapshot=main)
+    state.alerts.attach_evidence(alert.id, snapshot=snapshot, clip=clip, camera_id=joined)
+    read = client.get(f"/api/alerts/{alert.id}").json()["evidence"]
+    assert read["snapshot"] == main and read["views"] == [
+        {"camera_id": joined, "snapshot": snapshot, "clip": clip, "track": None}]
+
+    url = f"/api/alerts/{alert.id}/evidence"
+    a, b = as_unit(towns["a"]), as_unit(towns["b"])
+    view = client.get(f"{url}/snapshot", params={"camera": joined}, headers=a)
+    assert view.status_code == 200 and view.content == (state.evidence.root / snapshot).read_bytes()
+    assert client.get(f"{url}/snapshot", headers=a).content == (state.evidence.root / main).read_bytes()
+    played = client.get(f"{url}/clip", params={"camera": joined}, headers=a)
+    assert played.status_code == 200 and played.headers["content-type"] == "video/webm"
+    ticket = client.post("/api/auth/ticket", headers=a).json()["ticket"]
+    bare = client.get(f"{url}/snapshot", params={"camera": joined, "ticket": ticket}, headers={"Authorization": ""})
+    assert bare.status_code == 200 and bare.content.startswith(b"\xff\xd8")
+
+    assert client.get(f"{url}/track", params={"camera": joined}, headers=a).status_code == 404  # none written
+    for other in ("CAM-NEVER-JOINED", alert.camera_id, "../" + joined):
+        assert client.get(f"{url}/snapshot", params={"camera": other}, headers=a).status_code == 404, other
+    hidden = client.get(f"{url}/snapshot", params={"camera": joined}, headers=b)
+    missing = client.get("/api/alerts/zzzzzzzzzzzz/evidence/snapshot", params={"camera": joined}, headers=b)
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.json()["detail"].replace(alert.id, "zzzzzzzzzzzz") == missing.json()["detail"]
+
+    (state.evidence.root / clip).unlink()  # past its retention
+    gone = client.get(f"{url}/clip", params={"camera": joined}, headers=a)
+    assert gone.status_code == 404 and "no longer kept" in gone.json()["detail"]
