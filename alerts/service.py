@@ -321,6 +321,7 @@ class AlertService:
         if not working.members:  # stored before alerts had members
             working.members = [_member_of_alert(working)]
             working.sources = working.sources or [working.source]
+            working.track_ids = working.track_ids or ([] if working.track_id is None else [working.track_id])
         member = next((m for m in working.members if m.key == w.key), None)
         if member is None:
             member = _member(w)

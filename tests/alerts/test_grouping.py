@@ -6,14 +6,18 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from tests import db_support
 from tests.alerts_support import T0, Recorder, grids_of, open_service, small_district, warning
+from tests.db_support import upgrade_with_rows
 from zhizhi.alerts.labels import LabelStore
 from zhizhi.alerts.lifecycle import IllegalTransition, NoteRequired
 from zhizhi.alerts.policy import AlertPolicy, Grouping
 from zhizhi.alerts.record import AlertStatus, Verdict
-from zhizhi.alerts.service import AlertConflict, AlertNotFound, InvalidReport
-from zhizhi.alerts.store import keys_table
+from zhizhi.alerts.service import AlertConflict, AlertNotFound, AlertService, InvalidReport
+from zhizhi.alerts.store import AlertStore, keys_table
+from zhizhi.console.state import locator
 from zhizhi.gis.metric import MetricFrame
+from zhizhi.layers import make_engine
 from zhizhi.models.warning.record import WarningEvent
 
 GRID = grids_of(0)[0]
@@ -261,3 +265,35 @@ def test_the_purge_keeps_the_tracks_of_labelled_alerts(service, tmp_path):
     removed = purge_evidence(state, T0)
     assert sorted(removed) == sorted(files[1:])
     assert (evidence.root / files[0]).is_file()
+
+
+# --- migration 0009 ----------------------------------------------------------------------------
+
+empty_db_url = db_support.empty_db_url  # a fresh, never migrated database per backend
+
+
+def test_an_alert_stored_before_grouping_is_found_by_its_key_and_grows(empty_db_url, clock):
+    """An open alert written at migration 0008 (no members, no key rows) keeps absorbing its
+    warnings after 0009, and a warning at its place joins it as a second member."""
+    lon, lat = small_district().get(GRID).anchor
+    engine = make_engine(empty_db_url)
+    try:
+        upgrade_with_rows(engine, "0008", (
+            "INSERT INTO alerts (id, key, rule, rule_id, model, severity, source, category, cameras, camera_id,"
+            " track_id, cls, lon, lat, grid, village, town, district, evidence, first_ts, last_ts, active, status,"
+            f" assignee_unit, details, created_ts, updated_ts, version) VALUES ('old0alert001',"
+            " 'hazmat-abnormal-stop|CAM-1|7', 'abnormal_stop', 'hazmat-abnormal-stop', '', 'yellow', 'video',"
+            f" 'abnormal_stop', '[\"CAM-1\"]', 'CAM-1', 7, 'hazmat_tanker', {lon}, {lat}, '{GRID}', '{GRID[:12]}',"
+            f" '{GRID[:9]}', '{GRID[:6]}', '{{}}', {T0 - 60}, {T0}, true, 'new', '{GRID[:12]}', '{{}}', {T0}, {T0}, 0)"
+        ))
+        service = AlertService(AlertStore(engine), locator(small_district()), clock=clock,
+                               district=small_district().district_code)
+        old = service.get("old0alert001")
+        assert old.members == [] and old.track_ids == [] and old.verdict is None
+        again = service.ingest(video_stop(GRID, track=7, last=T0 + 10))
+        assert again.id == "old0alert001" and again.last_ts == T0 + 10
+        joined = service.ingest(video_stop(GRID, track=8, last=T0 + 12))
+        assert joined.id == "old0alert001"
+        assert [m.track_id for m in joined.members] == [7, 8] and joined.track_ids == [7, 8]
+    finally:
+        engine.dispose()

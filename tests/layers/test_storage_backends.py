@@ -39,7 +39,8 @@ from zhizhi.layers.schema import schema_metadata
 ROOT = Path(__file__).resolve().parents[2]
 STORE_TABLES = {
     "layers", "layer_features", "hazmat_vehicles", "alerts", "alert_actions", "incidents",
-    "incident_codes", "incident_log", "users", "auth_tokens", "auth_tickets", "model_versions", "model_audit",
+    "alert_keys", "alert_labels", "incident_codes", "incident_log", "users", "auth_tokens", "auth_tickets",
+    "model_versions", "model_audit",
     "camera_registry", "camera_calibrations",
 }
 empty_db_url = db_support.empty_db_url  # a fresh, never migrated database per backend
