@@ -86,7 +86,13 @@ def _raise_with_evidence(state, town: str) -> Alert:
     snapshot = state.evidence.save_snapshot(alert.id, jpeg)
     clip = state.evidence.save_clip(alert.id, [frame] * 5, 5.0)
     track = state.evidence.save_track(alert.id, [{"type": "frame", "camera_id": alert.camera_id, "ts": now}])
-    return state.alerts.attach_evidence(alert.id, snapshot=snapshot, clip=clip, track=track)
+    state.alerts.attach_evidence(alert.id, snapshot=snapshot, clip=clip, track=track)
+    joined = f"{alert.camera_id}-JOINED"  # a camera that joined the alert: its view
+    view = {"snapshot": state.evidence.save_snapshot(alert.id, jpeg, camera_id=joined),
+            "clip": state.evidence.save_clip(alert.id, [frame] * 5, 5.0, camera_id=joined),
+            "track": state.evidence.save_track(alert.id, [{"type": "frame", "camera_id": joined, "ts": now}],
+                                               camera_id=joined)}
+    return state.alerts.attach_evidence(alert.id, camera_id=joined, **view)
 
 
 def _geojson(point: tuple[float, float]) -> bytes:
@@ -160,6 +166,23 @@ def check_evidence(w: World) -> None:
     track = w.client.get(f"/api/alerts/{w.alert_a.id}/evidence/track", headers=w.a)
     assert track.status_code == 200 and track.headers["content-type"] == "application/x-ndjson"
     assert json.loads(track.text.splitlines()[0])["camera_id"] == w.alert_a.camera_id
+    # a joining camera's files (?camera=): the same rules, and 404 for a camera without a view
+    theirs = {"camera": w.alert_b.evidence.views[0].camera_id}
+    ours = {"camera": w.alert_a.evidence.views[0].camera_id}
+    for kind in ("snapshot", "clip", "track"):
+        url_a, url_b = f"/api/alerts/{w.alert_a.id}/evidence/{kind}", f"/api/alerts/{w.alert_b.id}/evidence/{kind}"
+        hidden = w.client.get(url_b, params=theirs, headers=w.a)
+        missing = w.client.get(f"/api/alerts/zzzzzzzzzzzz/evidence/{kind}", params=theirs, headers=w.a)
+        assert hidden.status_code == missing.status_code == 404
+        assert hidden.text.replace(w.alert_b.id, "zzzzzzzzzzzz") == missing.text
+        assert w.client.get(url_b, params=theirs, headers=w.b).status_code == 200
+        denied = w.client.get(url_a, params=ours, headers=gateway)
+        assert denied.status_code == 403, denied.text
+        assert w.client.get(url_a, params=ours, headers=w.a).status_code == 200
+        assert w.client.get(url_a, params=theirs, headers=w.a).status_code == 404  # B's camera: no view of A's
+    view = w.client.get(f"/api/alerts/{w.alert_a.id}/evidence/snapshot", params=ours, headers=w.a)
+    assert view.content.startswith(b"\xff\xd8") and view.content == (
+        w.state.evidence.root / w.alert_a.evidence.views[0].snapshot).read_bytes()
 
 
 def _gateway_headers(w: World) -> dict[str, str]:
@@ -459,6 +482,9 @@ def check_ticket(w: World) -> None:
     assert hidden.status_code == 404
     own = bare.get(f"/api/alerts/{w.alert_a.id}/evidence/snapshot", params={"ticket": ticket})
     assert own.status_code == 200 and own.content.startswith(b"\xff\xd8")
+    for alert, status in ((w.alert_b, 404), (w.alert_a, 200)):  # a joining camera's file (?camera=) alike
+        view = {"ticket": ticket, "camera": alert.evidence.views[0].camera_id}
+        assert bare.get(f"/api/alerts/{alert.id}/evidence/snapshot", params=view).status_code == status
     token = w.a["Authorization"].split(" ", 1)[1]  # a login token in a URL opens nothing
     assert bare.get(f"/api/alerts/{w.alert_a.id}/evidence/snapshot", params={"token": token}).status_code == 401
 
