@@ -5,7 +5,9 @@
  * click selects the alert on the whole wall ({"type": "wall", "action": "select_alert"}): the
  * map flies to it, the video tiles switch to the cameras that see it, and this board shows its
  * detail — place, cameras, times, status, responsible unit, the actions its status allows
- * (calling the REST endpoints), its evidence and its timeline (GET /api/alerts/{id}). Which
+ * (calling the REST endpoints), its evidence (the first camera's snapshot and clip, and a
+ * thumbnail of each camera that joined it, whose click plays that camera's clip) and its
+ * timeline (GET /api/alerts/{id}). Which
  * actions a status allows is the console's lifecycle (lifecycle.js), not a copy of it.
  *
  * What belongs together is one row (groups.js: the same open incident, else the same rule in
@@ -27,7 +29,7 @@ import { createFalseAlarmPanel } from "./false-alarms.js";
 import { groupAlerts } from "./groups.js";
 import { isOpen, loadLifecycle, needsNote, targets } from "./lifecycle.js";
 import { WallLink } from "./live.js";
-import { showMedia } from "./media.js";
+import { showMedia, showViews } from "./media.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { Units } from "./units.js";
 import {
@@ -490,7 +492,8 @@ function renderActions(a, rel) {
 function renderEvidence(a) {
   const ev = a.evidence || {};
   showMedia($("#zw-ev-snapshot"), "snapshot", a.id, ev.snapshot, "暂无快照", "No snapshot");
-  showMedia($("#zw-ev-clip"), "clip", a.id, ev.clip, "暂无录像", "No clip");
+  // the clip box plays the first camera's clip, or that of a joined camera whose thumbnail was clicked
+  showViews($("#zw-ev-views"), $("#zw-ev-clip"), $("#zw-ev-clip-of"), a, (id) => cameraNames.get(id) || id);
 }
 
 let timelineSeq = 0;
