@@ -29,8 +29,8 @@ from tests.auth_support import admin_console
 from zhizhi.layers import make_engine
 from zhizhi.layers.camera_registry import CameraInput, CameraRegistry
 from zhizhi.models.detector import SHIPPED_WEIGHTS
-from zhizhi.models.detector.site.mining import VEHICLES
 from zhizhi.models.versions.store import ModelStore
+from zhizhi.video.observation import VEHICLES
 
 CAMERA = "IN-ROOM-1"
 MINUTES = 2.5  # the whole clip (2 min 19 s): it ends first

@@ -25,8 +25,8 @@ import cv2
 import numpy as np
 from pydantic import BaseModel, Field
 
-from zhizhi.models.detector.site.mining import VEHICLES, MinedFrame, MiningOptions, box_foreground, iou
-from zhizhi.video.observation import CLASSES
+from zhizhi.models.detector.site.mining import MinedFrame, MiningOptions, box_foreground, iou
+from zhizhi.video.observation import CLASSES, VEHICLES
 
 NEGATIVE_IOU = 0.3
 POSITIVE_IOU = 0.5

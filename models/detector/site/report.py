@@ -11,9 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from zhizhi.models.detector.site.mining import VEHICLES, MinedFrame
+from zhizhi.models.detector.site.mining import MinedFrame
 from zhizhi.models.detector.site.record import Recording
 from zhizhi.models.detector.train import EvaluationReport
+from zhizhi.video.observation import VEHICLES
 
 Fired = dict[int, list[tuple[list[float], str, float]]]
 ROWS = (
