@@ -71,8 +71,10 @@ def purge_evidence(state: Any, now: float) -> list[str]:
     """Old evidence removed, except the tracks of alerts given a verdict within
     ``alerts.label_track_days`` (small files a backtest of the labels replays)."""
     since = now - state.settings.alerts.label_track_days * 86400
-    labelled = LabelStore(state.engine, migrated=True).alert_ids(since)
-    keep = [state.evidence.relative(state.evidence.path_of(alert_id, "track")) for alert_id in labelled]
+    labels = LabelStore(state.engine, migrated=True)
+    keep = {state.evidence.relative(state.evidence.path_of(alert_id, "track")) for alert_id in labels.alert_ids(since)}
+    for label in labels.list(since=since, limit=1_000_000):  # the joined cameras' tracks too
+        keep.update(view["track"] for view in label.evidence.get("views") or [] if view.get("track"))
     return state.evidence.purge(now, keep=keep)
 
 

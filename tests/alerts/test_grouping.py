@@ -258,13 +258,15 @@ def test_the_purge_keeps_the_tracks_of_labelled_alerts(service, tmp_path):
     evidence = EvidenceStore(tmp_path / "evidence", retention_days=30)
     rows = [{"camera_id": "CAM-1", "ts": T0, "track_id": 1}]
     files = [evidence.save_track(a, rows) for a in (labelled, other)] + [evidence.save_snapshot(labelled, b"\xff\xd8x")]
-    for relative in files:  # written 40 days ago
+    joined = evidence.save_track(labelled, rows, camera_id="CAM-2")  # a camera that joined the alert
+    service.attach_evidence(labelled, track=joined, camera_id="CAM-2")
+    for relative in [*files, joined]:  # written 40 days ago
         os.utime(evidence.root / relative, (T0 - 40 * 86400, T0 - 40 * 86400))
     state = SimpleNamespace(settings=SimpleNamespace(alerts=AlertSettings()), engine=service.store.engine,
                             evidence=evidence)
     removed = purge_evidence(state, T0)
     assert sorted(removed) == sorted(files[1:])
-    assert (evidence.root / files[0]).is_file()
+    assert (evidence.root / files[0]).is_file() and (evidence.root / joined).is_file()
 
 
 # --- migration 0009 ----------------------------------------------------------------------------
