@@ -1,4 +1,4 @@
-"""A small camera clip written with OpenCV: a bright box crossing a grey road."""
+"""Small clips with OpenCV: a bright box crossing a grey road written, a clip's frames counted."""
 
 from __future__ import annotations
 
@@ -17,3 +17,18 @@ def write_crossing_clip(path: Path, *, frames: int = 20, step: int = 8) -> Path:
         writer.write(image)
     writer.release()
     return path
+
+
+def frame_count(path: Path, size: tuple[int, int]) -> int:
+    """How many frames OpenCV decodes from ``path``, each checked to be ``size`` (width, height)."""
+    capture = cv2.VideoCapture(str(path))
+    assert capture.isOpened(), f"OpenCV cannot open {path}"
+    n = 0
+    while True:
+        ok, image = capture.read()
+        if not ok:
+            break
+        assert image.shape == (size[1], size[0], 3)
+        n += 1
+    capture.release()
+    return n

@@ -1,5 +1,6 @@
 """Shared fixtures: the demo district (synthetic and real Tongzhou), a console on real SQLite
-with real users (tests/auth_support.py)."""
+with real users (tests/auth_support.py); an alert service on a SQLite file with a fake clock and
+an in-process bus (the alert, evidence and warning-runner tests)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,32 @@ from tests.redis_support import redis_server  # noqa: F401
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NANTONG = SHARED / "data" / "gis" / "nantong_320600.geojson"
+
+@pytest.fixture
+def clock():
+    """A fake clock at T0 (tests/alerts_support.py); tests move it with ``advance``."""
+    from tests.alerts_support import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def bus():
+    """An in-process bus, stopped after the test."""
+    from zhizhi.bus import InProcessBus
+
+    bus = InProcessBus()
+    yield bus
+    bus.stop()
+
+
+@pytest.fixture
+def service(tmp_path, clock, bus):
+    """An alert service over the small real district, on a SQLite file, publishing on ``bus``."""
+    from tests.alerts_support import open_service
+
+    return open_service(tmp_path / "alerts.db", clock, bus=bus)
+
 
 @pytest.fixture(scope="module")  # closed with the module: a live sync Playwright holds an event loop
 def browser():

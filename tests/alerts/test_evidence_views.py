@@ -4,26 +4,11 @@
 
 from __future__ import annotations
 
-import pytest
-
-from tests.alerts_support import T0, FakeClock, Recorder, grids_of, open_service, small_district, warning
-from zhizhi.bus import InProcessBus
+from tests.alerts_support import T0, Recorder, grids_of, small_district, warning
 from zhizhi.bus.messages.evidence import MAX_VIEWS, CameraEvidence, Evidence
 from zhizhi.models.warning.record import WarningEvent
 
 GRID = grids_of(0)[0]
-
-
-@pytest.fixture
-def bus():
-    bus = InProcessBus()
-    yield bus
-    bus.stop()
-
-
-@pytest.fixture
-def service(tmp_path, bus):
-    return open_service(tmp_path / "alerts.db", FakeClock(), bus=bus)
 
 
 def test_a_joining_cameras_files_are_a_view_and_the_first_cameras_stay(service, bus):

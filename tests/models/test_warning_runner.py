@@ -9,9 +9,9 @@ import time
 
 import pytest
 
-from tests.alerts_support import T0, FakeClock, Recorder, open_service, small_district
+from tests.alerts_support import T0, Recorder, small_district
 from tests.warning_support import facts, frame_messages, hazmat_stop_scene, offline_status
-from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus import Topic
 from zhizhi.models.warning.config import load_model
 from zhizhi.models.warning.engine import WarningEngine
 from zhizhi.models.warning.runner import WarningRunner
@@ -26,18 +26,6 @@ def scene(tmp_path_factory):
 @pytest.fixture(scope="module")
 def frames(scene):
     return frame_messages(scene)
-
-
-@pytest.fixture
-def bus():
-    bus = InProcessBus()
-    yield bus
-    bus.stop()
-
-
-@pytest.fixture
-def service(tmp_path, bus):
-    return open_service(tmp_path / "alerts.db", FakeClock(), bus=bus)
 
 
 def make_runner(scene, on_warning, **options) -> WarningRunner:

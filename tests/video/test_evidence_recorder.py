@@ -9,9 +9,9 @@ import time
 
 import cv2
 import numpy as np
-import pytest
 
-from tests.alerts_support import T0, FakeClock, Recorder, grids_of, open_service, warning
+from tests.alerts_support import T0, Recorder, grids_of, warning
+from tests.clip_support import frame_count
 from zhizhi.bus import InProcessBus, Topic
 from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.video.annotate import annotate, to_jpeg
@@ -37,37 +37,6 @@ def feed(recorder: EvidenceRecorder, indices, camera: str = "CAM-E") -> None:
         recorder.add(camera, T0 + i * STEP, jpeg(i, camera))
 
 
-def frame_count(path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    assert capture.isOpened(), f"OpenCV cannot open {path}"
-    n = 0
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        assert image.shape == (H, W, 3)
-        n += 1
-    capture.release()
-    return n
-
-
-@pytest.fixture
-def bus():
-    bus = InProcessBus()
-    yield bus
-    bus.stop()
-
-
-@pytest.fixture
-def service(tmp_path, bus):
-    return open_service(tmp_path / "alerts.db", FakeClock(), bus=bus)
-
-
-@pytest.fixture
-def store(tmp_path):
-    return EvidenceStore(tmp_path / "evidence", retention_days=30)
-
-
 def test_a_new_alert_gets_a_snapshot_and_a_clip_of_before_and_after(bus, service, store):
     messages = Recorder(bus)
     recorder = EvidenceRecorder(store, service.attach_evidence, pre_s=2.0, post_s=1.0).attach(bus)
@@ -83,7 +52,7 @@ def test_a_new_alert_gets_a_snapshot_and_a_clip_of_before_and_after(bus, service
     assert recorder.wait_idle(10)
     done = service.get(alert.id)
     assert done.evidence.clip == f"{alert.id}/clip.webm"
-    assert frame_count(store.root / done.evidence.clip) == 9 + 4
+    assert frame_count(store.root / done.evidence.clip, (W, H)) == 9 + 4
     assert messages.events == ["new", "updated", "updated"]
     assert messages.messages[-1].evidence.model_dump() == {"snapshot": f"{alert.id}/snapshot.jpg",
                                                  "clip": f"{alert.id}/clip.webm", "track": None}
@@ -129,7 +98,7 @@ def test_a_camera_that_stops_still_gets_its_clip(bus, service, store):
     deadline = time.monotonic() + 10
     while service.get(alert.id).evidence.clip is None and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert frame_count(store.root / service.get(alert.id).evidence.clip) == 6
+    assert frame_count(store.root / service.get(alert.id).evidence.clip, (W, H)) == 6
     recorder.stop()
 
 
@@ -139,7 +108,7 @@ def test_stop_writes_the_clips_being_collected(bus, service, store):
     alert = service.ingest(warning(grids_of(1)[0], camera="CAM-E", track=12))
     feed(recorder, range(4, 7))
     assert recorder.stop()
-    assert frame_count(store.path_of(alert.id, "clip")) == 7
+    assert frame_count(store.path_of(alert.id, "clip"), (W, H)) == 7
     assert service.get(alert.id).evidence.clip == f"{alert.id}/clip.webm"
 
 

@@ -10,12 +10,7 @@ import pytest
 
 from tests.alerts_support import T0, FakeClock, grids_of, open_service, warning
 from zhizhi.layers.ids import new_alert_id
-from zhizhi.video.evidence_store import EvidenceError, EvidenceStore
-
-
-@pytest.fixture
-def store(tmp_path):
-    return EvidenceStore(tmp_path / "evidence", retention_days=30)
+from zhizhi.video.evidence_store import EvidenceError
 
 
 def _frames(n=12, w=160, h=96):

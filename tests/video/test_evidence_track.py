@@ -8,13 +8,11 @@ import json
 import numpy as np
 import pytest
 
-from tests.alerts_support import T0, FakeClock, grids_of, open_service, warning
-from zhizhi.bus import InProcessBus
+from tests.alerts_support import T0, grids_of, warning
 from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.models.backtest.dataset import load_dataset
 from zhizhi.models.backtest.frames import read_observations
 from zhizhi.video.evidence import EvidenceRecorder
-from zhizhi.video.evidence_store import EvidenceStore
 
 STEP = 0.25
 JPEG = bytes.fromhex("ffd8ffe000104a46494600010100000100010000ffd9")  # never decoded: no clip asked for
@@ -45,23 +43,6 @@ class Calls:
 
     def track(self, alert_id: str) -> str | None:
         return next((f["track"] for a, f in self.files if a == alert_id and f.get("track")), None)
-
-
-@pytest.fixture
-def bus():
-    bus = InProcessBus()
-    yield bus
-    bus.stop()
-
-
-@pytest.fixture
-def service(tmp_path, bus):
-    return open_service(tmp_path / "alerts.db", FakeClock(), bus=bus)
-
-
-@pytest.fixture
-def store(tmp_path):
-    return EvidenceStore(tmp_path / "evidence", retention_days=30)
 
 
 def feed(recorder: EvidenceRecorder, indices, camera: str = "CAM-E") -> None:

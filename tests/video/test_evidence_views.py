@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
-import pytest
 
-from tests.alerts_support import T0, FakeClock, Recorder, grids_of, open_service, warning
-from zhizhi.bus import InProcessBus
+from tests.alerts_support import T0, Recorder, grids_of, warning
+from tests.clip_support import frame_count
 from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.models.backtest.frames import read_observations
 from zhizhi.video.annotate import annotate, to_jpeg
 from zhizhi.video.evidence import EvidenceRecorder
-from zhizhi.video.evidence_store import EvidenceStore, camera_slug
+from zhizhi.video.evidence_store import camera_slug
 
 W, H = 160, 120
 STEP = 0.25  # seconds between frames
@@ -39,37 +38,6 @@ def feed(recorder: EvidenceRecorder, indices, cameras=("CAM-1", "CAM-2")) -> Non
     for i in indices:
         for camera in cameras:
             recorder.add(camera, T0 + i * STEP, jpeg(i, camera), batch(i, camera))
-
-
-def frame_count(path) -> int:
-    capture = cv2.VideoCapture(str(path))
-    assert capture.isOpened(), f"OpenCV cannot open {path}"
-    n = 0
-    while True:
-        ok, image = capture.read()
-        if not ok:
-            break
-        assert image.shape == (H, W, 3)
-        n += 1
-    capture.release()
-    return n
-
-
-@pytest.fixture
-def bus():
-    bus = InProcessBus()
-    yield bus
-    bus.stop()
-
-
-@pytest.fixture
-def service(tmp_path, bus):
-    return open_service(tmp_path / "alerts.db", FakeClock(), bus=bus)
-
-
-@pytest.fixture
-def store(tmp_path):
-    return EvidenceStore(tmp_path / "evidence", retention_days=30)
 
 
 def test_a_camera_that_joins_an_alert_gets_its_snapshot_clip_and_track(bus, service, store):
@@ -101,7 +69,7 @@ def test_a_camera_that_joins_an_alert_gets_its_snapshot_clip_and_track(bus, serv
     for path in (view.snapshot, view.clip, view.track):
         assert store.contains(path, alert.id) and (store.root / path).is_file()
     assert cv2.imread(str(store.root / view.snapshot)).shape == (H, W, 3)
-    assert frame_count(store.root / view.clip) == 9 + 4  # 2 s before (3.0 .. 5.0) and what followed
+    assert frame_count(store.root / view.clip, (W, H)) == 9 + 4  # 2 s before (3.0 .. 5.0) and what followed
     observed = read_observations(store.root / view.track, "CAM-2")
     assert observed and {b.camera_id for b in observed} == {"CAM-2"}
     assert [b.ts for b in observed] == [T0 + i * STEP for i in range(11, 24)]  # the clip's first frame .. 5.75 s
