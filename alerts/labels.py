@@ -125,12 +125,6 @@ class LabelStore:
             new_id = conn.execute(insert(labels_table).values(values)).inserted_primary_key[0]
         return label.model_copy(update={"id": new_id})
 
-    def alert_ids(self, since: float) -> list[str]:
-        """The alerts given a verdict since ``since`` (their tracks are kept past retention)."""
-        query = select(_L.alert_id).where(_L.ts >= since).distinct()
-        with self.engine.connect() as conn:
-            return sorted(conn.execute(query).scalars())
-
     def list(
         self,
         *,

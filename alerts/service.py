@@ -66,6 +66,7 @@ from zhizhi.alerts.record import (
 )
 from zhizhi.alerts.store import AlertStore, DuplicateOpenKey, StaleAlert
 from zhizhi.bus import Bus, Topic
+from zhizhi.bus.messages.evidence import MAX_VIEWS, CameraEvidence
 from zhizhi.gis.codes import (
     InvalidCodeError,
     Level,
@@ -362,8 +363,7 @@ class AlertService:
                 alert_id=alert.id, ts=now, actor=SYSTEM_ACTOR, action=ActionKind.UPDATE,
                 unit=working.assignee_unit, note="; ".join(notes),
             ))
-        joined = [m.key for m in working.members if m.key not in {k.key for k in alert.members}]
-        stored = self.store.update(working, actions, joined=joined)
+        stored = self.store.update(working, actions, joined=_joined_keys(alert, working))
         self.counters["updated"] += 1
         self._publish(stored, events)
         return stored
@@ -645,7 +645,6 @@ class AlertService:
         camera other than the alert's first (``alert.camera_id``), they are that camera's view
         (``evidence.views``, merged with what it has; at most ``MAX_VIEWS`` cameras, further
         ones are left out) and the first camera's files stay as they are."""
-        from zhizhi.bus.messages.evidence import MAX_VIEWS, CameraEvidence
 
         def change(alert: Alert, now: float):
             files = (("snapshot", snapshot), ("clip", clip), ("track", track))
@@ -768,12 +767,10 @@ class AlertService:
                 actions, events = result
                 working.updated_ts = at
                 label = self._label(alert, working, label_actor, label_note, at)
-                known = {m.key for m in alert.members} | {alert.key}
-                joined = [m.key for m in working.members if m.key not in known]
                 late = working.verdict is not None and label is None and working.evidence != alert.evidence
                 try:
                     stored = self.store.update(
-                        working, actions, label=label, joined=joined,
+                        working, actions, label=label, joined=_joined_keys(alert, working),
                         label_evidence=working.evidence.model_dump() if late else None,
                     )
                 except StaleAlert:
@@ -801,6 +798,12 @@ class AlertService:
 #: At most this many members are listed on one alert (the first and the newest; their keys all
 #: stay in the store's key table, so a dropped member's warnings still find the alert).
 MAX_MEMBERS = 50
+
+
+def _joined_keys(before: Alert, after: Alert) -> list[str]:
+    """The warning keys a change folded into an alert (its members' keys it did not hold)."""
+    known = {before.key, *(m.key for m in before.members)}
+    return [m.key for m in after.members if m.key not in known]
 
 
 def _member(w: WarningEvent) -> AlertMember:

@@ -302,11 +302,6 @@ class AlertStore:
         with self.engine.connect() as conn:
             return [_alert(r) for r in conn.execute(query)]
 
-    def latest_by_key(self, key: str) -> Alert | None:
-        """The open alert of a key, else the one most recently resolved or closed."""
-        found = self.open_by_key(key)
-        return found if found is not None else self.last_done_by_key(key)
-
     def last_done_by_key(self, key: str) -> Alert | None:
         """The alert of a key most recently resolved or closed (its cooldown runs from then)."""
         query = (

@@ -71,9 +71,9 @@ def purge_evidence(state: Any, now: float) -> list[str]:
     """Old evidence removed, except the tracks of alerts given a verdict within
     ``alerts.label_track_days`` (small files a backtest of the labels replays)."""
     since = now - state.settings.alerts.label_track_days * 86400
-    labels = LabelStore(state.engine, migrated=True)
-    keep = {state.evidence.relative(state.evidence.path_of(alert_id, "track")) for alert_id in labels.alert_ids(since)}
-    for label in labels.list(since=since, limit=1_000_000):  # the joined cameras' tracks too
+    keep: set[str] = set()
+    for label in LabelStore(state.engine, migrated=True).list(since=since, limit=1_000_000):
+        keep.add(state.evidence.relative(state.evidence.path_of(label.alert_id, "track")))
         keep.update(view["track"] for view in label.evidence.get("views") or [] if view.get("track"))
     return state.evidence.purge(now, keep=keep)
 
