@@ -21,6 +21,20 @@ from zhizhi.bus.messages.frames import ObservationBatch
 from zhizhi.models.warning.record import WarningEvent
 
 
+def board_console_settings(data_dir):
+    """Settings of a small wall console of its own for the board's browser tests: 24 grids, 4
+    cameras, no tile server (whatever the environment says), no warning model, no deadline watch."""
+    from zhizhi.console.settings import AlertSettings, DemoSettings, MapSettings, Settings, WarningSettings
+
+    return Settings(
+        data_dir=data_dir,
+        demo=DemoSettings(seed=11, grids=24, towns=3, villages_per_town=2, cameras=4),
+        map=MapSettings(),
+        warning=WarningSettings(enabled=False),
+        alerts=AlertSettings(check_interval_s=0),
+    )
+
+
 def road_jpeg(camera_id: str, name: str, tint: int = 0) -> bytes:
     """A synthetic road view (labelled as such) for a camera's tile."""
     h, w = 360, 640

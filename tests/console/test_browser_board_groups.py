@@ -33,6 +33,7 @@ import pytest
 
 from tests.auth_support import create_test_users
 from tests.browser import login_answer, open_page, serve
+from tests.wall_support import board_console_settings
 
 pytestmark = pytest.mark.browser
 
@@ -101,16 +102,9 @@ def _grids_with_room(state, n: int) -> list[tuple[str, list]]:
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
     from zhizhi.console.app import create_app
-    from zhizhi.console.settings import AlertSettings, DemoSettings, MapSettings, Settings, WarningSettings
     from zhizhi.console.state import open_console
 
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("board-groups"),
-        demo=DemoSettings(seed=11, grids=24, towns=3, villages_per_town=2, cameras=4),
-        map=MapSettings(),  # no tile server, whatever the environment says
-        warning=WarningSettings(enabled=False),
-        alerts=AlertSettings(check_interval_s=0),
-    )
+    settings = board_console_settings(tmp_path_factory.mktemp("board-groups"))
     state = open_console(settings)
     users = create_test_users(state)
     roomy = _grids_with_room(state, 6)

@@ -19,6 +19,7 @@ import pytest
 
 from tests.auth_support import create_test_users
 from tests.browser import login_answer, open_page, serve
+from tests.wall_support import board_console_settings
 
 pytestmark = pytest.mark.browser
 
@@ -40,17 +41,10 @@ def _frames(camera: int, n: int = 8) -> list[np.ndarray]:
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
     from zhizhi.console.app import create_app
-    from zhizhi.console.settings import AlertSettings, DemoSettings, MapSettings, Settings, WarningSettings
     from zhizhi.console.state import open_console
     from zhizhi.models.warning.record import WarningEvent
 
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("board-views"),
-        demo=DemoSettings(seed=11, grids=24, towns=3, villages_per_town=2, cameras=4),
-        map=MapSettings(),
-        warning=WarningSettings(enabled=False),
-        alerts=AlertSettings(check_interval_s=0),
-    )
+    settings = board_console_settings(tmp_path_factory.mktemp("board-views"))
     state = open_console(settings)
     users = create_test_users(state)
     cameras = [c for c in state.cameras.cameras][:2]
