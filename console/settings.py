@@ -21,6 +21,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -178,6 +179,28 @@ class MapSettings(Section):
         description="Basemap tile URL template on the center's own network; none by default.",
     )
     tile_attribution: str = Field("", max_length=500, description="Attribution shown with the basemap tiles.")
+
+
+class WallSettings(Section):
+    """The command wall as a deployment shows it: one clock, one language policy, one text size."""
+
+    time_zone: str = Field(
+        "Asia/Shanghai",
+        min_length=1,
+        max_length=64,
+        description="IANA time zone of every time on the wall, in reports and in exports.",
+    )
+    english_glosses: bool = Field(False, description="Show the small English gloss beside Chinese labels.")
+    min_text_px: int = Field(28, ge=12, le=96, description="Smallest text on a wall screen, in CSS pixels.")
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Asia/Shanghai)") from exc
+        return value
 
 
 class AlertSettings(Section):
@@ -345,6 +368,7 @@ class Settings(BaseSettings):
     worker: WorkerSettings = Field(default_factory=WorkerSettings, description=WorkerSettings.__doc__)
     warning: WarningSettings = Field(default_factory=WarningSettings, description=WarningSettings.__doc__)
     alerts: AlertSettings = Field(default_factory=AlertSettings, description=AlertSettings.__doc__)
+    wall: WallSettings = Field(default_factory=WallSettings, description=WallSettings.__doc__)
     auth: AuthSettings = Field(default_factory=AuthSettings, description=AuthSettings.__doc__)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description=TelemetrySettings.__doc__)
     drones: DroneSettings = Field(default_factory=DroneSettings, description=DroneSettings.__doc__)

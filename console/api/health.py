@@ -29,6 +29,11 @@ def config(state: State, scope: RequestScope) -> dict:
             "tile_attribution": state.settings.map.tile_attribution,
         },
         "synthetic": state.synthetic,
+        "wall": {
+            "time_zone": state.settings.wall.time_zone,
+            "english_glosses": state.settings.wall.english_glosses,
+            "min_text_px": state.settings.wall.min_text_px,
+        },
         "scope": {"code": unit.code, "name": unit.name, "level": unit.level.value, **_extent(unit)},
     }
 
