@@ -44,3 +44,17 @@ rm -rf "$VENDOR/leaflet"
 mv "$tmp" "$VENDOR/leaflet"
 version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$FRONTEND/node_modules/leaflet/package.json" | head -1)"
 echo "leaflet ${version:-?} -> $VENDOR/leaflet/"
+
+# Leaflet-Geoman (the wall's map draws incident areas with it): its bundled script and stylesheet
+# (icons inlined as data: URIs), swapped in the same way.
+src="$FRONTEND/node_modules/@geoman-io/leaflet-geoman-free/dist"
+[[ -f "$src/leaflet-geoman.js" && -f "$src/leaflet-geoman.css" ]] || {
+  echo "install_assets.sh: $src/leaflet-geoman.js missing after npm install" >&2
+  exit 1
+}
+tmp="$(mktemp -d "$VENDOR/.leaflet-geoman.XXXXXX")"
+cp "$src/leaflet-geoman.js" "$src/leaflet-geoman.css" "$tmp/"
+rm -rf "$VENDOR/leaflet-geoman"
+mv "$tmp" "$VENDOR/leaflet-geoman"
+version="$(sed -n 's/^ *"version": *"\([^"]*\)".*/\1/p' "$FRONTEND/node_modules/@geoman-io/leaflet-geoman-free/package.json" | head -1)"
+echo "leaflet-geoman ${version:-?} -> $VENDOR/leaflet-geoman/"
