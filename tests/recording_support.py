@@ -1,0 +1,86 @@
+"""Recordings for the tests: a synthetic camera feeding frames, an H.264 clip, playability."""
+
+from __future__ import annotations
+
+import threading
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from zhizhi.video.frames import Frame
+
+
+class SyntheticCamera:
+    """Frames at ``fps`` from a thread (a moving bar; on noise, which compresses badly, with
+    ``noise``); clearing ``delivering`` drops the camera, setting it brings it back."""
+
+    def __init__(self, camera_id: str = "CAM-REC", size: tuple[int, int] = (320, 240), fps: float = 15.0,
+                 noise: bool = False) -> None:
+        self.camera_id, self.size, self.fps, self.noise = camera_id, size, fps, noise
+        self._random = np.random.default_rng(7)
+        self.delivering = threading.Event()
+        self.delivering.set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._frame: Frame | None = None
+        self._taken = -1
+        self._index = 0
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> SyntheticCamera:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        w, h = self.size
+        while not self._stop.is_set():
+            if self.delivering.is_set():
+                image = (self._random.integers(0, 255, (h, w, 3), np.uint8) if self.noise
+                         else np.zeros((h, w, 3), np.uint8))
+                x = (self._index * 7) % w
+                image[:, x : x + 20] = (40, 200, 255)
+                with self._lock:
+                    self._frame = Frame(self.camera_id, self._index, time.time(), image)
+                    self._index += 1
+            self._stop.wait(1 / self.fps)
+
+    def take(self) -> Frame | None:
+        with self._lock:
+            if self._frame is None or self._frame.index <= self._taken:
+                return None
+            self._taken = self._frame.index
+            return self._frame
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+
+
+def h264_clip(path: Path, seconds: float = 6.0, fps: int = 25, size: tuple[int, int] = (320, 240),
+              gop: int = 25) -> Path:
+    """An H.264 MP4 of ``seconds`` (a keyframe every ``gop`` frames)."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"preset": "veryfast", "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0"}
+        for i in range(int(seconds * fps)):
+            image = np.zeros((size[1], size[0], 3), np.uint8)
+            image[:, (i * 5) % size[0] :][:, :16] = 255
+            frame = av.VideoFrame.from_ndarray(image, format="bgr24")
+            frame.pts, frame.time_base = i, Fraction(1, fps)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+def decoded_frames(path: Path) -> tuple[str, int, float]:
+    """The codec, the frames decoded and the duration (s) of a video file (raises if unplayable)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        n = sum(1 for _ in container.decode(stream))
+        duration = float(container.duration / av.time_base) if container.duration else 0.0
+        return stream.codec_context.name, n, duration
