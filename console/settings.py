@@ -33,6 +33,7 @@ from pydantic_settings import (
 
 from zhizhi.alerts.policy import AlertPolicy
 from zhizhi.console.settings_keys import StrictEnvironment
+from zhizhi.console.wall_presets import PresetSettings
 from zhizhi.models.detector import SHIPPED_WEIGHTS
 from zhizhi.models.warning.config import SHIPPED_MODEL
 from zhizhi.telemetry.mqtt import MqttSettings
@@ -369,6 +370,7 @@ class Settings(BaseSettings):
     warning: WarningSettings = Field(default_factory=WarningSettings, description=WarningSettings.__doc__)
     alerts: AlertSettings = Field(default_factory=AlertSettings, description=AlertSettings.__doc__)
     wall: WallSettings = Field(default_factory=WallSettings, description=WallSettings.__doc__)
+    presets: PresetSettings = Field(default_factory=PresetSettings, description=PresetSettings.__doc__)
     auth: AuthSettings = Field(default_factory=AuthSettings, description=AuthSettings.__doc__)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description=TelemetrySettings.__doc__)
     drones: DroneSettings = Field(default_factory=DroneSettings, description=DroneSettings.__doc__)

@@ -33,6 +33,7 @@ from zhizhi.console.demo_district import install_demo_district, needs_install
 from zhizhi.console.jobs import JobRunner
 from zhizhi.console.live.bridge import LiveBridge
 from zhizhi.console.live.hub import LiveHub
+from zhizhi.console.live.presets import PresetRules
 from zhizhi.console.scaleout import RuleModelsLeader
 from zhizhi.console.settings import Settings
 from zhizhi.gis.cameras import CameraIndex, fov_sectors
@@ -108,6 +109,7 @@ class ConsoleState:
     recorders: list[EvidenceRecorder] = field(default_factory=list)
     hub: LiveHub | None = None
     live: LiveBridge | None = None
+    presets: PresetRules | None = None  # the rules that switch the walls' presets
     workers: list = field(default_factory=list)  # in-process frame-analysis workers (the demo's)
     leader: RuleModelsLeader | None = None  # several consoles: whether this one runs the rule models
     shared_frames: SharedFrames | None = None  # several processes: the workers' newest frames (Redis)
@@ -417,6 +419,8 @@ def start_live(state: ConsoleState) -> None:
     state.hub = LiveHub(lambda client: live_snapshot(state, client.code), buffer=live.buffer,
                         queue_size=live.client_queue)
     state.live = LiveBridge(state.hub, state.jurisdictions, camera_grid, tracks_hz=live.tracks_hz).attach(state.bus)
+    state.presets = PresetRules(state.hub, state.jurisdictions, state.settings.presets,
+                                lambda: state.cameras).attach(state.bus)
     state.positions = PositionFeed(state.hub, state.fleet, interval_s=state.settings.telemetry.live_interval_s,
                                    describe=state.vehicle_facts).start()
 

@@ -22,6 +22,7 @@ from zhizhi.alerts.incidents.errors import (
     NotOwner,
     StaleIncident,
 )
+from zhizhi.alerts.incidents.labels import alert_line, impact_line
 from zhizhi.alerts.incidents.record import (
     Incident,
     IncidentSpec,
@@ -70,7 +71,7 @@ def _text(value: str | None, what: str, limit: int = 2000) -> str:
 def _without_counts(entry: TimelineEntry) -> TimelineEntry:
     """An entry as a reader who sees part of the incident reads it: no counts of the whole."""
     if entry.kind == TimelineKind.IMPACT_UPDATED:
-        return entry.model_copy(update={"text": "impact recomputed", "data": {}})
+        return entry.model_copy(update={"text": "影响范围重新计算", "data": {}})
     if _COUNT_KEYS & entry.data.keys():
         return entry.model_copy(update={"data": {k: v for k, v in entry.data.items() if k not in _COUNT_KEYS}})
     return entry
@@ -140,9 +141,9 @@ class IncidentService:
             updated_ts=now,
         )
         counts = impact_counts(impact)
-        text = f"{spec.type.zh}事件启动 · {spec.type} incident opened by {actor}: {spec.title}"
+        text = f"{spec.type.zh}事件启动（{actor}）：{spec.title}"
         if spec.note:
-            text += f" — {spec.note}"
+            text += f"。{spec.note}"
         opened = TimelineEntry(
             incident_id=incident.id, ts=now, kind=TimelineKind.OPENED, actor=actor, text=text,
             data={"area": spec.area.model_dump(mode="json"), "note": spec.note, **counts},
@@ -206,7 +207,7 @@ class IncidentService:
         def change(incident: Incident, now: float) -> TimelineEntry:
             incident.status = IncidentStatus.CLOSED
             incident.closed_ts = now
-            text = f"事件关闭 · closed by {actor}" + (f": {note.strip()}" if note and note.strip() else "")
+            text = f"事件关闭（{actor}）" + (f"：{note.strip()}" if note and note.strip() else "")
             return TimelineEntry(
                 incident_id=incident.id, ts=now, kind=TimelineKind.CLOSED, actor=actor, text=text,
                 data={"duration_s": now - incident.created_ts},
@@ -222,11 +223,10 @@ class IncidentService:
             before = impact_counts(incident.impact)
             incident.geometry, incident.impact, incident.codes = self._computed(spec, incident.owner_unit)
             after = impact_counts(incident.impact)
-            moved = [f"{k} {before[k]}→{after[k]}" for k in after if after[k] != before[k]]
+            data = {"before": before, "after": after}
             return TimelineEntry(
                 incident_id=incident.id, ts=now, kind=TimelineKind.IMPACT_UPDATED, actor=actor,
-                text="impact recomputed" + (": " + ", ".join(moved) if moved else ", no change"),
-                data={"before": before, "after": after},
+                text=impact_line(data), data=data,
             )
 
         return self._change(incident_id, scope_code, "refresh", change, "updated")
@@ -304,11 +304,8 @@ class IncidentService:
         data = {"status": status, "severity": severity, "category": category, "event": message.event,
                 "lon": message.lon, "lat": message.lat,
                 "grid": message.grid, "assignee_unit": message.assignee_unit}
-        if last is None:
-            kind, text = TimelineKind.ALERT, f"{severity} {category} alert {alert_id} in the area ({status})"
-        else:
-            who = message.assignee_unit
-            kind, text = TimelineKind.ACTION, f"alert {alert_id} {status} by {who}"
+        kind = TimelineKind.ALERT if last is None else TimelineKind.ACTION
+        text = alert_line(data, first=last is None)
         entry = TimelineEntry(
             incident_id=incident_id, ts=self.clock(), kind=kind, actor=SYSTEM_ACTOR, text=text,
             alert_id=alert_id, data=data,

@@ -27,7 +27,7 @@ from datetime import datetime, timedelta, timezone
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import folium
 import shapely
@@ -35,6 +35,7 @@ from branca.element import Element, Figure
 from folium.utilities import JsCode
 from shapely.geometry import shape
 
+from zhizhi.alerts.incidents.labels import COUNT_ZH, KIND_ZH, actor_zh, entry_text_zh
 from zhizhi.alerts.incidents.record import Incident, TimelineEntry, impact_counts
 
 CST = timezone(timedelta(hours=8), "UTC+8")
@@ -288,8 +289,9 @@ def _timeline_table(timeline: Sequence[TimelineEntry | dict[str, Any]]) -> str:
     for raw in timeline:
         entry = raw if isinstance(raw, TimelineEntry) else TimelineEntry.model_validate(raw)
         rows.append(
-            f'<tr data-kind="{_e(entry.kind)}"><td>{_e(format_ts(entry.ts))}</td><td>{_e(entry.kind)}</td>'
-            f"<td>{_e(entry.actor)}</td><td>{_e(entry.text)}</td></tr>"
+            f'<tr data-kind="{_e(entry.kind)}"><td>{_e(format_ts(entry.ts))}</td>'
+            f"<td>{_e(KIND_ZH.get(str(entry.kind), str(entry.kind)))}</td>"
+            f"<td>{_e(actor_zh(entry.actor))}</td><td>{_e(entry_text_zh(entry))}</td></tr>"
         )
     body = "".join(rows) or '<tr><td colspan="4">—</td></tr>'
     return (
@@ -440,6 +442,9 @@ def summary_json(
 
 
 CSV_COLUMNS = ("section", "code_or_id", "name", "population", "distance_m", "inside")
+#: The same columns with Chinese headers (``headers="zh"``), and the sections' Chinese names.
+CSV_COLUMNS_ZH = ("类别", "编码或编号", "名称", "人口", "距离（米）", "是否在影响范围内")
+SECTION_ZH = {"incident": "事件", **COUNT_ZH}
 
 
 def _cell(value: Any) -> str:
@@ -448,31 +453,38 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-def summary_csv(incident: Incident, impact: dict[str, Any], *, bom: bool = False) -> str:
+def summary_csv(incident: Incident, impact: dict[str, Any], *, bom: bool = False,
+                headers: Literal["en", "zh"] = "en") -> str:
     """Flat rows ``section, code_or_id, name, population, distance_m, inside``: one ``incident``
     row, then the affected towns, villages and grids, then cameras, shelters, facilities, drones
-    and vehicles. ``bom`` prefixes a UTF-8 BOM (Excel on Chinese Windows needs it)."""
+    and vehicles. ``bom`` prefixes a UTF-8 BOM (Excel on Chinese Windows needs it); ``headers="zh"``
+    names the columns, sections and yes/no in Chinese (:data:`CSV_COLUMNS_ZH`)."""
+    zh = headers == "zh"
+    section_name = (lambda s: SECTION_ZH.get(s, s)) if zh else (lambda s: s)
+    yes, no = ("是", "否") if zh else ("true", "false")
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerow(["incident", incident.id, _cell(incident.title), impact_counts(impact)["population"], "", ""])
+    writer.writerow(CSV_COLUMNS_ZH if zh else CSV_COLUMNS)
+    writer.writerow([section_name("incident"), incident.id, _cell(incident.title),
+                     impact_counts(impact)["population"], "", ""])
     for section in UNIT_SECTIONS:
         for unit in _items(impact, section):
-            writer.writerow([section, _cell(unit.get("code")), _cell(unit.get("name")),
+            writer.writerow([section_name(section), _cell(unit.get("code")), _cell(unit.get("name")),
                              unit.get("population", ""), "", ""])
     for section in OBJECT_SECTIONS:
         for item in _items(impact, section):
             distance = item.get("distance_m")
             writer.writerow([
-                section, _cell(item.get("id")), _cell(item.get("name")), "",
+                section_name(section), _cell(item.get("id")), _cell(item.get("name")), "",
                 f"{float(distance):.1f}" if isinstance(distance, int | float) else "",
-                "true" if item.get("inside") else "false",
+                yes if item.get("inside") else no,
             ])
     return ("\ufeff" if bom else "") + out.getvalue()
 
 
 __all__ = [
     "CSV_COLUMNS",
+    "CSV_COLUMNS_ZH",
     "OBJECT_SECTIONS",
     "TYPE_LABELS",
     "external_refs",

@@ -15,7 +15,7 @@ overlap it.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import shapely
 import shapely.geometry
@@ -36,6 +36,10 @@ from zhizhi.console.api.basemap import basemap_source
 from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
 from zhizhi.console.auth import Permission
 from zhizhi.console.basemap import report_image
+from zhizhi.gis.jurisdiction import Jurisdictions
+
+#: Outline simplification of the report's units (degrees, about a metre).
+OUTLINE_TOLERANCE_DEG = 1e-5
 
 router = APIRouter(prefix="/api/incidents", tags=["incidents"])
 MayManage = [Depends(require(Permission.INCIDENTS_MANAGE))]
@@ -133,6 +137,24 @@ async def refresh_impact(state: State, principal: CurrentPrincipal, scope: Reque
         raise _errors(exc) from None
 
 
+def outline_layers(jurisdictions: Jurisdictions, impact: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The affected towns, villages and grids of ``impact`` as GeoJSON FeatureCollections (the
+    report outlines them)."""
+    layers: dict[str, dict[str, Any]] = {}
+    for section in sitrep.UNIT_SECTIONS:
+        features = []
+        for unit in impact.get(section) or []:
+            try:
+                found = jurisdictions.get(str(unit.get("code")))
+            except (KeyError, ValueError):
+                continue
+            geometry = shapely.simplify(found.geometry, OUTLINE_TOLERANCE_DEG, preserve_topology=True)
+            features.append({"type": "Feature", "geometry": shapely.geometry.mapping(geometry),
+                             "properties": {"code": found.code, "name": found.name}})
+        layers[section] = {"type": "FeatureCollection", "features": features}
+    return layers
+
+
 def _report_parts(state, scope, incident_id: str) -> tuple[Incident, list[TimelineEntry]]:
     try:
         incident = state.incidents.get(incident_id, scope)
@@ -152,8 +174,11 @@ async def report_html(request: Request, state: State, scope: RequestScope, incid
     if basemap is not None and geometry:
         bounds = tuple(shapely.bounds(shapely.geometry.shape(geometry)).tolist())
         image = await run_in_threadpool(report_image, basemap, bounds)
+    tiles = state.settings.map.tile_url if image is None else None  # the configured tiles, else none
     html = await run_in_threadpool(sitrep.render_html, incident, incident.impact, timeline=entries,
-                                   leaflet_dir=state.settings.assets_dir / "leaflet", basemap=image)
+                                   leaflet_dir=state.settings.assets_dir / "leaflet", basemap=image,
+                                   layers=outline_layers(state.jurisdictions, incident.impact), tiles=tiles,
+                                   attribution=state.settings.map.tile_attribution or None)
     return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="sitrep-{incident.id}.html"'})
 
 
@@ -165,8 +190,13 @@ def report_json(state: State, scope: RequestScope, incident_id: str) -> dict[str
 
 
 @router.get("/{incident_id}/report.csv")
-def report_csv(state: State, scope: RequestScope, incident_id: str) -> Response:
-    """The affected units, cameras, drones, vehicles, facilities and shelters as CSV rows."""
+def report_csv(state: State, scope: RequestScope, incident_id: str,
+               headers: Annotated[Literal["zh", "en"], Query(description="Column and section names: "
+                                                                  "zh (Chinese, default) or en.")] = "zh",
+               ) -> Response:
+    """The affected units, cameras, drones, vehicles, facilities and shelters as CSV rows, UTF-8
+    with a BOM (Excel on Chinese Windows opens it cleanly)."""
     incident, _ = _report_parts(state, scope, incident_id)
-    return Response(sitrep.summary_csv(incident, incident.impact), media_type="text/csv; charset=utf-8",
+    text = sitrep.summary_csv(incident, incident.impact, bom=True, headers=headers)
+    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="sitrep-{incident.id}.csv"'})

@@ -368,10 +368,10 @@ def test_on_alert_links_inside_once_and_records_status_changes(env):
     assert env.service.on_alert(alert_msg("alertoutside", outside)) == []
     env.clock.advance(10)
     (ack,) = env.service.on_alert(alert_msg("alertinside1", inside, "acknowledged", "transition"))
-    assert ack.kind == "action" and "acknowledged by 320612001" in ack.text
+    assert ack.kind == "action" and ack.text == "橙色预警 危化品异常停车 已确认（320612001）"
     assert env.service.on_alert(alert_msg("alertinside1", inside, "acknowledged", "updated")) == []
     (disp,) = env.service.on_alert(alert_msg("alertinside1", inside, "dispatched", "transition"))
-    assert "dispatched by 320612001" in disp.text
+    assert disp.text == "橙色预警 危化品异常停车 已派遣（320612001）"
 
     # Not alerts: refused by the bus at their publisher, so the service never sees them.
     with pytest.raises(TypeError):
@@ -432,7 +432,7 @@ def test_alerts_from_the_real_alert_service_are_linked(env):
 
     entries = env.service.timeline(fire.id, "")
     assert [(e.kind, e.alert_id) for e in entries] == [("opened", None), ("alert", alert.id), ("action", alert.id)]
-    assert entries[2].text.startswith(f"alert {alert.id} acknowledged by ")
+    assert entries[2].text.endswith("已确认（320612001001）") and "abnormal_stop" not in entries[2].text
 
 
 # ------------------------------------------------------------------------------ lifecycle
@@ -477,11 +477,11 @@ def test_refresh_recomputes_impact(env):
     assert env.compute.owners == [TOWN_A, TOWN_A]  # the area is cut to the owner's jurisdiction
     assert refreshed.updated_ts == env.clock.now and env.compute.calls == 2
     entry = env.service.timeline(fire.id, "")[-1]
-    assert entry.kind == "impact_updated" and "cameras 0→3" in entry.text
+    assert entry.kind == "impact_updated" and "摄像头 0→3" in entry.text
     assert entry.data["after"]["cameras"] == 3
     assert env.events == ["opened", "updated"] and len(env.messages[-1]["impact"]["cameras"]) == 3
     assert env.service.refresh(fire.id).version == 2
-    assert env.service.timeline(fire.id, "")[-1].text == "impact recomputed, no change"
+    assert env.service.timeline(fire.id, "")[-1].text == "影响范围重新计算：无变化"
 
 
 def test_timeline_order(env):

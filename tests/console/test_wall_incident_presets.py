@@ -1,0 +1,132 @@
+"""The rules that switch a wall's preset (console/live/presets.py, console/wall_presets.py): a new
+red alert pushes its camera and place, an incident opened switches the wall to it and closed back,
+each message only for the jurisdictions it concerns and as each may read it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import shapely
+from pydantic import ValidationError
+from shapely.geometry import mapping
+
+from zhizhi.alerts.incidents.record import Incident
+from zhizhi.bus import InProcessBus, Topic
+from zhizhi.bus.messages import AlertEvent
+from zhizhi.console.live.hub import LiveHub
+from zhizhi.console.live.presets import PresetRules
+from zhizhi.console.wall_presets import PresetSettings, WallPreset
+from zhizhi.gis.cameras import Camera, CameraIndex
+
+
+async def _all(client, timeout=0.2):
+    out = []
+    while True:
+        try:
+            out.append(await asyncio.wait_for(client.next(), timeout))
+        except TimeoutError:
+            return [m for m in out if m.get("type") == "wall.preset"]
+
+
+def _towns(jurisdictions):
+    towns = [u.code for u in jurisdictions.units("town")][:2]
+    grids = [next(g for g in jurisdictions.grid_codes if g.startswith(t)) for t in towns]
+    return towns, grids
+
+
+def _rules(jurisdictions, cameras, settings=None):
+    hub = LiveHub(lambda client: [], buffer=1000)
+    bus = InProcessBus()
+    index = CameraIndex(cameras)
+    PresetRules(hub, jurisdictions, settings or PresetSettings(), lambda: index).attach(bus)
+    return hub, bus
+
+
+def _alert(alert_id, grid, unit, lon, lat, severity="red", event="new"):
+    return AlertEvent(event=event, id=alert_id, key=f"k|{alert_id}", severity=severity, source="video",
+                      category="abnormal_stop", lon=lon, lat=lat, grid=grid, assignee_unit=unit,
+                      first_ts=1.0, last_ts=2.0, created_ts=3.0, updated_ts=3.0)
+
+
+def test_a_red_alert_pushes_its_camera_and_place_to_the_walls_that_see_it(jurisdictions):
+    towns, grids = _towns(jurisdictions)
+    (lon, lat) = jurisdictions.get(grids[0]).anchor
+    (lon_b, lat_b) = jurisdictions.get(grids[1]).anchor
+    near = Camera(id="CAM-A", name="东门", lon=lon, lat=lat + 0.0005, heading_deg=180, hfov_deg=90,
+                  range_m=300, grid=grids[0])
+    across = Camera(id="CAM-B", name="对岸", lon=lon, lat=lat - 0.0005, heading_deg=0, hfov_deg=90,
+                    range_m=300, grid=grids[1])
+    far = Camera(id="CAM-F", name="远处", lon=lon_b, lat=lat_b, heading_deg=0, hfov_deg=90, range_m=100,
+                 grid=grids[1])
+
+    async def scenario():
+        hub, bus = _rules(jurisdictions, [near, across, far])
+        district, town_a, town_b = (hub.connect(c, last_seq=0) for c in (jurisdictions.district_code, *towns))
+        bus.publish(Topic.ALERTS, _alert("REDALERT0001", grids[0], towns[0], lon, lat))
+        bus.publish(Topic.ALERTS, _alert("ORANGE000001", grids[0], towns[0], lon, lat, severity="orange"))
+        bus.publish(Topic.ALERTS, _alert("REDALERT0001", grids[0], towns[0], lon, lat, event="updated"))
+        (whole,) = await _all(district)
+        assert (whole["preset"], whole["rule"], whole["screens"], whole["tile"]) == ("alert", "red_alert",
+                                                                                     ["map", "video"], 1)
+        assert whole["alert"]["id"] == "REDALERT0001"
+        assert {c["id"] for c in whole["cameras"]} == {"CAM-A", "CAM-B"}
+        (mine,) = await _all(town_a)
+        assert [c["id"] for c in mine["cameras"]] == ["CAM-A"]  # not the camera across the border
+        assert await _all(town_b) == []  # town B's walls never hear of town A's alert
+
+    asyncio.run(scenario())
+
+
+def test_an_incident_switches_the_walls_of_the_units_it_touches_and_back(jurisdictions):
+    towns, grids = _towns(jurisdictions)
+    third = [u.code for u in jurisdictions.units("town")][2]
+    area = jurisdictions.get(towns[0]).geometry
+    (lon, lat) = jurisdictions.get(grids[0]).anchor
+    incident = Incident(id="leak00000001", type="fire", title="仓库火情", area={"point": [lon, lat], "radius_m": 500},
+                        geometry=mapping(area), owner_unit=jurisdictions.district_code, codes=[towns[0], grids[0]],
+                        impact={"area": mapping(area), "population": 10,
+                                "grids": [{"code": grids[0], "population": 10, "share": 1.0}]},
+                        created_ts=1.0, created_by="duty", updated_ts=1.0)
+    settings = PresetSettings(walls={"ops": WallPreset(map="scope", video_layout=9)})
+
+    async def scenario():
+        hub, bus = _rules(jurisdictions, [], settings)
+        district, town_a, town_c = (hub.connect(c, last_seq=0) for c in (jurisdictions.district_code, towns[0], third))
+        bus.publish(Topic.INCIDENTS, incident.to_event("opened"))
+        closed = incident.model_copy(update={"status": "closed", "closed_ts": 5.0})
+        bus.publish(Topic.INCIDENTS, closed.to_event("closed"))
+        opened, back = await _all(district)
+        assert (opened["preset"], opened["rule"], opened["screens"]) == ("incident", "incident_opened",
+                                                                         ["map", "video", "alerts"])
+        assert opened["incident"]["id"] == incident.id and opened["incident"]["incident_type"] == "fire"
+        assert (back["preset"], back["rule"], back["incident_id"]) == ("normal", "incident_closed", incident.id)
+        assert back["normal"]["map"] == "restore" and back["walls"]["ops"] == {"map": "scope", "video_layout": 9,
+                                                                              "video_cameras": []}
+        mine = await _all(town_a)
+        assert [m["preset"] for m in mine] == ["incident", "normal"]
+        assert all(c.startswith(towns[0]) for c in mine[0]["incident"]["codes"])
+        assert await _all(town_c) == []  # a district incident outside town C never reaches its walls
+
+    asyncio.run(scenario())
+
+
+def test_rules_can_be_turned_off_and_bad_presets_are_refused(jurisdictions):
+    towns, grids = _towns(jurisdictions)
+    (lon, lat) = jurisdictions.get(grids[0]).anchor
+    settings = PresetSettings.model_validate({"red_alert": {"enabled": False}})
+
+    async def scenario():
+        hub, bus = _rules(jurisdictions, [], settings)
+        district = hub.connect(jurisdictions.district_code, last_seq=0)
+        bus.publish(Topic.ALERTS, _alert("REDALERT0002", grids[0], towns[0], lon, lat))
+        assert await _all(district) == []
+
+    asyncio.run(scenario())
+    with pytest.raises(ValidationError, match="west < east"):
+        WallPreset(map=(121.0, 32.0, 120.0, 33.0))
+    with pytest.raises(ValidationError):
+        PresetSettings.model_validate({"red_alert": {"screens": ["alerts"]}})
+    with pytest.raises(ValidationError):
+        PresetSettings.model_validate({"incident": {"screens": ["wall"]}})
+    assert shapely.Point(lon, lat).within(jurisdictions.get(towns[0]).geometry.buffer(1e-6))
