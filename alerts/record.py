@@ -83,6 +83,8 @@ class ActionKind(StrEnum):
     REMINDER = "reminder"  # 提醒单
     SUPERVISION = "supervision"  # 督办单
     UPDATE = "update"
+    PROCEDURE = "procedure"  # a step of the alert's procedure (SOP) ticked or unticked
+    SOP_SKIPPED = "sop_skipped"  # resolved with required SOP steps unticked: the unit above is told
 
 
 def _code(value: str | None) -> str | None:

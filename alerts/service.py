@@ -169,6 +169,11 @@ def _clean(value: Any) -> Any:
 
 
 Change = Callable[[Alert, float], tuple[list[AlertAction], list[str]] | None]
+#: Asked before an alert is resolved: ``gate(alert, actor, note, now)`` gives the audit entries the
+#: resolution adds, or raises (:class:`NoteRequired`) — the procedures' check (alerts.procedures).
+ResolveGate = Callable[[Alert, str, str, float], list[AlertAction]]
+#: ``write(alert, now)`` stores what an audit entry records (again on a retry) and gives its note.
+Annotation = Callable[[Alert, float], str]
 
 
 class AlertService:
@@ -201,6 +206,7 @@ class AlertService:
         self.district = validate_code(district)
         if level_of(self.district) != Level.DISTRICT:
             raise InvalidCodeError(f"{district} is not a district code")
+        self.resolve_gate: ResolveGate | None = None
         self.counters: Counter[str] = Counter()
         self.suppressed: Counter[str] = Counter()
         self._lock = threading.RLock()
@@ -465,6 +471,8 @@ class AlertService:
 
         Closing may say what the alert was: ``verdict`` ``false_alarm`` (the note must say why)
         or ``duplicate`` (of the open alert ``duplicate_of``, which takes over its members).
+        Resolving asks ``resolve_gate`` first (the procedure's required steps: a note, and an
+        entry for the unit above; :mod:`alerts.procedures`).
         Resolving is a ``confirmed`` event. Each verdict is stored as a label
         (:mod:`alerts.labels`) with what a backtest needs to replay the case.
         """
@@ -480,6 +488,8 @@ class AlertService:
 
         def change(alert: Alert, now: float):
             target = check_transition(alert.status, to, note)
+            gated = (self.resolve_gate(alert, actor, note, now)
+                     if target == AlertStatus.RESOLVED and self.resolve_gate is not None else [])
             action = AlertAction(
                 alert_id=alert.id, ts=now, actor=actor, action=ActionKind.TRANSITION,
                 from_status=alert.status, to_status=target, unit=alert.assignee_unit,
@@ -497,9 +507,25 @@ class AlertService:
                 alert.verdict = alert.duplicate_of = None
                 alert.deadline_ts = now + self.policy.time_limit(alert.category)
                 alert.reminded_ts = alert.supervised_ts = None
-            return [action], ["transition"]
+            return [action, *gated], ["transition"]
 
         return self._mutate(alert_id, scope, change, label_actor=actor, label_note=note)
+
+    def annotate(
+        self, alert_id: str, actor: str, write: Annotation, scope: ScopeLike = None, *,
+        kind: ActionKind = ActionKind.UPDATE,
+    ) -> Alert:
+        """An audit entry of ``kind`` by ``actor`` on an open alert ``scope`` may see, its note from
+        ``write(alert, now)`` (which may refuse by raising); published as ``updated``."""
+
+        def change(alert: Alert, now: float):
+            if not alert.is_open:
+                raise AlertConflict(f"alert {alert.id} is {alert.status}; reopen it first")
+            note = write(alert, now)
+            return [AlertAction(alert_id=alert.id, ts=now, actor=actor, action=kind,
+                                unit=alert.assignee_unit, note=note)], ["updated"]
+
+        return self._mutate(alert_id, scope, change)
 
     def _close_duplicate(
         self, alert_id: str, duplicate_of: str, actor: str, note: str, scope: ScopeLike

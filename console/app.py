@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from zhizhi.console.api import (
     adapt,
+    alarm,
     alerts,
     auth,
     backtests,
@@ -34,9 +35,13 @@ from zhizhi.console.api import (
     jurisdictions,
     layers,
     models,
+    procedures,
+    recordings,
     telemetry,
+    tours,
     video,
     wall,
+    walls,
     ws,
 )
 from zhizhi.console.middleware import ClientAddress, HostileInput, SecurityHeaders, printable
@@ -80,7 +85,8 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     for error in STORAGE_DOWN:
         app.add_exception_handler(error, storage_unavailable)
     for module in (health, auth, grids, cameras, camera_registry, calibration, adapt, layers, alerts, events, video,
-                   wall, ws, telemetry, hazmat, incidents, backtests, models, basemap, jurisdictions):
+                   wall, walls, ws, telemetry, hazmat, incidents, backtests, models, basemap, jurisdictions, tours,
+                   alarm, procedures, recordings):
         app.include_router(module.router)
     app.include_router(auth.users_router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():

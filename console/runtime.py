@@ -29,6 +29,7 @@ import time
 from zhizhi.alerts.incidents.impact import IncidentImpact
 from zhizhi.alerts.incidents.service import IncidentService
 from zhizhi.alerts.incidents.store import IncidentStore
+from zhizhi.alerts.procedures import open_procedures
 from zhizhi.alerts.service import AlertService
 from zhizhi.alerts.store import AlertStore
 from zhizhi.alerts.watch import DeadlineWatch
@@ -96,6 +97,7 @@ class Runtime(Lifecycle):
         "mqtt",  # vehicle and drone reports from the broker
         "deadline_watch",  # reminders, supervision orders, evidence purge
         "camera_worker",  # the registry's analysed cameras in an in-process worker (in-process bus)
+        "recordings",  # the in-process workers' cameras recorded in segments (settings.recording)
     )
 
     def __init__(self, settings: Settings) -> None:
@@ -107,6 +109,7 @@ class Runtime(Lifecycle):
         self._trajectory_model = None
         self._engine = self._registry = self._bus = None
         self._watch: DeadlineWatch | None = None
+        self._recorder = None  # camera recordings (settings.recording)
 
     def _subscribe(self, step: str, *subscriptions: Cancellable) -> None:
         self._subscriptions.setdefault(step, []).extend(subscriptions)
@@ -187,6 +190,7 @@ class Runtime(Lifecycle):
         state.incidents.compute = state.incident_impact.compute
         state.incidents.scope_of = state.scope_for  # readers given by code are cut by their area
         state.alerts.describe = describe_alerts(state)  # what a verdict's label keeps
+        state.procedures = open_procedures(state.alerts, engine)  # SOP checklists gate resolving
         self.state = state
 
     def stop_services(self) -> None:
@@ -333,6 +337,19 @@ class Runtime(Lifecycle):
         """Stop the registry's cameras (their last frames are analysed before the bus goes)."""
         if self.state is not None and self.state.camera_feed is not None:
             self.state.camera_feed.stop()
+
+    def start_recordings(self) -> None:
+        from zhizhi.console.recording import recorder_from_settings
+
+        state = self._state
+        self._recorder = recorder_from_settings(self.settings)
+        if self._recorder is not None:
+            self._recorder.follow(lambda: list(state.workers))
+
+    def stop_recordings(self) -> None:
+        """Close the segments being written (each stays playable)."""
+        if self._recorder is not None:
+            self._recorder.stop()
 
     @property
     def bus(self) -> Bus | None:

@@ -182,6 +182,40 @@ class MapSettings(Section):
     tile_attribution: str = Field("", max_length=500, description="Attribution shown with the basemap tiles.")
 
 
+class AlarmSettings(Section):
+    """The wall's alarm sound: new red and orange alerts ring until acknowledged or silenced."""
+
+    screens: list[Literal["alerts", "map", "video"]] = Field(
+        default_factory=lambda: ["alerts"], max_length=3,
+        description="The wall screens that ring (the board always shows the silence button).",
+    )
+    repeat_s: float = Field(6.0, ge=2, le=120, description="Seconds between repeats of the sound.")
+    silence_minutes: float = Field(10.0, ge=1, le=240, description="How long the silence button silences a wall.")
+
+
+class RecordingSettings(Section):
+    """Recordings of the cameras for playback: which cameras, segment length, how long and how much disk."""
+
+    mode: Literal["off", "all", "some"] = Field(
+        "off", description="Record no camera, every camera a worker runs, or those in camera_ids."
+    )
+    camera_ids: list[str] = Field(
+        default_factory=list, max_length=10_000, description="The cameras recorded in mode 'some'."
+    )
+    dir: Path | None = Field(None, description="Where the segments are written; default: data_dir/recordings.")
+    segment_s: float = Field(60, ge=1, le=3600, description="Length of one segment file, seconds.")
+    fps: float = Field(10, gt=0, le=30, description="Frames per second of cameras recorded from their frames.")
+    retention_days: float = Field(7, gt=0, le=3650, description="Segments older than this are deleted.")
+    max_disk_share: float = Field(
+        0.8, gt=0, le=0.95,
+        description="The most of the recording volume the recordings may use; the oldest go first.",
+    )
+    max_list_s: float = Field(
+        2 * 86_400, ge=60, le=31 * 86_400, description="The longest range one recordings list may ask for."
+    )
+    max_export_s: float = Field(3600, ge=10, le=86_400, description="The longest range one export may ask for.")
+
+
 class WallSettings(Section):
     """The command wall as a deployment shows it: one clock, one language policy, one text size."""
 
@@ -370,6 +404,8 @@ class Settings(BaseSettings):
     warning: WarningSettings = Field(default_factory=WarningSettings, description=WarningSettings.__doc__)
     alerts: AlertSettings = Field(default_factory=AlertSettings, description=AlertSettings.__doc__)
     wall: WallSettings = Field(default_factory=WallSettings, description=WallSettings.__doc__)
+    recording: RecordingSettings = Field(default_factory=RecordingSettings, description=RecordingSettings.__doc__)
+    alarm: AlarmSettings = Field(default_factory=AlarmSettings, description=AlarmSettings.__doc__)
     presets: PresetSettings = Field(default_factory=PresetSettings, description=PresetSettings.__doc__)
     auth: AuthSettings = Field(default_factory=AuthSettings, description=AuthSettings.__doc__)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings, description=TelemetrySettings.__doc__)
@@ -402,6 +438,11 @@ class Settings(BaseSettings):
     def resolved_datasets_dir(self) -> Path:
         """Where the analysts' datasets are."""
         return self.backtest.datasets_dir or self.data_dir / "datasets"
+
+    @property
+    def resolved_recordings_dir(self) -> Path:
+        """Where camera recordings are written (``recording.dir``, else ``data_dir/recordings``)."""
+        return self.recording.dir or self.data_dir / "recordings"
 
     @property
     def resolved_evidence_dir(self) -> Path:

@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from zhizhi.alerts.incidents.impact import IncidentImpact
 from zhizhi.alerts.incidents.service import IncidentService
+from zhizhi.alerts.procedures import Procedures
 from zhizhi.alerts.record import OPEN_STATUSES
 from zhizhi.alerts.service import AlertService, Locate
 from zhizhi.bus import Bus, Topic
@@ -36,6 +37,7 @@ from zhizhi.console.live.hub import LiveHub
 from zhizhi.console.live.presets import PresetRules
 from zhizhi.console.scaleout import RuleModelsLeader
 from zhizhi.console.settings import Settings
+from zhizhi.console.wall_alarm import WallSilences
 from zhizhi.gis.cameras import CameraIndex, fov_sectors
 from zhizhi.gis.codes import install_book
 from zhizhi.gis.jurisdiction import Jurisdictions, Location, OutsideDistrictError
@@ -117,6 +119,8 @@ class ConsoleState:
     camera_registry: CameraRegistry | None = None  # the cameras' records: state.cameras is built from it
     camera_watch: RegistryWatch | None = None  # camera changes of other processes (bus message or polling)
     camera_feed: object | None = None  # the registry's analysed cameras in an in-process worker (console.cameras)
+    procedures: Procedures | None = None  # the alerts' SOP checklists (alerts.procedures)
+    silences: WallSilences = field(default_factory=WallSilences)  # the walls' alarms silenced (console.wall_alarm)
 
     def latest_jpeg(self, camera_id: str) -> bytes | None:
         """The newest annotated frame of a camera analysed in this process, if any."""

@@ -34,7 +34,11 @@ STORE_MODULES: tuple[str, ...] = (
     "zhizhi.alerts.store",
     "zhizhi.alerts.labels",
     "zhizhi.alerts.incidents.store",
+    "zhizhi.alerts.procedures",
     "zhizhi.console.auth.store",
+    "zhizhi.console.walls.tables",
+    "zhizhi.console.tours",
+    "zhizhi.console.wall_tiles",
 )
 
 

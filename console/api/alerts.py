@@ -9,8 +9,10 @@ another town's alerts. Transition, escalate and hand down need the ``alerts.act`
 Status codes: 404 unknown or invisible; 409 an illegal transition (with ``from``, ``to`` and
 ``allowed``), escalating at the top, acting on a closed alert or a reopen that collides with an
 open alert of the same key; 403 escalating or handing down an alert held by a unit above the
-caller; 422 a malformed body, a transition that needs a note, or a hand-down unit that is not
-below the assignee or does not contain the alert's grid.
+caller; 422 a malformed body, a transition that needs a note (closing as a false alarm,
+reopening, resolving with required steps of the alert's procedure unticked:
+:mod:`console.api.procedures`), or a hand-down unit that is not below the assignee or does not
+contain the alert's grid.
 
 Evidence: ``GET /api/alerts/{id}/evidence/snapshot`` (``image/jpeg``), ``.../clip``
 (``video/webm``) and ``.../track`` (the observed tracks, ``application/x-ndjson``) serve the
@@ -64,6 +66,7 @@ from zhizhi.console.api.deps import (
     url_session,
 )
 from zhizhi.console.auth import Permission
+from zhizhi.console.procedure_notices import announce_skip
 from zhizhi.gis.codes import CODE_PATTERN
 from zhizhi.layers import Scope
 from zhizhi.layers.ids import ALERT_ID
@@ -321,13 +324,17 @@ def read_evidence(
 
 @router.post("/{alert_id}/transition", dependencies=MayAct)
 def transition(state: State, scope: RequestScope, actor: Actor, alert_id: str, body: TransitionBody):
-    """Move the alert to ``to``; 409 with the allowed targets when the move is illegal."""
+    """Move the alert to ``to``; 409 with the allowed targets when the move is illegal. Resolving
+    with required steps of its procedure unticked needs a note (422) and tells the unit above."""
     try:
-        return state.alerts.transition(
+        alert = state.alerts.transition(
             alert_id, body.to, actor, body.note, scope=scope, verdict=body.verdict, duplicate_of=body.duplicate_of
-        ).to_message()
+        )
     except (AlertError, IllegalTransition, NoteRequired) as exc:
         return alert_error_response(exc)
+    if alert.status == AlertStatus.RESOLVED:
+        announce_skip(state, alert)
+    return alert.to_message()
 
 
 @router.post("/{alert_id}/escalate", dependencies=MayAct)

@@ -1,20 +1,22 @@
 """Roles and what each may do: the one permission table of the console.
 
-========================  =====  ============  =========  =============  =======  =======
-permission                admin  duty_officer  emergency  town_operator  analyst  gateway
-========================  =====  ============  =========  =============  =======  =======
-``read``                  yes    yes           yes        yes            yes      no
-``alerts.act``            yes    yes           yes        yes            no       no
-``events.report``         yes    yes           yes        yes            no       no
-``layers.import``         yes    yes           yes        yes            yes      no
-``hazmat.manage``         yes    yes           yes        no             no       no
-``incidents.manage``      yes    yes           yes        yes            no       no
-``telemetry.ingest``      yes    no            no         no             no       yes
-``users.manage``          yes    no            no         no             no       no
-``models.manage``         yes    no            no         no             yes      no
-``jurisdictions.manage``  yes    no            no         no             no       no
-``cameras.manage``        yes    no            no         yes            no       no
-========================  =====  ============  =========  =============  =======  =======
+========================  =====  ============  =========  =============  =======  =======  ===========
+permission                admin  duty_officer  emergency  town_operator  analyst  gateway  wall_device
+========================  =====  ============  =========  =============  =======  =======  ===========
+``read``                  yes    yes           yes        yes            yes      no       yes
+``alerts.act``            yes    yes           yes        yes            no       no       no
+``events.report``         yes    yes           yes        yes            no       no       no
+``layers.import``         yes    yes           yes        yes            yes      no       no
+``hazmat.manage``         yes    yes           yes        no             no       no       no
+``incidents.manage``      yes    yes           yes        yes            no       no       no
+``telemetry.ingest``      yes    no            no         no             no       yes      no
+``users.manage``          yes    no            no         no             no       no       no
+``models.manage``         yes    no            no         no             yes      no       no
+``jurisdictions.manage``  yes    no            no         no             no       no       no
+``cameras.manage``        yes    no            no         yes            no       no       no
+``walls.manage``          yes    no            no         no             no       no       no
+``procedures.manage``     yes    no            no         no             no       no       no
+========================  =====  ============  =========  =============  =======  =======  ===========
 
 ``read`` is the map, layers, cameras, search, alerts with their history and evidence; ``alerts.act``
 is transition, escalate and hand down; ``events.report`` is ``POST /api/events``; ``layers.import``
@@ -27,13 +29,17 @@ district-level admin or analyst may change them (reading them needs ``read``);
 (``/api/jurisdictions``), for district-level admins only; ``cameras.manage`` is adding, changing,
 removing and importing cameras of the camera registry (``/api/cameras``): a district admin
 manages every camera, a town's admin or operator its own; only admins read the stream URLs'
-credentials. Every permission
+credentials; ``walls.manage`` is creating walls and pairing or revoking their screens
+(``/api/walls``); ``procedures.manage`` is saving the alert categories' standard operating
+procedures (``/api/procedures``), district-wide, so for district-level admins only. Every permission
 applies inside the user's own jurisdiction only (:mod:`layers.scope`): a town operator works its
 town's alerts, a district duty officer the whole district's. Analysts build and tune warning models
 and write reports: they read everything in their jurisdiction, may import layers and manage model
 versions, but never move an alert. Emergency teams work like duty officers. A ``gateway`` is a
 machine account — the BeiDou/GPS platform's or a dock's bridge — that posts positions and nothing
-else; it belongs to the district.
+else; it belongs to the district. A ``wall_device`` is a screen paired to a wall's slot
+(:mod:`console.walls`): it reads what the wall shows in the wall's jurisdiction and sends wall
+selections on ``/ws``, and nothing else; no user has this role (devices are paired, not created).
 
 A ``town_operator`` belongs to a town or a village; the other roles to any of district, town
 or village.
@@ -60,6 +66,7 @@ class Role(StrEnum):
     ANALYST = "analyst"
     EMERGENCY = "emergency"
     GATEWAY = "gateway"
+    WALL_DEVICE = "wall_device"
 
 
 class Permission(StrEnum):
@@ -76,6 +83,8 @@ class Permission(StrEnum):
     MODELS_MANAGE = "models.manage"
     JURISDICTIONS_MANAGE = "jurisdictions.manage"
     CAMERAS_MANAGE = "cameras.manage"
+    WALLS_MANAGE = "walls.manage"
+    PROCEDURES_MANAGE = "procedures.manage"
 
 
 _OPERATE = frozenset(
@@ -91,6 +100,7 @@ PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.TOWN_OPERATOR: _OPERATE | {Permission.INCIDENTS_MANAGE, Permission.CAMERAS_MANAGE},
     Role.ANALYST: frozenset({Permission.READ, Permission.LAYERS_IMPORT, Permission.MODELS_MANAGE}),
     Role.GATEWAY: frozenset({Permission.TELEMETRY_INGEST}),
+    Role.WALL_DEVICE: frozenset({Permission.READ}),
 }
 
 PERMISSION_TEXT: dict[Permission, str] = {
@@ -105,6 +115,8 @@ PERMISSION_TEXT: dict[Permission, str] = {
     Permission.MODELS_MANAGE: "add, promote or roll back model versions",
     Permission.JURISDICTIONS_MANAGE: "import the district's jurisdictions",
     Permission.CAMERAS_MANAGE: "add, change, remove or import cameras",
+    Permission.WALLS_MANAGE: "create walls or pair and revoke their screens",
+    Permission.PROCEDURES_MANAGE: "save standard operating procedures",
 }
 
 # The levels a role's jurisdiction may have (grids are never a user's jurisdiction).

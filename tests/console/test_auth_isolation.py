@@ -466,6 +466,58 @@ def check_camera_video(suffix: str) -> Callable[[World], None]:
     return check
 
 
+def _recorded(w: World) -> tuple[float, dict[str, str]]:
+    """Both towns' cameras recorded (2 s each, once per module); the time and each one's first segment name."""
+    from tests.recording_support import record_clip
+
+    root = w.state.settings.resolved_recordings_dir
+    t0 = 1_700_000_000.0
+    names = {}
+    for camera in (w.camera_a, w.camera_b):
+        segments = record_clip(root, camera.id, t0, seconds=2.0) if not (root / camera.id).is_dir() else None
+        names[camera.id] = (segments or sorted((root / camera.id).glob("[0-9]*.mp4")))[0].name
+    return t0, names
+
+
+def check_recordings_list(w: World) -> None:
+    t0, _ = _recorded(w)
+    span = {"start": t0, "end": t0 + 10}
+    hidden = w.client.get(f"/api/cameras/{w.camera_b.id}/recordings", params=span, headers=w.a)
+    missing = w.client.get("/api/cameras/CAM-NONE/recordings", params=span, headers=w.a)
+    assert hidden.status_code == missing.status_code == 404
+    assert hidden.text.replace(w.camera_b.id, "CAM-NONE") == missing.text
+    assert w.client.get(f"/api/cameras/{w.camera_b.id}/recordings", params=span, headers=w.b).json()
+    assert w.client.get(f"/api/cameras/{w.camera_a.id}/recordings", params=span, headers=w.a).json()
+
+
+def check_recording_segment(w: World) -> None:
+    from fastapi.testclient import TestClient
+
+    _, names = _recorded(w)
+    bare = TestClient(w.client.app)
+    for kwargs in ({"headers": w.a}, {"params": {"ticket": _ticket(w, w.a)}}):
+        hidden = bare.get(f"/api/cameras/{w.camera_b.id}/recordings/{names[w.camera_b.id]}", **kwargs)
+        assert hidden.status_code == 404 and b"ftyp" not in hidden.content[:16]
+        own = bare.get(f"/api/cameras/{w.camera_a.id}/recordings/{names[w.camera_a.id]}", **kwargs)
+        assert own.status_code == 200 and own.content[4:8] == b"ftyp"
+    theirs = bare.get(f"/api/cameras/{w.camera_b.id}/recordings/{names[w.camera_b.id]}", headers=w.b)
+    assert theirs.status_code == 200
+
+
+def check_recording_export(w: World) -> None:
+    from fastapi.testclient import TestClient
+
+    t0, _ = _recorded(w)
+    span = {"start": t0, "end": t0 + 2}
+    bare = TestClient(w.client.app)
+    for kwargs in ({"headers": w.a}, {"params": {**span, "ticket": _ticket(w, w.a)}}):
+        params = kwargs.pop("params", span)
+        hidden = bare.get(f"/api/cameras/{w.camera_b.id}/recordings/export", params=params, **kwargs)
+        assert hidden.status_code == 404 and b"ftyp" not in hidden.content[:16]
+        own = bare.get(f"/api/cameras/{w.camera_a.id}/recordings/export", params=params, **kwargs)
+        assert own.status_code == 200 and own.content[4:8] == b"ftyp"
+
+
 def _ticket(w: World, headers: dict[str, str]) -> str:
     issued = w.client.post("/api/auth/ticket", headers=headers)
     assert issued.status_code == 200, issued.text
@@ -501,6 +553,65 @@ def check_wall_scope(w: World) -> None:
     assert outline["properties"]["code"] == w.users.town_a
     town_a = w.state.jurisdictions.get(w.users.town_a).geometry
     assert shapely.geometry.shape(outline["geometry"]).within(shapely.buffer(town_a, 1e-4))
+
+
+def check_procedures_list(w: World) -> None:
+    # district-wide configuration: every town reads the same, and no town's data is in it
+    mine = w.client.get("/api/procedures", headers=w.a)
+    assert mine.status_code == 200 and mine.json() == w.client.get("/api/procedures", headers=w.b).json()
+    assert {"abnormal_stop", "speeding"} <= {p["category"] for p in mine.json()}
+
+
+def check_procedure_versions(w: World) -> None:
+    versions = w.client.get("/api/procedures/abnormal_stop", headers=w.a)
+    assert versions.status_code == 200 and versions.json()[-1]["version"] == 1
+    assert versions.json() == w.client.get("/api/procedures/abnormal_stop", headers=w.b).json()
+
+
+def check_procedure_save(w: World) -> None:
+    before = w.client.get("/api/procedures/speeding", headers=w.a).json()
+    body = {"title": "越界修改", "steps": [{"text": "越界", "required": False}]}
+    for headers in (w.a, w.b, w.d):  # town operators and the duty officer: no admins
+        assert w.client.put("/api/procedures/speeding", json=body, headers=headers).status_code == 403
+    assert w.client.get("/api/procedures/speeding", headers=w.a).json() == before
+
+
+def check_alert_checklist(w: World) -> None:
+    _hidden_like_missing(w, "GET", "/procedure")
+    mine = w.client.get(f"/api/alerts/{w.alert_a.id}/procedure", headers=w.a)
+    assert mine.status_code == 200 and mine.json()["alert_id"] == w.alert_a.id and mine.json()["steps"]
+
+
+def check_alert_tick(w: World) -> None:
+    _hidden_like_missing(w, "POST", "/procedure/steps/1", {"done": True})
+    _untouched(w)
+    assert not w.state.procedures.store.ticks(w.alert_b.id)
+    mine = w.client.post(f"/api/alerts/{w.alert_a.id}/procedure/steps/1", json={"done": True}, headers=w.a)
+    assert mine.status_code == 200 and mine.json()["steps"][0]["actor"] == w.users.operator_a
+
+
+def check_wall_alarm(w: World) -> None:
+    from zhizhi.console.live.hub import wall_key
+
+    w.state.silences.silence(wall_key(w.users.town_b, "iso"), until=time.time() + 60, by=w.users.operator_b,
+                             now=time.time())
+    mine = w.client.get("/api/wall/alarm", params={"wall": "iso"}, headers=w.a)
+    assert mine.status_code == 200 and mine.json()["silenced_until"] is None  # B's wall "iso" is not A's
+    assert w.client.get("/api/wall/alarm", params={"wall": "iso"}, headers=w.b).json()["silenced_by"] == \
+        w.users.operator_b
+
+
+def check_wall_silence(w: World) -> None:
+    from zhizhi.console.live.hub import wall_key
+
+    key_b = wall_key(w.users.town_b, "iso-silence")
+    w.state.silences.silence(key_b, until=time.time() + 60, by=w.users.operator_b, now=time.time())
+    ended = w.client.post("/api/wall/alarm/silence", json={"wall": "iso-silence", "minutes": 0}, headers=w.a)
+    assert ended.status_code == 200
+    assert w.state.silences.get(key_b, now=time.time()).by == w.users.operator_b  # B's still silenced
+    mine = w.client.post("/api/wall/alarm/silence", json={"wall": "iso-silence", "minutes": 5}, headers=w.a)
+    assert mine.status_code == 200 and mine.json()["silenced_by"] == w.users.operator_a
+    assert w.state.silences.get(key_b, now=time.time()).by == w.users.operator_b
 
 
 def check_config(w: World) -> None:
@@ -1014,6 +1125,248 @@ def check_backtest_detail(w: World) -> None:
     assert hidden.status_code == 404
 
 
+# --- camera tours, the patrol log, the wall's tiles (console/api/tours.py) ----------------------
+
+
+def _tour_body(camera) -> dict:
+    return {"name": "巡航", "stops": [{"camera_id": camera.id, "dwell_s": 10}]}
+
+
+def _tours(w: World) -> tuple[dict, dict]:
+    """A tour of town A and one of town B (each with a patrol log entry holding a snapshot)."""
+    from zhizhi.console.tours import TourStore
+
+    a = w.client.post("/api/tours", json=_tour_body(w.camera_a), headers=w.a).json()
+    b = w.client.post("/api/tours", json=_tour_body(w.camera_b), headers=w.b).json()
+    store = TourStore(w.state.engine)
+    for tour in (a, b):
+        store.log(store.get(tour["id"], tour["code"]), tour["stops"][0]["camera_id"], "main", b"\xff\xd8iso", "x")
+    return a, b
+
+
+def check_tours_list(w: World) -> None:
+    a, b = _tours(w)
+    ids = {t["id"] for t in w.client.get("/api/tours", headers=w.a).json()}
+    assert a["id"] in ids and b["id"] not in ids
+
+
+def check_tour_create(w: World) -> None:
+    refused = w.client.post("/api/tours", json=_tour_body(w.camera_b), headers=w.a)
+    assert refused.status_code == 422
+    made = w.client.post("/api/tours", json=_tour_body(w.camera_a), headers=w.a)
+    assert made.status_code == 201 and made.json()["code"] == w.users.town_a
+
+
+def check_tour_detail(w: World) -> None:
+    a, b = _tours(w)
+    assert w.client.get(f"/api/tours/{b['id']}", headers=w.a).status_code == 404
+    assert w.client.get(f"/api/tours/{a['id']}", headers=w.a).status_code == 200
+
+
+def check_tour_replace(w: World) -> None:
+    a, b = _tours(w)
+    body = {"name": "改", "stops": [{"camera_id": w.camera_a.id, "dwell_s": 5}]}
+    assert w.client.put(f"/api/tours/{b['id']}", json=body, headers=w.a).status_code == 404
+    assert w.client.get(f"/api/tours/{b['id']}", headers=w.b).json()["name"] == b["name"]
+    assert w.client.put(f"/api/tours/{a['id']}", json=body, headers=w.a).json()["name"] == "改"
+
+
+def check_tour_delete(w: World) -> None:
+    a, b = _tours(w)
+    assert w.client.delete(f"/api/tours/{b['id']}", headers=w.a).status_code == 404
+    assert w.client.get(f"/api/tours/{b['id']}", headers=w.b).status_code == 200
+    assert w.client.delete(f"/api/tours/{a['id']}", headers=w.a).status_code == 204
+
+
+def check_tour_log_stop(w: World) -> None:
+    a, b = _tours(w)
+    assert w.client.post(f"/api/tours/{b['id']}/log", json={"camera_id": w.camera_b.id}, headers=w.a).status_code == 404
+    assert w.client.post(f"/api/tours/{a['id']}/log", json={"camera_id": w.camera_a.id}, headers=w.a).status_code == 201
+
+
+def check_tour_log(w: World) -> None:
+    a, b = _tours(w)
+    since = {"start": time.time() - 3600}
+    assert w.client.get(f"/api/tours/{b['id']}/log", params=since, headers=w.a).status_code == 404
+    own = w.client.get(f"/api/tours/{a['id']}/log", params=since, headers=w.a).json()
+    assert own and all(e["camera_id"] == w.camera_a.id for e in own)
+
+
+def check_tour_snapshot(w: World) -> None:
+    from fastapi.testclient import TestClient
+
+    a, b = _tours(w)
+    since = {"start": time.time() - 3600}
+    theirs = w.client.get(f"/api/tours/{b['id']}/log", params=since, headers=w.b).json()[0]["snapshot"]
+    own = w.client.get(f"/api/tours/{a['id']}/log", params=since, headers=w.a).json()[0]["snapshot"]
+    bare = TestClient(w.client.app)
+    for kwargs in ({"headers": w.a}, {"params": {"ticket": _ticket(w, w.a)}}):
+        assert bare.get(theirs, **kwargs).status_code == 404
+        assert bare.get(own, **kwargs).status_code == 200
+
+
+def _walls_tiles(w: World) -> str:
+    """The wall ``iso`` of town B holds B's camera."""
+    put = w.client.put("/api/walls/iso/tiles", json={"layout": 4, "tiles": [w.camera_b.id]}, headers=w.b)
+    assert put.status_code == 200, put.text
+    return "iso"
+
+
+def check_wall_tiles(w: World) -> None:
+    wall = _walls_tiles(w)
+    mine = w.client.get(f"/api/walls/{wall}/tiles", headers=w.a).json()
+    assert w.camera_b.id not in mine["tiles"]
+    assert w.client.get(f"/api/walls/{wall}/tiles", headers=w.b).json()["tiles"][0] == w.camera_b.id
+
+
+def check_wall_tiles_put(w: World) -> None:
+    wall = _walls_tiles(w)
+    refused = w.client.put(f"/api/walls/{wall}/tiles", json={"layout": 4, "tiles": [w.camera_b.id]}, headers=w.a)
+    assert refused.status_code == 422
+    own = w.client.put(f"/api/walls/{wall}/tiles", json={"layout": 4, "tiles": [w.camera_a.id]}, headers=w.a)
+    assert own.status_code == 200 and own.json()["tiles"][0] == w.camera_a.id
+    assert w.client.get(f"/api/walls/{wall}/tiles", headers=w.b).json()["tiles"][0] == w.camera_b.id
+
+
+def check_wall_tile_put(w: World) -> None:
+    wall = _walls_tiles(w)
+    assert w.client.put(f"/api/walls/{wall}/tiles/2", json={"camera_id": w.camera_b.id}, headers=w.a).status_code == 422
+    own = w.client.put(f"/api/walls/{wall}/tiles/2", json={"camera_id": w.camera_a.id}, headers=w.a)
+    assert own.status_code == 200 and own.json()["tiles"][1] == w.camera_a.id
+    assert w.client.get(f"/api/walls/{wall}/tiles", headers=w.b).json()["tiles"][:2] == [w.camera_b.id, None]
+
+
+# --- walls as data and paired screens (console/api/walls.py, console/api/wall.py) ---------------
+
+
+def _wall_admins(w: World) -> tuple[dict[str, str], dict[str, str]]:
+    """An admin of town A and one of town B (walls.manage), logged in."""
+    from tests.auth_support import PASSWORD, bearer, login
+
+    heads = []
+    for name, town in (("iso-walls-a", w.users.town_a), ("iso-walls-b", w.users.town_b)):
+        if w.state.auth.get_user(name) is None:
+            w.state.auth.add_user(name, "admin", town, PASSWORD)
+        heads.append(bearer(login(w.client, name)))
+    return heads[0], heads[1]
+
+
+def _wall_body(code: str, name: str = "iso-hall") -> dict:
+    return {"name": name, "title": "隔离大厅", "code": code, "slots": [{"name": "left", "kind": "alerts"}]}
+
+
+def _walls(w: World) -> tuple[dict, dict, dict[str, str], dict[str, str]]:
+    """A wall of town A and one of town B, with both towns' admins' headers."""
+    admin_a, admin_b = _wall_admins(w)
+    made = []
+    for headers, town in ((admin_a, w.users.town_a), (admin_b, w.users.town_b)):
+        found = [x for x in w.client.get("/api/walls", headers=headers).json() if x["code"] == town]
+        made.append(found[0] if found else w.client.post("/api/walls", json=_wall_body(town), headers=headers).json())
+    return made[0], made[1], admin_a, admin_b
+
+
+def _paired(w: World, wall: dict, admin: dict[str, str]) -> tuple[dict[str, str], dict]:
+    """A screen paired to ``wall``: its bearer headers and its device."""
+    from tests.auth_support import bearer
+
+    drawn = w.client.post("/api/wall/pairings").json()
+    device = w.client.post(f"/api/walls/{wall['id']}/devices", json={"code": drawn["code"], "slot": "left"},
+                           headers=admin)
+    assert device.status_code == 201, device.text
+    claimed = w.client.post("/api/wall/pairings/claim", json={"claim": drawn["claim"]}).json()
+    return bearer(claimed["token"]), device.json()
+
+
+def check_walls_list(w: World) -> None:
+    a, b, admin_a, _ = _walls(w)
+    ids = {x["id"] for x in w.client.get("/api/walls", headers=admin_a).json()}
+    assert a["id"] in ids and b["id"] not in ids
+    assert w.client.get("/api/walls", headers=w.a).status_code == 403  # an operator manages no walls
+
+
+def check_wall_create(w: World) -> None:
+    _, _, admin_a, admin_b = _walls(w)
+    refused = w.client.post("/api/walls", json=_wall_body(w.users.town_b, "iso-other"), headers=admin_a)
+    assert refused.status_code == 403
+    assert w.client.post("/api/walls", json=_wall_body(w.users.town_a, "iso-op"), headers=w.a).status_code == 403
+    assert "iso-other" not in {x["name"] for x in w.client.get("/api/walls", headers=admin_b).json()}
+
+
+def check_wall_detail(w: World) -> None:
+    a, b, admin_a, _ = _walls(w)
+    assert w.client.get(f"/api/walls/{b['id']}", headers=admin_a).status_code == 404
+    assert w.client.get(f"/api/walls/{a['id']}", headers=admin_a).json()["code"] == w.users.town_a
+
+
+def check_wall_replace(w: World) -> None:
+    a, b, admin_a, admin_b = _walls(w)
+    body = _wall_body(w.users.town_b) | {"title": "改"}
+    assert w.client.put(f"/api/walls/{b['id']}", json=body, headers=admin_a).status_code == 404
+    assert w.client.get(f"/api/walls/{b['id']}", headers=admin_b).json()["title"] == b["title"]
+    moved = w.client.put(f"/api/walls/{a['id']}", json=body, headers=admin_a)  # into town B
+    assert moved.status_code == 403
+    own = w.client.put(f"/api/walls/{a['id']}", json=_wall_body(w.users.town_a) | {"title": "改"}, headers=admin_a)
+    assert own.status_code == 200 and own.json()["title"] == "改"
+
+
+def check_wall_delete(w: World) -> None:
+    _, b, admin_a, admin_b = _walls(w)
+    assert w.client.delete(f"/api/walls/{b['id']}", headers=admin_a).status_code == 404
+    assert w.client.get(f"/api/walls/{b['id']}", headers=admin_b).status_code == 200
+    doomed = w.client.post("/api/walls", json=_wall_body(w.users.town_a, "iso-doomed"), headers=admin_a).json()
+    assert w.client.delete(f"/api/walls/{doomed['id']}", headers=admin_a).status_code == 204
+
+
+def check_wall_devices(w: World) -> None:
+    a, b, admin_a, admin_b = _walls(w)
+    _paired(w, b, admin_b)
+    assert w.client.get(f"/api/walls/{b['id']}/devices", headers=admin_a).status_code == 404
+    assert all(d["wall_id"] == a["id"] for d in w.client.get(f"/api/walls/{a['id']}/devices", headers=admin_a).json())
+
+
+def check_wall_pair(w: World) -> None:
+    a, b, admin_a, _ = _walls(w)
+    drawn = w.client.post("/api/wall/pairings").json()
+    into_b = w.client.post(f"/api/walls/{b['id']}/devices", json={"code": drawn["code"], "slot": "left"},
+                           headers=admin_a)
+    assert into_b.status_code == 404
+    device, _ = _paired(w, a, admin_a)
+    assert w.client.get(f"/api/alerts/{w.alert_b.id}", headers=device).status_code == 404
+    assert w.client.get(f"/api/alerts/{w.alert_a.id}", headers=device).status_code == 200
+
+
+def check_wall_revoke(w: World) -> None:
+    a, b, admin_a, admin_b = _walls(w)
+    device_b, row_b = _paired(w, b, admin_b)
+    assert w.client.delete(f"/api/walls/{b['id']}/devices/{row_b['id']}", headers=admin_a).status_code == 404
+    assert w.client.delete(f"/api/walls/{a['id']}/devices/{row_b['id']}", headers=admin_a).status_code == 404
+    assert w.client.get("/api/wall/device", headers=device_b).status_code == 200
+    _, row_a = _paired(w, a, admin_a)
+    assert w.client.delete(f"/api/walls/{a['id']}/devices/{row_a['id']}", headers=admin_a).status_code == 204
+
+
+def check_wall_pairing_open(w: World) -> None:
+    drawn = w.client.post("/api/wall/pairings")
+    assert drawn.status_code in (201, 429) and w.users.town_b not in drawn.text
+
+
+def check_wall_pairing_claim(w: World) -> None:
+    a, _, admin_a, _ = _walls(w)
+    drawn = w.client.post("/api/wall/pairings").json()
+    assert w.client.post("/api/wall/pairings/claim", json={"claim": drawn["claim"]}).json()["status"] == "waiting"
+    w.client.post(f"/api/walls/{a['id']}/devices", json={"code": drawn["code"], "slot": "left"}, headers=admin_a)
+    claimed = w.client.post("/api/wall/pairings/claim", json={"claim": drawn["claim"]}).json()
+    assert claimed["wall"] == a["name"] and w.users.town_b not in json.dumps(claimed)
+
+
+def check_wall_device(w: World) -> None:
+    a, _, admin_a, _ = _walls(w)
+    device, _ = _paired(w, a, admin_a)
+    info = w.client.get("/api/wall/device", headers=device).json()
+    assert info["code"] == w.users.town_a and info["wall_id"] == a["id"]
+    assert w.client.get("/api/wall/device", headers=w.a).status_code == 403  # a user is no screen
+
+
 CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/datasets"): check_datasets,
     ("POST", "/api/backtests"): check_backtest_start,
@@ -1067,6 +1420,9 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/cameras/import"): check_camera_import,
     ("GET", "/api/cameras/{camera_id}/frame.jpg"): check_camera_video("frame.jpg"),
     ("GET", "/api/cameras/{camera_id}/mjpeg"): check_camera_video("mjpeg"),
+    ("GET", "/api/cameras/{camera_id}/recordings"): check_recordings_list,
+    ("GET", "/api/cameras/{camera_id}/recordings/{name}"): check_recording_segment,
+    ("GET", "/api/cameras/{camera_id}/recordings/export"): check_recording_export,
     ("GET", "/api/cameras/{camera_id}/calibration"): check_calibration_get,
     ("POST", "/api/cameras/{camera_id}/calibration/preview"): check_calibration_preview,
     ("PUT", "/api/cameras/{camera_id}/calibration"): check_calibration_put,
@@ -1075,6 +1431,13 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/cameras/{camera_id}/adapt"): check_adapt_list,
     ("GET", "/api/cameras/{camera_id}/adapt/{job_id}"): check_adapt_detail(""),
     ("GET", "/api/cameras/{camera_id}/adapt/{job_id}/figure.png"): check_adapt_detail("/figure.png"),
+    ("GET", "/api/procedures"): check_procedures_list,
+    ("GET", "/api/procedures/{category}"): check_procedure_versions,
+    ("PUT", "/api/procedures/{category}"): check_procedure_save,
+    ("GET", "/api/alerts/{alert_id}/procedure"): check_alert_checklist,
+    ("POST", "/api/alerts/{alert_id}/procedure/steps/{step}"): check_alert_tick,
+    ("GET", "/api/wall/alarm"): check_wall_alarm,
+    ("POST", "/api/wall/alarm/silence"): check_wall_silence,
     ("GET", "/api/wall/units"): check_wall_units,
     ("GET", "/api/wall/scope"): check_wall_scope,
     ("GET", "/api/config"): check_config,
@@ -1095,6 +1458,28 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/models"): check_model_add,
     ("POST", "/api/models/{kind}/{name}/{version}/promote"): check_model_promote,
     ("POST", "/api/models/{kind}/rollback"): check_model_rollback,
+    ("GET", "/api/tours"): check_tours_list,
+    ("POST", "/api/tours"): check_tour_create,
+    ("GET", "/api/tours/{tour_id}"): check_tour_detail,
+    ("PUT", "/api/tours/{tour_id}"): check_tour_replace,
+    ("DELETE", "/api/tours/{tour_id}"): check_tour_delete,
+    ("POST", "/api/tours/{tour_id}/log"): check_tour_log_stop,
+    ("GET", "/api/tours/{tour_id}/log"): check_tour_log,
+    ("GET", "/api/tours/{tour_id}/log/{entry_id}/snapshot.jpg"): check_tour_snapshot,
+    ("GET", "/api/walls/{wall}/tiles"): check_wall_tiles,
+    ("PUT", "/api/walls/{wall}/tiles"): check_wall_tiles_put,
+    ("PUT", "/api/walls/{wall}/tiles/{tile}"): check_wall_tile_put,
+    ("GET", "/api/walls"): check_walls_list,
+    ("POST", "/api/walls"): check_wall_create,
+    ("GET", "/api/walls/{wall_id}"): check_wall_detail,
+    ("PUT", "/api/walls/{wall_id}"): check_wall_replace,
+    ("DELETE", "/api/walls/{wall_id}"): check_wall_delete,
+    ("GET", "/api/walls/{wall_id}/devices"): check_wall_devices,
+    ("POST", "/api/walls/{wall_id}/devices"): check_wall_pair,
+    ("DELETE", "/api/walls/{wall_id}/devices/{device_id}"): check_wall_revoke,
+    ("POST", "/api/wall/pairings"): check_wall_pairing_open,
+    ("POST", "/api/wall/pairings/claim"): check_wall_pairing_claim,
+    ("GET", "/api/wall/device"): check_wall_device,
 }
 
 

@@ -42,6 +42,8 @@ STORE_TABLES = {
     "alert_keys", "alert_labels", "incident_codes", "incident_log", "users", "auth_tokens", "auth_tickets",
     "model_versions", "model_audit",
     "camera_registry", "camera_calibrations",
+    "alert_procedures", "alert_procedure_ticks",
+    "camera_tours", "tour_log", "wall_tiles",
 }
 empty_db_url = db_support.empty_db_url  # a fresh, never migrated database per backend
 
