@@ -35,7 +35,7 @@ class WorkerRuntime(Lifecycle):
     """Starts and stops what a worker process runs (see the module)."""
 
     WHAT = "worker"
-    STEPS = ("bus", "recorder", "worker", "leases", "cameras", "frames")
+    STEPS = ("bus", "recorder", "worker", "leases", "cameras", "frames", "recordings")
 
     def __init__(self, settings: Settings, configs: Sequence[CameraConfig] | None, detector, *,
                  echo: Echo | None = None) -> None:
@@ -48,6 +48,7 @@ class WorkerRuntime(Lifecycle):
         self.echo = echo
         self.bus: Bus | None = None
         self.recorder = self.worker = self.leases = self.frames = self.feed = self.site_detectors = None
+        self.recordings = None  # the cameras' recordings in segments (settings.recording)
         self._engine = None
         self._models_engine = None
 
@@ -168,6 +169,19 @@ class WorkerRuntime(Lifecycle):
     def stop_frames(self) -> None:
         if self.frames is not None:
             self.frames.stop()
+
+    def start_recordings(self) -> None:
+        from zhizhi.console.recording import recorder_from_settings
+
+        self.recordings = recorder_from_settings(self.settings)
+        if self.recordings is not None:
+            worker = self.worker
+            self.recordings.follow(lambda: [worker])
+
+    def stop_recordings(self) -> None:
+        """Close the segments being written (each stays playable)."""
+        if self.recordings is not None:
+            self.recordings.stop()
 
 
 def _sqlite_file_exists(url: str) -> bool:

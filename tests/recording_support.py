@@ -84,3 +84,18 @@ def decoded_frames(path: Path) -> tuple[str, int, float]:
         n = sum(1 for _ in container.decode(stream))
         duration = float(container.duration / av.time_base) if container.duration else 0.0
         return stream.codec_context.name, n, duration
+
+
+def record_clip(root: Path, camera_id: str, t0: float, seconds: float = 4.0, segment_s: float = 1.0) -> list:
+    """A camera's segments from ``t0`` (an H.264 clip of ``seconds`` copied, 1 s a segment by
+    default, keyframes every second) in the recording folder ``root``; the segments."""
+    from zhizhi.video.recording import SegmentStore
+    from zhizhi.video.recording.recorder import StreamRecorder
+
+    root.mkdir(parents=True, exist_ok=True)
+    clip = h264_clip(root / f".clip-{camera_id}.mp4", seconds=seconds)
+    store = SegmentStore(root)
+    StreamRecorder(camera_id, str(clip), store, segment_s=segment_s, loop=False, realtime=False,
+                   clock=lambda: t0).run()
+    clip.unlink()
+    return store.segments(camera_id)

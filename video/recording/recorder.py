@@ -11,8 +11,8 @@ A camera that drops (no frame for ``gap_s``, or a stream that fails) is logged, 
 closed at once (complete and playable) and a new one starts when frames return. Before each new
 segment ``before_segment(reserve)`` runs (:func:`~.retention.enforce` with room for it).
 
-:class:`Recorder` follows a :class:`~zhizhi.video.worker.Worker`'s cameras (those its ``mode``
-records: ``all``, ``some`` = ``camera_ids``), starting and stopping a loop per camera.
+:class:`Recorder` follows the cameras of workers (:class:`~zhizhi.video.worker.Worker`; those its
+``mode`` records: ``all``, ``some`` = ``camera_ids``), starting and stopping a loop per camera.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -55,6 +55,7 @@ class _Loop:
         self.stop_event = threading.Event()
         self.thread: threading.Thread | None = None
         self.finished: list[Path] = []
+        self.runner: Any = None  # the worker's runner of the camera (when a Recorder follows one)
         self.last_size = 0  # bytes of the last finished segment: the room the next one needs
 
     def start(self):
@@ -275,27 +276,36 @@ class Recorder:
             enforce(self.store, retention_days=self.retention_days, budget=self.budget, now=time.time(),
                     reserve=reserve)
 
-    def follow(self, worker: Cameras) -> Recorder:
-        """Keep recording exactly the selected cameras of ``worker`` (checked every ``poll_s``)."""
-        self._thread = threading.Thread(target=self._follow, args=(worker,), name="recorder", daemon=True)
+    def follow(self, workers: Callable[[], Iterable[Cameras]]) -> Recorder:
+        """Keep recording exactly the selected cameras of the workers ``workers()`` gives (checked
+        every ``poll_s``: workers and their cameras come and go)."""
+        self._thread = threading.Thread(target=self._follow, args=(workers,), name="recorder", daemon=True)
         self._thread.start()
         return self
 
-    def _follow(self, worker: Cameras) -> None:
+    def _follow(self, workers: Callable[[], Iterable[Cameras]]) -> None:
         while not self._stop.is_set():
             try:
-                self.sync(worker)
+                self.sync(list(workers()))
             except Exception:
-                log.exception("recordings: following the worker's cameras failed")
+                log.exception("recordings: following the workers' cameras failed")
             self._stop.wait(self.poll_s)
 
-    def sync(self, worker: Cameras) -> None:
-        runners = dict(worker.runners)
+    def sync(self, workers: Iterable[Cameras]) -> None:
+        """Start a loop for each selected camera of ``workers`` not recorded yet, stop those gone."""
+        runners: dict[str, tuple[Any, Cameras]] = {}
+        for worker in workers:
+            for camera_id, runner in dict(worker.runners).items():
+                runners.setdefault(camera_id, (runner, worker))
         for camera_id in [c for c in self.loops if c not in runners or not self.wants(c)]:
             self.loops.pop(camera_id).stop()
-        for camera_id, runner in runners.items():
+        for camera_id, (runner, worker) in runners.items():
+            if camera_id in self.loops and getattr(self.loops[camera_id], "runner", runner) is not runner:
+                self.loops.pop(camera_id).stop()  # the camera was restarted (its config changed)
             if camera_id not in self.loops and self.wants(camera_id):
-                self.loops[camera_id] = self._loop_for(camera_id, runner, worker.config_of(camera_id)).start()
+                loop = self._loop_for(camera_id, runner, worker.config_of(camera_id))
+                loop.runner = runner
+                self.loops[camera_id] = loop.start()
 
     def _loop_for(self, camera_id: str, runner: Any, config: Any) -> _Loop:
         self.store.sweep_partial(camera_id)
