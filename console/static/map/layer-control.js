@@ -24,7 +24,7 @@ function controlLabel(title, count, swatch) {
   );
 }
 
-const FOV_TITLE = "摄像头视域 Camera FOV";
+const FOV_TITLE = "摄像头视域";
 
 /** The layers panel for ``loaded`` ({info, layer, count} of loadLayer) and the fields of view. */
 export function addLayerControl(view, loaded, cameraInfo) {
@@ -53,7 +53,7 @@ export function addLayerControl(view, loaded, cameraInfo) {
   const container = control.getContainer();
   container.classList.add("zz-layers");
   const head = L.DomUtil.create("div", "zz-layers-head");
-  head.textContent = "图层 Layers";
+  head.innerHTML = "图层 <small>Layers</small>"; // the gloss: a wall shows it only when asked
   container.querySelector(".leaflet-control-layers-list").prepend(head);
 
   // Name labels follow their layer on and off.

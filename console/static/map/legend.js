@@ -16,14 +16,14 @@ export function buildLegend(kinds) {
   if (kinds.has("zone")) for (const z of Object.values(ZONE_COLORS)) area(z.color, z.label, Boolean(z.dashArray));
   if (kinds.has("road")) {
     line(ROAD_CLASSES.expressway.color, ROAD_CLASSES.expressway.label, "zz-thick");
-    line(KIND_STYLE.road.color, "干道 / 乡道 Roads");
+    line(KIND_STYLE.road.color, "干道 / 乡道");
   }
   items.push(
-    `<li><i class="zz-swatch zz-swatch-fov" style="--c:${KIND_STYLE.camera.color}"></i>摄像头及视域 Camera &amp; FOV</li>`,
+    `<li><i class="zz-swatch zz-swatch-fov" style="--c:${KIND_STYLE.camera.color}"></i>摄像头及视域 <small>Camera &amp; FOV</small></li>`,
   );
   if (kinds.has("shelter")) {
     items.push(
-      `<li><i class="zz-swatch zz-swatch-point zz-ring" style="--c:${KIND_STYLE.shelter.color}"></i>避难场所 Shelter</li>`,
+      `<li><i class="zz-swatch zz-swatch-point zz-ring" style="--c:${KIND_STYLE.shelter.color}"></i>避难场所 <small>Shelter</small></li>`,
     );
   }
   $("#zz-legend").innerHTML = items.join("");

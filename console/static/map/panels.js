@@ -2,7 +2,11 @@
  * and the loading note over the map, and the side panel's cards (the clicked point's units, the
  * cameras that see it, the legend). Both pages have the same frame:
  *   <section class="zz-map-wrap"><div id="map"></div></section><aside class="zz-panel"></aside>
- * the wall's own cards stay in its page, above these. */
+ * the wall's own cards stay in its page, above these.
+ *
+ * On a wall screen (body.zw-screen) the map gets the screen: the side panel floats over it with
+ * only the wall's cards showing and a small button that unfolds the map's cards, and each layer
+ * control folds to its title, which opens it (wall.css draws both states). */
 
 import { $ } from "../lib/dom.js";
 
@@ -63,6 +67,34 @@ const CARDS_HTML = `
 export function mountPanels() {
   $(".zz-map-wrap").insertAdjacentHTML("beforeend", SEARCH_HTML + LOADING_HTML);
   $(".zz-panel").insertAdjacentHTML("beforeend", CARDS_HTML);
+  if (document.body.classList.contains("zw-screen")) foldPanels();
+}
+
+/** A wall screen's panels start folded: a button opens the side panel's map cards, a click on a
+ *  layer control's title opens that control. */
+function foldPanels() {
+  const panel = $(".zz-panel");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "zw-panel-toggle";
+  button.id = "zw-panel-toggle";
+  button.setAttribute("aria-expanded", "false");
+  button.textContent = "图例与点位";
+  button.title = "图例、点位查询、可视摄像头 legend, location, cameras";
+  button.addEventListener("click", () => {
+    const open = panel.classList.toggle("zw-open");
+    button.setAttribute("aria-expanded", String(open));
+  });
+  panel.prepend(button);
+  // Leaflet stops clicks inside its controls from bubbling: listen on the way down.
+  document.addEventListener(
+    "click",
+    (e) => {
+      const head = e.target.closest && e.target.closest(".zz-layers .zz-layers-head");
+      if (head) head.closest(".zz-layers").classList.toggle("zw-open");
+    },
+    true,
+  );
 }
 
 /** The loading note over the map: ``text``, or hidden when null. */

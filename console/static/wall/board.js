@@ -35,26 +35,27 @@ import { Units } from "./units.js";
 import {
   ACTION,
   BULK,
+  CLASS,
+  CLASS_OTHER,
   FALSE_ALARM_CLOSE,
   INCIDENT,
   SEVERITY,
   SOURCE,
   STATUS,
   VERDICT,
+  LIFECYCLE,
   compareAlerts,
+  en,
+  glossesOn,
+  noteText,
+  say,
+  text,
   ruleEn,
   ruleLabel,
 } from "./vocabulary.js";
 
-const HISTORY_LABEL = {
-  create: "生成告警 Created",
-  transition: "状态变更 Status",
-  escalate: "上报 Escalated",
-  hand_down: "下派 Handed down",
-  reminder: "提醒单 Reminder",
-  supervision: "督办单 Supervision",
-  update: "更新 Updated",
-};
+/** A timeline entry's action in words (vocabulary.js LIFECYCLE; its gloss when glosses are on). */
+const historyLabel = (action) => (LIFECYCLE[action] ? text(LIFECYCLE[action]) : "其他");
 
 const wall = wallName();
 const link = new WallLink(wall);
@@ -130,6 +131,58 @@ function sourceNames(a, withEn = false) {
   return [...new Set(names)].map((s) => (SOURCE[s] ? SOURCE[s].label + (withEn ? ` ${SOURCE[s].en}` : "") : s));
 }
 
+/** A drawn mark (no emoji: the wall PCs have no emoji font): a tanker truck, a camera. */
+const TRUCK_SVG =
+  `<svg class="zw-mark" viewBox="0 0 32 20" aria-hidden="true"><rect x="1" y="4" width="19" height="10" rx="5"/>` +
+  `<path d="M21 7h6l4 4v3h-10z"/><circle cx="7" cy="16" r="3"/><circle cx="25" cy="16" r="3"/></svg>`;
+const CAMERA_SVG =
+  `<svg class="zw-mark" viewBox="0 0 32 20" aria-hidden="true"><rect x="2" y="4" width="20" height="12" rx="2"/>` +
+  `<path d="M23 8l7-4v12l-7-4z"/></svg>`;
+
+/** The card's subject line: the vehicle (plate, company, cargo) or what saw it (source, cameras, class). */
+function subjectHtml(a) {
+  const d = a.details || {};
+  if (d.plate) {
+    const rest = [d.company, cargoText(d)].filter(Boolean).join(" · ");
+    return `<div class="zw-item-line zw-item-vehicle" data-plate="${esc(d.plate)}" title="${esc(`${d.plate} ${rest}`)}">` +
+      `${TRUCK_SVG}<b>${esc(d.plate)}</b> <span>${esc(rest)}</span></div>`;
+  }
+  const cams = (a.cameras || []).length;
+  const parts = [sourceNames(a).join("·") || "—", `摄像头 ${cams} 路`];
+  if (a.cls) parts.push(CLASS[a.cls] ? CLASS[a.cls].label : CLASS_OTHER.label);
+  const line = parts.join(" · ");
+  return `<div class="zw-item-line zw-item-seen" title="${esc(line)}">${CAMERA_SVG}<span>${esc(line)}</span></div>`;
+}
+
+/**
+ * One alert card: a fixed layout of four one-line rows (title; place; the vehicle or what saw
+ * it; times and the responsible unit), each cut with an ellipsis and its full text in a title,
+ * so that every card is as tall as every other whatever it carries.
+ */
+function cardHtml(a, st, verdict, rel, badge, group) {
+  const sev = SEVERITY[a.severity] ? a.severity : "blue";
+  const place = units.place(a);
+  const unit = units.name(a.assignee_unit);
+  const when = `首次 ${fmtTime(a.first_ts)} · 最近 ${fmtTime(a.last_ts)} ${fmtAge(a.last_ts)} · 责任单位 ${unit} ${rel.tag.split(" ")[0]}`;
+  return (
+    `<div class="zw-item-l1"><span class="zw-sev-chip">${esc(SEVERITY[sev].label)}</span>` +
+    `<span class="zw-item-rule" title="${esc(ruleLabel(a))}">${esc(ruleLabel(a))}${gloss(ruleEn(a))}</span>${badge}` +
+    (verdict ? `<span class="zw-verdict zw-v-${esc(a.verdict)}">${esc(verdict.label)}${gloss(en(verdict))}</span>` : "") +
+    `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)}${gloss(en(st))}</span></div>` +
+    `<div class="zw-item-line zw-item-l2" title="${esc(place)}">${esc(place)}</div>` +
+    (group ? `<div class="zw-item-line zw-group-why">${groupWhy(group)}</div>` : "") +
+    subjectHtml(a) +
+    `<div class="zw-item-line zw-item-l3" title="${esc(when)}">` +
+    `<span>首次 <b>${esc(fmtTime(a.first_ts))}</b></span>` +
+    `<span>最近 <b>${esc(fmtTime(a.last_ts))}</b> ${esc(fmtAge(a.last_ts))}</span>` +
+    `<span>责任单位 <b class="zw-item-unit">${esc(unit)}</b> ${esc(rel.tag.split(" ")[0])}</span>` +
+    `</div>`
+  );
+}
+
+/** A small English gloss (shown only when glosses are on: theme.js). */
+const gloss = (words) => (words ? ` <small class="zw-gloss">${esc(words)}</small>` : "");
+
 /** One alert's row (a plain row, a group's first row, or a member of an opened group). */
 function alertRow(a, tag, group = null) {
   const sev = SEVERITY[a.severity] ? a.severity : "blue";
@@ -151,23 +204,7 @@ function alertRow(a, tag, group = null) {
     ? `<button type="button" class="zw-group-count" data-count="${group.members.length}" aria-expanded="${expanded.has(group.key)}"` +
       ` title="${esc(`${group.members.length} 条告警 alerts · 展开 open`)}">×${group.members.length}</button>`
     : "";
-  li.innerHTML =
-    `<div class="zw-item-l1"><span class="zw-sev-chip">${esc(SEVERITY[sev].label)}</span>` +
-    `<span class="zw-item-rule">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></span>${badge}` +
-    (verdict ? `<span class="zw-verdict zw-v-${esc(a.verdict)}">${esc(verdict.label)} <small>${esc(verdict.en)}</small></span>` : "") +
-    `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)} <small>${esc(st.en)}</small></span></div>` +
-    `<div class="zw-item-l2">${esc(units.place(a))}</div>` +
-    (group ? `<div class="zw-group-why">${groupWhy(group)}</div>` : "") +
-    (a.details && a.details.plate
-      ? `<div class="zw-item-vehicle" data-plate="${esc(a.details.plate)}"><span class="zw-hz">危化品车 <small>Hazmat</small></span> <b>${esc(a.details.plate)}</b> ${esc(cargoText(a.details))}</div>`
-      : "") +
-    `<div class="zw-item-l3">` +
-    `<span>首次 <b>${esc(fmtTime(a.first_ts))}</b></span>` +
-    `<span>最近 <b>${esc(fmtTime(a.last_ts))}</b> ${esc(fmtAge(a.last_ts))}</span>` +
-    `<span>摄像头 <b>${esc((a.cameras || []).length)}</b></span>` +
-    `<span>来源 <b>${esc(sourceNames(a).join("·") || "—")}</b></span>` +
-    `<span>责任单位 <b class="zw-item-unit">${esc(units.name(a.assignee_unit))}</b> ${esc(rel.tag.split(" ")[0])}</span>` +
-    `</div>`;
+  li.innerHTML = cardHtml(a, st, verdict, rel, badge, group);
   li.addEventListener("click", (e) => {
     e.stopPropagation();
     choose(a.id);
@@ -372,8 +409,8 @@ function renderDetail() {
   const rel = relation(a);
   $("#zw-d-head").className = `zw-d-head zw-sev-${a.severity}`;
   $("#zw-d-head").innerHTML =
-    `<span class="zw-sev-chip">${esc(sev.label)}预警 ${esc(sev.en)}</span>` +
-    `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)} ${esc(st.en)}</span>` +
+    `<span class="zw-sev-chip">${esc(sev.label)}预警${gloss(en(sev))}</span>` +
+    `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)}${gloss(en(st))}</span>` +
     `<code class="zw-d-id">${esc(a.id)}</code>` +
     `<div class="zw-d-rule" style="flex-basis:100%">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></div>`;
   const overdue = a.deadline_ts && isOpen(a.status) && a.deadline_ts < Date.now() / 1000;
@@ -383,12 +420,12 @@ function renderDetail() {
     fact("坐标", "Position", `<code>${esc(Number(a.lon).toFixed(6))}, ${esc(Number(a.lat).toFixed(6))}</code>`) +
     fact("摄像头", "Cameras", esc(cameraText(a.cameras))) +
     fact("首次发现", "First seen", `${esc(fmtTime(a.first_ts))}`) +
-    fact("最近发现", "Last seen", `${esc(fmtTime(a.last_ts))} · ${esc(fmtAge(a.last_ts))}${a.active ? "" : " · 已结束 ended"}`) +
-    fact("责任单位", "Responsible", `<span id="zw-d-unit">${esc(unitText(a.assignee_unit))}</span><span class="zw-unit-tag${rel.ours ? " zw-ours" : ""}">${esc(rel.tag)}</span>`) +
-    fact("处置时限", "Deadline", a.deadline_ts ? `<span style="${overdue ? "color:var(--danger);font-weight:700" : ""}">${esc(fmtTime(a.deadline_ts))}${overdue ? " 已超时 overdue" : ""}</span>` : "—") +
+    fact("最近发现", "Last seen", `${esc(fmtTime(a.last_ts))} · ${esc(fmtAge(a.last_ts))}${a.active ? "" : ` · ${text(LIFECYCLE.condition_ended)}`}`) +
+    fact("责任单位", "Responsible", `<span id="zw-d-unit">${esc(unitText(a.assignee_unit))}</span><span class="zw-unit-tag${rel.ours ? " zw-ours" : ""}">${esc(rel.tag.split(" ")[0])}${gloss(rel.tag.split(" ")[1] || "")}</span>`) +
+    fact("处置时限", "Deadline", a.deadline_ts ? `<span style="${overdue ? "color:var(--danger);font-weight:700" : ""}">${esc(fmtTime(a.deadline_ts))}${overdue ? ` ${text(LIFECYCLE.overdue)}` : ""}</span>` : "—") +
     fact("来源", "Source",
-      `<span data-field="sources">${esc(sourceNames(a, true).join(" + "))}</span>` +
-        esc([a.cls, a.channel, a.reporter].filter(Boolean).map((x) => ` · ${x}`).join("")) +
+      `<span data-field="sources">${esc(sourceNames(a, glossesOn()).join(" + "))}</span>` +
+        esc([a.cls && (CLASS[a.cls] || CLASS_OTHER).label, a.channel, a.reporter].filter(Boolean).map((x) => ` · ${x}`).join("")) +
         (a.text ? `<div>${esc(a.text)}</div>` : "")) +
     fact("合并", "Folded in", foldedText(a)) +
     (a.verdict ? fact("结论", "Verdict", verdictText(a)) : "") +
@@ -436,8 +473,8 @@ function verdictText(a) {
 /** A vehicle's cargo from an alert's details: "UN1203 · 第3类 class 3". */
 function cargoText(d) {
   const parts = [];
-  if (d.un_number) parts.push(`UN${d.un_number}`);
-  if (d.hazard_class) parts.push(`第${d.hazard_class}类 class ${d.hazard_class}`);
+  if (d.un_number) parts.push(/^UN/i.test(String(d.un_number)) ? String(d.un_number) : `UN${d.un_number}`);
+  if (d.hazard_class) parts.push(`第${d.hazard_class}类`);
   return parts.join(" · ");
 }
 
@@ -520,11 +557,10 @@ function renderTimeline(history) {
     const li = document.createElement("li");
     li.className = `zw-tl-${h.action}`;
     li.dataset.action = h.action;
-    let what = HISTORY_LABEL[h.action] || h.action;
+    let what = historyLabel(h.action);
     if (h.action === "transition" && h.to_status) {
-      const from = STATUS[h.from_status] ? STATUS[h.from_status].label : h.from_status;
-      what = `${STATUS[h.to_status] ? STATUS[h.to_status].label : h.to_status} ${STATUS[h.to_status] ? STATUS[h.to_status].en : ""}` +
-        (from ? ` ← ${from}` : "");
+      const from = h.from_status ? say(STATUS, h.from_status) : "";
+      what = (STATUS[h.to_status] ? text(STATUS[h.to_status]) : "其他") + (from ? ` ← ${from}` : "");
     } else if ((h.action === "hand_down" || h.action === "escalate") && h.unit) {
       what += ` → ${units.name(h.unit)}`;
     } else if (h.action === "create" && h.unit) {
@@ -532,8 +568,8 @@ function renderTimeline(history) {
     }
     li.innerHTML =
       `<span class="zw-tl-when">${esc(fmtTime(h.ts))}</span><span class="zw-tl-what">${esc(what)}</span>` +
-      `<span class="zw-tl-who">${esc(h.actor === "system" ? "系统 system" : h.actor)}</span>` +
-      (h.note ? `<div class="zw-tl-note">${esc(h.note)}</div>` : "");
+      `<span class="zw-tl-who">${esc(h.actor === "system" ? text(LIFECYCLE.system) : h.actor)}</span>` +
+      (h.note ? `<div class="zw-tl-note">${esc(noteText(h.note))}</div>` : "");
     return li;
   });
   $("#zw-timeline").replaceChildren(...items);

@@ -146,7 +146,7 @@ function alertTip(a) {
   const sev = SEVERITY[a.severity] || SEVERITY.blue;
   const st = STATUS[a.status] || { label: a.status, en: "" };
   return (
-    `<div class="zz-tip-kind">${esc(sev.label)}预警 · ${esc(st.label)} ${esc(st.en)}</div>` +
+    `<div class="zz-tip-kind">${esc(sev.label)}预警 · ${esc(st.label)} <small>${esc(st.en)}</small></div>` +
     `<div class="zz-tip-name">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></div>` +
     `<div class="zz-tip-extra">${esc(units.place(a))}</div>` +
     `<div class="zz-tip-extra">${esc(fmtTime(a.first_ts))} · ${esc(fmtAge(a.last_ts))}</div>`
@@ -300,7 +300,7 @@ function renderSelected(sel) {
   $("#zw-selected").hidden = false;
   $("#zw-selected").dataset.alertId = a.id;
   $("#zw-selected-body").innerHTML =
-    `<div class="zw-sel-head zw-sev-${esc(a.severity)}"><span class="zw-sev-chip">${esc(sev.label)} ${esc(sev.en)}</span>` +
+    `<div class="zw-sel-head zw-sev-${esc(a.severity)}"><span class="zw-sev-chip">${esc(sev.label)} <small>${esc(sev.en)}</small></span>` +
     `<span class="zw-status-chip zw-st-${esc(a.status)}">${esc(st.label)}</span></div>` +
     `<div class="zw-sel-rule">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></div>` +
     `<div class="zw-sel-place">${esc(units.place(a))}</div>` +
@@ -318,14 +318,14 @@ function liveControl() {
     onAdd() {
       const div = L.DomUtil.create("div", "leaflet-control-layers leaflet-control-layers-expanded zz-layers zw-live-layers");
       div.innerHTML =
-        `<div class="zz-layers-head">实时图层 Live</div>` +
-        `<label><input type="checkbox" data-layer="alerts" checked> <span class="zz-lc-title">告警 Alerts</span> <span class="zz-lc-count" id="zw-lc-alerts">0</span></label>` +
-        `<label><input type="checkbox" data-layer="tracks" checked> <span class="zz-lc-title">实时轨迹 Tracks</span> <span class="zz-lc-count" id="zw-lc-tracks">0</span></label>` +
-        `<label><input type="checkbox" data-layer="vehicles" checked> <span class="zz-lc-title">危化品车 Hazmat vehicles</span> <span class="zz-lc-count" id="zw-lc-vehicles">0</span></label>` +
-        `<label><input type="checkbox" data-layer="corridors" checked> <span class="zz-lc-title">核定路线 Routes</span></label>` +
-        `<label><input type="checkbox" data-layer="drones" checked> <span class="zz-lc-title">无人机 Drones</span> <span class="zz-lc-count" id="zw-lc-drones">0</span></label>` +
-        `<label><input type="checkbox" data-layer="incidents" checked> <span class="zz-lc-title">突发事件 Incidents</span></label>` +
-        `<label><input type="checkbox" data-layer="scope" checked> <span class="zz-lc-title">管辖范围 Jurisdiction</span></label>`;
+        `<div class="zz-layers-head">实时图层 <small>Live</small></div>` +
+        `<label><input type="checkbox" data-layer="alerts" checked> <span class="zz-lc-title">告警 <small>Alerts</small></span> <span class="zz-lc-count" id="zw-lc-alerts">0</span></label>` +
+        `<label><input type="checkbox" data-layer="tracks" checked> <span class="zz-lc-title">实时轨迹 <small>Tracks</small></span> <span class="zz-lc-count" id="zw-lc-tracks">0</span></label>` +
+        `<label><input type="checkbox" data-layer="vehicles" checked> <span class="zz-lc-title">危化品车 <small>Hazmat vehicles</small></span> <span class="zz-lc-count" id="zw-lc-vehicles">0</span></label>` +
+        `<label><input type="checkbox" data-layer="corridors" checked> <span class="zz-lc-title">核定路线 <small>Routes</small></span></label>` +
+        `<label><input type="checkbox" data-layer="drones" checked> <span class="zz-lc-title">无人机 <small>Drones</small></span> <span class="zz-lc-count" id="zw-lc-drones">0</span></label>` +
+        `<label><input type="checkbox" data-layer="incidents" checked> <span class="zz-lc-title">突发事件 <small>Incidents</small></span></label>` +
+        `<label><input type="checkbox" data-layer="scope" checked> <span class="zz-lc-title">管辖范围 <small>Jurisdiction</small></span></label>`;
       L.DomEvent.disableClickPropagation(div);
       L.DomEvent.disableScrollPropagation(div);
       div.addEventListener("change", (e) => {
@@ -366,7 +366,7 @@ function updateLiveCounts() {
 function buildLiveLegend() {
   const items = [];
   for (const [sev, s] of Object.entries(SEVERITY)) {
-    items.push(`<li><i class="zw-legend-alert zw-sev-${sev}"></i>${esc(s.label)}预警 ${esc(s.en)}</li>`);
+    items.push(`<li><i class="zw-legend-alert zw-sev-${sev}"></i>${esc(s.label)}预警 <small>${esc(s.en)}</small></li>`);
   }
   items.push(`<li><i class="zw-legend-hazmat">危</i>危化品车 (视频) Hazmat tanker on video</li>`);
   items.push(`<li><i class="zw-legend-vehicle">危</i>危化品车 (北斗) Hazmat vehicle, BeiDou</li>`);
@@ -375,12 +375,12 @@ function buildLiveLegend() {
   items.push(`<li><i class="zw-legend-incident"></i>事件影响范围 Incident area</li>`);
   for (const cls of ["truck", "bus", "car", "person"]) {
     items.push(
-      `<li><i class="zz-swatch zz-swatch-point" style="--c:${CLASS[cls].color}"></i>${esc(CLASS[cls].label)} ${esc(CLASS[cls].en)}</li>`,
+      `<li><i class="zz-swatch zz-swatch-point" style="--c:${CLASS[cls].color}"></i>${esc(CLASS[cls].label)} <small>${esc(CLASS[cls].en)}</small></li>`,
     );
   }
   for (const state of ["online", "reconnecting", "offline"]) {
     const s = CAMERA_STATE[state];
-    items.push(`<li><i class="zz-swatch zz-swatch-fov" style="--c:${s.color}"></i>摄像头${esc(s.label)} ${esc(s.en)}</li>`);
+    items.push(`<li><i class="zz-swatch zz-swatch-fov" style="--c:${s.color}"></i>摄像头${esc(s.label)} <small>${esc(s.en)}</small></li>`);
   }
   items.push(`<li><i class="zw-legend-scope"></i>管辖范围 Jurisdiction</li>`);
   // Above the map's own legend, in the same card.

@@ -325,8 +325,8 @@ function applySelection(sel) {
   }
   const note = $("#zw-video-note");
   note.textContent = zw.covering.length
-    ? `${zw.covering.length} 路摄像头覆盖告警点 · ${zw.covering.length} camera(s) see the alert`
-    : "没有摄像头覆盖告警点 · No camera sees the alert";
+    ? `${zw.covering.length} 路摄像头覆盖告警点`
+    : "没有摄像头覆盖告警点";
   showEvidence(Object.assign({}, link.alerts.get(a.id) || {}, a), true);
   zw.selection.appliedAt = Date.now();
   zw.selection.tiles = zw.tiles();
@@ -368,7 +368,7 @@ function showEvidence(a, fresh) {
     box.innerHTML =
       `<h2>告警证据 <small>Evidence</small></h2>` +
       `<div class="zw-ev-head zw-sev-${esc(a.severity)}"><span class="zw-sev-chip">${esc(sev.label)}预警</span>` +
-      `<span class="zw-status-chip zw-st-${esc(a.status)}" id="zw-ev-status">${esc(st.label)} ${esc(st.en)}</span></div>` +
+      `<span class="zw-status-chip zw-st-${esc(a.status)}" id="zw-ev-status">${esc(st.label)} <small>${esc(st.en)}</small></span></div>` +
       `<div class="zw-ev-rule">${esc(ruleLabel(a))} <small>${esc(ruleEn(a))}</small></div>` +
       `<div class="zw-ev-place">${esc(units.place(a))}</div>` +
       `<div class="zw-ev-meta">首次发现 ${esc(fmtTime(a.first_ts))} · 最近 ${esc(fmtTime(a.last_ts))}</div>` +

@@ -1,8 +1,33 @@
 /* zhizhi 智治 — what the wall's screens call things: severities, alert statuses and the verbs
- * that move them, rules, incident kinds, object classes, camera source states. (Which status
- * may follow which is the console's: lifecycle.js.) */
+ * that move them, rules, incident kinds, object classes, sources, verdicts, model states and
+ * lifecycle words. (Which status may follow which is the console's: lifecycle.js.)
+ *
+ * Chinese first: a screen shows ``label``; the English ``en`` only when the deployment turns
+ * glosses on (settings.wall.english_glosses; theme.js calls setGlosses). Never a raw
+ * identifier: ``say(TABLE, key)`` gives the label of a key, or "其他" for one it does not know. */
 
 import { isOpen } from "./lifecycle.js";
+
+let glosses = false;
+
+/** Whether English glosses are shown (theme.js sets it from /api/config). */
+export function setGlosses(on) {
+  glosses = Boolean(on);
+}
+export const glossesOn = () => glosses;
+
+/** An entry's English gloss when glosses are on, else "". */
+export const en = (entry) => (glosses && entry && entry.en ? entry.en : "");
+
+/** "标签" or "标签 Gloss" (glosses on): plain text of a vocabulary entry. */
+export const text = (entry) => (entry ? entry.label + (en(entry) ? ` ${entry.en}` : "") : "—");
+
+/** The label of ``key`` in ``table`` (a vocabulary table), never the raw key. */
+export function say(table, key, fallback = "其他") {
+  const entry = table[key];
+  if (!entry) return fallback;
+  return typeof entry === "string" ? entry : entry.label;
+}
 
 export const SEVERITY = {
   red: { rank: 0, label: "红色", en: "Red", color: "#ff3b3b" },
@@ -100,14 +125,58 @@ export const CAMERA_STATE = {
   unknown: { label: "未知", en: "Unknown", color: "#78909c" },
 };
 
-export function ruleLabel(alert) {
-  const key = alert.rule || alert.category;
-  return RULE[key] || key || "—";
+/** Model versions' states (models/versions.py). */
+export const MODEL_STATUS = {
+  draft: { label: "草稿", en: "Draft" },
+  candidate: { label: "待审", en: "Candidate" },
+  production: { label: "生产", en: "Production" },
+  retired: { label: "已停用", en: "Retired" },
+  archived: { label: "已归档", en: "Archived" },
+};
+
+/** Words of an alert's life that the timelines and cards show. */
+export const LIFECYCLE = {
+  condition_ended: { label: "条件解除", en: "Condition ended" },
+  active: { label: "持续中", en: "Ongoing" },
+  ended: { label: "已结束", en: "Ended" },
+  overdue: { label: "已超时", en: "Overdue" },
+  create: { label: "生成告警", en: "Created" },
+  transition: { label: "状态变更", en: "Status" },
+  escalate: { label: "上报", en: "Escalated" },
+  hand_down: { label: "下派", en: "Handed down" },
+  reminder: { label: "提醒单", en: "Reminder" },
+  supervision: { label: "督办单", en: "Supervision" },
+  update: { label: "更新", en: "Updated" },
+  procedure: { label: "规程步骤", en: "SOP step" },
+  sop_skipped: { label: "跳步办结", en: "Resolved with SOP steps skipped" },
+  system: { label: "系统", en: "System" },
+};
+
+/** The alert service's audit notes (alerts/service.py) in Chinese: "condition ended" -> 条件解除,
+ *  "joined by track 31 of CAM-1" -> "并入：CAM-1 的轨迹 31"; other notes (people's) as written. */
+export function noteText(note) {
+  if (!note) return "";
+  return String(note)
+    .replace(/condition active again/g, "条件再现")
+    .replace(/condition ended/g, LIFECYCLE.condition_ended.label)
+    .replace(/joined by telemetry of ([^;,]+)/g, "并入：北斗车辆 $1")
+    .replace(/joined by track (\S+) of ([^;,\s]+)/g, "并入：$2 的轨迹 $1")
+    .replace(/joined by track (\S+)/g, "并入：轨迹 $1")
+    .replace(/joined by a warning of ([^;,\s]+)/g, "并入：$1 的告警")
+    .replace(/joined by a warning/g, "并入：一条告警")
+    .replace(/a vehicle/g, "车辆");
 }
 
+/** A rule's label; an unknown rule is "其他告警", never its identifier. */
+export function ruleLabel(alert) {
+  const key = alert.rule || alert.category;
+  return RULE[key] || "其他告警";
+}
+
+/** A rule's English gloss, "" when glosses are off. */
 export function ruleEn(alert) {
   const key = alert.rule || alert.category;
-  return RULE_EN[key] || "";
+  return glosses ? RULE_EN[key] || "" : "";
 }
 
 /** Open alerts first, then severity (red on top), then the newest first. */
