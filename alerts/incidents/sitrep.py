@@ -11,8 +11,9 @@ The file opens on an air-gapped duty PC, or attached to a report.
 and CSS ``url(...)``); :func:`render_html` refuses to return a page that has any (except the
 tile URL the caller asked for, which lives in the map script, not in an attribute).
 
-All text from the incident and its layers is HTML-escaped. Times are shown in China Standard
-Time (UTC+8).
+All text from the incident and its layers is HTML-escaped. Times are shown in the deployment's
+one time zone (``time_zone``, an IANA name: settings.wall.time_zone, Asia/Shanghai by default),
+as on the wall.
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ import html
 import io
 import re
 from collections.abc import Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from functools import lru_cache
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo
 
 import folium
 import shapely
@@ -38,7 +40,7 @@ from shapely.geometry import shape
 from zhizhi.alerts.incidents.labels import COUNT_ZH, KIND_ZH, actor_zh, entry_text_zh
 from zhizhi.alerts.incidents.record import Incident, TimelineEntry, impact_counts
 
-CST = timezone(timedelta(hours=8), "UTC+8")
+DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
 TYPE_LABELS = {
     "typhoon": "台风 Typhoon",
@@ -78,15 +80,22 @@ _BIND = JsCode(
 # ------------------------------------------------------------------------------ helpers
 
 
-def format_ts(ts: float | None) -> str:
-    """Epoch seconds as ``YYYY-MM-DD HH:MM:SS`` in China Standard Time, ``—`` for none.
+@lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def format_ts(ts: float | None, time_zone: str = DEFAULT_TIME_ZONE) -> str:
+    """Epoch seconds as ``YYYY-MM-DD HH:MM:SS`` in ``time_zone`` (an IANA name), ``—`` for none.
 
     >>> format_ts(1_750_000_000)
     '2025-06-15 23:06:40'
+    >>> format_ts(1_750_000_000, "Europe/London")
+    '2025-06-15 16:06:40'
     """
     if ts is None:
         return "—"
-    return datetime.fromtimestamp(ts, tz=CST).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(ts, tz=_zone(time_zone)).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _e(value: Any) -> str:
@@ -249,7 +258,8 @@ def _bounds(area: shapely.Geometry | None, impact: dict[str, Any]) -> list[list[
     return [[min(ys), min(xs)], [max(ys), max(xs)]]
 
 
-def _header(incident: Incident, impact: dict[str, Any], generated_ts: float | None) -> str:
+def _header(incident: Incident, impact: dict[str, Any], generated_ts: float | None,
+            time_zone: str = DEFAULT_TIME_ZONE) -> str:
     counts = impact_counts(impact)
     area_km2 = impact.get("area_km2")
     stats = [("population", "影响人口 Population", f"{counts['population']:,}")]
@@ -274,9 +284,11 @@ def _header(incident: Incident, impact: dict[str, Any], generated_ts: float | No
         f' · <span class="sr-status">{_e(status)}</span></div>'
         f'<h1 class="sr-title">{_e(incident.title)}</h1>'
         '<div class="sr-times">'
-        f"开始 Opened {_e(format_ts(incident.created_ts))} ({_e(incident.created_by)}, {_e(incident.owner_unit)})"
-        f" · 结束 Closed {_e(format_ts(incident.closed_ts))}"
-        f" · 生成 Generated {_e(format_ts(generated_ts))} (UTC+8) · 编号 {_e(incident.id)}</div>"
+        f"开始 Opened {_e(format_ts(incident.created_ts, time_zone))}"
+        f" ({_e(incident.created_by)}, {_e(incident.owner_unit)})"
+        f" · 结束 Closed {_e(format_ts(incident.closed_ts, time_zone))}"
+        f" · 生成 Generated {_e(format_ts(generated_ts, time_zone))}"
+        f' (<span class="sr-zone">{_e(time_zone)}</span>) · 编号 {_e(incident.id)}</div>'
         f'<div class="sr-stats">{cells}</div>'
         f'<div class="sr-legends"><span class="sr-legend"><i class="sr-hazard"></i>影响范围 Hazard area</span>'
         f"{legend}<span class=\"sr-legend\">实心 inside · 空心 outside</span></div>"
@@ -284,12 +296,12 @@ def _header(incident: Incident, impact: dict[str, Any], generated_ts: float | No
     )
 
 
-def _timeline_table(timeline: Sequence[TimelineEntry | dict[str, Any]]) -> str:
+def _timeline_table(timeline: Sequence[TimelineEntry | dict[str, Any]], time_zone: str = DEFAULT_TIME_ZONE) -> str:
     rows = []
     for raw in timeline:
         entry = raw if isinstance(raw, TimelineEntry) else TimelineEntry.model_validate(raw)
         rows.append(
-            f'<tr data-kind="{_e(entry.kind)}"><td>{_e(format_ts(entry.ts))}</td>'
+            f'<tr data-kind="{_e(entry.kind)}"><td>{_e(format_ts(entry.ts, time_zone))}</td>'
             f"<td>{_e(KIND_ZH.get(str(entry.kind), str(entry.kind)))}</td>"
             f"<td>{_e(actor_zh(entry.actor))}</td><td>{_e(entry_text_zh(entry))}</td></tr>"
         )
@@ -342,6 +354,7 @@ def render_html(
     attribution: str | None = None,
     generated_ts: float | None = None,
     basemap: tuple[bytes, tuple[float, float, float, float]] | None = None,
+    time_zone: str = DEFAULT_TIME_ZONE,
 ) -> str:
     """A standalone HTML situation report of ``incident`` with ``impact`` (the plain dict).
 
@@ -353,7 +366,7 @@ def render_html(
     (a Leaflet URL template, with ``attribution``) adds a base map; without it the page has
     none and needs no network at all. ``basemap`` (a PNG and its bounds: west, south, east, north,
     in Web Mercator like a tile mosaic) is drawn under the layers from a ``data:`` URL, so the
-    page still needs no network.
+    page still needs no network. Times are shown in ``time_zone`` (an IANA name).
     """
     layers = layers or {}
     geometry = impact.get("area") or incident.geometry
@@ -409,8 +422,8 @@ def render_html(
     figure.header.add_child(Element(f"<style>{css}</style>"), name="leaflet_css", index=0)
     figure.header.add_child(Element(f"<script>{js}</script>"), name="leaflet_js", index=1)
     figure.header.add_child(Element(f"<style>{_PAGE_CSS}</style>"), name="sitrep_css")
-    figure.html.add_child(Element(_header(incident, impact, generated_ts)), name="sitrep_head", index=0)
-    figure.html.add_child(Element(_timeline_table(timeline)), name="sitrep_timeline")
+    figure.html.add_child(Element(_header(incident, impact, generated_ts, time_zone)), name="sitrep_head", index=0)
+    figure.html.add_child(Element(_timeline_table(timeline, time_zone)), name="sitrep_timeline")
     _strip_cdn_links(figure)
     page = figure.render()
     leaks = external_refs(page)
@@ -485,6 +498,7 @@ def summary_csv(incident: Incident, impact: dict[str, Any], *, bom: bool = False
 __all__ = [
     "CSV_COLUMNS",
     "CSV_COLUMNS_ZH",
+    "DEFAULT_TIME_ZONE",
     "OBJECT_SECTIONS",
     "TYPE_LABELS",
     "external_refs",

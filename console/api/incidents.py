@@ -178,7 +178,8 @@ async def report_html(request: Request, state: State, scope: RequestScope, incid
     html = await run_in_threadpool(sitrep.render_html, incident, incident.impact, timeline=entries,
                                    leaflet_dir=state.settings.assets_dir / "leaflet", basemap=image,
                                    layers=outline_layers(state.jurisdictions, incident.impact), tiles=tiles,
-                                   attribution=state.settings.map.tile_attribution or None)
+                                   attribution=state.settings.map.tile_attribution or None,
+                                   time_zone=state.settings.wall.time_zone)
     return HTMLResponse(html, headers={"Content-Disposition": f'inline; filename="sitrep-{incident.id}.html"'})
 
 
