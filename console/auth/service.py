@@ -2,7 +2,10 @@
 
 Tokens are 256 random bits (:func:`secrets.token_urlsafe`), stored as their SHA-256 with an
 expiry (``settings.auth.token_ttl_s``), so they survive a restart and a logout or a password
-change ends them. A login fails with one message whatever went wrong (unknown user, wrong
+change ends them. A paired wall screen's device credential (:mod:`console.walls.devices`) is
+accepted as a bearer token too: its principal has the role ``wall_device`` and its wall's
+jurisdiction, and it neither expires nor idles out; it ends when an admin revokes the device
+(:meth:`AuthService.end_device`). A login fails with one message whatever went wrong (unknown user, wrong
 password), and an unknown user's password is verified against a dummy hash, so neither the
 answer nor its timing tells whether a user exists. Logins are guarded by
 :class:`~console.auth.ratelimit.LoginGuard`: per user and address, then per address,
@@ -13,6 +16,7 @@ password is checked.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import secrets
 import time
@@ -32,6 +36,7 @@ from zhizhi.console.auth.roles import ROLE_LEVELS, Role, parse_role
 from zhizhi.console.auth.sessions import LiveSessions, SessionWatch
 from zhizhi.console.auth.store import AuthStore, DuplicateUser, TokenRow, UserRow, token_digest
 from zhizhi.console.settings import AuthSettings
+from zhizhi.console.walls.devices import DeviceRow, DeviceStore
 from zhizhi.gis.codes import level_of
 from zhizhi.gis.jurisdiction import Jurisdictions
 
@@ -97,8 +102,10 @@ class AuthService:
         jurisdictions: Jurisdictions,
         settings: AuthSettings | None = None,
         clock: Callable[[], float] = time.time,
+        devices: DeviceStore | None = None,
     ) -> None:
         self.store = store
+        self.devices = devices or DeviceStore(store.engine)  # paired wall screens (console.walls)
         self.jurisdictions = jurisdictions
         self.settings = settings or AuthSettings()
         self.clock = clock
@@ -126,6 +133,8 @@ class AuthService:
             parsed = parse_role(role)
         except ValueError as exc:
             raise AuthError(str(exc)) from None
+        if parsed is Role.WALL_DEVICE:
+            raise AuthError("a wall_device is a paired screen, not a user: pair it on the walls page (/walls)")
         if code not in self.jurisdictions:
             raise AuthError(
                 f"unknown jurisdiction {code!r}: not a district, town or village of "
@@ -228,7 +237,10 @@ class AuthService:
         """
         if not token or len(token) > 256:
             return None
-        return self._valid(self.store.token_owner(token))
+        row = self.store.token_owner(token)
+        if row is None:  # not a login's token: a paired screen's credential?
+            return self._device_session(self.devices.by_digest(token_digest(token)))
+        return self._valid(row)
 
     def expires_at(self, token: str) -> float | None:
         """Epoch seconds at which ``token`` ends, or ``None`` if it is not stored."""
@@ -251,7 +263,13 @@ class AuthService:
         now = self.clock()
         ticket = secrets.token_urlsafe(32)
         expires = min(now + self.settings.ticket_ttl_s, session.expires_ts)
-        self.store.add_ticket(ticket, session.digest, now, expires)
+        if session.principal.role is Role.WALL_DEVICE:
+            device = self.devices.by_digest(session.digest)
+            if device is None:  # revoked meanwhile
+                raise LookupError("the device was revoked")
+            self.devices.add_ticket(ticket, device.id, now, expires)
+        else:
+            self.store.add_ticket(ticket, session.digest, now, expires)
         return Ticket(ticket=ticket, expires_ts=expires)
 
     def ticket_session(self, ticket: str | None) -> Session | None:
@@ -260,7 +278,12 @@ class AuthService:
         if not ticket or len(ticket) > 256:
             return None
         found = self.store.ticket_owner(ticket)
-        if found is None or found[1] <= self.clock():
+        if found is None:
+            device = self.devices.ticket_owner(ticket)
+            if device is None or device[1] <= self.clock():
+                return None
+            return self._device_session(device[0])
+        if found[1] <= self.clock():
             return None
         return self._valid(found[0])
 
@@ -290,6 +313,23 @@ class AuthService:
         principal = Principal(username=row.username, role=Role(row.role), code=row.code)
         return Session(principal=principal, digest=row.token_hash, expires_ts=row.expires_ts)
 
+    def end_device(self, device: DeviceRow) -> None:
+        """A revoked device's live connections close now (its row is gone already)."""
+        if device.token_hash:
+            self.live.end([device.token_hash], reason="device revoked")
+        log.info("device %s (wall %s, slot %s) revoked", device.id, device.wall_name, device.slot)
+
+    def _device_session(self, device: DeviceRow | None) -> Session | None:
+        """The session of a paired screen: no expiry, no idle timeout; seen at most once a
+        ``TOUCH_INTERVAL_S``."""
+        if device is None or device.token_hash is None or device.code not in self.jurisdictions:
+            return None
+        now = self.clock()
+        if device.last_seen_ts is None or now - device.last_seen_ts >= TOUCH_INTERVAL_S:
+            self.devices.touch(device.id, now)
+        principal = Principal(username=device.username, role=Role.WALL_DEVICE, code=device.code)
+        return Session(principal=principal, digest=device.token_hash, expires_ts=math.inf)
+
     def _still_valid(self, digests: set[str]) -> set[str]:
         """Those of ``digests`` whose sessions are valid (the live connections' re-check, once a
         second, one query); their open connections are use, recorded at most once a minute."""
@@ -300,7 +340,8 @@ class AuthService:
         stale = [d for d in valid if now - times[d][1] >= TOUCH_INTERVAL_S]
         if stale:
             self.store.touch_tokens(stale, now, older_than=now - TOUCH_INTERVAL_S)
-        return valid
+        others = digests - set(times)
+        return valid | (self.devices.alive(others) if others else set())
 
 
 def _info(row: UserRow) -> UserInfo:

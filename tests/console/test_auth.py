@@ -206,6 +206,11 @@ def test_tokens_survive_a_restart_and_only_digests_are_stored(tmp_path_factory):
 # --- no token, no API ----------------------------------------------------------------------
 
 
+#: The /api routes open without a token: logging in, and an unpaired wall screen drawing its
+#: pairing code and collecting its credential with the code's secret claim (console/api/wall.py).
+PUBLIC_API = {"/api/auth/login", "/api/wall/pairings", "/api/wall/pairings/claim"}
+
+
 def _concrete(path: str) -> str:
     return re.sub(r"\{[^}]+\}", "x", path)
 
@@ -216,7 +221,7 @@ def test_every_api_route_but_login_needs_a_token(console):
     routes = api_routes(client.app)
     assert ("GET", "/api/alerts") in routes and ("POST", "/api/layers") in routes and len(routes) >= 18
     for method, path in routes:
-        if path == "/api/auth/login":
+        if path in PUBLIC_API:
             continue
         for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eDp5"}):
             response = anonymous.request(method, _concrete(path), headers=headers)
@@ -358,8 +363,11 @@ def test_who_may_be_which_user(console):
 
 def test_the_permission_table():
     assert [r for r in Role if Permission.READ not in PERMISSIONS[r]] == [Role.GATEWAY]
+    assert PERMISSIONS[Role.WALL_DEVICE] == {Permission.READ}  # a paired screen reads, nothing else
+    assert [r for r in Role if Permission.WALLS_MANAGE in PERMISSIONS[r]] == [Role.ADMIN]
     assert [r for r in Role if Permission.TELEMETRY_INGEST in PERMISSIONS[r]] == [Role.ADMIN, Role.GATEWAY]
     assert [r for r in Role if Permission.USERS_MANAGE in PERMISSIONS[r]] == [Role.ADMIN]
     assert [r for r in Role if Permission.MODELS_MANAGE in PERMISSIONS[r]] == [Role.ADMIN, Role.ANALYST]
-    assert [r for r in Role if Permission.ALERTS_ACT not in PERMISSIONS[r]] == [Role.ANALYST, Role.GATEWAY]
+    assert [r for r in Role if Permission.ALERTS_ACT not in PERMISSIONS[r]] == [
+        Role.ANALYST, Role.GATEWAY, Role.WALL_DEVICE]
     assert PERMISSIONS[Role.EMERGENCY] == PERMISSIONS[Role.DUTY_OFFICER]

@@ -44,6 +44,7 @@ STORE_TABLES = {
     "camera_registry", "camera_calibrations",
     "alert_procedures", "alert_procedure_ticks",
     "camera_tours", "tour_log", "wall_tiles",
+    "walls", "wall_devices", "wall_device_tickets", "wall_pairings",
 }
 empty_db_url = db_support.empty_db_url  # a fresh, never migrated database per backend
 
