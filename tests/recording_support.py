@@ -99,3 +99,34 @@ def record_clip(root: Path, camera_id: str, t0: float, seconds: float = 4.0, seg
                    clock=lambda: t0).run()
     clip.unlink()
     return store.segments(camera_id)
+
+
+def record_road(root: Path, camera_id: str, t0: float, seconds: float, segment_s: float = 10.0,
+                fps: float = 5.0, zone: str = "Asia/Shanghai") -> list:
+    """A camera's segments from ``t0`` to ``t0 + seconds``: a synthetic road view (the wall's
+    tiles' picture) with the recorded time burnt in (in ``zone``), encoded to H.264 as the recorder does."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import cv2
+
+    from tests.wall_support import road_jpeg
+    from zhizhi.video.recording import SegmentStore
+    from zhizhi.video.recording.writers import EncodingWriter
+
+    store = SegmentStore(root)
+    n = int(seconds * fps)
+    per_segment = int(segment_s * fps)
+    for first in range(0, n, per_segment):
+        start = t0 + first / fps
+        part = store.part_path(camera_id, start)
+        writer = None
+        for i in range(first, min(first + per_segment, n)):
+            image = cv2.imdecode(np.frombuffer(road_jpeg(camera_id, camera_id, i), np.uint8), cv2.IMREAD_COLOR)
+            image[38:66, :] = (30, 20, 20)
+            stamp = datetime.fromtimestamp(t0 + i / fps, ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S")
+            cv2.putText(image, f"REC {stamp}", (12, 58), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (80, 80, 255), 2)
+            writer = writer or EncodingWriter(part, start, (image.shape[1], image.shape[0]), fps)
+            writer.write(image, t0 + i / fps)
+        store.finish(part, camera_id, start, writer.close())
+    return store.segments(camera_id)

@@ -30,6 +30,7 @@ import { groupAlerts } from "./groups.js";
 import { isOpen, loadLifecycle, needsNote, targets } from "./lifecycle.js";
 import { WallLink } from "./live.js";
 import { showMedia, showViews } from "./media.js";
+import { playbackButton } from "./playback.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { Units } from "./units.js";
 import {
@@ -531,6 +532,7 @@ function renderEvidence(a) {
   showMedia($("#zw-ev-snapshot"), "snapshot", a.id, ev.snapshot, "暂无快照", "No snapshot");
   // the clip box plays the first camera's clip, or that of a joined camera whose thumbnail was clicked
   showViews($("#zw-ev-views"), $("#zw-ev-clip"), $("#zw-ev-clip-of"), a, (id) => cameraNames.get(id) || id);
+  playbackButton($("#zw-d-evidence"), a, (id) => cameraNames.get(id) || id);
 }
 
 let timelineSeq = 0;

@@ -33,6 +33,7 @@ import { fmtTime } from "../lib/format.js";
 import { api, toLogin, token, withTicket } from "../lib/session.js";
 import { WallLink } from "./live.js";
 import { showMedia } from "./media.js";
+import { mountPlayback, playbackButton } from "./playback.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { Units } from "./units.js";
 import { CAMERA_STATE, SEVERITY, STATUS, ruleEn, ruleLabel } from "./vocabulary.js";
@@ -386,6 +387,7 @@ function showEvidence(a, fresh) {
   box.hidden = false;
   showMedia($("#zw-ev-snapshot"), "snapshot", a.id, ev.snapshot, "暂无快照", "No snapshot yet");
   showMedia($("#zw-ev-clip"), "clip", a.id, ev.clip, "录像生成中或暂无", "No clip yet");
+  playbackButton(box, a, (id) => (cameras.get(id) || {}).name || id);
 }
 
 // ----------------------------------------------------------------------------------- start
@@ -439,6 +441,7 @@ async function start() {
   link.addEventListener("focus_incident", (e) => applyIncident(e.detail));
   link.addEventListener("drone", (e) => onDrone(e.detail));
   link.start();
+  mountPlayback({ toolbar: $(".zw-toolbar"), cameras, firstCamera: () => zw.tiles().find(Boolean) });
   setInterval(markLive, 1000);
   setInterval(refreshDrones, DRONE_REFRESH_MS);
   document.body.dataset.wallReady = "true";
