@@ -12,6 +12,9 @@ a ``type`` and an increasing ``seq``:
 - ``alert`` (``event``: new, updated, transition, escalated, handed_down, reminder, supervision),
   ``camera_status``, ``tracks`` (at most a few per camera per second);
 - ``wall``: what a screen of the same wall selected.
+- ``wall.preset``: a rule switched the wall's preset (a new red alert, an incident opened or
+  closed: :mod:`console.wall_presets`, :mod:`console.live.presets`), for the jurisdictions the
+  alert or incident concerns, each as it may read it.
 
 The channel closes with 4401 "session ended" within a second of the end of its session (a
 logout, a password change, the idle timeout, here or on another console:

@@ -1,7 +1,7 @@
 """The console's pages as files (console/static/): ES modules over one shared lib/.
 
 What a browser test would only find page by page: every page loads modules (the one classic
-script is lib/boot.js, and Leaflet), no page has an inline script or event handler attribute,
+script is lib/boot.js, and Leaflet with its drawing plug-in), no page has an inline script or event handler attribute,
 every import resolves to a file, the modules hand nothing to each other through ``window`` (the
 only globals they set are the browser tests' hooks and boot.js's entry for the modules), and the
 alert lifecycle is read from the API, never written in JS. eslint checks the code itself
@@ -18,7 +18,8 @@ import pytest
 STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
 PAGES = sorted(p for p in STATIC.rglob("*.html") if "vendor" not in p.parts)
 MODULES = sorted(p for p in STATIC.rglob("*.js") if "vendor" not in p.parts)
-CLASSIC_SCRIPTS = {"/static/lib/boot.js", "/static/vendor/leaflet/leaflet.js"}
+CLASSIC_SCRIPTS = {"/static/lib/boot.js", "/static/vendor/leaflet/leaflet.js",
+                   "/static/vendor/leaflet-geoman/leaflet-geoman.js"}  # a Leaflet plug-in (the wall's drawing)
 #: window.NAME = ... : the browser tests' hooks, and the boot reporter's entry.
 WINDOW_HOOKS = {"zhizhi", "zhizhiWall", "zhizhiAnalyst", "zhizhiBoot", "zhizhiCameras", "zhizhiCalibrate",
                 "zhizhiJurisdictions"}

@@ -30,6 +30,7 @@ import { groupAlerts } from "./groups.js";
 import { isOpen, loadLifecycle, needsNote, targets } from "./lifecycle.js";
 import { WallLink } from "./live.js";
 import { showMedia, showViews } from "./media.js";
+import { boardFilter, installBoardPresets } from "./presets.js";
 import { playbackButton } from "./playback.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { Units } from "./units.js";
@@ -103,7 +104,7 @@ function sorted() {
 
 function renderQueue() {
   const list = $("#zw-list");
-  const alerts = sorted();
+  const alerts = boardFilter(sorted()); // all, or the focused incident's (presets.js)
   const counts = { red: 0, orange: 0, yellow: 0, blue: 0 };
   for (const a of alerts) if (isOpen(a.status) && a.severity in counts) counts[a.severity] += 1;
   $("#zw-sev-counts").innerHTML = Object.entries(counts)
@@ -659,6 +660,7 @@ async function start() {
       loadTimeline(a.id, 150);
     }
   });
+  installBoardPresets(link, renderQueue);
   link.addEventListener("incident", (e) => {
     // An incident's area groups the alerts inside it; its timeline names the ones it linked.
     const m = e.detail || {};

@@ -18,7 +18,8 @@
  * "camera_status", "tracks", "vehicles" (hazmat vehicles' newest positions), "drone" (a drone's
  * pose and camera footprint), "incident" (an incident opened, updated or closed), "select" (a
  * wall selection: {alert, cameras, by, receivedAt}), "alerts" (the alert set changed: after a
- * snapshot or an alert message), "error".
+ * snapshot or an alert message), "preset" (a "wall.preset" message: a rule switched the wall's
+ * preset, see presets.js), "error".
  */
 
 import { ticket, token, toLogin } from "../lib/session.js";
@@ -186,6 +187,10 @@ export class WallLink extends EventTarget {
       case "incident":
         this.applyIncident(msg);
         this.dispatchEvent(new CustomEvent("incident", { detail: msg }));
+        break;
+      case "wall.preset": // a rule switched the wall's preset (presets.js)
+        this.preset = msg;
+        this.dispatchEvent(new CustomEvent("preset", { detail: msg }));
         break;
       case "wall":
         if (msg.action === "select_alert" && msg.alert) {

@@ -27,6 +27,7 @@ import { statusItemHtml } from "../lib/header.js";
 import { api } from "../lib/session.js";
 import { startMap } from "../map/page.js";
 import { createFleetLayer } from "./fleet-layer.js";
+import { mountIncidentTools } from "./incident-draw.js";
 import { createIncidentLayer } from "./incident-layer.js";
 import { isOpen, loadLifecycle } from "./lifecycle.js";
 import { WallLink } from "./live.js";
@@ -403,6 +404,7 @@ async function start() {
   zw.fadeTracks = zw.trackLayer.fade;
   zw.fleet = createFleetLayer(map, link);
   zw.incidents = createIncidentLayer(map, link);
+  zw.incidentTools = mountIncidentTools(map, link, zw.incidents); // list, drawing, presets
   [units] = await Promise.all([
     Units.load(),
     loadLifecycle(),

@@ -33,6 +33,7 @@ import { fmtTime } from "../lib/format.js";
 import { api, toLogin, token, withTicket } from "../lib/session.js";
 import { WallLink } from "./live.js";
 import { showMedia } from "./media.js";
+import { installVideoPresets } from "./presets.js";
 import { mountPlayback, playbackButton } from "./playback.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { Units } from "./units.js";
@@ -438,6 +439,7 @@ async function start() {
     if (zw.selection && zw.selection.alertId === a.id) showEvidence(a, false);
   });
   link.addEventListener("select", (e) => applySelection(e.detail));
+  installVideoPresets(link, zw, { setLayout, defaultOrder, renderTiles, cameras }); // before applyIncident
   link.addEventListener("focus_incident", (e) => applyIncident(e.detail));
   link.addEventListener("drone", (e) => onDrone(e.detail));
   link.start();
