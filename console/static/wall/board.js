@@ -30,8 +30,10 @@ import { groupAlerts } from "./groups.js";
 import { isOpen, loadLifecycle, needsNote, targets } from "./lifecycle.js";
 import { WallLink } from "./live.js";
 import { showMedia, showViews } from "./media.js";
-import { boardFilter, installBoardPresets } from "./presets.js";
 import { playbackButton } from "./playback.js";
+import { mountAlarm } from "./alarm.js";
+import { createChecklist, watchSkips } from "./procedure.js";
+import { boardFilter, installBoardPresets } from "./presets.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { Units } from "./units.js";
 import {
@@ -74,6 +76,7 @@ const falseAlarms = createFalseAlarmPanel($("#zw-fa"), { cameraName: (id) => cam
 zw.falseAlarms = falseAlarms;
 
 mountWallHeader({ screen: "alerts", title: "告警", titleEn: "Alerts", link });
+const checklist = createChecklist($("#zw-sop"), { changed: () => renderDetail() }); // the alert's SOP
 
 // ---------------------------------------------------------------------------------- helpers
 
@@ -443,6 +446,7 @@ function renderDetail() {
       if (link.alerts.has(dup.dataset.alertId)) choose(dup.dataset.alertId);
     });
   }
+  checklist.show(a, zw.mayAct);
   renderActions(a, rel);
   renderEvidence(a);
 }
@@ -485,7 +489,8 @@ function renderActions(a, rel) {
     const b = document.createElement("button");
     b.type = "button";
     b.dataset.to = to;
-    const needs = needsNote(a.status, to);
+    // resolving with required SOP steps unticked needs a note too (procedure.js)
+    const needs = needsNote(a.status, to) || (to === "resolved" && checklist.requiredLeft(a.id).length > 0);
     if (needs) {
       b.classList.add("zw-needs-note");
       b.title = "需填写说明 needs a note";
@@ -678,6 +683,8 @@ async function start() {
     record.appliedAt = Date.now();
   });
   link.addEventListener("error", (e) => setMessage(`大屏联动失败 Wall: ${(e.detail && e.detail.detail) || ""}`, "error"));
+  zw.skips = watchSkips(link, $("#zw-sop-notices"), { unitName: (c) => units.name(c), ruleName: ruleLabel });
+  mountAlarm(link, "alerts", { board: true }).then((alarm) => (zw.alarm = alarm), (err) => fail("告警音启动失败", err));
   link.start();
   setInterval(renderQueueAges, 15_000);
   document.body.dataset.wallReady = "true";

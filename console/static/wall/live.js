@@ -19,7 +19,7 @@
  * pose and camera footprint), "incident" (an incident opened, updated or closed), "select" (a
  * wall selection: {alert, cameras, by, receivedAt}), "alerts" (the alert set changed: after a
  * snapshot or an alert message), "preset" (a "wall.preset" message: a rule switched the wall's
- * preset, see presets.js), "error".
+ * preset, see presets.js), "silence" (the wall's alarm silenced or sounding again: alarm.js), "error".
  */
 
 import { ticket, token, toLogin } from "../lib/session.js";
@@ -207,6 +207,10 @@ export class WallLink extends EventTarget {
           this.incidents.set(msg.incident.id, msg.incident);
           this.focus = { incident: msg.incident, by: msg.by || "", seq: msg.seq, receivedAt: Date.now() };
           this.dispatchEvent(new CustomEvent("focus_incident", { detail: this.focus }));
+        } else if (msg.action === "tiles" && Array.isArray(msg.tiles)) {
+          this.dispatchEvent(new CustomEvent("tiles", { detail: msg })); // the wall's video tiles (tiles.js)
+        } else if (msg.action === "silence") {
+          this.dispatchEvent(new CustomEvent("silence", { detail: msg })); // the wall's alarm silenced (alarm.js)
         }
         break;
       default:

@@ -22,14 +22,14 @@ const NAV_HTML = `
 const CONN_HTML = `
   <div class="zz-header-item zz-status zw-conn" id="zw-conn" data-state="connecting">
     <span class="zz-label">实时连接 Link</span>
-    <b><i class="zz-dot"></i><span id="zw-conn-text">连接中 Connecting</span></b>
+    <b><i class="zz-dot"></i><span id="zw-conn-text">连接中</span></b>
   </div>`;
 
 const CONN_TEXT = {
-  connecting: "连接中 Connecting",
-  live: "实时 Live",
-  reconnecting: "重连中 Reconnecting",
-  offline: "已断开 Offline",
+  connecting: "连接中",
+  live: "实时",
+  reconnecting: "重连中",
+  offline: "已断开",
 };
 
 /** The page title of a screen: "智治联动指挥大屏 · 告警". */
