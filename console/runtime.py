@@ -344,7 +344,7 @@ class Runtime(Lifecycle):
         state = self._state
         self._recorder = recorder_from_settings(self.settings)
         if self._recorder is not None:
-            self._recorder.follow(lambda: list(state.workers))
+            self._recorder.listen(state.bus.subscribe).follow(lambda: list(state.workers))
 
     def stop_recordings(self) -> None:
         """Close the segments being written (each stays playable)."""

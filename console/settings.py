@@ -196,8 +196,10 @@ class AlarmSettings(Section):
 class RecordingSettings(Section):
     """Recordings of the cameras for playback: which cameras, segment length, how long and how much disk."""
 
-    mode: Literal["off", "all", "some"] = Field(
-        "off", description="Record no camera, every camera a worker runs, or those in camera_ids."
+    mode: Literal["off", "all", "some", "events"] = Field(
+        "off",
+        description="Record no camera, every camera a worker runs, those in camera_ids, or every camera "
+        "keeping only what alerts show (events).",
     )
     camera_ids: list[str] = Field(
         default_factory=list, max_length=10_000, description="The cameras recorded in mode 'some'."
@@ -209,6 +211,13 @@ class RecordingSettings(Section):
     max_disk_share: float = Field(
         0.8, gt=0, le=0.95,
         description="The most of the recording volume the recordings may use; the oldest go first.",
+    )
+    event_pre_s: float = Field(30, ge=0, le=3600, description="Events mode: kept before an alert's first sighting.")
+    event_post_s: float = Field(30, ge=0, le=3600, description="Events mode: kept after an alert's latest sighting.")
+    event_hold_s: float = Field(
+        600, ge=60, le=86_400,
+        description="Events mode: how long a segment no alert marked waits for one (an alert raised later "
+        "still gets its lead-in) before it is deleted.",
     )
     max_list_s: float = Field(
         2 * 86_400, ge=60, le=31 * 86_400, description="The longest range one recordings list may ask for."

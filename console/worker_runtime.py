@@ -176,7 +176,7 @@ class WorkerRuntime(Lifecycle):
         self.recordings = recorder_from_settings(self.settings)
         if self.recordings is not None:
             worker = self.worker
-            self.recordings.follow(lambda: [worker])
+            self.recordings.listen(self.bus.subscribe).follow(lambda: [worker])
 
     def stop_recordings(self) -> None:
         """Close the segments being written (each stays playable)."""

@@ -54,6 +54,12 @@ class SyntheticCamera:
             self._taken = self._frame.index
             return self._frame
 
+    def latest(self, after_index: int | None = None) -> Frame | None:
+        """As a worker's camera runner: the newest frame if newer than ``after_index``."""
+        with self._lock:
+            frame = self._frame
+        return frame if frame is not None and (after_index is None or frame.index > after_index) else None
+
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(2)

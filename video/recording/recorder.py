@@ -11,6 +11,10 @@ A camera that drops (no frame for ``gap_s``, or a stream that fails) is logged, 
 closed at once (complete and playable) and a new one starts when frames return. Before each new
 segment ``before_segment(reserve)`` runs (:func:`~.retention.enforce` with room for it).
 
+In the ``events`` mode every camera is recorded but only what alerts show is kept: an alert on
+the bus marks its cameras' segments from ``event_pre_s`` before its first sighting to
+``event_post_s`` after its latest; unmarked segments go ``event_hold_s`` after they end.
+
 :class:`Recorder` follows the cameras of workers (:class:`~zhizhi.video.worker.Worker`; those its
 ``mode`` records: ``all``, ``some`` = ``camera_ids``), starting and stopping a loop per camera.
 """
@@ -26,9 +30,11 @@ from typing import Any, Protocol
 
 import av
 
+from zhizhi.bus import Topic
+from zhizhi.bus.messages.alerts import AlertEvent
 from zhizhi.video.frames import Frame
-from zhizhi.video.recording.retention import DiskBudget, enforce
-from zhizhi.video.recording.segments import SegmentStore
+from zhizhi.video.recording.retention import DiskBudget, enforce, prune_unmarked
+from zhizhi.video.recording.segments import Segment, SegmentStore
 from zhizhi.video.recording.writers import CopyWriter, EncodingWriter
 
 log = logging.getLogger(__name__)
@@ -56,6 +62,7 @@ class _Loop:
         self.thread: threading.Thread | None = None
         self.finished: list[Path] = []
         self.runner: Any = None  # the worker's runner of the camera (when a Recorder follows one)
+        self.on_segment: Callable[[str, Segment], None] | None = None  # told of each finished segment
         self.last_size = 0  # bytes of the last finished segment: the room the next one needs
 
     def start(self):
@@ -91,6 +98,8 @@ class _Loop:
         final = self.store.finish(part, self.camera_id, writer.start, end)
         self.last_size = final.stat().st_size
         self.finished.append(final)
+        if self.on_segment is not None:
+            self.on_segment(self.camera_id, Segment(self.camera_id, writer.start, end, final))
 
 
 class FrameRecorder(_Loop):
@@ -254,7 +263,8 @@ class Recorder:
     def __init__(self, root: Path, *, mode: str = "all", camera_ids: Collection[str] = (),
                  segment_s: float = 60.0, fps: float = 10.0, gap_s: float = 3.0,
                  retention_days: float = 7.0, budget: DiskBudget | None = None,
-                 poll_s: float = 1.0) -> None:
+                 poll_s: float = 1.0, event_pre_s: float = 30.0, event_post_s: float = 30.0,
+                 event_hold_s: float = 600.0, clock: Callable[[], float] = time.time) -> None:
         self.store = SegmentStore(root)
         self.mode = mode
         self.camera_ids = set(camera_ids)
@@ -263,18 +273,60 @@ class Recorder:
         self.retention_days = retention_days
         self.budget = budget or DiskBudget(0.5)
         self.poll_s = poll_s
+        self.event_pre_s, self.event_post_s, self.event_hold_s = event_pre_s, event_post_s, event_hold_s
+        self.clock = clock
+        self.windows: dict[str, list[tuple[float, float]]] = {}  # events mode: what alerts asked to keep
+        self._subscription: Any = None
         self.loops: dict[str, _Loop] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def wants(self, camera_id: str) -> bool:
-        return self.mode == "all" or (self.mode == "some" and camera_id in self.camera_ids)
+        return self.mode in ("all", "events") or (self.mode == "some" and camera_id in self.camera_ids)
 
     def before_segment(self, reserve: int) -> None:
         with self._lock:
-            enforce(self.store, retention_days=self.retention_days, budget=self.budget, now=time.time(),
-                    reserve=reserve)
+            now = self.clock()
+            if self.mode == "events":
+                prune_unmarked(self.store, now=now, hold_s=self.event_hold_s)
+            enforce(self.store, retention_days=self.retention_days, budget=self.budget, now=now, reserve=reserve)
+
+    # ------------------------------------------------------------------ events mode
+
+    def listen(self, subscribe: Callable[[str, Callable[[Any], None]], Any]) -> Recorder:
+        """Events mode: keep what the alerts on the bus (``Topic.ALERTS``) show (else nothing)."""
+        if self.mode == "events":
+            self._subscription = subscribe(Topic.ALERTS, self.on_alert)
+        return self
+
+    def on_alert(self, event: AlertEvent | dict) -> None:
+        """Keep each of the alert's cameras from ``event_pre_s`` before its first sighting to
+        ``event_post_s`` after its latest (called again as the alert goes on)."""
+        if isinstance(event, dict):
+            event = AlertEvent.from_wire(event)
+        cameras = {*event.cameras, *([event.camera_id] if event.camera_id else [])}
+        for camera_id in cameras:
+            self.mark(camera_id, event.first_ts - self.event_pre_s, event.last_ts + self.event_post_s)
+
+    def mark(self, camera_id: str, start: float, end: float) -> None:
+        """Keep ``camera_id``'s recording of ``[start, end]``: the segments there now, and those
+        finished later that overlap it (until ``event_hold_s`` after its end)."""
+        with self._lock:
+            now = self.clock()
+            kept = [w for w in self.windows.get(camera_id, []) if w[1] > now - self.event_hold_s]
+            self.windows[camera_id] = [*kept, (start, end)]
+            try:
+                segments = self.store.list(camera_id, start, end)
+            except ValueError:  # an id that cannot name a folder: never recorded
+                return
+            for segment in segments:
+                self.store.keep(segment)
+
+    def _segment_done(self, camera_id: str, segment: Segment) -> None:
+        with self._lock:
+            if any(segment.end > s and segment.start <= e for s, e in self.windows.get(camera_id, [])):
+                self.store.keep(segment)
 
     def follow(self, workers: Callable[[], Iterable[Cameras]]) -> Recorder:
         """Keep recording exactly the selected cameras of the workers ``workers()`` gives (checked
@@ -305,6 +357,7 @@ class Recorder:
             if camera_id not in self.loops and self.wants(camera_id):
                 loop = self._loop_for(camera_id, runner, worker.config_of(camera_id))
                 loop.runner = runner
+                loop.on_segment = self._segment_done
                 self.loops[camera_id] = loop.start()
 
     def _loop_for(self, camera_id: str, runner: Any, config: Any) -> _Loop:
@@ -334,6 +387,8 @@ class Recorder:
     def stop(self) -> None:
         """Stop following and close every segment being written (each ends playable)."""
         self._stop.set()
+        if self._subscription is not None:
+            self._subscription.cancel()
         if self._thread is not None:
             self._thread.join(5)
         for loop in self.loops.values():

@@ -1,6 +1,7 @@
 """Retention of recordings: oldest first, past ``retention_days`` or over the disk budget.
 
-The budget is ``max_disk_share`` of the recording volume's size (``shutil.disk_usage`` of the
+In the events mode (:func:`prune_unmarked`) only the segments an alert marked are kept past a
+short hold. The budget is ``max_disk_share`` of the recording volume's size (``shutil.disk_usage`` of the
 folder, or ``volume_bytes`` where a test or a quota fixes it). :func:`enforce` runs before each
 new segment and makes room for it too (``reserve``: about the size of the segment to come), so
 the folder never grows past its budget and the disk never fills.
@@ -50,9 +51,18 @@ def enforce(store: SegmentStore, *, retention_days: float, budget: DiskBudget, n
         if not expired and usage + reserve <= limit:
             break
         size = segment.size
-        segment.path.unlink(missing_ok=True)
+        store.delete(segment)
         usage -= size
         deleted.append(segment)
     if deleted:
         log.info("recordings: %d old segments deleted (usage %d of %d bytes)", len(deleted), usage, limit)
+    return deleted
+
+
+def prune_unmarked(store: SegmentStore, *, now: float, hold_s: float) -> list[Segment]:
+    """Events mode: delete the segments no alert marked (:meth:`SegmentStore.keep`) that ended more
+    than ``hold_s`` ago (an alert seen later may still want them as its lead-in until then)."""
+    deleted = [s for s in store.all_segments() if s.end < now - hold_s and not store.is_kept(s)]
+    for segment in deleted:
+        store.delete(segment)
     return deleted

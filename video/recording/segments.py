@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SEGMENT_NAME = re.compile(r"^(\d{1,15})-(\d{1,15})\.mp4$")
+KEEP_SUFFIX = ".keep"  # beside a segment: it shows an alert (events mode)
 CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -105,6 +106,18 @@ class SegmentStore:
         """The finished segment of that file name (None: no such file, or not a segment name)."""
         segment = parse_name(camera_id, self.camera_dir(camera_id) / name)
         return segment if segment is not None and segment.path.is_file() else None
+
+    def keep(self, segment: Segment) -> None:
+        """Mark a segment as one to keep (it shows an alert: the events mode's retention spares it)."""
+        segment.path.with_name(segment.name + KEEP_SUFFIX).touch()
+
+    def is_kept(self, segment: Segment) -> bool:
+        return segment.path.with_name(segment.name + KEEP_SUFFIX).exists()
+
+    def delete(self, segment: Segment) -> None:
+        """Remove a segment (and its keep mark)."""
+        segment.path.unlink(missing_ok=True)
+        segment.path.with_name(segment.name + KEEP_SUFFIX).unlink(missing_ok=True)
 
     def all_segments(self) -> Iterator[Segment]:
         for camera_id in self.cameras():
