@@ -63,9 +63,8 @@ class Console:
 @pytest.fixture(scope="module")
 def console(tmp_path_factory):
     from zhizhi.console.app import create_app
-    from zhizhi.console.state import open_console
-
     from zhizhi.console.settings import DemoSettings
+    from zhizhi.console.state import open_console
 
     small = board_console_settings(tmp_path_factory.mktemp("wall-incident"))
     settings = small.model_copy(update={"demo": DemoSettings(seed=11, grids=24, towns=3, villages_per_town=2,
@@ -238,6 +237,16 @@ def test_an_incident_drawn_on_the_map_switches_all_three_screens_and_back_on_clo
     map_page.mouse.move(WALL_VIEWPORT["width"] - 40, WALL_VIEWPORT["height"] - 20)  # over the panel: no tooltip
     map_page.wait_for_timeout(600)
     save_screenshot(map_page, folder / "wall-incident.png")
+
+    # The area is clickable right beside a pulsing alert marker (its ring takes no clicks).
+    map_page.wait_for_function("id => document.querySelector(`.zw-alert.zw-pulse`)", arg=iid, timeout=SWITCH_MS)
+    ring = map_page.evaluate("() => { const r = document.querySelector('.zw-alert.zw-pulse').getBoundingClientRect();"
+                             " return [r.left + r.width / 2, r.top + r.height / 2, r.width]; }")
+    x, y = ring[0] + ring[2] / 2 + 9, ring[1]  # inside the ring's pulse (2.1 × the marker), outside the marker
+    hit = map_page.evaluate("([x, y]) => { const e = document.elementFromPoint(x, y);"
+                            " return e && e.closest('[data-incident-id]') ? e.dataset.incidentId : e && e.className; }",
+                            [x, y])
+    assert hit == iid, hit
 
     # The report: a CSV Excel opens cleanly, an HTML report with a Chinese timeline.
     data = api(console, "GET", f"/api/incidents/{iid}/report.csv").content
