@@ -26,12 +26,14 @@ import { fmtAge, fmtTime } from "../lib/format.js";
 import { statusItemHtml } from "../lib/header.js";
 import { api } from "../lib/session.js";
 import { startMap } from "../map/page.js";
+import { mountAlarm } from "./alarm.js";
 import { createFleetLayer } from "./fleet-layer.js";
 import { mountIncidentTools } from "./incident-draw.js";
 import { createIncidentLayer } from "./incident-layer.js";
 import { isOpen, loadLifecycle } from "./lifecycle.js";
 import { WallLink } from "./live.js";
 import { mountWallHeader, screenTitle, wallName } from "./screen.js";
+import { mountMapCameraTiles } from "./tiles.js";
 import { createTrackLayer } from "./track-layer.js";
 import { Units } from "./units.js";
 import { CAMERA_STATE, CLASS, SEVERITY, STATUS, ruleEn, ruleLabel } from "./vocabulary.js";
@@ -296,7 +298,7 @@ function renderSelected(sel) {
   const st = STATUS[a.status] || { label: a.status, en: "" };
   const cams = (sel.cameras || [])
     .slice(0, 4)
-    .map((c) => `<li><span>${esc(c.name || c.id)}</span><b>${esc(Math.round(c.distance_m))} m</b></li>`)
+    .map((c) => `<li data-camera="${esc(c.id)}"><span>${esc(c.name || c.id)}</span><b>${esc(Math.round(c.distance_m))} m</b></li>`)
     .join("");
   $("#zw-selected").hidden = false;
   $("#zw-selected").dataset.alertId = a.id;
@@ -397,6 +399,7 @@ async function start() {
   buildLiveLegend();
   renderCounts();
   indexCameras();
+  mountMapCameraTiles(view, wall); // a camera's popup: drag it onto a video tile, or "投到画面 N"
   alertGroup = L.layerGroup().addTo(map);
   selectGroup = L.layerGroup().addTo(map);
   zw.trackLayer = createTrackLayer(map, link, updateLiveCounts);
@@ -431,6 +434,7 @@ async function start() {
   link.addEventListener("drone", updateLiveCounts);
   link.addEventListener("select", (e) => applySelection(e.detail));
   link.addEventListener("error", (e) => console.warn("wall:", e.detail && e.detail.detail));
+  mountAlarm(link, "map").catch((err) => fail("告警音启动失败", err)); // rings if settings.alarm.screens says so
   link.start();
   document.body.dataset.wallReady = "true";
 }

@@ -24,20 +24,32 @@
  * drones inside or near the area first, then the cameras inside or near it, nearest first, in
  * the smallest layout that holds them; a red line over the tiles names the incident.
  *
- * For tests: window.zhizhiWall = {link, tiles(), selection, incident, ...}; body[data-wall-ready].
+ * The layout and the camera of each tile are the wall's, kept on the console (tiles.js): every
+ * video screen of the wall shows them, a reload restores them (?layout= overrides the layout on
+ * this screen only), tiles nobody chose are filled as above. A camera dragged from the map (or
+ * from another tile) onto a tile goes there for the whole wall; the map's "投到画面 N" does the
+ * same from another PC. At 16 tiles a caption is the camera's name on up to two lines with its
+ * state as a dot; the id and the full name are in the tile's title.
+ *
+ * A camera tour (tour.js) cycles one tile through its cameras, "巡航中 n/N" in the toolbar.
+ *
+ * For tests: window.zhizhiWall = {link, tiles(), selection, incident, tour, ...}; body[data-wall-ready].
  */
 
 import { $, esc } from "../lib/dom.js";
 import { fail } from "../lib/errors.js";
 import { fmtTime } from "../lib/format.js";
 import { api, toLogin, token, withTicket } from "../lib/session.js";
+import { mountAlarm } from "./alarm.js";
 import { WallLink } from "./live.js";
 import { showMedia } from "./media.js";
-import { installVideoPresets } from "./presets.js";
 import { mountPlayback, playbackButton } from "./playback.js";
+import { installVideoPresets } from "./presets.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
+import { cameraDragSource, dropTarget, loadTiles, saveTiles, tileTitle } from "./tiles.js";
+import { mountTours } from "./tour.js";
 import { Units } from "./units.js";
-import { CAMERA_STATE, SEVERITY, STATUS, ruleEn, ruleLabel } from "./vocabulary.js";
+import { CAMERA_STATE, SEVERITY, STATUS, ruleEn, ruleLabel, text } from "./vocabulary.js";
 
 const LAYOUTS = [1, 4, 9, 16];
 const MAX_STREAMS = 3;
@@ -56,6 +68,8 @@ const zw = {
   covering: [], // the selection's cameras (ids), nearest first
   selection: null,
   selections: [],
+  pinned: [], // the wall's remembered tiles: camera id or null (filled from the order), by tile
+  tourStop: null, // {tile, id}: the camera a running tour shows on a tile
   tiles: () => [...document.querySelectorAll("#zw-tiles .zw-tile")].map((t) => t.dataset.cameraId || null),
 };
 window.zhizhiWall = zw;
@@ -69,20 +83,59 @@ mountWallHeader({ screen: "video", title: "视频", titleEn: "Video", link });
 
 // ------------------------------------------------------------------------------- layout
 
-function initialLayout() {
+/** The layout this screen was asked for (?layout=), else null: the wall's. */
+function askedLayout() {
   const asked = Number(new URLSearchParams(location.search).get("layout"));
-  if (LAYOUTS.includes(asked)) return asked;
-  const kept = Number(localStorage.getItem(`zhizhi.wall.${wall}.layout`));
-  return LAYOUTS.includes(kept) ? kept : 4;
+  return LAYOUTS.includes(asked) ? asked : null;
 }
 
-function setLayout(n, remember = true) {
+/**
+ * Show ``n`` tiles of the order as it is (presets.js sets the order, then the layout);
+ * ``remember``: the user's choice, kept as the wall's layout for every video screen of the wall.
+ */
+function setLayout(n, remember = false) {
   zw.layout = n;
-  if (remember) localStorage.setItem(`zhizhi.wall.${wall}.layout`, String(n));
   for (const b of document.querySelectorAll("#zw-layouts button")) {
     b.setAttribute("aria-pressed", String(Number(b.dataset.layout) === n));
   }
+  if (remember && !userPicked) arrange(); // the remembered cameras on their tiles of the new layout
   renderTiles();
+  if (zw.tour) zw.tour.layoutChanged();
+  if (remember) {
+    saveTiles(wall, n, [...zw.pinned, ...Array(16).fill(null)].slice(0, n)).then(applyRemembered, (err) =>
+      note(`布局未保存：${err.detail || err.message}`),
+    );
+  }
+}
+
+/** The wall's remembered tiles (GET/PUT answers, "tiles" messages): pinned cameras go to their tiles. */
+function applyRemembered(t) {
+  if (!t || !Array.isArray(t.tiles)) return;
+  zw.pinned = t.tiles.map((id) => (id == null ? null : String(id)));
+  for (const [id, name] of Object.entries(t.names || {})) {
+    if (!cameras.has(id)) cameras.set(id, { id, name: name || id });
+  }
+  zw.remembered = { layout: t.layout, tiles: zw.pinned, by: t.updated_by || t.by || "", at: Date.now() };
+  userPicked = false; // a choice of the wall's now: the selection's order gives way
+  zw.layout = askedLayout() || (LAYOUTS.includes(t.layout) ? t.layout : zw.layout);
+  arrange();
+  setLayout(zw.layout);
+}
+
+/** The tile order: the remembered cameras on their tiles, the others filled from the default order. */
+function arrange() {
+  const pinned = zw.pinned.filter((id) => id != null);
+  const fill = defaultOrder().filter((id) => !pinned.includes(id));
+  const head = [];
+  for (let i = 0; i < zw.layout; i++) {
+    const id = zw.pinned[i];
+    head.push(id != null && (cameras.has(id) || drones.has(id)) ? id : fill.shift() ?? null);
+  }
+  zw.order = [...head, ...fill];
+}
+
+function note(textValue) {
+  $("#zw-video-note").textContent = textValue;
 }
 
 function isDrone(id) {
@@ -128,7 +181,10 @@ function tileCaption(tile, id) {
   tile.dataset.kind = drone ? "drone" : "camera";
   tile.querySelector(".zw-tile-name").textContent = drone ? `无人机 ${id}` : cam.name || id;
   tile.querySelector(".zw-tile-id").textContent = drone ? [id, droneFacts(id)].filter(Boolean).join(" · ") : id;
-  tile.querySelector(".zw-tile-state").textContent = `${st.label} ${st.en}`;
+  tile.querySelector(".zw-tile-state").textContent = text(st);
+  const shownName = drone ? `无人机 ${id}` : cam.name || id;
+  tile.title = tileTitle(shownName, shownName === id ? "" : id, text(st));
+  tile.classList.toggle("zw-tour-tile", Boolean(zw.tourStop && zw.tourStop.id === id));
   const rank = zw.covering.indexOf(id);
   tile.classList.toggle("zw-covering", rank >= 0);
   const badge = tile.querySelector(".zw-tile-rank");
@@ -160,6 +216,9 @@ function newTile(id) {
     `<figcaption><span class="zw-tile-name"></span><span class="zw-tile-id"></span>` +
     `<span class="zw-tile-state"></span></figcaption>`;
   tile.zw = { id, mode: null, timer: null, img: tile.querySelector("img") };
+  tile.zw.img.draggable = false; // the tile itself is dragged, not its picture
+  if (!isDrone(id)) cameraDragSource(tile, { id, name: (cameras.get(id) || {}).name || id });
+  dropTarget(tile, (cam) => dropCamera(tile, cam));
   return tile;
 }
 
@@ -167,8 +226,32 @@ function emptyTile() {
   const tile = document.createElement("figure");
   tile.className = "zw-tile zw-tile-empty";
   tile.dataset.state = "unknown";
-  tile.innerHTML = `<div class="zw-novideo">—<small>空闲 Empty</small></div>`;
+  tile.innerHTML = `<div class="zw-novideo"><span class="zw-empty-hint">空闲 · 可拖入摄像头</span><small>Empty: drop a camera here</small></div>`;
+  dropTarget(tile, (cam) => dropCamera(tile, cam));
   return tile;
+}
+
+/**
+ * A camera dropped on a tile: it goes there, and the cameras shown now stay where they are (a
+ * camera moved from another tile swaps places), for the whole wall (remembered on the console).
+ */
+function dropCamera(tile, cam) {
+  const n = [...document.querySelectorAll("#zw-tiles .zw-tile")].indexOf(tile) + 1;
+  if (n < 1) return;
+  if (!cameras.has(cam.id)) cameras.set(cam.id, { id: cam.id, name: cam.name });
+  const ids = [...zw.order.slice(0, zw.layout), ...Array(zw.layout).fill(null)]
+    .slice(0, zw.layout)
+    .map((id) => (id != null && cameras.has(id) && !isDrone(id) ? id : null)); // drones are not kept
+  const was = ids.indexOf(cam.id);
+  if (was >= 0) ids[was] = ids[n - 1];
+  ids[n - 1] = cam.id;
+  saveTiles(wall, zw.layout, ids).then(
+    (t) => {
+      applyRemembered(t);
+      note(`${cam.name} → 画面 ${n}`);
+    },
+    (err) => note(`未能放入画面 ${n}：${err.detail || err.message}`),
+  );
 }
 
 function stopVideo(tile) {
@@ -223,15 +306,33 @@ function startVideo(tile, mode) {
   else next();
 }
 
+/** The camera of each tile now: the order's first, a running tour's stop on its tile. */
+function shownIds() {
+  const n = zw.layout;
+  const ids = [...zw.order.slice(0, n), ...Array(n).fill(null)].slice(0, n);
+  const stop = zw.tourStop;
+  if (stop && stop.tile < n) {
+    const j = ids.indexOf(stop.id);
+    if (j >= 0 && j !== stop.tile) ids[j] = ids[stop.tile]; // no camera on two tiles
+    ids[stop.tile] = stop.id;
+  }
+  return ids;
+}
+
 function renderTiles() {
   const box = $("#zw-tiles");
   const n = zw.layout;
   box.style.setProperty("--n", String(Math.sqrt(n)));
+  box.dataset.layout = String(n);
   const old = new Map();
   for (const t of box.querySelectorAll(".zw-tile")) if (t.zw) old.set(t.zw.id, t);
-  const ids = zw.order.slice(0, n);
+  const ids = shownIds();
   const tiles = [];
   ids.forEach((id, i) => {
+    if (id == null) {
+      tiles.push(emptyTile());
+      return;
+    }
     let tile = old.get(id);
     if (tile) old.delete(id);
     else tile = newTile(id);
@@ -241,9 +342,8 @@ function renderTiles() {
     tiles.push(tile);
   });
   for (const t of old.values()) stopVideo(t);
-  while (tiles.length < n) tiles.push(emptyTile());
   box.replaceChildren(...tiles);
-  document.body.dataset.tiles = ids.join(",");
+  document.body.dataset.tiles = ids.map((id) => id || "").join(",");
 }
 
 function refreshCaptions(id) {
@@ -252,7 +352,7 @@ function refreshCaptions(id) {
     tileCaption(tile, tile.zw.id);
     // A camera that came (back) online: ask for its video now rather than at the next retry.
     if (tile.dataset.video !== "live" && link.cameraState(tile.zw.id) === "online") {
-      const i = zw.order.indexOf(tile.zw.id);
+      const i = shownIds().indexOf(tile.zw.id);
       startVideo(tile, i < MAX_STREAMS ? "stream" : "poll");
     }
   }
@@ -284,7 +384,7 @@ function setDrones(list) {
     const known = (id) => cameras.has(id) || isDrone(id);
     zw.order = [...zw.order.filter(known), ...[...drones.keys()].filter((id) => isDrone(id) && !zw.order.includes(id))];
   } else {
-    zw.order = defaultOrder();
+    arrange();
   }
   renderTiles();
 }
@@ -413,23 +513,36 @@ async function start() {
   for (const d of droneList || []) if (d.drone_id != null) drones.set(String(d.drone_id), d);
   zw.order = defaultOrder();
   for (const b of document.querySelectorAll("#zw-layouts button")) {
-    b.addEventListener("click", () => {
-      userPicked = true;
-      setLayout(Number(b.dataset.layout));
-    });
+    b.addEventListener("click", () => setLayout(Number(b.dataset.layout), true));
   }
-  setLayout(initialLayout(), false);
+  const remembered = await loadTiles(wall).catch((err) => {
+    console.warn("tiles:", err);
+    return null;
+  });
+  zw.layout = askedLayout() || (remembered && LAYOUTS.includes(remembered.layout) ? remembered.layout : 4);
+  if (remembered) applyRemembered(remembered);
+  setLayout(zw.layout);
+  zw.tour = mountTours({
+    wall,
+    holder: $(".zw-toolbar"),
+    layout: () => zw.layout,
+    cameraName: (id) => (cameras.get(String(id)) || {}).name,
+    show: (tile, id) => {
+      zw.tourStop = id == null ? null : { tile, id: String(id) };
+      renderTiles();
+    },
+  });
 
   link.addEventListener("snapshot", () => {
     setDrones([...link.drones.values()]); // the snapshot lists the drones this user may see now
-    if (!userPicked) zw.order = defaultOrder();
+    if (!userPicked) arrange();
     renderTiles();
     refreshCaptions();
   });
   link.addEventListener("camera_status", (e) => {
     const id = String(e.detail.camera_id);
     if (!userPicked && !zw.order.slice(0, zw.layout).includes(id)) {
-      zw.order = defaultOrder();
+      arrange();
       renderTiles();
     }
     refreshCaptions(id);
@@ -442,6 +555,8 @@ async function start() {
   installVideoPresets(link, zw, { setLayout, defaultOrder, renderTiles, cameras }); // before applyIncident
   link.addEventListener("focus_incident", (e) => applyIncident(e.detail));
   link.addEventListener("drone", (e) => onDrone(e.detail));
+  link.addEventListener("tiles", (e) => applyRemembered(e.detail));
+  mountAlarm(link, "video").catch((err) => fail("告警音启动失败", err)); // rings if settings.alarm.screens says so
   link.start();
   mountPlayback({ toolbar: $(".zw-toolbar"), cameras, firstCamera: () => zw.tiles().find(Boolean) });
   setInterval(markLive, 1000);
