@@ -51,7 +51,7 @@ def road_jpeg(camera_id: str, name: str, tint: int = 0) -> bytes:
     cv2.rectangle(img, (x, 250), (x + 120, 310), (0, 110, 255), -1)  # an orange tanker (BGR)
     cv2.rectangle(img, (x + 120, 262), (x + 160, 310), (40, 40, 40), -1)
     cv2.rectangle(img, (x - 6, 244), (x + 166, 316), (0, 255, 0), 2)  # its detection box
-    cv2.putText(img, "hazmat_tanker 0.91", (x - 4, 238), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1)
+    cv2.putText(img, "#7 0.91", (x - 4, 238), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 255, 0), 1)  # no words (annotate)
     cv2.putText(img, f"{camera_id}  SYNTHETIC", (12, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (255, 255, 255), 2)
     cv2.putText(img, time.strftime("%Y-%m-%d %H:%M:%S"), (12, 56), cv2.FONT_HERSHEY_SIMPLEX, 0.55,
                 (230, 230, 230), 1)

@@ -13,7 +13,7 @@ import { $ } from "../lib/dom.js";
 const SEARCH_HTML = `
   <div class="zz-search" role="search">
     <input id="zz-search-input" type="search" autocomplete="off" spellcheck="false"
-           placeholder="搜索网格编码或名称 · Search code or name"
+           placeholder="搜索网格编码或名称"
            aria-label="搜索网格编码或名称 Search a grid code or a name"
            aria-controls="zz-search-results">
     <ul id="zz-search-results" class="zz-search-results" role="listbox" hidden></ul>
