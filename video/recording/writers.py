@@ -15,6 +15,7 @@ from fractions import Fraction
 from pathlib import Path
 
 import av
+import cv2
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -62,8 +63,10 @@ class EncodingWriter:
         pts = round((ts - self.start) * 1000)
         if pts <= self.last_ms:
             return False
-        frame = av.VideoFrame.from_ndarray(image[: self.stream.height, : self.stream.width], format="bgr24")
-        frame = frame.reformat(format="yuv420p")
+        # OpenCV's BGR -> I420 is about 20x faster than PyAV's reformat (swscale) on a 1080p frame
+        even = np.ascontiguousarray(image[: self.stream.height, : self.stream.width])
+        yuv = cv2.cvtColor(even, cv2.COLOR_BGR2YUV_I420)
+        frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
         frame.pts, frame.time_base = pts, MS
         self.container.mux(self.stream.encode(frame))
         self.last_ms = pts
