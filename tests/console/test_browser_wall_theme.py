@@ -333,3 +333,24 @@ def test_screenshots(browser, console, tmp_path):
             assert path.stat().st_size > 30_000
         finally:
             page.context.close()
+
+
+def test_glosses_show_when_the_deployment_turns_them_on(browser, console):
+    """english_glosses on (applied as theme.js applies /api/config): the English comes back, as large."""
+    page = _open(browser, console, "alerts")
+    try:
+        _settle(page, "alerts")
+        page.click(f'#zw-list .zw-item[data-alert-id="{console.video_alert.id}"]')
+        assert "Orange" not in page.inner_text("#zw-d-head")
+        page.evaluate("""async () => {
+          const theme = await import("/static/wall/theme.js");
+          theme.applyWallTheme({ english_glosses: true, min_text_px: 28, time_zone: "Asia/Shanghai" });
+        }""")
+        assert page.evaluate("() => document.body.classList.contains('zw-glosses')")
+        page.click(f'#zw-list .zw-item[data-alert-id="{console.vehicle_alert.id}"]')
+        page.click(f'#zw-list .zw-item[data-alert-id="{console.video_alert.id}"]')
+        assert "Orange" in page.inner_text("#zw-d-head")
+        small = [t for t in _texts(page) if t["px"] < 28 - 0.01]
+        assert not small, small
+    finally:
+        page.context.close()
