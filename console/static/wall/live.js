@@ -209,6 +209,8 @@ export class WallLink extends EventTarget {
           this.dispatchEvent(new CustomEvent("focus_incident", { detail: this.focus }));
         } else if (msg.action === "tiles" && Array.isArray(msg.tiles)) {
           this.dispatchEvent(new CustomEvent("tiles", { detail: msg })); // the wall's video tiles (tiles.js)
+        } else if (msg.action === "tiles" && Array.isArray(msg.tiles)) {
+          this.dispatchEvent(new CustomEvent("tiles", { detail: msg })); // the wall's video tiles (tiles.js)
         } else if (msg.action === "silence") {
           this.dispatchEvent(new CustomEvent("silence", { detail: msg })); // the wall's alarm silenced (alarm.js)
         }

@@ -49,7 +49,7 @@ import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { cameraDragSource, dropTarget, loadTiles, saveTiles, tileTitle } from "./tiles.js";
 import { mountTours } from "./tour.js";
 import { Units } from "./units.js";
-import { CAMERA_STATE, SEVERITY, STATUS, ruleEn, ruleLabel, text } from "./vocabulary.js";
+import { CAMERA_STATE, INCIDENT, SEVERITY, STATUS, ruleEn, ruleLabel, text } from "./vocabulary.js";
 
 const LAYOUTS = [1, 4, 9, 16];
 const MAX_STREAMS = 3;
@@ -453,9 +453,9 @@ function applyIncident(focus) {
   const fit = LAYOUTS.find((n) => n >= chosen.length) || 16;
   if (fit !== zw.layout) setLayout(fit, false);
   else renderTiles();
-  const kind = incident.incident_type || incident.type || "";
+  const kind = INCIDENT[incident.incident_type || incident.type] || INCIDENT.other;
   $("#zw-video-note").textContent =
-    `战时 · ${incident.title} · ${droneIds.length} 架无人机 drones, ${cameraIds.length} 路摄像头 cameras (${kind})`;
+    `战时 · ${text(kind)} ${incident.title} · ${droneIds.length} 架无人机，${cameraIds.length} 路摄像头`;
   document.body.dataset.wallIncident = incident.id;
   document.body.classList.add("zw-incident-mode");
 }
