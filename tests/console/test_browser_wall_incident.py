@@ -340,3 +340,33 @@ def test_a_red_alert_pushes_its_camera_to_the_first_tile_and_its_place_to_the_ma
     map_page.wait_for_function("id => document.body.dataset.wallPushedAlert === id", arg=red.id, timeout=SWITCH_MS)
     view = map_view(map_page)
     assert abs(view["lat"] - red.lat) < 1e-4 and abs(view["lon"] - red.lon) < 1e-4 and view["zoom"] == 16
+
+
+def test_a_click_in_the_incident_list_switches_the_whole_wall(console, wall, tmp_path):
+    """Two open incidents: the wall shows the newer; a click on the older one in the map's list
+    switches the map and the board to it."""
+    ids = []
+    for title, spot in (("东片积水", console.spot_a), ("西片积水", console.spot_b)):
+        r = api(console, "POST", "/api/incidents", json={"type": "flood", "title": title,
+                                                         "area": {"point": [spot.lon, spot.lat], "radius_m": 150}})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+        wait_all(wall, "id => document.body.dataset.wallIncident === id", ids[-1])
+    first, second = ids
+    map_page, board = wall["map"], wall["alerts"]
+    map_page.click(f"#zw-inc-list [data-incident-id='{first}'] [data-go]")
+    wait_all(wall, "id => document.body.dataset.wallIncident === id", first)
+    board.wait_for_function("id => document.body.dataset.boardIncident === id", arg=first, timeout=SWITCH_MS)
+    assert "东片积水" in board.locator("#zw-board-incident").inner_text()
+    center = map_view(map_page)
+    assert abs(center["lat"] - console.spot_a.lat) < 0.01 and abs(center["lon"] - console.spot_a.lon) < 0.01
+    wall["video"].wait_for_function("id => zhizhiWall.incident && zhizhiWall.incident.id === id", arg=first,
+                                    timeout=SWITCH_MS)
+    note = wall["video"].locator("#zw-video-note").inner_text()
+    assert note.startswith("战时 · 洪涝 东片积水") and not re.search(r"[a-z_]{4,}", note), note
+    board.screenshot(path=str(tmp_path / "board-incident.png"))
+    wall["video"].screenshot(path=str(tmp_path / "video-incident.png"))
+    print("screens:", tmp_path)
+    for iid in (second, first):
+        assert api(console, "POST", f"/api/incidents/{iid}/close", json={}).status_code == 200
+    wait_all(wall, "() => document.body.dataset.wallPreset === 'normal' && !document.body.dataset.wallIncident")
