@@ -180,3 +180,14 @@ def _packets(path) -> list[bytes]:
 
     with av.open(str(path)) as container:
         return [bytes(p) for p in container.demux(container.streams.video[0]) if p.size]
+
+
+def test_a_camera_id_that_cannot_name_a_folder_is_recorded_under_its_hash(tmp_path):
+    store = SegmentStore(tmp_path / "rec")
+    part = store.part_path("干线 1号/枪机", 100.0)
+    part.write_bytes(b"\0" * 10)
+    store.finish(part, "干线 1号/枪机", 100.0, 160.0)
+    assert part.parent.parent == store.root and part.parent.name.startswith("_")
+    assert [(s.start, s.end) for s in store.list("干线 1号/枪机", 120, 130)] == [(100.0, 160.0)]
+    enforce(store, retention_days=1, budget=DiskBudget(1.0, volume_bytes=10**9), now=100.0 + 2 * 86_400)
+    assert store.segments("干线 1号/枪机") == []  # retention reaches it too

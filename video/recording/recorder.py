@@ -316,11 +316,7 @@ class Recorder:
             now = self.clock()
             kept = [w for w in self.windows.get(camera_id, []) if w[1] > now - self.event_hold_s]
             self.windows[camera_id] = [*kept, (start, end)]
-            try:
-                segments = self.store.list(camera_id, start, end)
-            except ValueError:  # an id that cannot name a folder: never recorded
-                return
-            for segment in segments:
+            for segment in self.store.list(camera_id, start, end):
                 self.store.keep(segment)
 
     def _segment_done(self, camera_id: str, segment: Segment) -> None:
@@ -364,7 +360,8 @@ class Recorder:
         self.store.sweep_partial(camera_id)
         source = getattr(config, "source", None)
         if source is not None and source.resolved_kind in COPY_KINDS:
-            stream = StreamRecorder(camera_id, source.url, self.store, loop=source.loop, realtime=source.realtime,
+            # at the camera's own pace whatever the worker does: a recording is of wall-clock time
+            stream = StreamRecorder(camera_id, source.url, self.store, loop=source.loop, realtime=True,
                                     before_segment=self.before_segment, **self.options)
             try:
                 stream.probe()

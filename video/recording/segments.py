@@ -17,6 +17,7 @@ and playable; a partial file left by a crash is never listed and is removed by
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from pathlib import Path
 SEGMENT_NAME = re.compile(r"^(\d{1,15})-(\d{1,15})\.mp4$")
 KEEP_SUFFIX = ".keep"  # beside a segment: it shows an alert (events mode)
 CAMERA_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+FOLDER = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9_.-]{0,63}|_[0-9a-f]{32})$")  # a camera id, or a hashed one
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,13 @@ def parse_name(camera_id: str, path: Path) -> Segment | None:
     return Segment(camera_id, start, end, path) if end > start else None
 
 
+def _segments_in(folder: Path, camera_id: str) -> list[Segment]:
+    if not folder.is_dir():
+        return []
+    found = (parse_name(camera_id, p) for p in folder.iterdir())
+    return sorted((s for s in found if s is not None), key=lambda s: (s.start, s.end))
+
+
 class SegmentStore:
     """The recording folder ``root``: one sub-folder per camera (see the module)."""
 
@@ -69,9 +78,10 @@ class SegmentStore:
         self.root = Path(root)
 
     def camera_dir(self, camera_id: str) -> Path:
-        if not CAMERA_ID.match(camera_id):
-            raise ValueError(f"camera id {camera_id!r} cannot name a recording folder")
-        return self.root / camera_id
+        """The camera's folder: named by its id, or by a hash of an id that cannot name a folder."""
+        if CAMERA_ID.match(camera_id):
+            return self.root / camera_id
+        return self.root / f"_{hashlib.sha256(camera_id.encode()).hexdigest()[:32]}"
 
     def part_path(self, camera_id: str, start: float) -> Path:
         """Where a segment starting at ``start`` is written until it is finished."""
@@ -88,15 +98,11 @@ class SegmentStore:
     def cameras(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and CAMERA_ID.match(p.name))
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and FOLDER.match(p.name))
 
     def segments(self, camera_id: str) -> list[Segment]:
         """Every finished segment of a camera, oldest first."""
-        folder = self.camera_dir(camera_id)
-        if not folder.is_dir():
-            return []
-        found = (parse_name(camera_id, p) for p in folder.iterdir())
-        return sorted((s for s in found if s is not None), key=lambda s: (s.start, s.end))
+        return _segments_in(self.camera_dir(camera_id), camera_id)
 
     def list(self, camera_id: str, start: float, end: float) -> list[Segment]:
         """The segments that overlap ``[start, end]``, oldest first."""
@@ -120,8 +126,9 @@ class SegmentStore:
         segment.path.with_name(segment.name + KEEP_SUFFIX).unlink(missing_ok=True)
 
     def all_segments(self) -> Iterator[Segment]:
-        for camera_id in self.cameras():
-            yield from self.segments(camera_id)
+        """Every finished segment of every camera folder (``camera_id``: the folder's name)."""
+        for name in self.cameras():
+            yield from _segments_in(self.root / name, name)
 
     def usage(self) -> int:
         """Bytes of every file under the folder (partial segments included)."""

@@ -85,6 +85,7 @@ function panel() {
   const video = $("#zw-pb-video");
   video.addEventListener("timeupdate", showTime);
   video.addEventListener("ended", playNext);
+  video.addEventListener("error", retry);
   video.addEventListener("playing", () => (box.dataset.state = "playing"));
   video.addEventListener("pause", () => ($("#zw-pb-toggle").innerHTML = "播放 <small>Play</small>"));
   video.addEventListener("play", () => ($("#zw-pb-toggle").innerHTML = "暂停 <small>Pause</small>"));
@@ -242,6 +243,14 @@ async function playSegment(segment, offset) {
     },
     { once: true },
   );
+}
+
+/** A segment that failed to load (its ticket expired during a long play): once more, fresh ticket. */
+function retry() {
+  const segment = pb.segment;
+  if (!segment || segment.retried) return;
+  segment.retried = true;
+  playSegment(segment, $("#zw-pb-video").currentTime || 0);
 }
 
 function playNext() {
