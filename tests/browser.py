@@ -78,25 +78,27 @@ def is_loopback(url: str) -> bool:
     return (parts.hostname or "") in LOOPBACK_HOSTS
 
 
-def free_socket(host: str = "127.0.0.1") -> socket.socket:
-    """A listening-ready socket bound to a free port (no race between choosing and binding)."""
+def free_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """A listening-ready socket bound to a free port (no race between choosing and binding), or
+    to ``port`` (a console restarted where it was)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     return sock
 
 
 @contextmanager
 def serve(app, *, host: str = "127.0.0.1", startup_timeout: float = 180.0,
-          log_level: str = "warning") -> Iterator[str]:
-    """Run ``app`` with uvicorn in a background thread on a free loopback port; yield its URL.
+          log_level: str = "warning", port: int = 0) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a background thread on a free loopback port (or ``port``);
+    yield its URL.
 
     Waits until ``/healthz`` answers (the app's start-up may generate the demo district).
     ``log_level="info"`` writes uvicorn's access log (as ``zhizhi serve`` does).
     """
     import uvicorn
 
-    sock = free_socket(host)
+    sock = free_socket(host, port)
     port = sock.getsockname()[1]
     config = uvicorn.Config(app=app, host=host, port=port, log_level=log_level, lifespan="on")
     server = uvicorn.Server(config)

@@ -11,17 +11,54 @@
  * carries a short-lived ticket of POST /api/auth/ticket instead (a minute, for this session's
  * /ws and camera video only, ended with the session). One ticket serves every URL of this tab
  * while it has more than TICKET_MARGIN_MS to live; then a new one is fetched.
+ *
+ * Paired wall screens: a screen paired on /wall/pair keeps its device credential in
+ * localStorage "zhizhi.device" ({token, wall, slot, url}: it survives reloads, restarts of the
+ * browser and of the console, and never expires). Without a login in this tab, token() is that
+ * credential, and a refusal (HTTP 401, close 4401: the device was revoked) leads to the pairing
+ * page, never to the login page.
  */
 
 export const TOKEN_KEY = "zhizhi.token";
 export const USER_KEY = "zhizhi.user";
+export const DEVICE_KEY = "zhizhi.device";
 
-export function token() {
-  return sessionStorage.getItem(TOKEN_KEY) || "";
+/** The paired screen's credential ({token, wall, slot, url}), or null. */
+export function device() {
+  try {
+    const held = JSON.parse(localStorage.getItem(DEVICE_KEY) || "null");
+    return held && typeof held.token === "string" && held.token ? held : null;
+  } catch (_) {
+    return null;
+  }
 }
 
-/** The logged-in user as the login page left it ({username, name, role, ...}; {} if none). */
+/** Keep a paired screen's credential (the answer of POST /api/wall/pairings/claim). */
+export function keepDevice({ token: value, wall, slot, url }) {
+  localStorage.setItem(DEVICE_KEY, JSON.stringify({ token: value, wall, slot, url }));
+}
+
+export function forgetDevice() {
+  localStorage.removeItem(DEVICE_KEY);
+}
+
+/** Whether this tab acts as a paired screen (no login in this tab, a device credential). */
+export function asDevice() {
+  return !sessionStorage.getItem(TOKEN_KEY) && device() !== null;
+}
+
+export function token() {
+  const held = device();
+  return sessionStorage.getItem(TOKEN_KEY) || (held ? held.token : "");
+}
+
+/** The logged-in user as the login page left it ({username, name, role, ...}; {} if none); a
+ *  paired screen is {name: "大屏 WALL · SLOT", role: "wall_device"}. */
 export function user() {
+  if (asDevice()) {
+    const held = device();
+    return { name: `大屏 ${held.wall || ""} · ${held.slot || ""}`, role: "wall_device" };
+  }
   try {
     return JSON.parse(sessionStorage.getItem(USER_KEY) || "{}") || {};
   } catch (_) {
@@ -32,8 +69,15 @@ export function user() {
 let leaving = false;
 
 /** To the login page, which returns to this very page afterwards (once, however many calls
- *  were refused). */
+ *  were refused); a paired screen whose credential was refused goes to the pairing page. */
 export function toLogin() {
+  if (asDevice()) {
+    forgetDevice(); // revoked: it is paired again from the pairing page
+    if (leaving) return;
+    leaving = true;
+    location.replace("/wall/pair");
+    return;
+  }
   sessionStorage.removeItem(TOKEN_KEY);
   if (leaving) return;
   leaving = true;
@@ -44,6 +88,7 @@ export function toLogin() {
 /** End the session on the console (the token and its tickets are revoked, its live
  *  connections closed), then log in again. */
 export async function logout() {
+  if (asDevice()) return; // a paired screen is revoked on the walls page, not logged out
   const t = token();
   if (t) {
     try {
@@ -134,6 +179,11 @@ export async function ticket() {
       });
   }
   return ticketAsked;
+}
+
+/** Forget the ticket held (the console refused it): the next ticket() asks for a new one. */
+export function dropTicket() {
+  ticketHeld = null;
 }
 
 /** ``url`` with a ticket as ?ticket= (a Promise): for the websocket and <img> video tiles. */

@@ -12,7 +12,9 @@
  *   resuming with last_seq so that the server replays exactly what was missed;
  * - every connection carries a ticket (lib/session.js: short-lived, never the login's token);
  * - close code 4401 (the ticket was refused, or the session ended: a logout, a password
- *   change, the idle timeout) leads to the login page.
+ *   change, the idle timeout) drops the ticket and asks for a new one: refused, the page goes to
+ *   the login page (a paired screen to the pairing page: lib/session.js); granted (the ticket
+ *   alone was stale, e.g. the console's clock moved), it reconnects, once before giving up.
  *
  * Events (EventTarget): "state" (connection state changed), "snapshot", "alert",
  * "camera_status", "tracks", "vehicles" (hazmat vehicles' newest positions), "drone" (a drone's
@@ -22,7 +24,7 @@
  * preset, see presets.js), "silence" (the wall's alarm silenced or sounding again: alarm.js), "error".
  */
 
-import { ticket, token, toLogin } from "../lib/session.js";
+import { dropTicket, ticket, token, toLogin } from "../lib/session.js";
 
 const BACKOFF_MIN_MS = 500;
 const BACKOFF_MAX_MS = 15_000;
@@ -39,6 +41,7 @@ export class WallLink extends EventTarget {
     this.ignored = 0;
     this.retryAt = null;
     this.attempt = 0;
+    this.refusals = 0; // 4401s in a row (lib/session.js's ticket is dropped after the first)
     this.ws = null;
     this.stopped = false;
     this.alerts = new Map(); // id -> alert message (the latest)
@@ -98,6 +101,7 @@ export class WallLink extends EventTarget {
       this.setState("live");
     });
     ws.addEventListener("message", (e) => {
+      this.refusals = 0; // the console took this connection
       let msg;
       try {
         msg = JSON.parse(e.data);
@@ -110,12 +114,30 @@ export class WallLink extends EventTarget {
       if (this.ws !== ws) return;
       this.ws = null;
       if (e.code === UNAUTHORIZED) {
-        this.setState("offline");
-        toLogin();
+        this.refused();
         return;
       }
       if (!this.stopped) this.scheduleReconnect();
     });
+  }
+
+  /** The console refused this connection's ticket or ended its session (4401). */
+  async refused() {
+    this.setState("offline");
+    if (this.refusals > 0) {
+      toLogin();
+      return;
+    }
+    this.refusals = 1;
+    dropTicket();
+    try {
+      await ticket(); // a refused credential goes to the login (or pairing) page there
+    } catch (_) {
+      this.refusals = 0;
+      this.scheduleReconnect(); // the console is away: try again
+      return;
+    }
+    this.scheduleReconnect();
   }
 
   scheduleReconnect() {
@@ -207,8 +229,6 @@ export class WallLink extends EventTarget {
           this.incidents.set(msg.incident.id, msg.incident);
           this.focus = { incident: msg.incident, by: msg.by || "", seq: msg.seq, receivedAt: Date.now() };
           this.dispatchEvent(new CustomEvent("focus_incident", { detail: this.focus }));
-        } else if (msg.action === "tiles" && Array.isArray(msg.tiles)) {
-          this.dispatchEvent(new CustomEvent("tiles", { detail: msg })); // the wall's video tiles (tiles.js)
         } else if (msg.action === "tiles" && Array.isArray(msg.tiles)) {
           this.dispatchEvent(new CustomEvent("tiles", { detail: msg })); // the wall's video tiles (tiles.js)
         } else if (msg.action === "silence") {

@@ -1,10 +1,12 @@
 /* zhizhi 智治 — what every screen of a wall has: its wall's name (?wall=NAME), the header with
  * the links to the wall's other screens and the live link's light, the district from
- * GET /api/config. */
+ * GET /api/config; a full-width "重新连接中…" banner while the live link is down after it was
+ * up (it reconnects by itself: live.js); kiosk mode (kiosk.js). */
 
 import { $, esc } from "../lib/dom.js";
 import { mountHeader, showConfig } from "../lib/header.js";
 import { api, token } from "../lib/session.js";
+import { applyKiosk } from "./kiosk.js";
 
 /** The wall this screen belongs to: ?wall=NAME (default "main"). */
 export function wallName() {
@@ -47,6 +49,7 @@ export function mountWallHeader({ screen, title, titleEn, link, status = "" }) {
     status: CONN_HTML + status,
   });
   $("#zw-wall-name").textContent = link.wall;
+  applyKiosk();
   for (const a of document.querySelectorAll("[data-screen-link]")) {
     const target = a.dataset.screenLink;
     a.href = `/wall?screen=${target}&wall=${encodeURIComponent(link.wall)}`;
@@ -55,10 +58,24 @@ export function mountWallHeader({ screen, title, titleEn, link, status = "" }) {
   showConnection(link);
 }
 
-/** The header's connection light follows the wall's live link. */
+/** The full-width banner shown while the live link is down (once it has been up). */
+function reconnectBanner() {
+  const banner = document.createElement("div");
+  banner.id = "zw-reconnecting";
+  banner.className = "zw-reconnecting";
+  banner.setAttribute("role", "status");
+  banner.hidden = true;
+  banner.innerHTML = '<b>重新连接中…</b> <span id="zw-reconnecting-detail"></span>';
+  document.body.appendChild(banner);
+  return banner;
+}
+
+/** The header's connection light and the reconnecting banner follow the wall's live link. */
 function showConnection(link) {
   const box = $("#zw-conn");
   const text = $("#zw-conn-text");
+  const banner = reconnectBanner();
+  let wasLive = false;
   const update = () => {
     const s = link.state;
     box.dataset.state = s;
@@ -70,6 +87,12 @@ function showConnection(link) {
     text.textContent = t;
     box.title = `seq ${link.lastSeq ?? "—"} · 重连 reconnects ${link.reconnects}`;
     document.body.dataset.conn = s;
+    wasLive = wasLive || s === "live";
+    banner.hidden = s === "live" || !wasLive;
+    if (!banner.hidden && link.retryAt) {
+      const secs = Math.max(0, Math.ceil((link.retryAt - Date.now()) / 1000));
+      $("#zw-reconnecting-detail").textContent = secs ? `${secs} 秒后重试` : "正在重试";
+    }
   };
   link.addEventListener("state", update);
   setInterval(update, 1000);
