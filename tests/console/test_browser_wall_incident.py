@@ -258,6 +258,8 @@ def test_an_incident_drawn_on_the_map_switches_all_three_screens_and_back_on_clo
     html = api(console, "GET", f"/api/incidents/{iid}/report.html").text
     table = html[html.index('<section class="sr-timeline">'):]
     assert not RAW.search(table) and "进入事件范围" in table
+    outlined = [u["code"] for k in ("towns", "villages", "grids") for u in incident["impact"].get(k) or []]
+    assert outlined and all(code in html for code in outlined)  # the affected units outlined, named in tooltips
 
     # Town B's board never heard of town A's incident; town A's did (its own part).
     town_a, town_b = towns
