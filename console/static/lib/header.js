@@ -25,6 +25,7 @@ export const CONSOLE_PAGES = [
   { href: "/analyst", label: "模型分析", en: "Analyst", roles: ["admin", "analyst"] },
   { href: "/jurisdictions", label: "辖区", en: "Jurisdictions", roles: ["admin"] },
   { href: "/procedures", label: "处置规程", en: "SOPs", roles: ["admin"] },
+  { href: "/walls", label: "大屏管理", en: "Walls", roles: ["admin"] },
 ];
 
 /** The links to the console's other pages the user's role may use (``nav`` of mountHeader; the
