@@ -22,7 +22,8 @@ CLASSIC_SCRIPTS = {"/static/lib/boot.js", "/static/vendor/leaflet/leaflet.js",
                    "/static/vendor/leaflet-geoman/leaflet-geoman.js"}  # a Leaflet plug-in (the wall's drawing)
 #: window.NAME = ... : the browser tests' hooks, and the boot reporter's entry.
 WINDOW_HOOKS = {"zhizhi", "zhizhiWall", "zhizhiAnalyst", "zhizhiBoot", "zhizhiCameras", "zhizhiCalibrate",
-                "zhizhiJurisdictions", "zhizhiAlarm", "zhizhiProcedures", "zhizhiWalls"}
+                "zhizhiJurisdictions", "zhizhiAlarm", "zhizhiProcedures", "zhizhiWalls",
+                "zhizhiPlayback"}
 
 SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.DOTALL)
 IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;'"]*?\bfrom\s+["']([^"']+)["']""", re.MULTILINE)
