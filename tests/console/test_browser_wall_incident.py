@@ -372,3 +372,37 @@ def test_a_click_in_the_incident_list_switches_the_whole_wall(console, wall, tmp
     for iid in (second, first):
         assert api(console, "POST", f"/api/incidents/{iid}/close", json={}).status_code == 200
     wait_all(wall, "() => document.body.dataset.wallPreset === 'normal' && !document.body.dataset.wallIncident")
+
+
+def test_a_leak_opened_at_the_selected_alert_with_the_wind(console, wall):
+    """A chemical leak at the alert selected on the wall: the drawing card takes the alert's
+    place and the wind (from the east, 3 m/s); the console computes the downwind plume."""
+    alert = raise_alert(console.state, console.spot_a, track_id=301, severity="orange")
+    map_page = wall["map"]
+    map_page.wait_for_function("id => zhizhiWall.link.alerts.has(id)", arg=alert.id, timeout=SWITCH_MS)
+    wall["alerts"].evaluate("id => zhizhiWall.link.select(id)", alert.id)
+    map_page.wait_for_function("id => zhizhiWall.link.selection && zhizhiWall.link.selection.alert.id === id",
+                               arg=alert.id, timeout=SWITCH_MS)
+    if not map_page.evaluate("document.getElementById('zw-incident-draw').open"):
+        map_page.click("#zw-incident-draw summary")
+    map_page.select_option("#zw-draw-type", "chemical_leak")
+    assert map_page.locator("#zw-draw-wind").is_visible() and map_page.locator("#zw-draw-radius-row").is_hidden()
+    map_page.select_option("#zw-draw-wind-from", "90")
+    map_page.fill("#zw-draw-wind-speed", "3")
+    map_page.fill("#zw-draw-title", "槽罐车泄漏")
+    map_page.click("#zw-incident-draw [data-shape=alert]")
+    map_page.wait_for_function("() => document.getElementById('zw-incident-draw').dataset.draft === 'alert'",
+                               timeout=SWITCH_MS)
+    map_page.click("#zw-draw-open")
+    map_page.wait_for_function("() => [...zhizhiWall.link.incidents.values()].some((i) => i.title === '槽罐车泄漏')",
+                               timeout=SWITCH_MS)
+    incident = map_page.evaluate("() => [...zhizhiWall.link.incidents.values()].find((i) => i.title === '槽罐车泄漏')")
+    assert incident["incident_type"] == "chemical_leak"
+    assert incident["area"] == {"point": [pytest.approx(alert.lon), pytest.approx(alert.lat)],
+                                "wind_from_deg": 90.0, "wind_speed_ms": 3.0}
+    plume = shape(incident["geometry"])
+    assert plume.centroid.x < alert.lon  # an east wind carries it west
+    timeline = api(console, "GET", f"/api/incidents/{incident['id']}/timeline").json()
+    assert alert.id in timeline[0]["text"] and not RAW.search(timeline[0]["text"])
+    assert api(console, "POST", f"/api/incidents/{incident['id']}/close", json={}).status_code == 200
+    wait_all(wall, "() => document.body.dataset.wallPreset === 'normal' && !document.body.dataset.wallIncident")
