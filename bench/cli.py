@@ -53,6 +53,18 @@ def bench_camera_sectors(
     print_result(result, as_json, width=20)
 
 
+@app.command("recording")
+def bench_recording(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    seconds: Annotated[float, typer.Option(min=1, help="Seconds of video per measurement.")] = 10.0,
+) -> None:
+    """Recording: frames encoded to H.264 per second at three sizes; an H.264 clip copied into
+    segments against decoding and re-encoding it."""
+    from zhizhi.bench.recording import run_recording_bench
+
+    print_result(run_recording_bench(seconds=seconds), as_json, width=26)
+
+
 @app.command("spatial-db")
 def bench_spatial_db(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
