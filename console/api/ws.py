@@ -9,9 +9,12 @@ a ``type`` and an increasing ``seq``:
 - ``snapshot`` first (``items``: the open alerts and camera statuses the user may see), and again
   whenever the client fell too far behind — unless ``last_seq`` could be resumed, in which case
   the missed messages come instead, without loss or duplicates;
-- ``alert`` (``event``: new, updated, transition, escalated, handed_down, reminder, supervision),
+- ``alert`` (``event``: new, updated, transition, escalated, handed_down, reminder, supervision;
+  ``sop_skipped`` with ``sop`` for the unit above a resolution that skipped required steps of the
+  alert's procedure: :mod:`console.procedure_notices`),
   ``camera_status``, ``tracks`` (at most a few per camera per second);
-- ``wall``: what a screen of the same wall selected.
+- ``wall``: what a screen of the same wall selected (and ``action: "silence"``: the wall's alarm
+  silenced or sounding again, :mod:`console.api.alarm`).
 - ``wall.preset``: a rule switched the wall's preset (a new red alert, an incident opened or
   closed: :mod:`console.wall_presets`, :mod:`console.live.presets`), for the jurisdictions the
   alert or incident concerns, each as it may read it.
