@@ -46,7 +46,7 @@ def console(tmp_path_factory):
     from zhizhi.console.state import open_console
 
     settings = board_console_settings(tmp_path_factory.mktemp("alarm")).model_copy(
-        update={"alarm": AlarmSettings(repeat_s=REPEAT_S)})
+        update={"alarm": AlarmSettings(repeat_s=REPEAT_S, screens=["alerts", "map"])})
     state = open_console(settings)
     users = create_test_users(state)
     spots = [covered_spot(state, "", at_least=1)]
@@ -157,6 +157,28 @@ def test_orange_plays_the_softer_sound_and_the_walls_silence_stops_every_screen(
         assert not second.problems, second.problems
     finally:
         second.page.context.close()
+
+
+def test_the_map_screen_rings_where_the_settings_say_and_an_upgrade_to_red_rings(browser, console):
+    watched = open_page(browser, console.base, console.users.district, "/wall?screen=map&wall=alarm",
+                        wait_ready=False)
+    page = watched.page
+    try:
+        page.wait_for_function("() => document.body.dataset.wallReady === 'true' && window.zhizhiAlarm",
+                               timeout=60_000)
+        track, rule_id = next(_tracks), f"alarm-upgrade-{next(_tracks)}"
+        alert = raise_alert(console.state, console.spots[0], track_id=track, severity="yellow", rule_id=rule_id)
+        page.wait_for_function("id => zhizhiWall.link.alerts.has(id)", arg=alert.id, timeout=WAIT_MS)
+        assert page.evaluate("() => zhizhiAlarm.ringing.size") == 0  # yellow does not ring
+        upgraded = raise_alert(console.state, console.spots[0], track_id=track, severity="red", rule_id=rule_id)
+        assert upgraded.id == alert.id and upgraded.severity == "red"
+        page.wait_for_function("id => zhizhiAlarm.ringing.get(id) === 'red' && zhizhiAlarm.plays >= 1"
+                               " && zhizhiAlarm.audio.dataset.severity === 'red'", arg=alert.id, timeout=WAIT_MS)
+        _acknowledge(console, alert.id)
+        page.wait_for_function("() => zhizhiAlarm.ringing.size === 0 && zhizhiAlarm.audio.paused", timeout=WAIT_MS)
+        assert not watched.problems, watched.problems
+    finally:
+        page.context.close()
 
 
 #: A browser that has not been clicked yet refuses play() as Chromium does on a page without a

@@ -3,9 +3,9 @@
  *
  * - Which screens ring, how often the sound repeats, how long a silence lasts and the sounds'
  *   URLs come from GET /api/wall/alarm?wall=NAME (settings.alarm); so does the wall's silence.
- * - An alert rings from its "new" message while its status stays "new": red plays the urgent
- *   two-tone (alarm-red.wav), orange the softer chime (alarm-orange.wav); the loudest ringing
- *   alert chooses. Any other status — an acknowledgement from any screen or user, arriving as
+ * - An alert rings from its "new" message (or its upgrade from yellow or blue) while its status
+ *   stays "new": red plays the urgent two-tone (alarm-red.wav), orange the softer chime
+ *   (alarm-orange.wav); the loudest ringing alert chooses. Any other status — an acknowledgement from any screen or user, arriving as
  *   the alert's update on the websocket — ends its ringing; a snapshot drops what is gone.
  * - The 静音 button (POST /api/wall/alarm/silence) silences every screen of the wall for
  *   settings.alarm.silence_minutes: the console keeps the silence and tells the wall's screens
@@ -56,9 +56,12 @@ export async function mountAlarm(link, screen, { board = false } = {}) {
   document.body.append(alarm.audio);
   const control = mountControl(alarm, link);
 
+  const heard = new Map(); // alert id -> the severity it had when last heard of
   const follow = (a) => {
     if (!a || !a.id) return;
-    if (a.status === "new" && a.severity in RINGS && (a.event === "new" || alarm.ringing.has(a.id))) {
+    const raised = heard.has(a.id) && !(heard.get(a.id) in RINGS); // e.g. yellow upgraded to red
+    if (a.severity) heard.set(a.id, a.severity);
+    if (a.status === "new" && a.severity in RINGS && (a.event === "new" || raised || alarm.ringing.has(a.id))) {
       alarm.ringing.set(a.id, a.severity);
     } else {
       alarm.ringing.delete(a.id);
@@ -66,6 +69,7 @@ export async function mountAlarm(link, screen, { board = false } = {}) {
   };
   link.addEventListener("alert", (e) => follow(e.detail));
   link.addEventListener("snapshot", () => {
+    for (const [id, a] of link.alerts) if (a.severity) heard.set(id, a.severity);
     for (const id of [...alarm.ringing.keys()]) follow(Object.assign({}, link.alerts.get(id) || { id }, { event: "" }));
     refresh(alarm, link); // a silence set or ended while this screen was away
   });
