@@ -19,7 +19,7 @@ screen of the caller's wall ``wall`` shows (1, 4, 9 or 16 tiles and the camera o
 ``PUT /api/walls/{wall}/tiles`` replaces it and ``PUT /api/walls/{wall}/tiles/{n}``
 (``{"camera_id"}``, n from 1) puts one camera on tile n — the map's "投到画面 N", a camera
 dropped on a tile. Either change goes to every screen of the wall as a websocket message
-``{"type": "wall", "action": "tiles", "wall", "layout", "tiles", "by"}``. A town's wall ``main``
+``{"type": "wall", "action": "tiles", "wall", "layout", "tiles", "names", "by", "updated_ts"}``. A town's wall ``main``
 is not the district's (:func:`console.live.hub.wall_key`); a camera the caller may not watch is
 refused (422) and never stored.
 """
@@ -217,8 +217,8 @@ def _visible_tiles(state: ConsoleState, layout: TileLayout, code: str) -> dict:
 def _announce(state: ConsoleState, code: str, wall: str, answer: dict, by: str) -> None:
     """Every screen of the wall gets the new layout."""
     if state.hub is not None:
-        message = {"type": "wall", "wall": wall, "action": "tiles", "by": by,
-                   "layout": answer["layout"], "tiles": answer["tiles"], "names": answer["names"]}
+        message = {"type": "wall", "wall": wall, "action": "tiles", "by": by, "layout": answer["layout"],
+                   "tiles": answer["tiles"], "names": answer["names"], "updated_ts": answer["updated_ts"]}
         state.hub.publish(message, audience=[code], wall=wall_key(code, wall))
 
 

@@ -102,15 +102,35 @@ function setLayout(n, remember = false) {
   renderTiles();
   if (zw.tour) zw.tour.layoutChanged();
   if (remember) {
-    saveTiles(wall, n, [...zw.pinned, ...Array(16).fill(null)].slice(0, n)).then(applyRemembered, (err) =>
+    saveWall(n, [...zw.pinned, ...Array(16).fill(null)].slice(0, n)).catch((err) =>
       note(`布局未保存：${err.detail || err.message}`),
     );
   }
 }
 
+let saving = 0; // this screen's changes of the wall's tiles on their way
+
+/**
+ * Remember the wall's tiles; the answer is applied once no later change of this screen is on its
+ * way (two quick clicks: the second one's layout stays, the first one's answer does not undo it).
+ */
+async function saveWall(layout, tiles) {
+  saving += 1;
+  try {
+    const t = await saveTiles(wall, layout, tiles);
+    if (saving === 1) applyRemembered(t);
+    return t;
+  } finally {
+    saving -= 1;
+  }
+}
+
 /** The wall's remembered tiles (GET/PUT answers, "tiles" messages): pinned cameras go to their tiles. */
-function applyRemembered(t) {
+function applyRemembered(t, fromLink = false) {
   if (!t || !Array.isArray(t.tiles)) return;
+  if (fromLink && saving > 0) return; // this screen's own change is on its way: its answer comes
+  if (t.updated_ts != null && zw.tilesTs != null && t.updated_ts < zw.tilesTs) return; // an older change
+  if (t.updated_ts != null) zw.tilesTs = t.updated_ts;
   zw.pinned = t.tiles.map((id) => (id == null ? null : String(id)));
   for (const [id, name] of Object.entries(t.names || {})) {
     if (!cameras.has(id)) cameras.set(id, { id, name: name || id });
@@ -245,11 +265,8 @@ function dropCamera(tile, cam) {
   const was = ids.indexOf(cam.id);
   if (was >= 0) ids[was] = ids[n - 1];
   ids[n - 1] = cam.id;
-  saveTiles(wall, zw.layout, ids).then(
-    (t) => {
-      applyRemembered(t);
-      note(`${cam.name} → 画面 ${n}`);
-    },
+  saveWall(zw.layout, ids).then(
+    () => note(`${cam.name} → 画面 ${n}`),
     (err) => note(`未能放入画面 ${n}：${err.detail || err.message}`),
   );
 }
@@ -555,7 +572,7 @@ async function start() {
   installVideoPresets(link, zw, { setLayout, defaultOrder, renderTiles, cameras }); // before applyIncident
   link.addEventListener("focus_incident", (e) => applyIncident(e.detail));
   link.addEventListener("drone", (e) => onDrone(e.detail));
-  link.addEventListener("tiles", (e) => applyRemembered(e.detail));
+  link.addEventListener("tiles", (e) => applyRemembered(e.detail, true));
   mountAlarm(link, "video").catch((err) => fail("告警音启动失败", err)); // rings if settings.alarm.screens says so
   link.start();
   mountPlayback({ toolbar: $(".zw-toolbar"), cameras, firstCamera: () => zw.tiles().find(Boolean) });
