@@ -13,5 +13,5 @@ def recorder_from_settings(settings: Settings) -> Recorder | None:
     if r.mode == "off":
         return None
     return Recorder(settings.resolved_recordings_dir, mode=r.mode, camera_ids=r.camera_ids, segment_s=r.segment_s,
-                    fps=r.fps, retention_days=r.retention_days, budget=DiskBudget(r.max_disk_share),
+                    fps=r.fps, preset=r.preset, retention_days=r.retention_days, budget=DiskBudget(r.max_disk_share),
                     event_pre_s=r.event_pre_s, event_post_s=r.event_post_s, event_hold_s=r.event_hold_s)

@@ -207,6 +207,11 @@ class RecordingSettings(Section):
     dir: Path | None = Field(None, description="Where the segments are written; default: data_dir/recordings.")
     segment_s: float = Field(60, ge=1, le=3600, description="Length of one segment file, seconds.")
     fps: float = Field(10, gt=0, le=30, description="Frames per second of cameras recorded from their frames.")
+    preset: Literal["ultrafast", "superfast", "veryfast", "faster", "fast"] = Field(
+        "veryfast",
+        description="libx264 speed of cameras recorded from their frames: ultrafast encodes several times "
+        "more cameras per core, in larger files (H.264 cameras are copied, never encoded).",
+    )
     retention_days: float = Field(7, gt=0, le=3650, description="Segments older than this are deleted.")
     max_disk_share: float = Field(
         0.8, gt=0, le=0.95,

@@ -191,3 +191,24 @@ def test_a_camera_id_that_cannot_name_a_folder_is_recorded_under_its_hash(tmp_pa
     assert [(s.start, s.end) for s in store.list("干线 1号/枪机", 120, 130)] == [(100.0, 160.0)]
     enforce(store, retention_days=1, budget=DiskBudget(1.0, volume_bytes=10**9), now=100.0 + 2 * 86_400)
     assert store.segments("干线 1号/枪机") == []  # retention reaches it too
+
+
+def test_the_encoder_preset_is_the_settings(tmp_path):
+    from zhizhi.console.recording import recorder_from_settings
+    from zhizhi.console.settings import RecordingSettings, Settings
+
+    settings = Settings(data_dir=tmp_path, recording=RecordingSettings(mode="all", preset="ultrafast"))
+    recorder = recorder_from_settings(settings)
+    camera = SyntheticCamera().start()
+    loop = recorder._loop_for(camera.camera_id, camera, None).start()  # a camera without a source: frames
+    try:
+        wait_for(lambda: loop.thread.is_alive() and camera.latest() is not None)
+        time.sleep(1.0)
+    finally:
+        loop.stop()
+        camera.stop()
+    assert loop.preset == "ultrafast"
+    segment = recorder.store.segments(camera.camera_id)[0]
+    assert segment.path.parent == settings.resolved_recordings_dir / camera.camera_id
+    assert decoded_frames(segment.path)[:1] == ("h264",)
+    assert recorder_from_settings(Settings(data_dir=tmp_path)) is None  # off by default

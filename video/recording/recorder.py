@@ -109,9 +109,10 @@ class FrameRecorder(_Loop):
 
     def __init__(self, camera_id: str, take: Take, store: SegmentStore, *, segment_s: float = 60.0,
                  fps: float = 10.0, gap_s: float = 3.0, before_segment: BeforeSegment | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, preset: str = "veryfast") -> None:
         super().__init__(camera_id, store, segment_s=segment_s, before_segment=before_segment)
         self.take = take
+        self.preset = preset
         self.fps = fps
         self.gap_s = gap_s
         self.clock = clock
@@ -141,7 +142,7 @@ class FrameRecorder(_Loop):
             if writer is None and image is not None and now - seen < self.gap_s:
                 self._prepare()
                 part = self.store.part_path(self.camera_id, now)
-                writer = EncodingWriter(part, now, (image.shape[1], image.shape[0]), self.fps)
+                writer = EncodingWriter(part, now, (image.shape[1], image.shape[0]), self.fps, preset=self.preset)
             if writer is not None and image is not None:
                 writer.write(image, now)
             self.stop_event.wait(max(0.0, period - (self.clock() - now)))
@@ -264,12 +265,13 @@ class Recorder:
                  segment_s: float = 60.0, fps: float = 10.0, gap_s: float = 3.0,
                  retention_days: float = 7.0, budget: DiskBudget | None = None,
                  poll_s: float = 1.0, event_pre_s: float = 30.0, event_post_s: float = 30.0,
-                 event_hold_s: float = 600.0, clock: Callable[[], float] = time.time) -> None:
+                 event_hold_s: float = 600.0, clock: Callable[[], float] = time.time,
+                 preset: str = "veryfast") -> None:
         self.store = SegmentStore(root)
         self.mode = mode
         self.camera_ids = set(camera_ids)
         self.options = {"segment_s": segment_s}
-        self.fps, self.gap_s = fps, gap_s
+        self.fps, self.gap_s, self.preset = fps, gap_s, preset
         self.retention_days = retention_days
         self.budget = budget or DiskBudget(0.5)
         self.poll_s = poll_s
@@ -378,7 +380,7 @@ class Recorder:
                 last[0] = frame.index
             return frame
 
-        return FrameRecorder(camera_id, take, self.store, fps=self.fps, gap_s=self.gap_s,
+        return FrameRecorder(camera_id, take, self.store, fps=self.fps, gap_s=self.gap_s, preset=self.preset,
                              before_segment=self.before_segment, **self.options)
 
     def stop(self) -> None:

@@ -37,7 +37,8 @@ class EncodingWriter:
     """Frames (BGR arrays of one size) into an H.264 MP4 at ``path``; ``start``: the wall-clock
     time of the first frame (epoch seconds)."""
 
-    def __init__(self, path: Path, start: float, size: tuple[int, int], fps: float, *, crf: int = 28) -> None:
+    def __init__(self, path: Path, start: float, size: tuple[int, int], fps: float, *, crf: int = 28,
+                 preset: str = "veryfast") -> None:
         self.path = path
         self.start = start
         self.size = size  # (width, height)
@@ -51,7 +52,7 @@ class EncodingWriter:
         self.stream.pix_fmt = "yuv420p"
         self.stream.codec_context.time_base = MS
         if codec == "libx264":
-            self.stream.options = {"preset": "veryfast", "crf": str(crf), "tune": "zerolatency"}
+            self.stream.options = {"preset": preset, "crf": str(crf), "tune": "zerolatency"}
 
     @property
     def end(self) -> float:
