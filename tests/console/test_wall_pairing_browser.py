@@ -149,13 +149,15 @@ def test_a_paired_screen_survives_restart_and_token_expiry(browser, tmp_path):
         screen.wait_for_function(LIVE, timeout=SCREEN_MS)
         assert "/wall?screen=alerts" in screen.url
 
-        # Revoked: the live link closes and the screen shows the pairing page again.
-        admin = {"Authorization": f"Bearer {login_answer(base, ADMIN)['token']}"}
-        devices = httpx.get(f"{base}/api/walls/{wall['id']}/devices", headers=admin, trust_env=False).json()
-        assert [d["label"] for d in devices] == ["指挥大厅右一"]
-        revoked = httpx.delete(f"{base}/api/walls/{wall['id']}/devices/{devices[0]['id']}", headers=admin,
-                               trust_env=False)
-        assert revoked.status_code == 204
+        # Revoked on the walls page: the live link closes and the screen shows the pairing page.
+        page, _, admin_problems = open_page(browser, base, ADMIN, "/walls")
+        page.wait_for_selector("#zwa-device-rows [data-revoke]")
+        assert page.inner_text("#zwa-device-rows").count("指挥大厅右一") == 1
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click("#zwa-device-rows [data-revoke]")
+        page.wait_for_function("() => document.getElementById('zwa-pair-message').dataset.state === 'ok'")
+        page.wait_for_function("() => document.getElementById('zwa-device-rows').textContent.includes('尚无配对屏幕')")
+        assert admin_problems == []
         screen.wait_for_url("**/wall/pair", timeout=SCREEN_MS)
         screen.wait_for_function("() => document.getElementById('zw-pair-code').dataset.code", timeout=SCREEN_MS)
         assert screen.evaluate("() => localStorage.getItem('zhizhi.device')") is None

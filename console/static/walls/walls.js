@@ -13,7 +13,7 @@
 import { $, esc } from "../lib/dom.js";
 import { fail } from "../lib/errors.js";
 import { consolePagesHtml, mountHeader, showConfig } from "../lib/header.js";
-import { ApiError, api, toLogin, token } from "../lib/session.js";
+import { ApiError, api, fetchWithToken, toLogin, token } from "../lib/session.js";
 
 const PAGE_TITLE = "大屏管理 Walls";
 const KINDS = { map: "地图", video: "视频", alerts: "告警看板", incident: "事件", custom: "自定义布局" };
@@ -28,6 +28,25 @@ function message(selector, text, state = "") {
 
 function errorText(err) {
   return err instanceof ApiError ? `${err.status ? "HTTP " + err.status + "：" : ""}${err.detail || ""}` : String(err);
+}
+
+/** DELETE ``url`` (answered 204, no body); ApiError otherwise. */
+async function remove204(url) {
+  let resp;
+  try {
+    resp = await fetchWithToken(url, { method: "DELETE" });
+  } catch (err) {
+    throw new ApiError(url, 0, err.message);
+  }
+  if (resp.status === 401) toLogin();
+  if (resp.ok) return;
+  let detail = resp.statusText;
+  try {
+    detail = (await resp.json()).detail || detail;
+  } catch (_) {
+    // no JSON body: the status says it
+  }
+  throw new ApiError(url, resp.status, typeof detail === "string" ? detail : JSON.stringify(detail));
 }
 
 function stamp(iso) {
@@ -146,12 +165,10 @@ async function save(event) {
 async function remove() {
   if (!zwa.current || !confirm(`删除大屏「${zwa.current.title}」？其配对屏幕将被注销。`)) return;
   try {
-    await api(`/api/walls/${zwa.current.id}`, { method: "DELETE" });
+    await remove204(`/api/walls/${zwa.current.id}`);
   } catch (err) {
-    if (!(err instanceof ApiError && err.status === 0)) {
-      message("#zwa-form-message", `删除失败：${errorText(err)}`, "error");
-      return;
-    }
+    message("#zwa-form-message", `删除失败：${errorText(err)}`, "error");
+    return;
   }
   await loadWalls();
   fillForm(null);
@@ -207,7 +224,7 @@ async function pair(event) {
 async function revoke(id) {
   if (!confirm(`注销屏幕 ${id}？它将断开并回到配对页面。`)) return;
   try {
-    await api(`/api/walls/${zwa.current.id}/devices/${id}`, { method: "DELETE" });
+    await remove204(`/api/walls/${zwa.current.id}/devices/${id}`);
     message("#zwa-pair-message", `屏幕 ${id} 已注销`, "ok");
   } catch (err) {
     message("#zwa-pair-message", `注销失败：${errorText(err)}`, "error");
