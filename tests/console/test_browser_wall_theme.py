@@ -38,7 +38,9 @@ from tests.wall_support import (
     Spot,
     board_console_settings,
     covered_spot,
+    offset,
     publish_status,
+    publish_tracks,
     raise_alert,
 )
 
@@ -314,6 +316,16 @@ def test_a_browser_in_new_york_shows_the_walls_time_zone(browser, console):
 # ------------------------------------------------------------------------- screenshots
 
 
+def _publish_tracks(console: Console) -> None:
+    cam = console.state.cameras.get(console.video_alert.cameras[0])
+    rows = []
+    for i, cls in enumerate(["hazmat_tanker", "car", "truck", "person", "bus"]):
+        lon, lat = offset(cam.lon, cam.lat, cam.heading_deg + (i % 3 - 1) * 12, 25 + 30 * i)
+        rows.append({"track_id": 900 + i, "cls": cls, "lon": lon, "lat": lat, "speed_kmh": 30.0,
+                     "heading_deg": cam.heading_deg})
+    publish_tracks(console.state, cam.id, time.time(), rows)
+
+
 def test_screenshots(browser, console, tmp_path):
     """docs/screenshots/wall-{alerts,map,video}.png at 1920×1080 (with ZHIZHI_UPDATE_SCREENSHOTS=1)."""
     folder = DOCS_SCREENSHOTS if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
@@ -322,6 +334,9 @@ def test_screenshots(browser, console, tmp_path):
         page = _open(browser, console, screen)
         try:
             _settle(page, screen)
+            if screen == "map":  # live tracks around the alert's camera: a tanker's 危 and class dots
+                _publish_tracks(console)
+                page.wait_for_function("() => zhizhiWall.tracks.size >= 4", timeout=10_000)
             page.evaluate("id => zhizhiWall.link.select(id)", console.video_alert.id)
             page.wait_for_function("id => document.body.dataset.wallAlert === id || "
                                    "document.querySelector('#zw-detail')?.dataset.alertId === id",
