@@ -57,6 +57,7 @@ export function createIncidentDraw(map, link, { onOpened = () => {} } = {}) {
   const draftLayer = L.layerGroup().addTo(map);
   let draft = null; // {shape, point: [lon, lat], radius_m?, polygon?, alertId?}
 
+  map.pm.setLang("zh"); // the drawing's hints ("单击放置首个顶点") in Chinese
   map.pm.setGlobalOptions({ pathOptions: DRAFT_STYLE, templineStyle: { color: "#ffd600" },
     hintlineStyle: { color: "#ffd600", dashArray: "5 5" }, snappable: false, continueDrawing: false });
 
