@@ -7,6 +7,7 @@ when revoked."""
 from __future__ import annotations
 
 import itertools
+import json
 import time
 
 import pytest
@@ -139,6 +140,39 @@ def test_device_outlives_token_expiry_and_idle(console, fake_clock):
     fake_clock.advance(state.settings.auth.token_ttl_s + state.settings.auth.idle_timeout_s + 3600)
     assert client.get("/api/wall/scope", headers=bearer(user_token)).status_code == 401
     assert client.get("/api/wall/scope", headers=bearer(token)).status_code == 200
+
+
+def test_the_device_selects_on_its_wall_and_revoking_closes_its_live_link(console):
+    from starlette.websockets import WebSocketDisconnect
+
+    state, client, users, heads = console
+    admin_a = heads["wall-admin-a"]
+    wall = _wall(client, admin_a, users.town_a)
+    token, device = _pair(client, admin_a, wall)
+    own, other = _alert(state, users.town_a), _alert(state, users.town_b)
+    ticket = client.post("/api/auth/ticket", headers=bearer(token)).json()["ticket"]
+    with client.websocket_connect(f"/ws?ticket={ticket}&wall={wall['name']}") as ws:
+        snapshot = ws.receive_json()
+        assert snapshot["type"] == "snapshot"
+        assert other.id not in json.dumps(snapshot) and users.town_b not in json.dumps(snapshot)
+        ws.send_json({"type": "wall", "action": "select_alert", "alert_id": other.id})
+        assert ws.receive_json() == {"type": "error", "detail": f"alert {other.id} not found"}
+        ws.send_json({"type": "wall", "action": "select_alert", "alert_id": own.id})
+        message = _next(ws, "wall")
+        assert message["action"] == "select_alert" and message["alert"]["id"] == own.id
+        assert client.delete(f"/api/walls/{wall['id']}/devices/{device['id']}", headers=admin_a).status_code == 204
+        with pytest.raises(WebSocketDisconnect) as closed:
+            while True:
+                ws.receive_json()
+        assert closed.value.code == 4401
+
+
+def _next(ws, kind: str) -> dict:
+    """The next message of type ``kind`` on ``ws`` (others, e.g. alerts of this test, skipped)."""
+    while True:
+        message = ws.receive_json()
+        if message.get("type") == kind:
+            return message
 
 
 def test_revoke_ends_the_credential(console):
