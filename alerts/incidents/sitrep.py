@@ -296,6 +296,11 @@ def _header(incident: Incident, impact: dict[str, Any], generated_ts: float | No
     )
 
 
+def _number(entry: TimelineEntry) -> str:
+    """An alert's entry names its alert's number (告警编号), the one the alert board shows."""
+    return f"（告警编号 {entry.alert_id}）" if entry.alert_id else ""
+
+
 def _timeline_table(timeline: Sequence[TimelineEntry | dict[str, Any]], time_zone: str = DEFAULT_TIME_ZONE) -> str:
     rows = []
     for raw in timeline:
@@ -303,7 +308,7 @@ def _timeline_table(timeline: Sequence[TimelineEntry | dict[str, Any]], time_zon
         rows.append(
             f'<tr data-kind="{_e(entry.kind)}"><td>{_e(format_ts(entry.ts, time_zone))}</td>'
             f"<td>{_e(KIND_ZH.get(str(entry.kind), str(entry.kind)))}</td>"
-            f"<td>{_e(actor_zh(entry.actor))}</td><td>{_e(entry_text_zh(entry))}</td></tr>"
+            f"<td>{_e(actor_zh(entry.actor))}</td><td>{_e(entry_text_zh(entry))}{_e(_number(entry))}</td></tr>"
         )
     body = "".join(rows) or '<tr><td colspan="4">—</td></tr>'
     return (
