@@ -13,7 +13,8 @@ against a real console under uvicorn on loopback (SQLite in a folder of its own)
   still never the login page.
 
 With ZHIZHI_UPDATE_SCREENSHOTS=1 it saves docs/screenshots/wall-pairing.png (the code on the
-screen) and docs/screenshots/wall-admin.png (the walls page); a temporary folder otherwise.
+screen), docs/screenshots/wall-admin.png (the walls page) and docs/screenshots/wall-reconnecting.png
+(a kiosk board with the console away); a temporary folder otherwise.
 """
 
 from __future__ import annotations
@@ -139,6 +140,7 @@ def test_a_paired_screen_survives_restart_and_token_expiry(browser, tmp_path):
     screen.wait_for_selector("#zw-reconnecting", state="visible", timeout=SCREEN_MS)
     box = screen.eval_on_selector("#zw-reconnecting", "el => el.getBoundingClientRect().toJSON()")
     assert box["width"] >= WALL_VIEWPORT["width"] - 1 and "重新连接中" in screen.inner_text("#zw-reconnecting")
+    screen.screenshot(path=str(shots / "wall-reconnecting.png"))
 
     with _console(settings, port=port, clock_ahead_s=LATER_S) as (base, state):
         # 13 hours on: a login token of before is refused, the screen's credential is not.

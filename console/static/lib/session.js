@@ -121,19 +121,24 @@ export function fetchWithToken(url, init = {}) {
  * ``detail`` from the answer; a 401 also leads to the login page). With ``allow404`` a 404 is
  * an answer: ``{notFound: true, detail}``.
  */
-export async function api(url, { method = "GET", body, allow404 = false } = {}) {
+export async function api(url, { method = "GET", body, allow404 = false, timeoutMs = 0 } = {}) {
   const headers = { Accept: "application/json", Authorization: `Bearer ${token()}` };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   let resp;
+  const abort = timeoutMs ? new AbortController() : null;
+  const timer = abort ? setTimeout(() => abort.abort(), timeoutMs) : null;
   try {
     resp = await fetch(url, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       cache: "no-store",
+      signal: abort ? abort.signal : undefined,
     });
   } catch (err) {
     throw new ApiError(url, 0, `网络错误 network error (${err.message})`);
+  } finally {
+    clearTimeout(timer);
   }
   if (resp.status === 401) {
     toLogin();
@@ -157,6 +162,9 @@ export async function api(url, { method = "GET", body, allow404 = false } = {}) 
 }
 
 const TICKET_MARGIN_MS = 20_000;
+// A ticket request the console never answers (it went down mid-request) must not hold every
+// later reconnect: it is given up after this long.
+const TICKET_TIMEOUT_MS = 10_000;
 let ticketHeld = null; // {value, expiresAt (ms), forToken}
 let ticketAsked = null; // the pending request, shared by every caller
 
@@ -167,7 +175,7 @@ export async function ticket() {
     return ticketHeld.value;
   }
   if (!ticketAsked) {
-    ticketAsked = api("/api/auth/ticket", { method: "POST" })
+    ticketAsked = api("/api/auth/ticket", { method: "POST", timeoutMs: TICKET_TIMEOUT_MS })
       .then((answer) => {
         // expires_in (seconds) rather than expires_at: this PC's clock may differ from the console's.
         const expiresAt = Date.now() + 1000 * Number(answer.expires_in || 0);

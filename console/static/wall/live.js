@@ -9,7 +9,8 @@
  *   lower than the last one seen, and it is applied all the same);
  * - any other message with a seq not above the last applied is a duplicate and is ignored;
  * - on a drop it reconnects with exponential backoff (0.5 s doubling to 15 s, with jitter),
- *   resuming with last_seq so that the server replays exactly what was missed;
+ *   resuming with last_seq so that the server replays exactly what was missed, with a new ticket
+ *   (the console may have restarted, its clock moved);
  * - every connection carries a ticket (lib/session.js: short-lived, never the login's token);
  * - close code 4401 (the ticket was refused, or the session ended: a logout, a password
  *   change, the idle timeout) drops the ticket and asks for a new one: refused, the page goes to
@@ -141,6 +142,7 @@ export class WallLink extends EventTarget {
   }
 
   scheduleReconnect() {
+    dropTicket(); // the connection dropped: the next one carries a ticket of the console as it is now
     const base = Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** this.attempt);
     const delay = Math.round(base * (0.75 + Math.random() * 0.5));
     this.attempt += 1;
