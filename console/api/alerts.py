@@ -44,7 +44,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,9 +61,8 @@ from zhizhi.console.api.deps import (
     CurrentPrincipal,
     RequestScope,
     State,
-    principal_scope,
+    UrlScope,
     require,
-    url_session,
 )
 from zhizhi.console.auth import Permission
 from zhizhi.console.procedure_notices import announce_skip
@@ -281,22 +280,16 @@ def read_alert(state: State, scope: RequestScope, alert_id: str):
 
 
 EVIDENCE_MEDIA_TYPES: dict[str, str] = {
-    "snapshot": "image/jpeg", "clip": "video/webm", "track": "application/x-ndjson",
+    "snapshot": "image/jpeg",
+    "clip": "video/webm",
+    "track": "application/x-ndjson",
 }
-
-
-def evidence_scope(request: Request, state: State) -> Scope:
-    """The caller's read scope for an evidence file, which ``<img>``/``<video>`` tags open by
-    URL: ``Authorization: Bearer`` or a ``?ticket=`` (:func:`console.api.deps.connection_session`;
-    401 without either, a login token in the URL refused), then as
-    :func:`console.api.deps.request_scope` (403 for a role that may not read)."""
-    return principal_scope(state, url_session(request, state).principal)
 
 
 @router.get("/{alert_id}/evidence/{kind}", response_class=FileResponse)
 def read_evidence(
     state: State,
-    scope: Annotated[Scope, Depends(evidence_scope)],
+    scope: UrlScope,
     alert_id: str,
     kind: Literal["snapshot", "clip", "track"],
     camera: Annotated[str | None, Query(max_length=200, description="A camera that joined the alert.")] = None,

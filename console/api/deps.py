@@ -105,8 +105,9 @@ def connection_session(state: ConsoleState, connection: HTTPConnection) -> Sessi
         return session
     ticket = connection.query_params.get("ticket")
     if not ticket:
-        raise Unauthenticated("log in first: send 'Authorization: Bearer TOKEN' or ?ticket=TICKET "
-                              "(POST /api/auth/ticket)")
+        raise Unauthenticated(
+            "log in first: send 'Authorization: Bearer TOKEN' or ?ticket=TICKET (POST /api/auth/ticket)"
+        )
     session = state.auth.ticket_session(ticket)
     if session is None:
         raise Unauthenticated("the ticket is invalid or has expired (or its session ended); get a new one")
@@ -148,8 +149,10 @@ def require_district(permission: Permission, why: str, what: str) -> Callable[..
         district = state.jurisdictions.district_code
         if principal.code != district:
             raise HTTPException(
-                403, f"{why}: only district-level users may {what} "
-                f"(your jurisdiction is {principal.code}, not the district {district})")
+                403,
+                f"{why}: only district-level users may {what} "
+                f"(your jurisdiction is {principal.code}, not the district {district})",
+            )
         return principal
 
     check.__name__ = f"require_district_{permission.name.lower()}"
@@ -174,3 +177,15 @@ def principal_scope(state: ConsoleState, principal: Principal) -> Scope:
 
 
 RequestScope = Annotated[Scope, Depends(request_scope)]
+
+
+def url_scope(request: Request, state: State) -> Scope:
+    """The read scope of a caller of a file that ``<img>``/``<video>`` tags open by URL (evidence,
+    recordings, patrol snapshots): ``Authorization: Bearer`` or a ``?ticket=``
+    (:func:`connection_session`; 401 without either, a login token in the URL refused), then as
+    :func:`request_scope` (403 for a role that may not read). A dependency, so that the 401 comes
+    before any check of the path."""
+    return principal_scope(state, url_session(request, state).principal)
+
+
+UrlScope = Annotated[Scope, Depends(url_scope)]

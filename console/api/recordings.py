@@ -23,13 +23,13 @@ from pathlib import Path as FilePath
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from zhizhi.console.api.deps import RequestScope, State, principal_scope, url_session
+from zhizhi.console.api.deps import RequestScope, State, UrlScope
 from zhizhi.console.state import ConsoleState
 from zhizhi.gis.codes import is_within
 from zhizhi.layers import Scope
@@ -55,14 +55,6 @@ class RecordingSegment(BaseModel):
     url: str
 
 
-def url_scope(request: Request, state: State) -> Scope:
-    """The read scope of a caller by ``Authorization: Bearer`` or ``?ticket=`` (401 without)."""
-    return principal_scope(state, url_session(request, state).principal)
-
-
-UrlScope = Annotated[Scope, Depends(url_scope)]
-
-
 def _store(state: ConsoleState) -> SegmentStore:
     return SegmentStore(state.settings.resolved_recordings_dir)
 
@@ -86,8 +78,9 @@ def _checked_range(start: float, end: float, longest: float) -> None:
 
 
 @router.get("/{camera_id}/recordings", response_model=list[RecordingSegment])
-def list_recordings(state: State, scope: RequestScope, camera_id: CameraId, start: Epoch, end: Epoch
-                    ) -> list[RecordingSegment]:
+def list_recordings(
+    state: State, scope: RequestScope, camera_id: CameraId, start: Epoch, end: Epoch
+) -> list[RecordingSegment]:
     """The camera's recorded segments overlapping ``[start, end]``, oldest first."""
     camera_id = _visible_camera(state, scope, camera_id)
     _checked_range(start, end, state.settings.recording.max_list_s)
@@ -97,10 +90,12 @@ def list_recordings(state: State, scope: RequestScope, camera_id: CameraId, star
     ]
 
 
-@router.get("/{camera_id}/recordings/export", response_class=FileResponse,
-            responses={200: {"content": {"video/mp4": {}}}})
-async def export_recording(state: State, scope: UrlScope, camera_id: CameraId, start: Epoch, end: Epoch,
-                           ticket: Ticket = None) -> FileResponse:
+@router.get(
+    "/{camera_id}/recordings/export", response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}}
+)
+async def export_recording(
+    state: State, scope: UrlScope, camera_id: CameraId, start: Epoch, end: Epoch, ticket: Ticket = None
+) -> FileResponse:
     """``[start, end]`` of the camera's recording as one MP4 download (no re-encode)."""
     camera_id = _visible_camera(state, scope, camera_id)
     _checked_range(start, end, state.settings.recording.max_export_s)
@@ -113,14 +108,20 @@ async def export_recording(state: State, scope: UrlScope, camera_id: CameraId, s
         raise HTTPException(status_code=404, detail=f"camera {camera_id} has no recording in that range") from None
     zone = ZoneInfo(state.settings.wall.time_zone)
     stamp = datetime.fromtimestamp(first, zone).strftime("%Y%m%d-%H%M%S")
-    return FileResponse(out, media_type="video/mp4", filename=f"{camera_id}-{stamp}.mp4",
-                        background=BackgroundTask(shutil.rmtree, out.parent, ignore_errors=True))
+    return FileResponse(
+        out,
+        media_type="video/mp4",
+        filename=f"{camera_id}-{stamp}.mp4",
+        background=BackgroundTask(shutil.rmtree, out.parent, ignore_errors=True),
+    )
 
 
-@router.get("/{camera_id}/recordings/{name}", response_class=FileResponse,
-            responses={200: {"content": {"video/mp4": {}}}})
-def read_segment(state: State, scope: UrlScope, camera_id: CameraId, name: SegmentName,
-                 ticket: Ticket = None) -> FileResponse:
+@router.get(
+    "/{camera_id}/recordings/{name}", response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}}
+)
+def read_segment(
+    state: State, scope: UrlScope, camera_id: CameraId, name: SegmentName, ticket: Ticket = None
+) -> FileResponse:
     """One segment file (MP4), served with range requests; 404 when it is gone (retention)."""
     camera_id = _visible_camera(state, scope, camera_id)
     segment = _store(state).find(camera_id, name)

@@ -32,7 +32,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require, url_session
+from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, UrlScope, require
 from zhizhi.console.auth import Permission, Principal
 from zhizhi.console.live.hub import wall_key
 from zhizhi.console.state import ConsoleState
@@ -113,8 +113,9 @@ def get_tour(request: Request, state: State, scope: RequestScope, tour_id: TourI
 
 
 @router.put("/api/tours/{tour_id}")
-def replace_tour(request: Request, state: State, scope: RequestScope, principal: Operator, tour_id: TourId,
-                 tour: TourInput) -> dict:
+def replace_tour(
+    request: Request, state: State, scope: RequestScope, principal: Operator, tour_id: TourId, tour: TourInput
+) -> dict:
     """Change a tour's name and stops."""
     _tour_of(request, tour_id, scope.code)
     _check_cameras(state, [s.camera_id for s in tour.stops], scope.code)
@@ -146,21 +147,30 @@ class StopReport(BaseModel):
 
 def _entry_answer(state: ConsoleState, entry: LogEntry, code: str) -> dict:
     url = f"/api/tours/{entry.tour_id}/log/{entry.id}/snapshot.jpg" if entry.has_snapshot else None
-    return {"id": entry.id, "tour_id": entry.tour_id, "ts": entry.ts, "camera_id": entry.camera_id,
-            "name": _camera_name(state, entry.camera_id, code) or entry.camera_id, "wall": entry.wall,
-            "by": entry.by, "snapshot": url}
+    return {
+        "id": entry.id,
+        "tour_id": entry.tour_id,
+        "ts": entry.ts,
+        "camera_id": entry.camera_id,
+        "name": _camera_name(state, entry.camera_id, code) or entry.camera_id,
+        "wall": entry.wall,
+        "by": entry.by,
+        "snapshot": url,
+    }
 
 
 @router.post("/api/tours/{tour_id}/log", status_code=201)
-def log_stop(request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal, tour_id: TourId,
-             stop: StopReport) -> dict:
+def log_stop(
+    request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal, tour_id: TourId, stop: StopReport
+) -> dict:
     """Record a stop of the tour: time, camera, and the camera's newest frame as the snapshot."""
     tour = _tour_of(request, tour_id, scope.code)
     if stop.camera_id not in {s.camera_id for s in tour.stops}:
         raise HTTPException(422, f"camera {stop.camera_id!r} is no stop of tour {tour_id}")
     _check_cameras(state, [stop.camera_id], scope.code)
-    entry = _stores(request)[0].log(tour, stop.camera_id, stop.wall, state.latest_jpeg(stop.camera_id),
-                                    principal.username)
+    entry = _stores(request)[0].log(
+        tour, stop.camera_id, stop.wall, state.latest_jpeg(stop.camera_id), principal.username
+    )
     return _entry_answer(state, entry, scope.code)
 
 
@@ -187,16 +197,13 @@ def list_log(
 @router.get("/api/tours/{tour_id}/log/{entry_id}/snapshot.jpg", responses={200: {"content": {"image/jpeg": {}}}})
 def log_snapshot(
     request: Request,
-    state: State,
+    scope: UrlScope,
     tour_id: TourId,
     entry_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
     ticket: Annotated[str | None, Query(max_length=256, description="A ticket, for <img> tags.")] = None,
 ) -> Response:
     """The JPEG of a patrol log entry."""
-    principal = url_session(request, state).principal
-    if not principal.can(Permission.READ):
-        raise HTTPException(403, f"role {principal.role.value} may not read the patrol log")
-    _tour_of(request, tour_id, principal.code)
+    _tour_of(request, tour_id, scope.code)
     jpeg = _stores(request)[0].snapshot(tour_id, entry_id)
     if jpeg is None:
         raise HTTPException(404, f"no snapshot of entry {entry_id}")
@@ -210,15 +217,28 @@ def _visible_tiles(state: ConsoleState, layout: TileLayout, code: str) -> dict:
     """The layout as the caller may see it (a camera moved out of its jurisdiction since: empty)."""
     tiles = [c if c is not None and _camera_name(state, c, code) else None for c in layout.tiles]
     names = {c: _camera_name(state, c, code) for c in tiles if c is not None}
-    return {"layout": layout.layout, "tiles": tiles, "names": names, "updated_by": layout.updated_by,
-            "updated_ts": layout.updated_ts}
+    return {
+        "layout": layout.layout,
+        "tiles": tiles,
+        "names": names,
+        "updated_by": layout.updated_by,
+        "updated_ts": layout.updated_ts,
+    }
 
 
 def _announce(state: ConsoleState, code: str, wall: str, answer: dict, by: str) -> None:
     """Every screen of the wall gets the new layout."""
     if state.hub is not None:
-        message = {"type": "wall", "wall": wall, "action": "tiles", "by": by, "layout": answer["layout"],
-                   "tiles": answer["tiles"], "names": answer["names"], "updated_ts": answer["updated_ts"]}
+        message = {
+            "type": "wall",
+            "wall": wall,
+            "action": "tiles",
+            "by": by,
+            "layout": answer["layout"],
+            "tiles": answer["tiles"],
+            "names": answer["names"],
+            "updated_ts": answer["updated_ts"],
+        }
         state.hub.publish(message, audience=[code], wall=wall_key(code, wall))
 
 
@@ -230,12 +250,14 @@ def get_tiles(request: Request, state: State, scope: RequestScope, wall: WallNam
 
 
 @router.put("/api/walls/{wall}/tiles")
-def put_tiles(request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal, wall: WallName,
-              layout: TileLayout) -> dict:
+def put_tiles(
+    request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal, wall: WallName, layout: TileLayout
+) -> dict:
     """Remember the wall's layout and tiles; every video screen of the wall follows."""
     _check_cameras(state, layout.tiles, scope.code)
-    saved = _stores(request)[1].put(scope.code, wall, TileLayout(layout=layout.layout, tiles=layout.tiles),
-                                    principal.username)
+    saved = _stores(request)[1].put(
+        scope.code, wall, TileLayout(layout=layout.layout, tiles=layout.tiles), principal.username
+    )
     answer = _visible_tiles(state, saved, scope.code)
     _announce(state, scope.code, wall, answer, principal.username)
     return answer
@@ -250,9 +272,15 @@ class TileCamera(BaseModel):
 
 
 @router.put("/api/walls/{wall}/tiles/{tile}")
-def put_tile(request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal, wall: WallName,
-             tile: Annotated[int, Path(ge=1, le=16, description="The tile, from 1.")],
-             body: Annotated[TileCamera, Body()]) -> dict:
+def put_tile(
+    request: Request,
+    state: State,
+    scope: RequestScope,
+    principal: CurrentPrincipal,
+    wall: WallName,
+    tile: Annotated[int, Path(ge=1, le=16, description="The tile, from 1.")],
+    body: Annotated[TileCamera, Body()],
+) -> dict:
     """Put one camera on tile ``tile`` (the layout grows to hold it); a camera already on another
     tile swaps places with the one it replaces."""
     _check_cameras(state, [body.camera_id], scope.code)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Response
+from fastapi import Path as PathParam
 from fastapi.responses import FileResponse, JSONResponse
 
 from zhizhi.console.api.deps import State, require
@@ -45,9 +46,11 @@ def _service(state: State) -> WallService:
 
 
 Walls = Annotated[WallService, Depends(_service)]
+WallId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="The wall's number.")]
+DeviceId = Annotated[int, PathParam(ge=1, le=2**31 - 1, description="The paired screen's number.")]
 
 
-def _own(walls: WallService, admin: Principal, wall_id: int) -> Wall:
+def _own(walls: WallService, admin: Principal, wall_id: WallId) -> Wall:
     """The wall ``wall_id`` if it lies within the admin's jurisdiction; 404 otherwise."""
     wall = walls.store.get(wall_id)
     if wall is None or not is_within(wall.code, admin.code):
@@ -63,8 +66,9 @@ def _check_code(state: State, admin: Principal, body: WallBody) -> None:
 
 
 def _too_many(exc: RateLimited) -> JSONResponse:
-    return JSONResponse(status_code=429, content={"detail": str(exc)},
-                        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))})
+    return JSONResponse(
+        status_code=429, content={"detail": str(exc)}, headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
+    )
 
 
 @router.get("/api/walls", response_model=list[Wall])
@@ -73,8 +77,12 @@ def list_walls(walls: Walls, admin: Admin) -> list[Wall]:
     return walls.store.list(admin.code)
 
 
-@router.post("/api/walls", status_code=201, response_model=Wall,
-             responses={403: {"description": "Outside your jurisdiction"}, 409: {"description": "Name taken"}})
+@router.post(
+    "/api/walls",
+    status_code=201,
+    response_model=Wall,
+    responses={403: {"description": "Outside your jurisdiction"}, 409: {"description": "Name taken"}},
+)
 def add_wall(state: State, walls: Walls, admin: Admin, body: WallBody):
     """Create a wall in the caller's jurisdiction or one below it."""
     _check_code(state, admin, body)
@@ -85,21 +93,28 @@ def add_wall(state: State, walls: Walls, admin: Admin, body: WallBody):
 
 
 @router.get("/api/walls/{wall_id}", response_model=Wall)
-def get_wall(walls: Walls, admin: Admin, wall_id: int) -> Wall:
+def get_wall(walls: Walls, admin: Admin, wall_id: WallId) -> Wall:
     return _own(walls, admin, wall_id)
 
 
-@router.put("/api/walls/{wall_id}", response_model=Wall,
-            responses={409: {"description": "Name taken, or a dropped slot has paired screens"}})
-def replace_wall(state: State, walls: Walls, admin: Admin, wall_id: int, body: WallBody):
+@router.put(
+    "/api/walls/{wall_id}",
+    response_model=Wall,
+    responses={409: {"description": "Name taken, or a dropped slot has paired screens"}},
+)
+def replace_wall(state: State, walls: Walls, admin: Admin, wall_id: WallId, body: WallBody):
     """Replace a wall's name, title, jurisdiction and slots."""
     _own(walls, admin, wall_id)
     _check_code(state, admin, body)
     kept = {s.name for s in body.slots}
     orphaned = sorted({d.slot for d in walls.devices.list(wall_id)} - kept)
     if orphaned:
-        return JSONResponse(status_code=409, content={
-            "detail": f"slot(s) {', '.join(orphaned)} have paired screens: revoke them before removing the slot"})
+        return JSONResponse(
+            status_code=409,
+            content={
+                "detail": f"slot(s) {', '.join(orphaned)} have paired screens: revoke them before removing the slot"
+            },
+        )
     try:
         changed = walls.store.replace(wall_id, body, state.auth.clock())
     except DuplicateWall as exc:
@@ -110,7 +125,7 @@ def replace_wall(state: State, walls: Walls, admin: Admin, wall_id: int, body: W
 
 
 @router.delete("/api/walls/{wall_id}", status_code=204, response_class=Response)
-def delete_wall(walls: Walls, admin: Admin, wall_id: int) -> Response:
+def delete_wall(walls: Walls, admin: Admin, wall_id: WallId) -> Response:
     """Remove a wall; its screens are revoked."""
     _own(walls, admin, wall_id)
     walls.delete_wall(wall_id)
@@ -118,33 +133,39 @@ def delete_wall(walls: Walls, admin: Admin, wall_id: int) -> Response:
 
 
 @router.get("/api/walls/{wall_id}/devices", response_model=list[Device])
-def list_devices(walls: Walls, admin: Admin, wall_id: int) -> list[Device]:
+def list_devices(walls: Walls, admin: Admin, wall_id: WallId) -> list[Device]:
     """The screens paired to the wall."""
     _own(walls, admin, wall_id)
     return [device_model(d) for d in walls.devices.list(wall_id)]
 
 
-@router.post("/api/walls/{wall_id}/devices", status_code=201, response_model=Device,
-             responses={404: {"description": "No screen shows that code"},
-                        429: {"description": "Too many wrong codes"}})
-def pair_device(walls: Walls, admin: Admin, wall_id: int, body: PairBody):
+@router.post(
+    "/api/walls/{wall_id}/devices",
+    status_code=201,
+    response_model=Device,
+    responses={404: {"description": "No screen shows that code"}, 429: {"description": "Too many wrong codes"}},
+)
+def pair_device(walls: Walls, admin: Admin, wall_id: WallId, body: PairBody):
     """Pair the screen that shows ``code`` to a slot of the wall."""
     wall = _own(walls, admin, wall_id)
     if body.slot not in {s.name for s in wall.slots}:
-        raise HTTPException(422, f"wall {wall.name} has no slot {body.slot!r} "
-                                 f"(its slots: {', '.join(s.name for s in wall.slots)})")
+        raise HTTPException(
+            422, f"wall {wall.name} has no slot {body.slot!r} (its slots: {', '.join(s.name for s in wall.slots)})"
+        )
     try:
         device = walls.pair(wall_id, body.code, body.slot, body.label.strip(), admin.username)
     except RateLimited as exc:
         return _too_many(exc)
     if device is None:
-        raise HTTPException(404, f"no screen shows the code {body.code!r}: it is mistyped, expired "
-                                 "(codes live 10 minutes) or used already")
+        raise HTTPException(
+            404,
+            f"no screen shows the code {body.code!r}: it is mistyped, expired (codes live 10 minutes) or used already",
+        )
     return device_model(device)
 
 
 @router.delete("/api/walls/{wall_id}/devices/{device_id}", status_code=204, response_class=Response)
-def revoke_device(walls: Walls, admin: Admin, wall_id: int, device_id: int) -> Response:
+def revoke_device(walls: Walls, admin: Admin, wall_id: WallId, device_id: DeviceId) -> Response:
     """Revoke a screen: its credential stops working, its live connections close now."""
     _own(walls, admin, wall_id)
     device = walls.devices.get(device_id)
