@@ -16,10 +16,17 @@ The rules' messages travel on the wall's websocket as :class:`PresetMessage`
 (``{"type": "wall.preset", ...}``), published by :mod:`console.live.presets` to the jurisdictions
 the alert or incident concerns, each screen receiving its own jurisdiction's part of it.
 
+A named wall may turn a rule off or choose its own screens for it (``walls.NAME.red_alert`` and
+``walls.NAME.incident``: ``false``, or a list of screens); the message names those walls'
+screens in ``wall_screens`` and each screen follows its own wall's entry (its audience, hence
+what a jurisdiction hears, is the same for every wall).
+
 >>> PresetSettings().red_alert.screens
 ['map', 'video']
 >>> PresetSettings().normal_for("ops").map
 'restore'
+>>> PresetSettings.model_validate({"walls": {"lobby": {"red_alert": False}}}).red_alert_screens()
+(['map', 'video'], {'lobby': []})
 """
 
 from __future__ import annotations
@@ -52,6 +59,12 @@ class WallPreset(_Strict):
     video_layout: Layout | None = Field(None, description="Tiles (1, 4, 9, 16); none: the screen's own.")
     video_cameras: list[str] = Field(
         default_factory=list, max_length=16, description="Cameras of the first tiles, in order; empty: the screen's."
+    )
+    red_alert: bool | list[Literal["map", "video"]] | None = Field(
+        None, description="The red-alert rule on this wall: false (off), a list of screens; unset or true: the rule's."
+    )
+    incident: bool | list[ScreenName] | None = Field(
+        None, description="The incident rule on this wall: false (off), a list of screens; unset or true: the rule's."
     )
 
     @model_validator(mode="after")
@@ -102,6 +115,25 @@ class PresetSettings(_Strict):
         """The normal preset of the wall named ``wall``."""
         return self.walls.get(wall, self.normal)
 
+    def red_alert_screens(self) -> tuple[list[str], dict[str, list[str]]]:
+        """The red-alert rule's screens, and those of the walls that differ (``[]``: off there)."""
+        return _screens(list(self.red_alert.screens), {n: w.red_alert for n, w in self.walls.items()})
+
+    def incident_screens(self) -> tuple[list[str], dict[str, list[str]]]:
+        """The incident rule's screens, and those of the walls that differ (``[]``: off there)."""
+        return _screens(list(self.incident.screens), {n: w.incident for n, w in self.walls.items()})
+
+
+def _screens(default: list[str], walls: dict[str, bool | list | None]) -> tuple[list[str], dict[str, list[str]]]:
+    own: dict[str, list[str]] = {}
+    for name, choice in walls.items():
+        if choice is None or choice is True:
+            continue
+        screens = [] if choice is False else list(dict.fromkeys(choice))
+        if screens != default:
+            own[name] = screens
+    return default, own
+
 
 # ------------------------------------------------------------------------------- messages
 
@@ -115,6 +147,9 @@ class PresetMessage(_Strict):
     - ``preset="incident"`` (``rule="incident_opened"``): ``incident`` (as the reader may read it);
     - ``preset="normal"`` (``rule="incident_closed"``): ``incident_id``, ``normal`` (the default
       normal preset) and ``walls`` (named walls' own).
+
+    ``wall_screens``: the named walls whose screens differ from ``screens`` (``[]``: the rule is
+    off on that wall); a screen of such a wall follows its entry instead.
     """
 
     type: Literal["wall.preset"] = "wall.preset"
@@ -129,24 +164,33 @@ class PresetMessage(_Strict):
     incident_id: str | None = None
     normal: WallPreset | None = None
     walls: dict[str, WallPreset] = Field(default_factory=dict)
+    wall_screens: dict[str, list[ScreenName]] = Field(default_factory=dict)
+
+    def follows(self, wall: str, screen: str) -> bool:
+        """Whether screen ``screen`` of the wall named ``wall`` follows this message."""
+        return screen in self.wall_screens.get(wall, self.screens)
 
     def wire(self) -> dict[str, Any]:
         """The JSON form sent on the websocket (unset parts left out)."""
         return self.model_dump(mode="json", exclude_none=True)
 
 
-def red_alert_message(rule: RedAlertRule, alert: dict[str, Any], cameras: list[dict[str, Any]]) -> PresetMessage:
+def red_alert_message(rule: RedAlertRule, alert: dict[str, Any], cameras: list[dict[str, Any]],
+                      wall_screens: dict[str, list[str]] | None = None) -> PresetMessage:
     """The message of a new alert that the red-alert rule switches the wall for."""
     return PresetMessage(preset="alert", rule="red_alert", screens=list(rule.screens), alert=alert,
-                         cameras=cameras, tile=rule.tile, zoom=rule.zoom)
+                         cameras=cameras, tile=rule.tile, zoom=rule.zoom, wall_screens=wall_screens or {})
 
 
-def incident_opened_message(rule: IncidentRule, incident: dict[str, Any]) -> PresetMessage:
+def incident_opened_message(rule: IncidentRule, incident: dict[str, Any],
+                            wall_screens: dict[str, list[str]] | None = None) -> PresetMessage:
     """The message that switches the wall to an opened incident's preset."""
-    return PresetMessage(preset="incident", rule="incident_opened", screens=list(rule.screens), incident=incident)
+    return PresetMessage(preset="incident", rule="incident_opened", screens=list(rule.screens), incident=incident,
+                         wall_screens=wall_screens or {})
 
 
 def incident_closed_message(settings: PresetSettings, incident_id: str) -> PresetMessage:
     """The message that switches the wall back to its normal preset."""
     return PresetMessage(preset="normal", rule="incident_closed", screens=list(settings.incident.screens),
-                         incident_id=incident_id, normal=settings.normal, walls=dict(settings.walls))
+                         incident_id=incident_id, normal=settings.normal, walls=dict(settings.walls),
+                         wall_screens=settings.incident_screens()[1])

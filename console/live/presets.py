@@ -9,7 +9,10 @@
   for the same audience.
 
 A town's wall therefore never hears of a district incident or alert outside the town. The
-messages go to every wall of those jurisdictions (and are ignored by pages that joined none).
+messages go to every wall of those jurisdictions (and are ignored by pages that joined none); a
+named wall whose settings turn a rule off or choose its screens (``presets.walls.NAME``) is
+named in the message's ``wall_screens``, and its screens follow that entry. The audience does
+not depend on the walls: what a jurisdiction hears is the same whatever its walls' rules.
 """
 
 from __future__ import annotations
@@ -36,7 +39,6 @@ from zhizhi.layers import Scope
 log = logging.getLogger(__name__)
 
 
-
 class PresetRules:
     """Subscribes to alerts and incidents and publishes the wall-preset messages their rules call for."""
 
@@ -61,14 +63,17 @@ class PresetRules:
     # --- rules ----------------------------------------------------------------------------
     def on_alert(self, event: AlertEvent) -> None:
         rule = self.settings.red_alert
-        if not rule.enabled or event.event != "new" or event.severity not in rule.severities or not rule.screens:
+        screens, walls = self.settings.red_alert_screens()
+        if not rule.enabled or event.event != "new" or event.severity not in rule.severities:
+            return
+        if not screens and not any(walls.values()):
             return
         cameras = [
             {"id": h.id, "name": h.name, "grid": h.camera.grid, "distance_m": round(h.distance_m, 1),
              "bearing_deg": round(h.bearing_deg, 1)}
             for h in self.cameras().covering(event.lon, event.lat)
         ]
-        message = red_alert_message(rule, event.to_wire(), cameras).wire()
+        message = red_alert_message(rule, event.to_wire(), cameras, walls).wire()
 
         def render(code: str) -> Message:
             mine = [c for c in cameras if code == "" or (c["grid"] and is_within(c["grid"], code))]
@@ -78,7 +83,8 @@ class PresetRules:
 
     def on_incident(self, event: IncidentEvent) -> None:
         rule = self.settings.incident
-        if not rule.enabled or not rule.screens or event.event not in ("opened", "closed"):
+        screens, walls = self.settings.incident_screens()
+        if not rule.enabled or event.event not in ("opened", "closed") or not (screens or any(walls.values())):
             return
         audience = [c for c in (*event.codes, event.owner_unit) if c] or [self.jurisdictions.district_code]
         if event.event == "closed":
@@ -86,7 +92,7 @@ class PresetRules:
                 self.hub.publish(incident_closed_message(self.settings, event.id).wire(), audience=audience)
             return
         incident = event.to_wire()
-        message = incident_opened_message(rule, incident).wire()
+        message = incident_opened_message(rule, incident, walls).wire()
         self.hub.publish(message, audience=audience,
                          render=lambda code: {**message, "incident": self._incident_for(incident, code)})
 

@@ -130,3 +130,54 @@ def test_rules_can_be_turned_off_and_bad_presets_are_refused(jurisdictions):
     with pytest.raises(ValidationError):
         PresetSettings.model_validate({"incident": {"screens": ["wall"]}})
     assert shapely.Point(lon, lat).within(jurisdictions.get(towns[0]).geometry.buffer(1e-6))
+
+
+def test_each_wall_may_turn_a_rule_off_or_choose_its_screens(jurisdictions):
+    """presets.walls.NAME.red_alert / .incident: the message names those walls' own screens
+    (``wall_screens``); its audience, hence what each jurisdiction hears, stays the same."""
+    from zhizhi.console.wall_presets import PresetMessage
+
+    towns, grids = _towns(jurisdictions)
+    (lon, lat) = jurisdictions.get(grids[0]).anchor
+    area = jurisdictions.get(towns[0]).geometry
+    settings = PresetSettings.model_validate({"walls": {
+        "lobby": {"red_alert": False, "incident": False},  # the reception's wall: no rule moves it
+        "ops": {"red_alert": ["video"], "incident": ["alerts", "alerts"]},
+        "same": {"red_alert": True, "map": "scope"},  # the rule's own screens: not named
+    }})
+    incident = Incident(id="leak00000002", type="fire", title="仓库火情", area={"point": [lon, lat], "radius_m": 500},
+                        geometry=mapping(area), owner_unit=towns[0], codes=[towns[0], grids[0]],
+                        created_ts=1.0, created_by="duty", updated_ts=1.0)
+
+    async def scenario():
+        hub, bus = _rules(jurisdictions, [], settings)
+        town_a, town_b = (hub.connect(c, last_seq=0) for c in towns)
+        bus.publish(Topic.ALERTS, _alert("REDALERT0003", grids[0], towns[0], lon, lat))
+        bus.publish(Topic.INCIDENTS, incident.to_event("opened"))
+        bus.publish(Topic.INCIDENTS, incident.model_copy(update={"status": "closed", "closed_ts": 5.0})
+                    .to_event("closed"))
+        alert, opened, closed = await _all(town_a)
+        assert alert["wall_screens"] == {"lobby": [], "ops": ["video"]}
+        assert opened["wall_screens"] == closed["wall_screens"] == {"lobby": [], "ops": ["alerts"]}
+        assert await _all(town_b) == []  # another town hears of none of it, whatever its walls' rules
+        message = PresetMessage.model_validate({k: v for k, v in alert.items() if k != "seq"})
+        follows = {wall: [s for s in ("map", "video", "alerts") if message.follows(wall, s)]
+                   for wall in ("main", "lobby", "ops", "same")}
+        assert follows == {"main": ["map", "video"], "lobby": [], "ops": ["video"], "same": ["map", "video"]}
+
+    asyncio.run(scenario())
+    # A rule off everywhere but on one wall: still sent, for that wall alone.
+    only_ops = PresetSettings.model_validate({"red_alert": {"screens": []}, "walls": {"ops": {"red_alert": ["map"]}}})
+
+    async def only():
+        hub, bus = _rules(jurisdictions, [], only_ops)
+        district = hub.connect(jurisdictions.district_code, last_seq=0)
+        bus.publish(Topic.ALERTS, _alert("REDALERT0004", grids[0], towns[0], lon, lat))
+        (message,) = await _all(district)
+        assert (message["screens"], message["wall_screens"]) == ([], {"ops": ["map"]})
+
+    asyncio.run(only())
+    with pytest.raises(ValidationError):
+        PresetSettings.model_validate({"walls": {"ops": {"red_alert": ["alerts"]}}})  # the board has no alert push
+    with pytest.raises(ValidationError):
+        PresetSettings.model_validate({"walls": {"ops": {"incident": ["wall"]}}})

@@ -13,6 +13,10 @@
  * - preset "alert" (a new red alert): the map centres on its place, the video screen puts the
  *   nearest camera in the chosen tile. While the wall shows an incident the map stays on it.
  *
+ * A wall whose settings turn a rule off or choose its screens (presets.walls.NAME.red_alert,
+ * .incident) is named in the message's "wall_screens": its screens follow that entry instead
+ * ([]: the rule is off on this wall).
+ *
  * body[data-wall-preset] says which preset a screen shows (incident, normal, alert).
  */
 
@@ -20,7 +24,11 @@ import { $, esc } from "../lib/dom.js";
 import { api } from "../lib/session.js";
 import { INCIDENT } from "./vocabulary.js";
 
-const follows = (msg, screen) => Array.isArray(msg.screens) && msg.screens.includes(screen);
+/** Whether ``screen`` of the wall named ``wall`` follows the message (its wall's own screens first). */
+export function follows(msg, screen, wall) {
+  const own = msg.wall_screens && Object.hasOwn(msg.wall_screens, wall) ? msg.wall_screens[wall] : msg.screens;
+  return Array.isArray(own) && own.includes(screen);
+}
 const normalOf = (msg, wall) => (msg.walls && msg.walls[wall]) || msg.normal || {};
 
 function mark(preset) {
@@ -58,7 +66,7 @@ export function installMapPresets(link, map, incidents) {
   });
   link.addEventListener("preset", (e) => {
     const msg = e.detail;
-    if (!follows(msg, "map")) return;
+    if (!follows(msg, "map", link.wall)) return;
     if (msg.preset === "incident") {
       focusFromPreset(link, msg);
     } else if (msg.preset === "normal") {
@@ -98,7 +106,7 @@ export function installVideoPresets(link, zw, tiles) {
   });
   link.addEventListener("preset", (e) => {
     const msg = e.detail;
-    if (!follows(msg, "video")) return;
+    if (!follows(msg, "video", link.wall)) return;
     if (msg.preset === "incident") {
       focusFromPreset(link, msg);
     } else if (msg.preset === "normal") {
@@ -209,7 +217,7 @@ export function installBoardPresets(link, render) {
   });
   link.addEventListener("preset", (e) => {
     const msg = e.detail;
-    if (!follows(msg, "alerts")) return;
+    if (!follows(msg, "alerts", link.wall)) return;
     if (msg.preset === "incident") {
       focusFromPreset(link, msg);
     } else if (msg.preset === "normal" && boardIncident && boardIncident.id === msg.incident_id) {
