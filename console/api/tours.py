@@ -13,6 +13,9 @@ console records the time, the camera and a JPEG of the camera's newest frame, ta
 workers (none while the camera has no video). ``GET /api/tours/{id}/log?start=&end=`` (epoch
 seconds) lists a range's entries for the shift report, each with its snapshot's URL, ``GET
 /api/tours/{id}/log/{entry}/snapshot.jpg`` (bearer header, or ``?ticket=`` for an ``<img>``).
+``GET /api/tours/{id}/log.csv?start=&end=`` is the same range as a CSV for the shift report
+(UTF-8 with a BOM, Chinese headers, times in ``wall.time_zone``; bearer header, or ``?ticket=``
+for a download link).
 
 The tiles (``console/wall_tiles.py``): ``GET /api/walls/{wall}/tiles`` is the layout every video
 screen of the caller's wall ``wall`` shows (1, 4, 9 or 16 tiles and the camera of each);
@@ -22,12 +25,23 @@ dropped on a tile. Either change goes to every screen of the wall as a websocket
 ``{"type": "wall", "action": "tiles", "wall", "layout", "tiles", "names", "by", "updated_ts"}``. A town's wall ``main``
 is not the district's (:func:`console.live.hub.wall_key`); a camera the caller may not watch is
 refused (422) and never stored.
+
+Named layouts: the three routes take ``?name=NAME`` (``危化专线``; 1–64 characters, no slash or
+space, not a number: 422) for one of the wall's named layouts instead of its main one — what a
+wall's ``custom`` slot shows (``/wall?screen=video&wall=W&layout=NAME``). Kept apart from the main
+layout, the same jurisdiction checks; its message carries ``"name": NAME`` (``null`` for the main
+layout), and a screen applies only the messages of the layout it shows.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import time
+from datetime import datetime
 from typing import Annotated
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -37,7 +51,7 @@ from zhizhi.console.auth import Permission, Principal
 from zhizhi.console.live.hub import wall_key
 from zhizhi.console.state import ConsoleState
 from zhizhi.console.tours import LogEntry, Tour, TourInput, TourStore
-from zhizhi.console.wall_tiles import TileLayout, WallTiles
+from zhizhi.console.wall_tiles import NAME_LENGTH, TileLayout, WallTiles, is_layout_name
 from zhizhi.gis.codes import is_within
 
 router = APIRouter(tags=["tours"])
@@ -184,14 +198,56 @@ def list_log(
     end: Annotated[float | None, Query(ge=0, description="Until (epoch seconds, excluded); default now.")] = None,
 ) -> list[dict]:
     """The tour's patrol log between ``start`` and ``end``, oldest first."""
+    _tour_of(request, tour_id, scope.code)
+    return [_entry_answer(state, e, scope.code) for e in _log_range(request, tour_id, start, end)]
+
+
+def _log_range(request: Request, tour_id: int, start: float, end: float | None) -> list[LogEntry]:
+    """The entries of ``start <= ts < end`` (``end`` none: now), after checking the range."""
     end = time.time() + 1 if end is None else end
     if end <= start:
         raise HTTPException(422, "end must be after start")
     if end - start > MAX_LOG_RANGE_S:
         raise HTTPException(422, f"a range of at most {MAX_LOG_RANGE_S // 86_400} days")
-    _tour_of(request, tour_id, scope.code)
-    entries = _stores(request)[0].entries(tour_id, start=start, end=end)
-    return [_entry_answer(state, e, scope.code) for e in entries]
+    return _stores(request)[0].entries(tour_id, start=start, end=end)
+
+
+#: The patrol log CSV's columns (the shift report's headers, in Chinese).
+CSV_HEADERS = ("时间", "巡航路线", "摄像头", "摄像头编号", "大屏", "值班员", "快照")
+
+
+def _cell(value: str) -> str:
+    """A text cell a spreadsheet will not run as a formula (a name beginning with =, +, - or @)."""
+    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
+
+
+@router.get("/api/tours/{tour_id}/log.csv", responses={200: {"content": {"text/csv": {}}}})
+def log_csv(
+    request: Request,
+    state: State,
+    scope: UrlScope,
+    tour_id: TourId,
+    start: Annotated[float, Query(ge=0, description="From (epoch seconds, included).")],
+    end: Annotated[float | None, Query(ge=0, description="Until (epoch seconds, excluded); default now.")] = None,
+    ticket: Annotated[str | None, Query(max_length=256, description="A ticket, for a download link.")] = None,
+) -> Response:
+    """The tour's patrol log between ``start`` and ``end`` as a CSV (UTF-8 with a BOM: Excel on a
+    Chinese Windows opens it as it is), times in the wall's time zone."""
+    tour = _tour_of(request, tour_id, scope.code)
+    zone = ZoneInfo(state.settings.wall.time_zone)
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_HEADERS)
+    for entry in _log_range(request, tour_id, start, end):
+        when = datetime.fromtimestamp(entry.ts, zone).strftime("%Y-%m-%d %H:%M:%S")
+        name = _camera_name(state, entry.camera_id, scope.code) or entry.camera_id
+        writer.writerow((when, *map(_cell, (tour.name, name, entry.camera_id, entry.wall, entry.by)),
+                         "有" if entry.has_snapshot else "无"))
+    filename = f"巡查记录-{tour.name}.csv"
+    disposition = f"attachment; filename=\"patrol-log-{tour.id}.csv\"; filename*=UTF-8''{quote(filename)}"
+    return Response(out.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": disposition, "Cache-Control": "no-store"})
 
 
 @router.get("/api/tours/{tour_id}/log/{entry_id}/snapshot.jpg", responses={200: {"content": {"image/jpeg": {}}}})
@@ -226,13 +282,29 @@ def _visible_tiles(state: ConsoleState, layout: TileLayout, code: str) -> dict:
     }
 
 
-def _announce(state: ConsoleState, code: str, wall: str, answer: dict, by: str) -> None:
-    """Every screen of the wall gets the new layout."""
+def _layout_name(
+    name: Annotated[
+        str | None,
+        Query(min_length=1, max_length=NAME_LENGTH, description="A named layout of the wall (none: its main one)."),
+    ] = None,
+) -> str | None:
+    """The ``?name=`` of a named layout, checked (a number is a tile count, not a name: 422)."""
+    if name is not None and not is_layout_name(name):
+        raise HTTPException(422, f"{name!r} cannot name a layout: no slash or space, and not a number")
+    return name
+
+
+LayoutName = Annotated[str | None, Depends(_layout_name)]
+
+
+def _announce(state: ConsoleState, code: str, wall: str, answer: dict, by: str, name: str | None) -> None:
+    """Every screen of the wall gets the new layout (those showing another layout ignore it)."""
     if state.hub is not None:
         message = {
             "type": "wall",
             "wall": wall,
             "action": "tiles",
+            "name": name,
             "by": by,
             "layout": answer["layout"],
             "tiles": answer["tiles"],
@@ -243,23 +315,29 @@ def _announce(state: ConsoleState, code: str, wall: str, answer: dict, by: str) 
 
 
 @router.get("/api/walls/{wall}/tiles")
-def get_tiles(request: Request, state: State, scope: RequestScope, wall: WallName) -> dict:
+def get_tiles(request: Request, state: State, scope: RequestScope, wall: WallName, name: LayoutName) -> dict:
     """The wall's remembered tiles (``updated_ts`` null: nothing remembered yet, four empty tiles)."""
-    layout = _stores(request)[1].get(scope.code, wall) or TileLayout(layout=4)
-    return _visible_tiles(state, layout, scope.code)
+    layout = _stores(request)[1].get(scope.code, wall, name=name) or TileLayout(layout=4)
+    return {**_visible_tiles(state, layout, scope.code), "name": name}
 
 
 @router.put("/api/walls/{wall}/tiles")
 def put_tiles(
-    request: Request, state: State, scope: RequestScope, principal: CurrentPrincipal, wall: WallName, layout: TileLayout
+    request: Request,
+    state: State,
+    scope: RequestScope,
+    principal: CurrentPrincipal,
+    wall: WallName,
+    layout: TileLayout,
+    name: LayoutName,
 ) -> dict:
-    """Remember the wall's layout and tiles; every video screen of the wall follows."""
+    """Remember the wall's layout and tiles; every video screen of the wall showing it follows."""
     _check_cameras(state, layout.tiles, scope.code)
     saved = _stores(request)[1].put(
-        scope.code, wall, TileLayout(layout=layout.layout, tiles=layout.tiles), principal.username
+        scope.code, wall, TileLayout(layout=layout.layout, tiles=layout.tiles), principal.username, name=name
     )
-    answer = _visible_tiles(state, saved, scope.code)
-    _announce(state, scope.code, wall, answer, principal.username)
+    answer = {**_visible_tiles(state, saved, scope.code), "name": name}
+    _announce(state, scope.code, wall, answer, principal.username, name)
     return answer
 
 
@@ -280,18 +358,19 @@ def put_tile(
     wall: WallName,
     tile: Annotated[int, Path(ge=1, le=16, description="The tile, from 1.")],
     body: Annotated[TileCamera, Body()],
+    name: LayoutName,
 ) -> dict:
     """Put one camera on tile ``tile`` (the layout grows to hold it); a camera already on another
     tile swaps places with the one it replaces."""
     _check_cameras(state, [body.camera_id], scope.code)
     store = _stores(request)[1]
-    current = store.get(scope.code, wall) or TileLayout(layout=4)
+    current = store.get(scope.code, wall, name=name) or TileLayout(layout=4)
     size = next(n for n in (1, 4, 9, 16) if n >= max(tile, current.layout))
     tiles = [*current.tiles, *[None] * (size - current.layout)]
     if body.camera_id is not None and body.camera_id in tiles:
         tiles[tiles.index(body.camera_id)] = tiles[tile - 1]
     tiles[tile - 1] = body.camera_id
-    saved = store.put(scope.code, wall, TileLayout(layout=size, tiles=tiles), principal.username)
-    answer = _visible_tiles(state, saved, scope.code)
-    _announce(state, scope.code, wall, answer, principal.username)
+    saved = store.put(scope.code, wall, TileLayout(layout=size, tiles=tiles), principal.username, name=name)
+    answer = {**_visible_tiles(state, saved, scope.code), "name": name}
+    _announce(state, scope.code, wall, answer, principal.username, name)
     return answer

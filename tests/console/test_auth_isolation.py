@@ -1192,6 +1192,19 @@ def check_tour_log(w: World) -> None:
     assert own and all(e["camera_id"] == w.camera_a.id for e in own)
 
 
+def check_tour_log_csv(w: World) -> None:
+    from fastapi.testclient import TestClient
+
+    a, b = _tours(w)
+    since = {"start": time.time() - 3600}
+    bare = TestClient(w.client.app)
+    for auth in ({"headers": w.a}, {"params": {**since, "ticket": _ticket(w, w.a)}}):
+        params = auth.get("params", since)
+        assert bare.get(f"/api/tours/{b['id']}/log.csv", params=params, headers=auth.get("headers")).status_code == 404
+        own = bare.get(f"/api/tours/{a['id']}/log.csv", params=params, headers=auth.get("headers"))
+        assert own.status_code == 200 and w.camera_a.id in own.text and w.camera_b.id not in own.text
+
+
 def check_tour_snapshot(w: World) -> None:
     from fastapi.testclient import TestClient
 
@@ -1465,6 +1478,7 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("DELETE", "/api/tours/{tour_id}"): check_tour_delete,
     ("POST", "/api/tours/{tour_id}/log"): check_tour_log_stop,
     ("GET", "/api/tours/{tour_id}/log"): check_tour_log,
+    ("GET", "/api/tours/{tour_id}/log.csv"): check_tour_log_csv,
     ("GET", "/api/tours/{tour_id}/log/{entry_id}/snapshot.jpg"): check_tour_snapshot,
     ("GET", "/api/walls/{wall}/tiles"): check_wall_tiles,
     ("PUT", "/api/walls/{wall}/tiles"): check_wall_tiles_put,
