@@ -1219,10 +1219,17 @@ def check_tour_snapshot(w: World) -> None:
 
 
 def _walls_tiles(w: World) -> str:
-    """The wall ``iso`` of town B holds B's camera."""
+    """The wall ``iso`` of town B holds B's camera, on its main layout and its named one ``危化专线``."""
     put = w.client.put("/api/walls/iso/tiles", json={"layout": 4, "tiles": [w.camera_b.id]}, headers=w.b)
     assert put.status_code == 200, put.text
+    named = w.client.put("/api/walls/iso/tiles", params=ISO_LAYOUT, json={"layout": 4, "tiles": [w.camera_b.id]},
+                         headers=w.b)
+    assert named.status_code == 200, named.text
     return "iso"
+
+
+#: A named tile layout of a wall (its custom slot): kept per jurisdiction like the main one.
+ISO_LAYOUT = {"name": "危化专线"}
 
 
 def check_wall_tiles(w: World) -> None:
@@ -1230,6 +1237,9 @@ def check_wall_tiles(w: World) -> None:
     mine = w.client.get(f"/api/walls/{wall}/tiles", headers=w.a).json()
     assert w.camera_b.id not in mine["tiles"]
     assert w.client.get(f"/api/walls/{wall}/tiles", headers=w.b).json()["tiles"][0] == w.camera_b.id
+    named = w.client.get(f"/api/walls/{wall}/tiles", params=ISO_LAYOUT, headers=w.a).json()
+    assert w.camera_b.id not in named["tiles"] and w.camera_b.id not in named["names"]
+    assert w.client.get(f"/api/walls/{wall}/tiles", params=ISO_LAYOUT, headers=w.b).json()["tiles"][0] == w.camera_b.id
 
 
 def check_wall_tiles_put(w: World) -> None:
@@ -1238,6 +1248,11 @@ def check_wall_tiles_put(w: World) -> None:
     assert refused.status_code == 422
     own = w.client.put(f"/api/walls/{wall}/tiles", json={"layout": 4, "tiles": [w.camera_a.id]}, headers=w.a)
     assert own.status_code == 200 and own.json()["tiles"][0] == w.camera_a.id
+    for camera, status in ((w.camera_b, 422), (w.camera_a, 200)):
+        put = w.client.put(f"/api/walls/{wall}/tiles", params=ISO_LAYOUT, json={"layout": 4, "tiles": [camera.id]},
+                           headers=w.a)
+        assert put.status_code == status, put.text
+    assert w.client.get(f"/api/walls/{wall}/tiles", params=ISO_LAYOUT, headers=w.b).json()["tiles"][0] == w.camera_b.id
     assert w.client.get(f"/api/walls/{wall}/tiles", headers=w.b).json()["tiles"][0] == w.camera_b.id
 
 
@@ -1247,6 +1262,11 @@ def check_wall_tile_put(w: World) -> None:
     own = w.client.put(f"/api/walls/{wall}/tiles/2", json={"camera_id": w.camera_a.id}, headers=w.a)
     assert own.status_code == 200 and own.json()["tiles"][1] == w.camera_a.id
     assert w.client.get(f"/api/walls/{wall}/tiles", headers=w.b).json()["tiles"][:2] == [w.camera_b.id, None]
+    for camera, status in ((w.camera_b, 422), (w.camera_a, 200)):
+        put = w.client.put(f"/api/walls/{wall}/tiles/2", params=ISO_LAYOUT, json={"camera_id": camera.id}, headers=w.a)
+        assert put.status_code == status, put.text
+    theirs = w.client.get(f"/api/walls/{wall}/tiles", params=ISO_LAYOUT, headers=w.b).json()
+    assert theirs["tiles"][:2] == [w.camera_b.id, None]
 
 
 # --- walls as data and paired screens (console/api/walls.py, console/api/wall.py) ---------------

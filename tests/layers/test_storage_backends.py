@@ -43,7 +43,7 @@ STORE_TABLES = {
     "model_versions", "model_audit",
     "camera_registry", "camera_calibrations",
     "alert_procedures", "alert_procedure_ticks",
-    "camera_tours", "tour_log", "wall_tiles",
+    "camera_tours", "tour_log", "wall_tiles", "wall_tile_layouts",
     "walls", "wall_devices", "wall_device_tickets", "wall_pairings",
 }
 empty_db_url = db_support.empty_db_url  # a fresh, never migrated database per backend
