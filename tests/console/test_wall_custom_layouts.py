@@ -49,7 +49,8 @@ def test_a_named_layout_is_kept_apart_from_the_main_one(client, logins, test_use
     assert back["tiles"][:2] == [a2.id, a1.id] and back["updated_by"] == test_users.operator_a
     assert back["names"][a1.id] == (a1.name or a1.id)
     # Another name, the district's wall of the same name and town B's are other layouts.
-    assert client.get(f"/api/walls/{wall}/tiles", params={"name": "高速口"}, headers=headers).json()["updated_ts"] is None
+    elsewhere = client.get(f"/api/walls/{wall}/tiles", params={"name": "高速口"}, headers=headers)
+    assert elsewhere.json()["updated_ts"] is None
     assert client.get(f"/api/walls/{wall}/tiles", params={"name": NAME}).json()["updated_ts"] is None
     other = client.get(f"/api/walls/{wall}/tiles", params={"name": NAME}, headers=logins[test_users.operator_b])
     assert other.json()["updated_ts"] is None
