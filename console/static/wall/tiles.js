@@ -9,6 +9,10 @@
  * same browser (the map on one screen, the video on another) — or, where the map and the video
  * are separate PCs, by the "投到画面 N" buttons of the camera's popup on the map:
  * PUT /api/walls/{wall}/tiles/{n}, which the console sends on to the wall's video screens.
+ *
+ * Named layouts (a wall's custom slot): /wall?screen=video&wall=W&layout=NAME (NAME not 1, 4, 9
+ * or 16) shows and edits the wall's layout NAME (?name=NAME on the same routes) instead of its
+ * main one; its "tiles" messages carry the name, and a screen applies only those of its layout.
  */
 
 import { api } from "../lib/session.js";
@@ -16,17 +20,32 @@ import { api } from "../lib/session.js";
 export const CAMERA_MIME = "application/x-zhizhi-camera";
 export const LAYOUTS = [1, 4, 9, 16];
 
-const tilesUrl = (wall) => `/api/walls/${encodeURIComponent(wall)}/tiles`;
+const tilesUrl = (wall, n = null, name = null) =>
+  `/api/walls/${encodeURIComponent(wall)}/tiles${n == null ? "" : "/" + n}` +
+  (name == null ? "" : `?name=${encodeURIComponent(name)}`);
 
-/** The wall's remembered tiles: {layout, tiles: [id|null], names: {id: name}, updated_ts}. */
-export const loadTiles = (wall) => api(tilesUrl(wall));
+/**
+ * The named layout this screen shows (?layout=NAME, NAME not a tile count), or null: the wall's
+ * main layout. ``search``: a URL's query (this page's by default).
+ */
+export function layoutName(search = location.search) {
+  const asked = (new URLSearchParams(search).get("layout") || "").trim();
+  return asked && !/^\d+$/.test(asked) ? asked : null;
+}
 
-/** Remember the wall's layout and tiles (every video screen of the wall follows). */
-export const saveTiles = (wall, layout, tiles) =>
-  api(tilesUrl(wall), { method: "PUT", body: { layout, tiles: tiles.slice(0, layout) } });
+/** Whether a "tiles" message (or an answer) is of the layout ``name`` (null: the main one). */
+export const sameLayout = (msg, name) => ((msg && msg.name) || null) === (name || null);
 
-/** Put camera ``id`` on tile ``n`` (from 1) of the wall. */
-export const putTile = (wall, n, id) => api(`${tilesUrl(wall)}/${n}`, { method: "PUT", body: { camera_id: id } });
+/** The wall's remembered tiles: {layout, tiles: [id|null], names: {id: name}, updated_ts, name}. */
+export const loadTiles = (wall, name = null) => api(tilesUrl(wall, null, name));
+
+/** Remember the wall's layout and tiles (every video screen of the wall showing it follows). */
+export const saveTiles = (wall, layout, tiles, name = null) =>
+  api(tilesUrl(wall, null, name), { method: "PUT", body: { layout, tiles: tiles.slice(0, layout) } });
+
+/** Put camera ``id`` on tile ``n`` (from 1) of the wall's layout (``name``: a named one). */
+export const putTile = (wall, n, id, name = null) =>
+  api(tilesUrl(wall, n, name), { method: "PUT", body: { camera_id: id } });
 
 /** The camera a drag carries, or null (another kind of drag: a file, a text). */
 export function draggedCamera(dataTransfer) {

@@ -1,4 +1,4 @@
-/* zhizhi 智治 — the wall's video screen: /wall?screen=video&wall=NAME[&layout=1|4|9|16].
+/* zhizhi 智治 — the wall's video screen: /wall?screen=video&wall=NAME[&layout=1|4|9|16|LAYOUT].
  *
  * 1, 4, 9 or 16 tiles of live camera video, each with the camera's name and its source state
  * (online / reconnecting / offline, from "camera_status" messages). Video is the workers'
@@ -29,7 +29,9 @@
  * this screen only), tiles nobody chose are filled as above. A camera dragged from the map (or
  * from another tile) onto a tile goes there for the whole wall; the map's "投到画面 N" does the
  * same from another PC. At 16 tiles a caption is the camera's name on up to two lines with its
- * state as a dot; the id and the full name are in the tile's title.
+ * state as a dot; the id and the full name are in the tile's title. ?layout=LAYOUT (a name, not
+ * a count: a wall's custom slot) shows and edits the wall's named layout LAYOUT instead of its
+ * main one; its changes reach only the screens showing LAYOUT, and the toolbar names it.
  *
  * A camera tour (tour.js) cycles one tile through its cameras, "巡航中 n/N" in the toolbar.
  *
@@ -46,7 +48,7 @@ import { showMedia } from "./media.js";
 import { mountPlayback, playbackButton } from "./playback.js";
 import { installVideoPresets } from "./presets.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
-import { cameraDragSource, dropTarget, loadTiles, saveTiles, tileTitle } from "./tiles.js";
+import { cameraDragSource, dropTarget, layoutName, loadTiles, sameLayout, saveTiles, tileTitle } from "./tiles.js";
 import { mountTours } from "./tour.js";
 import { Units } from "./units.js";
 import { CAMERA_STATE, INCIDENT, SEVERITY, STATUS, ruleEn, ruleLabel, text } from "./vocabulary.js";
@@ -58,10 +60,12 @@ const RETRY_MS = 10_000;
 const DRONE_REFRESH_MS = 15_000;
 
 const wall = wallName();
+const named = layoutName(); // a named layout of the wall (custom slot), or null: its main one
 const link = new WallLink(wall);
 const zw = {
   screen: "video",
   wall,
+  layoutName: named,
   link,
   layout: 4,
   order: [], // camera (and drone) ids, tile order (longer than the layout: switching layouts keeps it)
@@ -117,7 +121,7 @@ let saving = 0; // this screen's changes of the wall's tiles on their way
 async function saveWall(layout, tiles) {
   saving += 1;
   try {
-    const t = await saveTiles(wall, layout, tiles);
+    const t = await saveTiles(wall, layout, tiles, named);
     if (saving === 1) applyRemembered(t);
     return t;
   } finally {
@@ -128,6 +132,7 @@ async function saveWall(layout, tiles) {
 /** The wall's remembered tiles (GET/PUT answers, "tiles" messages): pinned cameras go to their tiles. */
 function applyRemembered(t, fromLink = false) {
   if (!t || !Array.isArray(t.tiles)) return;
+  if (fromLink && !sameLayout(t, named)) return; // another layout of the wall changed
   if (fromLink && saving > 0) return; // this screen's own change is on its way: its answer comes
   if (t.updated_ts != null && zw.tilesTs != null && t.updated_ts < zw.tilesTs) return; // an older change
   if (t.updated_ts != null) zw.tilesTs = t.updated_ts;
@@ -152,6 +157,17 @@ function arrange() {
     head.push(id != null && (cameras.has(id) || drones.has(id)) ? id : fill.shift() ?? null);
   }
   zw.order = [...head, ...fill];
+}
+
+/** The toolbar names the named layout this screen shows ("布局 危化专线"). */
+function showLayoutName(name) {
+  const chip = document.createElement("span");
+  chip.className = "zw-layout-name";
+  chip.id = "zw-layout-name";
+  chip.textContent = `布局 ${name}`;
+  chip.title = `墙面布局 ${name} · named layout`;
+  $("#zw-layouts").after(chip);
+  document.body.dataset.layoutName = name;
 }
 
 function note(textValue) {
@@ -532,7 +548,8 @@ async function start() {
   for (const b of document.querySelectorAll("#zw-layouts button")) {
     b.addEventListener("click", () => setLayout(Number(b.dataset.layout), true));
   }
-  const remembered = await loadTiles(wall).catch((err) => {
+  if (named) showLayoutName(named);
+  const remembered = await loadTiles(wall, named).catch((err) => {
     console.warn("tiles:", err);
     return null;
   });
