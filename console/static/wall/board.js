@@ -33,6 +33,7 @@ import { showMedia, showViews } from "./media.js";
 import { playbackButton } from "./playback.js";
 import { mountAlarm } from "./alarm.js";
 import { createChecklist, watchSkips } from "./procedure.js";
+import { markReadOnly, mayActOnAlerts } from "./readonly.js";
 import { boardFilter, installBoardPresets } from "./presets.js";
 import { loadConfig, mountWallHeader, wallName } from "./screen.js";
 import { Units } from "./units.js";
@@ -485,6 +486,11 @@ function cargoText(d) {
 }
 
 function renderActions(a, rel) {
+  $("#zw-d-actions").hidden = !zw.mayAct; // read only: no buttons that would answer 403
+  if (!zw.mayAct) {
+    $("#zw-d-buttons").replaceChildren();
+    return;
+  }
   const buttons = targets(a.status).map((to) => {
     const b = document.createElement("button");
     b.type = "button";
@@ -642,7 +648,8 @@ async function start() {
     loadLifecycle(),
   ]);
   zw.config = config;
-  zw.mayAct = !me || !Array.isArray(me.permissions) || me.permissions.includes("alerts.act");
+  zw.mayAct = mayActOnAlerts(me); // a paired screen or a reader: no action buttons (readonly.js)
+  markReadOnly(!zw.mayAct);
   myCode = (config.scope && config.scope.code) || "";
   units = loaded;
   for (const f of fov.features || []) {

@@ -92,12 +92,15 @@ export function createChecklist(box, { changed = () => {} } = {}) {
       const who = s.actor
         ? `<span class="zw-sop-who">${s.done ? "" : "已取消 "}${esc(s.actor)} · ${esc(fmtTime(s.ts))}</span>`
         : "";
+      const mark = mayAct // read only (readonly.js): the tick is shown, not offered
+        ? `<button type="button" class="zw-sop-box" aria-pressed="${s.done}"${open ? "" : " disabled"}` +
+          ` title="${s.done ? "取消勾选" : "勾选完成"}">${s.done ? "✔" : ""}</button>`
+        : `<span class="zw-sop-box" aria-pressed="${s.done}">${s.done ? "✔" : ""}</span>`;
       li.innerHTML =
-        `<button type="button" class="zw-sop-box" aria-pressed="${s.done}"${open && mayAct ? "" : " disabled"}` +
-        ` title="${s.done ? "取消勾选" : "勾选完成"}">${s.done ? "✔" : ""}</button>` +
+        mark +
         `<span class="zw-sop-text"><b>${esc(s.no)}.</b> ${esc(s.text)}` +
         `${s.required ? ` <span class="zw-sop-req">必做</span>` : ` <span class="zw-sop-opt">选做</span>`}</span>${who}`;
-      li.querySelector("button").addEventListener("click", () => tick(s.no, !s.done));
+      if (mayAct) li.querySelector("button").addEventListener("click", () => tick(s.no, !s.done));
       list.append(li);
     }
   }
