@@ -102,6 +102,15 @@ def _shots(tmp_path: Path) -> Path:
     return REPO / "docs" / "screenshots" if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
+def _screenshot(page, path: Path) -> None:
+    """The page as a PNG of at most 128 colours (a wall's flat colours survive; the file stays small)."""
+    from PIL import Image
+
+    page.screenshot(path=str(path))
+    Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT,
+                                             dither=Image.Dither.NONE).save(path, optimize=True)
+
+
 def test_a_named_layout_moves_only_the_screens_showing_it(browser, console, tmp_path):
     wall = "custom"
     first, second, third = console.cameras[:3]
@@ -143,7 +152,10 @@ def test_a_named_layout_moves_only_the_screens_showing_it(browser, console, tmp_
         tiles = named.page.evaluate("() => zhizhiWall.tiles()")
         assert tiles[1] == third and tiles[3] == first
         assert named.page.inner_text("#zw-layout-name") == f"布局 {NAME}"
-        named.page.screenshot(path=str(_shots(tmp_path) / "wall-custom-layout.png"))
+        named.page.wait_for_function(
+            "() => [...document.querySelectorAll('#zw-tiles .zw-tile')].every(t => t.dataset.video === 'live')",
+            timeout=WAIT_MS)  # every tile plays before the picture
+        _screenshot(named.page, _shots(tmp_path) / "wall-custom-layout.png")
         assert main.problems == [] and named.problems == []
     finally:
         main.page.context.close()
