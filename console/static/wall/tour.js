@@ -7,6 +7,10 @@
  * as the snapshot, for the shift report. The remembered tiles of the wall are left as they are:
  * stopping the tour gives the tile back to its camera.
  *
+ * "编辑巡航" (tour-editor.js; only for users with alerts.act) makes, changes and deletes tours on
+ * the screen; a running tour follows its changes (deleted: it stops). "巡查记录" (patrol-log.js)
+ * lists the shift's stops with their snapshots and exports them as CSV.
+ *
  * mountTours({wall, holder, layout, show, cameraName}) adds the controls to ``holder``;
  * ``show(tileIndex, cameraId|null)`` puts a camera on a tile (null: the tile's own again).
  * Returns the runner: {tours, running, start(id, tile), stop(), history}.
@@ -14,6 +18,8 @@
 
 import { esc } from "../lib/dom.js";
 import { api } from "../lib/session.js";
+import { openPatrolLog } from "./patrol-log.js";
+import { openTourEditor } from "./tour-editor.js";
 
 export function mountTours({ wall, holder, layout, show, cameraName = (id) => id }) {
   const box = document.createElement("div");
@@ -24,6 +30,8 @@ export function mountTours({ wall, holder, layout, show, cameraName = (id) => id
     `<label class="zw-tour-pick"><span class="zz-label">画面</span>` +
     `<select id="zw-tour-tile" aria-label="巡航画面"></select></label>` +
     `<button type="button" id="zw-tour-toggle" class="zw-tour-toggle" disabled>开始巡航</button>` +
+    `<button type="button" id="zw-tour-edit" class="zw-tour-toggle" hidden>编辑巡航</button>` +
+    `<button type="button" id="zw-tour-log" class="zw-tour-toggle">巡查记录</button>` +
     `<span class="zw-tour-status" id="zw-tour-status" role="status" hidden></span>`;
   holder.appendChild(box);
   const pick = box.querySelector("#zw-tour-select");
@@ -124,6 +132,36 @@ export function mountTours({ wall, holder, layout, show, cameraName = (id) => id
     if (runner.running) runner.stop();
     else if (pick.value) runner.start(pick.value, tilePick.value).catch((err) => console.warn("tour:", err));
   });
+  const edit = box.querySelector("#zw-tour-edit");
+  api("/api/auth/me").then(
+    (me) => {
+      edit.hidden = !(me && Array.isArray(me.permissions) && me.permissions.includes("alerts.act"));
+      box.dataset.mayEdit = String(!edit.hidden);
+    },
+    (err) => console.warn("me:", err),
+  );
+  /** After the editor saved (``id``) or deleted (null) a tour: the picker and a running tour follow. */
+  const edited = async (id) => {
+    await runner.load();
+    const r = runner.running;
+    if (!r) return;
+    const fresh = runner.tours.find((t) => t.id === r.tour.id);
+    if (!fresh) runner.stop(); // deleted
+    else if (fresh.id === id) {
+      r.tour = fresh;
+      r.index = Math.min(r.index, fresh.stops.length - 1);
+      render();
+    }
+  };
+  edit.addEventListener("click", () =>
+    openTourEditor({ onChange: (id) => edited(id).catch((err) => console.warn("tours:", err)), tourId: pick.value || null })
+      .catch((err) => console.warn("tour editor:", err)),
+  );
+  box.querySelector("#zw-tour-log").addEventListener("click", () =>
+    openPatrolLog({ tourId: (runner.running && runner.running.tour.id) || pick.value || null }).catch((err) =>
+      console.warn("patrol log:", err),
+    ),
+  );
   runner.load().catch((err) => console.warn("tours:", err));
   render();
   return runner;
