@@ -181,3 +181,55 @@ def test_each_wall_may_turn_a_rule_off_or_choose_its_screens(jurisdictions):
         PresetSettings.model_validate({"walls": {"ops": {"red_alert": ["alerts"]}}})  # the board has no alert push
     with pytest.raises(ValidationError):
         PresetSettings.model_validate({"walls": {"ops": {"incident": ["wall"]}}})
+
+
+@pytest.mark.browser
+def test_a_wall_with_the_rule_off_stays_put_in_chromium(browser, tmp_path):
+    """In Chromium against a real console: a red alert pushes its camera to the video screen of the
+    wall ``main`` (the rule's screens); the wall ``lobby`` (``red_alert = false``) hears the same
+    message and moves neither screen; the wall ``ops`` (``red_alert = ["video"]``) moves its video
+    screen only, its map staying where it was."""
+    from tests.auth_support import create_test_users
+    from tests.browser import login_answer, open_page, serve
+    from tests.wall_support import FakeWorker, board_console_settings, covered_spot, publish_status, raise_alert
+    from zhizhi.console.app import create_app
+    from zhizhi.console.state import open_console
+
+    presets = PresetSettings.model_validate({"walls": {"lobby": {"red_alert": False},
+                                                       "ops": {"red_alert": ["video"]}}})
+    settings = board_console_settings(tmp_path / "data").model_copy(update={"presets": presets})
+    state = open_console(settings)
+    try:
+        users = create_test_users(state)
+        spot = covered_spot(state, users.town_a, at_least=1)
+        state.workers.append(FakeWorker({c.id: c.name for c in state.cameras.cameras}))
+        with serve(create_app(settings, state=state)) as base:
+            for camera in state.cameras.cameras:
+                publish_status(state, camera.id, "online")
+            login_answer(base, users.district)
+            pages = {}
+            for wall, screen in (("main", "video"), ("lobby", "video"), ("lobby", "map"), ("ops", "video"),
+                                 ("ops", "map")):
+                watched = open_page(browser, base, users.district, f"/wall?screen={screen}&wall={wall}")
+                watched.page.wait_for_function("() => document.body.dataset.wallReady === 'true'"
+                                               " && zhizhiWall.link.state === 'live'", timeout=30_000)
+                watched.page.evaluate("() => { window.presetsHeard = []; zhizhiWall.link.addEventListener("
+                                      "'preset', (e) => presetsHeard.push(e.detail)); }")
+                pages[(wall, screen)] = watched
+            red = raise_alert(state, spot, track_id=301, severity="red", rule="zone_entry", rule_id="zone-entry",
+                              cls="car")
+            for watched in pages.values():  # every screen heard it (the same audience)...
+                watched.page.wait_for_function("id => presetsHeard.some((m) => m.alert && m.alert.id === id)",
+                                               arg=red.id, timeout=30_000)
+            # ...the main wall's and ops' video screens follow; lobby's screens and ops' map stay put.
+            for wall in ("main", "ops"):
+                pushed = pages[(wall, "video")].page.evaluate("() => zhizhiWall.pushed")
+                assert pushed and pushed["alertId"] == red.id, wall
+            assert pages[("lobby", "video")].page.evaluate("() => zhizhiWall.pushed || null") is None
+            for wall in ("lobby", "ops"):
+                assert pages[(wall, "map")].page.evaluate("() => document.body.dataset.wallPushedAlert || null") is None
+            for watched in pages.values():
+                assert not watched.problems, watched.problems
+                watched.page.context.close()
+    finally:
+        state.close()
