@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from zhizhi.console.wall_tiles import is_layout_name
 from zhizhi.gis.codes import CODE_PATTERN
 
 SlotKind = Literal["map", "video", "alerts", "incident", "custom"]
@@ -46,6 +47,8 @@ class Slot(BaseModel):
             raise ValueError("a custom slot needs a layout name")
         if self.kind != "custom" and self.layout is not None:
             raise ValueError(f"only custom slots have a layout, not a {self.kind} slot")
+        if self.layout is not None and not is_layout_name(self.layout):  # the video screen's ?layout=NAME
+            raise ValueError(f"{self.layout!r} cannot name a layout: no slash or space, and not a number")
         return self
 
 

@@ -92,3 +92,22 @@ def test_each_change_is_sent_with_its_layout_name(client, logins, test_users, ca
         named, main = _tiles_message(screen), _tiles_message(screen)
     assert (named["name"], named["tiles"][0]) == (NAME, a1.id)
     assert (main["name"], main["tiles"][0]) == (None, a2.id)
+
+
+
+def test_a_custom_slot_takes_only_a_layout_name_its_screen_can_show(tmp_path):
+    """A wall's custom slot whose layout the video screen would read as a tile count (or could not
+    send as ?name=) is refused when the wall is made (422 naming it), and no wall is stored."""
+    from tests.auth_support import admin_console
+
+    with admin_console(tmp_path, "custom-admin") as c:
+        body = {"name": "slots", "title": "指挥大厅", "code": c.state.jurisdictions.district_code,
+                "slots": [{"name": "right", "kind": "custom", "layout": NAME}]}
+        for layout in ("4", "危化 专线", "a/b"):
+            body["slots"][0]["layout"] = layout
+            made = c.client.post("/api/walls", json=body, headers=c.admin)
+            assert made.status_code == 422 and "cannot name a layout" in made.text, made.text
+        assert c.client.get("/api/walls", headers=c.admin).json() == []
+        body["slots"][0]["layout"] = NAME
+        made = c.client.post("/api/walls", json=body, headers=c.admin)
+        assert made.status_code == 201 and made.json()["slots"][0]["layout"] == NAME, made.text
