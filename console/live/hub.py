@@ -194,7 +194,9 @@ class LiveHub:
         return envelope.seq
 
     def _on_loop(self) -> bool:
-        if self._loop is None:
+        """Deliver here and now: no loop is bound, this is it, or it is closed (its server has
+        stopped, so its clients are gone; a publisher must not fail for that)."""
+        if self._loop is None or self._loop.is_closed():
             return True
         try:
             return asyncio.get_running_loop() is self._loop

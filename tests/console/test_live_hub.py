@@ -165,3 +165,24 @@ def test_positions_are_delivered_but_not_kept_for_replay():
     got, replayed, kept = asyncio.run(run())
     assert [m["type"] for m in got] == ["alert", "vehicles", "alert"] and [m["seq"] for m in got] == [1, 2, 3]
     assert replayed == {"type": "alert", "id": "b", "seq": 3} and kept == 2
+
+
+def test_publishing_after_the_servers_loop_closed_still_numbers_and_keeps():
+    """A hub whose loop is gone (its server stopped; the next app on the same state has not
+    bound yet) takes messages without failing the publisher, and replays them later."""
+    hub = make_hub()
+
+    async def serve_and_stop():
+        hub.bind(asyncio.get_running_loop())
+
+    asyncio.run(serve_and_stop())  # the loop is closed when run() returns
+    first = alert(hub, 1, GRID_A)
+    second = alert(hub, 2, GRID_A)
+    assert (first, second) == (1, 2)
+
+    async def reconnect():
+        hub.bind(asyncio.get_running_loop())
+        client = hub.connect("", last_seq=0)
+        return await drain(client, 2)
+
+    assert [m["id"] for m in asyncio.run(reconnect())] == ["A1", "A2"]
