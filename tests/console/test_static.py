@@ -23,7 +23,7 @@ CLASSIC_SCRIPTS = {"/static/lib/boot.js", "/static/vendor/leaflet/leaflet.js",
 #: window.NAME = ... : the browser tests' hooks, and the boot reporter's entry.
 WINDOW_HOOKS = {"zhizhi", "zhizhiWall", "zhizhiAnalyst", "zhizhiBoot", "zhizhiCameras", "zhizhiCalibrate",
                 "zhizhiJurisdictions", "zhizhiAlarm", "zhizhiProcedures", "zhizhiWalls",
-                "zhizhiPlayback"}
+                "zhizhiPlayback", "zhizhiTourEditor", "zhizhiPatrolLog"}
 
 SCRIPT = re.compile(r"<script\b([^>]*)>(.*?)</script>", re.DOTALL)
 IMPORT = re.compile(r"""^\s*(?:import|export)\b[^;'"]*?\bfrom\s+["']([^"']+)["']""", re.MULTILINE)
