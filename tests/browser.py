@@ -242,3 +242,13 @@ def small_console(data_dir: Path, admin: str, weights: Path | None = None) -> It
         state.auth.add_user(admin, "admin", state.jurisdictions.district_code, PASSWORD)
         with serve(create_app(settings, state=state)) as base:
             yield base, state
+
+
+def save_screenshot(page, path: Path) -> None:
+    """The page as a PNG of at most 128 colours: the wall's flat colours survive and the file
+    stays small enough for docs/screenshots."""
+    from PIL import Image
+
+    page.screenshot(path=str(path))
+    Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT,
+                                             dither=Image.Dither.NONE).save(path, optimize=True)

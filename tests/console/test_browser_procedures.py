@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import login_answer, open_page, serve
+from tests.browser import login_answer, open_page, save_screenshot, serve
 from tests.wall_support import board_console_settings, covered_spot, raise_alert
 
 pytestmark = pytest.mark.browser
@@ -61,14 +61,6 @@ def _board(browser, console, user: str, path: str = TOWN_SCREEN):
                                    timeout=30_000)
     return watched
 
-
-def _screenshot(page, path: Path) -> None:
-    """The page as a PNG of at most 128 colours (a wall's flat colours survive; the file stays small)."""
-    from PIL import Image
-
-    page.screenshot(path=str(path))
-    Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT,
-                                             dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def _step(n: int) -> str:
@@ -112,7 +104,7 @@ def test_steps_are_ticked_with_who_and_when_and_gate_resolving(browser, console)
         if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1":
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
             page.locator("#zw-sop").scroll_into_view_if_needed()
-            _screenshot(page, DOCS_SCREENSHOTS / "wall-alert-sop.png")
+            save_screenshot(page, DOCS_SCREENSHOTS / "wall-alert-sop.png")
 
         # resolving with required steps left asks for a note first; the console refuses without
         resolve = page.locator("#zw-d-buttons button[data-to='resolved']")

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import login_answer, open_page, serve
+from tests.browser import login_answer, open_page, save_screenshot, serve
 from tests.wall_support import FakeWorker, board_console_settings, publish_status
 
 pytestmark = pytest.mark.browser
@@ -62,14 +62,6 @@ def _shots(tmp_path: Path) -> Path:
     return REPO / "docs" / "screenshots" if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
-def _screenshot(page, path: Path) -> None:
-    """The page at 1920x1080 as a PNG of 128 colours (kept small)."""
-    from PIL import Image
-
-    page.screenshot(path=str(path))
-    Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT,
-                                             dither=Image.Dither.NONE).save(path, optimize=True)
-
 
 def _say(page, words: str) -> None:
     page.wait_for_function("(w) => document.getElementById('zw-te-error').textContent.includes(w)", arg=words,
@@ -89,7 +81,7 @@ def test_a_tour_made_in_the_editor_runs_is_logged_exported_and_deleted(browser, 
     page.wait_for_selector("#zw-tour-edit:not([hidden])", timeout=WAIT_MS)
     shots = _shots(tmp_path)
 
-    _screenshot(page, tmp_path / "wall-tour-toolbar.png")  # looked at, not kept in docs
+    save_screenshot(page, tmp_path / "wall-tour-toolbar.png")  # looked at, not kept in docs
     # A new tour: two cameras found by their Chinese names, 5 s and 2 s, the second moved first.
     page.click("#zw-tour-edit")
     page.wait_for_selector("#zw-tour-editor:not([hidden])", timeout=WAIT_MS)
@@ -106,7 +98,7 @@ def test_a_tour_made_in_the_editor_runs_is_logged_exported_and_deleted(browser, 
     page.click('#zw-te-stops li[data-index="1"] button[data-move="-1"]')
     names = page.eval_on_selector_all("#zw-te-stops .zw-te-stop-name", "els => els.map(e => e.textContent)")
     assert names == [b.name, a.name]
-    _screenshot(page, shots / "wall-tour-editor.png")
+    save_screenshot(page, shots / "wall-tour-editor.png")
     page.click("#zw-te-save")
     _say(page, "已新建")
     (tour,) = [t for t in _api(console, "GET", "/api/tours").json() if t["name"] == "早班巡航"]
@@ -166,7 +158,7 @@ def test_a_tour_made_in_the_editor_runs_is_logged_exported_and_deleted(browser, 
     zone = ZoneInfo("Asia/Shanghai")
     newest = datetime.fromtimestamp(log[-1]["ts"], zone).strftime("%Y-%m-%d %H:%M:%S")
     assert newest in [r[0] for r in rows]
-    _screenshot(page, shots / "wall-patrol-log.png")
+    save_screenshot(page, shots / "wall-patrol-log.png")
     with page.expect_download(timeout=WAIT_MS) as download:
         page.click("#zw-pl-csv")
     data = Path(download.value.path()).read_bytes()

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import login_answer, open_page, serve
+from tests.browser import login_answer, open_page, save_screenshot, serve
 from tests.wall_support import FakeWorker, board_console_settings, publish_status
 
 pytestmark = pytest.mark.browser
@@ -85,14 +85,6 @@ def _shots(tmp_path: Path) -> Path:
     return REPO / "docs" / "screenshots" if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
-def _screenshot(page, path: Path) -> None:
-    """The page at 1920x1080 as a PNG of 128 colours (the synthetic video keeps it under 200 KB)."""
-    from PIL import Image
-
-    page.screenshot(path=str(path))
-    Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT,
-                                             dither=Image.Dither.NONE).save(path, optimize=True)
-
 
 def test_a_tour_cycles_a_tile_and_logs_each_stop(browser, console, tmp_path):
     a, b = console.cameras[:2]
@@ -120,7 +112,7 @@ def test_a_tour_cycles_a_tile_and_logs_each_stop(browser, console, tmp_path):
     shots = _shots(tmp_path)
     page.wait_for_function("() => document.querySelector('#zw-tiles .zw-tile:nth-child(2)').dataset.video === 'live'",
                            timeout=WAIT_MS)
-    _screenshot(page, shots / "wall-tour.png")
+    save_screenshot(page, shots / "wall-tour.png")
     page.click("#zw-tour-toggle")  # stop: the tile goes back to its own camera, the status goes
     page.wait_for_function("() => !zhizhiWall.tour.running && document.getElementById('zw-tour-status').hidden",
                            timeout=WAIT_MS)
@@ -240,7 +232,7 @@ def test_sixteen_tiles_keep_every_name_whole_and_large(browser, console, tmp_pat
         assert tile["px"] >= 28, tile
         assert not tile["clipped"] and tile["lines"] <= 2, tile
         assert expected[tile["id"]] in tile["title"] and tile["id"] in tile["title"], tile
-    _screenshot(page, tmp_path / "wall-tiles-16.png")  # looked at, not kept in docs
+    save_screenshot(page, tmp_path / "wall-tiles-16.png")  # looked at, not kept in docs
     page.reload(wait_until="domcontentloaded")
     page.wait_for_function("() => document.getElementById('zw-tiles').dataset.layout === '16'", timeout=WAIT_MS)
     assert not video.problems, video.problems

@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from tests.auth_support import PASSWORD, create_test_users
-from tests.browser import WALL_VIEWPORT, login_answer, open_page, serve
+from tests.browser import WALL_VIEWPORT, login_answer, open_page, save_screenshot, serve
 from tests.wall_support import FakeWorker, board_console_settings, covered_spot, publish_status, raise_alert
 
 pytestmark = pytest.mark.browser
@@ -102,14 +102,6 @@ def _shots(tmp_path: Path) -> Path:
     return REPO / "docs" / "screenshots" if os.environ.get("ZHIZHI_UPDATE_SCREENSHOTS") == "1" else tmp_path
 
 
-def _screenshot(page, path: Path) -> None:
-    """The page as a PNG of at most 128 colours (a wall's flat colours survive; the file stays small)."""
-    from PIL import Image
-
-    page.screenshot(path=str(path))
-    Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT,
-                                             dither=Image.Dither.NONE).save(path, optimize=True)
-
 
 def test_a_named_layout_moves_only_the_screens_showing_it(browser, console, tmp_path):
     wall = "custom"
@@ -155,7 +147,7 @@ def test_a_named_layout_moves_only_the_screens_showing_it(browser, console, tmp_
         named.page.wait_for_function(
             "() => [...document.querySelectorAll('#zw-tiles .zw-tile')].every(t => t.dataset.video === 'live')",
             timeout=WAIT_MS)  # every tile plays before the picture
-        _screenshot(named.page, _shots(tmp_path) / "wall-custom-layout.png")
+        save_screenshot(named.page, _shots(tmp_path) / "wall-custom-layout.png")
         assert main.problems == [] and named.problems == []
     finally:
         main.page.context.close()

@@ -36,7 +36,7 @@ import shapely
 from shapely.geometry import shape
 
 from tests.auth_support import create_test_users
-from tests.browser import WALL_VIEWPORT, is_loopback, log_in, login_answer, serve
+from tests.browser import WALL_VIEWPORT, is_loopback, log_in, login_answer, save_screenshot, serve
 from tests.wall_support import FakeWorker, board_console_settings, covered_spot, publish_status, raise_alert
 
 pytestmark = pytest.mark.browser
@@ -154,14 +154,6 @@ def board_ids(page) -> list[str]:
     return page.evaluate("() => [...document.querySelectorAll('#zw-list [data-alert-id]')]"
                          ".map((e) => e.dataset.alertId)")
 
-
-def save_screenshot(page, path: Path) -> None:
-    """The page at 1920×1080, in 128 colours (a fifth of the size; the wall's flat colours keep)."""
-    from PIL import Image
-
-    page.screenshot(path=str(path))
-    Image.open(path).convert("RGB").quantize(colors=128, method=Image.Quantize.MEDIANCUT,
-                                             dither=Image.Dither.NONE).save(path, optimize=True)
 
 
 def wait_all(wall, expression: str, arg=None) -> None:
