@@ -203,6 +203,32 @@ def bench_fanout(
         raise typer.Exit(1)
 
 
+@app.command("capacity")
+def bench_capacity(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    rate: Annotated[float, typer.Option(min=0.5, max=25, help="Analysis rate R of every camera (frames/s).")] = 2.0,
+    trial_s: Annotated[float, typer.Option(min=5, help="Seconds each camera count is run for.")] = 20.0,
+    max_cameras: Annotated[int, typer.Option(min=1, help="The most cameras tried.")] = 256,
+) -> None:
+    """Cameras one worker sustains (at most 5 % of due frames dropped): the motion-gated pipeline on the
+    fast runtime against full-frame PyTorch, on a county-like mix of simulated cameras."""
+    from zhizhi.bench.capacity import run_capacity_bench
+
+    print_result(run_capacity_bench(rate=rate, trial_s=trial_s, max_cameras=max_cameras), as_json, width=22)
+
+
+@app.command("map")
+def bench_map(
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    runs: Annotated[int, typer.Option(min=1, help="Cold loads measured per variant.")] = 3,
+) -> None:
+    """The wall's map screen loaded cold in headless Chromium: time until every layer is drawn, bytes
+    transferred; the uncompressed whole-layer load as the same-run baseline."""
+    from zhizhi.bench.map_load import run_map_bench
+
+    print_result(run_map_bench(runs=runs), as_json, width=22)
+
+
 @app.command("real-footage")
 def bench_real_footage(
     folder: Annotated[Path | None, typer.Argument(

@@ -37,6 +37,7 @@ from zhizhi.console.wall_presets import PresetSettings
 from zhizhi.models.detector import SHIPPED_WEIGHTS
 from zhizhi.models.warning.config import SHIPPED_MODEL
 from zhizhi.telemetry.mqtt import MqttSettings
+from zhizhi.video.detectors.gate_settings import MotionGateSettings
 from zhizhi.video.detectors.tracking import TRACK_MARGIN
 
 #: Where the settings file is named (``./zhizhi.toml`` when unset).
@@ -113,6 +114,14 @@ class DetectorSettings(Section):
         "on each side (buffered IoU), so a fast vehicle at a low analysis rate still overlaps itself; 0: "
         "the tracker's plain IoU.",
     )
+
+    runtime: Literal["auto", "pytorch", "openvino", "onnx"] = Field(
+        "auto",
+        description="Inference runtime of the weights: auto (OpenVINO on a CPU, PyTorch on a GPU), pytorch, "
+        "openvino or onnx; an export is made once, offline, and cached.",
+    )
+    int8: bool = Field(False, description="Quantise the exported model to INT8 (OpenVINO; faster, slightly less accurate).")
+    gate: MotionGateSettings = Field(default_factory=MotionGateSettings, description=MotionGateSettings.__doc__)
 
     def ultralytics_options(self) -> dict[str, object]:
         """The keyword arguments of :class:`~video.detectors.UltralyticsDetector` besides the weights."""

@@ -66,11 +66,12 @@ class UltralyticsDetector:
         )
         self.trackers = TrackerPool(tracker, self.names, margin=track_margin)
 
-    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Raw detections of each image, from ONE batched ``predict`` call."""
+    def detect(self, images: Sequence[np.ndarray], *, imgsz: int | None = None) -> list[Detections]:
+        """Raw detections of each image, from ONE batched ``predict`` call (at ``imgsz`` if given)."""
         if not images:
             return []
-        results = self.model.predict(list(images), stream=False, **self.predict_args)
+        args = self.predict_args if imgsz is None else {**self.predict_args, "imgsz": imgsz}
+        results = self.model.predict(list(images), stream=False, **args)
         out = []
         for r in results:
             b = r.boxes.cpu().numpy()
