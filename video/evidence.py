@@ -230,19 +230,23 @@ class EvidenceRecorder:
         self._subscription = bus.subscribe(Topic.ALERTS, self.on_alert)
         return self
 
-    def add(self, camera_id: str, ts: float, jpeg: bytes, batch: ObservationBatch | None = None) -> None:
-        """A new annotated frame of a camera and, when given, its observation batch (called by the
-        worker for every analysed frame)."""
+    def add(self, camera_id: str, ts: float, jpeg: bytes | None, batch: ObservationBatch | None = None) -> None:
+        """A new analysed frame of a camera: its annotated picture (None: the worker kept no picture of
+        this frame, a camera with nothing in view) and, when given, its observation batch (called by
+        the worker for every analysed frame)."""
         with self._lock:
-            ring = self._rings.get(camera_id)
-            if ring is None:
-                ring = self._rings[camera_id] = FrameRing(self.pre_s, self.max_frames, self.max_bytes)
-            ring.add(ts, jpeg)
+            if jpeg is not None:
+                ring = self._rings.get(camera_id)
+                if ring is None:
+                    ring = self._rings[camera_id] = FrameRing(self.pre_s, self.max_frames, self.max_bytes)
+                ring.add(ts, jpeg)
             for capture in list(self._pending):
                 if capture.camera_id != camera_id or capture.done:
                     continue
                 if ts > capture.end_ts:
                     self._finish(capture)
+                elif jpeg is None:
+                    continue
                 elif len(capture.frames) < self.max_frames and capture.bytes + len(jpeg) <= self.max_bytes:
                     capture.frames.append((ts, jpeg))
                     capture.bytes += len(jpeg)

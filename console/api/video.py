@@ -106,10 +106,9 @@ async def mjpeg(
                     checked = time.monotonic()
                     if not _is_visible(state, camera_id, code)[0]:
                         return
-                if state.shared_frames is None:  # in-process workers: a dictionary look-up
-                    jpeg = state.latest_jpeg(camera_id)
-                else:  # other processes' frames: a Redis round trip, off the event loop
-                    jpeg = await asyncio.to_thread(state.latest_jpeg, camera_id)
+                # off the event loop: an in-process worker encodes a new frame on the first ask, other
+                # processes' frames are a Redis round trip
+                jpeg = await asyncio.to_thread(state.latest_jpeg, camera_id)
                 if jpeg is not None and jpeg != last and not watch.ended.is_set():
                     last = jpeg
                     head = f"Content-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
