@@ -206,15 +206,21 @@ def bench_fanout(
 @app.command("capacity")
 def bench_capacity(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
-    rate: Annotated[float, typer.Option(min=0.5, max=25, help="Analysis rate R of every camera (frames/s).")] = 2.0,
-    trial_s: Annotated[float, typer.Option(min=5, help="Seconds each camera count is run for.")] = 20.0,
+    rate: Annotated[float, typer.Option(min=0.5, max=25, help="Analysis rate R of every camera (frames/s).")] = 5.0,
+    trial_s: Annotated[float, typer.Option(min=5, help="Seconds of the scored run at a pipeline's capacity.")] = 30.0,
+    search_s: Annotated[float, typer.Option(min=3, help="Seconds each camera count is tried in the search.")] = 12.0,
     max_cameras: Annotated[int, typer.Option(min=1, help="The most cameras tried.")] = 256,
 ) -> None:
     """Cameras one worker sustains (at most 5 % of due frames dropped): the motion-gated pipeline on the
     fast runtime against full-frame PyTorch, on a county-like mix of simulated cameras."""
     from zhizhi.bench.capacity import run_capacity_bench
 
-    print_result(run_capacity_bench(rate=rate, trial_s=trial_s, max_cameras=max_cameras), as_json, width=22)
+    def progress(line: str) -> None:
+        typer.echo(line, err=True)
+
+    result = run_capacity_bench(rate=rate, trial_s=trial_s, search_s=search_s, max_cameras=max_cameras,
+                                progress=progress)
+    print_result(result, as_json, width=24)
 
 
 @app.command("map")
