@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -120,13 +120,19 @@ class DetectorSettings(Section):
         description="Inference runtime of the weights: auto (OpenVINO on a CPU, PyTorch on a GPU), pytorch, "
         "openvino or onnx; an export is made once, offline, and cached.",
     )
-    int8: bool = Field(False, description="Quantise the exported model to INT8 (OpenVINO; faster, slightly less accurate).")
+    int8: bool = Field(
+        False, description="Quantise the OpenVINO export to INT8 (faster, slightly less accurate: docs/runtime.md)."
+    )
+    runtime_cache: Path | None = Field(
+        None, description="Folder of the exported runtimes (docs/runtime.md); default: data_dir/detector-runtime."
+    )
     gate: MotionGateSettings = Field(default_factory=MotionGateSettings, description=MotionGateSettings.__doc__)
 
     def ultralytics_options(self) -> dict[str, object]:
         """The keyword arguments of :class:`~video.detectors.UltralyticsDetector` besides the weights."""
         return {"device": self.device, "imgsz": self.imgsz, "conf": self.conf, "tracker": self.tracker,
-                "track_margin": self.track_margin}
+                "track_margin": self.track_margin, "runtime": self.runtime, "int8": self.int8,
+                "cache_dir": self.runtime_cache}
 
 
 class WorkerSettings(Section):
@@ -451,6 +457,13 @@ class Settings(BaseSettings):
         Path(__file__).parent / "static" / "vendor",
         description="Front-end packages installed at set-up (Leaflet).",
     )
+
+    @model_validator(mode="after")
+    def _runtime_cache_in_data_dir(self) -> Settings:
+        """The detector's exported runtimes live in ``data_dir`` unless placed elsewhere."""
+        if self.detector.runtime_cache is None:
+            self.detector.runtime_cache = self.data_dir / "detector-runtime"
+        return self
 
     @property
     def resolved_database_url(self) -> str:

@@ -2,10 +2,13 @@
 
 One ``model.predict`` call runs the whole batch (frames of several cameras), then each frame's
 boxes go through its camera's tracker, so ids behave as ``model.track(persist=True)`` per camera.
+``.pt`` weights run on the runtime chosen by :mod:`video.detectors.runtime` (OpenVINO on a CPU by
+default, exported once and cached; PyTorch when the export cannot be made).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -13,12 +16,20 @@ from typing import Any
 import numpy as np
 
 from zhizhi.video.detectors.base import DetectorError, TrackedBoxes
+from zhizhi.video.detectors.runtime import quiet_ultralytics, runtime_weights
 from zhizhi.video.detectors.tracking import TRACK_MARGIN, Detections, TrackerPool
 from zhizhi.video.masks import PixelPolygon
 
+log = logging.getLogger(__name__)
+
 
 class UltralyticsDetector:
-    """Batched YOLO inference with per-camera tracking."""
+    """Batched YOLO inference with per-camera tracking.
+
+    ``runtime`` (``auto``, ``pytorch``, ``openvino``, ``onnx``; see :mod:`video.detectors.runtime`)
+    picks what runs ``.pt`` weights, ``int8`` quantises the OpenVINO export, ``cache_dir`` holds the
+    exports (default: beside the weights); :attr:`runtime` is the one in use.
+    """
 
     def __init__(
         self,
@@ -33,19 +44,29 @@ class UltralyticsDetector:
         classes: list[str] | None = None,
         half: bool = False,
         agnostic_nms: bool = False,
+        runtime: str = "pytorch",
+        int8: bool = False,
+        cache_dir: str | Path | None = None,
     ) -> None:
         path = Path(weights).expanduser()
         if not path.exists():
             raise DetectorError(f"detector weights not found: {path}")
-        from ultralytics import YOLO
         from ultralytics.cfg import DEFAULT_CFG_DICT
 
         try:
-            # .pt, .onnx, .engine, *_openvino_model/ ...; task given so exported formats need no guess.
-            self.model = YOLO(str(path), task="detect")
-        except Exception as exc:  # ultralytics raises many types for unreadable weights
-            raise DetectorError(f"cannot load detector weights {path}: {exc}") from exc
+            load, self.runtime = runtime_weights(path, runtime=runtime, device=device, imgsz=imgsz, int8=int8,
+                                                 cache_dir=None if cache_dir is None else Path(cache_dir))
+        except ValueError as exc:  # an unknown runtime name
+            raise DetectorError(str(exc)) from exc
+        try:
+            self.model = _load(load, device=device, imgsz=imgsz, warm=self.runtime != "pytorch")
+        except DetectorError as exc:
+            if load == path:
+                raise
+            log.warning("detector: cannot run the %s export of %s (%s); running PyTorch", self.runtime, path.name, exc)
+            self.model, self.runtime = _load(path), "pytorch"
         self.weights = path
+        self.loaded = load if self.runtime != "pytorch" else path
         self.names = _names(self.model.names)
         self.classes = _class_indices(classes, self.names)
         # ultralytics >= 8.4 replaced the deprecated ``half`` flag with ``quantize=16``
@@ -100,6 +121,22 @@ class UltralyticsDetector:
     def close(self) -> None:
         """Drop tracker state (the model is freed with the object)."""
         self.trackers.clear()
+
+
+def _load(path: Path, *, device: str = "cpu", imgsz: int = 640, warm: bool = False):
+    """An ultralytics model of ``path`` (.pt, .onnx, .engine, *_openvino_model/ ...); ``warm``: run
+    it once on a blank image, so an exported model that cannot run fails here, not mid-analysis."""
+    from ultralytics import YOLO
+
+    try:
+        # task given so exported formats need no guess
+        model = YOLO(str(path), task="detect")
+        if warm:
+            with quiet_ultralytics():
+                model.predict(np.zeros((imgsz, imgsz, 3), np.uint8), imgsz=imgsz, device=device, verbose=False)
+        return model
+    except Exception as exc:  # ultralytics raises many types for unreadable weights
+        raise DetectorError(f"cannot load detector weights {path}: {exc}") from exc
 
 
 def _names(names: dict[int, str] | Sequence[str]) -> tuple[str, ...]:
