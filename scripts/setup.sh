@@ -28,6 +28,9 @@ if [[ ! -f "$stamp" || pyproject.toml -nt "$stamp" ]]; then
   touch "$stamp"
 fi
 
+echo "==> the detector's CPU runtime (an OpenVINO export of its weights, made once: docs/runtime.md)"
+.venv/bin/python scripts/warm_detector_runtime.py || echo "(no export now: the first worker makes it)"
+
 echo "==> front-end assets"
 bash scripts/install_assets.sh
 
