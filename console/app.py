@@ -13,7 +13,6 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
-from fastapi.staticfiles import StaticFiles
 from sqlalchemy import exc as sa_exc
 from starlette.concurrency import run_in_threadpool
 
@@ -44,6 +43,7 @@ from zhizhi.console.api import (
     walls,
     ws,
 )
+from zhizhi.console.http_cache import RevalidatedStaticFiles, add_compression
 from zhizhi.console.middleware import ClientAddress, HostileInput, SecurityHeaders, printable
 from zhizhi.console.runtime import Runtime
 from zhizhi.console.settings import Settings, get_settings
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
     app.add_exception_handler(RequestValidationError, validation_error)
+    add_compression(app)  # innermost: text answers gzip-compressed (console/http_cache.py)
     # Outermost last: the security headers go on every answer, the guards' own refusals too.
     app.add_middleware(HostileInput, max_body_bytes=max(settings.telemetry.max_body_bytes, MAX_JSON_BODY))
     app.add_middleware(ClientAddress, trusted_proxies=settings.auth.trusted_proxies)
@@ -94,8 +95,8 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
             "front-end assets missing in %s: run scripts/install_assets.sh (make setup)",
             settings.assets_dir,
         )
-    app.mount("/static/vendor", StaticFiles(directory=settings.assets_dir, check_dir=False), name="vendor")
-    app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
+    app.mount("/static/vendor", RevalidatedStaticFiles(directory=settings.assets_dir, check_dir=False), name="vendor")
+    app.mount("/static", RevalidatedStaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
     @app.get("/", include_in_schema=False)
     def index() -> FileResponse:

@@ -19,6 +19,7 @@ from zhizhi.console.api.deps import RequestScope, State, require
 from zhizhi.console.auth import Permission
 from zhizhi.gis.codes import is_within
 from zhizhi.layers import LayerError, LayerInfo
+from zhizhi.layers.detail import MAX_ZOOM, MIN_ZOOM, DetailCache, layer_at_zoom
 
 router = APIRouter(prefix="/api/layers", tags=["layers"])
 
@@ -61,6 +62,22 @@ def parse_bbox(bbox: str | None) -> tuple[float, float, float, float] | None:
     return values  # type: ignore[return-value]
 
 
+#: ``?zoom=``: the map's whole zoom level; the geometry comes simplified and rounded for it.
+Zoom = Annotated[int | None, Query(
+    ge=MIN_ZOOM, le=MAX_ZOOM,
+    description="Map zoom level (whole, 0-24): geometry simplified and rounded to what it shows; "
+                "absent: the stored geometry",
+)]
+
+
+def detail_cache(request: Request) -> DetailCache:
+    """The app's cache of simplified geometry (one per app: made on first use)."""
+    cache = getattr(request.app.state, "layer_detail", None)
+    if cache is None:
+        cache = request.app.state.layer_detail = DetailCache()
+    return cache
+
+
 @router.get("", response_model=list[LayerInfo])
 def list_layers(state: State, scope: RequestScope) -> list[LayerInfo]:
     """Layers the caller's jurisdiction may see."""
@@ -72,11 +89,18 @@ def features(
     state: State,
     scope: RequestScope,
     name: str,
+    request: Request,
     bbox: Annotated[str | None, Query(description="minlon,minlat,maxlon,maxlat (WGS-84)")] = None,
+    zoom: Zoom = None,
 ):
-    """The layer's features visible to the caller as a GeoJSON FeatureCollection."""
+    """The layer's features visible to the caller as a GeoJSON FeatureCollection: those meeting
+    ``bbox``; with ``zoom``, each geometry simplified and rounded for that zoom
+    (:mod:`layers.detail`, cached per layer and zoom)."""
     box = parse_bbox(bbox)
     try:
+        if zoom is not None:
+            body = layer_at_zoom(state.registry, detail_cache(request), name, scope, zoom, bbox=box)
+            return Response(body, media_type="application/json")
         return state.registry.feature_collection(name, scope, bbox=box)
     except LayerError as exc:
         return layer_error_response(exc)

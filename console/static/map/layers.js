@@ -1,5 +1,5 @@
 /* zhizhi 智治 — the map's layers: one Leaflet layer per layer of GET /api/layers (its features
- * from /api/layers/{name}/features), the cameras' fields of view (/api/cameras/fov), name
+ * from /api/layers/{name}/features, by view and zoom: map/detail.js), the cameras' fields of view (/api/cameras/fov), name
  * labels for towns and villages, tooltips and popups. Indexes what other parts look up: the
  * units by code (names, outlines) and the camera markers by id. */
 
@@ -131,46 +131,58 @@ function buildLayer(view, info, fc) {
   return layer;
 }
 
+function addLabel(group, lyr, cls) {
+  const props = (lyr.feature && lyr.feature.properties) || {};
+  if (!props.name || typeof lyr.getCenter !== "function") return;
+  let at;
+  try {
+    at = lyr.getCenter();
+  } catch (_) {
+    return;
+  }
+  L.marker(at, {
+    pane: "zz-labels",
+    interactive: false,
+    keyboard: false,
+    icon: L.divIcon({ className: `zz-label ${cls}`, html: `<span>${esc(props.name)}</span>`, iconSize: null }),
+  }).addTo(group);
+}
+
 function buildLabels(view, name, layer, cls) {
   const group = L.layerGroup();
-  layer.eachLayer((lyr) => {
-    const props = (lyr.feature && lyr.feature.properties) || {};
-    if (!props.name || typeof lyr.getCenter !== "function") return;
-    let at;
-    try {
-      at = lyr.getCenter();
-    } catch (_) {
-      return;
-    }
-    L.marker(at, {
-      pane: "zz-labels",
-      interactive: false,
-      keyboard: false,
-      icon: L.divIcon({ className: `zz-label ${cls}`, html: `<span>${esc(props.name)}</span>`, iconSize: null }),
-    }).addTo(group);
-  });
+  layer.eachLayer((lyr) => addLabel(group, lyr, cls));
   group.addTo(view.map);
   view.labels[name] = group;
   return group;
 }
 
-/** Fetch and draw one layer of GET /api/layers; {info, layer, count}. */
+const LABEL_CLASS = { town: "zz-label-town", village: "zz-label-village" };
+
+/** Fetch and draw one layer of GET /api/layers; {info, layer, count}. By the map's view and
+ *  zoom (map/detail.js) when the view has a detail tracker, else whole. */
 export async function loadLayer(view, info) {
   const url = `/api/layers/${encodeURIComponent(info.name)}/features`;
-  const fc = await api(url);
+  const first = view.detail ? view.detail.first(url) : { url };
+  const fc = await api(first.url);
   if (!fc || !Array.isArray(fc.features)) {
     throw new ApiError(url, 200, "不是 GeoJSON FeatureCollection");
   }
   const layer = buildLayer(view, info, fc);
   view.layers[info.name] = layer;
-  if (info.kind === "town") buildLabels(view, info.name, layer, "zz-label-town");
-  if (info.kind === "village") buildLabels(view, info.name, layer, "zz-label-village");
+  const cls = LABEL_CLASS[info.kind];
+  if (cls) buildLabels(view, info.name, layer, cls);
+  if (view.detail) {
+    const onAdd = cls ? (lyr) => addLabel(view.labels[info.name], lyr, cls) : null;
+    view.detail.track(info.name, url, layer, first, onAdd);
+  }
   return { info, layer, count: fc.features.length };
 }
 
 /** Fetch and draw the cameras' fields of view, coloured as their camera (``cameraInfo``). */
 export async function loadFov(view, cameraInfo) {
-  const fc = await api("/api/cameras/fov");
+  const url = "/api/cameras/fov";
+  const first = view.detail ? view.detail.first(url) : { url };
+  const fc = await api(first.url);
   const base = cameraInfo ? baseStyle(cameraInfo) : KIND_STYLE.camera;
   const layer = L.geoJSON(fc, {
     pane: "zz-fov",
@@ -189,5 +201,6 @@ export async function loadFov(view, cameraInfo) {
   });
   layer.addTo(view.map);
   view.fov = layer;
+  if (view.detail) view.detail.track("fov", url, layer, first, null);
   return layer;
 }

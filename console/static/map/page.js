@@ -7,7 +7,7 @@
  *
  * startMap() returns the map's view: {map, layers, fov, labels, layerInfo, units, camerasById,
  * basemap ({info, layer} of the offline basemap, or null), config, selected, highlight, located,
- * ready, fitDistrict, clearSelection, inspect, search, select}. ``ready`` resolves, and body[data-ready] becomes "true", once every layer is drawn;
+ * detail (map/detail.js: layers by view and zoom), ready, fitDistrict, clearSelection, inspect, search, select}. ``ready`` resolves, and body[data-ready] becomes "true", once every layer is drawn;
  * on any failure a banner says what failed and body[data-ready] becomes "error". The page's
  * header (lib/header.js, with statusItemHtml) must be mounted first.
  */
@@ -18,6 +18,7 @@ import { ApiError, api, toLogin, token } from "../lib/session.js";
 import { addLayerControl } from "./layer-control.js";
 import { applyConfig, createMap, fitDistrict, leafletMissing, showFeatureCount } from "./base.js";
 import { loadBasemap } from "./basemap.js";
+import { createDetail } from "./detail.js";
 import { loadFov, loadLayer } from "./layers.js";
 import { buildLegend } from "./legend.js";
 import { createLocator } from "./locate.js";
@@ -48,6 +49,7 @@ export function startMap({ pageTitle }) {
     selected: null, // the last search hit flown to
     highlight: null, // outline of the last search hit
     located: null, // the last click: {lon, lat, location, cameras}
+    detail: null, // layers by view and zoom (map/detail.js)
     ready,
   };
   view.fitDistrict = (options) => fitDistrict(view, options);
@@ -55,6 +57,7 @@ export function startMap({ pageTitle }) {
   function finish(ok, error) {
     setLoading(null);
     if (ok) {
+      performance.mark("zhizhi-map-drawn"); // every layer drawn (bench/map_load.py)
       document.body.dataset.ready = "true";
       setStatus("ok", "在线 Live");
       resolveReady(view);
@@ -79,6 +82,7 @@ export function startMap({ pageTitle }) {
       return;
     }
     const map = createMap(view);
+    view.detail = createDetail(view, api); // layers by view and zoom (map/detail.js)
     map.on("click", (e) => view.inspect(e.latlng.lng, e.latlng.lat).catch(() => {}));
 
     let config;
@@ -135,6 +139,7 @@ export function startMap({ pageTitle }) {
     addLayerControl(view, loaded, cameraInfo);
     fitDistrict(view);
     showFeatureCount(fmtInt(loaded.reduce((n, l) => n + l.count, 0)));
+    view.detail.start(); // finer detail after each move
 
     const failed = settled.filter((r) => r.status === "rejected");
     finish(failed.length === 0, failed.length ? failed[0].reason : null);

@@ -229,6 +229,29 @@ function renderCounts() {
 
 // -------------------------------------------------------------------------------- selection
 
+let gridOutline = null;
+
+/** The selected alert's grid outlined (again, when the map brought its finer geometry). */
+function outlineSelectedGrid() {
+  if (gridOutline) selectGroup.removeLayer(gridOutline);
+  gridOutline = null;
+  const code = zw.selection && zw.selection.grid;
+  const grid = code && gridLayer(code);
+  if (!grid || !grid.feature) return;
+  gridOutline = L.geoJSON(grid.feature.geometry, {
+    pane: "zw-select",
+    interactive: false,
+    style: () => ({
+      color: "#ffd740",
+      weight: 5,
+      opacity: 1,
+      fillColor: "#ffd740",
+      fillOpacity: 0.18,
+      className: "zw-wall-grid",
+    }),
+  }).addTo(selectGroup);
+}
+
 function applySelection(sel) {
   const a = sel.alert;
   const sentAt = link.lastSent && link.lastSent.alertId === a.id ? link.lastSent.at : null;
@@ -237,21 +260,7 @@ function applySelection(sel) {
   if (previous && previous.zwAlert) previous.setIcon(alertIcon(previous.zwAlert));
 
   selectGroup.clearLayers();
-  const grid = a.grid && gridLayer(a.grid);
-  if (grid && grid.feature) {
-    L.geoJSON(grid.feature.geometry, {
-      pane: "zw-select",
-      interactive: false,
-      style: () => ({
-        color: "#ffd740",
-        weight: 5,
-        opacity: 1,
-        fillColor: "#ffd740",
-        fillOpacity: 0.18,
-        className: "zw-wall-grid",
-      }),
-    }).addTo(selectGroup);
-  }
+  outlineSelectedGrid();
   for (const cam of sel.cameras || []) {
     const point = cameraMarkers.get(String(cam.id));
     if (!point) continue;
@@ -436,6 +445,8 @@ async function start() {
   link.addEventListener("error", (e) => console.warn("wall:", e.detail && e.detail.detail));
   mountAlarm(link, "map").catch((err) => fail("告警音启动失败", err)); // rings if settings.alarm.screens says so
   link.start();
+  map.on("zz:detail", outlineSelectedGrid); // finer geometry came: the outline follows it
+  performance.mark("zhizhi-wall-ready"); // every layer and the live link (bench/map_load.py)
   document.body.dataset.wallReady = "true";
 }
 

@@ -1,0 +1,166 @@
+"""The wall's map screen loaded cold: time until every layer is drawn, and the bytes it took.
+
+A console is started as a subprocess with :func:`bench.surge.start_server` (``zhizhi demo`` on a
+free loopback port, a fresh data folder, no live cameras, no demo fleet; the 1,024-grid district
+by default, the 64-grid one with ``small``) and its district ``duty_officer`` logs in once. Debian's
+Chromium (headless, through Playwright, the flags of tests/browser.py) then opens
+``/wall?screen=map&wall=bench`` at the wall's size (1920x1080), each time in a fresh browser
+context with the cache disabled (CDP ``Network.setCacheDisabled``), logged in as the login page
+leaves a tab (the token in sessionStorage).
+
+Two ways, in the same run, alternated load by load:
+
+- ``new``: as shipped — answers gzip-compressed, layers asked by view and zoom (simplified and
+  rounded geometry: console/static/map/detail.js, layers/detail.py);
+- ``old``: today's before issue 19 — ``Accept-Encoding: identity`` (nothing compressed) and
+  ``?layers=whole`` (whole layers at full precision).
+
+Each under two conditions: ``idle``, and ``loaded`` with one busy subprocess per CPU core.
+
+``ms``: from the navigation's start until the page marks ``zhizhi-wall-ready`` (every layer drawn,
+the jurisdiction and the routes outlined, the live link started: console/static/wall/map-screen.js),
+read from the page's own ``performance`` timeline. ``kb``: the bytes on the wire (CDP
+``Network.loadingFinished`` ``encodedDataLength``, headers included) of every request the page made
+until one second after that mark. Figures are medians over ``runs`` loads; ``ratio_*`` is old / new.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from zhizhi.bench.surge import OFFICER, PASSWORD, start_server
+
+CHROMIUM = Path(os.environ.get("ZHIZHI_CHROMIUM", "/usr/bin/chromium"))
+#: As tests/browser.py: headless, and nothing that phones home.
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+VIEWPORT = {"width": 1920, "height": 1080}
+PATH = "/wall?screen=map&wall=bench"
+READY_MARK = "zhizhi-wall-ready"
+READY_TIMEOUT_MS = 120_000
+SETTLE_S = 1.0
+VARIANTS = ("new", "old")
+CONDITIONS = ("idle", "loaded")
+
+
+@contextmanager
+def busy_cores(n: int | None = None):
+    """One subprocess spinning on each of ``n`` cores (all by default) while inside."""
+    n = n or os.cpu_count() or 1
+    spin = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        time.sleep(0.5)
+        yield n
+    finally:
+        for process in spin:
+            process.kill()
+        for process in spin:
+            process.wait(10)
+
+
+def load_once(browser, base: str, answer: dict, variant: str) -> dict[str, float]:
+    """Open the wall's map screen cold once; ``{"ms", "kb", "requests"}``."""
+    context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN",
+                                  timezone_id="Asia/Shanghai")
+    try:
+        context.add_init_script(
+            f"sessionStorage.setItem('zhizhi.token', {json.dumps(answer['token'])});"
+            f"sessionStorage.setItem('zhizhi.user', {json.dumps(json.dumps(answer.get('user') or {}))});"
+        )
+        page = context.new_page()
+        cdp = context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+        if variant == "old":
+            cdp.send("Network.setExtraHTTPHeaders", {"headers": {"Accept-Encoding": "identity"}})
+        finished: list[tuple[float, float]] = []  # (monotonic s, encoded bytes)
+        cdp.on("Network.loadingFinished", lambda e: finished.append((time.monotonic(), e["encodedDataLength"])))
+        url = base + PATH + ("&layers=whole" if variant == "old" else "")
+        page.goto(url, wait_until="commit")
+        page.wait_for_function("() => document.body && ['true', 'error'].includes(document.body.dataset.wallReady)",
+                               timeout=READY_TIMEOUT_MS, polling=50)
+        if page.evaluate("document.body.dataset.wallReady") != "true":
+            raise RuntimeError(f"the wall's map screen failed ({variant}): {page.inner_text('body')[:300]}")
+        ms = page.evaluate(f"performance.getEntriesByName('{READY_MARK}')[0].startTime")
+        page.wait_for_timeout(SETTLE_S * 1000)
+        return {"ms": float(ms), "kb": sum(n for _, n in finished) / 1000.0, "requests": len(finished)}
+    finally:
+        context.close()
+
+
+def _summary(samples: list[dict[str, float]]) -> dict[str, Any]:
+    return {
+        "ms": round(statistics.median(s["ms"] for s in samples), 1),
+        "kb": round(statistics.median(s["kb"] for s in samples), 1),
+        "requests": int(statistics.median(s["requests"] for s in samples)),
+        "ms_all": [round(s["ms"], 1) for s in samples],
+    }
+
+
+def measure(base: str, runs: int, conditions: tuple[str, ...] = CONDITIONS) -> dict[str, Any]:
+    """Both ways under each condition on the console at ``base``; one warm-up load first."""
+    from playwright.sync_api import sync_playwright
+
+    answer = login_answer(base)
+    result: dict[str, Any] = {}
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+                                             chromium_sandbox=False, timeout=60_000)
+        try:
+            for variant in VARIANTS:  # warm the console (caches, first queries) and the browser
+                load_once(browser, base, answer, variant)
+            for condition in conditions:
+                samples: dict[str, list] = {v: [] for v in VARIANTS}
+                with busy_cores() if condition == "loaded" else _nothing():
+                    for _ in range(runs):
+                        for variant in VARIANTS:
+                            samples[variant].append(load_once(browser, base, answer, variant))
+                    loadavg = os.getloadavg()[0]
+                result[condition] = {v: _summary(s) for v, s in samples.items()}
+                result[condition]["loadavg_1m"] = round(loadavg, 2)
+        finally:
+            browser.close()
+    for condition in conditions:
+        new, old = result[condition]["new"], result[condition]["old"]
+        result[f"ratio_ms_{condition}"] = round(old["ms"] / new["ms"], 2) if new["ms"] else None
+        result[f"ratio_kb_{condition}"] = round(old["kb"] / new["kb"], 2) if new["kb"] else None
+    return result
+
+
+@contextmanager
+def _nothing():
+    yield None
+
+
+def login_answer(base: str) -> dict:
+    """The duty officer's login answer (token and user), as the login page keeps it."""
+    import httpx
+
+    r = httpx.post(base + "/api/auth/login", json={"username": OFFICER, "password": PASSWORD}, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def run_map_bench(runs: int = 3, *, small: bool = False, conditions: tuple[str, ...] = CONDITIONS) -> dict:
+    """Start a demo console, measure the wall's map screen both ways (see the module's docstring)."""
+    if runs < 1:
+        raise ValueError(f"runs must be at least 1; got {runs}")
+    with tempfile.TemporaryDirectory(prefix="zhizhi-map-bench-") as folder:
+        server = start_server(Path(folder), small)
+        try:
+            started = time.perf_counter()
+            result = {"runs": runs, "district_grids": 64 if small else 1024, "cpus": os.cpu_count(),
+                      **measure(server.url, runs, conditions)}
+            result["bench_s"] = round(time.perf_counter() - started, 1)
+            return result
+        finally:
+            server.stop()
