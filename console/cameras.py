@@ -239,14 +239,13 @@ class RegistryWorker:
                          ", ".join(change.added) or "none", ", ".join(change.removed) or "none")
 
     def _make_worker(self) -> Any:
-        from zhizhi.video.detectors import DetectorError, make_detector
+        from zhizhi.video.detectors import DetectorError, detector_for
         from zhizhi.video.worker import Worker
 
         settings = self.state.settings
         d = settings.detector
         try:
-            detector = make_detector("motion") if d.kind == "motion" else make_detector(
-                "ultralytics", weights=d.weights, **d.ultralytics_options())
+            detector = detector_for(d)  # behind the motion gate unless d.gate.enabled is off
         except (DetectorError, FileNotFoundError, OSError) as exc:
             self.failed = str(exc)
             log.error("the registry's cameras are not analysed: the detector cannot load: %s", exc)

@@ -17,15 +17,12 @@ from zhizhi.console.settings import Settings
 
 
 def build_detector(settings: Settings, kind: str | None = None, weights: Path | None = None):
-    """The detector the settings (or overrides) name; a clear error when it cannot load."""
-    from zhizhi.video.detectors import DetectorError, make_detector
+    """The detector the settings (or overrides) name, behind the motion gate unless
+    ``detector.gate.enabled`` is off; a clear error when it cannot load."""
+    from zhizhi.video.detectors import DetectorError, detector_for
 
-    kind = kind or settings.detector.kind
     try:
-        if kind == "motion":
-            return make_detector("motion")
-        d = settings.detector
-        return make_detector("ultralytics", weights=weights or d.weights, **d.ultralytics_options())
+        return detector_for(settings.detector, kind=kind, weights=weights)
     except (DetectorError, FileNotFoundError) as exc:
         _fail(str(exc))
 

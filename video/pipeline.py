@@ -132,7 +132,11 @@ class FrameAnalyzer:
         """The observations of each frame, in order (one batch per frame, also an empty one)."""
         if not frames:
             return []
-        results = self.detector.update([(f.camera_id, f.image) for f in frames])
+        pairs = [(f.camera_id, f.image) for f in frames]
+        if getattr(self.detector, "takes_timestamps", False):  # the motion gate paces re-checks by frame time
+            results = self.detector.update(pairs, timestamps=[f.ts for f in frames])
+        else:
+            results = self.detector.update(pairs)
         return [self._batch(frame, boxes) for frame, boxes in zip(frames, results)]
 
     def _batch(self, frame: Frame, boxes: TrackedBoxes) -> ObservationBatch:

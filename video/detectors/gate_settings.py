@@ -18,3 +18,49 @@ class MotionGateSettings(BaseModel):
         True, description="Run the detector only where motion is (and on stopped objects at a low rate); "
         "off: every analysed frame goes whole through the detector."
     )
+    work_width: int = Field(
+        256, ge=64, le=1280, description="Width in pixels of the grey copy of a frame the motion check runs on."
+    )
+    threshold: int = Field(
+        20, ge=1, le=255,
+        description="Grey-level difference from the running background (after a global brightness shift is "
+        "taken out) above which a pixel moved.",
+    )
+    background_alpha: float = Field(
+        0.05, gt=0, le=1, description="Weight of each analysed frame in the running-average background."
+    )
+    min_area_frac: float = Field(
+        3e-4, ge=0, le=0.1, description="Smallest moving blob kept, as a share of the frame's area."
+    )
+    padding: float = Field(
+        0.25, ge=0, le=2, description="Context added round a moving blob or a track, as a share of its size, each side."
+    )
+    context_px: int = Field(
+        16, ge=0, le=128, description="Context added round every region, in the network's pixels, each side."
+    )
+    full_frame_frac: float = Field(
+        0.6, gt=0, le=1,
+        description="A camera's frame goes whole through the detector when its regions cover more than this "
+        "share of it (then the whole frame costs about the same).",
+    )
+    scene_change_frac: float = Field(
+        0.5, gt=0, le=1,
+        description="Share of moved pixels taken as a scene change (camera moved, lights): a full-frame pass and "
+        "the background learnt afresh.",
+    )
+    stationary_check_s: float = Field(
+        1.5, gt=0, le=60,
+        description="Seconds between detector checks of an object that stopped; in between its last detection "
+        "is carried to the tracker, so it keeps its id.",
+    )
+    stationary_misses: int = Field(
+        2, ge=1, le=10,
+        description="Checks in a row that must miss a stopped object (no motion on it) before it is dropped.",
+    )
+    full_frame_s: float = Field(
+        30.0, gt=0, le=3600, description="Seconds between full-frame passes of a camera, a safety net."
+    )
+    canvas: int | None = Field(
+        None, ge=64, le=4096,
+        description="Side of the square canvases regions are packed into; default: the detector's imgsz.",
+    )

@@ -86,7 +86,12 @@ class PerCameraDetector:
         own = self._own.get(camera_id)
         return own[1] if own else self.shared
 
-    def update(self, frames: Sequence[tuple[str, np.ndarray]]) -> list[TrackedBoxes]:
+    #: :meth:`update` passes frame times on to the detectors that take them (the motion gate).
+    takes_timestamps = True
+
+    def update(
+        self, frames: Sequence[tuple[str, np.ndarray]], timestamps: Sequence[float] | None = None
+    ) -> list[TrackedBoxes]:
         """Each frame through its camera's detector; one call per detector, results in order."""
         with self._lock:
             groups: dict[int, tuple[TrackingDetector, list[int]]] = {}
@@ -95,7 +100,12 @@ class PerCameraDetector:
                 groups.setdefault(id(det), (det, []))[1].append(i)
         out: list[TrackedBoxes | None] = [None] * len(frames)
         for det, indices in groups.values():
-            for i, boxes in zip(indices, det.update([frames[i] for i in indices])):
+            part = [frames[i] for i in indices]
+            if timestamps is not None and getattr(det, "takes_timestamps", False):
+                results = det.update(part, timestamps=[timestamps[i] for i in indices])
+            else:
+                results = det.update(part)
+            for i, boxes in zip(indices, results):
                 out[i] = boxes
         return out  # type: ignore[return-value]
 

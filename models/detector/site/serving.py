@@ -101,15 +101,16 @@ class SiteDetectorFeed:
 def serve_site_detectors(detector, store: ModelStore | None, settings, *, subscribe: Subscribe | None = None,
                          interval_s: float = 5.0) -> tuple[Any, SiteDetectorFeed | None]:
     """``detector`` wrapped so that cameras with a promoted site detector run it (an ultralytics
-    detector only: a motion detector has no weights), and the feed that keeps it so (started)."""
-    from zhizhi.video.detectors import UltralyticsDetector
+    detector, gated or not: a motion detector has no weights), and the feed that keeps it so
+    (started). A camera's own detector is built as the shared one is (behind the same gate)."""
+    from zhizhi.video.detectors import MotionGatedDetector, UltralyticsDetector, detector_for
 
-    if store is None or not isinstance(detector, UltralyticsDetector):
+    if store is None or not isinstance(detector, UltralyticsDetector | MotionGatedDetector):
         return detector, None
-    d = settings.detector
+    gated = isinstance(detector, MotionGatedDetector)
 
-    def make(weights: str) -> UltralyticsDetector:
-        return UltralyticsDetector(weights, **d.ultralytics_options())
+    def make(weights: str) -> Any:
+        return detector_for(settings.detector, kind="ultralytics", weights=weights, gate=gated)
 
     per_camera = PerCameraDetector(detector, make)
     return per_camera, SiteDetectorFeed(store, per_camera, subscribe=subscribe, interval_s=interval_s).start()
