@@ -19,6 +19,10 @@ a ``type`` and an increasing ``seq``:
   closed: :mod:`console.wall_presets`, :mod:`console.live.presets`), for the jurisdictions the
   alert or incident concerns, each as it may read it.
 
+Every screen receives the same text of a message (the hub encodes it once, :mod:`console.live.hub`).
+A screen whose socket takes no message for the hub's ``send_timeout_s`` (10 s: it stopped reading)
+is disconnected without a close frame and resumes with ``last_seq`` when it reconnects.
+
 The channel closes with 4401 "session ended" within a second of the end of its session (a
 logout, a password change, the idle timeout, here or on another console:
 :mod:`console.auth.sessions`).
@@ -47,7 +51,7 @@ from zhizhi.alerts.incidents.errors import IncidentNotFound
 from zhizhi.alerts.service import AlertNotFound
 from zhizhi.console.api.deps import Unauthenticated, connection_session
 from zhizhi.console.auth import Permission
-from zhizhi.console.live.hub import wall_key
+from zhizhi.console.live.hub import LiveClient, wall_key
 from zhizhi.console.state import ConsoleState
 from zhizhi.gis.codes import is_within
 
@@ -109,10 +113,13 @@ async def live(websocket: WebSocket) -> None:
                                wall=wall_key(principal.code, wall) if wall else None)
     tasks = [asyncio.create_task(_send(websocket, client)),
              asyncio.create_task(_receive(websocket, state, principal, wall)),
-             asyncio.create_task(watch.ended.wait())]
+             asyncio.create_task(watch.ended.wait()),
+             asyncio.create_task(client.dropped.wait())]
     try:
         await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if watch.ended.is_set():  # stop sending first: a close must be the last frame
+        # dropped (the socket stopped taking messages): no close frame, it could not take one
+        # either; the connection closes once the app returns and the screen resumes by last_seq
+        if watch.ended.is_set() and not client.dropped.is_set():  # stop sending first: a close must be the last frame
             tasks[0].cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await tasks[0]
@@ -149,13 +156,11 @@ async def _receive(websocket: WebSocket, state: ConsoleState, principal, wall: s
         pass
 
 
-async def _send(websocket: WebSocket, client) -> None:
-    """Forward the client's messages; a slow socket only ever delays this client."""
-    try:
-        while True:
-            await websocket.send_json(await client.next())
-    except (WebSocketDisconnect, RuntimeError):
-        pass
+async def _send(websocket: WebSocket, client: LiveClient) -> None:
+    """Forward the client's messages, each the JSON text the hub encoded once for every screen; a
+    slow socket only ever delays this client (and is dropped by the hub's send watchdog)."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        await client.forward(websocket.send_text)
 
 
 def _handle(state: ConsoleState, principal, wall: str | None, data: Any) -> dict | None:

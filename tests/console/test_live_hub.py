@@ -1,12 +1,16 @@
-"""The live hub: numbering, jurisdiction scoping, replay on reconnect, slow clients, threads."""
+"""The live hub: numbering, jurisdiction scoping, replay on reconnect, slow clients, threads, one
+encoding per message, the send watchdog."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 
+import numpy as np
 import pytest
 
+from zhizhi.console.live import hub as hub_module
 from zhizhi.console.live.hub import LiveHub
 
 TOWN_A, TOWN_B = "320612001", "320612002"
@@ -186,3 +190,142 @@ def test_publishing_after_the_servers_loop_closed_still_numbers_and_keeps():
         return await drain(client, 2)
 
     assert [m["id"] for m in asyncio.run(reconnect())] == ["A1", "A2"]
+
+
+class CountingEncoder:
+    """Wraps the hub's encoder and counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.encode = hub_module.encode
+
+    def __call__(self, message):
+        self.calls += 1
+        return self.encode(message)
+
+
+@pytest.fixture
+def encoder(monkeypatch) -> CountingEncoder:
+    counting = CountingEncoder()
+    monkeypatch.setattr(hub_module, "encode", counting)
+    return counting
+
+
+async def texts(client, count: int, timeout: float = 1.0) -> list[str]:
+    return [await asyncio.wait_for(client.next_text(), timeout) for _ in range(count)]
+
+
+@pytest.mark.parametrize("screens", [1, 10, 300])
+def test_a_message_is_encoded_once_whatever_the_number_of_screens(encoder, screens):
+    async def scenario():
+        hub = make_hub()
+        district = [hub.connect("", last_seq=0) for _ in range(screens)]
+        town_a = [hub.connect(TOWN_A, last_seq=0) for _ in range(screens)]
+        town_b = [hub.connect(TOWN_B, last_seq=0) for _ in range(screens)]
+        seqs = [alert(hub, n, GRID_A if n % 2 else GRID_B) for n in range(4)]
+        got_district = [await texts(c, 4) for c in district]
+        got_a, got_b = [await texts(c, 2) for c in town_a], [await texts(c, 2) for c in town_b]
+        assert encoder.calls == 4  # one per message, none per screen
+        # every screen of a kind holds the very same texts, each with its message's seq
+        for group in (got_district, got_a, got_b):
+            assert all(g == group[0] for g in group)
+        assert [json.loads(t)["seq"] for t in got_district[0]] == seqs
+        assert [json.loads(t)["id"] for t in got_a[0]] == ["A1", "A3"]  # town A never gets town B's
+        assert [json.loads(t)["id"] for t in got_b[0]] == ["A0", "A2"]
+        assert got_a[0] == [got_district[0][1], got_district[0][3]]  # the same text as the district's
+        assert all(c.pending == 0 for c in town_a + town_b + district)  # and nothing else is queued
+
+    asyncio.run(scenario())
+
+
+def test_the_text_is_the_message_with_its_seq_last():
+    async def scenario():
+        hub = make_hub()
+        client = hub.connect("", last_seq=0)
+        hub.publish({"type": "alert", "id": "x", "text": "路面积水", "seq": 999, "score": float("inf")})
+        hub.publish({})
+        return await texts(client, 2)
+
+    first, empty = asyncio.run(scenario())
+    assert first == '{"type":"alert","id":"x","text":"路面积水","score":null,"seq":1}'  # the hub's seq wins
+    assert empty == '{"seq":2}'
+
+
+def test_a_rendered_message_is_rendered_and_encoded_once_per_jurisdiction(encoder):
+    renders: list[str] = []
+
+    def render(code: str) -> dict:
+        renders.append(code)
+        return {"type": "incident", "codes": [c for c in (GRID_A, GRID_B) if c.startswith(code)]}
+
+    async def scenario():
+        hub = make_hub()
+        screens = {code: [hub.connect(code, last_seq=0) for _ in range(20)] for code in ("", TOWN_A, TOWN_B)}
+        seq = hub.publish({"type": "incident", "codes": [GRID_A, GRID_B]}, audience=[GRID_A, GRID_B],
+                          render=render)
+        return seq, {code: [await texts(c, 1) for c in group] for code, group in screens.items()}
+
+    seq, got = asyncio.run(scenario())
+    assert sorted(renders) == sorted(["", TOWN_A, TOWN_B]) and encoder.calls == 3
+    for code, group in got.items():
+        assert all(g == group[0] for g in group)
+        message = json.loads(group[0][0])
+        assert message["seq"] == seq
+        assert message["codes"] == [c for c in (GRID_A, GRID_B) if c.startswith(code)]  # each its own cut
+
+
+def test_a_message_json_cannot_carry_fails_its_publisher_and_takes_no_number():
+    hub = make_hub()
+    with pytest.raises(TypeError, match="live message 'tracks' cannot be sent as JSON"):
+        hub.publish({"type": "tracks", "count": np.int64(3)})
+    assert hub.seq == 0 and hub.publish({"type": "tracks", "count": 3}) == 1
+
+
+def test_snapshots_stay_each_screens_own_and_are_built_off_the_loop():
+    async def scenario():
+        hub = LiveHub(lambda client: [{"built_in": threading.current_thread().name, "code": client.code}])
+        loop_thread = threading.current_thread().name
+        a, b = hub.connect(TOWN_A), hub.connect(TOWN_B)
+        return loop_thread, json.loads(await a.next_text()), json.loads(await b.next_text())
+
+    loop_thread, snap_a, snap_b = asyncio.run(scenario())
+    assert snap_a["type"] == snap_b["type"] == "snapshot"
+    assert snap_a["items"][0]["code"] == TOWN_A and snap_b["items"][0]["code"] == TOWN_B
+    assert snap_a["items"][0]["built_in"] != loop_thread
+
+
+def test_a_screen_whose_socket_stops_taking_messages_is_dropped_and_the_others_carry_on():
+    async def scenario():
+        hub = make_hub(send_timeout_s=0.2)
+        stuck, reader = hub.connect("", last_seq=0), hub.connect("", last_seq=0)
+        never = asyncio.Event()
+        received: list[str] = []
+
+        async def blocked_send(text: str) -> None:
+            await never.wait()  # a socket that never drains
+
+        async def send(text: str) -> None:
+            received.append(text)
+
+        tasks = [asyncio.create_task(stuck.forward(blocked_send)), asyncio.create_task(reader.forward(send))]
+        for n in range(5):
+            alert(hub, n, GRID_A)
+            await asyncio.sleep(0)
+        await asyncio.wait_for(stuck.dropped.wait(), 5)
+        for n in range(5, 10):
+            alert(hub, n, GRID_A)
+        for _ in range(100):
+            await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return hub, stuck, reader, received
+
+    hub, stuck, reader, received = asyncio.run(scenario())
+    assert [json.loads(t)["seq"] for t in received] == list(range(1, 11))  # the other screen got everything
+    assert hub.dropped == 1 and hub.clients == 1 and stuck.pending == 0 and not reader.dropped.is_set()
+
+
+def test_the_send_bound_must_be_positive():
+    with pytest.raises(ValueError, match="send_timeout_s must be positive"):
+        LiveHub(lambda client: [], send_timeout_s=0)
