@@ -22,7 +22,9 @@ Each under two conditions: ``idle``, and ``loaded`` with one busy subprocess per
 the jurisdiction and the routes outlined, the live link started: console/static/wall/map-screen.js),
 read from the page's own ``performance`` timeline. ``kb``: the bytes on the wire (CDP
 ``Network.loadingFinished`` ``encodedDataLength``, headers included) of every request the page made
-until one second after that mark. Figures are medians over ``runs`` loads; ``ratio_*`` is old / new.
+until one second after that mark, and the same by part (``kb_layers``: the layers and the fields of
+view; ``kb_tiles``: the basemap's PNG tiles; ``kb_static``: the page, scripts and styles;
+``kb_api``: the rest of the API). Figures are medians over ``runs`` loads; ``ratio_*`` is old / new.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from zhizhi.bench.surge import OFFICER, PASSWORD, start_server
 
@@ -51,6 +54,7 @@ READY_TIMEOUT_MS = 120_000
 SETTLE_S = 1.0
 VARIANTS = ("new", "old")
 CONDITIONS = ("idle", "loaded")
+KINDS = ("layers", "tiles", "static", "api")
 
 
 @contextmanager
@@ -68,8 +72,19 @@ def busy_cores(n: int | None = None):
             process.wait(10)
 
 
+def kind_of(url: str) -> str:
+    """Which part of the screen a request served: ``layers`` (the layers' features and the fields of
+    view), ``tiles`` (the basemap's raster tiles), ``static`` (the page, scripts, styles) or ``api``."""
+    path = urlsplit(url).path
+    if (path.startswith("/api/layers/") and path.endswith("/features")) or path == "/api/cameras/fov":
+        return "layers"
+    if path.startswith("/api/basemap/tiles/"):
+        return "tiles"
+    return "api" if path.startswith("/api/") else "static"
+
+
 def load_once(browser, base: str, answer: dict, variant: str) -> dict[str, float]:
-    """Open the wall's map screen cold once; ``{"ms", "kb", "requests"}``."""
+    """Open the wall's map screen cold once; ``{"ms", "kb", "kb_<kind>" (:func:`kind_of`), "requests"}``."""
     context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1, locale="zh-CN",
                                   timezone_id="Asia/Shanghai")
     try:
@@ -83,8 +98,10 @@ def load_once(browser, base: str, answer: dict, variant: str) -> dict[str, float
         cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
         if variant == "old":
             cdp.send("Network.setExtraHTTPHeaders", {"headers": {"Accept-Encoding": "identity"}})
-        finished: list[tuple[float, float]] = []  # (monotonic s, encoded bytes)
-        cdp.on("Network.loadingFinished", lambda e: finished.append((time.monotonic(), e["encodedDataLength"])))
+        urls: dict[str, str] = {}
+        finished: list[tuple[str, float]] = []  # (request id, encoded bytes)
+        cdp.on("Network.requestWillBeSent", lambda e: urls.setdefault(e["requestId"], e["request"]["url"]))
+        cdp.on("Network.loadingFinished", lambda e: finished.append((e["requestId"], e["encodedDataLength"])))
         url = base + PATH + ("&layers=whole" if variant == "old" else "")
         page.goto(url, wait_until="commit")
         page.wait_for_function("() => document.body && ['true', 'error'].includes(document.body.dataset.wallReady)",
@@ -93,18 +110,20 @@ def load_once(browser, base: str, answer: dict, variant: str) -> dict[str, float
             raise RuntimeError(f"the wall's map screen failed ({variant}): {page.inner_text('body')[:300]}")
         ms = page.evaluate(f"performance.getEntriesByName('{READY_MARK}')[0].startTime")
         page.wait_for_timeout(SETTLE_S * 1000)
-        return {"ms": float(ms), "kb": sum(n for _, n in finished) / 1000.0, "requests": len(finished)}
+        figures = {"ms": float(ms), "kb": sum(n for _, n in finished) / 1000.0, "requests": len(finished)}
+        for kind in KINDS:
+            figures[f"kb_{kind}"] = sum(n for rid, n in finished if kind_of(urls.get(rid, "")) == kind) / 1000.0
+        return figures
     finally:
         context.close()
 
 
 def _summary(samples: list[dict[str, float]]) -> dict[str, Any]:
-    return {
-        "ms": round(statistics.median(s["ms"] for s in samples), 1),
-        "kb": round(statistics.median(s["kb"] for s in samples), 1),
-        "requests": int(statistics.median(s["requests"] for s in samples)),
-        "ms_all": [round(s["ms"], 1) for s in samples],
-    }
+    out: dict[str, Any] = {key: round(statistics.median(s[key] for s in samples), 1)
+                           for key in ("ms", "kb", *(f"kb_{kind}" for kind in KINDS))}
+    out["requests"] = int(statistics.median(s["requests"] for s in samples))
+    out["ms_all"] = [round(s["ms"], 1) for s in samples]
+    return out
 
 
 def measure(base: str, runs: int, conditions: tuple[str, ...] = CONDITIONS) -> dict[str, Any]:

@@ -178,3 +178,26 @@ def test_static_files_carry_validators_and_revalidate(client):
         assert since.status_code == 304, path
     packed = client.get("/static/vendor/leaflet/leaflet.js", headers={"Accept-Encoding": "gzip"})
     assert packed.headers["content-encoding"] == "gzip"
+
+
+def test_the_wall_map_preloads_every_module_it_imports():
+    """wall/map.html names every module of its scripts' import graph in a modulepreload link (the
+    browser asks them at once instead of one import level after another), and nothing else."""
+    import re
+    from pathlib import Path
+
+    static = Path(__file__).resolve().parents[2] / "console" / "static"
+    html = (static / "wall" / "map.html").read_text(encoding="utf-8")
+    imports = re.compile(r"""^\s*(?:import|export)\b[^;'"]*?\bfrom\s+["']([^"']+)["']""", re.MULTILINE)
+    entries = [static / src.removeprefix("/static/") for src in
+               re.findall(r'<script type="module" src="([^"]+)"', html)]
+    graph, todo = set(), list(entries)
+    while todo:
+        module = todo.pop()
+        if module in graph:
+            continue
+        graph.add(module)
+        todo += [(module.parent / target).resolve() for target in imports.findall(module.read_text(encoding="utf-8"))]
+    hrefs = re.findall(r'rel="modulepreload" href="([^"]+)"', html)
+    preloaded = {static / href.removeprefix("/static/") for href in hrefs}
+    assert preloaded == graph - set(entries)

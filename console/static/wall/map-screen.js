@@ -24,7 +24,7 @@ import { $, esc } from "../lib/dom.js";
 import { fail } from "../lib/errors.js";
 import { fmtAge, fmtTime } from "../lib/format.js";
 import { statusItemHtml } from "../lib/header.js";
-import { api } from "../lib/session.js";
+import { api, token } from "../lib/session.js";
 import { startMap } from "../map/page.js";
 import { mountAlarm } from "./alarm.js";
 import { createFleetLayer } from "./fleet-layer.js";
@@ -68,6 +68,11 @@ mountWallHeader({ screen: "map", title: "地图", titleEn: "Map", link, status: 
 const view = startMap({ pageTitle: screenTitle("地图") });
 window.zhizhi = view; // for the browser tests, as on the map page
 
+// The wall's own data, asked at once beside the map's layers (used once the map is drawn); nothing
+// is asked before a login (the map sends the page to /login then).
+const early = token() ? { units: Units.load(), lifecycle: loadLifecycle(), scope: api("/api/wall/scope") } : {};
+for (const asked of Object.values(early)) asked.catch(() => {}); // reported where awaited
+
 // ----------------------------------------------------------------------------------- map
 
 function createPanes() {
@@ -95,7 +100,7 @@ function gridLayer(code) {
 }
 
 async function drawScope() {
-  const feature = await api("/api/wall/scope");
+  const feature = await (early.scope || api("/api/wall/scope"));
   scopeLayer = L.geoJSON(feature, {
     pane: "zw-scope",
     interactive: false,
@@ -418,7 +423,7 @@ async function start() {
   zw.incidents = createIncidentLayer(map, link);
   zw.incidentTools = mountIncidentTools(map, link, zw.incidents); // list, drawing, presets
   [units] = await Promise.all([
-    Units.load(),
+    early.units || Units.load(),
     loadLifecycle(),
     drawScope().catch((err) => fail("管辖范围加载失败 Jurisdiction outline failed", err)),
     zw.fleet.loadCorridors().catch((err) => fail("核定路线加载失败 Routes failed", err)),
