@@ -21,10 +21,11 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from importlib.metadata import PackageNotFoundError, version
 from importlib.util import find_spec
 from pathlib import Path
@@ -218,7 +219,8 @@ def _export(weights: Path, folder: Path, *, fmt: str, imgsz: int, int8: bool, ca
         data = calibration or render_calibration(folder / "calibration", imgsz)
         args.update(int8=True, data=str(data), batch=8)
     try:
-        with quiet_ultralytics():
+        # NNCF's progress bars print to standard output, which carries the commands' JSON
+        with quiet_ultralytics(), redirect_stdout(sys.stderr):
             out = Path(YOLO(str(source), task="detect").export(**args))
     finally:
         source.unlink(missing_ok=True)
@@ -240,16 +242,19 @@ def render_calibration(out_dir: Path, imgsz: int) -> Path:
 
 @contextmanager
 def quiet_ultralytics() -> Iterator[None]:
-    """Ultralytics' information lines (export steps, 'Loading ...') kept off standard output, which
-    carries the commands' JSON; its warnings still show."""
+    """Ultralytics' and NNCF's information lines (export steps, 'Loading ...') kept off standard
+    output, which carries the commands' JSON; their warnings still show."""
     from ultralytics.utils import LOGGER
 
-    level = LOGGER.level
-    LOGGER.setLevel(max(level, logging.WARNING))
+    loggers = [LOGGER, logging.getLogger("nncf")]
+    levels = [lg.level for lg in loggers]
+    for lg, level in zip(loggers, levels):
+        lg.setLevel(max(level, logging.WARNING))
     try:
         yield
     finally:
-        LOGGER.setLevel(level)
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
 
 
 def _one_line(exc: BaseException) -> str:
