@@ -1,6 +1,7 @@
 /* zhizhi 智治 — opening an incident from the wall's map: a duty officer with the incident
  * permission draws a point, a circle or a polygon on the map (Leaflet-Geoman, served from
- * /static/vendor/leaflet-geoman/) or takes the alert selected on the wall, chooses the kind
+ * /static/vendor/leaflet-geoman/ and loaded when the card is first opened: geoman.js; the
+ * drawing buttons wait for it) or takes the alert selected on the wall, chooses the kind
  * (fire, chemical leak, typhoon, ...) and, for a leak, the wind (from where, how strong), and
  * opens it (POST /api/incidents). The console's rule then switches the whole wall to the
  * incident (presets.js); a refusal (an area outside the user's jurisdiction: 403) is shown.
@@ -12,6 +13,7 @@
 
 import { esc } from "../lib/dom.js";
 import { api } from "../lib/session.js";
+import { loadGeoman } from "./geoman.js";
 import { createIncidentList } from "./incident-list.js";
 import { installMapPresets } from "./presets.js";
 import { INCIDENT } from "./vocabulary.js";
@@ -40,9 +42,9 @@ export function createIncidentDraw(map, link, { onOpened = () => {} } = {}) {
     ).join("")}</select></label>` +
     `<label class="zw-draw-row">名称 <input id="zw-draw-title" maxlength="200" placeholder="事件名称"></label>` +
     `<div class="zw-draw-row zw-draw-shapes" role="group" aria-label="画范围">` +
-    `<button type="button" data-shape="point">画点</button>` +
-    `<button type="button" data-shape="circle">画圆</button>` +
-    `<button type="button" data-shape="polygon">多边形</button>` +
+    `<button type="button" data-shape="point" data-geoman disabled>画点</button>` +
+    `<button type="button" data-shape="circle" data-geoman disabled>画圆</button>` +
+    `<button type="button" data-shape="polygon" data-geoman disabled>多边形</button>` +
     `<button type="button" data-shape="alert" id="zw-draw-alert">选中告警</button></div>` +
     `<label class="zw-draw-row" id="zw-draw-radius-row">半径（米）<input id="zw-draw-radius" type="number" min="10" max="100000" step="10" value="500"></label>` +
     `<div class="zw-draw-row zw-draw-wind" id="zw-draw-wind" hidden>` +
@@ -57,9 +59,25 @@ export function createIncidentDraw(map, link, { onOpened = () => {} } = {}) {
   const draftLayer = L.layerGroup().addTo(map);
   let draft = null; // {shape, point: [lon, lat], radius_m?, polygon?, alertId?}
 
-  map.pm.setLang("zh"); // the drawing's hints ("单击放置首个顶点") in Chinese
-  map.pm.setGlobalOptions({ pathOptions: DRAFT_STYLE, templineStyle: { color: "#ffd600" },
-    hintlineStyle: { color: "#ffd600", dashArray: "5 5" }, snappable: false, continueDrawing: false });
+  let geoman = null; // Leaflet-Geoman, asked for when the card is first opened
+  function prepareDrawing() {
+    if (!geoman) {
+      geoman = loadGeoman(map).then((pm) => {
+        pm.setLang("zh"); // the drawing's hints ("单击放置首个顶点") in Chinese
+        pm.setGlobalOptions({ pathOptions: DRAFT_STYLE, templineStyle: { color: "#ffd600" },
+          hintlineStyle: { color: "#ffd600", dashArray: "5 5" }, snappable: false, continueDrawing: false });
+        for (const b of box.querySelectorAll("[data-geoman]")) b.disabled = false;
+        box.dataset.geoman = "ready";
+      });
+      geoman.catch((err) => {
+        box.dataset.geoman = "error";
+        say(`无法加载绘图工具 The drawing tool did not load: ${err.message}`, "error");
+      });
+    }
+    return geoman;
+  }
+  box.addEventListener("toggle", () => box.open && prepareDrawing());
+  const stopDrawing = () => map.pm && map.pm.disableDraw();
 
   const kind = () => $b("#zw-draw-type").value;
   const isLeak = () => kind() === "chemical_leak";
@@ -105,7 +123,7 @@ export function createIncidentDraw(map, link, { onOpened = () => {} } = {}) {
   }
 
   function startDrawing(shape) {
-    map.pm.disableDraw();
+    stopDrawing();
     say("");
     if (shape === "alert") {
       const sel = link.selection && link.selection.alert;
@@ -191,7 +209,7 @@ export function createIncidentDraw(map, link, { onOpened = () => {} } = {}) {
   }
   $b("#zw-draw-open").addEventListener("click", open);
   $b("#zw-draw-clear").addEventListener("click", () => {
-    map.pm.disableDraw();
+    stopDrawing();
     setDraft(null);
     say("");
   });
@@ -211,7 +229,6 @@ export async function mountIncidentTools(map, link, incidents) {
   if (!panel) return;
   const list = createIncidentList(link, { canManage, onError: (text) => console.warn(text) });
   panel.prepend(list.element);
-  if (canManage && map.pm) list.element.after(createIncidentDraw(map, link).element);
-  else if (canManage) console.warn("incident drawing: Leaflet-Geoman did not load (/static/vendor/leaflet-geoman/)");
+  if (canManage) list.element.after(createIncidentDraw(map, link).element);
   document.body.dataset.incidentTools = canManage ? "manage" : "read";
 }
