@@ -1,14 +1,19 @@
-"""``/ws`` on a real server on loopback: authentication, scoping, replay, walls, slow clients."""
+"""``/ws`` on a real server on loopback: authentication, scoping, replay, walls, slow clients,
+one text per message, a screen that stops reading dropped."""
 
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
 import pytest
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 from websockets.sync.client import connect
+from websockets.uri import parse_uri
 
 from tests.auth_support import create_test_users
 from tests.browser import login_answer, serve
@@ -40,16 +45,45 @@ def _login(base: str, username: str) -> str:
     return login_answer(base, username)["token"]
 
 
-def _ws(base: str, token: str, **params):
+def _ws(base: str, token: str, max_size: int | None = 2**20, **params):
     """A screen's websocket with the login's token as a bearer header (a non-browser client;
     browsers send a ticket: tests/console/test_sessions_live.py)."""
     query = "&".join(f"{k}={v}" for k, v in params.items())
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    return connect(base.replace("http://", "ws://") + f"/ws?{query}", open_timeout=10, additional_headers=headers)
+    return connect(base.replace("http://", "ws://") + f"/ws?{query}", open_timeout=10, additional_headers=headers,
+                   max_size=max_size)
 
 
 def _recv(ws, timeout: float = 5.0) -> dict:
     return json.loads(ws.recv(timeout=timeout))
+
+
+def _never_reading(base: str, token: str) -> socket.socket:
+    """A screen that opens ``/ws`` (websockets' own client protocol, a 4 KB receive buffer) and
+    then never reads: its socket, handshake done."""
+    uri = parse_uri(base.replace("http://", "ws://") + "/ws")
+    protocol = ClientProtocol(uri)
+    request = protocol.connect()
+    request.headers["Authorization"] = f"Bearer {token}"
+    protocol.send_request(request)
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(10)
+    sock.connect((uri.host, uri.port))
+    sock.sendall(b"".join(protocol.data_to_send()))
+    while protocol.state is State.CONNECTING:
+        protocol.receive_data(sock.recv(256))
+    assert protocol.state is State.OPEN, protocol.handshake_exc
+    return sock
+
+
+def _raw_until(ws, predicate, timeout: float = 5.0) -> str:
+    """The text of the first message that satisfies ``predicate``, as it came."""
+    deadline = time.monotonic() + timeout
+    while True:
+        text = ws.recv(timeout=max(deadline - time.monotonic(), 0.01))
+        if predicate(json.loads(text)):
+            return text
 
 
 def _until(ws, predicate, timeout: float = 5.0) -> dict:
@@ -192,3 +226,61 @@ def test_a_stalled_screen_never_slows_the_others_and_never_sees_a_silent_gap(liv
             pass
         assert seen == sorted(set(seen)), "duplicates or disorder"
         assert covered >= first + 399, "the stalled screen ends up neither up to date nor resynchronised"
+
+
+def test_every_screen_receives_the_same_text_of_a_message(live):
+    """One encoding per message: the district's screens and the town's receive byte-identical
+    text with the message's seq; the other town receives nothing of it."""
+    base, state, users, tokens = live
+    with _ws(base, tokens[users.district]) as d1, _ws(base, tokens[users.district]) as d2, \
+            _ws(base, tokens[users.operator_a]) as a, _ws(base, tokens[users.operator_b]) as b:
+        for ws in (d1, d2, a, b):
+            assert _recv(ws)["type"] == "snapshot"
+        alert = _raise(state, users.town_a, track_id=401)
+        texts = [_raw_until(ws, lambda m: m["type"] == "alert" and m["id"] == alert.id) for ws in (d1, d2, a)]
+        assert texts[0] == texts[1] == texts[2]
+        message = json.loads(texts[0])
+        assert message["id"] == alert.id and 0 < message["seq"] <= state.hub.seq
+        assert _nothing_more(b, lambda m: m.get("id") == alert.id)
+
+
+def test_a_screen_that_stops_reading_is_dropped_and_the_others_get_everything(live):
+    """A screen that never reads (a small receive buffer, no reads): once its socket has held a
+    message for the hub's send bound it is dropped; the screens that read get every message in
+    order meanwhile, and the dropped one resumes from the ring buffer with its last seq."""
+    base, state, users, tokens = live
+    grid = next(g for g in state.jurisdictions.grid_codes if g.startswith(users.town_a))
+    padding = "x" * 256_000  # 48 of these overflow the socket buffers on loopback (4 MB at most each way)
+    bound, state.hub.send_timeout_s = state.hub.send_timeout_s, 1.0
+    dropped = state.hub.dropped
+    stalled = _never_reading(base, tokens[users.district])
+    try:
+        with _ws(base, tokens[users.district], max_size=None) as r1, \
+                _ws(base, tokens[users.district], max_size=None) as r2:
+            _recv(r1), _recv(r2)
+            first = state.hub.seq + 1
+            got: dict[int, list[int]] = {1: [], 2: []}
+
+            def read(ws, into: list[int]) -> None:
+                while len(into) < 48:
+                    into.append(_until(ws, lambda m: m["type"] == "tracks", timeout=30)["seq"])
+
+            readers = [threading.Thread(target=read, args=(ws, got[k])) for k, ws in ((1, r1), (2, r2))]
+            for reader in readers:
+                reader.start()
+            for i in range(48):
+                state.hub.publish({"type": "tracks", "camera_id": "CAM-S", "ts": float(i), "tracks": [],
+                                   "pad": padding}, audience=[grid])
+            for reader in readers:
+                reader.join(timeout=60)
+            assert got[1] == got[2] == list(range(first, first + 48))
+            deadline = time.monotonic() + 20
+            while state.hub.dropped == dropped and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert state.hub.dropped == dropped + 1, "the screen that stopped reading was not dropped"
+    finally:
+        state.hub.send_timeout_s = bound
+        stalled.close()
+    with _ws(base, tokens[users.district], last_seq=first - 1, max_size=None) as back:
+        replay = [_until(back, lambda m: m["type"] == "tracks", timeout=10)["seq"] for _ in range(48)]
+        assert replay == list(range(first, first + 48))
