@@ -119,6 +119,7 @@ def run_fanout_bench(cfg: FanoutConfig | None = None) -> dict[str, Any]:
     if cfg.clients < 1 or cfg.messages < 1 or cfg.rate <= 0:
         raise ValueError("clients and messages must be at least 1 and rate positive")
     fd_limit = raise_fd_limit(cfg.clients)
+    load_start = round(os.getloadavg()[0], 2)  # the figures mean little on a busy machine: say how busy
     with tempfile.TemporaryDirectory(prefix="zhizhi-fanout-") as tmp:
         started = time.monotonic()
         server = start_server(Path(tmp), cfg.small_district)
@@ -133,6 +134,7 @@ def run_fanout_bench(cfg: FanoutConfig | None = None) -> dict[str, Any]:
     result["settled"] = settled
     result["settle_s"] = round(settle_s, 1)
     result["fd_limit"] = fd_limit
+    result["machine"]["load_avg_1m_start"] = load_start
     return result
 
 
