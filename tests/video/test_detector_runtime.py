@@ -166,6 +166,7 @@ def test_concurrent_makers_export_once(tmp_path):
     for t in threads:
         t.join()
     assert len(calls) == 1 and results == [tmp_path / "key" / "model.onnx"] * 4
+    assert (tmp_path / "key").stat().st_mode & 0o777 == 0o755, "readable by other users' workers"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["key", "key.lock"]
 
     def fail(folder: Path) -> str:

@@ -187,6 +187,7 @@ def cached(cache: Path, key: str, make: Callable[[Path], str]) -> Path:
             artifact = make(tmp)
             manifest = {"key": key, "artifact": artifact, "seconds": round(time.perf_counter() - started, 1)}
             (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+            tmp.chmod(0o755)  # mkdtemp's folder is private; workers of other users read the export too
             os.rename(tmp, final)
             log.info("detector: made %s in %.0f s", final, manifest["seconds"])
         finally:
