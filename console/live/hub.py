@@ -349,8 +349,8 @@ class LiveHub:
             return  # connected outside a loop (a test): nothing is being sent
         if self._watchdog is not None and self._watchdog_loop is loop:
             return
-        if self._watchdog is not None:
-            self._watchdog.cancel()  # of a loop gone with its server
+        if self._watchdog is not None and self._watchdog_loop is not None and not self._watchdog_loop.is_closed():
+            self._watchdog.cancel()  # of another loop still running (its clients are checked here now)
         self._watchdog_loop = loop
         self._watchdog = loop.call_later(min(self.send_timeout_s / 4, 1.0), self._check_sends, loop)
 

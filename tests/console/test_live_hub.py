@@ -329,3 +329,29 @@ def test_a_screen_whose_socket_stops_taking_messages_is_dropped_and_the_others_c
 def test_the_send_bound_must_be_positive():
     with pytest.raises(ValueError, match="send_timeout_s must be positive"):
         LiveHub(lambda client: [], send_timeout_s=0)
+
+
+def test_the_send_watchdog_follows_the_hub_to_the_next_servers_loop():
+    """A hub outlives its server (the shared test console): the watchdog started on a loop
+    that has closed runs again on the next loop that connects a client."""
+    hub = make_hub(send_timeout_s=0.2)
+
+    async def first_server():
+        hub.connect("", last_seq=0).close()
+
+    async def next_server():
+        stuck = hub.connect("", last_seq=0)
+        never = asyncio.Event()
+
+        async def blocked_send(text: str) -> None:
+            await never.wait()
+
+        task = asyncio.create_task(stuck.forward(blocked_send))
+        alert(hub, 1, GRID_A)
+        await asyncio.wait_for(stuck.dropped.wait(), 5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(first_server())
+    asyncio.run(next_server())
+    assert hub.dropped == 1
