@@ -33,7 +33,7 @@ class MotionGateSettings(BaseModel):
         3e-4, ge=0, le=0.1, description="Smallest moving blob kept, as a share of the frame's area."
     )
     padding: float = Field(
-        0.25, ge=0, le=2, description="Context added round a moving blob or a track, as a share of its size, each side."
+        0.1, ge=0, le=2, description="Context added round a moving blob or a track, as a share of its size, each side."
     )
     context_px: int = Field(
         16, ge=0, le=128, description="Context added round every region, in the network's pixels, each side."

@@ -52,14 +52,17 @@ from zhizhi.video.masks import PixelPolygon
 
 #: A fresh detection with this IoU to a carried one is the same object, re-checked.
 SAME_OBJECT_IOU = 0.3
-#: A carried box this much covered by this frame's regions was looked at.
-LOOKED_AT = 0.5
+#: A carried box this much covered by this frame's regions was looked at (a part is no check).
+LOOKED_AT = 0.9
 #: A carried box this much covered by motion: the detector's miss there is believed at once.
 MOVED_ON = 0.3
 #: Network pixels within which a box touching a region's inner edge counts as cut by it.
 EDGE_PX = 2
 #: Class-agnostic NMS of a frame's detections gathered from several regions.
 NMS_IOU = 0.6
+#: Context round a stopped object's re-check and a cut box, as a share of its size each side: a
+#: network that sees the object in a tight crop scores it lower and confuses classes more often.
+RECHECK_PADDING = 0.5
 #: How long a dropped object's place is still re-checked (at the stationary rate), in seconds.
 LOST_S = 6.0
 
@@ -240,15 +243,18 @@ class MotionGatedDetector:
         regions = _none()
         if not full:
             context = s.context_px / scale
-            due = (ts - cam.checked >= s.stationary_check_s) | (cam.misses > 0)
-            lost_due = ts - cam.lost_checked >= s.stationary_check_s
+            age, lost_age = ts - cam.checked, ts - cam.lost_checked
+            every = s.stationary_check_s
+            if (age >= every).any() or (lost_age >= every).any():  # the camera's re-checks go together
+                every /= 2
+            due, lost_due = (age >= every) | (cam.misses > 0), lost_age >= every
             cam.lost_checked = np.where(lost_due, ts, cam.lost_checked)
             regions = merge_boxes(np.concatenate([
                 padded(motion.boxes, s.padding, context, w, h),
                 padded(cam.moving, s.padding, context, w, h),
-                padded(cam.dets.xyxy[due], s.padding, context, w, h),
-                padded(cam.lost[lost_due], s.padding, context, w, h),
-                padded(cam.cut, max(s.padding, 0.5), context, w, h),
+                padded(cam.dets.xyxy[due], max(s.padding, RECHECK_PADDING), context, w, h),
+                padded(cam.lost[lost_due], max(s.padding, RECHECK_PADDING), context, w, h),
+                padded(cam.cut, max(s.padding, RECHECK_PADDING), context, w, h),
             ]))
             regions = np.concatenate([np.floor(regions[:, :2]), np.ceil(regions[:, 2:])], axis=1)
             regions = regions[area(regions) > 0]
@@ -279,6 +285,19 @@ class MotionGatedDetector:
             part = np.zeros(len(xyxy), bool)
             part[np.flatnonzero(cut)] = inside.max(axis=1) >= 0.6
             xyxy, conf, cls, cut = xyxy[~part], conf[~part], cls[~part], cut[~part]
+        if cut.any():  # a part of something seen where nothing moved and nothing was before: an artefact
+            on_motion = overlap(xyxy, plan.motion.boxes).max(axis=1, initial=0) / np.maximum(area(xyxy), 1e-6)
+            known = iou(xyxy, cam.dets.xyxy).max(axis=1, initial=0) >= SAME_OBJECT_IOU
+            artefact = cut & (on_motion < MOVED_ON) & ~known
+            # a part of a carried object (a region's edge crossed it): the carried box stays, and the
+            # object is looked at whole next frame
+            part_of = overlap(xyxy, cam.dets.xyxy).max(axis=1, initial=0) / np.maximum(area(xyxy), 1e-6)
+            partial = cut & (part_of >= 0.6)
+            cam.cut = xyxy[partial]
+            drop = artefact | partial
+            xyxy, conf, cls, cut = xyxy[~drop], conf[~drop], cls[~drop], cut[~drop]
+        else:
+            cam.cut = _none()
         checked = np.full(len(xyxy), ts)
         misses = np.zeros(len(xyxy), np.int64)
         old = cam.dets
@@ -310,7 +329,7 @@ class MotionGatedDetector:
             self._keep_lost(cam, ~found)
         if len(cam.lost):
             self._keep_lost(cam, ts - cam.lost_since <= LOST_S)
-        cam.cut = xyxy[cut]
+        cam.cut = np.concatenate([cam.cut, xyxy[cut]])
         cam.dets, cam.checked, cam.misses = Detections(xyxy, conf, cls), checked, misses
         return cam.dets
 
