@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -176,15 +177,25 @@ def test_static_files_carry_validators_and_revalidate(client):
         assert again.headers["cache-control"] == "no-cache", path
         since = client.get(path, headers={"If-Modified-Since": first.headers["last-modified"]})
         assert since.status_code == 304, path
-    packed = client.get("/static/vendor/leaflet/leaflet.js", headers={"Accept-Encoding": "gzip"})
-    assert packed.headers["content-encoding"] == "gzip"
+    for path in ("/static/vendor/leaflet/leaflet.js", "/static/wall/map.html", "/static/map.css"):
+        plain = client.get(path, headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers and plain.headers["accept-ranges"] == "bytes", path
+        for _ in range(2):  # compressed once, then from memory: the same bytes
+            packed = client.get(path, headers={"Accept-Encoding": "gzip"})
+            assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+            assert packed.content == plain.content and packed.num_bytes_downloaded < len(plain.content) / 2, path
+            assert packed.headers["etag"] == plain.headers["etag"] and packed.headers["cache-control"] == "no-cache"
+            assert int(packed.headers["content-length"]) == packed.num_bytes_downloaded, path
+    sound = client.get("/static/wall/sounds/" + next(
+        p.name for p in (Path(__file__).resolve().parents[2] / "console/static/wall/sounds").iterdir()),
+        headers={"Accept-Encoding": "gzip"})
+    assert sound.status_code == 200 and "content-encoding" not in sound.headers  # audio/wav
 
 
 def test_the_wall_map_preloads_every_module_it_imports():
     """wall/map.html names every module of its scripts' import graph in a modulepreload link (the
     browser asks them at once instead of one import level after another), and nothing else."""
     import re
-    from pathlib import Path
 
     static = Path(__file__).resolve().parents[2] / "console" / "static"
     html = (static / "wall" / "map.html").read_text(encoding="utf-8")
