@@ -86,6 +86,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--workdir", type=Path, default=Path("var/runtime-figures"))
     parser.add_argument("--seconds", type=float, default=4.0, help="per runtime, batch size and round")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds (the median is kept)")
+    parser.add_argument("--no-accuracy", action="store_true", help="time the runtimes only")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     os.environ.setdefault("YOLO_CONFIG_DIR", str((args.workdir / "ultralytics-config").resolve()))
@@ -117,11 +119,11 @@ def main() -> None:
     assert all(d.runtime != "pytorch" for n, d in detectors.items() if n != "pytorch"), "an export fell back"
 
     data = held_out(args.workdir)
-    acc = {name: accuracy(detectors[name].loaded, data, imgsz, args.workdir)
-           for name in ("pytorch", "openvino_fp32", "openvino_int8")}
+    acc = {} if args.no_accuracy else {name: accuracy(detectors[name].loaded, data, imgsz, args.workdir)
+                                       for name in ("pytorch", "openvino_fp32", "openvino_int8")}
     frames = frames_1280x720()
     load_before = Path("/proc/loadavg").read_text().split()[:3]
-    ms = speed(detectors, frames, args.seconds)
+    ms = speed(detectors, frames, args.seconds, args.rounds)
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     report = {"imgsz": imgsz, "frame": "1280x720", "accuracy_held_out_simulator_seeds": acc, "speed": ms,
               "exports_s": export_s, "cpu_count": os.cpu_count(), "loadavg_before": load_before,
