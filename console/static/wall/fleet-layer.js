@@ -137,8 +137,10 @@ export function createFleetLayer(map, link) {
     }, 1000);
   }
 
-  async function loadCorridors() {
-    const fc = await api("/api/hazmat/corridors");
+  /** Draw the approved routes' corridors: ``asked``, the answer of GET /api/hazmat/corridors asked
+   *  beforehand (map-screen.js asks it beside the map's layers), else asked now. */
+  async function loadCorridors(asked = null) {
+    const fc = await (asked || api("/api/hazmat/corridors"));
     corridors.clearLayers();
     corridorIds.clear();
     for (const f of fc.features) corridorIds.add(String(f.properties.vehicle_id));

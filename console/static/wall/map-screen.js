@@ -70,7 +70,14 @@ window.zhizhi = view; // for the browser tests, as on the map page
 
 // The wall's own data, asked at once beside the map's layers (used once the map is drawn); nothing
 // is asked before a login (the map sends the page to /login then).
-const early = token() ? { units: Units.load(), lifecycle: loadLifecycle(), scope: api("/api/wall/scope") } : {};
+const early = token()
+  ? {
+      units: Units.load(),
+      lifecycle: loadLifecycle(),
+      scope: api("/api/wall/scope"),
+      corridors: api("/api/hazmat/corridors"),
+    }
+  : {};
 for (const asked of Object.values(early)) asked.catch(() => {}); // reported where awaited
 
 // ----------------------------------------------------------------------------------- map
@@ -426,7 +433,7 @@ async function start() {
     early.units || Units.load(),
     loadLifecycle(),
     drawScope().catch((err) => fail("管辖范围加载失败 Jurisdiction outline failed", err)),
-    zw.fleet.loadCorridors().catch((err) => fail("核定路线加载失败 Routes failed", err)),
+    zw.fleet.loadCorridors(early.corridors).catch((err) => fail("核定路线加载失败 Routes failed", err)),
   ]);
   zw.units = units;
   liveControl();
