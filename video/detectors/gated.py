@@ -131,7 +131,7 @@ class MotionGatedDetector:
         self.names = inner.names
         self.side = int(self.settings.canvas or inner.predict_args["imgsz"])
         self._cameras: dict[str, _Camera] = {}
-        self._total = {"detect_calls": 0, "images": 0, "detect_s": 0.0, "gate_s": 0.0}
+        self._total = {"detect_calls": 0, "images": 0, "canvas_px": 0, "detect_s": 0.0, "gate_s": 0.0}
 
     # --- the TrackingDetector protocol ------------------------------------------------------
     def update(
@@ -179,8 +179,9 @@ class MotionGatedDetector:
 
     # --- counters ---------------------------------------------------------------------------
     def stats(self) -> dict[str, dict]:
-        """``{"cameras": {id: counters}, "total": counters + detect_calls, images, detect_s, gate_s}``:
-        frames, idle_frames (motion check only), full_frames, region_frames, regions, canvases."""
+        """``{"cameras": {id: counters}, "total": counters + detect_calls, images, canvas_px, detect_s,
+        gate_s}``: frames, idle_frames (motion check only), full_frames, region_frames, regions,
+        canvases; canvas_px: the network's input pixels in all; the times are seconds."""
         cameras = {cid: asdict(cam.counters) for cid, cam in self._cameras.items()}
         total: dict[str, float] = {k: 0 for k in asdict(Counters())}
         for counters in cameras.values():
@@ -192,7 +193,7 @@ class MotionGatedDetector:
         """Zero every counter."""
         for cam in self._cameras.values():
             cam.counters = Counters()
-        self._total = {"detect_calls": 0, "images": 0, "detect_s": 0.0, "gate_s": 0.0}
+        self._total = {"detect_calls": 0, "images": 0, "canvas_px": 0, "detect_s": 0.0, "gate_s": 0.0}
 
     # --- one round: each camera at most once ------------------------------------------------
     def _round(self, items: list[tuple[str, np.ndarray, float]]) -> list[TrackedBoxes]:
@@ -213,6 +214,7 @@ class MotionGatedDetector:
             detect_s = time.perf_counter() - t0
             self._total["detect_calls"] += 1
             self._total["images"] += len(canvases)
+            self._total["canvas_px"] += len(canvases) * height * self.side
             self._total["detect_s"] += detect_s
             used: dict[int, set[int]] = {}
             for (plan, region), p in zip(owners, placements):
