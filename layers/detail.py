@@ -90,17 +90,29 @@ def at_zoom(geoms: np.ndarray, zoom: int, lat: float) -> list[str | None]:
 
 
 class DetailCache:
-    """Simplified geometry texts by (source, version, zoom) → key → text, least recently used out.
+    """Simplified geometry texts by (source, version, zoom) → key → text, least recently used out
+    past ``max_bytes`` of text.
 
     ``source`` names what is cached (a layer's name, ``"fov"``), ``version`` what it was made from
     (a layer's id and ``updated_at``); asking for a new version of a source drops the old one's
     entries. Thread-safe (the API's sync routes run in a thread pool).
     """
 
-    def __init__(self, max_entries: int = 96) -> None:
-        self.max_entries = max_entries
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
         self._entries: OrderedDict[tuple[Hashable, Hashable, int], dict[Hashable, str | None]] = OrderedDict()
+        self._sizes: dict[tuple[Hashable, Hashable, int], int] = {}
         self._lock = threading.Lock()
+
+    @property
+    def size(self) -> int:
+        """Characters of geometry text held."""
+        with self._lock:
+            return sum(self._sizes.values())
+
+    def _drop(self, key: tuple[Hashable, Hashable, int]) -> None:
+        del self._entries[key]
+        del self._sizes[key]
 
     def texts(
         self,
@@ -115,21 +127,29 @@ class DetailCache:
         entry_key = (source, version, zoom)
         with self._lock:
             for stale in [k for k in self._entries if k[0] == source and k[1] != version]:
-                del self._entries[stale]
+                self._drop(stale)
             entry = self._entries.setdefault(entry_key, {})
+            self._sizes.setdefault(entry_key, 0)
             self._entries.move_to_end(entry_key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
             missing = np.array([i for i, k in enumerate(keys) if k not in entry], dtype=np.int64)
-        if len(missing):
-            made = make(missing)
-            with self._lock:
-                entry.update(zip((keys[i] for i in missing), made))
-        return [entry[k] for k in keys]
+        if not len(missing):
+            return [entry[k] for k in keys]
+        made = make(missing)
+        found = dict(entry)
+        found.update(zip((keys[i] for i in missing), made))
+        with self._lock:
+            if entry_key in self._entries:  # not dropped meanwhile: keep what was made
+                fresh = {keys[i]: t for i, t in zip(missing, made) if keys[i] not in entry}
+                entry.update(fresh)
+                self._sizes[entry_key] += sum(len(t) for t in fresh.values() if t)
+                while sum(self._sizes.values()) > self.max_bytes and len(self._entries) > 1:
+                    self._drop(next(iter(self._entries)))
+        return [found[k] for k in keys]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._sizes.clear()
 
 
 def latitude_of(bounds: Sequence[float | None] | None) -> float:

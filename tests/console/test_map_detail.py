@@ -212,3 +212,28 @@ def test_the_wall_map_preloads_every_module_it_imports():
     hrefs = re.findall(r'rel="modulepreload" href="([^"]+)"', html)
     preloaded = {static / href.removeprefix("/static/") for href in hrefs}
     assert preloaded == graph - set(entries)
+
+
+def test_the_detail_cache_keeps_makes_once_and_forgets_old_versions():
+    from zhizhi.layers.detail import DetailCache
+
+    made: list[list[int]] = []
+
+    def make(keys):
+        def run(indexes):
+            made.append([keys[i] for i in indexes])
+            return [f"g{keys[i]}" * 10 for i in indexes]
+        return run
+
+    cache = DetailCache(max_bytes=1000)
+    assert cache.texts("grids", 1, 12, [1, 2, 3], make([1, 2, 3])) == ["g1" * 10, "g2" * 10, "g3" * 10]
+    assert cache.texts("grids", 1, 12, [3, 4], make([3, 4])) == ["g3" * 10, "g4" * 10]
+    assert made == [[1, 2, 3], [4]]  # only what was missing
+    cache.texts("grids", 2, 12, [1], make([1]))  # the layer changed: version 2
+    assert made[-1] == [1] and cache.size == 20  # version 1's texts are gone
+    for zoom in range(13, 20):  # 7 more zooms of 200 characters: the oldest go past 1,000
+        cache.texts("roads", 1, zoom, list(range(10)), make(list(range(10))))
+    assert cache.size <= 1000
+    made.clear()
+    cache.texts("roads", 1, 19, [0], make([0]))
+    assert made == []  # the newest is kept
