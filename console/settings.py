@@ -124,7 +124,8 @@ class DetectorSettings(Section):
         False, description="Quantise the OpenVINO export to INT8 (faster, slightly less accurate: docs/runtime.md)."
     )
     runtime_cache: Path | None = Field(
-        None, description="Folder of the exported runtimes (docs/runtime.md); default: data_dir/detector-runtime."
+        None, description="Folder of the exported runtimes (docs/runtime.md); default: ~/.cache/zhizhi/detector-runtime "
+        "($XDG_CACHE_HOME), shared by every data folder."
     )
     gate: MotionGateSettings = Field(default_factory=MotionGateSettings, description=MotionGateSettings.__doc__)
 
@@ -459,10 +460,13 @@ class Settings(BaseSettings):
     )
 
     @model_validator(mode="after")
-    def _runtime_cache_in_data_dir(self) -> Settings:
-        """The detector's exported runtimes live in ``data_dir`` unless placed elsewhere."""
+    def _runtime_cache_in_user_cache(self) -> Settings:
+        """The detector's exported runtimes live in the user's cache folder unless placed elsewhere:
+        derived files, keyed by the weights' content, so every data folder of the machine (a test's,
+        a second console's) shares the export set-up made."""
         if self.detector.runtime_cache is None:
-            self.detector.runtime_cache = self.data_dir / "detector-runtime"
+            base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+            self.detector.runtime_cache = Path(base) / "zhizhi" / "detector-runtime"
         return self
 
     @property

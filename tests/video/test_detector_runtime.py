@@ -194,9 +194,12 @@ def test_settings_pass_the_runtime_through(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
     for key in ("ZHIZHI_CONFIG", "ZHIZHI_DATA_DIR", "ZHIZHI_DETECTOR__RUNTIME", "ZHIZHI_DETECTOR__RUNTIME_CACHE"):
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     options = Settings(data_dir=tmp_path / "data").detector.ultralytics_options()
     assert options["runtime"] == "auto" and options["int8"] is False
-    assert options["cache_dir"] == tmp_path / "data" / "detector-runtime"
+    # the user's cache, whatever the data folder: one export serves every console of the machine
+    assert options["cache_dir"] == tmp_path / "cache" / "zhizhi" / "detector-runtime"
+    assert Settings(data_dir=tmp_path / "other").detector.runtime_cache == options["cache_dir"]
     monkeypatch.setenv("ZHIZHI_DETECTOR__INT8", "true")
     monkeypatch.setenv("ZHIZHI_DETECTOR__RUNTIME_CACHE", str(tmp_path / "elsewhere"))
     options = Settings().detector.ultralytics_options()
