@@ -124,8 +124,8 @@ class DetectorSettings(Section):
         False, description="Quantise the OpenVINO export to INT8 (faster, slightly less accurate: docs/runtime.md)."
     )
     runtime_cache: Path | None = Field(
-        None, description="Folder of the exported runtimes (docs/runtime.md); default: ~/.cache/zhizhi/detector-runtime "
-        "($XDG_CACHE_HOME), shared by every data folder."
+        None, description="Folder of the exported runtimes (docs/runtime.md); default: "
+        "~/.cache/zhizhi/detector-runtime ($XDG_CACHE_HOME), shared by every data folder."
     )
     gate: MotionGateSettings = Field(default_factory=MotionGateSettings, description=MotionGateSettings.__doc__)
 
