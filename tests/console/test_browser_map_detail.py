@@ -102,6 +102,27 @@ def test_layers_come_by_view_and_zoom_and_finer_detail_merges_in_place(browser, 
         page.wait_for_timeout(800)
         assert _layer_asks(requests[seen:]) == []
         assert page.evaluate("window.zzKept.zzLevel") == 17
+
+        # A feature not drawn yet (taken away here) comes when the view that holds it is asked.
+        refreshes = page.evaluate("window.zhizhi.detail.refreshes")
+        page.evaluate("""() => {
+          const view = window.zhizhi;
+          const entry = view.detail.tracked.get("grids");
+          const gone = entry.layer.getLayers()[1];
+          const at = gone.getCenter();
+          window.zzGone = gone.feature.id;
+          entry.layer.removeLayer(gone);
+          entry.byKey.delete(`#${gone.feature.id}`);
+          view.map.setView(at, 16, { animate: false });
+        }""")
+        _wait_refreshed(page, refreshes)
+        back = page.evaluate("""() => {
+          const entry = window.zhizhi.detail.tracked.get("grids");
+          const lyr = entry.byKey.get(`#${window.zzGone}`);
+          return lyr ? [entry.layer.hasLayer(lyr), lyr.zzLevel, !!lyr.getElement()] : null;
+        }""")
+        assert back == [True, 16, True], back
+        assert _counts(page) == counts
         assert not problems, problems
     finally:
         page.context.close()

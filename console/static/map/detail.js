@@ -82,26 +82,20 @@ export function createDetail(view, fetchJson) {
 
   function merge(entry, fc, level) {
     const { layer, byKey } = entry;
+    const fresh = [];
     let changed = 0;
     for (const f of fc.features || []) {
       const key = featureKey(f);
-      const drawn = key && byKey.get(key);
+      const drawn = byKey.get(key);
+      if (!key) continue; // (every layer's feature has an id, every field of view its camera's)
       if (!drawn) {
-        const before = new Set(layer.getLayers());
-        layer.addData(f);
-        for (const lyr of layer.getLayers()) {
-          if (before.has(lyr)) continue;
-          lyr.zzLevel = level;
-          if (key) byKey.set(key, lyr);
-          if (entry.onAdd) entry.onAdd(lyr);
-        }
-        changed += 1;
+        fresh.push(f);
       } else if ((drawn.zzLevel ?? -1) < level && f.geometry) {
-        const fresh = L.GeoJSON.geometryToLayer(f, layer.options);
-        if (typeof drawn.setLatLngs === "function" && typeof fresh.getLatLngs === "function") {
-          drawn.setLatLngs(fresh.getLatLngs());
-        } else if (typeof drawn.setLatLng === "function" && typeof fresh.getLatLng === "function") {
-          drawn.setLatLng(fresh.getLatLng());
+        const finer = L.GeoJSON.geometryToLayer(f, layer.options);
+        if (typeof drawn.setLatLngs === "function" && typeof finer.getLatLngs === "function") {
+          drawn.setLatLngs(finer.getLatLngs());
+        } else if (typeof drawn.setLatLng === "function" && typeof finer.getLatLng === "function") {
+          drawn.setLatLng(finer.getLatLng());
         } else {
           continue; // a geometry collection: keeps what it has
         }
@@ -109,6 +103,21 @@ export function createDetail(view, fetchJson) {
         drawn.zzLevel = level;
         changed += 1;
       }
+    }
+    if (fresh.length) {
+      // Features new to this layer, added in one go; Leaflet's "layeradd" names what they became.
+      const added = [];
+      const note = (e) => added.push(e.layer);
+      layer.on("layeradd", note);
+      layer.addData({ type: "FeatureCollection", features: fresh });
+      layer.off("layeradd", note);
+      for (const lyr of added) {
+        lyr.zzLevel = level;
+        const key = lyr.feature && featureKey(lyr.feature);
+        if (key) byKey.set(key, lyr);
+        if (entry.onAdd) entry.onAdd(lyr);
+      }
+      changed += added.length;
     }
     return changed;
   }
