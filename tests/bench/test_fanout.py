@@ -17,4 +17,5 @@ def test_fanout_smoke_run_loses_no_message():
     assert result["from_post_ms"]["p50"] >= result["p50_ms"]  # the POST is sent before the alert exists
     assert result["post_failed"] == {} and result["connect_s"] >= 0
     assert result["server"]["rss_mb_max"] > 0 and result["server"]["cpu_pct_mean_publish"] is not None
+    assert result["server"]["cpu_ms_per_message"] >= 0 and result["machine"]["load_avg_1m_start"] >= 0
     assert len(summary_lines(result)) == 5
