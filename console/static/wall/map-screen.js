@@ -91,12 +91,16 @@ function createPanes() {
   }
 }
 
+/** Index the cameras drawn (those the map's finer detail adds too; known ones keep their colours). */
 function indexCameras() {
-  for (const [id, l] of view.camerasById) cameraMarkers.set(id, { layer: l, fillColor: l.options.fillColor });
+  for (const [id, l] of view.camerasById) {
+    if (!cameraMarkers.has(id)) cameraMarkers.set(id, { layer: l, fillColor: l.options.fillColor });
+  }
   if (view.fov) {
     view.fov.eachLayer((l) => {
       const id = l.feature && l.feature.properties && l.feature.properties.id;
-      if (id != null) cameraCones.set(String(id), { layer: l, color: l.options.color, fillColor: l.options.fillColor });
+      if (id == null || cameraCones.has(String(id))) return;
+      cameraCones.set(String(id), { layer: l, color: l.options.color, fillColor: l.options.fillColor });
     });
   }
 }
@@ -457,7 +461,11 @@ async function start() {
   link.addEventListener("error", (e) => console.warn("wall:", e.detail && e.detail.detail));
   mountAlarm(link, "map").catch((err) => fail("告警音启动失败", err)); // rings if settings.alarm.screens says so
   link.start();
-  map.on("zz:detail", outlineSelectedGrid); // finer geometry came: the outline follows it
+  map.on("zz:detail", () => {
+    outlineSelectedGrid(); // finer geometry came: the outline follows it
+    indexCameras(); // and cameras of a view not seen before are painted by their state
+    paintAllCameras();
+  });
   performance.mark("zhizhi-wall-ready"); // every layer and the live link (bench/map_load.py)
   document.body.dataset.wallReady = "true";
 }
