@@ -3,12 +3,24 @@
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
 import pytest
 import shapely
+from PIL import Image
 
-from zhizhi.gis.basemap_render import DARK, TILE, Scene, leaflet_center, render_pyramid, tile_range, world_px
+from zhizhi.gis.basemap_render import (
+    DARK,
+    TILE,
+    Scene,
+    leaflet_center,
+    palette_png,
+    render_pyramid,
+    tile_range,
+    world_px,
+)
 from zhizhi.gis.district import generate_water
 from zhizhi.gis.fonts import cjk_font
 from zhizhi.gis.metric import MetricFrame
@@ -111,6 +123,77 @@ def test_rendering_is_deterministic(scene, rendered):
     tiles, _ = rendered
     again, _ = render(scene, cjk_font(), (11, 11))
     assert again == {k: v for k, v in tiles.items() if k[0] == 11}
+
+
+def test_tiles_are_palette_pngs_and_plain_ones_are_encoded_once(rendered):
+    tiles, _ = rendered
+    images = {k: Image.open(io.BytesIO(v)) for k, v in tiles.items()}
+    assert {im.format for im in images.values()} == {"PNG"} and {im.mode for im in images.values()} == {"P"}
+    full = [k for k, im in images.items() if len(im.getpalette()) == 3 * 256]
+    assert full  # busy tiles (names, roads) use the whole palette
+    plain = [v for k, v in tiles.items() if len(images[k].getpalette()) == 3]  # one colour: outside
+    assert plain and len({id(v) for v in plain}) < len(plain) and max(map(len, plain)) < 200
+
+
+def busy_image() -> np.ndarray:
+    """Large areas of the style's colours, an anti-aliased road and river across them, and a
+    patch of noise: far more than 256 colours, most of them on few pixels."""
+    img = np.empty((TILE, TILE, 3), np.uint8)
+    img[:] = DARK.outside
+    img[:, 60:] = DARK.land
+    cv2.circle(img, (170, 90), 60, DARK.water, -1, cv2.LINE_AA)
+    cv2.line(img, (0, 250), (255, 20), DARK.roads["expressway"].colour, 7, cv2.LINE_AA)
+    cv2.line(img, (0, 10), (255, 200), DARK.roads["local"].colour, 2, cv2.LINE_AA)
+    img[200:240, 10:50] = np.random.default_rng(7).integers(0, 256, (40, 40, 3), np.uint8)
+    return img
+
+
+def decode(data: bytes) -> np.ndarray:
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def test_palette_png_keeps_the_frequent_colours_and_maps_the_rare_to_the_nearest():
+    img = busy_image()
+    data = palette_png(img)
+    im = Image.open(io.BytesIO(data))
+    assert im.mode == "P" and len(im.getpalette()) == 3 * 256
+    back = decode(data)
+    keys = img.reshape(-1, 3).astype(np.int64) @ [1, 256, 65536]
+    colours, counts = np.unique(keys, return_counts=True)
+    assert len(colours) > 1500
+    frequent = np.isin(keys, colours[np.argsort(-counts, kind="stable")[:256]])
+    flat, out = img.reshape(-1, 3), back.reshape(-1, 3)
+    assert (out[frequent] == flat[frequent]).all()
+    for colour in (DARK.outside, DARK.land, DARK.water, DARK.roads["expressway"].colour):
+        area = (img == colour).all(axis=2)
+        assert area.sum() > 500 and (back[area] == colour).all()  # big areas exact
+    palette = np.asarray(im.getpalette(), int).reshape(-1, 3)[:, ::-1]  # BGR
+    rare = flat[~frequent].astype(int)
+    nearest = ((rare[:, None, :] - palette[None]) ** 2).sum(axis=2).min(axis=1)
+    assert (((out[~frequent].astype(int) - rare) ** 2).sum(axis=1) == nearest).all()
+    assert (~frequent).mean() < 0.05  # the noise patch and the edges' blends, nothing else
+
+
+def test_palette_png_of_few_colours_is_lossless():
+    img = np.full((TILE, TILE, 3), DARK.land, np.uint8)  # land, a lake and a road: their colours and blends
+    cv2.circle(img, (170, 90), 60, DARK.water, -1, cv2.LINE_AA)
+    cv2.line(img, (0, 250), (255, 20), DARK.roads["expressway"].colour, 7, cv2.LINE_AA)
+    assert 16 < len(np.unique(img.reshape(-1, 3), axis=0)) <= 256
+    data = palette_png(img)
+    assert Image.open(io.BytesIO(data)).mode == "P" and (decode(data) == img).all()
+    two = np.full((TILE, TILE, 3), DARK.outside, np.uint8)
+    two[100:, 30:] = DARK.land
+    data = palette_png(two)
+    assert (decode(data) == two).all()
+    assert Image.open(io.BytesIO(data)).tile[0].args == "P;1"  # one bit a pixel
+    assert len(data) < len(cv2.imencode(".png", two)[1]) / 2
+
+
+@pytest.mark.parametrize("bad", [np.zeros((8, 8), np.uint8), np.zeros((8, 8, 4), np.uint8),
+                                 np.zeros((8, 8, 3), np.float32), np.zeros((0, 8, 3), np.uint8)])
+def test_palette_png_refuses_what_is_not_a_bgr_image(bad):
+    with pytest.raises(ValueError, match="BGR uint8"):
+        palette_png(bad)
 
 
 def test_water_is_deterministic_inside_and_scaled_to_the_district(district, water):
