@@ -39,9 +39,9 @@ class MotionGateSettings(BaseModel):
         16, ge=0, le=128, description="Context added round every region, in the network's pixels, each side."
     )
     full_frame_frac: float = Field(
-        0.6, gt=0, le=1,
+        0.5, gt=0, le=1,
         description="A camera's frame goes whole through the detector when its regions cover more than this "
-        "share of it (then the whole frame costs about the same).",
+        "share of it (packed in whole 32-pixel strides, they would cost about as much).",
     )
     scene_change_frac: float = Field(
         0.5, gt=0, le=1,

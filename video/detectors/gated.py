@@ -8,9 +8,11 @@ Per camera and frame (:class:`MotionGatedDetector`):
    region's edge in the last frame — padded for context and merged (:mod:`video.detectors.regions`);
 3. the frame goes whole instead at a camera's start or reset, on a scene change (camera moved,
    lights), every ``full_frame_s`` and when its regions cover most of it;
-4. the regions of every camera of the batch are drawn, at the scale a whole frame is analysed at
-   (``imgsz / max(w, h)``: objects look as in training), onto a few canvases of ``imgsz`` pixels
-   and detected in ONE call of the inner detector; boxes come back to frame pixels;
+4. the regions of every camera of the batch are cut from the frame resized as a whole-frame pass
+   resizes it (``imgsz / max(w, h)``: objects look as in training), started on the network's
+   32-pixel grid (each pixel lies where it would in the whole frame), packed onto a few canvases
+   ``imgsz`` pixels wide and detected in ONE call of the inner detector; boxes come back to frame
+   pixels;
 5. what the detector did not look at this frame is carried from the last: a stopped tanker keeps
    its last box, conf and class every frame, so its track (and id) lives; a check that no longer
    finds a stopped object drops it (at once where motion covers it, after ``stationary_misses``
@@ -36,10 +38,11 @@ from zhizhi.video.detectors.gate_settings import MotionGateSettings
 from zhizhi.video.detectors.motion_check import Motion, MotionCheck
 from zhizhi.video.detectors.regions import (
     PAD_VALUE,
+    Crop,
+    Letterbox,
     Placement,
     area,
     canvas_height,
-    draw,
     iou,
     merge_boxes,
     overlap,
@@ -54,7 +57,7 @@ from zhizhi.video.masks import PixelPolygon
 SAME_OBJECT_IOU = 0.3
 #: A carried box this much covered by this frame's regions was looked at (a part is no check).
 LOOKED_AT = 0.9
-#: A carried box this much covered by motion: the detector's miss there is believed at once.
+#: A carried box this much covered by motion (or a moving track): a miss there is believed at once.
 MOVED_ON = 0.3
 #: Network pixels within which a box touching a region's inner edge counts as cut by it.
 EDGE_PX = 2
@@ -199,16 +202,24 @@ class MotionGatedDetector:
     def _round(self, items: list[tuple[str, np.ndarray, float]]) -> list[TrackedBoxes]:
         started = time.perf_counter()
         plans = [self._plan(cid, image, ts) for cid, image, ts in items]
-        owners = [(plan, r) for plan in plans for r in plan.regions]
-        sizes = [_net_size(r, plan.scale, self.side) for plan, r in owners]
+        owners: list[tuple[_Plan, Crop, Letterbox, np.ndarray]] = []
+        for plan in plans:
+            if not len(plan.regions):
+                continue
+            lb = Letterbox.of(plan.image.shape[1], plan.image.shape[0], self.side)
+            resized = lb.resize(plan.image)
+            crops = [Crop.of(region, lb) for region in plan.regions]
+            plan.regions = np.array([c.in_frame(lb) for c in crops], np.float32).reshape(-1, 4)
+            plan.cam.regions = plan.regions
+            owners += [(plan, crop, lb, resized) for crop in crops]
         detect_s = 0.0
-        if sizes:
-            placements = pack(sizes, self.side)
+        if owners:
+            placements = pack([crop.slot(self.side) for _, crop, _, _ in owners], self.side, gap=0)
             height = canvas_height(placements, self.side)
             canvases = [np.full((height, self.side, 3), PAD_VALUE, np.uint8)
                         for _ in range(max(p.canvas for p in placements) + 1)]
-            for (plan, region), p in zip(owners, placements):
-                draw(canvases[p.canvas], p, plan.image, region)
+            for (_, crop, _, resized), p in zip(owners, placements):
+                crop.draw(canvases[p.canvas], p, resized)
             t0 = time.perf_counter()
             results = self.inner.detect(canvases, imgsz=self.side)
             detect_s = time.perf_counter() - t0
@@ -217,9 +228,9 @@ class MotionGatedDetector:
             self._total["canvas_px"] += len(canvases) * height * self.side
             self._total["detect_s"] += detect_s
             used: dict[int, set[int]] = {}
-            for (plan, region), p in zip(owners, placements):
+            for (plan, crop, lb, _), p in zip(owners, placements):
                 used.setdefault(id(plan), set()).add(p.canvas)
-                found = _found_in(results[p.canvas], p, region, plan.image.shape)
+                found = _found_in(results[p.canvas], p, crop, lb)
                 if found is not None:
                     plan.found.append(found)
             for plan in plans:
@@ -307,7 +318,8 @@ class MotionGatedDetector:
             same = iou(old.xyxy, xyxy).max(axis=1) >= SAME_OBJECT_IOU if len(xyxy) else np.zeros(len(old), bool)
             old_area = np.maximum(area(old.xyxy), 1e-6)
             looked = overlap(old.xyxy, plan.regions).sum(axis=1) / old_area >= LOOKED_AT
-            moved_on = (overlap(old.xyxy, plan.motion.boxes).max(axis=1, initial=0) / old_area) >= MOVED_ON
+            moving = np.concatenate([plan.motion.boxes, cam.moving])  # a moving track's old box: gone
+            moved_on = (overlap(old.xyxy, moving).max(axis=1, initial=0) / old_area) >= MOVED_ON
             missed = looked & ~same
             carry = ~same & (~looked | (~moved_on & (cam.misses + 1 < s.stationary_misses)))
             dropped = missed & ~carry
@@ -364,31 +376,22 @@ class MotionGatedDetector:
         cam.moving = np.asarray(moving, np.float32).reshape(-1, 4)
 
 
-def _net_size(region: np.ndarray, scale: float, side: int) -> tuple[int, int]:
-    """A region's size on the canvas, in network pixels."""
-    w, h = region[2:] - region[:2]
-    return max(1, min(side, round(float(w) * scale))), max(1, min(side, round(float(h) * scale)))
-
-
 def _found_in(
-    dets: Detections, p: Placement, region: np.ndarray, shape: tuple[int, ...]
+    dets: Detections, p: Placement, crop: Crop, lb: Letterbox
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
-    """The detections of one placed region in frame pixels, and which a region edge cuts."""
+    """The detections of one placed crop in frame pixels, and which an inner edge of it cuts."""
     if not len(dets):
         return None
+    x, y, w, h = p.x + crop.ox, p.y + crop.oy, crop.x2 - crop.x1, crop.y2 - crop.y1
     centre = (dets.xyxy[:, :2] + dets.xyxy[:, 2:]) / 2
-    inside = ((centre[:, 0] >= p.x) & (centre[:, 0] < p.x + p.w)
-              & (centre[:, 1] >= p.y) & (centre[:, 1] < p.y + p.h))
+    inside = (centre[:, 0] >= x) & (centre[:, 0] < x + w) & (centre[:, 1] >= y) & (centre[:, 1] < y + h)
     if not inside.any():
         return None
-    box = np.clip(dets.xyxy[inside], [p.x, p.y, p.x, p.y], [p.x + p.w, p.y + p.h, p.x + p.w, p.y + p.h])
-    x1, y1, x2, y2 = (float(v) for v in region)
-    height, width = shape[:2]
+    box = np.clip(dets.xyxy[inside], [x, y, x, y], [x + w, y + h, x + w, y + h])
     cut = np.zeros(len(box), bool)
-    for axis, edge, inner, near in ((0, p.x, x1 > 0, True), (1, p.y, y1 > 0, True),
-                                    (2, p.x + p.w, x2 < width, False), (3, p.y + p.h, y2 < height, False)):
+    for axis, edge, inner, low in ((0, x, crop.x1 > 0, True), (1, y, crop.y1 > 0, True),
+                                   (2, x + w, crop.x2 < lb.width, False), (3, y + h, crop.y2 < lb.height, False)):
         if inner:
-            cut |= box[:, axis] <= edge + EDGE_PX if near else box[:, axis] >= edge - EDGE_PX
-    scale = np.float32([p.w / (x2 - x1), p.h / (y2 - y1)] * 2)
-    xyxy = (box - np.float32([p.x, p.y, p.x, p.y])) / scale + np.float32([x1, y1, x1, y1])
+            cut |= box[:, axis] <= edge + EDGE_PX if low else box[:, axis] >= edge - EDGE_PX
+    xyxy = (box - np.float32([x, y, x, y]) + np.float32([crop.x1, crop.y1, crop.x1, crop.y1])) / np.float32(lb.gain)
     return xyxy.astype(np.float32), dets.conf[inside], dets.cls[inside], cut

@@ -89,11 +89,11 @@ class Placement:
     h: int
 
 
-def pack(sizes: list[tuple[int, int]], side: int) -> list[Placement]:
+def pack(sizes: list[tuple[int, int]], side: int, gap: int = GAP) -> list[Placement]:
     """Shelf packing of ``(w, h)`` rectangles (each at most ``side``) onto ``side`` x ``side`` canvases.
 
     Tallest first, left to right on shelves, a new shelf below when a row is full, a new canvas
-    when a shelf does not fit; placements come back in the order of ``sizes``.
+    when a shelf does not fit, ``gap`` pixels apart; placements come back in the order of ``sizes``.
     """
     order = sorted(range(len(sizes)), key=lambda i: (-sizes[i][1], -sizes[i][0]))
     shelves: list[list[int]] = []  # per canvas: [shelf top, shelf height, next x] of its open shelf
@@ -104,16 +104,16 @@ def pack(sizes: list[tuple[int, int]], side: int) -> list[Placement]:
             raise ValueError(f"a region of {w}x{h} does not fit a {side}-pixel canvas")
         for c, (top, shelf_h, x) in enumerate(shelves):
             if x + w <= side and h <= shelf_h:  # fits on the open shelf
-                shelves[c][2] = x + w + GAP
+                shelves[c][2] = x + w + gap
                 out[i] = Placement(c, x, top, w, h)
                 break
-            new_top = top + shelf_h + GAP
+            new_top = top + shelf_h + gap
             if new_top + h <= side:  # a new shelf below
-                shelves[c] = [new_top, h, w + GAP]
+                shelves[c] = [new_top, h, w + gap]
                 out[i] = Placement(c, 0, new_top, w, h)
                 break
         else:
-            shelves.append([0, h, w + GAP])
+            shelves.append([0, h, w + gap])
             out[i] = Placement(len(shelves) - 1, 0, 0, w, h)
     return out  # type: ignore[return-value]
 
@@ -124,10 +124,66 @@ def canvas_height(placements: list[Placement], side: int) -> int:
     return min(side, -(-used // STRIDE) * STRIDE)
 
 
-def draw(canvas: np.ndarray, p: Placement, image: np.ndarray, region: np.ndarray) -> None:
-    """Draw ``image``'s ``region`` resized to the placement's size onto ``canvas``."""
-    x1, y1, x2, y2 = (int(v) for v in region)
-    crop = image[y1:y2, x1:x2]
-    if crop.ndim == 2:
-        crop = cv2.cvtColor(crop, cv2.COLOR_GRAY2BGR)
-    canvas[p.y:p.y + p.h, p.x:p.x + p.w] = cv2.resize(crop, (p.w, p.h), interpolation=cv2.INTER_LINEAR)
+@dataclass(frozen=True)
+class Letterbox:
+    """How the network sees a whole frame (as ultralytics' ``LetterBox`` with rectangular batches):
+    resized by ``gain`` to ``width`` x ``height``, ``left`` and ``top`` pixels into its input."""
+
+    gain: float
+    width: int
+    height: int
+    left: int
+    top: int
+
+    @classmethod
+    def of(cls, width: int, height: int, side: int) -> Letterbox:
+        gain = min(side / height, side / width)
+        w, h = round(width * gain), round(height * gain)
+        return cls(gain, w, h, round((side - w) % STRIDE / 2 - 0.1), round((side - h) % STRIDE / 2 - 0.1))
+
+    def resize(self, image: np.ndarray) -> np.ndarray:
+        """The frame as the network's input holds it (BGR)."""
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if image.shape[1::-1] == (self.width, self.height):
+            return image
+        return cv2.resize(image, (self.width, self.height), interpolation=cv2.INTER_LINEAR)
+
+
+@dataclass(frozen=True)
+class Crop:
+    """A region of the resized frame, ``[x1, x2) x [y1, y2)``, started on the network's grid: drawn
+    ``ox``, ``oy`` into a slot placed at a multiple of the stride, every pixel lies where it lies
+    in a whole-frame pass, so the network sees the same input there."""
+
+    x1: int
+    y1: int
+    x2: int
+    y2: int
+    ox: int
+    oy: int
+
+    @classmethod
+    def of(cls, region: np.ndarray, lb: Letterbox) -> Crop:
+        """The crop of a frame ``region`` (frame pixels), grown back to the grid where it can."""
+        x1, y1 = (int(np.floor(v * lb.gain)) for v in region[:2])
+        x2, y2 = (int(np.ceil(v * lb.gain)) for v in region[2:])
+        x1, x2 = min(max(x1, 0), lb.width - 1), min(max(x2, x1 + 1), lb.width)
+        y1, y2 = min(max(y1, 0), lb.height - 1), min(max(y2, y1 + 1), lb.height)
+        ax1, ay1 = max(0, x1 - (x1 + lb.left) % STRIDE), max(0, y1 - (y1 + lb.top) % STRIDE)
+        return cls(ax1, ay1, x2, y2, (ax1 + lb.left) % STRIDE, (ay1 + lb.top) % STRIDE)
+
+    def slot(self, side: int) -> tuple[int, int]:
+        """The slot's size: whole strides, with room for a gap."""
+        w = -(-(self.ox + self.x2 - self.x1 + GAP) // STRIDE) * STRIDE
+        h = -(-(self.oy + self.y2 - self.y1 + GAP) // STRIDE) * STRIDE
+        return min(w, side), min(h, side)
+
+    def in_frame(self, lb: Letterbox) -> np.ndarray:
+        """The crop in frame pixels."""
+        return np.float32([self.x1, self.y1, self.x2, self.y2]) / np.float32(lb.gain)
+
+    def draw(self, canvas: np.ndarray, p: Placement, resized: np.ndarray) -> None:
+        """Draw the crop of ``resized`` into its slot ``p`` on ``canvas``."""
+        x, y = p.x + self.ox, p.y + self.oy
+        canvas[y:y + self.y2 - self.y1, x:x + self.x2 - self.x1] = resized[self.y1:self.y2, self.x1:self.x2]
