@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import io
 import logging
+import mmap
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -387,13 +388,24 @@ def _draw_block(zoom: _Zoom, style: Style, x0: int, y0: int, cols: int, rows: in
     return img
 
 
-def palette_png(tile: np.ndarray, *, level: int = PNG_LEVEL) -> bytes:
+def colour_table() -> np.ndarray:
+    """Scratch for :func:`palette_png`, one byte for each of the 2**24 colours: 16 MB of address
+    space of which only the pages of the colours met are touched, unmapped with the array (a
+    heap block this size would keep every page it ever touched). Reuse one across tiles."""
+    return np.frombuffer(mmap.mmap(-1, 1 << 24), np.uint8)
+
+
+def palette_png(tile: np.ndarray, *, level: int = PNG_LEVEL, table: np.ndarray | None = None) -> bytes:
     """An 8-bit palette PNG of a BGR image. Its :data:`PALETTE` most frequent colours (ties: the
     lower RGB value) are the palette, exactly, so every area of a style colour keeps it; any
     rarer colour (the blends of anti-aliased edges) becomes the nearest palette colour in RGB.
-    An image of at most 256 colours is lossless, and of at most 16 takes 4 bits or fewer a pixel."""
+    An image of at most 256 colours is lossless, and of at most 16 takes 4 bits or fewer a pixel.
+    ``table``: a :func:`colour_table` to use (one is made for the call when missing)."""
     if tile.ndim != 3 or tile.shape[2] != 3 or tile.dtype != np.uint8 or not tile.size:
         raise ValueError(f"palette_png wants a BGR uint8 image, not {tile.dtype} of shape {tile.shape}")
+    table = colour_table() if table is None else table
+    if table.shape != (1 << 24,) or table.dtype != np.uint8:
+        raise ValueError("palette_png's table is a colour_table(): 2**24 bytes")
     # One uint32 key per pixel, 0xRRGGBB; sorted, the distinct keys and how often each occurs.
     keys = (tile[..., 2].astype(np.uint32) << 16) | (tile[..., 1].astype(np.uint32) << 8) | tile[..., 0]
     keys = keys.ravel()
@@ -403,24 +415,27 @@ def palette_png(tile: np.ndarray, *, level: int = PNG_LEVEL) -> bytes:
     np.not_equal(ordered[1:], ordered[:-1], out=new[1:])
     starts = np.flatnonzero(new)
     colours = ordered[starts]
-    # Palette index by key: 16 MB of address space, of which only the pages of these colours are touched.
-    lut = np.empty(1 << 24, np.uint8)
-    if colours.size <= PALETTE:
-        palette = colours
-        lut[colours] = np.arange(colours.size)
-    else:
-        counts = np.diff(starts, append=ordered.size)
-        by_count = np.lexsort((colours, -counts))
-        kept = np.sort(by_count[:PALETTE])
-        palette = colours[kept]
-        lut[palette] = np.arange(PALETTE)
-        rare = colours[by_count[PALETTE:]]
-        lut[rare] = cKDTree(_rgb(palette)).query(_rgb(rare))[1]
-    image = Image.fromarray(lut[keys].reshape(tile.shape[:2]))
+    palette, entry = _palette(colours, np.diff(starts, append=ordered.size))
+    table[colours] = entry  # each pixel's palette entry by its key
+    image = Image.fromarray(table[keys].reshape(tile.shape[:2]))
     image.putpalette(_rgb(palette).astype(np.uint8).tobytes())
     out = io.BytesIO()
     image.save(out, "PNG", compress_level=level)
     return out.getvalue()
+
+
+def _palette(colours: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The palette (keys) of distinct ``colours`` seen ``counts`` times, and each colour's entry
+    in it: all of them when they fit; else the most frequent, and the nearest for the rest."""
+    if colours.size <= PALETTE:
+        return colours, np.arange(colours.size, dtype=np.uint8)
+    by_count = np.lexsort((colours, -counts))
+    kept = np.sort(by_count[:PALETTE])
+    entry = np.empty(colours.size, np.uint8)
+    entry[kept] = np.arange(PALETTE)
+    rare = by_count[PALETTE:]
+    entry[rare] = cKDTree(_rgb(colours[kept])).query(_rgb(colours[rare]))[1]
+    return colours[kept], entry
 
 
 def _rgb(keys: np.ndarray) -> np.ndarray:
@@ -473,17 +488,18 @@ def render_pyramid(
     stats = RenderStats(font=str(font.path) if font is not None else None)
     encoded_plain: dict[tuple[int, ...], bytes] = {}
 
-    def encode(tile: np.ndarray) -> bytes:
+    def encode(tile: np.ndarray, table: np.ndarray) -> bytes:
         if not cv2.meanStdDev(tile)[1].any():  # one colour: the same bytes every time
             key = tuple(int(v) for v in tile[0, 0])
             if key not in encoded_plain:
-                encoded_plain[key] = palette_png(tile)
+                encoded_plain[key] = palette_png(tile, table=table)
             return encoded_plain[key]
-        return palette_png(tile)
+        return palette_png(tile, table=table)
 
     def block(zoom: _Zoom, bx: int, by: int, cols: int, rows: int) -> list[tuple[int, int, bytes]]:
         img = _draw_block(zoom, style, bx, by, cols, rows)
-        return [(bx + c, by + r, encode(img[r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE]))
+        table = colour_table()
+        return [(bx + c, by + r, encode(img[r * TILE : (r + 1) * TILE, c * TILE : (c + 1) * TILE], table))
                 for r in range(rows) for c in range(cols)]
 
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
