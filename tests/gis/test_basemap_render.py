@@ -15,6 +15,7 @@ from zhizhi.gis.basemap_render import (
     DARK,
     TILE,
     Scene,
+    colour_table,
     leaflet_center,
     palette_png,
     render_pyramid,
@@ -194,6 +195,16 @@ def test_palette_png_of_few_colours_is_lossless():
 def test_palette_png_refuses_what_is_not_a_bgr_image(bad):
     with pytest.raises(ValueError, match="BGR uint8"):
         palette_png(bad)
+
+
+def test_palette_png_refuses_a_table_that_is_not_a_colour_table():
+    with pytest.raises(ValueError, match="colour_table"):
+        palette_png(np.zeros((8, 8, 3), np.uint8), table=np.zeros(1 << 16, np.uint8))
+    table = colour_table()  # one table for many tiles: what an earlier tile left in it does not matter
+    busy = busy_image()
+    assert palette_png(busy, table=table) == palette_png(busy)
+    black = np.zeros((8, 8, 3), np.uint8)
+    assert (decode(palette_png(black, table=table)) == black).all()
 
 
 def test_water_is_deterministic_inside_and_scaled_to_the_district(district, water):
