@@ -45,7 +45,7 @@ log = logging.getLogger(__name__)
 DEMO_NAME = "demo (rendered)"
 ZOOMS = (9, 15)
 #: Bumped when the drawing changes, so existing renders are redrawn.
-STYLE_VERSION = 1
+STYLE_VERSION = 2
 LAYERS = ("towns", "villages", "roads")
 
 
