@@ -179,6 +179,11 @@ class LiveSettings(Section):
 
     buffer: int = Field(20_000, ge=100, le=1_000_000, description="Messages kept for clients that reconnect.")
     client_queue: int = Field(2_000, ge=10, le=100_000, description="Pending messages per screen before a resync.")
+    send_timeout_s: float = Field(
+        10.0, gt=0, le=300,
+        description="A screen whose socket takes no message for this long (it stopped reading) is dropped; it "
+        "reconnects and resumes from the replay buffer.",
+    )
     tracks_hz: float = Field(2.0, gt=0, le=30, description="Live track messages per camera per second.")
     snapshot_alerts: int = Field(500, ge=1, le=10_000, description="Open alerts in a screen's snapshot.")
     ws_deflate: bool = Field(

@@ -421,7 +421,7 @@ def start_live(state: ConsoleState) -> None:
             return drones[0].get("grid") if drones else None
 
     state.hub = LiveHub(lambda client: live_snapshot(state, client.code), buffer=live.buffer,
-                        queue_size=live.client_queue)
+                        queue_size=live.client_queue, send_timeout_s=live.send_timeout_s)
     state.live = LiveBridge(state.hub, state.jurisdictions, camera_grid, tracks_hz=live.tracks_hz).attach(state.bus)
     state.presets = PresetRules(state.hub, state.jurisdictions, state.settings.presets,
                                 lambda: state.cameras).attach(state.bus)
