@@ -53,9 +53,8 @@ class MotionCheck:
         h, w = image.shape[:2]
         scale = min(1.0, s.work_width / w)
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
-        if small.ndim == 3:
-            small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+        grey_full = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 else image  # then 1 channel to shrink
+        small = cv2.resize(grey_full, size, interpolation=cv2.INTER_AREA) if scale < 1 else grey_full
         grey = cv2.GaussianBlur(small, (5, 5), 0).astype(np.float32)
         bg = self.background
         if bg is None or bg.shape != grey.shape:
