@@ -11,7 +11,8 @@ them with each pipeline's detector, built from settings as the console builds it
 - **new**: the settings' defaults (the motion gate in front of the detector, the CPU runtime);
 - **baseline**: every frame whole through the PyTorch detector (``runtime="pytorch"``, no gate).
 
-For each pipeline the largest ``N`` is searched (doubling, then bisection) for which the worker
+For each pipeline the largest ``N`` is searched (doubling, then bisection; the two pipelines' trials
+interleaved, so a change in the machine's load falls on both) for which the worker
 analyses at least 95 % of the frames due (``N * R`` per second) over a trial's steady window; the
 last sustained trial is then run again for ``trial_s`` and scored against the simulator's truth:
 recall of the objects in view (each truth box at least 40 px tall and visible >= 0.9 matched by an
@@ -314,33 +315,50 @@ def score(recorder: Recorder, scenes: dict[str, Scene], opened: float, first: in
     }
 
 
-def find_capacity(detector: Any, scenes: dict[str, Scene], rate: float, search_s: float, max_cameras: int,
-                  trials: list[dict], label: str, progress: Callable[[str], None], warmup_s: float = WARMUP_S) -> int:
-    """The largest camera count sustained (doubling from 2, then bisection to within about 8 %)."""
-    def sustained(count: int) -> bool:
-        result = run_trial(detector, scenes, count, rate, search_s, len(trials), warmup_s=warmup_s)
-        result["pipeline"] = label
-        trials.append(result)
-        ok = result["analysed_share"] >= SUSTAINED
-        progress(f"{label}: {count} cameras -> {result['analysed_share']:.1%} of due frames analysed")
-        return ok
+@dataclass
+class Search:
+    """The largest camera count sustained: doubling from 2, then bisection to within about 8 %."""
 
-    good, bad = 0, None
-    count = 2
-    while count <= max_cameras:
-        if not sustained(count):
-            bad = count
-            break
-        good, count = count, count * 2
-    if bad is None:
-        return good
-    while bad - good > max(1, good // 12):
-        middle = (good + bad) // 2
-        if sustained(middle):
-            good = middle
+    max_cameras: int
+    good: int = 0
+    bad: int | None = None
+
+    def next(self) -> int | None:
+        """The count to try next; None when found."""
+        if self.bad is None:
+            count = max(2, self.good * 2)
+            return count if count <= self.max_cameras else None
+        if self.bad - self.good <= max(1, self.good // 12):
+            return None
+        return (self.good + self.bad) // 2
+
+    def record(self, count: int, sustained: bool) -> None:
+        if sustained:
+            self.good = count
         else:
-            bad = middle
-    return good
+            self.bad = count
+
+
+def find_capacities(detectors: dict[str, Any], scenes: dict[str, Scene], rate: float, search_s: float,
+                    max_cameras: int, trials: list[dict], progress: Callable[[str], None],
+                    warmup_s: float = WARMUP_S) -> dict[str, int]:
+    """Each pipeline's largest sustained camera count, their trials interleaved (one of each in turn),
+    so a change in the machine's load falls on both alike."""
+    searches = {label: Search(max_cameras) for label in detectors}
+    while True:
+        tried = False
+        for label, detector in detectors.items():
+            count = searches[label].next()
+            if count is None:
+                continue
+            tried = True
+            result = run_trial(detector, scenes, count, rate, search_s, len(trials), warmup_s=warmup_s)
+            result["pipeline"] = label
+            trials.append(result)
+            searches[label].record(count, result["analysed_share"] >= SUSTAINED)
+            progress(f"{label}: {count} cameras -> {result['analysed_share']:.1%} of due frames analysed")
+        if not tried:
+            return {label: search.good for label, search in searches.items()}
 
 
 def build_pipeline(new: bool) -> Any:
@@ -368,9 +386,10 @@ def run_capacity_bench(rate: float = 5.0, trial_s: float = 30.0, search_s: float
         render_s = time.perf_counter() - started
         say(f"scenes rendered in {render_s:.0f} s")
         figures: dict[str, dict[str, Any]] = {}
-        for label, new in (("baseline", False), ("new", True)):
-            detector = build_pipeline(new)
-            cameras = find_capacity(detector, scenes, rate, search_s, max_cameras, trials, label, say, warmup_s)
+        detectors = {"baseline": build_pipeline(False), "new": build_pipeline(True)}
+        found = find_capacities(detectors, scenes, rate, search_s, max_cameras, trials, say, warmup_s)
+        for label, detector in detectors.items():  # back to back, each at its own capacity
+            cameras = found[label]
             final = run_trial(detector, scenes, max(cameras, 1), rate, trial_s, len(trials), record=True,
                               warmup_s=warmup_s)
             final["pipeline"], final["final"] = label, True
@@ -379,6 +398,7 @@ def run_capacity_bench(rate: float = 5.0, trial_s: float = 30.0, search_s: float
             say(f"{label}: {cameras} cameras; at that load {final['analysed_share']:.1%} analysed, "
                 f"recall {final['scores']['recall']}")
             figures[label] = {"cameras": cameras, **final}
+        for detector in detectors.values():
             detector.close()
     common = max(1, min(figures["baseline"]["cameras"], figures["new"]["cameras"]))
     for label in ("baseline", "new"):  # the same cameras (clips, starting points) for both

@@ -9,7 +9,7 @@ import time
 
 import numpy as np
 
-from zhizhi.bench.capacity import MemorySource, find_capacity, run_capacity_bench, scene_of
+from zhizhi.bench.capacity import MemorySource, find_capacities, run_capacity_bench, scene_of
 
 CONTRACT = {"cameras_new", "cameras_baseline", "ratio", "recall_new", "recall_baseline", "geo_error_m_new"}
 
@@ -33,18 +33,21 @@ def test_a_memory_source_loops_at_its_rate_and_stops_at_once():
     assert source.read() is None
 
 
-def test_the_search_finds_the_largest_count_sustained(monkeypatch):
+def test_the_searches_find_the_largest_counts_sustained_in_turn(monkeypatch):
     from zhizhi.bench import capacity
 
-    tried: list[int] = []
+    tried: list[tuple[str, int]] = []
+    limits = {"a": 11, "b": 3}
 
     def trial(detector, scenes, count, *args, **options):
-        tried.append(count)
-        return {"analysed_share": 1.0 if count <= 11 else 0.5}
+        tried.append((detector, count))
+        return {"analysed_share": 1.0 if count <= limits[detector] else 0.5}
 
     monkeypatch.setattr(capacity, "run_trial", trial)
-    assert find_capacity(object(), {}, 5.0, 1.0, 256, [], "fake", lambda line: None) == 11
-    assert tried[:4] == [2, 4, 8, 16]  # doubling, then bisection
+    found = find_capacities({"a": "a", "b": "b"}, {}, 5.0, 1.0, 256, [], lambda line: None)
+    assert found == {"a": 11, "b": 3}
+    assert tried[:4] == [("a", 2), ("b", 2), ("a", 4), ("b", 4)]  # interleaved
+    assert [c for d, c in tried if d == "a"][:4] == [2, 4, 8, 16]  # doubling, then bisection
 
 
 def test_bench_capacity_keeps_its_contract_on_a_tiny_run():
