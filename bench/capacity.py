@@ -168,11 +168,14 @@ class Watched:
     def __init__(self, inner: Any, recorder: Recorder | None = None) -> None:
         self.inner, self.recorder = inner, recorder
         self.names = inner.names
+        self.frames = 0  # analysed so far (read without the worker's lock)
 
     def update(self, frames: Sequence[tuple[str, np.ndarray]], **options: Any) -> list:
         if self.recorder is not None:
             self.recorder.saw(frames)
-        return self.inner.update(frames, **options)
+        out = self.inner.update(frames, **options)
+        self.frames += len(frames)
+        return out
 
     def set_masks(self, camera_id: str, masks: Sequence) -> None:
         if hasattr(self.inner, "set_masks"):
@@ -231,26 +234,25 @@ def run_trial(detector: Any, scenes: dict[str, Scene], count: int, rate: float, 
     thread.start()
     try:
         stop.wait(warmup_s)
-        before = worker.stats()
-        opened = time.monotonic()
+        before, opened = watched.frames, time.monotonic()
         stop.wait(seconds)
-        after = worker.stats()
-        closed = time.monotonic()
+        after, closed = watched.frames, time.monotonic()
     finally:
         stop.set()
         thread.join(30)
+        dropped = worker.stats()["dropped"]
         worker.close()  # stops the sources
         for config, _, _ in cameras:
             detector.reset(config.id)
     window = closed - opened
-    analysed = after["frames"] - before["frames"]
+    analysed = after - before
     due = count * rate * window
     result: dict[str, Any] = {
         "cameras": count,
         "analysed_share": round(analysed / due, 3) if due else 0.0,
         "analysed_fps": round(analysed / window, 1),
         "due_fps": round(count * rate, 1),
-        "dropped_by_worker": after["dropped"] - before["dropped"],
+        "dropped_by_worker": dropped,
         "wall_s": round(closed - started, 1),
     }
     if recorder is not None:

@@ -35,6 +35,11 @@ class MotionGateSettings(BaseModel):
     padding: float = Field(
         0.1, ge=0, le=2, description="Context added round a moving blob or a track, as a share of its size, each side."
     )
+    min_region_px: int = Field(
+        128, ge=0, le=1024,
+        description="Smallest side of a region, in the network's pixels: a small object (a walker 15 px tall to the "
+        "network) is found only with this much of its surroundings (at 75 px it was missed, at 128 found).",
+    )
     context_px: int = Field(
         16, ge=0, le=128, description="Context added round every region, in the network's pixels, each side."
     )

@@ -42,6 +42,7 @@ from zhizhi.video.detectors.regions import (
     Letterbox,
     Placement,
     area,
+    at_least,
     canvas_height,
     iou,
     merge_boxes,
@@ -262,13 +263,13 @@ class MotionGatedDetector:
                 every /= 2
             due, lost_due = (age >= every) | (cam.misses > 0), lost_age >= every
             cam.lost_checked = np.where(lost_due, ts, cam.lost_checked)
-            regions = merge_boxes(np.concatenate([
+            regions = merge_boxes(at_least(merge_boxes(np.concatenate([
                 padded(motion.boxes, s.padding, context, w, h),
                 padded(cam.moving, s.padding, context, w, h),
                 padded(cam.dets.xyxy[due], max(s.padding, RECHECK_PADDING), context, w, h),
                 padded(cam.lost[lost_due], max(s.padding, RECHECK_PADDING), context, w, h),
                 padded(cam.cut, max(s.padding, RECHECK_PADDING), context, w, h),
-            ]))
+            ])), s.min_region_px / scale, w, h))
             regions = np.concatenate([np.floor(regions[:, :2]), np.ceil(regions[:, 2:])], axis=1)
             regions = regions[area(regions) > 0]
             full = float(area(regions).sum()) > s.full_frame_frac * w * h

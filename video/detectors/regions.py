@@ -34,6 +34,24 @@ def padded(boxes: np.ndarray, share: float, px: float, width: int, height: int) 
     return np.clip(out, 0, [width, height, width, height]).astype(np.float32)
 
 
+def at_least(boxes: np.ndarray, side: float, width: int, height: int) -> np.ndarray:
+    """``boxes`` grown about their centres to at least ``side`` on each axis (as far as the frame
+    allows), shifted back inside the frame where growing pushed them out.
+
+    >>> at_least(np.array([[10, 10, 20, 60]], np.float32), 40, 100, 100).tolist()
+    [[0.0, 10.0, 40.0, 60.0]]
+    """
+    out = np.asarray(boxes, np.float32).reshape(-1, 4).copy()
+    for axis, limit in ((0, width), (1, height)):
+        lo, hi = out[:, axis], out[:, axis + 2]
+        grow = np.maximum(min(side, limit) - (hi - lo), 0) / 2
+        lo, hi = lo - grow, hi + grow
+        lo, hi = lo + np.clip(-lo, 0, None), hi + np.clip(-lo, 0, None)
+        lo, hi = lo - np.clip(hi - limit, 0, None), hi - np.clip(hi - limit, 0, None)
+        out[:, axis], out[:, axis + 2] = np.clip(lo, 0, limit), np.clip(hi, 0, limit)
+    return out
+
+
 def merge_boxes(boxes: np.ndarray, waste: float = 1.25) -> np.ndarray:
     """Overlapping boxes replaced by their union where the union is at most ``waste`` times the
     area the two cover (so two boxes on a diagonal stay two), until no such pair is left."""
