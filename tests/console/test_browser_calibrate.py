@@ -184,7 +184,8 @@ def test_a_district_admin_calibrates_a_camera_by_clicking_pairs(browser, live, s
                  return g; }""",
             record.id,
         )
-        assert on_map is not None and shapely.geometry.shape(on_map).equals_exact(footprint, 1e-9)
+        # as the map shows it at its zoom: simplified and rounded within a pixel (~50 m; layers by view and zoom)
+        assert on_map is not None and shapely.geometry.shape(on_map).hausdorff_distance(footprint) < 5e-4
     finally:
         context.close()
     host = urlsplit(base).netloc

@@ -132,7 +132,8 @@ def test_a_camera_added_in_the_browser_is_analysed_then_calibrated_and_the_map_f
                  return g; }""",
             CAMERA,
         )
-        assert drawn is not None and shapely.geometry.shape(drawn).equals_exact(footprint, 1e-9)
+        # as the map shows it at its zoom: simplified and rounded within a pixel (~50 m; layers by view and zoom)
+        assert drawn is not None and shapely.geometry.shape(drawn).hausdorff_distance(footprint) < 5e-4
         assert CAMERA in _map_cameras_at(page, *inside)
     finally:
         context.close()
