@@ -84,8 +84,7 @@ def render_scenes(folder: Path, rate: float, seed: int = 19, *, size: tuple[int,
                   clip_s: float | None = None) -> dict[str, Scene]:
     """Render every scene of the mix at ``rate`` frames/s (``clip_s`` seconds each if given, for smoke
     tests) and decode it into memory."""
-    import cv2
-
+    from zhizhi.models.detector.mining import read_frames
     from zhizhi.video.simulator import simulate
 
     scenes = {}
@@ -93,14 +92,7 @@ def render_scenes(folder: Path, rate: float, seed: int = 19, *, size: tuple[int,
         out = folder / name
         result = simulate(scenario, seed, out, duration_s=clip_s or seconds, fps=rate, width=size[0],
                           height=size[1], params=params or None)
-        capture = cv2.VideoCapture(str(result.clip))
-        frames = []
-        while True:
-            ok, image = capture.read()
-            if not ok:
-                break
-            frames.append(image)
-        capture.release()
+        frames = read_frames(result.clip)
         truth = []
         for line in result.truth.read_text(encoding="utf-8").splitlines():
             objects = json.loads(line)["objects"]

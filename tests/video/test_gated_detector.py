@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from tests.warning_support import facts, hazmat_stop_scene
 from zhizhi.console.settings import Settings
+from zhizhi.models.detector.mining import read_frames
 from zhizhi.video.detectors import (
     MotionDetector,
     MotionGatedDetector,
@@ -34,14 +35,7 @@ def scene(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def frames(scene) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(scene.clip))
-    out = []
-    while True:
-        ok, image = cap.read()
-        if not ok:
-            break
-        out.append(image)
-    cap.release()
+    out = read_frames(scene.clip)
     assert len(out) > 150
     return out
 
