@@ -27,13 +27,16 @@ from zhizhi.console.api import (
     camera_registry,
     cameras,
     events,
+    forward,
     grids,
     hazmat,
     health,
     incidents,
     jurisdictions,
     layers,
+    metrics,
     models,
+    ogc,
     procedures,
     recordings,
     telemetry,
@@ -87,7 +90,7 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
         app.add_exception_handler(error, storage_unavailable)
     for module in (health, auth, grids, cameras, camera_registry, calibration, adapt, layers, alerts, events, video,
                    wall, walls, ws, telemetry, hazmat, incidents, backtests, models, basemap, jurisdictions, tours,
-                   alarm, procedures, recordings):
+                   alarm, procedures, recordings, ogc, metrics, forward):
         app.include_router(module.router)
     app.include_router(auth.users_router)
     if not (settings.assets_dir / "leaflet" / "leaflet.js").is_file():

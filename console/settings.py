@@ -31,7 +31,10 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from zhizhi.alerts.forward.settings import ForwardSettings
 from zhizhi.alerts.policy import AlertPolicy
+from zhizhi.console.observability.settings import LogSettings, MetricsSettings
+from zhizhi.console.ogc.settings import OgcSettings
 from zhizhi.console.settings_keys import StrictEnvironment
 from zhizhi.console.wall_presets import PresetSettings
 from zhizhi.models.detector import SHIPPED_WEIGHTS
@@ -448,6 +451,10 @@ class Settings(BaseSettings):
     incidents: IncidentSettings = Field(default_factory=IncidentSettings, description=IncidentSettings.__doc__)
     backtest: BacktestSettings = Field(default_factory=BacktestSettings, description=BacktestSettings.__doc__)
     bus: BusSettings = Field(default_factory=BusSettings, description=BusSettings.__doc__)
+    ogc: OgcSettings = Field(default_factory=OgcSettings, description=OgcSettings.__doc__)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings, description=MetricsSettings.__doc__)
+    logs: LogSettings = Field(default_factory=LogSettings, description=LogSettings.__doc__)
+    forward: ForwardSettings = Field(default_factory=ForwardSettings, description=ForwardSettings.__doc__)
     demo_password: SecretStr | None = Field(
         None,
         description="Password of the demo users (ZHIZHI_DEMO_PASSWORD); default: generated once "

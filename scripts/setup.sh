@@ -46,4 +46,8 @@ if [[ $want_test -eq 1 ]]; then
   bash scripts/install_chromium.sh
   echo "==> PostgreSQL with PostGIS for the store tests"
   bash scripts/install_postgis.sh
+  echo "==> GDAL's ogrinfo, the OGC API client the /ogc tests drive"
+  bash scripts/install_gdal.sh
+  echo "==> GStreamer's RTSP server and ffmpeg, the real streams the camera tests read"
+  bash scripts/install_streaming.sh
 fi

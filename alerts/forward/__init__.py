@@ -1,0 +1,1 @@
+"""Alerts forwarded to other systems: signed webhooks per rule and severity, CAP 1.2 XML."""

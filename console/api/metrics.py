@@ -1,0 +1,7 @@
+"""(being built: issue 20)"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()

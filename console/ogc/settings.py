@@ -1,0 +1,15 @@
+"""Settings of the OGC API - Features endpoint (``settings.ogc``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class OgcSettings(BaseModel):
+    """OGC API - Features at ``/ogc``: the layers for GIS clients (QGIS, GDAL's OAPIF driver)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    enabled: bool = Field(True, description="Serve the layers as OGC API - Features at /ogc.")
+    default_limit: int = Field(100, ge=1, le=10_000, description="Features in one page when the client names no limit.")
+    max_limit: int = Field(10_000, ge=1, le=100_000, description="Most features in one page, whatever the client asks.")
