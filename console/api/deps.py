@@ -14,6 +14,7 @@ tags) take :func:`connection_session`: the bearer header, or a short-lived ``?ti
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Annotated
 
@@ -22,8 +23,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from zhizhi.console.auth import Permission, Principal
+from zhizhi.console.auth.basic import BadBasicHeader, BasicVerifier, parse_basic
 from zhizhi.console.auth.roles import PERMISSION_TEXT
-from zhizhi.console.auth.service import Session
+from zhizhi.console.auth.service import LoginFailed, RateLimited, Session
 from zhizhi.console.state import ConsoleState
 from zhizhi.layers import Scope
 
@@ -189,3 +191,51 @@ def url_scope(request: Request, state: State) -> Scope:
 
 
 UrlScope = Annotated[Scope, Depends(url_scope)]
+
+
+#: What a route open to GIS clients (``/ogc``) asks for: HTTP Basic or a bearer token.
+GIS_CHALLENGE = 'Basic realm="zhizhi", Bearer'
+
+
+def basic_verifier(request: Request, state: State) -> BasicVerifier:
+    """The app's :class:`~console.auth.basic.BasicVerifier` (made on first use)."""
+    verifier = getattr(request.app.state, "basic_verifier", None)
+    if verifier is None or verifier.auth is not state.auth:
+        verifier = request.app.state.basic_verifier = BasicVerifier(state.auth, state.settings.ogc.basic_cache_s)
+    return verifier
+
+
+def gis_principal(request: Request, state: State) -> Principal:
+    """Who a GIS client is: ``Authorization: Bearer TOKEN`` (a login's token) or HTTP Basic
+    ``user:password`` of a console user (checked as a login, rate limits included; a success
+    remembered briefly: :mod:`console.auth.basic`). 401 with ``WWW-Authenticate: Basic
+    realm="zhizhi", Bearer`` without a valid one, 429 with ``Retry-After`` while rate limited."""
+    header = request.headers.get("authorization", "")
+    def refuse(detail: str) -> HTTPException:
+        return HTTPException(401, detail=detail, headers={"WWW-Authenticate": GIS_CHALLENGE})
+    if header[:7].lower() == "bearer ":
+        session = state.auth.session(header[7:].strip())
+        if session is None:
+            raise refuse("the token is invalid or has expired; log in again")
+        return session.principal
+    try:
+        pair = parse_basic(header) if header else None
+    except BadBasicHeader as exc:
+        raise refuse(str(exc)) from None
+    if pair is None:
+        raise refuse("log in first: HTTP Basic with your console user and password, or 'Authorization: Bearer TOKEN'")
+    address = request.client.host if request.client else None
+    try:
+        return basic_verifier(request, state).principal(*pair, address)
+    except RateLimited as exc:
+        raise HTTPException(429, detail=str(exc), headers={"Retry-After": str(math.ceil(exc.retry_after))}) from None
+    except LoginFailed as exc:
+        raise refuse(str(exc)) from None
+
+
+def gis_scope(state: State, principal: Annotated[Principal, Depends(gis_principal)]) -> Scope:
+    """The read scope of a GIS client (:func:`gis_principal`, then :func:`principal_scope`)."""
+    return principal_scope(state, principal)
+
+
+GisScope = Annotated[Scope, Depends(gis_scope)]

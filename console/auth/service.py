@@ -186,7 +186,19 @@ class AuthService:
     # --- sessions -------------------------------------------------------------------------
 
     def login(self, name: str, password: str, address: str | None = None) -> LoginResult:
-        """A new token for a right name and password.
+        """A new token for a right name and password (:meth:`check_credentials`: the same
+        :class:`RateLimited` and :class:`LoginFailed`)."""
+        row = self.check_credentials(name, password, address)
+        now = self.clock()
+        token = secrets.token_urlsafe(32)
+        expires = now + self.settings.token_ttl_s
+        self.store.add_token(token, row.username, now, expires, address)
+        log.info("%s logged in from %s", row.username, address)
+        return LoginResult(token=token, expires_at=to_datetime(expires), user=_info(row))
+
+    def check_credentials(self, name: str, password: str, address: str | None = None) -> UserRow:
+        """The user of a right name and password (a login's check, without a token: HTTP Basic
+        on ``/ogc`` uses it too).
 
         :class:`RateLimited` (no password checked) while this name from this address, or this
         address, must wait after its failures (:class:`~console.auth.ratelimit.LoginGuard`:
@@ -214,12 +226,8 @@ class AuthService:
             self.store.set_password_hash(
                 username, self.passwords.hash(password), self.clock(), revoke_tokens=False
             )
-        now = self.clock()
-        token = secrets.token_urlsafe(32)
-        expires = now + self.settings.token_ttl_s
-        self.store.add_token(token, username, now, expires, address)
-        log.info("%s logged in from %s", username, address)
-        return LoginResult(token=token, expires_at=to_datetime(expires), user=_info(row))
+            row = self.store.get_user(username) or row
+        return row
 
     def authenticate(self, token: str | None) -> Principal | None:
         """Who holds ``token``: a :class:`Principal`, or ``None`` for a missing, unknown,
