@@ -86,6 +86,7 @@ class Runtime(Lifecycle):
         "recorders",  # evidence recorders of in-process workers (added later, stopped here)
         "fleet_feed",  # positions and drone poses of the bus into the fleet
         "live",  # websocket hub, its bridge from the bus, the position feed
+        "forward",  # alerts forwarded to other systems: webhooks, CAP 1.2 (console.forwarding)
         "cameras",  # the camera index follows the registry: other processes' changes (bus, polling)
         "jurisdictions",  # the watch for a hierarchy imported by another process (applied live)
         "incident_links",  # alerts linked to incidents, workers' evidence attached, resync on reconnect
@@ -231,6 +232,19 @@ class Runtime(Lifecycle):
             state.positions.stop()
         if state.live is not None:
             state.live.detach()
+
+    def start_forward(self) -> None:
+        from zhizhi.console.forwarding import start_forwarder
+
+        state = self._state
+        state.forwarder, subscriptions = start_forwarder(state)
+        self._subscribe("forward", *subscriptions)
+
+    def stop_forward(self) -> None:
+        """No more alert events in; what is still queued becomes a dead letter."""
+        self._cancel("forward")
+        if self.state is not None and self.state.forwarder is not None:
+            self.state.forwarder.stop()
 
     def start_cameras(self) -> None:
         state = self._state

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import geopandas as gpd
 from sqlalchemy import Engine
 
+from zhizhi.alerts.forward.deliver import Forwarder
 from zhizhi.alerts.incidents.impact import IncidentImpact
 from zhizhi.alerts.incidents.service import IncidentService
 from zhizhi.alerts.procedures import Procedures
@@ -121,6 +122,7 @@ class ConsoleState:
     camera_feed: object | None = None  # the registry's analysed cameras in an in-process worker (console.cameras)
     procedures: Procedures | None = None  # the alerts' SOP checklists (alerts.procedures)
     silences: WallSilences = field(default_factory=WallSilences)  # the walls' alarms silenced (console.wall_alarm)
+    forwarder: Forwarder | None = None  # alerts forwarded to other systems (console.forwarding)
 
     def latest_jpeg(self, camera_id: str) -> bytes | None:
         """The newest annotated frame of a camera analysed in this process, if any."""

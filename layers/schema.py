@@ -35,6 +35,7 @@ STORE_MODULES: tuple[str, ...] = (
     "zhizhi.alerts.labels",
     "zhizhi.alerts.incidents.store",
     "zhizhi.alerts.procedures",
+    "zhizhi.alerts.forward.store",
     "zhizhi.console.auth.store",
     "zhizhi.console.walls.tables",
     "zhizhi.console.tours",

@@ -45,6 +45,7 @@ STORE_TABLES = {
     "alert_procedures", "alert_procedure_ticks",
     "camera_tours", "tour_log", "wall_tiles", "wall_tile_layouts",
     "walls", "wall_devices", "wall_device_tickets", "wall_pairings",
+    "forward_dead_letters",
 }
 empty_db_url = db_support.empty_db_url  # a fresh, never migrated database per backend
 
