@@ -200,6 +200,8 @@ class RedisBus:
         self._reader_ok = False
         self._reader_tried = threading.Event()  # the reader's first connection attempt is over
         self._reconnect_callbacks: list[Callable[[], None]] = []
+        #: ``observer(topic, lag_s)`` per delivered entry: now minus the entry id's time (Redis' clock)
+        self._lag_observers: list[Callable[[str, float], None]] = []
         self._reader = threading.Thread(target=self._reader_loop, name=f"redis-bus-reader-{node}", daemon=True)
 
         # consumer groups
@@ -374,6 +376,20 @@ class RedisBus:
         with self._lock:
             self._reconnect_callbacks.append(callback)
 
+    def observe_lag(self, observer: Callable[[str, float], None]) -> Callable[[], None]:
+        """Call ``observer(topic, lag_s)`` for every entry delivered to this process's subscribers:
+        the seconds from its ``XADD`` (the entry id's milliseconds) to its delivery here; returns
+        the function that stops it."""
+        with self._lock:
+            self._lag_observers.append(observer)
+
+        def stop() -> None:
+            with self._lock:
+                if observer in self._lag_observers:
+                    self._lag_observers.remove(observer)
+
+        return stop
+
     def _remove(self, sub: RedisSubscription) -> None:
         with self._lock:
             handlers = self._subs.get(sub.topic, [])
@@ -530,6 +546,11 @@ class RedisBus:
         with self._lock:
             self._last_id[topic] = entry_id
             handlers = list(self._subs.get(topic, ()))
+            observers = list(self._lag_observers)
+        if observers:
+            lag_s = max(time.time() - entry_id[0] / 1000, 0.0)
+            for observer in observers:
+                observer(topic, lag_s)
         for sub in handlers:
             try:
                 sub.handler(message)

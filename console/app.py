@@ -48,6 +48,8 @@ from zhizhi.console.api import (
 )
 from zhizhi.console.http_cache import RevalidatedStaticFiles, add_compression
 from zhizhi.console.middleware import ClientAddress, HostileInput, SecurityHeaders, printable
+from zhizhi.console.observability.metrics import ConsoleMetrics
+from zhizhi.console.observability.request_id import RequestId
 from zhizhi.console.runtime import Runtime
 from zhizhi.console.settings import Settings, get_settings
 from zhizhi.console.state import ConsoleState
@@ -70,9 +72,11 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
         console = app.state.console = state if runtime is None else (await run_in_threadpool(runtime.start)).state
         if console.hub is not None:
             console.hub.bind(asyncio.get_running_loop())
+        await run_in_threadpool(app.state.metrics.bind, console)  # /metrics counts from now on
         try:
             yield
         finally:
+            app.state.metrics.unbind()
             if runtime is not None:
                 await run_in_threadpool(runtime.stop)
             else:
@@ -80,12 +84,14 @@ def create_app(settings: Settings | None = None, state: ConsoleState | None = No
 
     app = FastAPI(title="zhizhi 智治", version="0.1.0", lifespan=lifespan)
     app.state.settings = settings
+    app.state.metrics = ConsoleMetrics()  # this app's own registry (console/observability/metrics.py)
     app.add_exception_handler(RequestValidationError, validation_error)
     add_compression(app)  # innermost: text answers gzip-compressed (console/http_cache.py)
     # Outermost last: the security headers go on every answer, the guards' own refusals too.
     app.add_middleware(HostileInput, max_body_bytes=max(settings.telemetry.max_body_bytes, MAX_JSON_BODY))
     app.add_middleware(ClientAddress, trusted_proxies=settings.auth.trusted_proxies)
     app.add_middleware(SecurityHeaders, tile_url=settings.map.tile_url)
+    app.add_middleware(RequestId, header=settings.logs.request_id_header)  # every answer and log line
     for error in STORAGE_DOWN:
         app.add_exception_handler(error, storage_unavailable)
     for module in (health, auth, grids, cameras, camera_registry, calibration, adapt, layers, alerts, events, video,

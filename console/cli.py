@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 import webbrowser
@@ -22,6 +21,7 @@ from zhizhi.console.cli_config import config_app
 from zhizhi.console.cli_jurisdictions import jurisdictions_app
 from zhizhi.console.cli_models import models_app
 from zhizhi.console.cli_users import announce_demo_users, users_app
+from zhizhi.console.observability.logs import configure_logging, uvicorn_options
 from zhizhi.console.settings import Settings
 from zhizhi.layers.db import DatabaseError
 
@@ -104,7 +104,7 @@ def demo(
         _fail(f"video not found: {video}")
     settings = _settings(data_dir, boundary=boundary, adcode=adcode, seed=seed, grids=grids)
     settings.host, settings.port = host, port
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.logs)  # text on a terminal, JSON lines otherwise (docs/metrics.md)
     from zhizhi.console.demo_datasets import start_demo_dataset
     from zhizhi.console.demo_fleet import start_demo_fleet
     from zhizhi.console.demo_video import start_demo_video
@@ -135,8 +135,9 @@ def _run_server(settings: Settings, state) -> None:
     redact.install()  # no ticket or token of a URL in the access log (the app's lifespan does it too)
     # proxy_headers=False: the client address is ours to derive (auth.trusted_proxies,
     # console.middleware), not uvicorn's, which trusts X-Forwarded-For from 127.0.0.1
-    uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port, log_level="info",
-                ws_per_message_deflate=settings.live.ws_deflate, proxy_headers=False)
+    # uvicorn_options: its access and error lines through configure_logging's handler (JSON or text)
+    uvicorn.run(create_app(settings, state=state), host=settings.host, port=settings.port,
+                ws_per_message_deflate=settings.live.ws_deflate, proxy_headers=False, **uvicorn_options(settings.logs))
 
 
 @app.command()
@@ -151,7 +152,7 @@ def serve(
     settings = _settings(data_dir)
     settings.host = host or settings.host
     settings.port = port or settings.port
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.logs)  # text on a terminal, JSON lines otherwise (docs/metrics.md)
     with _start(settings) as runtime:
         typer.echo(f"zhizhi console: http://{settings.host}:{settings.port}/  (district "
                    f"{runtime.state.jurisdictions.district_code}, node {settings.bus.resolved_node})")
@@ -289,7 +290,7 @@ def cluster(
     from zhizhi.console.cluster import run as run_cluster
 
     settings = _settings(data_dir, grids=grids)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.logs)  # text on a terminal, JSON lines otherwise (docs/metrics.md)
     password = settings.demo_password.get_secret_value() if settings.demo_password else None
     plan = ClusterPlan(consoles=consoles, workers=workers, cameras=cameras, database_url=database_url,
                        redis_url=redis_url, data_dir=(data_dir or settings.data_dir / "cluster"), base_port=base_port,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import signal
 import sys
 import threading
@@ -210,12 +209,13 @@ def worker(
     within ``bus.lease_ttl_s`` plus a renew period."""
     from zhizhi.bus import Topic
     from zhizhi.bus.messages import encode
+    from zhizhi.console.observability.logs import configure_logging
     from zhizhi.console.worker_runtime import WorkerRuntime
     from zhizhi.layers.db import DatabaseError
     from zhizhi.video.camera_config import CameraConfigError, load_camera_configs
 
     settings = Settings()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.logs)  # text on a terminal, JSON lines otherwise
     path = cameras or settings.worker.cameras_file
     configs = None  # the camera registry's
     if path is not None:

@@ -59,6 +59,7 @@ from zhizhi.video.frames import Frame
 from zhizhi.video.pipeline import FrameAnalyzer
 from zhizhi.video.runner import Sampler, SourceRunner
 from zhizhi.video.status import CameraStatus
+from zhizhi.video.timing import LatencyTally
 
 log = logging.getLogger(__name__)
 Publish = Callable[[str, Any], None]
@@ -131,6 +132,8 @@ class Worker:
         self._batches = 0
         self._dropped_total = 0
         self._started = time.monotonic()
+        #: how long each analysis step took (one detector call on its batch, tracking included)
+        self.detect_latency = LatencyTally()
         self.set_cameras(cameras)
 
     # ----------------------------------------------------------------- cameras
@@ -304,7 +307,10 @@ class Worker:
             return len(due)
 
     def _analyse(self, due: list[Frame]) -> None:
-        for frame, batch in zip(due, self.analyzer.analyze(due)):
+        started = time.perf_counter()
+        batches = self.analyzer.analyze(due)
+        self.detect_latency.observe(time.perf_counter() - started)
+        for frame, batch in zip(due, batches):
             with self._lock:
                 self._newest[frame.camera_id] = (frame, batch)
             if self.evidence is not None:  # buffered before the models see the frame it shows

@@ -384,6 +384,12 @@ class LiveHub:
     def clients(self) -> int:
         return len(self._clients)
 
+    def queue_depths(self) -> list[int]:
+        """The messages waiting in each connected client's queue (``/metrics``)."""
+        with self._lock:
+            clients = list(self._clients)
+        return [client.pending for client in clients]
+
     def snapshot_for(self, client: LiveClient) -> Message:
         """``{"type": "snapshot", "seq": current, "items": [...]}`` of what the client may see.
 
