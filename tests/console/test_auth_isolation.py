@@ -33,7 +33,7 @@ import pytest
 import shapely
 import shapely.geometry
 
-from tests.auth_support import TestUsers, api_routes
+from tests.auth_support import TestUsers, api_routes, http_routes
 from tests.redis_support import wait_until
 from zhizhi.alerts.record import Alert
 from zhizhi.models.warning.record import WarningEvent
@@ -1400,6 +1400,102 @@ def check_wall_device(w: World) -> None:
     assert w.client.get("/api/wall/device", headers=w.a).status_code == 403  # a user is no screen
 
 
+def check_ogc_landing(w: World) -> None:
+    for path in ("/ogc", "/ogc/conformance"):
+        assert w.client.get(path, headers=w.a).status_code == 200
+        assert w.client.get(path, headers={"Authorization": "Bearer not-a-token"}).status_code == 401
+
+
+def check_ogc_collections(w: World) -> None:
+    listed = {c["id"]: c for c in w.client.get("/ogc/collections", headers=w.a).json()["collections"]}
+    assert set(listed) == set(_layer_names(w)) and PRIVATE_B not in listed
+    town_a = shapely.box(*shapely.bounds(w.state.jurisdictions.get(w.users.town_a).geometry)).buffer(1e-9)
+    for c in listed.values():
+        for box in c["extent"].get("spatial", {}).get("bbox", []):
+            assert town_a.contains(shapely.box(*box)), c["id"]
+    assert PRIVATE_B in {c["id"] for c in w.client.get("/ogc/collections", headers=w.b).json()["collections"]}
+
+
+def check_ogc_collection(w: World) -> None:
+    assert w.client.get("/ogc/collections/grids", headers=w.a).status_code == 200
+    assert w.client.get(f"/ogc/collections/{PRIVATE_B}", headers=w.a).status_code == 404
+    assert w.client.get(f"/ogc/collections/{PRIVATE_B}", headers=w.b).status_code == 200
+
+
+def check_ogc_items(w: World) -> None:
+    b_box = ",".join(str(v) for v in shapely.bounds(w.state.jurisdictions.get(w.users.town_b).geometry))
+    for name in _layer_names(w):
+        for params in ({"limit": 10000}, {"limit": 10000, "bbox": b_box}):
+            response = w.client.get(f"/ogc/collections/{name}/items", params=params, headers=w.a)
+            assert response.status_code == 200, (name, response.text)
+            _assert_features_of_a(w, response.json()["features"], name)
+    api = w.client.get("/api/layers/grids/features", headers=w.a).json()["features"]
+    ogc = w.client.get("/ogc/collections/grids/items", params={"limit": 10000}, headers=w.a).json()
+    assert ogc["numberMatched"] == len(api) and [f["id"] for f in ogc["features"]] == [f["id"] for f in api]
+    assert w.client.get(f"/ogc/collections/{PRIVATE_B}/items", headers=w.a).status_code == 404
+
+
+def check_ogc_feature(w: World) -> None:
+    grids = w.state.registry.feature_collection("grids", _everything())["features"]
+    b_grid = next(f["id"] for f in grids if w.of_b(f["properties"]["code"]))
+    a_grid = next(f["id"] for f in grids if w.within_a(f["properties"]["code"]))
+    assert w.client.get(f"/ogc/collections/grids/items/{b_grid}", headers=w.a).status_code == 404
+    assert w.client.get(f"/ogc/collections/grids/items/{b_grid}", headers=w.b).status_code == 200
+    assert w.client.get(f"/ogc/collections/grids/items/{a_grid}", headers=w.a).status_code == 200
+
+
+def check_alert_cap(w: World) -> None:
+    _hidden_like_missing(w, "GET", "/cap.xml")
+    mine = w.client.get(f"/api/alerts/{w.alert_a.id}/cap.xml", headers=w.a)
+    assert mine.status_code == 200 and mine.headers["content-type"].startswith("application/cap+xml")
+    assert f"<incidents>{w.alert_a.id}</incidents>" in mine.text
+
+
+def _dead_letter_of_b(w: World):
+    from zhizhi.alerts.forward.store import DeadLetter
+
+    b = w.alert_b
+    return w.state.forwarder.store.add(DeadLetter(
+        delivery="iso-b", target="town-b", alert_id=b.id, event="new", grid=b.grid, assignee_unit=b.assignee_unit,
+        content_type="application/json", body=b"{}", attempts=1, reason="HTTP 500", first_ts=1.0, failed_ts=2.0))
+
+
+def check_forward_targets(w: World) -> None:
+    # district-wide configuration: towns get 403 (docs/forwarding.md), the district the list
+    for headers in (w.a, w.b):
+        assert w.client.get("/api/forward/targets", headers=headers).status_code == 403
+    assert w.client.get("/api/forward/targets", headers=w.d).status_code == 200
+
+
+def check_forward_dead_letters(w: World) -> None:
+    letter = _dead_letter_of_b(w)
+    try:
+        assert w.client.get("/api/forward/dead-letters", headers=w.a).status_code == 403
+        listed = w.client.get("/api/forward/dead-letters", headers=w.d)
+        assert listed.status_code == 200 and letter.id in {d["id"] for d in listed.json()}
+    finally:
+        w.state.forwarder.store.remove(letter.id)
+
+
+def check_forward_retry(w: World) -> None:
+    letter = _dead_letter_of_b(w)
+    try:
+        mine = w.client.post(f"/api/forward/dead-letters/{letter.id}/retry", headers=w.a)
+        assert mine.status_code == 403 and w.state.forwarder.store.get(letter.id).attempts == 1
+        # the district may: this console has no target "town-b" (any more), so 409
+        assert w.client.post(f"/api/forward/dead-letters/{letter.id}/retry", headers=w.d).status_code == 409
+    finally:
+        w.state.forwarder.store.remove(letter.id)
+
+
+def check_forward_discard(w: World) -> None:
+    letter = _dead_letter_of_b(w)
+    assert w.client.delete(f"/api/forward/dead-letters/{letter.id}", headers=w.a).status_code == 403
+    assert w.state.forwarder.store.get(letter.id) is not None
+    assert w.client.delete(f"/api/forward/dead-letters/{letter.id}", headers=w.d).status_code == 204
+    assert w.client.delete(f"/api/forward/dead-letters/{letter.id}", headers=w.d).status_code == 404
+
+
 CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("GET", "/api/datasets"): check_datasets,
     ("POST", "/api/backtests"): check_backtest_start,
@@ -1514,11 +1610,28 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/wall/pairings"): check_wall_pairing_open,
     ("POST", "/api/wall/pairings/claim"): check_wall_pairing_claim,
     ("GET", "/api/wall/device"): check_wall_device,
+    ("GET", "/api/alerts/{alert_id}/cap.xml"): check_alert_cap,
+    ("GET", "/api/forward/targets"): check_forward_targets,
+    ("GET", "/api/forward/dead-letters"): check_forward_dead_letters,
+    ("POST", "/api/forward/dead-letters/{letter_id}/retry"): check_forward_retry,
+    ("DELETE", "/api/forward/dead-letters/{letter_id}"): check_forward_discard,
+    # OGC API - Features (not under /api, but read with the same scope: scoped_routes below)
+    ("GET", "/ogc"): check_ogc_landing,
+    ("GET", "/ogc/conformance"): check_ogc_landing,
+    ("GET", "/ogc/collections"): check_ogc_collections,
+    ("GET", "/ogc/collections/{collection_id}"): check_ogc_collection,
+    ("GET", "/ogc/collections/{collection_id}/items"): check_ogc_items,
+    ("GET", "/ogc/collections/{collection_id}/items/{feature_id}"): check_ogc_feature,
 }
 
 
+def scoped_routes(app) -> list[tuple[str, str]]:
+    """The routes that must keep town A out of town B's data: every /api route, and /ogc's."""
+    return api_routes(app) + [(m, p) for m, p in http_routes(app) if p == "/ogc" or p.startswith("/ogc/")]
+
+
 def test_every_api_route_has_an_isolation_check(client):
-    routes = set(api_routes(client.app))
+    routes = set(scoped_routes(client.app))
     uncovered = sorted(routes - set(CHECKS))
     assert not uncovered, f"/api routes without an isolation check in {__name__}: {uncovered}"
 
@@ -1528,7 +1641,7 @@ def _app_routes() -> list[str]:
     from zhizhi.console.app import create_app
     from zhizhi.console.settings import Settings
 
-    return [f"{method} {path}" for method, path in api_routes(create_app(Settings()))]
+    return [f"{method} {path}" for method, path in scoped_routes(create_app(Settings()))]
 
 
 _TEXT_TYPES = ("json", "html", "csv", "text", "xml")
