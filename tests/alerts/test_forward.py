@@ -219,7 +219,7 @@ def test_cap_messages_of_an_alerts_lifecycle_validate(jurisdictions, schema, tmp
         return doc.findtext(path, namespaces=NS)
 
     assert [text(d, "cap:msgType") for d in docs] == ["Alert", "Update", "Cancel", "Cancel"]
-    assert [text(d, "cap:sent") for d in docs][0] == "2025-12-06T13:46:40+08:00"
+    assert text(docs[0], "cap:sent") == "2025-12-06T13:46:40+08:00"
     ids = [text(d, "cap:identifier") for d in docs]
     assert ids[0] == identifier(alert.id, alert.created_ts) and len(set(ids)) == 4
     for n, doc in enumerate(docs):  # each references every earlier message, oldest first
