@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import sys
 import threading
@@ -241,6 +242,15 @@ def worker(
     except DatabaseError as exc:  # the registry's database
         _fail(str(exc))
     runner = runtime.worker
+    metrics = None
+    if settings.metrics.enabled and settings.metrics.worker_port is not None:  # its own /metrics (docs/metrics.md)
+        from zhizhi.console.observability.worker_metrics import WorkerMetricsServer
+
+        try:
+            metrics = WorkerMetricsServer(settings.metrics, runtime)
+        except OSError as exc:  # the port taken: analysis goes on without it
+            logging.getLogger("zhizhi.worker").error("worker metrics not served on port %s: %s",
+                                                     settings.metrics.worker_port, exc)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if seconds is not None:
@@ -250,5 +260,7 @@ def worker(
     except KeyboardInterrupt:
         pass
     finally:
+        if metrics is not None:
+            metrics.stop()
         runtime.stop()
     print(json.dumps({"type": "summary", **runner.stats()}), file=sys.stdout, flush=True)

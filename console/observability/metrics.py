@@ -164,6 +164,7 @@ class ConsoleCollector(Collector):
             "district": state.jurisdictions.district_code, "node": state.settings.bus.resolved_node})
         yield from camera_families(state)
         yield detector_family(state)
+        yield from bus_families(state.bus)
         yield from websocket_families(state)
         yield from telemetry_families(state)
 
@@ -179,19 +180,35 @@ def in_process_workers(state: ConsoleState) -> list:
 
 
 def camera_families(state: ConsoleState) -> Iterator:
-    """Each camera's state (1 for its current one), rate, dropped frames and reconnects, and the
-    cameras by state. An in-process worker's live statuses win over those the bus brought."""
+    """Each camera's state, rate, dropped frames and reconnects, and the cameras by state, from
+    the statuses the bus brought and this process's workers (whose live statuses win)."""
     statuses: dict[str, CameraStatus | dict] = {}
     if state.live is not None:
         for message in state.live.camera_statuses(state.jurisdictions.district_code):
             statuses[message["camera_id"]] = message
-    analysis_dropped: dict[str, int] = {}
-    for worker in in_process_workers(state):
+    workers = in_process_workers(state)
+    for worker in workers:
         if hasattr(worker, "statuses"):
             statuses.update(worker.statuses())
+    unseen = sum(1 for camera in state.cameras.cameras if camera.id not in statuses)
+    yield from status_families(statuses, analysis_dropped(workers), unseen)
+
+
+def analysis_dropped(workers: Iterable) -> dict[str, int]:
+    """Due frames each camera's worker replaced before analysis (:meth:`Worker.stats`), by camera."""
+    dropped: dict[str, int] = {}
+    for worker in workers:
         if hasattr(worker, "stats") and hasattr(worker, "detect_latency"):
             for camera_id, counts in worker.stats()["per_camera"].items():
-                analysis_dropped[camera_id] = counts["dropped"]
+                dropped[camera_id] = counts["dropped"]
+    return dropped
+
+
+def status_families(statuses: dict[str, CameraStatus | dict], dropped_in_analysis: dict[str, int],
+                    unseen: int = 0) -> Iterator:
+    """The camera families of ``statuses`` (messages or their wire form, by camera id): 1 for each
+    camera's current state, its rate, dropped frames and reconnects, and the cameras by state
+    (``unseen``: registered cameras without a status, counted ``unknown``)."""
     per_state = GaugeMetricFamily("zhizhi_camera_state", "1 for the camera's current state (starting, online, "
                                   "reconnecting, offline), 0 for the others.", labels=["camera_id", "state"])
     fps = GaugeMetricFamily("zhizhi_camera_fps", "The camera source's measured frame rate.", labels=["camera_id"])
@@ -211,9 +228,9 @@ def camera_families(state: ConsoleState) -> Iterator:
         fps.add_metric([camera_id], float(fields.get("fps") or 0.0))
         dropped.add_metric([camera_id, "source"], float(fields.get("dropped") or 0))
         reconnects.add_metric([camera_id], float(fields.get("reconnects") or 0))
-    for camera_id, n in sorted(analysis_dropped.items()):
+    for camera_id, n in sorted(dropped_in_analysis.items()):
         dropped.add_metric([camera_id, "analysis"], float(n))
-    by_state["unknown"] += sum(1 for camera in state.cameras.cameras if camera.id not in statuses)
+    by_state["unknown"] += unseen
     cameras = GaugeMetricFamily("zhizhi_cameras", "Cameras by state ('unknown': registered, no status seen).",
                                 labels=["state"])
     for name, n in by_state.items():
@@ -223,8 +240,13 @@ def camera_families(state: ConsoleState) -> Iterator:
 
 def detector_family(state: ConsoleState) -> HistogramMetricFamily:
     """The analysis time of each step of this process's workers (one detector call on a batch)."""
+    return detector_family_of(in_process_workers(state))
+
+
+def detector_family_of(workers: Iterable) -> HistogramMetricFamily:
+    """The analysis steps of ``workers`` (their :attr:`Worker.detect_latency`), merged."""
     merged = TallySnapshot(BOUNDS_S, [0] * (len(BOUNDS_S) + 1), 0, 0.0)
-    for worker in in_process_workers(state):
+    for worker in workers:
         tally = getattr(worker, "detect_latency", None)
         if tally is None:
             continue
@@ -237,6 +259,23 @@ def detector_family(state: ConsoleState) -> HistogramMetricFamily:
         "zhizhi_detector_batch_seconds", "Seconds per analysis step of this process's workers: one detector "
         "call on up to max_batch frames, tracking and geolocation included.",
         buckets=buckets, sum_value=merged.total_s)
+
+
+def bus_families(bus: Any) -> Iterator:
+    """The Redis bus's counters (published, sent, delivered, failed, dropped, reconnects ...), its
+    outbox and connection; the in-process bus: the messages published."""
+    stats = bus.stats() if hasattr(bus, "stats") else {"published": getattr(bus, "published", 0)}
+    counters = CounterMetricFamily("zhizhi_bus_messages", "The bus's counters: published, sent (to Redis), "
+                                   "delivered, failed, dropped (outbox full), caught_up, decode_errors ...",
+                                   labels=["event"])
+    for name, value in sorted(stats.items()):
+        if isinstance(value, int) and not isinstance(value, bool) and name != "outbox":
+            counters.add_metric([name], float(value))
+    yield counters
+    yield GaugeMetricFamily("zhizhi_bus_outbox", "Messages waiting to be written to Redis.",
+                            value=float(stats.get("outbox", 0)))
+    yield GaugeMetricFamily("zhizhi_bus_connected", "1 while every connection of the Redis bus is up (1 in-process).",
+                            value=1.0 if stats.get("connected", True) else 0.0)
 
 
 def websocket_families(state: ConsoleState) -> Iterator:

@@ -17,6 +17,12 @@ class MetricsSettings(BaseModel):
         None, description="When set, /metrics answers only 'Authorization: Bearer TOKEN' (Prometheus' "
         "bearer_token); unset: open, as a loopback or closed network usually is."
     )
+    worker_port: int | None = Field(
+        None, ge=1, le=65535, description="A 'zhizhi worker' serves its own /metrics on this port (its cameras, "
+        "frames, detector latency and bus; the same token); unset: none."
+    )
+    worker_host: str = Field("127.0.0.1", description="Address a worker's /metrics listens on (0.0.0.0: every "
+                             "interface, for a Prometheus on another machine).")
 
 
 class LogSettings(BaseModel):

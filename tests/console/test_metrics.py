@@ -44,22 +44,29 @@ class Live:
 
 
 @pytest.fixture(scope="module")
-def live(tmp_path_factory) -> Iterator[Live]:
+def clip(tmp_path_factory) -> Path:
+    return write_crossing_clip(tmp_path_factory.mktemp("clip") / "road.mp4", frames=30, step=6)
+
+
+def _camera(clip: Path):
+    from zhizhi.video.camera_config import CameraConfig, SourceConfig
+
+    return CameraConfig(id=CAMERA, source=SourceConfig(url=str(clip), loop=True), analysis_fps=10.0)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory, clip) -> Iterator[Live]:
     """A small console of its own with one file camera analysed in-process, served by uvicorn."""
     from zhizhi.console.app import create_app
     from zhizhi.console.state import open_console
-    from zhizhi.video.camera_config import CameraConfig, SourceConfig
     from zhizhi.video.detectors import make_detector
     from zhizhi.video.worker import Worker
 
-    folder = tmp_path_factory.mktemp("metrics")
-    settings = small_console_settings(folder)
+    settings = small_console_settings(tmp_path_factory.mktemp("metrics"))
     state = open_console(settings)
     users = create_test_users(state)
     state.auth.add_user(GATEWAY, "admin", users.district_code, PASSWORD)
-    clip = write_crossing_clip(folder / "road.mp4", frames=30, step=6)
-    camera = CameraConfig(id=CAMERA, source=SourceConfig(url=str(clip), loop=True), analysis_fps=10.0)
-    worker = Worker([camera], make_detector("motion", warmup_frames=3), state.bus.publish)
+    worker = Worker([_camera(clip)], make_detector("motion", warmup_frames=3), state.bus.publish)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), name="metrics-worker", daemon=True)
     state.workers.append(worker)
@@ -284,3 +291,42 @@ def test_the_redis_bus_reports_each_deliverys_lag(redis_server):
     finally:
         publisher.stop()
         subscriber.stop()
+
+
+def test_a_worker_process_serves_its_own_metrics(tmp_path, clip):
+    """``zhizhi worker`` with ``metrics.worker_port``: its cameras, frames and detector latency."""
+    from zhizhi.console.observability.settings import MetricsSettings
+    from zhizhi.console.observability.worker_metrics import WorkerMetricsServer
+    from zhizhi.console.settings import Settings
+    from zhizhi.console.worker_runtime import WorkerRuntime
+    from zhizhi.video.detectors import make_detector
+
+    runtime = WorkerRuntime(Settings(data_dir=tmp_path), [_camera(clip)], make_detector("motion", warmup_frames=3))
+    runtime.start()
+    stop = threading.Event()
+    thread = threading.Thread(target=runtime.worker.run, args=(stop,), name="metrics-worker-process", daemon=True)
+    thread.start()
+    server = WorkerMetricsServer(MetricsSettings(token="worker-secret"), runtime, host="127.0.0.1", port=0)
+    base = f"http://127.0.0.1:{server.port}"
+    auth = {"Authorization": "Bearer worker-secret"}
+    try:
+        assert httpx.get(f"{base}/metrics", trust_env=False).status_code == 401
+        assert httpx.get(f"{base}/other", headers=auth, trust_env=False).status_code == 404
+
+        def scrape() -> Samples:
+            answer = httpx.get(f"{base}/metrics", headers=auth, trust_env=False, timeout=10)
+            assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/plain")
+            return _parse(answer.text)
+
+        assert wait_until(lambda: _value(scrape(), "zhizhi_camera_frames_analysed_total", camera_id=CAMERA) >= 5,
+                          timeout=30)
+        samples = scrape()
+        assert _value(samples, "zhizhi_detector_batch_seconds_count") >= 5
+        assert _value(samples, "zhizhi_camera_state", camera_id=CAMERA, state="online") == 1
+        assert _value(samples, "zhizhi_bus_messages_total", event="published") > 0
+        assert all(name.startswith("zhizhi_") for name, _ in samples)
+    finally:
+        server.stop()
+        stop.set()
+        thread.join(timeout=10)
+        runtime.stop()
