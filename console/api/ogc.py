@@ -9,13 +9,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
 from zhizhi.console.api.deps import GisScope, State
 from zhizhi.console.ogc import collections as docs
 from zhizhi.console.ogc.crs import content_crs
 from zhizhi.console.ogc.items import feature_document, items_page
 from zhizhi.console.ogc.query import PLAIN_PARAMS, OgcQueryError, check_params, parse_feature_crs, parse_items_query
+from zhizhi.console.ogc.source import FeatureSource, ScopedFeatures
 from zhizhi.layers import LayerError
 
 
@@ -42,15 +43,19 @@ def _checked(request: Request, allowed=PLAIN_PARAMS) -> None:
         raise HTTPException(400, str(exc)) from None
 
 
-def _geojson(body: dict[str, Any], crs) -> JSONResponse:
-    return JSONResponse(body, media_type="application/geo+json", headers={"Content-Crs": content_crs(crs)})
+def _geojson(body: bytes, crs) -> Response:
+    return Response(body, media_type="application/geo+json", headers={"Content-Crs": content_crs(crs)})
 
 
-def _features(state, name: str, scope, bbox=None) -> list[dict[str, Any]]:
-    """Every feature of layer ``name`` the caller sees (in ``bbox``), in fid order; 404 for a
-    layer it may not see (the same answer as a missing one)."""
+def _features(request: Request, state, name: str, scope, bbox=None) -> ScopedFeatures:
+    """Every feature of layer ``name`` the caller sees (in ``bbox``), in fid order (held briefly
+    for the next pages: :class:`~console.ogc.source.FeatureSource`); 404 for a layer it may not
+    see (the same answer as a missing one)."""
+    source = getattr(request.app.state, "ogc_features", None)
+    if source is None:
+        source = request.app.state.ogc_features = FeatureSource(state.settings.ogc.page_cache_s)
     try:
-        return state.registry.feature_collection(name, scope, bbox=bbox)["features"]
+        return source.features(state.registry, name, scope, bbox)
     except LayerError as exc:
         raise HTTPException(404 if exc.code == "not_found" else 400, exc.message) from None
 
@@ -107,13 +112,13 @@ def items(
                                   max_limit=settings.max_limit)
     except OgcQueryError as exc:
         raise HTTPException(400, str(exc)) from None
-    features = _features(state, collection_id, scope, query.bbox)
+    found = _features(request, state, collection_id, scope, query.bbox)
 
     def href(at: int | None) -> str:
         url = request.url if at is None else request.url.include_query_params(offset=at, limit=query.limit)
         return str(url)
 
-    body = items_page(features, query, href, f"{_base(request)}/collections/{collection_id}")
+    body = items_page(found, query, href, f"{_base(request)}/collections/{collection_id}")
     return _geojson(body, query.crs)
 
 
@@ -125,8 +130,9 @@ def feature(request: Request, state: State, scope: GisScope, collection_id: str,
         out_crs = parse_feature_crs(request.query_params)
     except OgcQueryError as exc:
         raise HTTPException(400, str(exc)) from None
-    found = next((x for x in _features(state, collection_id, scope) if str(x["id"]) == feature_id), None)
-    if found is None:
+    found = _features(request, state, collection_id, scope)
+    at = found.index_of(feature_id)
+    if at is None:
         raise HTTPException(404, f"no feature {feature_id!r} in collection {collection_id!r}")
     collection_href = f"{_base(request)}/collections/{collection_id}"
-    return _geojson(feature_document(found, out_crs, str(request.url), collection_href), out_crs)
+    return _geojson(feature_document(found, at, out_crs, str(request.url), collection_href), out_crs)

@@ -13,6 +13,11 @@ class OgcSettings(BaseModel):
     enabled: bool = Field(True, description="Serve the layers as OGC API - Features at /ogc.")
     default_limit: int = Field(100, ge=1, le=10_000, description="Features in one page when the client names no limit.")
     max_limit: int = Field(10_000, ge=1, le=100_000, description="Most features in one page, whatever the client asks.")
+    page_cache_s: float = Field(
+        30.0, ge=0, le=600,
+        description="Seconds the features a caller sees of a layer are held for its next pages (a replaced "
+                    "layer is read afresh). 0: read the layer for every page.",
+    )
     basic_cache_s: float = Field(
         300.0, ge=0, le=3600,
         description="Seconds a verified HTTP Basic user:password is remembered (argon2 is slow and GIS clients "

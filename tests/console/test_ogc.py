@@ -203,3 +203,14 @@ def test_crs_4490_answers_lat_lon_and_says_so(live):
     latlon = live.client.get(f"/ogc/collections/grids/items?bbox={box_4490}&bbox-crs=EPSG:4490", headers=a).json()
     assert 0 < lonlat["numberMatched"] < 64
     assert [f["id"] for f in latlon["features"]] == [f["id"] for f in lonlat["features"]]
+
+
+def test_a_replaced_layer_is_paged_afresh(live):
+    d = live.heads[live.users.district]
+    first = live.client.get(f"/ogc/collections/{PRIVATE_B}/items?limit=1", headers=d).json()
+    assert first["numberMatched"] == 1
+    two = gpd.GeoDataFrame({"name": ["b1", "b2"]}, geometry=[shapely.Point(121.0, 32.2), shapely.Point(121.0, 32.21)],
+                           crs="EPSG:4326")
+    live.state.registry.save_layer(PRIVATE_B, two, kind="custom", owner_code=live.users.town_b, visibility="private")
+    again = live.client.get(f"/ogc/collections/{PRIVATE_B}/items?limit=1", headers=d).json()
+    assert again["numberMatched"] == 2 and again["features"][0]["properties"]["name"] == "b1"
