@@ -115,16 +115,17 @@ class ConsoleMetrics:
 
 def time_statements(engine: Any, histogram: Histogram) -> Callable[[], None]:
     """Time every statement on ``engine`` into ``histogram`` (by :func:`statement_kind`); returns
-    the function that stops it. The start times sit on the connection (one at a time each)."""
+    the function that stops it. The start time sits on the connection, which runs one statement
+    at a time (a statement that fails is not timed; the next one overwrites its start)."""
     key = f"zhizhi_metrics_started_{id(histogram)}"
 
     def before(conn, cursor, statement, parameters, context, executemany) -> None:
-        conn.info.setdefault(key, []).append(time.perf_counter())
+        conn.info[key] = time.perf_counter()
 
     def after(conn, cursor, statement, parameters, context, executemany) -> None:
-        started = conn.info.get(key)
-        if started:
-            histogram.labels(statement_kind(statement)).observe(time.perf_counter() - started.pop())
+        started = conn.info.pop(key, None)
+        if started is not None:
+            histogram.labels(statement_kind(statement)).observe(time.perf_counter() - started)
 
     event.listen(engine, "before_cursor_execute", before)
     event.listen(engine, "after_cursor_execute", after)
