@@ -15,8 +15,9 @@ CAP 1.2), signs it (:mod:`.signing`) and POSTs it with httpx:
 
 A delivery given up on goes to the dead-letter list (:mod:`.store`) with the reason; so does one
 that finds its target's queue full (``queue_size``) and, at stop, every delivery still queued or
-waiting for a retry — nothing is dropped silently. A dead letter is re-sent with the same body
-and delivery id (:meth:`Forwarder.resend`).
+waiting for a retry — nothing is dropped silently. Dead letters are rendered and stored by a
+thread of their own, so a full queue costs intake no database write either. A dead letter is
+re-sent with the same body and delivery id (:meth:`Forwarder.resend`).
 """
 
 from __future__ import annotations
@@ -169,12 +170,22 @@ class Forwarder:
         self._workers = {t.name: _Worker(t, settings.queue_size) for t in settings.webhooks}
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        # dead letters are rendered and stored by one thread of their own: intake never touches the database
+        self._graves: queue.SimpleQueue[tuple[Delivery, bytes | None, str | None, int, str, int | None]] = \
+            queue.SimpleQueue()
+        self._writer: threading.Thread | None = None
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self.counters[what] += 1
 
     @property
     def targets(self) -> list[WebhookTarget]:
         return list(self.settings.webhooks)
 
     def start(self) -> Forwarder:
+        self._writer = threading.Thread(target=self._write_dead, name="forward-dead-letters", daemon=True)
+        self._writer.start()
         for name, worker in self._workers.items():
             worker.thread = threading.Thread(target=self._run, args=(worker,), name=f"forward-{name}", daemon=True)
             worker.thread.start()
@@ -188,6 +199,9 @@ class Forwarder:
             if worker.thread is not None:
                 worker.thread.join(max(0.0, deadline - time.monotonic()))
             self._drain(worker, "the console stopped before it was delivered")
+        if self._writer is not None:
+            self._writer.join(max(0.0, deadline - time.monotonic()))
+        self._bury_all()  # what the writer left (or everything, when it never ran)
 
     # --- intake (the bus's thread: never waits) ---------------------------------------------------------
     def on_alert(self, message: AlertEvent) -> None:
@@ -200,7 +214,7 @@ class Forwarder:
                 continue
             try:
                 worker.queue.put_nowait(delivery)
-                self.counters["queued"] += 1
+                self._count("queued")
             except queue.Full:
                 self._dead(delivery, None, None, 0, f"queue full ({self.settings.queue_size} waiting)")
 
@@ -227,14 +241,14 @@ class Forwarder:
         for attempt in range(1, policy.attempts + 1):
             outcome = post(client, target, body, content_type, delivery=delivery.id, event=delivery.event)
             if outcome.ok:
-                self.counters["delivered"] += 1
+                self._count("delivered")
                 return
             log.warning("forwarding alert %s (%s) to %s: attempt %d of %d failed: %s", delivery.alert.id,
                         delivery.event, target.name, attempt, policy.attempts, outcome.reason)
             if not outcome.retry or attempt == policy.attempts:
                 self._dead(delivery, body, content_type, attempt, outcome.reason, outcome.status_code)
                 return
-            self.counters["retried"] += 1
+            self._count("retried")
             if self._stopping.wait(backoff_s(policy, attempt, outcome.retry_after_s)):
                 self._dead(delivery, body, content_type, attempt,
                            f"the console stopped between retries (last: {outcome.reason})", outcome.status_code)
@@ -262,6 +276,31 @@ class Forwarder:
 
     def _dead(self, delivery: Delivery, body: bytes | None, content_type: str | None, attempts: int, reason: str,
               status_code: int | None = None) -> None:
+        """Hand a delivery given up on to the dead-letter thread (never waits)."""
+        self._count("dead")
+        log.error("alert %s (%s) to %s dead-lettered after %d attempt(s): %s", delivery.alert.id, delivery.event,
+                  delivery.target, attempts, reason)
+        self._graves.put((delivery, body, content_type, attempts, reason, status_code))
+
+    def _write_dead(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                grave = self._graves.get(timeout=0.2)
+            except queue.Empty:
+                continue
+            self._bury(*grave)
+
+    def _bury_all(self) -> None:
+        while True:
+            try:
+                grave = self._graves.get_nowait()
+            except queue.Empty:
+                return
+            self._bury(*grave)
+
+    def _bury(self, delivery: Delivery, body: bytes | None, content_type: str | None, attempts: int, reason: str,
+              status_code: int | None) -> None:
+        """Store a dead letter, rendering its body when it never was."""
         target = self.settings.target(delivery.target)
         if body is None or content_type is None:
             try:
@@ -275,9 +314,6 @@ class Forwarder:
             body=body, attempts=attempts, status_code=status_code, reason=reason, first_ts=delivery.queued_ts,
             failed_ts=self.clock(),
         )
-        self.counters["dead"] += 1
-        log.error("alert %s (%s) to %s dead-lettered after %d attempt(s): %s", delivery.alert.id, delivery.event,
-                  delivery.target, attempts, reason)
         try:
             self.store.add(letter)
         except Exception:
@@ -299,7 +335,7 @@ class Forwarder:
                            event=letter.event)
         if outcome.ok:
             self.store.remove(letter_id)
-            self.counters["resent"] += 1
+            self._count("resent")
             return True, letter
         now = self.clock()
         self.store.failed_again(letter_id, reason=outcome.reason, status_code=outcome.status_code, at=now)

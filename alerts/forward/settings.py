@@ -35,6 +35,8 @@ ForwardEvent = Literal[
 DEFAULT_EVENTS: tuple[ForwardEvent, ...] = ("new", "transition", "escalated", "handed_down", "supervision")
 #: CAP's reserved characters of ``identifier`` and ``sender`` (spaces, commas, ``<``, ``&``).
 CAP_TOKEN = r"^[^\s,<&]+$"
+#: Shortest webhook secret.
+MIN_SECRET = 16
 
 
 class _Section(BaseModel):
@@ -46,7 +48,7 @@ class WebhookTarget(_Section):
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="Short unique name (logs, API).")
     url: AnyHttpUrl = Field(description="http(s) URL the alerts are POSTed to.")
-    secret: SecretStr = Field(min_length=16, description="HMAC-SHA256 key shared with the receiver.")
+    secret: SecretStr = Field(description="HMAC-SHA256 key shared with the receiver (16 characters or more).")
     rules: list[str] = Field(default_factory=list, description="Rule kinds or categories; empty: all.")
     severities: list[Severity] = Field(default_factory=list, description="Severities; empty: all.")
     events: list[ForwardEvent] = Field(default_factory=lambda: list(DEFAULT_EVENTS),
@@ -60,6 +62,13 @@ class WebhookTarget(_Section):
     def _http(cls, value: AnyHttpUrl) -> AnyHttpUrl:
         if value.scheme not in ("http", "https"):
             raise ValueError("a webhook URL is http:// or https://")
+        return value
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < MIN_SECRET:
+            raise ValueError(f"the secret must be at least {MIN_SECRET} characters")
         return value
 
     @field_validator("jurisdiction")

@@ -167,17 +167,35 @@ def test_a_slow_receiver_never_blocks_alert_intake(receiver, dead):
         for n in range(40):
             forwarder.on_alert(_event(id=f"slow{n:08d}"))
         took = time.perf_counter() - started
-        # the overflow is dead-lettered as it arrives; what is still queued at stop, too: nothing lost
-        full = [d for d in dead.list(limit=1000) if d.reason.startswith("queue full")]
         forwarder.stop(timeout_s=5)
     finally:
         receiver.slow_s = 0.0
-    assert took < 1.0, took  # 40 alerts while a delivery takes 0.5 s
-    assert len(full) >= 40 - 3 - 1
+    assert took < 1.0, took  # 40 alerts while a delivery takes 0.5 s: intake waits on nothing
+    # the overflow is dead-lettered as it arrives, what is still queued at stop too: nothing lost
+    full = [d for d in dead.list(limit=1000) if d.reason.startswith("queue full")]
+    assert len(full) >= 40 - 3 - 1 and all(json.loads(d.body)["alert"]["id"].startswith("slow") for d in full)
     handled = forwarder.counters["delivered"] + dead.count()
     assert handled == 40, (forwarder.counters, dead.count())
     assert {d.reason for d in dead.list(limit=1000)} <= {"queue full (3 waiting)",
                                                          "the console stopped before it was delivered"}
+
+
+@pytest.mark.parametrize(("target", "says"), [
+    ({"url": "ftp://192.0.2.1/x"}, "URL scheme should be 'http' or 'https'"),
+    ({"secret": "short"}, "at least 16 characters"),
+    ({"name": "Town A"}, "should match pattern"),
+    ({"severities": ["purple"]}, "'red', 'orange', 'yellow' or 'blue'"),
+    ({"events": ["deleted"]}, "'new', 'updated'"),
+    ({"jurisdiction": "../etc"}, "../etc"),
+])
+def test_a_bad_target_is_refused_saying_why(target, says):
+    good = {"name": "ok", "url": "http://192.0.2.1/hook", "secret": SECRET}
+    with pytest.raises(ValueError) as refused:
+        ForwardSettings(webhooks=[good | target])
+    assert says in str(refused.value), str(refused.value)
+    assert SECRET not in str(refused.value)  # errors never echo a secret
+    with pytest.raises(ValueError, match="webhook names must be unique: ok"):
+        ForwardSettings(webhooks=[good, good])
 
 
 # --- CAP 1.2 ----------------------------------------------------------------------------------------
