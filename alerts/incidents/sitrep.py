@@ -19,9 +19,7 @@ as on the wall.
 from __future__ import annotations
 
 import base64
-import csv
 import html
-import io
 import re
 from collections.abc import Sequence
 from datetime import datetime
@@ -39,6 +37,7 @@ from shapely.geometry import shape
 
 from zhizhi.alerts.incidents.labels import COUNT_ZH, KIND_ZH, actor_zh, entry_text_zh
 from zhizhi.alerts.incidents.record import Incident, TimelineEntry, impact_counts
+from zhizhi.layers.spreadsheet import Column, write_csv
 
 DEFAULT_TIME_ZONE = "Asia/Shanghai"
 
@@ -463,12 +462,10 @@ CSV_COLUMNS = ("section", "code_or_id", "name", "population", "distance_m", "ins
 #: The same columns with Chinese headers (``headers="zh"``), and the sections' Chinese names.
 CSV_COLUMNS_ZH = ("类别", "编码或编号", "名称", "人口", "距离（米）", "是否在影响范围内")
 SECTION_ZH = {"incident": "事件", **COUNT_ZH}
-
-
-def _cell(value: Any) -> str:
-    """A text cell that a spreadsheet will not run as a formula (CSV injection)."""
-    text = "" if value is None else str(value)
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+#: The columns as :func:`layers.spreadsheet.write_csv` writes them.
+CSV_TABLE = tuple(Column(key, zh, kind, values) for key, zh, kind, values in zip(
+    CSV_COLUMNS, CSV_COLUMNS_ZH, ("text", "code", "text", "number", "number", "bool"),
+    (SECTION_ZH, None, None, None, None, None), strict=True))
 
 
 def summary_csv(incident: Incident, impact: dict[str, Any], *, bom: bool = False,
@@ -476,28 +473,20 @@ def summary_csv(incident: Incident, impact: dict[str, Any], *, bom: bool = False
     """Flat rows ``section, code_or_id, name, population, distance_m, inside``: one ``incident``
     row, then the affected towns, villages and grids, then cameras, shelters, facilities, drones
     and vehicles. ``bom`` prefixes a UTF-8 BOM (Excel on Chinese Windows needs it); ``headers="zh"``
-    names the columns, sections and yes/no in Chinese (:data:`CSV_COLUMNS_ZH`)."""
-    zh = headers == "zh"
-    section_name = (lambda s: SECTION_ZH.get(s, s)) if zh else (lambda s: s)
-    yes, no = ("是", "否") if zh else ("true", "false")
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS_ZH if zh else CSV_COLUMNS)
-    writer.writerow([section_name("incident"), incident.id, _cell(incident.title),
-                     impact_counts(impact)["population"], "", ""])
+    names the columns, sections and yes/no in Chinese (:data:`CSV_COLUMNS_ZH`). Written by
+    :func:`layers.spreadsheet.write_csv`: CRLF, formulas defused, long codes kept as text."""
+    rows: list[dict[str, Any]] = [{"section": "incident", "code_or_id": incident.id, "name": incident.title,
+                                   "population": impact_counts(impact)["population"]}]
     for section in UNIT_SECTIONS:
-        for unit in _items(impact, section):
-            writer.writerow([section_name(section), _cell(unit.get("code")), _cell(unit.get("name")),
-                             unit.get("population", ""), "", ""])
+        rows += [{"section": section, "code_or_id": unit.get("code"), "name": unit.get("name"),
+                  "population": unit.get("population")} for unit in _items(impact, section)]
     for section in OBJECT_SECTIONS:
         for item in _items(impact, section):
             distance = item.get("distance_m")
-            writer.writerow([
-                section_name(section), _cell(item.get("id")), _cell(item.get("name")), "",
-                f"{float(distance):.1f}" if isinstance(distance, int | float) else "",
-                yes if item.get("inside") else no,
-            ])
-    return ("\ufeff" if bom else "") + out.getvalue()
+            rows.append({"section": section, "code_or_id": item.get("id"), "name": item.get("name"),
+                         "distance_m": f"{float(distance):.1f}" if isinstance(distance, int | float) else None,
+                         "inside": bool(item.get("inside"))})
+    return write_csv(CSV_TABLE, rows, headers=headers, bom=bom)
 
 
 __all__ = [

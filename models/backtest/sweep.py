@@ -13,7 +13,6 @@ cartesian product. Every combination is validated as a whole model before anythi
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import math
@@ -26,6 +25,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from zhizhi.layers.spreadsheet import Column, Headers, write_csv
 from zhizhi.models.backtest.cache import DetectorSpec
 from zhizhi.models.backtest.dataset import BacktestError, Dataset, load_dataset
 from zhizhi.models.backtest.run import (
@@ -179,6 +179,9 @@ def run_sweep(
 
 
 SCORE_COLUMNS = ("tp", "fp", "fn", "precision", "recall", "f1", "mean_delay_s")
+#: The score columns with their Chinese headers (the console's backtest CSV uses them too).
+SCORE_COLUMNS_ZH = tuple(Column(key, zh, "number") for key, zh in zip(SCORE_COLUMNS, (
+    "命中", "误报", "漏报", "精确率", "召回率", "F1", "平均延迟（秒）"), strict=True))
 
 
 def table(result: SweepResult) -> list[dict]:
@@ -193,14 +196,18 @@ def table(result: SweepResult) -> list[dict]:
     return out
 
 
-def write_table(result: SweepResult, out_dir: Path) -> dict[str, Path]:
-    """``sweep.csv`` (the flat table) and ``sweep.json`` (the whole result) in ``out_dir``."""
+def table_columns(result: SweepResult) -> list[Column]:
+    """The columns of :func:`table`: the combination, each swept parameter, the rule, the scores."""
+    params = [Column(axis.name, axis.name, "number") for axis in result.axes]
+    return [Column("combination", "组合", "number"), *params, Column("rule_id", "规则编号"),
+            Column("rule", "规则类型"), *SCORE_COLUMNS_ZH]
+
+
+def write_table(result: SweepResult, out_dir: Path, headers: Headers = "en") -> dict[str, Path]:
+    """``sweep.csv`` (the flat table, as a spreadsheet opens it: :mod:`layers.spreadsheet`) and
+    ``sweep.json`` (the whole result) in ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = table(result)
     csv_path, json_path = out_dir / "sweep.csv", out_dir / "sweep.json"
-    with csv_path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]) if rows else ["combination"])
-        writer.writeheader()
-        writer.writerows({k: "" if v is None else v for k, v in r.items()} for r in rows)
+    csv_path.write_bytes(write_csv(table_columns(result), table(result), headers=headers).encode("utf-8"))
     json_path.write_text(result.model_dump_json(indent=2), encoding="utf-8")
     return {"csv": csv_path, "json": json_path}

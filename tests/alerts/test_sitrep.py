@@ -161,7 +161,9 @@ def test_summary_csv(incident):
     assert sections == ["incident", "towns", "villages", "grids", "grids", "grids", "cameras", "cameras",
                         "cameras", "shelters", "facilities", "facilities", "drones", "vehicles"]
     grid = rows[3]
-    assert (grid["code_or_id"], grid["name"], grid["population"], grid["distance_m"]) == (GRIDS[0], "网格1", "1800", "")
+    # a 15-digit code ends in a tab, so that Excel keeps it as text (layers/spreadsheet.py)
+    assert (grid["code_or_id"], grid["name"], grid["population"], grid["distance_m"]) == (
+        GRIDS[0] + "\t", "网格1", "1800", "")
     far = next(r for r in rows if r["code_or_id"] == "CAM-3")
     assert far["inside"] == "false" and float(far["distance_m"]) == pytest.approx(1410.0)
     assert summary_csv(incident, IMPACT, bom=True).startswith("\ufeffsection,")

@@ -113,7 +113,9 @@ def test_sweep_writes_table_plots_and_page(stops, tmp_path):
     rows = json.loads(files["json"].read_text())["rows"]
     assert [r["params"][f"{RULE}.min_duration_s"] for r in rows] == [5.0, 105.0, 205.0, 305.0]
     assert [r["result"]["rules"][RULE]["recall"] for r in rows] == [1.0, 0.25, 0.25, 0.25]
-    lines = files["csv"].read_text().splitlines()
+    data = files["csv"].read_bytes()  # as a spreadsheet opens it: a BOM, CRLF (layers/spreadsheet.py)
+    assert data.startswith(b"\xef\xbb\xbf") and data.count(b"\r\n") == data.count(b"\n")
+    lines = data.decode("utf-8-sig").splitlines()
     assert lines[0].startswith(f"combination,{RULE}.min_duration_s,rule_id,rule,tp,fp,fn,precision,recall,f1")
     assert len(lines) == 1 + 4 * (len(load_model().rules) + 1)
 
