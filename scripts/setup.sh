@@ -50,4 +50,6 @@ if [[ $want_test -eq 1 ]]; then
   bash scripts/install_gdal.sh
   echo "==> GStreamer's RTSP server and ffmpeg, the real streams the camera tests read"
   bash scripts/install_streaming.sh
+  echo "==> LibreOffice Calc (headless): the CSV export tests open an export as a spreadsheet"
+  bash scripts/install_libreoffice.sh
 fi

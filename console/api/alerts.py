@@ -36,6 +36,9 @@ many alerts, each as its own request would, and lists the ones it could not act 
 status. ``GET /api/alerts/false-alarm-rates?days=7`` counts, per rule and camera, the machine
 alerts of the period and how many were false alarms.
 
+``GET /api/alerts/export.csv`` is the list as a CSV for Excel and WPS (docs/exports.md): the same
+filters (``limit`` up to 50,000, default 10,000), ``?headers=zh|en``, bearer header or ``?ticket=``.
+
 ``GET /api/alerts/lifecycle`` is the state machine of :mod:`alerts.lifecycle` for the pages (the
 wall's board offers the moves it allows): the same for every logged-in user, no alert in it.
 """
@@ -45,7 +48,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhizhi.alerts.lifecycle import NOTE_REQUIRED, TRANSITIONS, IllegalTransition, NoteRequired
@@ -65,6 +68,8 @@ from zhizhi.console.api.deps import (
     require,
 )
 from zhizhi.console.auth import Permission
+from zhizhi.console.csv_export import CSV_RESPONSES, HeadersQuery, TicketQuery, csv_response, stamp
+from zhizhi.console.export_tables import ALERT_COLUMNS, alert_row
 from zhizhi.console.procedure_notices import announce_skip
 from zhizhi.gis.codes import CODE_PATTERN
 from zhizhi.layers import Scope
@@ -181,16 +186,23 @@ def _choices(values: list[str] | None, enum: type, name: str) -> list[str] | Non
     return items or None
 
 
+StatusQuery = Annotated[list[str] | None, Query(description="Statuses, repeated or comma-separated.")]
+SeverityQuery = Annotated[list[str] | None, Query(description="Severities, repeated or comma-separated.")]
+SinceQuery = Annotated[float | None, Query(allow_inf_nan=False, description="last_ts >= since.")]
+UntilQuery = Annotated[float | None, Query(allow_inf_nan=False, description="last_ts <= until.")]
+OffsetQuery = Annotated[int, Query(ge=0, le=1_000_000)]
+
+
 @router.get("")
 def list_alerts(
     state: State,
     scope: RequestScope,
-    status: Annotated[list[str] | None, Query(description="Statuses, repeated or comma-separated.")] = None,
-    severity: Annotated[list[str] | None, Query(description="Severities, repeated or comma-separated.")] = None,
-    since: Annotated[float | None, Query(allow_inf_nan=False, description="last_ts >= since.")] = None,
-    until: Annotated[float | None, Query(allow_inf_nan=False, description="last_ts <= until.")] = None,
+    status: StatusQuery = None,
+    severity: SeverityQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    offset: OffsetQuery = 0,
 ) -> list[dict[str, Any]]:
     """Alerts the caller may see, newest first."""
     alerts = state.alerts.list(
@@ -203,6 +215,37 @@ def list_alerts(
         offset=offset,
     )
     return [a.to_message() for a in alerts]
+
+
+# Before /{alert_id}: "export.csv" is this route, never an alert's id.
+@router.get("/export.csv", responses=CSV_RESPONSES)
+def export_alerts(
+    state: State,
+    scope: UrlScope,
+    headers: HeadersQuery = "zh",
+    status: StatusQuery = None,
+    severity: SeverityQuery = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
+    limit: Annotated[int, Query(ge=1, le=50_000)] = 10_000,
+    offset: OffsetQuery = 0,
+    ticket: TicketQuery = None,
+) -> Response:
+    """The alerts of the list (the same filters, the caller's jurisdiction) as a CSV for Excel
+    (docs/exports.md), newest first; bearer header, or ``?ticket=`` for a download link."""
+    alerts = state.alerts.list(
+        scope=scope,
+        status=_choices(status, AlertStatus, "status"),
+        severity=_choices(severity, Severity, "severity"),
+        since=since,
+        until=until,
+        limit=limit,
+        offset=offset,
+    )
+    zone = state.settings.wall.time_zone
+    when = stamp(state.alerts.clock(), zone)
+    return csv_response(ALERT_COLUMNS, map(alert_row, alerts), headers=headers, time_zone=zone,
+                        filename=f"alerts-{when}.csv", filename_zh=f"告警-{when}.csv")
 
 
 def _with_history(state: State, alert_id: str, scope: Scope) -> dict[str, Any]:

@@ -8,7 +8,9 @@ scores per rule or its error. Models and datasets are district-wide, like the mo
 a dataset holds recordings from anywhere in the district, so running a backtest needs
 ``models.manage`` **and** a district-level jurisdiction (a town's analyst gets a 403 that says
 so, as for changing model versions); everyone who may read sees the results (scores per rule,
-no recordings). ``GET /analyst`` is the analyst page (``console/static/analyst/``).
+no recordings). ``GET /api/backtests/{id}/result.csv`` is a finished backtest's scores per rule
+and in total as a CSV for Excel (docs/exports.md; 409 while it runs). ``GET /analyst`` is the
+analyst page (``console/static/analyst/``).
 
 One dataset is not a folder: ``labels:false-alarms``, the alerts closed as false alarms and
 resolved as true events in the last 30 days (their labels and evidence tracks,
@@ -28,13 +30,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from zhizhi.console.api.deps import RequestScope, State, principal_scope, require, require_district
+from zhizhi.console.api.deps import RequestScope, State, UrlScope, principal_scope, require, require_district
 from zhizhi.console.auth import Permission, Principal
-from zhizhi.console.jobs import Job
+from zhizhi.console.csv_export import CSV_RESPONSES, HeadersQuery, TicketQuery, csv_response
+from zhizhi.console.export_tables import BACKTEST_COLUMNS, backtest_rows
+from zhizhi.console.jobs import Job, JobStatus
 from zhizhi.layers import Scope
 from zhizhi.models.backtest.dataset import BacktestError, load_dataset
 from zhizhi.models.backtest.labels import (
@@ -220,6 +224,23 @@ def get_backtest(state: State, scope: RequestScope, job_id: str) -> Job:
     if job is None or job.kind != KIND:
         raise HTTPException(404, f"no backtest {job_id!r}")
     return job
+
+
+@router.get("/api/backtests/{job_id}/result.csv", responses=CSV_RESPONSES)
+def backtest_csv(state: State, scope: UrlScope, job_id: str, headers: HeadersQuery = "zh",
+                 ticket: TicketQuery = None) -> Response:
+    """A finished backtest's scores as a CSV for Excel (docs/exports.md): one row per rule
+    instance, then the totals; 409 while it runs or when it failed."""
+    job = get_backtest(state, scope, job_id)
+    if job.status == JobStatus.FAILED:
+        raise HTTPException(409, f"backtest {job.id} failed, it has no scores: {job.error}")
+    if job.status != JobStatus.FINISHED or not isinstance(job.result, dict):
+        raise HTTPException(409, f"backtest {job.id} is {job.status.value} ({job.done} of {job.total} clips "
+                                 "done): its scores come when it finishes")
+    model = str(job.result.get("model", "")).replace("@", "-v")
+    return csv_response(BACKTEST_COLUMNS, backtest_rows(job.result), headers=headers,
+                        time_zone=state.settings.wall.time_zone, filename=f"backtest-{job.id}-{model}.csv",
+                        filename_zh=f"回测结果-{job.id}-{model}.csv")
 
 
 @router.get("/analyst", include_in_schema=False)

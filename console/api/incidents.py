@@ -11,11 +11,17 @@ of each only its own part (the area cut to its jurisdiction, the impact inside i
 without other units' alerts: :meth:`alerts.incidents.Incident.seen_from`). A unit's incident
 covers at most its own jurisdiction: the area is cut to it, and refused (403) when it does not
 overlap it.
+
+CSV (docs/exports.md): ``GET /api/incidents/export.csv?status=`` is the list, one row per incident
+with the counts of the caller's part of its impact; ``GET /api/incidents/{id}/report.csv`` the
+situation report's rows. Both take ``?headers=zh|en`` (Chinese by default) and a bearer header or a
+``?ticket=`` (a download link).
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import time
+from typing import Annotated, Any
 
 import shapely
 import shapely.geometry
@@ -33,9 +39,11 @@ from zhizhi.alerts.incidents.errors import (
 )
 from zhizhi.alerts.incidents.record import Incident, IncidentSpec, IncidentStatus, TimelineEntry
 from zhizhi.console.api.basemap import basemap_source
-from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, require
+from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, UrlScope, require
 from zhizhi.console.auth import Permission
 from zhizhi.console.basemap import report_image
+from zhizhi.console.csv_export import CSV_RESPONSES, HeadersQuery, TicketQuery, csv_response, stamp, text_response
+from zhizhi.console.export_tables import INCIDENT_COLUMNS, incident_row
 from zhizhi.gis.jurisdiction import Jurisdictions
 
 #: Outline simplification of the report's units (degrees, about a metre).
@@ -88,6 +96,18 @@ async def open_incident(state: State, principal: CurrentPrincipal, scope: Reques
 def list_incidents(state: State, scope: RequestScope, status: StatusFilter = None) -> list[Incident]:
     """Incidents the caller's jurisdiction sees, newest first."""
     return state.incidents.list(scope, status)
+
+
+# Before /{incident_id}: "export.csv" is this route, never an incident's id.
+@router.get("/export.csv", responses=CSV_RESPONSES)
+def export_incidents(state: State, scope: UrlScope, status: StatusFilter = None, headers: HeadersQuery = "zh",
+                     ticket: TicketQuery = None) -> Response:
+    """The incidents of the list (the same filter, each as the caller sees it: the counts of its
+    own part) as a CSV for Excel (docs/exports.md); bearer header, or ``?ticket=``."""
+    zone = state.settings.wall.time_zone
+    when = stamp(time.time(), zone)
+    return csv_response(INCIDENT_COLUMNS, map(incident_row, state.incidents.list(scope, status)), headers=headers,
+                        time_zone=zone, filename=f"incidents-{when}.csv", filename_zh=f"事件-{when}.csv")
 
 
 @router.get("/{incident_id}", response_model=Incident)
@@ -190,14 +210,12 @@ def report_json(state: State, scope: RequestScope, incident_id: str) -> dict[str
     return sitrep.summary_json(incident, incident.impact, entries)
 
 
-@router.get("/{incident_id}/report.csv")
-def report_csv(state: State, scope: RequestScope, incident_id: str,
-               headers: Annotated[Literal["zh", "en"], Query(description="Column and section names: "
-                                                                  "zh (Chinese, default) or en.")] = "zh",
-               ) -> Response:
+@router.get("/{incident_id}/report.csv", responses=CSV_RESPONSES)
+def report_csv(state: State, scope: UrlScope, incident_id: str, headers: HeadersQuery = "zh",
+               ticket: TicketQuery = None) -> Response:
     """The affected units, cameras, drones, vehicles, facilities and shelters as CSV rows, UTF-8
-    with a BOM (Excel on Chinese Windows opens it cleanly)."""
+    with a BOM (Excel on Chinese Windows opens it cleanly; docs/exports.md); bearer header, or
+    ``?ticket=`` for a download link."""
     incident, _ = _report_parts(state, scope, incident_id)
     text = sitrep.summary_csv(incident, incident.impact, bom=True, headers=headers)
-    return Response(text.encode("utf-8"), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="sitrep-{incident.id}.csv"'})
+    return text_response(text, f"sitrep-{incident.id}.csv", f"态势报告-{incident.title}.csv")

@@ -14,8 +14,8 @@ workers (none while the camera has no video). ``GET /api/tours/{id}/log?start=&e
 seconds) lists a range's entries for the shift report, each with its snapshot's URL, ``GET
 /api/tours/{id}/log/{entry}/snapshot.jpg`` (bearer header, or ``?ticket=`` for an ``<img>``).
 ``GET /api/tours/{id}/log.csv?start=&end=`` is the same range as a CSV for the shift report
-(UTF-8 with a BOM, Chinese headers, times in ``wall.time_zone``; bearer header, or ``?ticket=``
-for a download link).
+(UTF-8 with a BOM, Chinese headers or ``?headers=en``, times in ``wall.time_zone``; bearer header,
+or ``?ticket=`` for a download link; docs/exports.md).
 
 The tiles (``console/wall_tiles.py``): ``GET /api/walls/{wall}/tiles`` is the layout every video
 screen of the caller's wall ``wall`` shows (1, 4, 9 or 16 tiles and the camera of each);
@@ -35,19 +35,16 @@ layout), and a screen applies only the messages of the layout it shows.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
-from datetime import datetime
 from typing import Annotated
-from urllib.parse import quote
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from zhizhi.console.api.deps import CurrentPrincipal, RequestScope, State, UrlScope, require
 from zhizhi.console.auth import Permission, Principal
+from zhizhi.console.csv_export import CSV_RESPONSES, HeadersQuery, TicketQuery, csv_response
+from zhizhi.console.export_tables import TOUR_LOG_COLUMNS
 from zhizhi.console.live.hub import wall_key
 from zhizhi.console.state import ConsoleState
 from zhizhi.console.tours import LogEntry, Tour, TourInput, TourStore
@@ -212,16 +209,7 @@ def _log_range(request: Request, tour_id: int, start: float, end: float | None) 
     return _stores(request)[0].entries(tour_id, start=start, end=end)
 
 
-#: The patrol log CSV's columns (the shift report's headers, in Chinese).
-CSV_HEADERS = ("时间", "巡航路线", "摄像头", "摄像头编号", "大屏", "值班员", "快照")
-
-
-def _cell(value: str) -> str:
-    """A text cell a spreadsheet will not run as a formula (a name beginning with =, +, - or @)."""
-    return f"'{value}" if value[:1] in ("=", "+", "-", "@") else value
-
-
-@router.get("/api/tours/{tour_id}/log.csv", responses={200: {"content": {"text/csv": {}}}})
+@router.get("/api/tours/{tour_id}/log.csv", responses=CSV_RESPONSES)
 def log_csv(
     request: Request,
     state: State,
@@ -229,25 +217,18 @@ def log_csv(
     tour_id: TourId,
     start: Annotated[float, Query(ge=0, description="From (epoch seconds, included).")],
     end: Annotated[float | None, Query(ge=0, description="Until (epoch seconds, excluded); default now.")] = None,
-    ticket: Annotated[str | None, Query(max_length=256, description="A ticket, for a download link.")] = None,
+    headers: HeadersQuery = "zh",
+    ticket: TicketQuery = None,
 ) -> Response:
     """The tour's patrol log between ``start`` and ``end`` as a CSV (UTF-8 with a BOM: Excel on a
-    Chinese Windows opens it as it is), times in the wall's time zone."""
+    Chinese Windows opens it as it is; docs/exports.md), times in the wall's time zone."""
     tour = _tour_of(request, tour_id, scope.code)
-    zone = ZoneInfo(state.settings.wall.time_zone)
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(CSV_HEADERS)
-    for entry in _log_range(request, tour_id, start, end):
-        when = datetime.fromtimestamp(entry.ts, zone).strftime("%Y-%m-%d %H:%M:%S")
-        name = _camera_name(state, entry.camera_id, scope.code) or entry.camera_id
-        writer.writerow((when, *map(_cell, (tour.name, name, entry.camera_id, entry.wall, entry.by)),
-                         "有" if entry.has_snapshot else "无"))
-    filename = f"巡查记录-{tour.name}.csv"
-    disposition = f"attachment; filename=\"patrol-log-{tour.id}.csv\"; filename*=UTF-8''{quote(filename)}"
-    return Response(out.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": disposition, "Cache-Control": "no-store"})
+    rows = [{"ts": entry.ts, "tour": tour.name, "camera": _camera_name(state, entry.camera_id, scope.code)
+             or entry.camera_id, "camera_id": entry.camera_id, "wall": entry.wall, "by": entry.by,
+             "snapshot": "yes" if entry.has_snapshot else "no"}
+            for entry in _log_range(request, tour_id, start, end)]
+    return csv_response(TOUR_LOG_COLUMNS, rows, headers=headers, time_zone=state.settings.wall.time_zone,
+                        filename=f"patrol-log-{tour.id}.csv", filename_zh=f"巡查记录-{tour.name}.csv")
 
 
 @router.get("/api/tours/{tour_id}/log/{entry_id}/snapshot.jpg", responses={200: {"content": {"image/jpeg": {}}}})

@@ -138,6 +138,20 @@ def check_alerts_list(w: World) -> None:
     assert w.alert_b.id in theirs  # the same query does find town B's alert for town B
 
 
+def check_alerts_export(w: World) -> None:
+    from fastapi.testclient import TestClient
+
+    bare = TestClient(w.client.app)  # a download link: ?ticket=, no header
+    for params in ({}, {"status": "new"}, {"severity": "orange,red", "headers": "en"}, {"since": 0}):
+        for exported in (w.client.get("/api/alerts/export.csv", params=params, headers=w.a),
+                         bare.get("/api/alerts/export.csv", params={**params, "ticket": _ticket(w, w.a)})):
+            assert exported.status_code == 200, exported.text
+            assert w.alert_a.id in exported.text
+            assert w.alert_b.id not in exported.text and w.event_b["id"] not in exported.text
+    theirs = w.client.get("/api/alerts/export.csv", headers=w.b)
+    assert w.alert_b.id in theirs.text and w.alert_a.id not in theirs.text
+
+
 def _hidden_like_missing(w: World, method: str, suffix: str, body=None) -> None:
     hidden = w.client.request(method, f"/api/alerts/{w.alert_b.id}{suffix}", json=body, headers=w.a)
     missing = w.client.request(method, f"/api/alerts/zzzzzzzzzzzz{suffix}", json=body, headers=w.a)
@@ -841,6 +855,16 @@ def check_incidents_list(w: World) -> None:
     assert f.typhoon in theirs and f.wide_a not in theirs  # A's incident never reaches into B
 
 
+def check_incidents_export(w: World) -> None:
+    f = _fleet(w)
+    for params in ({}, {"status": "active", "headers": "en"}):
+        mine = w.client.get("/api/incidents/export.csv", params=params, headers=w.a)
+        assert mine.status_code == 200, mine.text
+        assert all(i in mine.text for i in (f.incident_a, f.typhoon, f.wide_a)) and f.incident_b not in mine.text
+    theirs = w.client.get("/api/incidents/export.csv", headers=w.b).text
+    assert f.typhoon in theirs and f.wide_a not in theirs and f.incident_a not in theirs
+
+
 def _only_town_a(w: World, incident: dict, features: bool = True) -> None:
     """An incident as town A reads it: area, codes and impact inside town A (``features=False``:
     as the district reads town A's incident, with what lies near it beyond the town)."""
@@ -1123,6 +1147,18 @@ def check_backtests_list(w: World) -> None:
 def check_backtest_detail(w: World) -> None:
     hidden = w.client.get("/api/backtests/backtest-0-0", headers=w.a)
     assert hidden.status_code == 404
+
+
+def check_backtest_csv(w: World) -> None:
+    assert w.client.get("/api/backtests/backtest-0-0/result.csv", headers=w.a).status_code == 404
+    scores = {"tp": 1, "fp": 0, "fn": 0, "precision": 1.0, "recall": 1.0, "f1": 1.0, "mean_delay_s": 2.0}
+    job = w.state.jobs.submit("backtest", lambda progress: {"model": "iso@1", "rules": {
+        "iso-crowd": {"rule": "crowd", **scores}}, "totals": scores}, owner="iso")
+    w.state.jobs.wait(job.id, 10)
+    mine = w.client.get(f"/api/backtests/{job.id}/result.csv", headers=w.a)
+    theirs = w.client.get(f"/api/backtests/{job.id}/result.csv", headers=w.b)
+    assert mine.status_code == theirs.status_code == 200, mine.text
+    assert mine.content == theirs.content and "iso-crowd" in mine.text  # scores are district-wide, like models
 
 
 # --- camera tours, the patrol log, the wall's tiles (console/api/tours.py) ----------------------
@@ -1501,6 +1537,7 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/backtests"): check_backtest_start,
     ("GET", "/api/backtests"): check_backtests_list,
     ("GET", "/api/backtests/{job_id}"): check_backtest_detail,
+    ("GET", "/api/backtests/{job_id}/result.csv"): check_backtest_csv,
     ("GET", "/api/vehicles"): check_vehicles,
     ("GET", "/api/drones"): check_drones,
     ("GET", "/api/drones/nearest"): check_drones_nearest,
@@ -1513,6 +1550,7 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("DELETE", "/api/hazmat/vehicles/{vehicle_id}"): check_hazmat_delete,
     ("POST", "/api/hazmat/vehicles/import"): check_hazmat_import,
     ("GET", "/api/incidents"): check_incidents_list,
+    ("GET", "/api/incidents/export.csv"): check_incidents_export,
     ("POST", "/api/incidents"): check_incident_open,
     ("GET", "/api/incidents/{incident_id}"): check_incident_detail,
     ("GET", "/api/incidents/{incident_id}/timeline"): check_incident_timeline,
@@ -1523,6 +1561,7 @@ CHECKS: dict[tuple[str, str], Callable[[World], None]] = {
     ("POST", "/api/incidents/{incident_id}/refresh"): check_incident_part("/refresh", "POST"),
     ("POST", "/api/incidents/{incident_id}/close"): check_incident_close,
     ("GET", "/api/alerts"): check_alerts_list,
+    ("GET", "/api/alerts/export.csv"): check_alerts_export,
     ("GET", "/api/alerts/lifecycle"): check_alert_lifecycle,
     ("GET", "/api/alerts/{alert_id}"): check_alert_detail,
     ("GET", "/api/alerts/{alert_id}/evidence/{kind}"): check_evidence,
