@@ -4,13 +4,15 @@
  * (GET /api/models/warning/{name}/diff?a=&b=), backtests run in the background
  * (POST /api/backtests, polled at GET /api/backtests/{id} with their progress), their scores
  * per rule side by side with a bar chart of F1, and promotion of a version
- * (POST /api/models/warning/{name}/{version}/promote) with a reason.
+ * (POST /api/models/warning/{name}/{version}/promote) with a reason. A finished backtest's
+ * "导出 CSV" downloads its scores (GET /api/backtests/{id}/result.csv, with a ticket: a link
+ * carries no header; docs/exports.md).
  *
  * For tests: window.zhizhiAnalyst = {models, jobs, results}; body[data-ready] = "true".
  */
 
 import { $, esc } from "../lib/dom.js";
-import { api, toLogin, token, user } from "../lib/session.js";
+import { api, toLogin, token, user, withTicket } from "../lib/session.js";
 
 const POLL_MS = 1000;
 const pct = (x) => (x === null || x === undefined ? "—" : `${(100 * x).toFixed(1)}%`);
@@ -145,10 +147,22 @@ function renderJobs() {
         `<li data-job="${esc(job.id)}" data-status="${esc(job.status)}"><span><b class="an-${slot}">${slot.toUpperCase()}</b> ${esc(model)} · ${esc(job.params.dataset)}` +
         (job.error ? ` <span class="failed">${esc(job.error)}</span>` : "") +
         `</span><span class="an-bar"><i style="width:${share.toFixed(0)}%"></i></span>` +
-        `<span class="${esc(job.status)}">${esc(job.status)} ${job.total ? `${job.done}/${job.total}` : ""}</span></li>`
+        `<span class="${esc(job.status)}">${esc(job.status)} ${job.total ? `${job.done}/${job.total}` : ""}` +
+        (job.status === "finished" ? ` <button type="button" class="an-csv" data-csv="${esc(job.id)}">导出 CSV</button>` : "") +
+        `</span></li>`
       );
     })
     .join("");
+}
+
+/** Download a finished backtest's scores as a CSV for Excel. */
+async function downloadCsv(jobId) {
+  const a = document.createElement("a");
+  a.href = await withTicket(`/api/backtests/${encodeURIComponent(jobId)}/result.csv`);
+  a.download = "";
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
 }
 
 function renderResults() {
@@ -223,6 +237,8 @@ async function main() {
   document.addEventListener("click", (e) => {
     const id = e.target.dataset && e.target.dataset.promote;
     if (id) promote(id);
+    const csv = e.target.dataset && e.target.dataset.csv;
+    if (csv) downloadCsv(csv).catch((err) => message("#an-run-msg", err.detail || err.message, true));
   });
   $("#an-diff").addEventListener("click", () => showDiff().catch((err) => message("#an-model-msg", err.detail || err.message, true)));
   $("#an-run-a").addEventListener("click", () => start("a"));
