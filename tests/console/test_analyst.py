@@ -152,6 +152,10 @@ def test_the_analyst_page_compares_two_versions_and_promotes_one(bench, tmp_path
                                    f" zhizhiAnalyst.results.b.result.rules['{RULE}'].recall]")
             assert recall[0] == pytest.approx(2 / 3, abs=1e-3) and recall[1] == pytest.approx(1 / 3, abs=1e-3)
             assert page.locator(f"#an-result-body tr[data-rule='{RULE}']").count() == 1
+            with page.expect_download() as download:  # a finished backtest's scores, as a CSV for Excel
+                page.locator("#an-jobs .an-csv").first.click()
+            assert download.value.suggested_filename.startswith("回测结果-backtest-")
+            assert Path(download.value.path()).read_bytes().startswith("\ufeff规则编号,规则类型,命中".encode())
             page.wait_for_timeout(400)
             page.screenshot(path=str(folder / "analyst.png"))
             page.on("dialog", lambda dialog: dialog.accept("比对后上线 after the backtest"))
