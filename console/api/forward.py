@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Response
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from zhizhi.alerts.forward.cap import CAP_MEDIA_TYPE
@@ -33,6 +33,9 @@ from zhizhi.console.auth import Permission
 from zhizhi.console.forwarding import cap_of_alert
 
 router = APIRouter(tags=["forward"])
+
+#: A dead letter's id (an integer column: 32 bits on every backend).
+LetterId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The dead letter's id.")]
 
 MayRead = [Depends(require_district(Permission.READ, "forwarding is configured for the whole district",
                                     "read the forwarding targets and dead letters"))]
@@ -82,7 +85,7 @@ def dead_letters(
 
 
 @router.post("/api/forward/dead-letters/{letter_id}/retry", dependencies=MayAct)
-def retry(state: State, letter_id: int):
+def retry(state: State, letter_id: LetterId):
     """Send a dead letter again, once, now."""
     try:
         delivered, letter = _forwarder(state).resend(letter_id)
@@ -96,7 +99,7 @@ def retry(state: State, letter_id: int):
 
 
 @router.delete("/api/forward/dead-letters/{letter_id}", dependencies=MayAct, status_code=204)
-def discard(state: State, letter_id: int) -> Response:
+def discard(state: State, letter_id: LetterId) -> Response:
     """Discard a dead letter."""
     if not _forwarder(state).store.remove(letter_id):
         raise HTTPException(404, f"no dead letter {letter_id}")
