@@ -75,7 +75,7 @@ def targets(state: State) -> list[dict]:
 @router.get("/api/forward/dead-letters", dependencies=MayRead)
 def dead_letters(
     state: State,
-    target: Annotated[str | None, Query(max_length=64)] = None,
+    target: Annotated[str | None, Query(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$", description="A target's name.")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[dict]:

@@ -132,6 +132,7 @@ def test_dead_letters_listed_resent_and_discarded(console, receiver):
     assert client.delete(f"/api/forward/dead-letters/{other}").status_code == 204
     assert second.id not in letters()
     assert client.post(f"/api/forward/dead-letters/{other}/retry").status_code == 404
+    assert client.get("/api/forward/dead-letters", params={"target": "nul\x00"}).status_code == 422
     for bad in ("0", "99999999999", "abc"):  # not an id: a precise 422, nothing touched
         refused = client.delete(f"/api/forward/dead-letters/{bad}")
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["path", "letter_id"]
