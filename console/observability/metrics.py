@@ -63,7 +63,7 @@ class ConsoleMetrics:
             "zhizhi_camera_frames_analysed", "Frames analysed (one frames-topic batch each) that reached this "
             "console, by camera.", ["camera_id"], registry=self.registry)
         self.alerts = Counter(
-            "zhizhi_alerts", "Alerts opened, by rule (or reported category), severity and source.",
+            "zhizhi_alerts", "Alerts opened, by rule ('reported': a reported event), severity and source.",
             ["rule", "severity", "source"], registry=self.registry)
         self.bus_lag = Histogram(
             "zhizhi_bus_lag_seconds", "Seconds from a message's publication on the Redis bus to its delivery "
@@ -107,7 +107,8 @@ class ConsoleMetrics:
 
     def on_alert(self, message: AlertEvent) -> None:
         if message.event == "new":
-            self.alerts.labels(message.rule or message.category, message.severity, message.source).inc()
+            # a reported event's category is free text: one label value for them all (bounded series)
+            self.alerts.labels(message.rule or "reported", message.severity, message.source).inc()
 
     def on_lag(self, topic: str, lag_s: float) -> None:
         self.bus_lag.labels(topic).observe(lag_s)
