@@ -214,3 +214,17 @@ def test_a_replaced_layer_is_paged_afresh(live):
     live.state.registry.save_layer(PRIVATE_B, two, kind="custom", owner_code=live.users.town_b, visibility="private")
     again = live.client.get(f"/ogc/collections/{PRIVATE_B}/items?limit=1", headers=d).json()
     assert again["numberMatched"] == 2 and again["features"][0]["properties"]["name"] == "b1"
+
+
+def test_basic_guessing_is_slowed_as_logins_are(live):
+    """Wrong Basic passwords count as failed logins: after 5 of one name, 429 with Retry-After."""
+    try:
+        answers = [live.client.get("/ogc/collections", headers=basic(live.users.operator_b, f"guess-{i}"))
+                   for i in range(6)]
+        assert [a.status_code for a in answers] == [401] * 5 + [429]
+        assert int(answers[-1].headers["retry-after"]) >= 1 and "too many failed logins" in answers[-1].text
+        assert live.client.get("/ogc/collections", headers=basic(live.users.operator_b, "guess-7")).status_code == 429
+        # the user's own client, whose pair was verified before (ogrinfo above), is not locked out
+        assert live.client.get("/ogc/collections", headers=basic(live.users.operator_b)).status_code == 200
+    finally:
+        live.state.auth.login_guard.clear()
