@@ -154,7 +154,9 @@ def test_the_metrics_move_when_frames_alerts_telemetry_and_screens_flow(live):
     # a screen on /ws: one client while it is open, none after
     assert _value(sent, "zhizhi_ws_clients") == 0
     ws_url = live.base.replace("http://", "ws://") + "/ws"
-    with connect(ws_url, additional_headers={"Authorization": f"Bearer {live.tokens['district']}"}, open_timeout=10):
+    with connect(ws_url, additional_headers={"Authorization": f"Bearer {live.tokens['district']}"},
+                 open_timeout=10) as ws:
+        assert re.fullmatch(r"[0-9a-f]{32}", ws.response.headers["X-Request-ID"])  # the handshake's id
         assert wait_until(lambda: _value(_scrape(live), "zhizhi_ws_clients") == 1, timeout=5)
         assert "zhizhi_ws_queue_depth_max" in {name for name, _ in _scrape(live)}
     assert wait_until(lambda: _value(_scrape(live), "zhizhi_ws_clients") == 0, timeout=5)
