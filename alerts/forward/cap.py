@@ -14,6 +14,7 @@ concatenating strings.
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -45,6 +46,8 @@ CATEGORY = {
     "smoke": "Fire", "flood": "Met", "leak": "CBRNE",
 }
 VERDICT_ZH = {"false_alarm": "误报", "duplicate": "重复告警", "confirmed": "已核实"}
+#: Characters XML 1.0 cannot carry (a report's text may hold them): left out of the message.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 #: Sources where a person saw the event (certainty ``Observed``).
 PEOPLE = frozenset({"hotline", "grid_worker", "app", "people"})
 
@@ -217,7 +220,7 @@ def _q(tag: str) -> str:
 def _add(parent: ET.Element, tag: str, text: Any = None) -> ET.Element:
     element = ET.SubElement(parent, _q(tag))
     if text is not None:
-        element.text = str(text)
+        element.text = NOT_XML.sub("", str(text))
     return element
 
 

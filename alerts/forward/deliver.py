@@ -264,7 +264,8 @@ class Forwarder:
             return self.cap(delivery.alert), CAP_MEDIA_TYPE
         document = {"delivery": delivery.id, "event": delivery.event, "target": target.name,
                     "alert": delivery.alert.to_wire()}
-        return json.dumps(document, ensure_ascii=False).encode(), JSON_MEDIA_TYPE
+        # (a lone surrogate, which no valid alert holds, would become "?" rather than stop the delivery)
+        return json.dumps(document, ensure_ascii=False).encode("utf-8", "replace"), JSON_MEDIA_TYPE
 
     def _drain(self, worker: _Worker, reason: str) -> None:
         while True:

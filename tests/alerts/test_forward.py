@@ -60,9 +60,9 @@ def _forwarder(dead, *targets, **kw) -> Forwarder:
 
 def _event(event="new", severity="orange", rule="abnormal_stop", grid="320612001001001", status="new", **kw):
     return AlertEvent(event=event, id=kw.pop("id", "k3v9q2m7xa1b"), key="k", rule=rule, severity=severity,
-                      source="video", category=rule, lon=121.0, lat=32.0, grid=grid, town=grid[:9] if grid else None,
-                      assignee_unit=grid[:9] if grid else "320612", first_ts=10.0, last_ts=40.0, created_ts=41.0,
-                      updated_ts=41.0, status=status, **kw)
+                      source=kw.pop("source", "video"), category=rule, lon=121.0, lat=32.0, grid=grid,
+                      town=grid[:9] if grid else None, assignee_unit=grid[:9] if grid else "320612", first_ts=10.0,
+                      last_ts=40.0, created_ts=41.0, updated_ts=41.0, status=status, **kw)
 
 
 def test_deliveries_are_signed_and_filtered(receiver, dead):
@@ -269,8 +269,8 @@ def test_cap_webhook_body_is_the_cap_message(receiver, dead, schema):
 
     forwarder = Forwarder(ForwardSettings(webhooks=[_target(receiver, "cap-feed", format="cap")], retry=FAST),
                           dead, cap=cap).start()
-    try:
-        forwarder.on_alert(_event())
+    try:  # a reported event whose text holds what XML cannot carry
+        forwarder.on_alert(_event(source="hotline", channel="hotline", text="仓库\x01冒烟\ud800 <&>"))
         assert wait_until(lambda: len(receiver.at("/cap-feed")) == 1)
     finally:
         forwarder.stop()
@@ -280,3 +280,5 @@ def test_cap_webhook_body_is_the_cap_message(receiver, dead, schema):
     assert schema.validate(doc), schema.error_log
     assert doc.findtext("cap:sent", namespaces=NS).endswith("+00:00")
     assert doc.find("cap:restriction", NS) is None and doc.findtext("cap:scope", namespaces=NS) == "Public"
+    assert "报告内容：仓库冒烟 <&>" in doc.findtext("cap:info/cap:description", namespaces=NS)
+    assert doc.findtext("cap:info/cap:certainty", namespaces=NS) == "Observed"  # people saw it
