@@ -76,11 +76,11 @@ class ConsoleMetrics:
             self.bus_lag.labels(str(topic))
         for kind in STATEMENTS:
             self.db.labels(kind)
+        self.state: ConsoleState | None = None  # set by bind: what the collector reads
+        self._undo: list[Callable[[], None]] = []
         ProcessCollector(namespace="zhizhi", registry=self.registry)
         self.collector = ConsoleCollector(lambda: self.state)
         self.registry.register(self.collector)
-        self.state: ConsoleState | None = None
-        self._undo: list[Callable[[], None]] = []
 
     # --- hooks ----------------------------------------------------------------------------
     def bind(self, state: ConsoleState) -> None:
