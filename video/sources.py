@@ -33,12 +33,20 @@ import numpy as np
 
 from zhizhi.layers.camera_registry import mask_stream_url
 from zhizhi.video.camera_config import SourceConfig
+from zhizhi.video.stream_probe import server_reason
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_IMAGE_FPS = 1.0
 MAX_FPS = 240.0
+# FFmpeg's options for network streams (OPENCV_FFMPEG_CAPTURE_OPTIONS, read at every open; one
+# set for the whole process, so a value set beforehand wins). RTSP over TCP: UDP loses packets
+# (smeared frames) and rarely passes firewalls/NAT. Probing 1 s instead of 5 s: the codec
+# parameters come with a stream's first packets (RTSP's SDP, FLV's sequence header, a TS
+# keyframe), and FFmpeg's FLV reader otherwise waits the whole 5 s for streams that may appear,
+# which made every HTTP-FLV open (and reconnect) take 5 s.
+FFMPEG_CAPTURE_OPTIONS = "rtsp_transport;tcp|analyzeduration;1000000"
 
 
 class SourceError(RuntimeError):
@@ -86,7 +94,7 @@ def open_source(
             config, camera_id, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s
         )
     return StreamSource(
-        config, camera_id, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s
+        config, camera_id, open_timeout_s=open_timeout_s, read_timeout_s=read_timeout_s, stop=stop
     )
 
 
@@ -156,6 +164,34 @@ class _Paced:
             else:
                 time.sleep(delay)
         self._next += self.interval
+
+
+class _PtsPaced:
+    """Pacing by presentation time: ``wait(pts)`` returns once a frame ``pts`` seconds into the
+    stream is due, the first frame (or one more than ``max_lag_s`` late, or a jump in the
+    timestamps) setting the clock; late frames never wait."""
+
+    def __init__(self, stop: threading.Event | None, max_lag_s: float = 1.0, max_wait_s: float = 5.0) -> None:
+        self._stop = stop
+        self.max_lag_s = max_lag_s
+        self.max_wait_s = max_wait_s
+        self._origin: float | None = None  # monotonic time of pts 0
+        self._last = 0.0
+
+    def wait(self, pts: float) -> None:
+        now = time.monotonic()
+        if self._origin is not None and pts >= self._last:
+            delay = self._origin + pts - now
+        else:
+            delay = None
+        if delay is None or delay < -self.max_lag_s or delay > self.max_wait_s:
+            self._origin, delay = now - pts, 0.0
+        self._last = pts
+        if delay > 0:
+            if self._stop is not None:
+                self._stop.wait(delay)
+            else:
+                time.sleep(delay)
 
 
 class _Source:
@@ -361,12 +397,23 @@ class _NetworkSource(_Source):
 
 
 class StreamSource(_NetworkSource):
-    """An RTSP or HTTP(S) stream through OpenCV's FFmpeg backend, with open and read timeouts."""
+    """An RTSP or HTTP(S) stream through OpenCV's FFmpeg backend, with open and read timeouts.
 
-    def __init__(self, config: SourceConfig, camera_id: str, **timeouts: float):
+    HLS (a ``.m3u8`` URL) is paced by the frames' presentation times: FFmpeg hands out a whole
+    segment's frames at once, and a worker keeping only the newest frame would analyse one frame
+    a segment. RTSP and HTTP-FLV arrive as they happen and are not paced (a burst after opening is
+    frames buffered while probing: they are skipped through, not delayed).
+    """
+
+    def __init__(
+        self, config: SourceConfig, camera_id: str, *, stop: threading.Event | None = None, **timeouts: float
+    ):
         super().__init__(config, camera_id, **timeouts)
         self._cap: cv2.VideoCapture | None = None
         self._pending: np.ndarray | None = None
+        self._stop = stop
+        self._pace: _PtsPaced | None = None
+        self.paced = urlsplit(self.url).path.lower().endswith(".m3u8")
 
     def open(self) -> None:
         self.close()
@@ -378,19 +425,15 @@ class StreamSource(_NetworkSource):
             cv2.CAP_PROP_READ_TIMEOUT_MSEC,
             int(self.read_timeout_s * 1000),
         ]
-        if self.url.lower().startswith("rtsp"):
-            # RTSP over TCP: UDP loses packets (smeared frames) and rarely passes firewalls/NAT.
-            os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", "rtsp_transport;tcp")
+        os.environ.setdefault("OPENCV_FFMPEG_CAPTURE_OPTIONS", FFMPEG_CAPTURE_OPTIONS)
         cap = cv2.VideoCapture(self.url, cv2.CAP_FFMPEG, params)
         if not cap.isOpened():
             cap.release()
             reason = _probe(self.url, self.open_timeout_s)
             if reason is not None:
                 raise SourceError(f"stream unreachable: {shown} ({reason})")
-            raise SourceError(
-                f"cannot open stream: {shown} (server answers, but no video: wrong path, "
-                "credentials or format?)"
-            )
+            reason = server_reason(self.url, self.open_timeout_s)
+            raise SourceError(f"cannot open stream: {shown} ({reason})")
         ok, image = cap.read()
         if not ok or image is None:
             cap.release()
@@ -399,6 +442,12 @@ class StreamSource(_NetworkSource):
             )
         self._cap, self._pending = cap, image
         self.fps = _sane_fps(cap.get(cv2.CAP_PROP_FPS))
+        self._pace = _PtsPaced(self._stop) if self.paced else None
+        self._paced_wait()
+
+    def _paced_wait(self) -> None:
+        if self._pace is not None:
+            self._pace.wait(self._cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
 
     def read(self) -> np.ndarray | None:
         if self._cap is None:
@@ -406,13 +455,16 @@ class StreamSource(_NetworkSource):
         if self._pending is not None:
             image, self._pending = self._pending, None
             return image
+        started = time.monotonic()
         ok, image = self._cap.read()
         if not ok or image is None:
             shown = redact_url(self.url)
-            self.error = (
-                f"stream lost: {shown} (ended, or no frame within {self.read_timeout_s:g} s)"
-            )
+            if time.monotonic() - started >= 0.9 * self.read_timeout_s:
+                self.error = f"stream lost: {shown} (no frame within {self.read_timeout_s:g} s)"
+            else:
+                self.error = f"stream lost: {shown} (the server ended the stream or dropped the connection)"
             return None
+        self._paced_wait()
         return image
 
     def close(self) -> None:
