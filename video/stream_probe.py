@@ -20,7 +20,7 @@ import socket
 from urllib.parse import unquote, urlsplit
 
 _STATUS = re.compile(rb"^RTSP/\d\.\d\s+(\d{3})\s*([^\r\n]*)")
-UNDECODABLE = "the server has the stream, but FFmpeg cannot decode it (unsupported codec or corrupt?)"
+UNDECODABLE = "the server serves the stream, but FFmpeg cannot decode it (unsupported codec or corrupt?)"
 
 
 def explain_rtsp(code: int, phrase: str, *, has_credentials: bool) -> str:

@@ -67,9 +67,14 @@ class HlsServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self._http.port}/live.m3u8"
 
+    @property
+    def folder(self) -> Path:
+        """The served folder (the playlist and its segments; a test may add files)."""
+        return Path(self._dir.name)
+
     def start(self, timeout: float = 15.0) -> Self:
         """Start writing and serving; returns once the playlist lists two segments."""
-        folder = Path(self._dir.name)
+        folder = self.folder
         self._ffmpeg = subprocess.Popen(
             [*_live_input(self.clip), "-f", "hls", "-hls_time", "1", "-hls_list_size", "5",
              "-hls_flags", "delete_segments", str(folder / "live.m3u8")],
@@ -83,7 +88,7 @@ class HlsServer:
                 return self
             assert self._ffmpeg.poll() is None, "ffmpeg ended while writing the HLS playlist"
             time.sleep(0.1)
-        raise RuntimeError("no HLS playlist within {timeout} s")
+        raise RuntimeError(f"no HLS playlist within {timeout} s")
 
     def stop(self) -> None:
         if self._ffmpeg is not None:

@@ -4,7 +4,7 @@
   reason when the server dies, and online again with frames flowing once it is back on the same
   port; no thread is left behind;
 - a server that hangs (SIGSTOP): the read times out, the status says so, reading resumes;
-- wrong path, wrong password, not a video: precise reasons, and no password in any status, log
+- wrong path, wrong password, not a video, a corrupt stream: precise reasons, and no password in any status, log
   line or FFmpeg message;
 - live HLS and HTTP-FLV as a GB/T 28181 media server (ZLMediaKit) re-publishes a channel, analysed
   at the camera's rate (an HLS segment's frames come at once: they are paced by their timestamps).
@@ -222,6 +222,11 @@ def test_wrong_path_password_or_format_get_precise_reasons(clip, caplog, capfd):
         assert _open_error(root) == f"cannot open stream: {root} (not a video stream (content type text/html))"
         missing = root + "rtp/34020000001320000001.m3u8"
         assert _open_error(missing) == f"cannot open stream: {missing} (HTTP 404 File not found)"
+        (hls.folder / "cut.flv").write_bytes(b"FLV\x01\x01\x00\x00\x00\x09" + bytes(range(256)) * 40)
+        assert _open_error(root + "cut.flv") == (
+            f"cannot open stream: {root}cut.flv "
+            "(the server serves the stream, but FFmpeg cannot decode it (unsupported codec or corrupt?))"
+        )
     out, err = capfd.readouterr()
     logged = "\n".join(r.getMessage() for r in caplog.records)
     for text in (out, err, logged):
