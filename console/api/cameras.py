@@ -39,7 +39,8 @@ class CoveringCamera(BaseModel):
     status: str
 
 
-def _visible(camera, scope) -> bool:
+def camera_visible(camera, scope) -> bool:
+    """Whether ``scope`` sees ``camera``: its grid lies within the scope (also ``/ogc``'s rule)."""
     return camera.grid is not None and is_within(camera.grid, scope.code)
 
 
@@ -71,7 +72,7 @@ def covering(
             status=_status(h.camera, states),
         )
         for h in hits
-        if _visible(h.camera, scope)
+        if camera_visible(h.camera, scope)
     ]
 
 
@@ -101,24 +102,25 @@ def fov(
     box = parse_bbox(bbox)
     states = state.camera_states()
     index, sectors = state.cameras, state.camera_sectors
-    pairs = [(i, camera) for i, camera in enumerate(index.cameras[: len(sectors)]) if _visible(camera, scope)]
+    pairs = [(i, camera) for i, camera in enumerate(index.cameras[: len(sectors)]) if camera_visible(camera, scope)]
     if box is not None or zoom is not None:
         version, geoms = _fov_geometries(request, sectors)
         if box is not None and pairs:
             hits = shapely.intersects(geoms[[i for i, _ in pairs]], shapely.box(*box))
             pairs = [pair for pair, hit in zip(pairs, hits) if hit]
     if zoom is None:
-        return {"type": "FeatureCollection", "features": [_fov_feature(c, sectors[i], states) for i, c in pairs]}
+        return {"type": "FeatureCollection", "features": [fov_feature(c, sectors[i], states) for i, c in pairs]}
     rows = np.array([i for i, _ in pairs], dtype=np.int64)
     lat = latitude_of(shapely.total_bounds(geoms).tolist()) if len(geoms) else 0.0
     texts = detail_cache(request).texts(
         "fov", version, zoom, rows.tolist(), lambda missing: at_zoom(geoms[rows[missing]], zoom, lat)
     )
-    features = [feature_text(None, _fov_feature(c, None, states)["properties"], t) for (_, c), t in zip(pairs, texts)]
+    features = [feature_text(None, fov_feature(c, None, states)["properties"], t) for (_, c), t in zip(pairs, texts)]
     return Response(collection_bytes(features), media_type="application/json")
 
 
-def _fov_feature(camera, sector: dict | None, states: dict[str, str]) -> dict:
+def fov_feature(camera, sector: dict | None, states: dict[str, str]) -> dict:
+    """A camera's field-of-view sector as a GeoJSON Feature (``/api/cameras/fov``, ``/ogc``)."""
     return {
         "type": "Feature",
         "geometry": sector,

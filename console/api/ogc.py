@@ -11,12 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
+from zhizhi.console.api.cameras import camera_visible, fov_feature
 from zhizhi.console.api.deps import GisScope, State
 from zhizhi.console.ogc import collections as docs
 from zhizhi.console.ogc.crs import content_crs
+from zhizhi.console.ogc.fov import FOV, fov_info
 from zhizhi.console.ogc.items import feature_document, items_page
 from zhizhi.console.ogc.query import PLAIN_PARAMS, OgcQueryError, check_params, parse_feature_crs, parse_items_query
-from zhizhi.console.ogc.source import FeatureSource, ScopedFeatures
+from zhizhi.console.ogc.source import FeatureSource, ScopedFeatures, from_features
 from zhizhi.layers import LayerError
 
 
@@ -51,6 +53,8 @@ def _features(request: Request, state, name: str, scope, bbox=None) -> ScopedFea
     """Every feature of layer ``name`` the caller sees (in ``bbox``), in fid order (held briefly
     for the next pages: :class:`~console.ogc.source.FeatureSource`); 404 for a layer it may not
     see (the same answer as a missing one)."""
+    if name == FOV:
+        return _fov(state, scope, bbox)
     source = getattr(request.app.state, "ogc_features", None)
     if source is None:
         source = request.app.state.ogc_features = FeatureSource(state.settings.ogc.page_cache_s)
@@ -58,6 +62,18 @@ def _features(request: Request, state, name: str, scope, bbox=None) -> ScopedFea
         return source.features(state.registry, name, scope, bbox)
     except LayerError as exc:
         raise HTTPException(404 if exc.code == "not_found" else 400, exc.message) from None
+
+
+def _fov(state, scope, bbox=None) -> ScopedFeatures:
+    """The fields of view of the cameras the caller sees (``/api/cameras/fov``'s rule), by camera id."""
+    states, sectors = state.camera_states(), state.camera_sectors
+    seen = [(c, sectors[i]) for i, c in enumerate(state.cameras.cameras[: len(sectors)]) if camera_visible(c, scope)]
+    return from_features([c.id for c, _ in seen], [fov_feature(c, sector, states) for c, sector in seen], bbox)
+
+
+def _layers(state, scope) -> list:
+    """The collections: the layers the caller may see, and the cameras' fields of view."""
+    return [*state.registry.list_layers(scope), fov_info(_fov(state, scope), state.jurisdictions.district_code)]
 
 
 @router.get("", name="ogc_landing")
@@ -78,12 +94,14 @@ def conformance(request: Request, scope: GisScope, f: F = None) -> dict[str, Any
 def collections(request: Request, state: State, scope: GisScope, f: F = None) -> dict[str, Any]:
     """The layers the caller may see, each with the extent of what it sees."""
     _checked(request)
-    return docs.collections(_base(request), state.registry.list_layers(scope))
+    return docs.collections(_base(request), _layers(state, scope))
 
 
 @router.get("/collections/{collection_id}")
 def collection(request: Request, state: State, scope: GisScope, collection_id: str, f: F = None) -> dict[str, Any]:
     _checked(request)
+    if collection_id == FOV:
+        return docs.collection(_base(request), fov_info(_fov(state, scope), state.jurisdictions.district_code))
     try:
         layer = state.registry.get_layer(collection_id, scope)
     except LayerError as exc:

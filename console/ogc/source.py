@@ -43,11 +43,18 @@ class ScopedFeatures:
         return next((i for i, fid in enumerate(self.ids) if str(fid) == feature_id), None)
 
 
+def from_features(ids: list[Any], features: list[dict[str, Any]], bbox: Bbox | None = None) -> ScopedFeatures:
+    """GeoJSON features (lon/lat) under ``ids``, those meeting ``bbox`` only when one is given."""
+    geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in features]) if features else np.array([], object)
+    keep = np.ones(len(features), bool) if bbox is None else shapely.intersects(geoms, shapely.box(*bbox))
+    return ScopedFeatures([i for i, k in zip(ids, keep, strict=True) if k],
+                          [f["properties"] for f, k in zip(features, keep, strict=True) if k], geoms[keep])
+
+
 def read_scoped(registry: LayerRegistry, name: str, scope: Scope, bbox: Bbox | None) -> ScopedFeatures:
     """The registry's scoped read of layer ``name`` (``LayerError`` as it raises them)."""
     features = registry.feature_collection(name, scope, bbox=bbox)["features"]
-    geoms = shapely.from_geojson([json.dumps(f["geometry"]) for f in features]) if features else np.array([], object)
-    return ScopedFeatures([f["id"] for f in features], [f["properties"] for f in features], geoms)
+    return from_features([f["id"] for f in features], features)
 
 
 class FeatureSource:

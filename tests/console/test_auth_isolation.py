@@ -1444,7 +1444,7 @@ def check_ogc_landing(w: World) -> None:
 
 def check_ogc_collections(w: World) -> None:
     listed = {c["id"]: c for c in w.client.get("/ogc/collections", headers=w.a).json()["collections"]}
-    assert set(listed) == set(_layer_names(w)) and PRIVATE_B not in listed
+    assert set(listed) == {*_layer_names(w), "camera_fov"} and PRIVATE_B not in listed
     town_a = shapely.box(*shapely.bounds(w.state.jurisdictions.get(w.users.town_a).geometry)).buffer(1e-9)
     for c in listed.values():
         for box in c["extent"].get("spatial", {}).get("bbox", []):
@@ -1460,11 +1460,15 @@ def check_ogc_collection(w: World) -> None:
 
 def check_ogc_items(w: World) -> None:
     b_box = ",".join(str(v) for v in shapely.bounds(w.state.jurisdictions.get(w.users.town_b).geometry))
-    for name in _layer_names(w):
+    for name in [*_layer_names(w), "camera_fov"]:
         for params in ({"limit": 10000}, {"limit": 10000, "bbox": b_box}):
             response = w.client.get(f"/ogc/collections/{name}/items", params=params, headers=w.a)
             assert response.status_code == 200, (name, response.text)
-            _assert_features_of_a(w, response.json()["features"], name)
+            features = response.json()["features"]
+            if name == "camera_fov":  # a camera's sector is coded by its grid
+                assert all(w.within_a(f["properties"]["grid"]) for f in features)
+            else:
+                _assert_features_of_a(w, features, name)
     api = w.client.get("/api/layers/grids/features", headers=w.a).json()["features"]
     ogc = w.client.get("/ogc/collections/grids/items", params={"limit": 10000}, headers=w.a).json()
     assert ogc["numberMatched"] == len(api) and [f["id"] for f in ogc["features"]] == [f["id"] for f in api]
@@ -1478,6 +1482,8 @@ def check_ogc_feature(w: World) -> None:
     assert w.client.get(f"/ogc/collections/grids/items/{b_grid}", headers=w.a).status_code == 404
     assert w.client.get(f"/ogc/collections/grids/items/{b_grid}", headers=w.b).status_code == 200
     assert w.client.get(f"/ogc/collections/grids/items/{a_grid}", headers=w.a).status_code == 200
+    assert w.client.get(f"/ogc/collections/camera_fov/items/{w.camera_b.id}", headers=w.a).status_code == 404
+    assert w.client.get(f"/ogc/collections/camera_fov/items/{w.camera_a.id}", headers=w.a).status_code == 200
 
 
 def check_alert_cap(w: World) -> None:

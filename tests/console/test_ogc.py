@@ -34,7 +34,8 @@ def basic(user: str, password: str = PASSWORD) -> dict[str, str]:
 def live(tmp_path_factory):
     """A small console served on loopback, the test users, town B's private layer, and an
     httpx client; ``heads[name]``: a user's bearer header."""
-    app = create_app(small_console_settings(tmp_path_factory.mktemp("ogc")))
+    settings = small_console_settings(tmp_path_factory.mktemp("ogc"))
+    app = create_app(settings.model_copy(update={"demo": settings.demo.model_copy(update={"cameras": 24})}))
     with serve(app) as base, httpx.Client(base_url=base, trust_env=False, timeout=60) as client:
         state = app.state.console
         users = create_test_users(state)
@@ -84,7 +85,7 @@ def test_ogrinfo_lists_the_collections_each_user_may_see(live):
         listed = gdal(live, "ogrinfo", "-ro", "-so", "-q", f"OAPIF:{live.base}/ogc", **auth).stdout
         names = {line.split(": ", 1)[1].split(" ")[0] for line in listed.splitlines() if ": " in line}
         api = {layer["name"] for layer in live.client.get("/api/layers", headers=live.heads[user]).json()}
-        assert names == api, user
+        assert names == api | {"camera_fov"}, user
         assert (PRIVATE_B in names) == (user != u.operator_a)
     summary = gdal(live, "ogrinfo", "-ro", "-so", f"OAPIF:{live.base}/ogc", "towns",
                    token=live.heads[u.operator_a]).stdout
@@ -100,6 +101,11 @@ def test_gdal_reads_only_the_towns_features_and_the_district_all(live):
     grids = read_with_gdal(live, "grids", userpwd=f"{u.district}:{PASSWORD}")
     assert len(grids) == len(live.state.jurisdictions.grid_codes) == 64
     assert {f["properties"]["code"][:9] for f in grids} >= {u.town_a, u.town_b}
+    fov = read_with_gdal(live, "camera_fov", token=live.heads[u.operator_a])
+    own = live.client.get("/api/cameras/fov", headers=live.heads[u.operator_a]).json()["features"]
+    assert fov and sorted(f["properties"]["id"] for f in fov) == sorted(f["properties"]["id"] for f in own)
+    assert all(f["properties"]["grid"].startswith(u.town_a) for f in fov)
+    assert len(read_with_gdal(live, "camera_fov", token=live.heads[u.district])) == 24
     gone = gdal(live, "ogr2ogr", "-f", "GeoJSON", "/vsistdout/", f"OAPIF:{live.base}/ogc", PRIVATE_B,
                 token=live.heads[u.operator_a], check=False)
     assert gone.returncode != 0  # not even listed for town A
