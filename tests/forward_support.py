@@ -9,8 +9,19 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from zhizhi.alerts.forward.cap import CAP_NS
+
+#: The OASIS CAP 1.2 schema (tests/data/cap/README.md says where it comes from).
+CAP_SCHEMA = Path(__file__).resolve().parent / "data" / "cap" / "CAP-v1.2.xsd"
+#: The CAP namespace for XPath queries.
+CAP_NAMESPACES = {"cap": CAP_NS}
 
 
 @dataclass(frozen=True)
@@ -83,3 +94,11 @@ class Receiver:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A :class:`Receiver` for a test module (import it into the module to use it)."""
+    server = Receiver()
+    yield server
+    server.close()

@@ -193,28 +193,36 @@ UntilQuery = Annotated[float | None, Query(allow_inf_nan=False, description="las
 OffsetQuery = Annotated[int, Query(ge=0, le=1_000_000)]
 
 
-@router.get("")
-def list_alerts(
-    state: State,
-    scope: RequestScope,
+def list_filters(
     status: StatusQuery = None,
     severity: SeverityQuery = None,
     since: SinceQuery = None,
     until: UntilQuery = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: OffsetQuery = 0,
+) -> dict[str, Any]:
+    """The filters of the alert list and its CSV export, checked (422 for an unknown status or
+    severity), as keyword arguments of :meth:`AlertService.list`."""
+    return {
+        "status": _choices(status, AlertStatus, "status"),
+        "severity": _choices(severity, Severity, "severity"),
+        "since": since,
+        "until": until,
+        "offset": offset,
+    }
+
+
+ListFilters = Annotated[dict[str, Any], Depends(list_filters)]
+
+
+@router.get("")
+def list_alerts(
+    state: State,
+    scope: RequestScope,
+    filters: ListFilters,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """Alerts the caller may see, newest first."""
-    alerts = state.alerts.list(
-        scope=scope,
-        status=_choices(status, AlertStatus, "status"),
-        severity=_choices(severity, Severity, "severity"),
-        since=since,
-        until=until,
-        limit=limit,
-        offset=offset,
-    )
-    return [a.to_message() for a in alerts]
+    return [a.to_message() for a in state.alerts.list(scope=scope, limit=limit, **filters)]
 
 
 # Before /{alert_id}: "export.csv" is this route, never an alert's id.
@@ -222,26 +230,14 @@ def list_alerts(
 def export_alerts(
     state: State,
     scope: UrlScope,
+    filters: ListFilters,
     headers: HeadersQuery = "zh",
-    status: StatusQuery = None,
-    severity: SeverityQuery = None,
-    since: SinceQuery = None,
-    until: UntilQuery = None,
     limit: Annotated[int, Query(ge=1, le=50_000)] = 10_000,
-    offset: OffsetQuery = 0,
     ticket: TicketQuery = None,
 ) -> Response:
     """The alerts of the list (the same filters, the caller's jurisdiction) as a CSV for Excel
     (docs/exports.md), newest first; bearer header, or ``?ticket=`` for a download link."""
-    alerts = state.alerts.list(
-        scope=scope,
-        status=_choices(status, AlertStatus, "status"),
-        severity=_choices(severity, Severity, "severity"),
-        since=since,
-        until=until,
-        limit=limit,
-        offset=offset,
-    )
+    alerts = state.alerts.list(scope=scope, limit=limit, **filters)
     zone = state.settings.wall.time_zone
     when = stamp(state.alerts.clock(), zone)
     return csv_response(ALERT_COLUMNS, map(alert_row, alerts), headers=headers, time_zone=zone,

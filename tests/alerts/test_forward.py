@@ -10,16 +10,18 @@ from __future__ import annotations
 import json
 import socket
 import time
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import shapely
 from lxml import etree
 
+from tests import forward_support
+from tests.forward_support import CAP_NAMESPACES as NS
+from tests.forward_support import CAP_SCHEMA as SCHEMA
 from tests.forward_support import Receiver
 from tests.redis_support import wait_until
-from zhizhi.alerts.forward.cap import CAP_NS, CapContext, build_cap, earlier_revisions, identifier
+from zhizhi.alerts.forward.cap import CapContext, build_cap, earlier_revisions, identifier
 from zhizhi.alerts.forward.deliver import Forwarder, backoff_s, wants
 from zhizhi.alerts.forward.settings import CapSettings, ForwardSettings, RetryPolicy, WebhookTarget
 from zhizhi.alerts.forward.signing import verify
@@ -32,17 +34,10 @@ from zhizhi.console.state import locator
 from zhizhi.layers import make_engine
 from zhizhi.models.warning.record import WarningEvent
 
-SCHEMA = Path(__file__).resolve().parents[1] / "data" / "cap" / "CAP-v1.2.xsd"
+receiver = forward_support.receiver  # the module's webhook receiver (a fixture)
+
 SECRET = "s3cret-shared-with-the-receiver"
 FAST = RetryPolicy(attempts=3, backoff_s=0.01, max_backoff_s=0.05, jitter=0.5)
-NS = {"cap": CAP_NS}
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture

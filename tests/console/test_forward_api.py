@@ -6,16 +6,17 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
 
+from tests import forward_support
 from tests.auth_support import Logins, create_test_users
-from tests.forward_support import Receiver
+from tests.forward_support import CAP_NAMESPACES as NS
+from tests.forward_support import CAP_SCHEMA as SCHEMA
 from tests.redis_support import wait_until
-from zhizhi.alerts.forward.cap import CAP_NS, identifier
+from zhizhi.alerts.forward.cap import identifier
 from zhizhi.alerts.forward.deliver import Forwarder
 from zhizhi.alerts.forward.settings import ForwardSettings, RetryPolicy, WebhookTarget
 from zhizhi.alerts.forward.signing import verify
@@ -28,16 +29,9 @@ from zhizhi.console.settings import AlertSettings, DemoSettings, Settings
 from zhizhi.layers import make_engine
 from zhizhi.models.warning.record import WarningEvent
 
-SCHEMA = Path(__file__).resolve().parents[1] / "data" / "cap" / "CAP-v1.2.xsd"
+receiver = forward_support.receiver  # the module's webhook receiver (a fixture)
+
 SECRET = "console-forwarding-secret"
-NS = {"cap": CAP_NS}
-
-
-@pytest.fixture(scope="module")
-def receiver():
-    server = Receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tests.redis_support import wait_until
 from tests.stream_servers import FlvServer, HlsServer, RtspServer, write_h264_clip
 from zhizhi.bus import InProcessBus, Topic
 from zhizhi.bus.messages import CameraStatus
@@ -41,15 +42,6 @@ SIZE = (640, 360)
 def clip(tmp_path_factory) -> Path:
     """A minute of 640x360 H.264 at 10 fps, a keyframe a second (about 70 KB)."""
     return write_h264_clip(tmp_path_factory.mktemp("streams") / "live.mp4", seconds=60, size=SIZE)
-
-
-def _wait(predicate: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()
 
 
 def _native_threads() -> int:
@@ -111,27 +103,27 @@ def test_rtsp_camera_across_a_server_restart(clip, capsys):
     server = RtspServer(clip).start()
     watched = Watched(server.url)
     try:
-        assert _wait(lambda: watched.frames_since(0) >= 10, 15), watched.states()
+        assert wait_until(lambda: watched.frames_since(0) >= 10, 15), watched.states()
         first_online, _ = watched.first(lambda s: s.state == "online")
         assert watched.picture().shape == (SIZE[1], SIZE[0], 3)
         # The measured rate settles at the camera's 10 fps once the frames FFmpeg buffered while
         # probing the stream have come out.
-        assert _wait(lambda: 8 <= watched.status().fps <= 12, 8), watched.status()
+        assert wait_until(lambda: 8 <= watched.status().fps <= 12, 8), watched.status()
         up = watched.status()
         assert up.state == "online" and up.error is None, up
 
         server.stop()
         killed = time.monotonic()
-        assert _wait(lambda: watched.status().state == "reconnecting", 8), watched.status()
+        assert wait_until(lambda: watched.status().state == "reconnecting", 8), watched.status()
         lost_at, lost = watched.first(lambda s: s.state == "reconnecting")
         assert lost.error == f"stream lost: {server.url} (the server ended the stream or dropped the connection)"
-        assert _wait(lambda: "connection refused" in (watched.status().error or ""), 5), watched.status()
+        assert wait_until(lambda: "connection refused" in (watched.status().error or ""), 5), watched.status()
         assert watched.status().error == f"stream unreachable: {server.url} (connection refused)"
         time.sleep(1.0)
 
         server.start()  # the same port: a camera back from a reboot
         restarted = time.monotonic()
-        assert _wait(lambda: watched.frames_since(restarted) >= 10, 20), watched.status()
+        assert wait_until(lambda: watched.frames_since(restarted) >= 10, 20), watched.status()
         back_at, back = watched.first(lambda s: s.state == "online", since=restarted)
         assert back.error is None and back.reconnects >= 2
         assert watched.picture().shape == (SIZE[1], SIZE[0], 3)
@@ -143,8 +135,8 @@ def test_rtsp_camera_across_a_server_restart(clip, capsys):
     states = [s.state for s in watched.states()]
     assert states[:1] == ["online"] and "reconnecting" in states and states.count("online") >= 2, states
     assert states[-1] == "offline"  # the worker closed: its camera is reported offline
-    assert _wait(lambda: threading.active_count() <= threads, 5), threading.enumerate()
-    assert _wait(lambda: _native_threads() <= native + 2, 5), (native, _native_threads())
+    assert wait_until(lambda: threading.active_count() <= threads, 5), threading.enumerate()
+    assert wait_until(lambda: _native_threads() <= native + 2, 5), (native, _native_threads())
     with capsys.disabled():
         print(
             f"\nmeasured: RTSP first frame {first_online - watched.started:.2f} s after the start; loss seen "
@@ -161,21 +153,21 @@ def test_rtsp_server_that_hangs(clip, capsys):
         runner = SourceRunner(camera, on_status=lambda s: seen.append((time.monotonic(), s)),
                               open_timeout_s=1.5, read_timeout_s=1.5, offline_after_s=4.0).start()
         try:
-            assert _wait(lambda: runner.status().frames >= 5, 15), runner.status()
+            assert wait_until(lambda: runner.status().frames >= 5, 15), runner.status()
             os.kill(server._process.pid, signal.SIGSTOP)
             hung = time.monotonic()
-            assert _wait(lambda: runner.status().state == "reconnecting", 5), runner.status()
+            assert wait_until(lambda: runner.status().state == "reconnecting", 5), runner.status()
             assert runner.status().error == f"stream lost: {server.url} (no frame within 1.5 s)"
-            assert _wait(lambda: "hung" in (runner.status().error or ""), 8), runner.status()
+            assert wait_until(lambda: "hung" in (runner.status().error or ""), 8), runner.status()
             assert runner.status().error == (
                 f"cannot open stream: {server.url} "
                 "(the server accepts connections but does not answer within 1.5 s (hung?))"
             )
-            assert _wait(lambda: runner.status().state == "offline", 5), runner.status()
+            assert wait_until(lambda: runner.status().state == "offline", 5), runner.status()
             frames = runner.status().frames
             os.kill(server._process.pid, signal.SIGCONT)
             resumed = time.monotonic()
-            assert _wait(lambda: runner.status().frames >= frames + 5, 15), runner.status()
+            assert wait_until(lambda: runner.status().frames >= frames + 5, 15), runner.status()
             assert runner.status().state == "online"
         finally:
             stop_started = time.monotonic()
@@ -191,7 +183,7 @@ def test_rtsp_server_that_hangs(clip, capsys):
 def _open_error(url: str) -> str:
     runner = SourceRunner(CameraConfig(id="CAM-3", source=SourceConfig(url=url)), open_timeout_s=3, read_timeout_s=3)
     with runner:
-        assert _wait(lambda: runner.status().error is not None, 10), runner.status()
+        assert wait_until(lambda: runner.status().error is not None, 10), runner.status()
         return runner.status().error
 
 
@@ -202,7 +194,7 @@ def test_wrong_path_password_or_format_get_precise_reasons(clip, caplog, capfd):
         good = server.url.replace("rtsp://", f"rtsp://admin:{secret}@")
         runner = SourceRunner(CameraConfig(id="CAM-4", source=SourceConfig(url=good)))
         with runner:
-            assert _wait(lambda: runner.status().frames >= 3, 15), runner.status()
+            assert wait_until(lambda: runner.status().frames >= 3, 15), runner.status()
         port = server.port
         bad = server.url.replace("rtsp://", "rtsp://admin:wrong-pw@")
         assert _open_error(bad) == (
@@ -239,7 +231,7 @@ def test_media_server_republished_streams(clip, server_class, capsys):
     with server_class(clip) as server:
         watched = Watched(server.url)
         try:
-            assert _wait(lambda: watched.frames_since(0) >= 10, 15), watched.states()
+            assert wait_until(lambda: watched.frames_since(0) >= 10, 15), watched.states()
             online_at, _ = watched.first(lambda s: s.state == "online")
             assert watched.picture().shape == (SIZE[1], SIZE[0], 3)
             status = watched.status()
