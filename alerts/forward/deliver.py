@@ -166,7 +166,8 @@ class Forwarder:
         self.store = store
         self.cap = cap
         self.clock = clock
-        self.counters: Counter[str] = Counter()
+        self.counters: Counter[str] = Counter()  # all targets together
+        self.target_counters: Counter[tuple[str, str]] = Counter()  # (target, what)
         self._workers = {t.name: _Worker(t, settings.queue_size) for t in settings.webhooks}
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -175,9 +176,19 @@ class Forwarder:
             queue.SimpleQueue()
         self._writer: threading.Thread | None = None
 
-    def _count(self, what: str) -> None:
+    def _count(self, what: str, target: str) -> None:
         with self._lock:
             self.counters[what] += 1
+            self.target_counters[target, what] += 1
+
+    def counts(self) -> dict[tuple[str, str], int]:
+        """Deliveries by (target, outcome): queued, delivered, retried, dead, resent."""
+        with self._lock:
+            return dict(self.target_counters)
+
+    def pending_by_target(self) -> dict[str, int]:
+        """Deliveries waiting in each target's queue."""
+        return {name: w.queue.qsize() for name, w in self._workers.items()}
 
     @property
     def targets(self) -> list[WebhookTarget]:
@@ -214,7 +225,7 @@ class Forwarder:
                 continue
             try:
                 worker.queue.put_nowait(delivery)
-                self._count("queued")
+                self._count("queued", worker.target.name)
             except queue.Full:
                 self._dead(delivery, None, None, 0, f"queue full ({self.settings.queue_size} waiting)")
 
@@ -241,14 +252,14 @@ class Forwarder:
         for attempt in range(1, policy.attempts + 1):
             outcome = post(client, target, body, content_type, delivery=delivery.id, event=delivery.event)
             if outcome.ok:
-                self._count("delivered")
+                self._count("delivered", target.name)
                 return
             log.warning("forwarding alert %s (%s) to %s: attempt %d of %d failed: %s", delivery.alert.id,
                         delivery.event, target.name, attempt, policy.attempts, outcome.reason)
             if not outcome.retry or attempt == policy.attempts:
                 self._dead(delivery, body, content_type, attempt, outcome.reason, outcome.status_code)
                 return
-            self._count("retried")
+            self._count("retried", target.name)
             if self._stopping.wait(backoff_s(policy, attempt, outcome.retry_after_s)):
                 self._dead(delivery, body, content_type, attempt,
                            f"the console stopped between retries (last: {outcome.reason})", outcome.status_code)
@@ -278,7 +289,7 @@ class Forwarder:
     def _dead(self, delivery: Delivery, body: bytes | None, content_type: str | None, attempts: int, reason: str,
               status_code: int | None = None) -> None:
         """Hand a delivery given up on to the dead-letter thread (never waits)."""
-        self._count("dead")
+        self._count("dead", delivery.target)
         log.error("alert %s (%s) to %s dead-lettered after %d attempt(s): %s", delivery.alert.id, delivery.event,
                   delivery.target, attempts, reason)
         self._graves.put((delivery, body, content_type, attempts, reason, status_code))
@@ -336,7 +347,7 @@ class Forwarder:
                            event=letter.event)
         if outcome.ok:
             self.store.remove(letter_id)
-            self._count("resent")
+            self._count("resent", letter.target)
             return True, letter
         now = self.clock()
         self.store.failed_again(letter_id, reason=outcome.reason, status_code=outcome.status_code, at=now)

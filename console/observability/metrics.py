@@ -169,6 +169,7 @@ class ConsoleCollector(Collector):
         yield from bus_families(state.bus)
         yield from websocket_families(state)
         yield from telemetry_families(state)
+        yield from forward_families(state)
 
 
 def in_process_workers(state: ConsoleState) -> list:
@@ -314,3 +315,24 @@ def telemetry_families(state: ConsoleState) -> Iterator:
         for name, n in sorted(state.mqtt.counts().items()):
             mqtt.add_metric([name], float(n))
     yield mqtt
+
+
+#: What happens to a delivery to a webhook target (alerts/forward/deliver.py).
+FORWARD_OUTCOMES = ("queued", "delivered", "retried", "dead", "resent")
+
+
+def forward_families(state: ConsoleState) -> Iterator:
+    """Alert forwarding: deliveries by target and outcome, and what waits in each target's queue."""
+    deliveries = CounterMetricFamily("zhizhi_forward_deliveries", "Alert deliveries to webhook targets by "
+                                     "outcome: queued, delivered, retried (an attempt failed), dead "
+                                     "(dead-lettered), resent (a dead letter delivered).", labels=["target", "outcome"])
+    pending = GaugeMetricFamily("zhizhi_forward_pending", "Deliveries waiting in a target's queue.", labels=["target"])
+    forwarder = state.forwarder
+    if forwarder is not None:
+        counts = forwarder.counts()
+        for target, waiting in sorted(forwarder.pending_by_target().items()):
+            pending.add_metric([target], float(waiting))
+            for outcome in FORWARD_OUTCOMES:
+                deliveries.add_metric([target, outcome], float(counts.get((target, outcome), 0)))
+    yield deliveries
+    yield pending

@@ -10,6 +10,7 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests import forward_support
 from tests.auth_support import Logins, create_test_users
@@ -130,6 +131,27 @@ def test_dead_letters_listed_resent_and_discarded(console, receiver):
     for bad in ("0", "99999999999", "abc"):  # not an id: a precise 422, nothing touched
         refused = client.delete(f"/api/forward/dead-letters/{bad}")
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["path", "letter_id"]
+
+
+def test_the_metrics_count_deliveries_by_target_and_outcome(console, receiver):
+    state, client, users, _ = console
+
+    def scrape() -> dict[tuple[str, str], float]:
+        text = client.get("/metrics").text
+        return {(s.labels["target"], s.labels["outcome"]): s.value for family in text_string_to_metric_families(text)
+                if family.name == "zhizhi_forward_deliveries" for s in family.samples}
+
+    before = scrape()
+    assert set(before) == {(t, o) for t in ("json-all", "cap-red-orange", "down")
+                           for o in ("queued", "delivered", "retried", "dead", "resent")}
+    _raise(state, users.town_a, severity="red")
+    assert wait_until(lambda: scrape()[("down", "dead")] == before[("down", "dead")] + 1)
+    after = scrape()
+    for target in ("json-all", "cap-red-orange", "down"):
+        assert after[(target, "queued")] == before[(target, "queued")] + 1
+    assert after[("json-all", "delivered")] == before[("json-all", "delivered")] + 1
+    assert after[("down", "retried")] == before[("down", "retried")] + 1  # 2 attempts: 1 retry
+    assert "zhizhi_forward_pending" in client.get("/metrics").text
 
 
 def test_consoles_on_redis_deliver_each_alert_once(redis_server, receiver, tmp_path):
