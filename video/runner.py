@@ -51,7 +51,7 @@ class SourceRunner:
         *,
         on_status: OnStatus | None = None,
         backoff_initial_s: float = 0.5,
-        backoff_max_s: float = 30.0,
+        backoff_max_s: float = 10.0,  # a camera back from a reboot is read again within 10 s
         offline_after_s: float = 10.0,
         open_timeout_s: float = 5.0,
         read_timeout_s: float = 5.0,
