@@ -59,6 +59,7 @@ from zhizhi.video.frames import Frame
 from zhizhi.video.pipeline import FrameAnalyzer
 from zhizhi.video.runner import Sampler, SourceRunner
 from zhizhi.video.status import CameraStatus
+from zhizhi.video.step_lock import StepLock
 from zhizhi.video.timing import LatencyTally
 
 log = logging.getLogger(__name__)
@@ -108,10 +109,11 @@ class Worker:
         self.detector = detector
         self._subscribe = subscribe
         self._subscriptions: list[Any] = []
-        # _cameras_lock: the camera set and everything per camera, held through a whole step.
+        # _cameras_lock: the camera set and everything per camera, held through a whole step; the
+        # loop lets a waiting thread (a view, a camera change) in between steps (video/step_lock.py).
         # _status_lock: a status is checked against the camera set and published under it; it
         # is never taken while the cameras lock is held (a status handler may call back in).
-        self._cameras_lock = threading.RLock()
+        self._cameras_lock = StepLock()
         self._status_lock = threading.RLock()
         self._lock = threading.Lock()  # the newest frames and their JPEGs (read by the wall's threads)
         self._closed = False
@@ -329,6 +331,8 @@ class Worker:
             try:
                 if self.step() == 0:
                     stop.wait(idle_sleep_s)
+                else:
+                    self._cameras_lock.let_waiters_in()
             except Exception:  # a failing batch must not end the worker
                 log.exception("frame analysis failed; continuing")
                 stop.wait(0.5)

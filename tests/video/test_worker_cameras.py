@@ -208,3 +208,45 @@ def test_many_quick_changes_while_running(clip, loop_failures):
         assert {c for t, c in recorder.frames if t >= settled_at} == {"C0"}
         assert running.thread.is_alive()
     assert not any(r.alive for r in runners)
+
+
+class _BusyDetector:
+    """The motion detector behind 40 ms of BLAS work per frame, which releases the GIL as PyTorch's
+    inference does: the worker loop is always busy and holds its lock through each step."""
+
+    def __init__(self) -> None:
+        self.inner = make_detector("motion")
+        self.work = np.random.default_rng(0).random((300, 300))
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def update(self, pairs, **kw):
+        deadline = time.monotonic() + 0.04 * len(pairs)
+        while time.monotonic() < deadline:
+            np.linalg.svd(self.work)
+        return self.inner.update(pairs, **kw)
+
+
+def test_a_busy_worker_lets_a_status_view_in_after_the_current_step(clip):
+    """``stats()`` (``/metrics``, the status pages) waits for at most the step in progress, not for
+    a run of steps the loop takes back to back (video/step_lock.py)."""
+    cameras = [camera(f"CAM-B{i}", clip, analysis_fps=25.0) for i in range(4)]
+    worker = Worker(cameras, _BusyDetector(), lambda topic, message: None, max_batch=4)
+    stop = threading.Event()
+    loop = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    loop.start()
+    try:
+        deadline = time.monotonic() + 20
+        while worker._batches < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        steps_waited = []
+        for _ in range(20):
+            before = worker._batches  # read without the lock, as a caller would see time pass
+            steps_waited.append(worker.stats()["batches"] - before)
+            time.sleep(0.01)
+    finally:
+        stop.set()
+        loop.join(timeout=10)
+        worker.close()
+    assert max(steps_waited) <= 1, steps_waited  # before: 2, 3 or more steps now and then
