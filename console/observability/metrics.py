@@ -53,6 +53,10 @@ DB_BUCKETS_S = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
 BUS_BUCKETS_S = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
+#: Why a whole telemetry POST is refused before its reports reach the gate (console/api/telemetry.py).
+TELEMETRY_BATCH_REFUSALS = ("too_large", "too_many", "not_json", "not_a_list", "behind")
+
+
 class ConsoleMetrics:
     """The metrics of one console app: its registry, the counters fed by hooks, and
     :meth:`bind` / :meth:`unbind` to a running :class:`~zhizhi.console.state.ConsoleState`."""
@@ -69,6 +73,12 @@ class ConsoleMetrics:
             "zhizhi_bus_lag_seconds", "Seconds from a message's publication on the Redis bus to its delivery "
             "at this console, by topic (none on the in-process bus).", ["topic"], buckets=BUS_BUCKETS_S,
             registry=self.registry)
+        self.telemetry_batches_refused = Counter(
+            "zhizhi_telemetry_batches_refused", "Telemetry POSTs refused whole before the gate, by reason: "
+            "too_large, too_many, not_json, not_a_list (4xx), behind (503: the trajectory rules lag).", ["reason"],
+            registry=self.registry)
+        for reason in TELEMETRY_BATCH_REFUSALS:
+            self.telemetry_batches_refused.labels(reason)
         self.db = Histogram(
             "zhizhi_db_query_seconds", "Seconds per database statement of the console, by its first keyword.",
             ["statement"], buckets=DB_BUCKETS_S, registry=self.registry)

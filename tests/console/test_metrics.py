@@ -146,6 +146,12 @@ def test_the_metrics_move_when_frames_alerts_telemetry_and_screens_flow(live):
                          ("zhizhi_telemetry_refused_total", {"kind": "vehicle", "reason": "invalid"})):
         assert _value(sent, name, **labels) == _value(before, name, **labels) + 1, (name, labels)
     assert _value(sent, "zhizhi_telemetry_refused_total", kind="vehicle", reason="jump") == 0
+    garbled = httpx.post(f"{live.base}/api/telemetry", content=b"[{not json", trust_env=False, timeout=10,
+                         headers={"Authorization": f"Bearer {live.tokens[GATEWAY]}",
+                                  "Content-Type": "application/json"})
+    assert garbled.status_code == 422
+    whole = "zhizhi_telemetry_batches_refused_total"  # refused before the gate
+    assert _value(_scrape(live), whole, reason="not_json") == _value(before, whole, reason="not_json") + 1
 
     # the database: the requests above ran statements on the console's engine
     assert _value(sent, "zhizhi_db_query_seconds_count", statement="select") > _value(
