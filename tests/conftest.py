@@ -4,6 +4,7 @@ an in-process bus (the alert, evidence and warning-runner tests)."""
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -14,6 +15,21 @@ from tests.redis_support import redis_server  # noqa: F401
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 NANTONG = SHARED / "data" / "gis" / "nantong_320600.geojson"
+
+@pytest.fixture(autouse=True)
+def _console_logging_undone():
+    """A command run in-process (``zhizhi worker`` through a CLI runner) configures the root logger
+    as a real start does (console/observability/logs.py): undone after the test, so the next
+    tests' output holds no log lines."""
+    from zhizhi.console.observability.logs import CONFIGURED_HANDLER
+
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if h.get_name() == CONFIGURED_HANDLER]:
+        root.removeHandler(handler)
+    root.setLevel(level)
+
 
 @pytest.fixture
 def clock():

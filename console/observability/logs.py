@@ -25,6 +25,8 @@ from zhizhi.console.observability.request_id import REQUEST_ID
 from zhizhi.console.observability.settings import LogSettings
 
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+#: The name of the root handler :func:`configure_logging` installs (and replaces when called again).
+CONFIGURED_HANDLER = "zhizhi"
 #: The loggers uvicorn writes to; they propagate to the root handler.
 UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
@@ -79,19 +81,38 @@ def resolved_format(settings: LogSettings, stream: IO | None = None) -> Literal[
     return "text" if isatty is not None and isatty() else "json"
 
 
-def configure_logging(settings: LogSettings, stream: IO | None = None) -> Literal["text", "json"]:
-    """Write the log as ``settings`` say on ``stream`` (standard error); returns the format used.
+class StderrHandler(logging.StreamHandler):
+    """A stream handler on whatever ``sys.stderr`` is when a record is written (not the one of
+    when it was made): a command run in-process (a test's CLI runner) swaps standard error and
+    closes its copy, and the log must not then write to a closed file."""
 
-    Replaces the root logger's handlers (calling it again reconfigures) and lets uvicorn's
-    loggers propagate to it.
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> IO:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: IO) -> None:
+        pass  # always the current standard error
+
+
+def configure_logging(settings: LogSettings, stream: IO | None = None) -> Literal["text", "json"]:
+    """Write the log as ``settings`` say on ``stream`` (default: standard error, as it is at each
+    record); returns the format used.
+
+    Replaces the handler an earlier call installed (calling it again reconfigures) and a plain one
+    on standard error or output, keeps any other root handler (a test runner's capture), and lets
+    uvicorn's loggers propagate to it.
     """
-    stream = stream if stream is not None else sys.stderr
-    chosen = resolved_format(settings, stream)
-    handler = logging.StreamHandler(stream)
+    chosen = resolved_format(settings, stream if stream is not None else sys.stderr)
+    handler = StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(JsonLineFormatter() if chosen == "json" else TextFormatter())
     handler.addFilter(RequestIdFilter())
+    handler.set_name(CONFIGURED_HANDLER)
     root = logging.getLogger()
-    for old in list(root.handlers):
+    for old in [h for h in root.handlers if h.get_name() == CONFIGURED_HANDLER or _on_console(h)]:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(settings.level)
@@ -100,6 +121,11 @@ def configure_logging(settings: LogSettings, stream: IO | None = None) -> Litera
         logger.handlers.clear()
         logger.propagate = True
     return chosen
+
+
+def _on_console(handler: logging.Handler) -> bool:
+    """A plain handler on standard error or output (``logging.basicConfig``'s): replaced, not doubled."""
+    return type(handler) is logging.StreamHandler and handler.stream in (sys.stderr, sys.stdout)
 
 
 def uvicorn_options(settings: LogSettings) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import io
 import json
 import logging
 import re
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -266,6 +267,28 @@ def test_every_answer_and_its_log_lines_carry_one_request_id(live, json_log):
         logging.getLogger("zhizhi.test").warning("tank %s", "满")
         line = json.loads(out.getvalue().splitlines()[-1])
         assert line["message"] == "tank 满" and line["level"] == "WARNING" and "request_id" not in line
+
+        # on standard error as it is when a record is written: a command run in-process (a CLI
+        # runner) swaps it and closes its copy; later records must not hit the closed file
+        kept = logging.NullHandler()  # a test runner's capture, say: kept
+        root.addHandler(kept)
+        swapped, real = io.StringIO(), sys.stderr
+        sys.stderr = swapped
+        try:
+            assert configure_logging(LogSettings(format="text")) == "text"
+            logging.getLogger("zhizhi.test").warning("first")
+        finally:
+            sys.stderr = real
+        swapped.close()
+        errors = io.StringIO()
+        sys.stderr = errors
+        try:
+            configure_logging(LogSettings(format="text"))  # again: its handler replaced, not doubled
+            logging.getLogger("zhizhi.test").warning("second")
+        finally:
+            sys.stderr = real
+        assert kept in root.handlers and out.getvalue().count("tank") == 1
+        assert errors.getvalue().count("second") == 1 and "Logging error" not in errors.getvalue()
     finally:
         for handler in list(root.handlers):
             root.removeHandler(handler)
